@@ -1,0 +1,22 @@
+//! Switchboard's domain core: the contact-center rules as plain data and state machines.
+//!
+//! Nothing in this crate does IO, spawns tasks, takes locks or reads a clock: `now` is always
+//! an argument and ids come from the caller. The server feeds it and carries out what it says.
+
+pub mod capacity;
+pub mod hours;
+pub mod ids;
+pub mod permission;
+pub mod presence;
+pub mod queue;
+pub mod routing;
+pub mod text;
+pub mod user;
+
+pub use capacity::CapacityProfile;
+pub use ids::{CapacityProfileId, ContactId, IdError, QueueId, TeamId, UserId};
+pub use permission::{Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target};
+pub use presence::{Presence, PresenceState};
+pub use queue::{Channel, QueueKind, QueueNode, QueueTree, TreeError};
+pub use text::{Email, EmailList, Language, Name, TextError, Username};
+pub use user::{Team, User};

@@ -1,0 +1,19 @@
+//! The core's test binary: routing properties, business hours, queue trees, roles, presence.
+
+mod hours;
+mod permissions;
+mod presence;
+mod queues;
+mod routing;
+
+use chrono::{DateTime, TimeZone, Utc};
+use uuid::Uuid;
+
+/// A deterministic id from a number, so failures name readable ids.
+pub fn uuid(n: u64) -> Uuid {
+    Uuid::from_u64_pair(0, n)
+}
+
+pub fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).single().expect("test dates are valid")
+}

@@ -1,0 +1,73 @@
+use crate::uuid;
+use switchboard_core::{Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target, TeamId, UserId};
+
+fn actor(role: BuiltinRole, managed: &[TeamId]) -> Actor {
+    Actor { user_id: UserId::from_uuid(uuid(1)), role: role.role(), teams: vec![], managed_teams: managed.to_vec() }
+}
+
+#[test]
+fn managers_act_only_on_their_teams() {
+    let (red, blue) = (TeamId::from_uuid(uuid(10)), TeamId::from_uuid(uuid(11)));
+    let manager = actor(BuiltinRole::Manager, &[red]);
+    let in_red = Target::User { id: UserId::from_uuid(uuid(2)), teams: &[red, blue] };
+    let in_blue = Target::User { id: UserId::from_uuid(uuid(3)), teams: &[blue] };
+    assert!(manager.can(Permission::MonitorChatsEdit, in_red));
+    assert!(manager.can(Permission::MonitorCallsBarge, in_red));
+    assert!(!manager.can(Permission::MonitorChatsEdit, in_blue));
+    assert!(!manager.can(Permission::MonitorChatsEdit, Target::Center), "queued contacts are center-wide");
+    assert!(!manager.can(Permission::SettingsEdit, Target::Center));
+    assert!(manager.may_assign_teams(&[red]));
+    assert!(!manager.may_assign_teams(&[red, blue]));
+    assert!(!manager.may_assign_teams(&[]));
+}
+
+#[test]
+fn built_in_roles_hold_what_the_catalogue_says() {
+    let everyone = Target::User { id: UserId::from_uuid(uuid(9)), teams: &[] };
+    let admin = actor(BuiltinRole::Admin, &[]);
+    for p in Permission::ALL {
+        assert!(admin.can(p, Target::Center), "admin lacks {p:?}");
+    }
+    let supervisor = actor(BuiltinRole::Supervisor, &[]);
+    assert!(supervisor.can(Permission::MonitorCallsListen, everyone));
+    assert!(supervisor.can(Permission::MonitorCallsBarge, everyone));
+    assert!(!supervisor.can(Permission::MonitorChatsEdit, everyone));
+    assert!(!supervisor.can(Permission::UsersEdit, everyone));
+    let trainee = actor(BuiltinRole::Trainee, &[]);
+    assert!(trainee.can(Permission::MonitorCallsListen, everyone), "trainees listen (MON-1)");
+    assert!(!trainee.can(Permission::MonitorCallsBarge, everyone), "listen and barge are separate (MON-4)");
+    let agent = actor(BuiltinRole::Agent, &[]);
+    assert!(agent.can(Permission::HandleContacts, Target::Center));
+    assert!(!agent.can(Permission::MonitorChatsView, everyone));
+}
+
+#[test]
+fn nobody_grants_what_they_do_not_hold() {
+    let manager = BuiltinRole::Manager.role();
+    assert!(manager.may_grant(&BuiltinRole::Agent.role()));
+    assert!(!manager.may_grant(&BuiltinRole::Admin.role()));
+    assert!(!manager.may_grant(&BuiltinRole::Supervisor.role()), "a team-scoped role cannot hand out center-wide monitoring");
+    assert!(BuiltinRole::Admin.role().may_grant(&manager));
+    let custom = Role {
+        key: RoleKey::parse("qa-listener").unwrap(),
+        name: "QA listener".into(),
+        permissions: PermissionSet::of(&[Permission::MonitorCallsListen]),
+        scope: RoleScope::AssignedTeams,
+        builtin: false,
+    };
+    assert!(manager.may_grant(&custom));
+    assert!(!BuiltinRole::Agent.role().may_grant(&custom));
+}
+
+#[test]
+fn permission_and_role_names_parse_strictly() {
+    for p in Permission::ALL {
+        assert_eq!(Permission::parse(p.as_str()).unwrap(), p);
+    }
+    assert!(Permission::parse("root").is_err());
+    assert!(RoleKey::parse("team-lead").is_ok());
+    for bad in ["", "a", "Team", "1abc", "has space", &"x".repeat(41)] {
+        assert!(RoleKey::parse(bad).is_err(), "{bad:?}");
+    }
+    assert!(RoleKey::parse("admin").unwrap().is_builtin());
+}
