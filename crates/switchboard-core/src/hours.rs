@@ -380,7 +380,7 @@ impl HoursScope {
     }
 
     /// How specific the scope is: a queue outweighs a language, which outweighs a channel.
-    fn specificity(&self) -> u8 {
+    pub fn specificity(&self) -> u8 {
         4 * u8::from(self.queue.is_some()) + 2 * u8::from(self.language.is_some()) + u8::from(self.channel.is_some())
     }
 

@@ -4,6 +4,7 @@
 //! an argument and ids come from the caller. The server feeds it and carries out what it says.
 
 pub mod capacity;
+pub mod contact;
 pub mod hours;
 pub mod ids;
 pub mod permission;
@@ -14,6 +15,7 @@ pub mod text;
 pub mod user;
 
 pub use capacity::CapacityProfile;
+pub use contact::{Contact, ContactStatus};
 pub use ids::{CapacityProfileId, ContactId, IdError, QueueId, TeamId, UserId};
 pub use permission::{Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target};
 pub use presence::{Presence, PresenceState};

@@ -1,0 +1,129 @@
+//! Switchboard's storage: the `Store` trait and its two backends.
+//!
+//! SQLite is the embedded default (a file created on first run, in WAL mode); PostgreSQL is
+//! for centers that outgrow one machine. Both run the same SQL where the dialects agree
+//! (see `sql.rs`) and keep their own migrations. Writes that belong together are one
+//! transaction inside a single trait method, so callers never hold a transaction open.
+
+mod codec;
+mod error;
+mod postgres;
+mod records;
+mod sql;
+mod sqlite;
+
+pub use error::StoreError;
+pub use postgres::PostgresStore;
+pub use records::{ApiKey, CenterSettings, Credentials, HoursRecord, Session};
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use switchboard_core::{
+    CapacityProfile, CapacityProfileId, Contact, ContactId, PresenceState, QueueId, QueueNode, Role, RoleKey,
+    Team, TeamId, User, UserId, Username,
+};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything Switchboard keeps. Each method is one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Answers when the database is reachable (for health checks).
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn center_settings(&self) -> StoreResult<CenterSettings>;
+    async fn update_center_settings(&self, settings: &CenterSettings) -> StoreResult<()>;
+
+    async fn list_roles(&self) -> StoreResult<Vec<Role>>;
+    async fn get_role(&self, key: &RoleKey) -> StoreResult<Role>;
+    async fn create_role(&self, role: &Role) -> StoreResult<()>;
+    async fn update_role(&self, role: &Role) -> StoreResult<()>;
+    /// Refused while a user holds the role.
+    async fn delete_role(&self, key: &RoleKey) -> StoreResult<()>;
+
+    async fn list_teams(&self) -> StoreResult<Vec<Team>>;
+    async fn get_team(&self, id: TeamId) -> StoreResult<Team>;
+    async fn create_team(&self, team: &Team) -> StoreResult<()>;
+    async fn update_team(&self, team: &Team) -> StoreResult<()>;
+    async fn delete_team(&self, id: TeamId) -> StoreResult<()>;
+
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    async fn get_user(&self, id: UserId) -> StoreResult<User>;
+    async fn find_user(&self, username: &Username) -> StoreResult<Option<User>>;
+    /// Creates the user with their teams, managed teams and queues.
+    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()>;
+    /// Replaces the user's profile, teams, managed teams and queues (not credentials or presence).
+    async fn update_user(&self, user: &User) -> StoreResult<()>;
+    /// Refused while contact history names the user; disable them instead.
+    async fn delete_user(&self, id: UserId) -> StoreResult<()>;
+    async fn credentials(&self, id: UserId) -> StoreResult<Credentials>;
+    /// Sets a new password hash and ends the user's sessions.
+    async fn set_password(&self, id: UserId, password_hash: &str) -> StoreResult<()>;
+    /// Stores a TOTP secret (pending until enabled) or clears it (`None`).
+    async fn set_totp(&self, id: UserId, secret: Option<&str>, enabled: bool) -> StoreResult<()>;
+    /// Records a used TOTP time step; false when that step (or a later one) was used already,
+    /// so a code can never be replayed.
+    async fn use_totp_step(&self, id: UserId, step: i64) -> StoreResult<bool>;
+    async fn save_presence(&self, id: UserId, presence: &PresenceState) -> StoreResult<()>;
+
+    async fn list_queues(&self) -> StoreResult<Vec<QueueNode>>;
+    /// Adds a node after checking it against the whole tree.
+    async fn create_queue(&self, node: &QueueNode) -> StoreResult<()>;
+    async fn update_queue(&self, node: &QueueNode) -> StoreResult<()>;
+    async fn delete_queue(&self, id: QueueId) -> StoreResult<()>;
+
+    async fn list_capacity_profiles(&self) -> StoreResult<Vec<CapacityProfile>>;
+    async fn get_capacity_profile(&self, id: CapacityProfileId) -> StoreResult<CapacityProfile>;
+    async fn create_capacity_profile(&self, profile: &CapacityProfile) -> StoreResult<()>;
+    async fn update_capacity_profile(&self, profile: &CapacityProfile) -> StoreResult<()>;
+    async fn delete_capacity_profile(&self, id: CapacityProfileId) -> StoreResult<()>;
+
+    async fn list_hours(&self) -> StoreResult<Vec<HoursRecord>>;
+    /// Creates or replaces a schedule by id; one schedule per scope.
+    async fn put_hours(&self, hours: &HoursRecord) -> StoreResult<()>;
+    async fn delete_hours(&self, id: &str) -> StoreResult<()>;
+
+    async fn list_custom_statuses(&self) -> StoreResult<Vec<String>>;
+    async fn create_custom_status(&self, name: &str) -> StoreResult<()>;
+    async fn delete_custom_status(&self, name: &str) -> StoreResult<()>;
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// The session with this token hash, if it exists and has not expired at `now`.
+    async fn get_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Removes expired sessions; returns how many.
+    async fn purge_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn get_api_key(&self, key_id: &str) -> StoreResult<Option<ApiKey>>;
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    async fn delete_api_key(&self, key_id: &str) -> StoreResult<()>;
+
+    async fn insert_contact(&self, contact: &Contact) -> StoreResult<()>;
+    /// Saves several contacts' new states at once (an assignment round, a release).
+    async fn update_contacts(&self, contacts: &[Contact]) -> StoreResult<()>;
+    async fn get_contact(&self, id: ContactId) -> StoreResult<Contact>;
+    /// Queued and assigned contacts, oldest first.
+    async fn open_contacts(&self) -> StoreResult<Vec<Contact>>;
+    /// The most recent contacts, newest first.
+    async fn recent_contacts(&self, limit: u32) -> StoreResult<Vec<Contact>>;
+}
+
+/// Opens the store a URL names (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and brings
+/// its schema up to date.
+pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(url).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "database URL must start with sqlite: or postgres://, got `{}`",
+            url.split(':').next().unwrap_or_default()
+        )))
+    }
+}

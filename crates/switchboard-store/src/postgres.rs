@@ -1,0 +1,46 @@
+//! The PostgreSQL backend, for centers that outgrow one machine.
+
+
+use crate::sql::impl_store;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// A PostgreSQL database.
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://` URL and migrates the database.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        let store = Self { pool };
+        store.migrate(MIGRATIONS).await?;
+        Ok(store)
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+impl_store!(
+    PostgresStore,
+    sqlx::postgres::PgRow,
+    backend = "postgres",
+    // Queue-tree checks read the whole tree; this keeps two concurrent changes from both
+    // passing the check against the same old tree.
+    tree_lock = "LOCK TABLE queues IN SHARE ROW EXCLUSIVE MODE",
+    // Two servers starting at once must not both apply the same migration.
+    migration_lock = "SELECT pg_advisory_xact_lock(72010001)"
+);

@@ -1,0 +1,830 @@
+//! The SQL both backends share. SQLite and PostgreSQL agree on `$1` placeholders, `ON CONFLICT`
+//! upserts and `RETURNING`, so one text serves both; `impl_store!` instantiates it for each
+//! backend's concrete pool and row types (sqlx's generic bounds over `Database` would make the
+//! same code much harder to read). What differs between the dialects is passed in:
+//! Lists are sorted in Rust, not by `ORDER BY` on text: PostgreSQL sorts text by the locale's
+//! collation and SQLite by bytes, and both backends must answer alike.
+//! `tree_lock`, a statement that serialises queue-tree changes, and `migration_lock`, one that
+//! serialises schema migrations between processes (both empty where the backend already has a
+//! single writer).
+
+/// Implements `Store` for a backend type with `writer()` and `reader()` pool accessors.
+macro_rules! impl_store {
+    ($store:ty, $row:ty, backend = $backend:literal, tree_lock = $tree_lock:literal, migration_lock = $migration_lock:literal) => {
+        use crate::codec::{self, millis};
+        use crate::records::{ApiKey, CenterSettings, Credentials, HoursRecord, Session};
+        use crate::{Store, StoreError, StoreResult};
+        use async_trait::async_trait;
+        use chrono::{DateTime, Utc};
+        use sqlx::Row;
+        use std::collections::HashMap;
+        use switchboard_core::presence::PresenceState;
+        use switchboard_core::{
+            BuiltinRole, CapacityProfile, CapacityProfileId, Channel, Contact, ContactId, ContactStatus, Email,
+            EmailList, Language, Name, QueueId, QueueKind, QueueNode, QueueTree, Role, RoleKey, RoleScope, Team,
+            TeamId, User, UserId, Username,
+        };
+
+        const USER_COLUMNS: &str = "id, username, display_name, email, role_key, capacity_profile_id, languages, \
+             emergency_contacts, totp_enabled, disabled, presence, presence_since, presence_forced_from, created_at";
+        const QUEUE_COLUMNS: &str = "id, channel, parent_id, name, kind, position, priority, languages";
+        const CONTACT_COLUMNS: &str = "id, channel, queue_id, issue, priority, language, status, agent_id, customer, \
+             created_at, assigned_at, ended_at, end_reason";
+        const HOURS_COLUMNS: &str = "id, name, queue_id, channel, language, time_zone, periods, holidays, closures";
+
+        fn role_from_row(row: &$row) -> StoreResult<Role> {
+            let key: String = row.try_get("key")?;
+            Ok(Role {
+                key: RoleKey::parse(&key).map_err(codec::corrupt)?,
+                name: row.try_get("name")?,
+                permissions: codec::permissions(&row.try_get::<String, _>("permissions")?)?,
+                scope: RoleScope::parse(&row.try_get::<String, _>("scope")?).map_err(codec::corrupt)?,
+                builtin: row.try_get("builtin")?,
+            })
+        }
+
+        fn team_from_row(row: &$row) -> StoreResult<Team> {
+            Ok(Team {
+                id: codec::id(&row.try_get::<String, _>("id")?, TeamId::parse)?,
+                name: Name::parse("team name", &row.try_get::<String, _>("name")?).map_err(codec::corrupt)?,
+                created_at: codec::time(row.try_get("created_at")?)?,
+            })
+        }
+
+        fn profile_from_row(row: &$row) -> StoreResult<CapacityProfile> {
+            let count = |column: &str| -> StoreResult<u16> {
+                u16::try_from(row.try_get::<i32, _>(column)?).map_err(codec::corrupt)
+            };
+            CapacityProfile::new(
+                codec::id(&row.try_get::<String, _>("id")?, CapacityProfileId::parse)?,
+                Name::parse("profile name", &row.try_get::<String, _>("name")?).map_err(codec::corrupt)?,
+                count("max_chats")?,
+                count("max_calls")?,
+                row.try_get("voice_outbound")?,
+            )
+            .map_err(codec::corrupt)
+        }
+
+        fn queue_from_row(row: &$row) -> StoreResult<QueueNode> {
+            let parent: Option<String> = row.try_get("parent_id")?;
+            Ok(QueueNode {
+                id: codec::id(&row.try_get::<String, _>("id")?, QueueId::parse)?,
+                channel: Channel::parse(&row.try_get::<String, _>("channel")?).map_err(codec::corrupt)?,
+                parent: parent.as_deref().map(|p| codec::id(p, QueueId::parse)).transpose()?,
+                name: Name::parse("queue name", &row.try_get::<String, _>("name")?).map_err(codec::corrupt)?,
+                kind: QueueKind::parse(&row.try_get::<String, _>("kind")?).map_err(codec::corrupt)?,
+                position: row.try_get("position")?,
+                priority: row.try_get("priority")?,
+                languages: codec::languages(&row.try_get::<String, _>("languages")?)?,
+            })
+        }
+
+        fn contact_from_row(row: &$row) -> StoreResult<Contact> {
+            let queue: Option<String> = row.try_get("queue_id")?;
+            let agent: Option<String> = row.try_get("agent_id")?;
+            let language: Option<String> = row.try_get("language")?;
+            Ok(Contact {
+                id: codec::id(&row.try_get::<String, _>("id")?, ContactId::parse)?,
+                channel: Channel::parse(&row.try_get::<String, _>("channel")?).map_err(codec::corrupt)?,
+                queue: queue.as_deref().map(|q| codec::id(q, QueueId::parse)).transpose()?,
+                issue: row.try_get("issue")?,
+                priority: row.try_get("priority")?,
+                language: language.as_deref().map(Language::parse).transpose().map_err(codec::corrupt)?,
+                status: ContactStatus::parse(&row.try_get::<String, _>("status")?).map_err(codec::corrupt)?,
+                agent: agent.as_deref().map(|a| codec::id(a, UserId::parse)).transpose()?,
+                customer: row.try_get("customer")?,
+                created_at: codec::time(row.try_get("created_at")?)?,
+                assigned_at: codec::opt_time(row.try_get("assigned_at")?)?,
+                ended_at: codec::opt_time(row.try_get("ended_at")?)?,
+                end_reason: row.try_get("end_reason")?,
+            })
+        }
+
+        fn hours_from_row(row: &$row) -> StoreResult<HoursRecord> {
+            let columns = codec::ScheduleColumns {
+                time_zone: row.try_get("time_zone")?,
+                periods: row.try_get("periods")?,
+                holidays: row.try_get("holidays")?,
+                closures: row.try_get("closures")?,
+            };
+            Ok(HoursRecord {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                scope: codec::scope(
+                    row.try_get::<Option<String>, _>("queue_id")?.as_deref(),
+                    row.try_get::<Option<String>, _>("channel")?.as_deref(),
+                    row.try_get::<Option<String>, _>("language")?.as_deref(),
+                )?,
+                schedule: codec::schedule(&columns)?,
+            })
+        }
+
+        /// Team memberships, managed teams and queues, by user id.
+        #[derive(Default)]
+        struct UserLinks {
+            teams: HashMap<UserId, Vec<TeamId>>,
+            managed: HashMap<UserId, Vec<TeamId>>,
+            queues: HashMap<UserId, Vec<QueueId>>,
+        }
+
+        fn user_from_row(row: &$row, links: &mut UserLinks) -> StoreResult<User> {
+            let id = codec::id(&row.try_get::<String, _>("id")?, UserId::parse)?;
+            let email: Option<String> = row.try_get("email")?;
+            let profile: Option<String> = row.try_get("capacity_profile_id")?;
+            let forced: Option<String> = row.try_get("presence_forced_from")?;
+            Ok(User {
+                id,
+                username: Username::parse(&row.try_get::<String, _>("username")?).map_err(codec::corrupt)?,
+                display_name: Name::parse("display name", &row.try_get::<String, _>("display_name")?)
+                    .map_err(codec::corrupt)?,
+                email: email.as_deref().map(Email::parse).transpose().map_err(codec::corrupt)?,
+                role: RoleKey::parse(&row.try_get::<String, _>("role_key")?).map_err(codec::corrupt)?,
+                teams: links.teams.remove(&id).unwrap_or_default(),
+                managed_teams: links.managed.remove(&id).unwrap_or_default(),
+                queues: links.queues.remove(&id).unwrap_or_default(),
+                languages: codec::languages(&row.try_get::<String, _>("languages")?)?,
+                capacity_profile: profile.as_deref().map(|p| codec::id(p, CapacityProfileId::parse)).transpose()?,
+                emergency_contacts: EmailList::parse(&row.try_get::<String, _>("emergency_contacts")?)
+                    .map_err(codec::corrupt)?,
+                presence: PresenceState::from_parts(
+                    codec::presence(&row.try_get::<String, _>("presence")?)?,
+                    codec::time(row.try_get("presence_since")?)?,
+                    forced.as_deref().map(codec::presence).transpose()?,
+                ),
+                disabled: row.try_get("disabled")?,
+                totp_enabled: row.try_get("totp_enabled")?,
+                created_at: codec::time(row.try_get("created_at")?)?,
+            })
+        }
+
+        impl $store {
+            /// Reads memberships for one user, or for everyone when `user` is `None`.
+            async fn user_links(&self, user: Option<UserId>) -> StoreResult<UserLinks> {
+                let mut links = UserLinks::default();
+                let filter = user.map(|u| u.to_string()).unwrap_or_default();
+                for (table, column) in [("team_members", "team_id"), ("team_managers", "team_id"), ("queue_agents", "queue_id")] {
+                    let sql = format!(
+                        "SELECT user_id, {column} AS target FROM {table} WHERE $1 = '' OR user_id = $1 "
+                    );
+                    let rows = sqlx::query(&sql).bind(&filter).fetch_all(self.reader()).await?;
+                    for row in rows {
+                        let user_id = codec::id(&row.try_get::<String, _>("user_id")?, UserId::parse)?;
+                        let target: String = row.try_get("target")?;
+                        match table {
+                            "team_members" => links.teams.entry(user_id).or_default().push(codec::id(&target, TeamId::parse)?),
+                            "team_managers" => links.managed.entry(user_id).or_default().push(codec::id(&target, TeamId::parse)?),
+                            _ => links.queues.entry(user_id).or_default().push(codec::id(&target, QueueId::parse)?),
+                        }
+                    }
+                }
+                // Text order differs between the backends' collations; sort here so both agree.
+                for list in links.teams.values_mut().chain(links.managed.values_mut()) {
+                    list.sort();
+                }
+                for list in links.queues.values_mut() {
+                    list.sort();
+                }
+                Ok(links)
+            }
+
+            /// Applies the migrations not yet applied, each in its own transaction, then brings the
+            /// built-in roles up to date.
+            pub(crate) async fn migrate(&self, migrations: &[(i64, &str)]) -> StoreResult<()> {
+                sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+                    .execute(self.writer()).await?;
+                for (version, script) in migrations {
+                    let mut tx = self.writer().begin().await?;
+                    if !$migration_lock.is_empty() {
+                        sqlx::query($migration_lock).execute(&mut *tx).await?;
+                    }
+                    let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                        .bind(version).fetch_optional(&mut *tx).await?;
+                    if applied.is_some() {
+                        continue;
+                    }
+                    tracing::info!(backend = $backend, version, "applying migration");
+                    sqlx::raw_sql(script).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                        .bind(version).bind(millis(Utc::now())).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                }
+                self.ensure_builtin_roles().await
+            }
+
+            /// Brings the built-in roles up to date with this version's definitions.
+            pub(crate) async fn ensure_builtin_roles(&self) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                for builtin in BuiltinRole::ALL {
+                    let role = builtin.role();
+                    sqlx::query(
+                        "INSERT INTO roles (key, name, permissions, scope, builtin) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (key) DO UPDATE SET name = excluded.name, permissions = excluded.permissions, \
+                         scope = excluded.scope, builtin = excluded.builtin",
+                    )
+                    .bind(role.key.as_str())
+                    .bind(&role.name)
+                    .bind(codec::permissions_text(role.permissions))
+                    .bind(role.scope.as_str())
+                    .bind(true)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        /// Writes a user's team, managed-team and queue links inside a transaction.
+        async fn write_user_links(
+            tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+            user: &User,
+        ) -> StoreResult<()> {
+            let id = user.id.to_string();
+            for table in ["team_members", "team_managers", "queue_agents"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1")).bind(&id).execute(&mut **tx).await?;
+            }
+            for team in &user.teams {
+                sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)")
+                    .bind(team.to_string()).bind(&id).execute(&mut **tx).await?;
+            }
+            for team in &user.managed_teams {
+                sqlx::query("INSERT INTO team_managers (team_id, user_id) VALUES ($1, $2)")
+                    .bind(team.to_string()).bind(&id).execute(&mut **tx).await?;
+            }
+            for queue in &user.queues {
+                let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM queues WHERE id = $1")
+                    .bind(queue.to_string()).fetch_optional(&mut **tx).await?;
+                match kind.as_deref() {
+                    Some("leaf") => {}
+                    Some(_) => return Err(StoreError::Conflict(format!("queue {queue} is a menu; agents take contacts from leaf queues"))),
+                    None => return Err(StoreError::NotFound("queue")),
+                }
+                sqlx::query("INSERT INTO queue_agents (queue_id, user_id) VALUES ($1, $2)")
+                    .bind(queue.to_string()).bind(&id).execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// Loads the whole queue tree inside a transaction, after taking the tree lock.
+        async fn locked_tree(tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>) -> StoreResult<QueueTree> {
+            if !$tree_lock.is_empty() {
+                sqlx::query($tree_lock).execute(&mut **tx).await?;
+            }
+            let rows = sqlx::query(&format!("SELECT {QUEUE_COLUMNS} FROM queues")).fetch_all(&mut **tx).await?;
+            let nodes = rows.iter().map(queue_from_row).collect::<StoreResult<Vec<_>>>()?;
+            QueueTree::new(nodes).map_err(codec::corrupt)
+        }
+
+        fn parent_key(node: &QueueNode) -> String {
+            node.parent.map(|p| p.to_string()).unwrap_or_default()
+        }
+
+        fn not_found_unless_one(affected: u64, what: &'static str) -> StoreResult<()> {
+            if affected == 0 { Err(StoreError::NotFound(what)) } else { Ok(()) }
+        }
+
+        fn opt_millis(at: Option<DateTime<Utc>>) -> Option<i64> {
+            at.map(millis)
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(self.reader()).await?;
+                Ok(())
+            }
+
+            async fn center_settings(&self) -> StoreResult<CenterSettings> {
+                let row = sqlx::query("SELECT name, time_zone, languages FROM center_settings WHERE id = 1")
+                    .fetch_one(self.reader()).await?;
+                Ok(CenterSettings {
+                    name: row.try_get("name")?,
+                    time_zone: row.try_get("time_zone")?,
+                    languages: codec::languages(&row.try_get::<String, _>("languages")?)?,
+                })
+            }
+
+            async fn update_center_settings(&self, settings: &CenterSettings) -> StoreResult<()> {
+                sqlx::query("UPDATE center_settings SET name = $1, time_zone = $2, languages = $3 WHERE id = 1")
+                    .bind(&settings.name)
+                    .bind(&settings.time_zone)
+                    .bind(codec::language_texts(&settings.languages))
+                    .execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn list_roles(&self) -> StoreResult<Vec<Role>> {
+                let rows = sqlx::query("SELECT key, name, permissions, scope, builtin FROM roles")
+                    .fetch_all(self.reader()).await?;
+                let mut roles = rows.iter().map(role_from_row).collect::<StoreResult<Vec<_>>>()?;
+                roles.sort_by(|a, b| (!a.builtin, a.key.as_str()).cmp(&(!b.builtin, b.key.as_str())));
+                Ok(roles)
+            }
+
+            async fn get_role(&self, key: &RoleKey) -> StoreResult<Role> {
+                let row = sqlx::query("SELECT key, name, permissions, scope, builtin FROM roles WHERE key = $1")
+                    .bind(key.as_str()).fetch_optional(self.reader()).await?;
+                role_from_row(&row.ok_or(StoreError::NotFound("role"))?)
+            }
+
+            async fn create_role(&self, role: &Role) -> StoreResult<()> {
+                sqlx::query("INSERT INTO roles (key, name, permissions, scope, builtin) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(role.key.as_str())
+                    .bind(&role.name)
+                    .bind(codec::permissions_text(role.permissions))
+                    .bind(role.scope.as_str())
+                    .bind(false)
+                    .execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("a role with that key already exists"))?;
+                Ok(())
+            }
+
+            async fn update_role(&self, role: &Role) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE roles SET name = $2, permissions = $3, scope = $4 WHERE key = $1 AND builtin = $5")
+                    .bind(role.key.as_str())
+                    .bind(&role.name)
+                    .bind(codec::permissions_text(role.permissions))
+                    .bind(role.scope.as_str())
+                    .bind(false)
+                    .execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "custom role")
+            }
+
+            async fn delete_role(&self, key: &RoleKey) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM roles WHERE key = $1 AND builtin = $2")
+                    .bind(key.as_str()).bind(false)
+                    .execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("users still hold this role"))?;
+                not_found_unless_one(done.rows_affected(), "custom role")
+            }
+
+            async fn list_teams(&self) -> StoreResult<Vec<Team>> {
+                let rows = sqlx::query("SELECT id, name, created_at FROM teams").fetch_all(self.reader()).await?;
+                let mut teams = rows.iter().map(team_from_row).collect::<StoreResult<Vec<_>>>()?;
+                teams.sort_by_cached_key(|t| t.name.as_str().to_lowercase());
+                Ok(teams)
+            }
+
+            async fn get_team(&self, id: TeamId) -> StoreResult<Team> {
+                let row = sqlx::query("SELECT id, name, created_at FROM teams WHERE id = $1")
+                    .bind(id.to_string()).fetch_optional(self.reader()).await?;
+                team_from_row(&row.ok_or(StoreError::NotFound("team"))?)
+            }
+
+            async fn create_team(&self, team: &Team) -> StoreResult<()> {
+                sqlx::query("INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(team.id.to_string()).bind(team.name.as_str()).bind(millis(team.created_at))
+                    .execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("a team with that name already exists"))?;
+                Ok(())
+            }
+
+            async fn update_team(&self, team: &Team) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE teams SET name = $2 WHERE id = $1")
+                    .bind(team.id.to_string()).bind(team.name.as_str())
+                    .execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("a team with that name already exists"))?;
+                not_found_unless_one(done.rows_affected(), "team")
+            }
+
+            async fn delete_team(&self, id: TeamId) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM teams WHERE id = $1").bind(id.to_string()).execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "team")
+            }
+
+            async fn list_users(&self) -> StoreResult<Vec<User>> {
+                let mut links = self.user_links(None).await?;
+                let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users"))
+                    .fetch_all(self.reader()).await?;
+                let mut users = rows.iter().map(|row| user_from_row(row, &mut links)).collect::<StoreResult<Vec<_>>>()?;
+                users.sort_by(|a, b| a.username.cmp(&b.username));
+                Ok(users)
+            }
+
+            async fn get_user(&self, id: UserId) -> StoreResult<User> {
+                let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+                    .bind(id.to_string()).fetch_optional(self.reader()).await?
+                    .ok_or(StoreError::NotFound("user"))?;
+                let mut links = self.user_links(Some(id)).await?;
+                user_from_row(&row, &mut links)
+            }
+
+            async fn find_user(&self, username: &Username) -> StoreResult<Option<User>> {
+                let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"))
+                    .bind(username.as_str()).fetch_optional(self.reader()).await?;
+                let Some(row) = row else { return Ok(None) };
+                let id = codec::id(&row.try_get::<String, _>("id")?, UserId::parse)?;
+                let mut links = self.user_links(Some(id)).await?;
+                user_from_row(&row, &mut links).map(Some)
+            }
+
+            async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                let presence = &user.presence;
+                sqlx::query(
+                    "INSERT INTO users (id, username, display_name, email, role_key, capacity_profile_id, languages, \
+                     emergency_contacts, password_hash, totp_secret, totp_enabled, totp_last_step, disabled, presence, \
+                     presence_since, presence_forced_from, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, 0, $11, $12, $13, $14, $15)",
+                )
+                .bind(user.id.to_string())
+                .bind(user.username.as_str())
+                .bind(user.display_name.as_str())
+                .bind(user.email.as_ref().map(Email::as_str))
+                .bind(user.role.as_str())
+                .bind(user.capacity_profile.map(|p| p.to_string()))
+                .bind(codec::language_texts(&user.languages))
+                .bind(user.emergency_contacts.joined())
+                .bind(password_hash)
+                .bind(false)
+                .bind(user.disabled)
+                .bind(presence.current().to_string())
+                .bind(millis(presence.since()))
+                .bind(presence.forced_from().map(ToString::to_string))
+                .bind(millis(user.created_at))
+                .execute(&mut *tx).await
+                .map_err(|e| StoreError::from(e).conflict_as("that username is taken, or the role or capacity profile does not exist"))?;
+                write_user_links(&mut tx, user).await
+                    .map_err(|e| e.conflict_as("a team or queue given does not exist"))?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_user(&self, user: &User) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                let done = sqlx::query(
+                    "UPDATE users SET username = $2, display_name = $3, email = $4, role_key = $5, capacity_profile_id = $6, \
+                     languages = $7, emergency_contacts = $8, disabled = $9 WHERE id = $1",
+                )
+                .bind(user.id.to_string())
+                .bind(user.username.as_str())
+                .bind(user.display_name.as_str())
+                .bind(user.email.as_ref().map(Email::as_str))
+                .bind(user.role.as_str())
+                .bind(user.capacity_profile.map(|p| p.to_string()))
+                .bind(codec::language_texts(&user.languages))
+                .bind(user.emergency_contacts.joined())
+                .bind(user.disabled)
+                .execute(&mut *tx).await
+                .map_err(|e| StoreError::from(e).conflict_as("that username is taken, or the role or capacity profile does not exist"))?;
+                not_found_unless_one(done.rows_affected(), "user")?;
+                write_user_links(&mut tx, user).await
+                    .map_err(|e| e.conflict_as("a team or queue given does not exist"))?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_user(&self, id: UserId) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.to_string())
+                    .execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("contact history names this user; disable the user instead"))?;
+                not_found_unless_one(done.rows_affected(), "user")
+            }
+
+            async fn credentials(&self, id: UserId) -> StoreResult<Credentials> {
+                let row = sqlx::query("SELECT password_hash, totp_secret, totp_enabled FROM users WHERE id = $1")
+                    .bind(id.to_string()).fetch_optional(self.reader()).await?
+                    .ok_or(StoreError::NotFound("user"))?;
+                Ok(Credentials {
+                    password_hash: row.try_get("password_hash")?,
+                    totp_secret: row.try_get("totp_secret")?,
+                    totp_enabled: row.try_get("totp_enabled")?,
+                })
+            }
+
+            async fn set_password(&self, id: UserId, password_hash: &str) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                    .bind(id.to_string()).bind(password_hash).execute(&mut *tx).await?;
+                not_found_unless_one(done.rows_affected(), "user")?;
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_totp(&self, id: UserId, secret: Option<&str>, enabled: bool) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE users SET totp_secret = $2, totp_enabled = $3 WHERE id = $1")
+                    .bind(id.to_string()).bind(secret).bind(enabled && secret.is_some())
+                    .execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "user")
+            }
+
+            async fn use_totp_step(&self, id: UserId, step: i64) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2")
+                    .bind(id.to_string()).bind(step).execute(self.writer()).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn save_presence(&self, id: UserId, presence: &PresenceState) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE users SET presence = $2, presence_since = $3, presence_forced_from = $4 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(presence.current().to_string())
+                    .bind(millis(presence.since()))
+                    .bind(presence.forced_from().map(ToString::to_string))
+                    .execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "user")
+            }
+
+            async fn list_queues(&self) -> StoreResult<Vec<QueueNode>> {
+                let rows = sqlx::query(&format!("SELECT {QUEUE_COLUMNS} FROM queues"))
+                    .fetch_all(self.reader()).await?;
+                let mut queues = rows.iter().map(queue_from_row).collect::<StoreResult<Vec<_>>>()?;
+                queues.sort_by_cached_key(|q| (q.channel, q.position, q.name.as_str().to_lowercase()));
+                Ok(queues)
+            }
+
+            async fn create_queue(&self, node: &QueueNode) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                locked_tree(&mut tx).await?.check_insert(node)?;
+                sqlx::query(
+                    "INSERT INTO queues (id, channel, parent_id, parent_key, name, kind, position, priority, languages) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(node.id.to_string())
+                .bind(node.channel.as_str())
+                .bind(node.parent.map(|p| p.to_string()))
+                .bind(parent_key(node))
+                .bind(node.name.as_str())
+                .bind(node.kind.as_str())
+                .bind(node.position)
+                .bind(node.priority)
+                .bind(codec::language_texts(&node.languages))
+                .execute(&mut *tx).await
+                .map_err(|e| StoreError::from(e).conflict_as("a sibling queue already has that name"))?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_queue(&self, node: &QueueNode) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                locked_tree(&mut tx).await?.check_update(node)?;
+                sqlx::query(
+                    "UPDATE queues SET parent_id = $2, parent_key = $3, name = $4, kind = $5, position = $6, priority = $7, \
+                     languages = $8 WHERE id = $1",
+                )
+                .bind(node.id.to_string())
+                .bind(node.parent.map(|p| p.to_string()))
+                .bind(parent_key(node))
+                .bind(node.name.as_str())
+                .bind(node.kind.as_str())
+                .bind(node.position)
+                .bind(node.priority)
+                .bind(codec::language_texts(&node.languages))
+                .execute(&mut *tx).await
+                .map_err(|e| StoreError::from(e).conflict_as("a sibling queue already has that name"))?;
+                if node.kind == QueueKind::Menu {
+                    // A menu takes no contacts, so nobody is assigned to it any more.
+                    sqlx::query("DELETE FROM queue_agents WHERE queue_id = $1").bind(node.id.to_string()).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_queue(&self, id: QueueId) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                locked_tree(&mut tx).await?.check_delete(id)?;
+                sqlx::query("DELETE FROM queues WHERE id = $1").bind(id.to_string()).execute(&mut *tx).await
+                    .map_err(|e| StoreError::from(e).conflict_as("contact history refers to this queue"))?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_capacity_profiles(&self) -> StoreResult<Vec<CapacityProfile>> {
+                let rows = sqlx::query("SELECT id, name, max_chats, max_calls, voice_outbound FROM capacity_profiles")
+                    .fetch_all(self.reader()).await?;
+                let mut profiles = rows.iter().map(profile_from_row).collect::<StoreResult<Vec<_>>>()?;
+                profiles.sort_by_cached_key(|p| p.name.as_str().to_lowercase());
+                Ok(profiles)
+            }
+
+            async fn get_capacity_profile(&self, id: CapacityProfileId) -> StoreResult<CapacityProfile> {
+                let row = sqlx::query("SELECT id, name, max_chats, max_calls, voice_outbound FROM capacity_profiles WHERE id = $1")
+                    .bind(id.to_string()).fetch_optional(self.reader()).await?;
+                profile_from_row(&row.ok_or(StoreError::NotFound("capacity profile"))?)
+            }
+
+            async fn create_capacity_profile(&self, profile: &CapacityProfile) -> StoreResult<()> {
+                sqlx::query("INSERT INTO capacity_profiles (id, name, max_chats, max_calls, voice_outbound) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(profile.id.to_string())
+                    .bind(profile.name.as_str())
+                    .bind(i32::from(profile.max_chats()))
+                    .bind(i32::from(profile.max_calls()))
+                    .bind(profile.voice_outbound)
+                    .execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("a capacity profile with that name already exists"))?;
+                Ok(())
+            }
+
+            async fn update_capacity_profile(&self, profile: &CapacityProfile) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE capacity_profiles SET name = $2, max_chats = $3, max_calls = $4, voice_outbound = $5 WHERE id = $1")
+                    .bind(profile.id.to_string())
+                    .bind(profile.name.as_str())
+                    .bind(i32::from(profile.max_chats()))
+                    .bind(i32::from(profile.max_calls()))
+                    .bind(profile.voice_outbound)
+                    .execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("a capacity profile with that name already exists"))?;
+                not_found_unless_one(done.rows_affected(), "capacity profile")
+            }
+
+            async fn delete_capacity_profile(&self, id: CapacityProfileId) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM capacity_profiles WHERE id = $1").bind(id.to_string())
+                    .execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("users still have this capacity profile"))?;
+                not_found_unless_one(done.rows_affected(), "capacity profile")
+            }
+
+            async fn list_hours(&self) -> StoreResult<Vec<HoursRecord>> {
+                let rows = sqlx::query(&format!("SELECT {HOURS_COLUMNS} FROM business_hours"))
+                    .fetch_all(self.reader()).await?;
+                let mut hours = rows.iter().map(hours_from_row).collect::<StoreResult<Vec<_>>>()?;
+                // General first (the global schedule), then overrides by how specific they are.
+                hours.sort_by_cached_key(|h| (h.scope.specificity(), h.scope.key(), h.id.clone()));
+                Ok(hours)
+            }
+
+            async fn put_hours(&self, hours: &HoursRecord) -> StoreResult<()> {
+                let columns = codec::schedule_columns(&hours.schedule);
+                sqlx::query(
+                    "INSERT INTO business_hours (id, name, scope_key, queue_id, channel, language, time_zone, periods, holidays, closures) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, scope_key = excluded.scope_key, \
+                     queue_id = excluded.queue_id, channel = excluded.channel, language = excluded.language, \
+                     time_zone = excluded.time_zone, periods = excluded.periods, holidays = excluded.holidays, \
+                     closures = excluded.closures",
+                )
+                .bind(&hours.id)
+                .bind(&hours.name)
+                .bind(hours.scope.key())
+                .bind(hours.scope.queue.map(|q| q.to_string()))
+                .bind(hours.scope.channel.map(Channel::as_str))
+                .bind(hours.scope.language.as_ref().map(Language::as_str))
+                .bind(&columns.time_zone)
+                .bind(&columns.periods)
+                .bind(&columns.holidays)
+                .bind(&columns.closures)
+                .execute(self.writer()).await
+                .map_err(|e| StoreError::from(e).conflict_as("another schedule already covers that scope, or its queue does not exist"))?;
+                Ok(())
+            }
+
+            async fn delete_hours(&self, id: &str) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM business_hours WHERE id = $1").bind(id).execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "business hours")
+            }
+
+            async fn list_custom_statuses(&self) -> StoreResult<Vec<String>> {
+                let mut names: Vec<String> = sqlx::query_scalar("SELECT name FROM custom_statuses").fetch_all(self.reader()).await?;
+                names.sort_by_cached_key(|n| n.to_lowercase());
+                Ok(names)
+            }
+
+            async fn create_custom_status(&self, name: &str) -> StoreResult<()> {
+                sqlx::query("INSERT INTO custom_statuses (name) VALUES ($1)").bind(name).execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("that custom status exists already"))?;
+                Ok(())
+            }
+
+            async fn delete_custom_status(&self, name: &str) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM custom_statuses WHERE name = $1").bind(name).execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "custom status")
+            }
+
+            async fn create_session(&self, session: &Session) -> StoreResult<()> {
+                sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at, mfa) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&session.token_hash)
+                    .bind(session.user_id.to_string())
+                    .bind(millis(session.created_at))
+                    .bind(millis(session.expires_at))
+                    .bind(session.mfa)
+                    .execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn get_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>> {
+                let row = sqlx::query("SELECT token_hash, user_id, created_at, expires_at, mfa FROM sessions WHERE token_hash = $1 AND expires_at > $2")
+                    .bind(token_hash).bind(millis(now)).fetch_optional(self.reader()).await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some(Session {
+                    token_hash: row.try_get("token_hash")?,
+                    user_id: codec::id(&row.try_get::<String, _>("user_id")?, UserId::parse)?,
+                    created_at: codec::time(row.try_get("created_at")?)?,
+                    expires_at: codec::time(row.try_get("expires_at")?)?,
+                    mfa: row.try_get("mfa")?,
+                }))
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn purge_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(millis(now)).execute(self.writer()).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+                sqlx::query("INSERT INTO api_keys (key_id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&key.key_id).bind(&key.name).bind(&key.secret_hash).bind(millis(key.created_at))
+                    .execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn get_api_key(&self, key_id: &str) -> StoreResult<Option<ApiKey>> {
+                let row = sqlx::query("SELECT key_id, name, secret_hash, created_at FROM api_keys WHERE key_id = $1")
+                    .bind(key_id).fetch_optional(self.reader()).await?;
+                row.map(|row| -> StoreResult<ApiKey> {
+                    Ok(ApiKey {
+                        key_id: row.try_get("key_id")?,
+                        name: row.try_get("name")?,
+                        secret_hash: row.try_get("secret_hash")?,
+                        created_at: codec::time(row.try_get("created_at")?)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+                let rows = sqlx::query("SELECT key_id, name, secret_hash, created_at FROM api_keys ORDER BY created_at")
+                    .fetch_all(self.reader()).await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(ApiKey {
+                            key_id: row.try_get("key_id")?,
+                            name: row.try_get("name")?,
+                            secret_hash: row.try_get("secret_hash")?,
+                            created_at: codec::time(row.try_get("created_at")?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn delete_api_key(&self, key_id: &str) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM api_keys WHERE key_id = $1").bind(key_id).execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "API key")
+            }
+
+            async fn insert_contact(&self, c: &Contact) -> StoreResult<()> {
+                sqlx::query(&format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+                    .bind(c.id.to_string())
+                    .bind(c.channel.as_str())
+                    .bind(c.queue.map(|q| q.to_string()))
+                    .bind(&c.issue)
+                    .bind(c.priority)
+                    .bind(c.language.as_ref().map(Language::as_str))
+                    .bind(c.status.as_str())
+                    .bind(c.agent.map(|a| a.to_string()))
+                    .bind(&c.customer)
+                    .bind(millis(c.created_at))
+                    .bind(opt_millis(c.assigned_at))
+                    .bind(opt_millis(c.ended_at))
+                    .bind(&c.end_reason)
+                    .execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("the contact's queue or agent does not exist"))?;
+                Ok(())
+            }
+
+            async fn update_contacts(&self, contacts: &[Contact]) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                for c in contacts {
+                    let done = sqlx::query("UPDATE contacts SET status = $2, agent_id = $3, assigned_at = $4, ended_at = $5, end_reason = $6 WHERE id = $1")
+                        .bind(c.id.to_string())
+                        .bind(c.status.as_str())
+                        .bind(c.agent.map(|a| a.to_string()))
+                        .bind(opt_millis(c.assigned_at))
+                        .bind(opt_millis(c.ended_at))
+                        .bind(&c.end_reason)
+                        .execute(&mut *tx).await?;
+                    not_found_unless_one(done.rows_affected(), "contact")?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_contact(&self, id: ContactId) -> StoreResult<Contact> {
+                let row = sqlx::query(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = $1"))
+                    .bind(id.to_string()).fetch_optional(self.reader()).await?;
+                contact_from_row(&row.ok_or(StoreError::NotFound("contact"))?)
+            }
+
+            async fn open_contacts(&self) -> StoreResult<Vec<Contact>> {
+                let rows = sqlx::query(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE status IN ('queued', 'assigned') ORDER BY created_at, id"))
+                    .fetch_all(self.reader()).await?;
+                rows.iter().map(contact_from_row).collect()
+            }
+
+            async fn recent_contacts(&self, limit: u32) -> StoreResult<Vec<Contact>> {
+                let rows = sqlx::query(&format!("SELECT {CONTACT_COLUMNS} FROM contacts ORDER BY created_at DESC, id LIMIT $1"))
+                    .bind(i64::from(limit)).fetch_all(self.reader()).await?;
+                rows.iter().map(contact_from_row).collect()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

@@ -1,0 +1,57 @@
+//! The SQLite backend: the embedded default. One file, WAL mode, one writer connection (so
+//! write transactions queue in-process instead of failing with SQLITE_BUSY) and a few readers.
+
+
+use crate::sql::impl_store;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+
+/// A SQLite database file (or an in-memory database, for throwaway use).
+pub struct SqliteStore {
+    writer: SqlitePool,
+    /// Readers; the same pool as `writer` for an in-memory database, which one connection owns.
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at a `sqlite://path` or `sqlite::memory:` URL and
+    /// migrates it.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await?;
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?
+        };
+        let store = Self { writer, reader };
+        store.migrate(MIGRATIONS).await?;
+        Ok(store)
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+}
+
+impl_store!(SqliteStore, sqlx::sqlite::SqliteRow, backend = "sqlite", tree_lock = "", migration_lock = "");
