@@ -4,7 +4,8 @@
 //! scoped to assigned teams (the built-in manager) acts only on users who belong to one of the
 //! teams the acting user manages.
 
-use crate::ids::{TeamId, UserId};
+use crate::ids::{QueueId, TeamId, UserId};
+use crate::queue::Channel;
 use crate::text::TextError;
 use std::fmt;
 
@@ -289,6 +290,17 @@ pub struct Actor {
     pub teams: Vec<TeamId>,
     /// Teams this user manages (what a team-scoped role reaches).
     pub managed_teams: Vec<TeamId>,
+    /// Leaf queues this user takes contacts from.
+    pub queues: Vec<QueueId>,
+}
+
+/// Something live a user may be shown on the event stream.
+#[derive(Clone, Copy, Debug)]
+pub enum Watched<'a> {
+    /// An agent's presence or the contacts they hold.
+    Agent { id: UserId, teams: &'a [TeamId] },
+    /// A contact waiting in a queue (not yet with an agent).
+    Waiting { queue: Option<QueueId>, channel: Channel },
 }
 
 impl Actor {
@@ -310,6 +322,27 @@ impl Actor {
     /// Whether the actor holds `permission` for anyone at all (their scope aside).
     pub fn holds(&self, permission: Permission) -> bool {
         self.role.permissions.contains(permission)
+    }
+
+    /// Whether the actor may see this on the live event stream. Users see themselves; monitors
+    /// and user editors see the agents in their reach; contacts waiting in a queue are seen by
+    /// the queue's agents and by anyone who monitors that kind of contact (waiting contacts
+    /// belong to no team, so a team-scoped monitor sees them too).
+    pub fn may_watch(&self, watched: Watched<'_>) -> bool {
+        match watched {
+            Watched::Agent { id, teams } => {
+                id == self.user_id
+                    || [Permission::MonitorCallsListen, Permission::MonitorChatsView, Permission::UsersEdit]
+                        .into_iter()
+                        .any(|p| self.can(p, Target::User { id, teams }))
+            }
+            Watched::Waiting { queue, channel } => {
+                let monitor = if channel.is_call() { Permission::MonitorCallsListen } else { Permission::MonitorChatsView };
+                queue.is_some_and(|q| self.queues.contains(&q))
+                    || self.holds(monitor)
+                    || self.holds(Permission::MonitorChatsEdit)
+            }
+        }
     }
 
     /// Whether the actor may place a user in exactly these teams: center-scoped user

@@ -350,6 +350,31 @@ impl RoutingEngine {
         Ok(Assignment { contact, agent, queue: None, kind, overridden: true })
     }
 
+    /// Records a contact that was already with an agent (when routing state is rebuilt after a
+    /// restart). It uses the agent's capacity like any routed contact, even beyond the limit
+    /// if the limit was lowered meanwhile.
+    pub fn restore_assigned(
+        &mut self,
+        contact: ContactId,
+        agent: UserId,
+        queue: Option<QueueId>,
+        kind: WorkKind,
+        overridden: bool,
+    ) -> Result<(), RoutingError> {
+        if self.contact_index.contains_key(&contact) {
+            return Err(RoutingError::DuplicateContact(contact));
+        }
+        let aix = *self.agent_index.get(&agent).ok_or(RoutingError::UnknownAgent(agent))?;
+        let queue = queue.map(|q| self.queue_index.get(&q).copied().ok_or(RoutingError::UnknownQueue(q))).transpose()?;
+        self.unlist(aix);
+        self.new_contact_slot(ContactSlot { id: contact, queue, state: ContactState::Assigned { agent: aix, kind, overridden } });
+        let slot = &mut self.agents[aix as usize];
+        let counter = if overridden { &mut slot.override_in_use } else { &mut slot.in_use };
+        counter[kind as usize] += 1;
+        self.list(aix);
+        Ok(())
+    }
+
     /// A waiting contact leaves its queue (hang-up, abandon, deflection).
     pub fn abandon(&mut self, contact: ContactId) -> Result<(), RoutingError> {
         let cix = *self.contact_index.get(&contact).ok_or(RoutingError::UnknownContact(contact))?;

@@ -2,7 +2,7 @@ use crate::uuid;
 use switchboard_core::{Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target, TeamId, UserId};
 
 fn actor(role: BuiltinRole, managed: &[TeamId]) -> Actor {
-    Actor { user_id: UserId::from_uuid(uuid(1)), role: role.role(), teams: vec![], managed_teams: managed.to_vec() }
+    Actor { user_id: UserId::from_uuid(uuid(1)), role: role.role(), teams: vec![], managed_teams: managed.to_vec(), queues: vec![] }
 }
 
 #[test]
@@ -70,4 +70,42 @@ fn permission_and_role_names_parse_strictly() {
         assert!(RoleKey::parse(bad).is_err(), "{bad:?}");
     }
     assert!(RoleKey::parse("admin").unwrap().is_builtin());
+}
+
+#[test]
+fn the_event_stream_shows_what_a_role_reaches() {
+    use switchboard_core::{Channel, QueueId, Watched};
+    let red = TeamId::from_uuid(uuid(10));
+    let queue = QueueId::from_uuid(uuid(20));
+    let mut agent = actor(BuiltinRole::Agent, &[]);
+    agent.queues = vec![queue];
+    let other = Watched::Agent { id: UserId::from_uuid(uuid(2)), teams: &[red] };
+    let me = Watched::Agent { id: agent.user_id, teams: &[] };
+    assert!(agent.may_watch(me));
+    assert!(!agent.may_watch(other), "agents do not watch each other");
+    assert!(agent.may_watch(Watched::Waiting { queue: Some(queue), channel: Channel::Web }), "own queue");
+    assert!(!agent.may_watch(Watched::Waiting { queue: None, channel: Channel::Web }));
+    let manager = actor(BuiltinRole::Manager, &[red]);
+    assert!(manager.may_watch(other));
+    assert!(!manager.may_watch(Watched::Agent { id: UserId::from_uuid(uuid(3)), teams: &[] }), "outside their teams");
+    assert!(manager.may_watch(Watched::Waiting { queue: None, channel: Channel::Voice }));
+    let trainee = actor(BuiltinRole::Trainee, &[]);
+    assert!(trainee.may_watch(Watched::Waiting { queue: None, channel: Channel::Voice }));
+}
+
+#[test]
+fn sign_in_locks_after_repeated_failures_and_unlocks_later() {
+    use switchboard_core::login::{LoginThrottle, MAX_FAILURES};
+    let t = crate::at(2026, 1, 1, 12, 0);
+    let mut throttle = LoginThrottle::default();
+    for _ in 0..MAX_FAILURES {
+        assert!(throttle.check("alice", t).is_ok());
+        throttle.record_failure("alice", t);
+    }
+    let wait = throttle.check("alice", t + chrono::Duration::minutes(1)).unwrap_err();
+    assert_eq!(wait, chrono::Duration::minutes(14));
+    assert!(throttle.check("bob", t).is_ok(), "other names are not affected");
+    assert!(throttle.check("alice", t + chrono::Duration::minutes(15)).is_ok(), "unlocks after the window");
+    throttle.record_success("alice");
+    assert!(throttle.check("alice", t).is_ok());
 }

@@ -1,0 +1,14 @@
+//! The Switchboard server: the IO shell around the domain core. It owns the HTTP API, the live
+//! event stream, the contact service that drives routing, and the demo center.
+
+pub mod app;
+pub mod config;
+pub mod contacts;
+pub mod demo;
+pub mod events;
+pub mod http;
+pub mod metrics;
+pub mod secret;
+
+pub use app::{launch, App, AppState, LaunchError};
+pub use config::Config;

@@ -1,1 +1,115 @@
-fn main(){}
+//! `switchboard`: run the contact center (`serve`) or a seeded demo center (`demo`).
+
+use std::process::ExitCode;
+use switchboard::{demo, launch, App, Config};
+use tokio::net::TcpListener;
+
+const USAGE: &str = "\
+Switchboard contact center
+
+Usage: switchboard <command>
+
+Commands:
+  serve    run the contact center
+  demo     run it with a demo center seeded (queues, hours, users admin, supervisor, agent1, agent2)
+  help     show this text
+  version  show the version
+
+Configuration: switchboard.toml in the working directory (or the file SWITCHBOARD_CONFIG names),
+overridden by SWITCHBOARD_DATABASE_URL, SWITCHBOARD_HTTP, SWITCHBOARD_DATA_DIR,
+SWITCHBOARD_SESSION_HOURS, SWITCHBOARD_SECURE_COOKIES, SWITCHBOARD_DEMO_PASSWORD and
+SWITCHBOARD_ADMIN_PASSWORD. Logging: RUST_LOG (default info).
+";
+
+fn main() -> ExitCode {
+    let command = std::env::args().nth(1).unwrap_or_default();
+    match command.as_str() {
+        "serve" | "demo" => {}
+        "version" | "--version" | "-V" => {
+            println!("switchboard {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            eprint!("unknown command `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("switchboard: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(command == "demo")) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("switchboard: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(demo_mode: bool) -> Result<(), String> {
+    let config = Config::load().map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind(config.http).await.map_err(|e| format!("cannot listen on {}: {e}", config.http))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = App::start(config.clone()).await.map_err(|e| e.to_string())?;
+    let shown_host = if address.ip().is_unspecified() { format!("127.0.0.1:{}", address.port()) } else { address.to_string() };
+    let base = format!("http://{shown_host}");
+    if demo_mode {
+        let generated = config.demo_password.is_none();
+        let password = config.demo_password.clone().unwrap_or_else(switchboard::secret::random_password);
+        if password.chars().count() < switchboard::http::auth::MIN_PASSWORD {
+            tracing::warn!("SWITCHBOARD_DEMO_PASSWORD is shorter than a real password should be; fine for a demo only");
+        }
+        let credentials = demo::seed(&app, password).await.map_err(|e| format!("seeding the demo failed: {}", e.message))?;
+        println!();
+        println!("Switchboard demo center is running on {} ({})", base, app.store.backend());
+        println!();
+        println!("  Portal API       {base}/api/v1  (sign in: POST {base}/api/v1/auth/login)");
+        println!("  API description  {base}/api/openapi.json");
+        println!("  Live events      ws://{shown_host}/api/v1/events");
+        println!("  Health, metrics  {base}/healthz  {base}/metrics");
+        println!();
+        println!("  Users: admin, supervisor, agent1, agent2");
+        println!("  Password: {}{}", credentials.password, if generated { "  (generated; set SWITCHBOARD_DEMO_PASSWORD to choose one)" } else { "" });
+        println!("  Apps API key: {}  secret: {}", credentials.api_key_id, credentials.api_secret);
+        println!();
+        println!("  Try: curl -c /tmp/sb.cookies -H 'content-type: application/json' \\");
+        println!("         -d '{{\"username\":\"admin\",\"password\":\"{}\"}}' {base}/api/v1/auth/login", credentials.password);
+        println!("       curl -b /tmp/sb.cookies {base}/api/v1/queues");
+        println!();
+    } else {
+        if let Some(password) = demo::ensure_first_admin(&app, config.admin_password.clone()).await.map_err(|e| e.message)? {
+            println!("First start: created user `admin` with password {password}");
+        }
+        println!("Switchboard is running on {base} ({})", app.store.backend());
+    }
+    launch(app, listener, shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return interrupt.await.unwrap_or_default(),
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or_default();
+    tracing::info!("shutting down");
+}

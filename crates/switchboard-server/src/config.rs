@@ -1,0 +1,129 @@
+//! Configuration: defaults, then `switchboard.toml` (or the file `SWITCHBOARD_CONFIG` names),
+//! then `SWITCHBOARD_*` environment variables, each overriding the one before.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A configuration problem, said plainly at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid configuration: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Env { name: &'static str, value: String, reason: String },
+}
+
+/// Everything the server needs to start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `sqlite://path` (the default, `sqlite://<data dir>/switchboard.db`) or `postgres://…`.
+    pub database_url: String,
+    /// Where the HTTP API listens.
+    pub http: SocketAddr,
+    /// Where Switchboard keeps its files (the SQLite database by default, later blobs).
+    pub data_dir: PathBuf,
+    /// How long a portal session lasts, in hours.
+    pub session_hours: i64,
+    /// Whether session cookies carry `Secure` (set when the portal is served over HTTPS).
+    pub secure_cookies: bool,
+    /// The password for the demo users; generated and printed when unset.
+    pub demo_password: Option<String>,
+    /// The first admin's password when `serve` starts on an empty database; generated and
+    /// printed when unset.
+    pub admin_password: Option<String>,
+}
+
+/// The file form: every key optional.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    http: Option<String>,
+    data_dir: Option<PathBuf>,
+    session_hours: Option<i64>,
+    secure_cookies: Option<bool>,
+}
+
+impl Config {
+    /// Loads configuration from the working directory's `switchboard.toml` and the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let path = std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from);
+        let file = match &path {
+            Some(path) => Some(read_file(path)?),
+            None if Path::new("switchboard.toml").exists() => Some(read_file(Path::new("switchboard.toml"))?),
+            None => None,
+        };
+        Self::from_sources(file.unwrap_or_default(), |name| std::env::var(name).ok())
+    }
+
+    fn from_sources(file: FileConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let data_dir = env("SWITCHBOARD_DATA_DIR").map(PathBuf::from).or(file.data_dir).unwrap_or_else(|| PathBuf::from("."));
+        let database_url = env("SWITCHBOARD_DATABASE_URL")
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("switchboard.db").display()));
+        let http_text = env("SWITCHBOARD_HTTP").or(file.http).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let http = http_text.parse().map_err(|e: std::net::AddrParseError| ConfigError::Env {
+            name: "SWITCHBOARD_HTTP",
+            value: http_text.clone(),
+            reason: e.to_string(),
+        })?;
+        let session_hours = match env("SWITCHBOARD_SESSION_HOURS") {
+            Some(text) => text.parse().ok().filter(|h| (1..=720).contains(h)).ok_or_else(|| ConfigError::Env {
+                name: "SWITCHBOARD_SESSION_HOURS",
+                value: text,
+                reason: "a whole number of hours from 1 to 720".into(),
+            })?,
+            None => file.session_hours.unwrap_or(12),
+        };
+        let secure_cookies = match env("SWITCHBOARD_SECURE_COOKIES").as_deref() {
+            Some("1" | "true") => true,
+            Some("0" | "false") => false,
+            Some(other) => {
+                return Err(ConfigError::Env { name: "SWITCHBOARD_SECURE_COOKIES", value: other.into(), reason: "true or false".into() })
+            }
+            None => file.secure_cookies.unwrap_or(false),
+        };
+        Ok(Self {
+            database_url,
+            http,
+            data_dir,
+            session_hours,
+            secure_cookies,
+            demo_password: env("SWITCHBOARD_DEMO_PASSWORD").filter(|p| !p.is_empty()),
+            admin_password: env("SWITCHBOARD_ADMIN_PASSWORD").filter(|p| !p.is_empty()),
+        })
+    }
+
+    /// A configuration for tests: SQLite in `data_dir`, listening anywhere.
+    pub fn for_data_dir(data_dir: &Path) -> Self {
+        let mut config = Self::from_sources(FileConfig::default(), |_| None).expect("defaults are valid");
+        config.data_dir = data_dir.to_owned();
+        config.database_url = format!("sqlite://{}", data_dir.join("switchboard.db").display());
+        config
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        let file: FileConfig = toml::from_str("http = \"127.0.0.1:9000\"\nsession_hours = 4\ndata_dir = \"/srv/sb\"").unwrap();
+        let config = Config::from_sources(file, |name| (name == "SWITCHBOARD_HTTP").then(|| "0.0.0.0:7000".into())).unwrap();
+        assert_eq!(config.http.to_string(), "0.0.0.0:7000");
+        assert_eq!(config.session_hours, 4);
+        assert_eq!(config.database_url, "sqlite:///srv/sb/switchboard.db");
+        let bad = Config::from_sources(FileConfig::default(), |name| (name == "SWITCHBOARD_HTTP").then(|| "nowhere".into()));
+        assert!(matches!(bad, Err(ConfigError::Env { name: "SWITCHBOARD_HTTP", .. })));
+        assert!(toml::from_str::<FileConfig>("htp = 1").is_err(), "typos in the file are errors");
+    }
+}

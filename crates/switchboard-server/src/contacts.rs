@@ -1,0 +1,308 @@
+//! The contact service: the routing engine inside the IO shell. It keeps the engine in step
+//! with the store, persists every decision before announcing it, and publishes events.
+//!
+//! All routing work goes through one lock, so decisions and their writes happen in one order.
+//! Configuration changes (queues, users, capacity profiles) rebuild the engine from the store;
+//! presence changes and contacts update it incrementally. If a write fails after the engine
+//! decided, the engine is rebuilt from the store, which stays the truth.
+
+use crate::events::{EventBus, Subject};
+use crate::http::wire::{ContactView, EventPayload};
+use crate::metrics::{Metrics, PresenceLabels};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use switchboard_core::routing::{AgentSpec, Assignment, RoutingEngine, WaitingContact, WorkKind};
+use switchboard_core::{
+    CapacityProfile, Channel, Contact, ContactId, ContactStatus, Language, Permission, QueueId, QueueKind, QueueTree,
+    TeamId, User, UserId,
+};
+use switchboard_store::{Store, StoreError, StoreResult};
+use tokio::sync::Mutex;
+
+/// What the service knows about an agent besides routing.
+struct AgentInfo {
+    teams: Vec<TeamId>,
+    presence: String,
+}
+
+struct State {
+    engine: RoutingEngine,
+    tree: QueueTree,
+    agents: HashMap<UserId, AgentInfo>,
+    /// Open contacts by id (queued or assigned).
+    open: HashMap<ContactId, Contact>,
+}
+
+/// A request to put a contact in a queue.
+pub struct NewContact {
+    pub queue: QueueId,
+    pub priority: Option<i32>,
+    pub language: Option<Language>,
+    pub customer: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContactError {
+    #[error("queue not found")]
+    UnknownQueue,
+    #[error("queue is a menu; contacts wait in leaf queues")]
+    NotALeaf,
+    #[error("contact not found")]
+    UnknownContact,
+    #[error("contact has already ended")]
+    AlreadyEnded,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct ContactService {
+    store: Arc<dyn Store>,
+    events: EventBus,
+    metrics: Arc<Metrics>,
+    state: Mutex<State>,
+}
+
+fn kind_of(channel: Channel) -> WorkKind {
+    if channel.is_call() { WorkKind::Call } else { WorkKind::Chat }
+}
+
+impl ContactService {
+    pub async fn start(store: Arc<dyn Store>, events: EventBus, metrics: Arc<Metrics>) -> StoreResult<Self> {
+        let empty = State { engine: RoutingEngine::new(), tree: QueueTree::default(), agents: HashMap::new(), open: HashMap::new() };
+        let service = Self { store, events, metrics, state: Mutex::new(empty) };
+        service.rebuild().await?;
+        Ok(service)
+    }
+
+    /// Rebuilds routing from the store: after configuration changes, and after a failed write.
+    pub async fn rebuild(&self) -> StoreResult<()> {
+        let mut state = self.state.lock().await;
+        self.rebuild_locked(&mut state, Utc::now()).await
+    }
+
+    async fn rebuild_locked(&self, state: &mut State, now: DateTime<Utc>) -> StoreResult<()> {
+        let queues = self.store.list_queues().await?;
+        let tree = QueueTree::new(queues).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let profiles: HashMap<_, CapacityProfile> =
+            self.store.list_capacity_profiles().await?.into_iter().map(|p| (p.id, p)).collect();
+        let roles: HashMap<String, _> = self.store.list_roles().await?.into_iter().map(|r| (r.key.to_string(), r)).collect();
+        let users = self.store.list_users().await?;
+        let open = self.store.open_contacts().await?;
+
+        let mut engine = RoutingEngine::new();
+        for node in tree.nodes().filter(|n| n.kind == QueueKind::Leaf) {
+            engine.upsert_queue(node.id, kind_of(node.channel)).map_err(corrupt)?;
+        }
+        let mut agents = HashMap::new();
+        for user in &users {
+            let handles = roles.get(user.role.as_str()).is_some_and(|r| r.permissions.contains(Permission::HandleContacts));
+            if !handles || user.disabled {
+                continue;
+            }
+            let (chats, calls) = match user.capacity_profile.and_then(|p| profiles.get(&p)) {
+                Some(profile) => (profile.max_chats(), profile.max_calls()),
+                None => CapacityProfile::default_limits(),
+            };
+            let spec = AgentSpec { id: user.id, queues: user.queues.clone(), languages: user.languages.clone(), max_calls: calls, max_chats: chats };
+            engine.upsert_agent(spec, user.presence.since()).map_err(corrupt)?;
+            agents.insert(user.id, AgentInfo { teams: user.teams.clone(), presence: user.presence.current().to_string() });
+        }
+        // Contacts already with an agent keep that agent and use their capacity.
+        for contact in open.iter().filter(|c| c.status == ContactStatus::Assigned) {
+            if let Some(agent) = contact.agent.filter(|a| agents.contains_key(a)) {
+                engine.restore_assigned(contact.id, agent, contact.queue, kind_of(contact.channel), contact.queue.is_none()).map_err(corrupt)?;
+            }
+        }
+        // Then available agents, then waiting contacts in arrival order, which may route some.
+        let mut decided = Vec::new();
+        for user in users.iter().filter(|u| agents.contains_key(&u.id) && u.presence.current().is_routable()) {
+            decided.extend(engine.set_routable(user.id, true, user.presence.since()).map_err(corrupt)?);
+        }
+        for contact in open.iter().filter(|c| c.status == ContactStatus::Queued) {
+            let Some(queue) = contact.queue.filter(|q| tree.get(*q).is_some_and(|n| n.kind == QueueKind::Leaf)) else { continue };
+            let waiting = WaitingContact { id: contact.id, queue, priority: contact.priority, enqueued_at: contact.created_at, language: contact.language.clone() };
+            decided.extend(engine.enqueue(waiting, now).map_err(corrupt)?);
+        }
+        *state = State { engine, tree, agents, open: open.into_iter().map(|c| (c.id, c)).collect() };
+        self.apply_assignments(state, decided, now).await?;
+        self.refresh_gauges(state);
+        Ok(())
+    }
+
+    /// The issue path of a queue ("Billing > Refunds").
+    pub async fn issue_of(&self, queue: QueueId) -> Option<String> {
+        self.state.lock().await.tree.path(queue)
+    }
+
+    /// Puts a new contact in a queue; it may reach an agent at once.
+    pub async fn enqueue(&self, request: NewContact, id: ContactId) -> Result<Contact, ContactError> {
+        let now = Utc::now();
+        let mut state = self.state.lock().await;
+        let node = state.tree.get(request.queue).ok_or(ContactError::UnknownQueue)?;
+        if node.kind != QueueKind::Leaf {
+            return Err(ContactError::NotALeaf);
+        }
+        let contact = Contact {
+            id,
+            channel: node.channel,
+            queue: Some(node.id),
+            issue: state.tree.path(node.id).unwrap_or_default(),
+            priority: request.priority.unwrap_or(node.priority),
+            language: request.language,
+            status: ContactStatus::Queued,
+            agent: None,
+            customer: request.customer,
+            created_at: now,
+            assigned_at: None,
+            ended_at: None,
+            end_reason: None,
+        };
+        self.store.insert_contact(&contact).await?;
+        self.metrics.count_contact(contact.channel.as_str(), "queued");
+        self.publish_contact(|contact| EventPayload::ContactQueued { contact }, &contact, &state);
+        let waiting = WaitingContact { id, queue: node.id, priority: contact.priority, enqueued_at: now, language: contact.language.clone() };
+        state.open.insert(id, contact);
+        let decided = match state.engine.enqueue(waiting, now) {
+            Ok(decided) => decided.into_iter().collect(),
+            Err(error) => {
+                tracing::error!(%error, "routing refused a stored contact; rebuilding");
+                self.rebuild_locked(&mut state, now).await?;
+                Vec::new()
+            }
+        };
+        self.apply_or_rebuild(&mut state, decided, now).await?;
+        self.refresh_gauges(&state);
+        match state.open.get(&id) {
+            Some(contact) => Ok(contact.clone()),
+            None => Ok(self.store.get_contact(id).await?),
+        }
+    }
+
+    /// Ends a contact (completed by the agent, ended by a supervisor, abandoned by the consumer).
+    pub async fn end(&self, id: ContactId, reason: &str) -> Result<Contact, ContactError> {
+        let now = Utc::now();
+        let mut state = self.state.lock().await;
+        let Some(mut contact) = state.open.get(&id).cloned() else {
+            let stored = self.store.get_contact(id).await.map_err(|e| match e {
+                StoreError::NotFound(_) => ContactError::UnknownContact,
+                other => ContactError::Store(other),
+            })?;
+            return Err(if stored.status.is_open() { ContactError::UnknownContact } else { ContactError::AlreadyEnded });
+        };
+        contact.finish(reason, now);
+        // The engine may not know the contact (a queue that became a menu); ending still counts.
+        let decided = state.engine.release(id, now).unwrap_or_default();
+        let mut changed = vec![contact.clone()];
+        let assigned = self.assigned_contacts(&state, &decided, now);
+        changed.extend(assigned.iter().cloned());
+        if let Err(error) = self.store.update_contacts(&changed).await {
+            self.rebuild_locked(&mut state, now).await?;
+            return Err(error.into());
+        }
+        state.open.remove(&id);
+        let event = if contact.status == ContactStatus::Abandoned { "abandoned" } else { "ended" };
+        self.metrics.count_contact(contact.channel.as_str(), event);
+        if contact.status == ContactStatus::Abandoned {
+            if let Some(wait) = contact.wait_millis() {
+                self.metrics.wait_seconds.observe(wait as f64 / 1000.0);
+            }
+        }
+        self.publish_contact(|contact| EventPayload::ContactEnded { contact }, &contact, &state);
+        self.announce_assigned(&mut state, assigned);
+        self.refresh_gauges(&state);
+        Ok(contact)
+    }
+
+    /// Tells routing that a user's presence changed (already stored).
+    pub async fn presence_changed(&self, user: &User) -> StoreResult<()> {
+        let now = Utc::now();
+        let mut state = self.state.lock().await;
+        let Some(info) = state.agents.get_mut(&user.id) else { return Ok(()) };
+        info.presence = user.presence.current().to_string();
+        let routable = user.presence.current().is_routable();
+        let decided = state.engine.set_routable(user.id, routable, now).unwrap_or_default();
+        self.apply_or_rebuild(&mut state, decided, now).await?;
+        self.refresh_gauges(&state);
+        Ok(())
+    }
+
+    /// How many calls and chats an agent holds now.
+    pub async fn load_of(&self, user: UserId) -> (u16, u16) {
+        self.state.lock().await.engine.load_of(user).unwrap_or((0, 0))
+    }
+
+    /// How many contacts wait ahead of this one.
+    pub async fn position(&self, contact: ContactId) -> Option<usize> {
+        self.state.lock().await.engine.position(contact)
+    }
+
+    async fn apply_or_rebuild(&self, state: &mut State, decided: Vec<Assignment>, now: DateTime<Utc>) -> StoreResult<()> {
+        if let Err(error) = self.apply_assignments(state, decided, now).await {
+            tracing::error!(%error, "saving routing decisions failed; rebuilding from the store");
+            self.rebuild_locked(state, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores the engine's decisions in one transaction, then announces them.
+    async fn apply_assignments(&self, state: &mut State, decided: Vec<Assignment>, now: DateTime<Utc>) -> StoreResult<()> {
+        if decided.is_empty() {
+            return Ok(());
+        }
+        let assigned = self.assigned_contacts(state, &decided, now);
+        self.store.update_contacts(&assigned).await?;
+        self.announce_assigned(state, assigned);
+        Ok(())
+    }
+
+    fn assigned_contacts(&self, state: &State, decided: &[Assignment], now: DateTime<Utc>) -> Vec<Contact> {
+        decided
+            .iter()
+            .filter_map(|a| {
+                let mut contact = state.open.get(&a.contact)?.clone();
+                contact.assign(a.agent, now);
+                Some(contact)
+            })
+            .collect()
+    }
+
+    fn announce_assigned(&self, state: &mut State, assigned: Vec<Contact>) {
+        for contact in assigned {
+            self.metrics.count_contact(contact.channel.as_str(), "assigned");
+            if let Some(wait) = contact.wait_millis() {
+                self.metrics.wait_seconds.observe(wait as f64 / 1000.0);
+            }
+            self.publish_contact(|contact| EventPayload::ContactAssigned { contact }, &contact, state);
+            state.open.insert(contact.id, contact);
+        }
+    }
+
+    fn publish_contact(&self, payload: fn(ContactView) -> EventPayload, contact: &Contact, state: &State) {
+        let subject = match contact.agent {
+            Some(agent) => Subject::Agent { id: agent, teams: state.agents.get(&agent).map(|a| a.teams.clone()).unwrap_or_default() },
+            None => Subject::Waiting { queue: contact.queue, channel: contact.channel },
+        };
+        self.events.publish(subject, &payload(ContactView::from(contact)));
+    }
+
+    fn refresh_gauges(&self, state: &State) {
+        self.metrics.contacts_waiting.set(state.engine.waiting_total() as i64);
+        self.metrics.contacts_in_progress.set(state.open.values().filter(|c| c.status == ContactStatus::Assigned).count() as i64);
+        let mut counts: HashMap<&str, i64> = HashMap::new();
+        for name in ["available", "busy", "break", "do_not_disturb", "offline"] {
+            counts.insert(name, 0);
+        }
+        for info in state.agents.values() {
+            let label = if info.presence.starts_with("custom:") { "custom" } else { info.presence.as_str() };
+            *counts.entry(label).or_default() += 1;
+        }
+        for (presence, count) in counts {
+            self.metrics.agents.get_or_create(&PresenceLabels { presence: presence.to_owned() }).set(count);
+        }
+    }
+}
+
+fn corrupt(error: switchboard_core::routing::RoutingError) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}

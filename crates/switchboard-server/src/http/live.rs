@@ -1,0 +1,233 @@
+//! What is happening now: agents and their presence, open contacts, and the live event
+//! stream over WebSocket.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath, CurrentUser};
+use super::require;
+use super::wire::{AgentView, ContactView, EventPayload, PresenceInput};
+use crate::app::AppState;
+use crate::contacts::ContactError;
+use crate::events::Subject;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use axum::Json;
+use chrono::Utc;
+use std::collections::HashMap;
+use switchboard_core::{Actor, Contact, ContactId, Permission, Presence, Target, TeamId, User, UserId, Watched};
+use tokio::sync::broadcast::error::RecvError;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_agents))
+        .routes(routes!(set_presence))
+        .routes(routes!(list_contacts))
+        .routes(routes!(get_contact))
+        .routes(routes!(end_contact))
+        .routes(routes!(events))
+}
+
+impl From<ContactError> for ApiError {
+    fn from(error: ContactError) -> Self {
+        match error {
+            ContactError::UnknownQueue => ApiError::not_found("queue"),
+            ContactError::UnknownContact => ApiError::not_found("contact"),
+            ContactError::NotALeaf => ApiError::bad_request("not_a_leaf_queue", error.to_string()),
+            ContactError::AlreadyEnded => ApiError::conflict(error.to_string()),
+            ContactError::Store(store) => store.into(),
+        }
+    }
+}
+
+/// Agents: users whose role handles contacts.
+pub async fn agent_views(app: &AppState, may_see: impl Fn(&User) -> bool) -> ApiResult<Vec<AgentView>> {
+    let handlers: Vec<String> = app
+        .store
+        .list_roles()
+        .await?
+        .into_iter()
+        .filter(|r| r.permissions.contains(Permission::HandleContacts))
+        .map(|r| r.key.to_string())
+        .collect();
+    let mut views = Vec::new();
+    for user in app.store.list_users().await? {
+        if user.disabled || !handlers.contains(&user.role.to_string()) || !may_see(&user) {
+            continue;
+        }
+        let (calls, chats) = app.contacts.load_of(user.id).await;
+        views.push(AgentView {
+            user_id: user.id.to_string(),
+            username: user.username.to_string(),
+            display_name: user.display_name.to_string(),
+            presence: user.presence.current().to_string(),
+            presence_since: user.presence.since(),
+            teams: user.teams.iter().map(ToString::to_string).collect(),
+            calls,
+            chats,
+        });
+    }
+    Ok(views)
+}
+
+/// Agents in the caller's reach, with presence and current load (MON-6).
+#[utoipa::path(get, path = "/api/v1/agents", tag = "live", security(("session" = [])), responses((status = 200, body = [AgentView])))]
+async fn list_agents(State(app): State<AppState>, current: CurrentUser) -> ApiResult<Json<Vec<AgentView>>> {
+    let actor = current.actor;
+    Ok(Json(agent_views(&app, |u| actor.may_watch(Watched::Agent { id: u.id, teams: &u.teams })).await?))
+}
+
+/// Sets an agent's presence: one's own, or another's with users_edit over them.
+#[utoipa::path(put, path = "/api/v1/agents/{id}/presence", tag = "live", security(("session" = [])), params(("id" = String, Path)), request_body = PresenceInput,
+    responses((status = 200, body = AgentView), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+async fn set_presence(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>, ApiJson(input): ApiJson<PresenceInput>) -> ApiResult<Json<AgentView>> {
+    let id = UserId::parse(&id).map_err(|_| ApiError::not_found("agent"))?;
+    let mut user = if id == current.user.id { current.user.clone() } else { app.store.get_user(id).await? };
+    if id != current.user.id {
+        if !current.actor.may_watch(Watched::Agent { id, teams: &user.teams }) {
+            return Err(ApiError::not_found("agent"));
+        }
+        require(&current.actor, Permission::UsersEdit, Target::User { id, teams: &user.teams })?;
+    }
+    let presence = Presence::parse(&input.presence)?;
+    if let Presence::Custom(name) = &presence {
+        if !app.store.list_custom_statuses().await?.iter().any(|s| s == name.as_str()) {
+            return Err(ApiError::bad_request("invalid_field", format!("no custom status is named `{name}`")));
+        }
+    }
+    if presence.is_routable() {
+        let role = app.store.get_role(&user.role).await?;
+        if !role.permissions.contains(Permission::HandleContacts) || user.disabled {
+            return Err(ApiError::conflict("this user's role does not take contacts, so they cannot be available"));
+        }
+    }
+    if let Some(change) = user.presence.set(presence, Utc::now()) {
+        app.store.save_presence(user.id, &user.presence).await?;
+        app.events.publish(
+            Subject::Agent { id: user.id, teams: user.teams.clone() },
+            &EventPayload::PresenceChanged { user_id: user.id.to_string(), presence: change.to.to_string(), since: change.at },
+        );
+        app.contacts.presence_changed(&user).await?;
+    }
+    let views = agent_views(&app, |u| u.id == user.id).await?;
+    views.into_iter().next().map(Json).ok_or_else(|| ApiError::not_found("agent"))
+}
+
+/// Teams of every user, to decide who may see contacts held by an agent.
+async fn teams_by_user(app: &AppState) -> ApiResult<HashMap<UserId, Vec<TeamId>>> {
+    Ok(app.store.list_users().await?.into_iter().map(|u| (u.id, u.teams)).collect())
+}
+
+fn may_see_contact(actor: &Actor, contact: &Contact, teams: &HashMap<UserId, Vec<TeamId>>) -> bool {
+    match contact.agent {
+        Some(agent) => actor.may_watch(Watched::Agent { id: agent, teams: teams.get(&agent).map(Vec::as_slice).unwrap_or(&[]) }),
+        None => actor.may_watch(Watched::Waiting { queue: contact.queue, channel: contact.channel }),
+    }
+}
+
+/// Queued and connected contacts the caller may watch (MON-5, MON-7).
+#[utoipa::path(get, path = "/api/v1/contacts", tag = "live", security(("session" = [])), responses((status = 200, body = [ContactView])))]
+async fn list_contacts(State(app): State<AppState>, current: CurrentUser) -> ApiResult<Json<Vec<ContactView>>> {
+    let teams = teams_by_user(&app).await?;
+    let open = app.store.open_contacts().await?;
+    Ok(Json(open.iter().filter(|c| may_see_contact(&current.actor, c, &teams)).map(ContactView::from).collect()))
+}
+
+async fn visible_contact(app: &AppState, actor: &Actor, id: &str) -> ApiResult<(Contact, HashMap<UserId, Vec<TeamId>>)> {
+    let id = ContactId::parse(id).map_err(|_| ApiError::not_found("contact"))?;
+    let contact = app.store.get_contact(id).await?;
+    let teams = teams_by_user(app).await?;
+    if !may_see_contact(actor, &contact, &teams) {
+        return Err(ApiError::not_found("contact"));
+    }
+    Ok((contact, teams))
+}
+
+/// One contact.
+#[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "live", security(("session" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ContactView), (status = 404, body = super::error::ErrorBody)))]
+async fn get_contact(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>) -> ApiResult<Json<ContactView>> {
+    let (contact, _) = visible_contact(&app, &current.actor, &id).await?;
+    Ok(Json(ContactView::from(&contact)))
+}
+
+/// Ends a contact: the agent who holds it completes it; a supervisor with monitor_chats_edit
+/// ends a stuck one (MON-7: managers only for their teams' agents).
+#[utoipa::path(post, path = "/api/v1/contacts/{id}/end", tag = "live", security(("session" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ContactView), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
+async fn end_contact(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>) -> ApiResult<Json<ContactView>> {
+    let (contact, teams) = visible_contact(&app, &current.actor, &id).await?;
+    let reason = if contact.agent == Some(current.user.id) {
+        "completed"
+    } else {
+        let target = match contact.agent {
+            Some(agent) => Target::User { id: agent, teams: teams.get(&agent).map(Vec::as_slice).unwrap_or(&[]) },
+            None => Target::Center,
+        };
+        require(&current.actor, Permission::MonitorChatsEdit, target)?;
+        "ended_by_supervisor"
+    };
+    Ok(Json(ContactView::from(&app.contacts.end(contact.id, reason).await?)))
+}
+
+/// The live event stream (WebSocket): a `hello`, then `presence_changed`, `contact_queued`,
+/// `contact_assigned` and `contact_ended` events the user may watch, one JSON object per text
+/// frame (see EventPayload). A slow reader gets `lagged` with the number of events it missed.
+#[utoipa::path(get, path = "/api/v1/events", tag = "live", security(("session" = [])),
+    responses((status = 101, description = "Switching to WebSocket; frames are EventPayload JSON"), (status = 401, body = super::error::ErrorBody)))]
+async fn events(State(app): State<AppState>, current: CurrentUser, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| stream_events(app, current, socket))
+}
+
+/// How often a stream checks that its session still exists.
+const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn stream_events(app: AppState, current: CurrentUser, mut socket: WebSocket) {
+    app.metrics.event_subscribers.inc();
+    let mut receiver = app.events.subscribe();
+    let hello = EventPayload::Hello {
+        user_id: current.user.id.to_string(),
+        permissions: current.actor.role.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+    };
+    let mut recheck = tokio::time::interval(SESSION_RECHECK);
+    recheck.tick().await;
+    if send_json(&mut socket, &hello).await {
+        loop {
+            tokio::select! {
+                event = receiver.recv() => match event {
+                    Ok(event) => {
+                        if event.visible_to(&current.actor) && socket.send(Message::Text(event.json.clone().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        if !send_json(&mut socket, &EventPayload::Lagged { missed }).await {
+                            break;
+                        }
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                incoming = socket.recv() => match incoming {
+                    // The stream is one-way; anything but pings and close is ignored.
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                },
+                _ = recheck.tick() => {
+                    let alive = app.store.get_session(&current.session.token_hash, Utc::now()).await;
+                    if !matches!(alive, Ok(Some(_))) {
+                        let _ = socket.send(Message::Close(None)).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    app.metrics.event_subscribers.dec();
+}
+
+async fn send_json(socket: &mut WebSocket, payload: &EventPayload) -> bool {
+    match serde_json::to_string(payload) {
+        Ok(text) => socket.send(Message::Text(text.into())).await.is_ok(),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,96 @@
+//! The HTTP API. Every route is registered through `OpenApiRouter`, so `/api/openapi.json`
+//! describes every endpoint by construction. Handlers are thin: extract, check permission,
+//! call the store or a service, map the result.
+
+pub mod apps;
+pub mod auth;
+pub mod directory;
+pub mod error;
+pub mod extract;
+pub mod live;
+pub mod setup;
+pub mod system;
+pub mod wire;
+
+use crate::app::AppState;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use error::{ApiError, ApiResult};
+use switchboard_core::{Actor, Permission, Target};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+/// The largest JSON body the API accepts.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard API", description = "Admin/portal API (`/api/v1`, session cookie) and Apps API for integrations (`/apps/api/v1`, company key and secret over HTTP basic). Errors are `{\"code\", \"message\"}` with a 4xx status."),
+    components(schemas(error::ErrorBody, wire::EventPayload)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Sign-in, sessions, two-factor"),
+        (name = "users", description = "Users, teams and roles"),
+        (name = "setup", description = "Queues, business hours, capacity profiles, settings, API keys"),
+        (name = "live", description = "Agents' presence, contacts, the live event stream"),
+        (name = "apps", description = "Apps API for integrations"),
+        (name = "system", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(extract::SESSION_COOKIE))));
+        components.add_security_scheme("apps", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()));
+    }
+}
+
+/// All routes with their OpenAPI description.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::routes())
+        .merge(directory::routes())
+        .merge(setup::routes())
+        .merge(live::routes())
+        .merge(apps::routes())
+        .merge(system::routes())
+}
+
+/// The whole HTTP service.
+pub fn router(app: AppState) -> Router {
+    let (routes, openapi) = api_routes().split_for_parts();
+    let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".into());
+    routes
+        .route("/api/openapi.json", axum::routing::get(move || async move { ([("content-type", "application/json")], openapi_json) }))
+        .route("/", axum::routing::get(system::index))
+        .fallback(|| async { ApiError::not_found("endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), count_responses))
+        .with_state(app)
+}
+
+async fn count_responses(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let class = format!("{}xx", response.status().as_u16() / 100);
+    app.metrics.http_responses.get_or_create(&crate::metrics::StatusLabels { class }).inc();
+    response
+}
+
+/// Refuses unless the actor holds `permission` for `target`.
+pub fn require(actor: &Actor, permission: Permission, target: Target<'_>) -> ApiResult<()> {
+    if actor.can(permission, target) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("your role does not allow {} here", permission.as_str())))
+    }
+}

@@ -1,0 +1,110 @@
+//! Secrets: random tokens, hashes of tokens, password hashing (argon2) and TOTP (RFC 6238).
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use sha2::{Digest, Sha256};
+use totp_rs::{Algorithm, Secret, TOTP};
+
+/// Hex text of `bytes` random bytes from the operating system.
+pub fn random_token(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buffer);
+    hex(&buffer)
+}
+
+/// A password made of unambiguous letters and digits (for generated demo and admin passwords).
+pub fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut buffer = [0u8; 16];
+    OsRng.fill_bytes(&mut buffer);
+    buffer.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of a high-entropy token, as hex. Tokens and API secrets are stored only this way.
+pub fn sha256_hex(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+/// Compares two strings in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Hashes a password with argon2id. Slow on purpose: call it off the async threads.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+}
+
+/// Checks a password against a stored argon2 hash. Slow on purpose: call it off the async threads.
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+}
+
+/// A hash to verify against when a username does not exist, so that the answer takes as long
+/// as for a real user and does not reveal which names exist.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password that matches nothing").unwrap_or_default())
+}
+
+/// Seconds in one TOTP step.
+pub const TOTP_STEP: u64 = 30;
+
+/// A new random TOTP secret (160 bits, as RFC 4226 recommends), base32 encoded.
+pub fn new_totp_secret() -> String {
+    let mut bytes = [0u8; 20];
+    OsRng.fill_bytes(&mut bytes);
+    Secret::Raw(bytes.to_vec()).to_encoded().to_string()
+}
+
+/// The `otpauth://` URI an authenticator app scans to enrol.
+pub fn totp_uri(secret: &str, username: &str, issuer: &str) -> String {
+    let issuer: String = issuer.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!("otpauth://totp/{issuer}:{username}?secret={secret}&issuer={issuer}&algorithm=SHA1&digits=6&period={TOTP_STEP}")
+}
+
+/// Checks a 6-digit code against the secret at `unix_seconds`, allowing one step of clock skew
+/// either way. Returns the matching time step, so the caller can refuse its reuse.
+pub fn check_totp(secret: &str, code: &str, unix_seconds: u64) -> Option<u64> {
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let bytes = Secret::Encoded(secret.to_owned()).to_bytes().ok()?;
+    let totp = TOTP::new(Algorithm::SHA1, 6, 0, TOTP_STEP, bytes).ok()?;
+    let step = unix_seconds / TOTP_STEP;
+    [step.saturating_sub(1), step, step + 1]
+        .into_iter()
+        .find(|s| constant_time_eq(&totp.generate(s * TOTP_STEP), code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totp_matches_rfc_6238_and_allows_one_step_of_skew() {
+        // RFC 6238 appendix B, SHA-1 seed "12345678901234567890"; we use 6 digits of the 8.
+        let secret = Secret::Raw(b"12345678901234567890".to_vec()).to_encoded().to_string();
+        assert_eq!(check_totp(&secret, "287082", 59), Some(1));
+        assert_eq!(check_totp(&secret, "081804", 1111111109), Some(1111111109 / 30));
+        assert_eq!(check_totp(&secret, "081804", 1111111109 + 30), Some(1111111109 / 30), "one step late is accepted");
+        assert_eq!(check_totp(&secret, "081804", 1111111109 + 90), None);
+        assert_eq!(check_totp(&secret, "08180", 1111111109), None);
+        assert_eq!(check_totp(&secret, "abcdef", 1111111109), None);
+    }
+
+    #[test]
+    fn passwords_verify_only_against_their_hash() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("correct horsf", &hash));
+        assert!(!verify_password("correct horse", "not a hash"));
+        assert_ne!(hash_password("correct horse").unwrap(), hash, "salted");
+    }
+}
