@@ -1,1 +1,9 @@
+//! The server end to end over real HTTP and WebSocket, on SQLite and on PostgreSQL.
 
+mod support;
+
+mod bad_input;
+mod center;
+mod security;
+
+pub use support::*;
