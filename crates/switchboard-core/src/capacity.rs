@@ -39,7 +39,13 @@ impl CapacityProfile {
                 detail: format!("{max_calls} is more than {MAX_CALLS}"),
             });
         }
-        Ok(Self { id, name, max_chats, max_calls, voice_outbound })
+        Ok(Self {
+            id,
+            name,
+            max_chats,
+            max_calls,
+            voice_outbound,
+        })
     }
 
     pub fn max_chats(&self) -> u16 {

@@ -29,10 +29,18 @@ impl ContactStatus {
     }
 
     pub fn parse(text: &str) -> Result<Self, TextError> {
-        [ContactStatus::Queued, ContactStatus::Assigned, ContactStatus::Ended, ContactStatus::Abandoned]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| TextError::Invalid { field: "status", detail: text.chars().take(40).collect() })
+        [
+            ContactStatus::Queued,
+            ContactStatus::Assigned,
+            ContactStatus::Ended,
+            ContactStatus::Abandoned,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| TextError::Invalid {
+            field: "status",
+            detail: text.chars().take(40).collect(),
+        })
     }
 
     /// Whether the contact is still waiting or in progress.
@@ -73,7 +81,11 @@ impl Contact {
 
     /// Records the end: a contact that never reached an agent is abandoned.
     pub fn finish(&mut self, reason: &str, now: DateTime<Utc>) {
-        self.status = if self.agent.is_some() { ContactStatus::Ended } else { ContactStatus::Abandoned };
+        self.status = if self.agent.is_some() {
+            ContactStatus::Ended
+        } else {
+            ContactStatus::Abandoned
+        };
         self.ended_at = Some(now);
         self.end_reason = Some(reason.to_owned());
     }

@@ -10,7 +10,10 @@
 use crate::ids::QueueId;
 use crate::queue::Channel;
 use crate::text::Language;
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
+    Timelike, Utc, Weekday,
+};
 use chrono_tz::Tz;
 use std::fmt;
 
@@ -56,7 +59,9 @@ impl WeeklyPeriod {
         let (day, span) = text.trim().split_once(' ').ok_or_else(bad)?;
         let day = parse_weekday(day).ok_or_else(bad)?;
         let (start, end) = span.trim().split_once('-').ok_or_else(bad)?;
-        let start = parse_minute(start).filter(|m| *m < MINUTES_PER_DAY).ok_or_else(bad)?;
+        let start = parse_minute(start)
+            .filter(|m| *m < MINUTES_PER_DAY)
+            .ok_or_else(bad)?;
         let mut end = parse_minute(end).ok_or_else(bad)?;
         if end == 0 {
             end = MINUTES_PER_DAY;
@@ -119,10 +124,15 @@ impl Holiday {
         let text = text.trim();
         let bad = || HoursError::BadHoliday(text.chars().take(40).collect());
         if text.len() == 10 {
-            return NaiveDate::parse_from_str(text, "%Y-%m-%d").map(Holiday::Date).map_err(|_| bad());
+            return NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(Holiday::Date)
+                .map_err(|_| bad());
         }
         let (month, day) = text.split_once('-').ok_or_else(bad)?;
-        let (month, day): (u32, u32) = (month.parse().map_err(|_| bad())?, day.parse().map_err(|_| bad())?);
+        let (month, day): (u32, u32) = (
+            month.parse().map_err(|_| bad())?,
+            day.parse().map_err(|_| bad())?,
+        );
         // 2024 is a leap year, so 02-29 is accepted.
         NaiveDate::from_ymd_opt(2024, month, day).ok_or_else(bad)?;
         Ok(Holiday::Yearly { month, day })
@@ -157,8 +167,12 @@ impl Closure {
     pub fn parse(text: &str) -> Result<Self, HoursError> {
         let bad = || HoursError::BadClosure(text.chars().take(80).collect());
         let (from, until) = text.trim().split_once('/').ok_or_else(bad)?;
-        let from = DateTime::parse_from_rfc3339(from.trim()).map_err(|_| bad())?.with_timezone(&Utc);
-        let until = DateTime::parse_from_rfc3339(until.trim()).map_err(|_| bad())?.with_timezone(&Utc);
+        let from = DateTime::parse_from_rfc3339(from.trim())
+            .map_err(|_| bad())?
+            .with_timezone(&Utc);
+        let until = DateTime::parse_from_rfc3339(until.trim())
+            .map_err(|_| bad())?
+            .with_timezone(&Utc);
         if until <= from {
             return Err(bad());
         }
@@ -174,7 +188,9 @@ impl fmt::Display for Closure {
 
 /// Parses an IANA time zone name.
 pub fn parse_time_zone(text: &str) -> Result<Tz, HoursError> {
-    text.trim().parse::<Tz>().map_err(|_| HoursError::BadTimeZone(text.chars().take(60).collect()))
+    text.trim()
+        .parse::<Tz>()
+        .map_err(|_| HoursError::BadTimeZone(text.chars().take(60).collect()))
 }
 
 /// A weekly schedule in a time zone, with holidays and closures.
@@ -194,15 +210,29 @@ impl Schedule {
         closures: Vec<Closure>,
     ) -> Result<Self, HoursError> {
         if periods.len() > MAX_PERIODS {
-            return Err(HoursError::TooMany { what: "periods", max: MAX_PERIODS });
+            return Err(HoursError::TooMany {
+                what: "periods",
+                max: MAX_PERIODS,
+            });
         }
         if holidays.len() > MAX_HOLIDAYS {
-            return Err(HoursError::TooMany { what: "holidays", max: MAX_HOLIDAYS });
+            return Err(HoursError::TooMany {
+                what: "holidays",
+                max: MAX_HOLIDAYS,
+            });
         }
         if closures.len() > MAX_CLOSURES {
-            return Err(HoursError::TooMany { what: "closures", max: MAX_CLOSURES });
+            return Err(HoursError::TooMany {
+                what: "closures",
+                max: MAX_CLOSURES,
+            });
         }
-        Ok(Self { time_zone, periods, holidays, closures })
+        Ok(Self {
+            time_zone,
+            periods,
+            holidays,
+            closures,
+        })
     }
 
     pub fn time_zone(&self) -> Tz {
@@ -243,7 +273,11 @@ impl Schedule {
 
     /// The open spans that overlap `[from, until)`, merged and in order. A span open at `from`
     /// starts where it really opened (possibly before `from`, at most a day before).
-    pub fn open_intervals(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    pub fn open_intervals(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
         let tz = self.time_zone;
         let first_day = from.with_timezone(&tz).date_naive() - Duration::days(1);
         let last_day = until.with_timezone(&tz).date_naive() + Duration::days(1);
@@ -255,10 +289,18 @@ impl Schedule {
             edges.extend(all_utc(tz, midnight));
             for p in self.periods.iter().filter(|p| p.day == day.weekday()) {
                 edges.extend(all_utc(tz, midnight + Duration::minutes(p.start.into())));
-                let end_day = if p.crosses_midnight() { midnight + Duration::days(1) } else { midnight };
+                let end_day = if p.crosses_midnight() {
+                    midnight + Duration::days(1)
+                } else {
+                    midnight
+                };
                 edges.extend(all_utc(tz, end_day + Duration::minutes(p.end.into())));
             }
-            if let Some(transition) = offset_change(tz, local_to_utc(tz, midnight), local_to_utc(tz, midnight + Duration::days(1))) {
+            if let Some(transition) = offset_change(
+                tz,
+                local_to_utc(tz, midnight),
+                local_to_utc(tz, midnight + Duration::days(1)),
+            ) {
                 edges.push(transition);
             }
             day += Duration::days(1);
@@ -289,7 +331,12 @@ impl Schedule {
     /// The start times of the next `count` free slots of `slot_length` that begin at or after
     /// `from` and fit wholly inside open hours. Slots are aligned to the opening time of each
     /// open span (opening 09:00 with 30-minute slots gives 09:00, 09:30, …).
-    pub fn next_open_slots(&self, from: DateTime<Utc>, count: usize, slot_length: Duration) -> Result<Vec<DateTime<Utc>>, HoursError> {
+    pub fn next_open_slots(
+        &self,
+        from: DateTime<Utc>,
+        count: usize,
+        slot_length: Duration,
+    ) -> Result<Vec<DateTime<Utc>>, HoursError> {
         if slot_length < Duration::minutes(5) || slot_length > Duration::hours(24) || count > 100 {
             return Err(HoursError::BadSlotRequest);
         }
@@ -308,7 +355,8 @@ impl Schedule {
                     start += Duration::milliseconds((behind + step - 1) / step * step);
                 }
                 // A span that ends at the horizon may go on past it: only count it if whole.
-                while start + slot_length <= close && (close < until || start + slot_length < until) {
+                while start + slot_length <= close && (close < until || start + slot_length < until)
+                {
                     slots.push(start);
                     if slots.len() == count {
                         return Ok(slots);
@@ -381,7 +429,9 @@ impl HoursScope {
 
     /// How specific the scope is: a queue outweighs a language, which outweighs a channel.
     pub fn specificity(&self) -> u8 {
-        4 * u8::from(self.queue.is_some()) + 2 * u8::from(self.language.is_some()) + u8::from(self.channel.is_some())
+        4 * u8::from(self.queue.is_some())
+            + 2 * u8::from(self.language.is_some())
+            + u8::from(self.channel.is_some())
     }
 
     /// A stable text key for the scope, unique per combination (used for storage).
@@ -390,7 +440,10 @@ impl HoursScope {
             "q={};c={};l={}",
             self.queue.map(|q| q.to_string()).unwrap_or_default(),
             self.channel.map(Channel::as_str).unwrap_or_default(),
-            self.language.as_ref().map(Language::as_str).unwrap_or_default()
+            self.language
+                .as_ref()
+                .map(Language::as_str)
+                .unwrap_or_default()
         )
     }
 }
@@ -408,7 +461,12 @@ impl HoursSet {
 
     /// The schedule for a contact in this queue, channel and language; `None` when no
     /// schedule applies (the center is then always open).
-    pub fn schedule_for(&self, queue: QueueId, channel: Channel, language: Option<&Language>) -> Option<&Schedule> {
+    pub fn schedule_for(
+        &self,
+        queue: QueueId,
+        channel: Channel,
+        language: Option<&Language>,
+    ) -> Option<&Schedule> {
         self.entries
             .iter()
             .filter(|(scope, _)| scope.matches(queue, channel, language))
@@ -417,7 +475,14 @@ impl HoursSet {
     }
 
     /// Whether the queue is open for this contact at `at`.
-    pub fn is_open(&self, queue: QueueId, channel: Channel, language: Option<&Language>, at: DateTime<Utc>) -> bool {
-        self.schedule_for(queue, channel, language).is_none_or(|s| s.is_open(at))
+    pub fn is_open(
+        &self,
+        queue: QueueId,
+        channel: Channel,
+        language: Option<&Language>,
+        at: DateTime<Utc>,
+    ) -> bool {
+        self.schedule_for(queue, channel, language)
+            .is_none_or(|s| s.is_open(at))
     }
 }

@@ -18,7 +18,9 @@ pub mod user;
 pub use capacity::CapacityProfile;
 pub use contact::{Contact, ContactStatus};
 pub use ids::{CapacityProfileId, ContactId, IdError, QueueId, TeamId, UserId};
-pub use permission::{Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target, Watched};
+pub use permission::{
+    Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target, Watched,
+};
 pub use presence::{Presence, PresenceState};
 pub use queue::{Channel, QueueKind, QueueNode, QueueTree, TreeError};
 pub use text::{Email, EmailList, Language, Name, TextError, Username};

@@ -26,7 +26,10 @@ impl LoginThrottle {
     /// `Err(retry_after)` when the name is locked at `now`.
     pub fn check(&self, username: &str, now: DateTime<Utc>) -> Result<(), Duration> {
         match self.failures.get(username) {
-            Some(f) if f.count >= MAX_FAILURES && now - f.first_at < Duration::minutes(WINDOW_MINUTES) => {
+            Some(f)
+                if f.count >= MAX_FAILURES
+                    && now - f.first_at < Duration::minutes(WINDOW_MINUTES) =>
+            {
                 Err(f.first_at + Duration::minutes(WINDOW_MINUTES) - now)
             }
             _ => Ok(()),
@@ -35,16 +38,31 @@ impl LoginThrottle {
 
     pub fn record_failure(&mut self, username: &str, now: DateTime<Utc>) {
         if self.failures.len() >= MAX_TRACKED && !self.failures.contains_key(username) {
-            self.failures.retain(|_, f| now - f.first_at < Duration::minutes(WINDOW_MINUTES));
+            self.failures
+                .retain(|_, f| now - f.first_at < Duration::minutes(WINDOW_MINUTES));
             if self.failures.len() >= MAX_TRACKED {
-                if let Some(oldest) = self.failures.iter().min_by_key(|(_, f)| f.first_at).map(|(k, _)| k.clone()) {
+                if let Some(oldest) = self
+                    .failures
+                    .iter()
+                    .min_by_key(|(_, f)| f.first_at)
+                    .map(|(k, _)| k.clone())
+                {
                     self.failures.remove(&oldest);
                 }
             }
         }
-        let entry = self.failures.entry(username.to_owned()).or_insert(Failures { count: 0, first_at: now });
+        let entry = self
+            .failures
+            .entry(username.to_owned())
+            .or_insert(Failures {
+                count: 0,
+                first_at: now,
+            });
         if now - entry.first_at >= Duration::minutes(WINDOW_MINUTES) {
-            *entry = Failures { count: 0, first_at: now };
+            *entry = Failures {
+                count: 0,
+                first_at: now,
+            };
         }
         entry.count += 1;
     }

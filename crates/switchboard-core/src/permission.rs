@@ -61,10 +61,16 @@ impl Permission {
     }
 
     pub fn parse(text: &str) -> Result<Self, TextError> {
-        Self::ALL.into_iter().find(|p| p.as_str() == text).ok_or_else(|| TextError::Invalid {
-            field: "permission",
-            detail: format!("unknown permission `{}`", text.chars().take(64).collect::<String>()),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == text)
+            .ok_or_else(|| TextError::Invalid {
+                field: "permission",
+                detail: format!(
+                    "unknown permission `{}`",
+                    text.chars().take(64).collect::<String>()
+                ),
+            })
     }
 
     const fn bit(self) -> u32 {
@@ -99,7 +105,9 @@ impl PermissionSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL.into_iter().filter(move |p| self.contains(*p))
+        Permission::ALL
+            .into_iter()
+            .filter(move |p| self.contains(*p))
     }
 
     fn any_acting_on_others(self) -> bool {
@@ -130,7 +138,10 @@ impl RoleScope {
             "assigned_teams" => Ok(RoleScope::AssignedTeams),
             other => Err(TextError::Invalid {
                 field: "scope",
-                detail: format!("`{}` is not center or assigned_teams", other.chars().take(40).collect::<String>()),
+                detail: format!(
+                    "`{}` is not center or assigned_teams",
+                    other.chars().take(40).collect::<String>()
+                ),
             }),
         }
     }
@@ -200,7 +211,11 @@ impl BuiltinRole {
                 ]),
                 RoleScope::Center,
             ),
-            BuiltinRole::Agent => ("Agent", PermissionSet::of(&[HandleContacts]), RoleScope::Center),
+            BuiltinRole::Agent => (
+                "Agent",
+                PermissionSet::of(&[HandleContacts]),
+                RoleScope::Center,
+            ),
             BuiltinRole::Trainee => (
                 "Trainee",
                 PermissionSet::of(&[HandleContacts, MonitorCallsListen, MonitorChatsView]),
@@ -226,7 +241,9 @@ impl RoleKey {
     pub fn parse(text: &str) -> Result<Self, TextError> {
         let ok = (2..=40).contains(&text.len())
             && text.starts_with(|c: char| c.is_ascii_lowercase())
-            && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+            && text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
         if !ok {
             return Err(TextError::Invalid {
                 field: "role key",
@@ -300,7 +317,10 @@ pub enum Watched<'a> {
     /// An agent's presence or the contacts they hold.
     Agent { id: UserId, teams: &'a [TeamId] },
     /// A contact waiting in a queue (not yet with an agent).
-    Waiting { queue: Option<QueueId>, channel: Channel },
+    Waiting {
+        queue: Option<QueueId>,
+        channel: Channel,
+    },
 }
 
 impl Actor {
@@ -332,12 +352,20 @@ impl Actor {
         match watched {
             Watched::Agent { id, teams } => {
                 id == self.user_id
-                    || [Permission::MonitorCallsListen, Permission::MonitorChatsView, Permission::UsersEdit]
-                        .into_iter()
-                        .any(|p| self.can(p, Target::User { id, teams }))
+                    || [
+                        Permission::MonitorCallsListen,
+                        Permission::MonitorChatsView,
+                        Permission::UsersEdit,
+                    ]
+                    .into_iter()
+                    .any(|p| self.can(p, Target::User { id, teams }))
             }
             Watched::Waiting { queue, channel } => {
-                let monitor = if channel.is_call() { Permission::MonitorCallsListen } else { Permission::MonitorChatsView };
+                let monitor = if channel.is_call() {
+                    Permission::MonitorCallsListen
+                } else {
+                    Permission::MonitorChatsView
+                };
                 queue.is_some_and(|q| self.queues.contains(&q))
                     || self.holds(monitor)
                     || self.holds(Permission::MonitorChatsEdit)

@@ -87,12 +87,24 @@ pub struct PresenceState {
 impl PresenceState {
     /// A new agent starts offline.
     pub fn new(now: DateTime<Utc>) -> Self {
-        Self { current: Presence::Offline, since: now, forced_from: None }
+        Self {
+            current: Presence::Offline,
+            since: now,
+            forced_from: None,
+        }
     }
 
     /// Rebuilds a state from storage.
-    pub fn from_parts(current: Presence, since: DateTime<Utc>, forced_from: Option<Presence>) -> Self {
-        Self { current, since, forced_from }
+    pub fn from_parts(
+        current: Presence,
+        since: DateTime<Utc>,
+        forced_from: Option<Presence>,
+    ) -> Self {
+        Self {
+            current,
+            since,
+            forced_from,
+        }
     }
 
     pub fn current(&self) -> &Presence {

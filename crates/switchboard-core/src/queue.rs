@@ -34,10 +34,16 @@ impl Channel {
     }
 
     pub fn parse(text: &str) -> Result<Self, TextError> {
-        Self::ALL.into_iter().find(|c| c.as_str() == text).ok_or_else(|| TextError::Invalid {
-            field: "channel",
-            detail: format!("`{}` is not voice, web, mobile or sms", text.chars().take(40).collect::<String>()),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == text)
+            .ok_or_else(|| TextError::Invalid {
+                field: "channel",
+                detail: format!(
+                    "`{}` is not voice, web, mobile or sms",
+                    text.chars().take(40).collect::<String>()
+                ),
+            })
     }
 
     /// Whether a contact on this channel takes an agent's call capacity (else chat capacity).
@@ -73,7 +79,10 @@ impl QueueKind {
             "leaf" => Ok(QueueKind::Leaf),
             other => Err(TextError::Invalid {
                 field: "kind",
-                detail: format!("`{}` is not menu or leaf", other.chars().take(40).collect::<String>()),
+                detail: format!(
+                    "`{}` is not menu or leaf",
+                    other.chars().take(40).collect::<String>()
+                ),
             }),
         }
     }
@@ -188,7 +197,10 @@ impl QueueTree {
 
     /// Checks that the stored node with `node.id` may be replaced by `node`.
     pub fn check_update(&self, node: &QueueNode) -> Result<(), TreeError> {
-        let existing = self.nodes.get(&node.id).ok_or(TreeError::NotFound(node.id))?;
+        let existing = self
+            .nodes
+            .get(&node.id)
+            .ok_or(TreeError::NotFound(node.id))?;
         if existing.channel != node.channel {
             return Err(TreeError::ChannelChange);
         }
@@ -233,12 +245,18 @@ impl QueueTree {
     /// Checks the node against its parent and siblings (as they are in `self`).
     fn check_placement(&self, node: &QueueNode) -> Result<(), TreeError> {
         if let Some(parent_id) = node.parent {
-            let parent = self.nodes.get(&parent_id).ok_or(TreeError::ParentNotFound(parent_id))?;
+            let parent = self
+                .nodes
+                .get(&parent_id)
+                .ok_or(TreeError::ParentNotFound(parent_id))?;
             if parent.kind == QueueKind::Leaf {
                 return Err(TreeError::ParentIsLeaf);
             }
             if parent.channel != node.channel {
-                return Err(TreeError::ChannelMismatch { parent: parent.channel, node: node.channel });
+                return Err(TreeError::ChannelMismatch {
+                    parent: parent.channel,
+                    node: node.channel,
+                });
             }
         }
         let name_taken = self.nodes.values().any(|n| {

@@ -133,8 +133,15 @@ impl AgentSlot {
 }
 
 enum ContactState {
-    Waiting { key: ContactKey, lang: LangIx },
-    Assigned { agent: AgentIx, kind: WorkKind, overridden: bool },
+    Waiting {
+        key: ContactKey,
+        lang: LangIx,
+    },
+    Assigned {
+        agent: AgentIx,
+        kind: WorkKind,
+        overridden: bool,
+    },
 }
 
 struct ContactSlot {
@@ -211,7 +218,13 @@ impl RoutingEngine {
             return Ok(());
         }
         let ix = self.queues.len() as QueueIx;
-        self.queues.push(QueueSlot { id, kind, buckets: Vec::new(), agents: Vec::new(), waiting: 0 });
+        self.queues.push(QueueSlot {
+            id,
+            kind,
+            buckets: Vec::new(),
+            agents: Vec::new(),
+            waiting: 0,
+        });
         self.queue_index.insert(id, ix);
         Ok(())
     }
@@ -224,13 +237,26 @@ impl RoutingEngine {
 
     /// Adds an agent or changes their queues, languages and capacity. A new agent starts
     /// not routable. Returns the contacts the change routes to them.
-    pub fn upsert_agent(&mut self, spec: AgentSpec, now: DateTime<Utc>) -> Result<Vec<Assignment>, RoutingError> {
+    pub fn upsert_agent(
+        &mut self,
+        spec: AgentSpec,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Assignment>, RoutingError> {
         let queues = spec
             .queues
             .iter()
-            .map(|q| self.queue_index.get(q).copied().ok_or(RoutingError::UnknownQueue(*q)))
+            .map(|q| {
+                self.queue_index
+                    .get(q)
+                    .copied()
+                    .ok_or(RoutingError::UnknownQueue(*q))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let languages: Vec<LangIx> = spec.languages.iter().map(|l| self.language_index(l)).collect();
+        let languages: Vec<LangIx> = spec
+            .languages
+            .iter()
+            .map(|l| self.language_index(l))
+            .collect();
         let max = [spec.max_calls, spec.max_chats];
         let ix = match self.agent_index.get(&spec.id) {
             Some(&ix) => {
@@ -268,7 +294,10 @@ impl RoutingEngine {
     /// Removes an agent from routing (disabled or deleted). Contacts already assigned to them
     /// stay assigned until released.
     pub fn remove_agent(&mut self, id: UserId) -> Result<(), RoutingError> {
-        let ix = *self.agent_index.get(&id).ok_or(RoutingError::UnknownAgent(id))?;
+        let ix = *self
+            .agent_index
+            .get(&id)
+            .ok_or(RoutingError::UnknownAgent(id))?;
         self.unlist(ix);
         self.agents[ix as usize].live = false;
         Ok(())
@@ -276,8 +305,16 @@ impl RoutingEngine {
 
     /// Sets whether the agent's presence is routable. Becoming routable starts their idle time
     /// and may route waiting contacts to them at once.
-    pub fn set_routable(&mut self, id: UserId, routable: bool, now: DateTime<Utc>) -> Result<Vec<Assignment>, RoutingError> {
-        let ix = *self.agent_index.get(&id).ok_or(RoutingError::UnknownAgent(id))?;
+    pub fn set_routable(
+        &mut self,
+        id: UserId,
+        routable: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Assignment>, RoutingError> {
+        let ix = *self
+            .agent_index
+            .get(&id)
+            .ok_or(RoutingError::UnknownAgent(id))?;
         let mut out = Vec::new();
         if self.agents[ix as usize].routable == routable {
             return Ok(out);
@@ -294,17 +331,28 @@ impl RoutingEngine {
 
     /// A contact starts waiting in a leaf queue. Returns its assignment when an agent can take
     /// it now.
-    pub fn enqueue(&mut self, contact: WaitingContact, now: DateTime<Utc>) -> Result<Option<Assignment>, RoutingError> {
+    pub fn enqueue(
+        &mut self,
+        contact: WaitingContact,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Assignment>, RoutingError> {
         if self.contact_index.contains_key(&contact.id) {
             return Err(RoutingError::DuplicateContact(contact.id));
         }
-        let qix = *self.queue_index.get(&contact.queue).ok_or(RoutingError::UnknownQueue(contact.queue))?;
+        let qix = *self
+            .queue_index
+            .get(&contact.queue)
+            .ok_or(RoutingError::UnknownQueue(contact.queue))?;
         let lang = match &contact.language {
             Some(language) => self.language_index(language),
             None => ANY,
         };
         self.sequence += 1;
-        let key: ContactKey = (Reverse(contact.priority), contact.enqueued_at.timestamp_millis(), self.sequence);
+        let key: ContactKey = (
+            Reverse(contact.priority),
+            contact.enqueued_at.timestamp_millis(),
+            self.sequence,
+        );
         let cix = self.new_contact_slot(ContactSlot {
             id: contact.id,
             queue: Some(qix),
@@ -336,18 +384,36 @@ impl RoutingEngine {
 
     /// Assigns a contact straight to one agent, bypassing routing rules, presence and
     /// capacity (the emergency callback, EMG-4).
-    pub fn assign_override(&mut self, contact: ContactId, agent: UserId, kind: WorkKind) -> Result<Assignment, RoutingError> {
+    pub fn assign_override(
+        &mut self,
+        contact: ContactId,
+        agent: UserId,
+        kind: WorkKind,
+    ) -> Result<Assignment, RoutingError> {
         if self.contact_index.contains_key(&contact) {
             return Err(RoutingError::DuplicateContact(contact));
         }
-        let aix = *self.agent_index.get(&agent).ok_or(RoutingError::UnknownAgent(agent))?;
+        let aix = *self
+            .agent_index
+            .get(&agent)
+            .ok_or(RoutingError::UnknownAgent(agent))?;
         self.new_contact_slot(ContactSlot {
             id: contact,
             queue: None,
-            state: ContactState::Assigned { agent: aix, kind, overridden: true },
+            state: ContactState::Assigned {
+                agent: aix,
+                kind,
+                overridden: true,
+            },
         });
         self.agents[aix as usize].override_in_use[kind as usize] += 1;
-        Ok(Assignment { contact, agent, queue: None, kind, overridden: true })
+        Ok(Assignment {
+            contact,
+            agent,
+            queue: None,
+            kind,
+            overridden: true,
+        })
     }
 
     /// Records a contact that was already with an agent (when routing state is rebuilt after a
@@ -364,12 +430,34 @@ impl RoutingEngine {
         if self.contact_index.contains_key(&contact) {
             return Err(RoutingError::DuplicateContact(contact));
         }
-        let aix = *self.agent_index.get(&agent).ok_or(RoutingError::UnknownAgent(agent))?;
-        let queue = queue.map(|q| self.queue_index.get(&q).copied().ok_or(RoutingError::UnknownQueue(q))).transpose()?;
+        let aix = *self
+            .agent_index
+            .get(&agent)
+            .ok_or(RoutingError::UnknownAgent(agent))?;
+        let queue = queue
+            .map(|q| {
+                self.queue_index
+                    .get(&q)
+                    .copied()
+                    .ok_or(RoutingError::UnknownQueue(q))
+            })
+            .transpose()?;
         self.unlist(aix);
-        self.new_contact_slot(ContactSlot { id: contact, queue, state: ContactState::Assigned { agent: aix, kind, overridden } });
+        self.new_contact_slot(ContactSlot {
+            id: contact,
+            queue,
+            state: ContactState::Assigned {
+                agent: aix,
+                kind,
+                overridden,
+            },
+        });
         let slot = &mut self.agents[aix as usize];
-        let counter = if overridden { &mut slot.override_in_use } else { &mut slot.in_use };
+        let counter = if overridden {
+            &mut slot.override_in_use
+        } else {
+            &mut slot.in_use
+        };
         counter[kind as usize] += 1;
         self.list(aix);
         Ok(())
@@ -377,8 +465,13 @@ impl RoutingEngine {
 
     /// A waiting contact leaves its queue (hang-up, abandon, deflection).
     pub fn abandon(&mut self, contact: ContactId) -> Result<(), RoutingError> {
-        let cix = *self.contact_index.get(&contact).ok_or(RoutingError::UnknownContact(contact))?;
-        let slot = self.contacts[cix as usize].as_ref().ok_or(RoutingError::UnknownContact(contact))?;
+        let cix = *self
+            .contact_index
+            .get(&contact)
+            .ok_or(RoutingError::UnknownContact(contact))?;
+        let slot = self.contacts[cix as usize]
+            .as_ref()
+            .ok_or(RoutingError::UnknownContact(contact))?;
         match slot.state {
             ContactState::Waiting { .. } => {
                 self.remove_waiting(cix);
@@ -391,20 +484,37 @@ impl RoutingEngine {
 
     /// A contact ends, waiting or assigned. An assigned contact frees its agent's capacity,
     /// which may route the agent their next contact at once.
-    pub fn release(&mut self, contact: ContactId, now: DateTime<Utc>) -> Result<Vec<Assignment>, RoutingError> {
-        let cix = *self.contact_index.get(&contact).ok_or(RoutingError::UnknownContact(contact))?;
-        let slot = self.contacts[cix as usize].as_ref().ok_or(RoutingError::UnknownContact(contact))?;
+    pub fn release(
+        &mut self,
+        contact: ContactId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Assignment>, RoutingError> {
+        let cix = *self
+            .contact_index
+            .get(&contact)
+            .ok_or(RoutingError::UnknownContact(contact))?;
+        let slot = self.contacts[cix as usize]
+            .as_ref()
+            .ok_or(RoutingError::UnknownContact(contact))?;
         let mut out = Vec::new();
         match slot.state {
             ContactState::Waiting { .. } => {
                 self.remove_waiting(cix);
                 self.free_contact_slot(cix);
             }
-            ContactState::Assigned { agent, kind, overridden } => {
+            ContactState::Assigned {
+                agent,
+                kind,
+                overridden,
+            } => {
                 self.free_contact_slot(cix);
                 self.unlist(agent);
                 let slot = &mut self.agents[agent as usize];
-                let counter = if overridden { &mut slot.override_in_use } else { &mut slot.in_use };
+                let counter = if overridden {
+                    &mut slot.override_in_use
+                } else {
+                    &mut slot.in_use
+                };
                 counter[kind as usize] = counter[kind as usize].saturating_sub(1);
                 self.offer_agent(agent, now, &mut out);
             }
@@ -416,14 +526,24 @@ impl RoutingEngine {
     pub fn position(&self, contact: ContactId) -> Option<usize> {
         let cix = *self.contact_index.get(&contact)?;
         let slot = self.contacts[cix as usize].as_ref()?;
-        let ContactState::Waiting { key, .. } = slot.state else { return None };
+        let ContactState::Waiting { key, .. } = slot.state else {
+            return None;
+        };
         let queue = &self.queues[slot.queue? as usize];
-        Some(queue.buckets.iter().map(|bucket| bucket.range(..key).count()).sum())
+        Some(
+            queue
+                .buckets
+                .iter()
+                .map(|bucket| bucket.range(..key).count())
+                .sum(),
+        )
     }
 
     /// How many contacts wait in a queue.
     pub fn waiting_in(&self, queue: QueueId) -> usize {
-        self.queue_index.get(&queue).map_or(0, |&ix| self.queues[ix as usize].waiting)
+        self.queue_index
+            .get(&queue)
+            .map_or(0, |&ix| self.queues[ix as usize].waiting)
     }
 
     /// How many contacts wait in all queues.
@@ -452,7 +572,10 @@ impl RoutingEngine {
             for kind in KINDS {
                 let k = kind as usize;
                 if agent.listed[k] != agent.eligible(kind) {
-                    return Err(format!("agent {:?} listing for {kind:?} is stale", agent.id));
+                    return Err(format!(
+                        "agent {:?} listing for {kind:?} is stale",
+                        agent.id
+                    ));
                 }
             }
             let assigned = self
@@ -462,21 +585,36 @@ impl RoutingEngine {
                 .filter(|c| matches!(c.state, ContactState::Assigned { agent, overridden: false, .. } if agent as usize == ix))
                 .count();
             if assigned != (agent.in_use[0] + agent.in_use[1]) as usize {
-                return Err(format!("agent {:?} load {:?} but {assigned} contacts", agent.id, agent.in_use));
+                return Err(format!(
+                    "agent {:?} load {:?} but {assigned} contacts",
+                    agent.id, agent.in_use
+                ));
             }
         }
         for slot in self.contacts.iter().flatten() {
-            let ContactState::Waiting { lang, .. } = slot.state else { continue };
-            let Some(qix) = slot.queue else { return Err("waiting contact without queue".into()) };
+            let ContactState::Waiting { lang, .. } = slot.state else {
+                continue;
+            };
+            let Some(qix) = slot.queue else {
+                return Err("waiting contact without queue".into());
+            };
             let queue = &self.queues[qix as usize];
             for agent in &self.agents {
-                let speaks = lang == ANY || agent.languages.is_empty() || agent.languages.contains(&lang);
+                let speaks =
+                    lang == ANY || agent.languages.is_empty() || agent.languages.contains(&lang);
                 if agent.eligible(queue.kind) && agent.queues.contains(&qix) && speaks {
-                    return Err(format!("contact {:?} waits while agent {:?} could take it", slot.id, agent.id));
+                    return Err(format!(
+                        "contact {:?} waits while agent {:?} could take it",
+                        slot.id, agent.id
+                    ));
                 }
             }
         }
-        let waiting: usize = self.queues.iter().map(|q| q.buckets.iter().map(BTreeMap::len).sum::<usize>()).sum();
+        let waiting: usize = self
+            .queues
+            .iter()
+            .map(|q| q.buckets.iter().map(BTreeMap::len).sum::<usize>())
+            .sum();
         if waiting != self.waiting_total() {
             return Err("waiting counters disagree with buckets".into());
         }
@@ -512,7 +650,9 @@ impl RoutingEngine {
     }
 
     fn remove_waiting(&mut self, cix: ContactIx) {
-        let Some(slot) = self.contacts[cix as usize].as_ref() else { return };
+        let Some(slot) = self.contacts[cix as usize].as_ref() else {
+            return;
+        };
         if let (ContactState::Waiting { key, lang }, Some(qix)) = (&slot.state, slot.queue) {
             let queue = &mut self.queues[qix as usize];
             if queue.bucket(*lang).remove(key).is_some() {
@@ -522,16 +662,34 @@ impl RoutingEngine {
     }
 
     /// Moves a waiting contact to an agent who is not listed. The caller lists them again.
-    fn assign(&mut self, cix: ContactIx, agent: AgentIx, kind: WorkKind, now: DateTime<Utc>) -> Assignment {
+    fn assign(
+        &mut self,
+        cix: ContactIx,
+        agent: AgentIx,
+        kind: WorkKind,
+        now: DateTime<Utc>,
+    ) -> Assignment {
         self.remove_waiting(cix);
-        let slot = self.contacts[cix as usize].as_mut().expect("assign is called with a live contact slot");
-        slot.state = ContactState::Assigned { agent, kind, overridden: false };
+        let slot = self.contacts[cix as usize]
+            .as_mut()
+            .expect("assign is called with a live contact slot");
+        slot.state = ContactState::Assigned {
+            agent,
+            kind,
+            overridden: false,
+        };
         let contact = slot.id;
         let queue = slot.queue.map(|q| self.queues[q as usize].id);
         let agent_slot = &mut self.agents[agent as usize];
         agent_slot.in_use[kind as usize] += 1;
         agent_slot.idle_since = now.timestamp_millis();
-        Assignment { contact, agent: agent_slot.id, queue, kind, overridden: false }
+        Assignment {
+            contact,
+            agent: agent_slot.id,
+            queue,
+            kind,
+            overridden: false,
+        }
     }
 
     /// Gives an unlisted agent the best waiting contacts they can take, one at a time, then
@@ -556,7 +714,10 @@ impl RoutingEngine {
                     queue.buckets.iter().for_each(|b| consider(Some(b)));
                 } else {
                     consider(queue.buckets.get(ANY));
-                    agent.languages.iter().for_each(|&l| consider(queue.buckets.get(l)));
+                    agent
+                        .languages
+                        .iter()
+                        .for_each(|&l| consider(queue.buckets.get(l)));
                 }
             }
             match best {

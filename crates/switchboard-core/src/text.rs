@@ -33,12 +33,16 @@ impl Username {
         let text = text.trim();
         check_length("username", text, 64)?;
         let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
-        let first_ok = text.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let first_ok = text
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
         if text.len() < 2 || !first_ok || !text.chars().all(ok_char) {
             return Err(TextError::Invalid {
                 field: "username",
-                detail: "use 2 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
-                    .into(),
+                detail:
+                    "use 2 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
+                        .into(),
             });
         }
         Ok(Self(text.to_owned()))
@@ -65,7 +69,10 @@ impl Name {
         let text = text.trim();
         check_length(field, text, 100)?;
         if let Some(bad) = text.chars().find(|c| c.is_control() || *c == '>') {
-            return Err(TextError::Invalid { field, detail: format!("{bad:?}") });
+            return Err(TextError::Invalid {
+                field,
+                detail: format!("{bad:?}"),
+            });
         }
         Ok(Self(text.to_owned()))
     }
@@ -89,7 +96,10 @@ impl Email {
     pub fn parse(text: &str) -> Result<Self, TextError> {
         let text = text.trim();
         check_length("email", text, 254)?;
-        let invalid = || TextError::Invalid { field: "email", detail: text.chars().take(80).collect() };
+        let invalid = || TextError::Invalid {
+            field: "email",
+            detail: text.chars().take(80).collect(),
+        };
         let (local, domain) = text.split_once('@').ok_or_else(invalid)?;
         let domain_ok = domain.contains('.')
             && !domain.starts_with('.')
@@ -99,7 +109,9 @@ impl Email {
             });
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && local.chars().all(|c| c.is_ascii_graphic() && c != '@' && c != ';' && c != ',');
+            && local
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '@' && c != ';' && c != ',');
         if !domain_ok || !local_ok {
             return Err(invalid());
         }
@@ -125,7 +137,10 @@ impl EmailList {
             .map(Email::parse)
             .collect::<Result<Vec<_>, _>>()?;
         if emails.len() > 20 {
-            return Err(TextError::TooLong { field: "emergency contacts", max: 20 });
+            return Err(TextError::TooLong {
+                field: "emergency contacts",
+                max: 20,
+            });
         }
         Ok(Self(emails))
     }
@@ -136,7 +151,11 @@ impl EmailList {
 
     /// The list in its stored form, `a@x.org;b@y.org`.
     pub fn joined(&self) -> String {
-        self.0.iter().map(Email::as_str).collect::<Vec<_>>().join(";")
+        self.0
+            .iter()
+            .map(Email::as_str)
+            .collect::<Vec<_>>()
+            .join(";")
     }
 }
 
@@ -149,7 +168,10 @@ impl Language {
     pub fn parse(text: &str) -> Result<Self, TextError> {
         let text = text.trim();
         check_length("language", text, 35)?;
-        let invalid = || TextError::Invalid { field: "language", detail: text.to_owned() };
+        let invalid = || TextError::Invalid {
+            field: "language",
+            detail: text.to_owned(),
+        };
         let mut parts = text.split(['-', '_']);
         let primary = parts.next().ok_or_else(invalid)?;
         if !(2..=3).contains(&primary.len()) || !primary.chars().all(|c| c.is_ascii_alphabetic()) {

@@ -15,5 +15,7 @@ pub fn uuid(n: u64) -> Uuid {
 }
 
 pub fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).single().expect("test dates are valid")
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .single()
+        .expect("test dates are valid")
 }

@@ -3,15 +3,26 @@
 use crate::{at, uuid};
 use chrono::{Duration, TimeZone, Utc};
 use proptest::prelude::*;
-use switchboard_core::hours::{parse_time_zone, Closure, Holiday, HoursScope, HoursSet, Schedule, WeeklyPeriod};
+use switchboard_core::hours::{
+    parse_time_zone, Closure, Holiday, HoursScope, HoursSet, Schedule, WeeklyPeriod,
+};
 use switchboard_core::{Channel, Language, QueueId};
 
 fn schedule(tz: &str, periods: &[&str], holidays: &[&str], closures: &[&str]) -> Schedule {
     Schedule::new(
         parse_time_zone(tz).unwrap(),
-        periods.iter().map(|p| WeeklyPeriod::parse(p).unwrap()).collect(),
-        holidays.iter().map(|h| Holiday::parse(h).unwrap()).collect(),
-        closures.iter().map(|c| Closure::parse(c).unwrap()).collect(),
+        periods
+            .iter()
+            .map(|p| WeeklyPeriod::parse(p).unwrap())
+            .collect(),
+        holidays
+            .iter()
+            .map(|h| Holiday::parse(h).unwrap())
+            .collect(),
+        closures
+            .iter()
+            .map(|c| Closure::parse(c).unwrap())
+            .collect(),
     )
     .unwrap()
 }
@@ -19,7 +30,12 @@ fn schedule(tz: &str, periods: &[&str], holidays: &[&str], closures: &[&str]) ->
 fn weekdays_9_to_5(tz: &str) -> Schedule {
     let days = ["mon", "tue", "wed", "thu", "fri"];
     let periods: Vec<String> = days.iter().map(|d| format!("{d} 09:00-17:00")).collect();
-    schedule(tz, &periods.iter().map(String::as_str).collect::<Vec<_>>(), &[], &[])
+    schedule(
+        tz,
+        &periods.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+        &[],
+    )
 }
 
 #[test]
@@ -44,13 +60,24 @@ fn periods_cross_midnight() {
     assert!(s.is_open(at(2026, 1, 10, 0, 30)));
     assert!(!s.is_open(at(2026, 1, 10, 1, 0)), "02:00 Paris is closed");
     assert!(!s.is_open(at(2026, 1, 9, 20, 59)), "21:59 Paris is closed");
-    assert_eq!(WeeklyPeriod::parse("fri 22:00-02:00").unwrap().to_string(), "fri 22:00-02:00");
-    assert_eq!(WeeklyPeriod::parse("mon 18:00-00:00").unwrap().to_string(), "mon 18:00-24:00");
+    assert_eq!(
+        WeeklyPeriod::parse("fri 22:00-02:00").unwrap().to_string(),
+        "fri 22:00-02:00"
+    );
+    assert_eq!(
+        WeeklyPeriod::parse("mon 18:00-00:00").unwrap().to_string(),
+        "mon 18:00-24:00"
+    );
 }
 
 #[test]
 fn holidays_and_closures_close() {
-    let s = schedule("Europe/London", &["thu 09:00-17:00", "fri 09:00-17:00"], &["12-25", "2026-12-24"], &["2026-12-31T12:00:00Z/2026-12-31T15:00:00Z"]);
+    let s = schedule(
+        "Europe/London",
+        &["thu 09:00-17:00", "fri 09:00-17:00"],
+        &["12-25", "2026-12-24"],
+        &["2026-12-31T12:00:00Z/2026-12-31T15:00:00Z"],
+    );
     assert!(!s.is_open(at(2026, 12, 24, 10, 0)));
     assert!(!s.is_open(at(2026, 12, 25, 10, 0)));
     assert!(s.is_open(at(2026, 12, 31, 11, 59)));
@@ -63,14 +90,26 @@ fn holidays_and_closures_close() {
 
 #[test]
 fn bad_schedule_text_is_refused() {
-    for bad in ["mon 9:00-17:00", "mon 09:00", "funday 09:00-17:00", "mon 09:00-09:00", "mon 25:00-26:00", "mon 09:60-10:00", ""] {
+    for bad in [
+        "mon 9:00-17:00",
+        "mon 09:00",
+        "funday 09:00-17:00",
+        "mon 09:00-09:00",
+        "mon 25:00-26:00",
+        "mon 09:60-10:00",
+        "",
+    ] {
         assert!(WeeklyPeriod::parse(bad).is_err(), "{bad:?}");
     }
     for bad in ["13-01", "2026-02-30", "xmas", "02-30"] {
         assert!(Holiday::parse(bad).is_err(), "{bad:?}");
     }
     assert!(Holiday::parse("02-29").is_ok());
-    for bad in ["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z/2026-01-01T00:00:00Z", "a/b"] {
+    for bad in [
+        "2026-01-01T00:00:00Z",
+        "2026-01-02T00:00:00Z/2026-01-01T00:00:00Z",
+        "a/b",
+    ] {
         assert!(Closure::parse(bad).is_err(), "{bad:?}");
     }
     assert!(parse_time_zone("Mars/Olympus").is_err());
@@ -80,11 +119,19 @@ fn bad_schedule_text_is_refused() {
 fn slots_fall_in_open_hours_and_skip_the_dst_gap() {
     // 2026-03-08 is the US spring-forward Sunday: 02:00 to 03:00 does not exist.
     let s = schedule("America/New_York", &["sun 01:00-04:00"], &[], &[]);
-    let slots = s.next_open_slots(at(2026, 3, 8, 0, 0), 10, Duration::minutes(30)).unwrap();
+    let slots = s
+        .next_open_slots(at(2026, 3, 8, 0, 0), 10, Duration::minutes(30))
+        .unwrap();
     let tz = parse_time_zone("America/New_York").unwrap();
-    let local: Vec<String> = slots.iter().map(|t| t.with_timezone(&tz).format("%m-%d %H:%M").to_string()).collect();
+    let local: Vec<String> = slots
+        .iter()
+        .map(|t| t.with_timezone(&tz).format("%m-%d %H:%M").to_string())
+        .collect();
     // 01:00 EST = 06:00 UTC; after the gap 03:00 EDT = 07:00 UTC; the period ends 04:00 EDT.
-    assert_eq!(&local[..4], ["03-08 01:00", "03-08 01:30", "03-08 03:00", "03-08 03:30"]);
+    assert_eq!(
+        &local[..4],
+        ["03-08 01:00", "03-08 01:30", "03-08 03:00", "03-08 03:30"]
+    );
     assert_eq!(local[4], "03-15 01:00", "next Sunday");
     for slot in &slots {
         assert!(s.is_open(*slot) && s.is_open(*slot + Duration::minutes(29)));
@@ -95,13 +142,33 @@ fn slots_fall_in_open_hours_and_skip_the_dst_gap() {
 fn slots_start_no_earlier_than_asked_and_align_to_opening() {
     let s = weekdays_9_to_5("Europe/Paris");
     // Tuesday 2026-01-06 10:10 Paris = 09:10 UTC.
-    let slots = s.next_open_slots(at(2026, 1, 6, 9, 10), 3, Duration::minutes(30)).unwrap();
-    assert_eq!(slots, vec![at(2026, 1, 6, 9, 30), at(2026, 1, 6, 10, 0), at(2026, 1, 6, 10, 30)]);
-    let last_of_day = s.next_open_slots(at(2026, 1, 6, 15, 40), 2, Duration::hours(1)).unwrap();
-    assert_eq!(last_of_day, vec![at(2026, 1, 7, 8, 0), at(2026, 1, 7, 9, 0)], "15:00 UTC + 1h would close at 16:00 UTC = 17:00 Paris: 16:40 start does not fit");
-    assert!(s.next_open_slots(at(2026, 1, 6, 9, 0), 3, Duration::minutes(1)).is_err());
+    let slots = s
+        .next_open_slots(at(2026, 1, 6, 9, 10), 3, Duration::minutes(30))
+        .unwrap();
+    assert_eq!(
+        slots,
+        vec![
+            at(2026, 1, 6, 9, 30),
+            at(2026, 1, 6, 10, 0),
+            at(2026, 1, 6, 10, 30)
+        ]
+    );
+    let last_of_day = s
+        .next_open_slots(at(2026, 1, 6, 15, 40), 2, Duration::hours(1))
+        .unwrap();
+    assert_eq!(
+        last_of_day,
+        vec![at(2026, 1, 7, 8, 0), at(2026, 1, 7, 9, 0)],
+        "15:00 UTC + 1h would close at 16:00 UTC = 17:00 Paris: 16:40 start does not fit"
+    );
+    assert!(s
+        .next_open_slots(at(2026, 1, 6, 9, 0), 3, Duration::minutes(1))
+        .is_err());
     let never = schedule("UTC", &[], &[], &[]);
-    assert!(never.next_open_slots(at(2026, 1, 6, 9, 0), 3, Duration::minutes(30)).unwrap().is_empty());
+    assert!(never
+        .next_open_slots(at(2026, 1, 6, 9, 0), 3, Duration::minutes(30))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -111,19 +178,49 @@ fn the_most_specific_schedule_applies() {
     let fr = Language::parse("fr").unwrap();
     let set = HoursSet::new(vec![
         (HoursScope::default(), weekdays_9_to_5("UTC")),
-        (HoursScope { channel: Some(Channel::Web), ..Default::default() }, schedule("UTC", &["sat 10:00-12:00"], &[], &[])),
-        (HoursScope { language: Some(fr.clone()), ..Default::default() }, schedule("UTC", &["sun 10:00-12:00"], &[], &[])),
-        (HoursScope { queue: Some(q), ..Default::default() }, schedule("UTC", &["mon 00:00-24:00"], &[], &[])),
+        (
+            HoursScope {
+                channel: Some(Channel::Web),
+                ..Default::default()
+            },
+            schedule("UTC", &["sat 10:00-12:00"], &[], &[]),
+        ),
+        (
+            HoursScope {
+                language: Some(fr.clone()),
+                ..Default::default()
+            },
+            schedule("UTC", &["sun 10:00-12:00"], &[], &[]),
+        ),
+        (
+            HoursScope {
+                queue: Some(q),
+                ..Default::default()
+            },
+            schedule("UTC", &["mon 00:00-24:00"], &[], &[]),
+        ),
     ]);
     let monday_night = at(2026, 1, 5, 23, 0);
     let saturday = at(2026, 1, 10, 11, 0);
     let sunday = at(2026, 1, 11, 11, 0);
-    assert!(set.is_open(q, Channel::Web, Some(&fr), monday_night), "queue beats language and channel");
-    assert!(!set.is_open(other, Channel::Voice, None, monday_night), "global");
+    assert!(
+        set.is_open(q, Channel::Web, Some(&fr), monday_night),
+        "queue beats language and channel"
+    );
+    assert!(
+        !set.is_open(other, Channel::Voice, None, monday_night),
+        "global"
+    );
     assert!(set.is_open(other, Channel::Web, None, saturday), "channel");
-    assert!(set.is_open(other, Channel::Web, Some(&fr), sunday), "language beats channel");
+    assert!(
+        set.is_open(other, Channel::Web, Some(&fr), sunday),
+        "language beats channel"
+    );
     assert!(!set.is_open(other, Channel::Web, Some(&fr), saturday));
-    assert!(HoursSet::default().is_open(q, Channel::Voice, None, saturday), "no schedule: always open");
+    assert!(
+        HoursSet::default().is_open(q, Channel::Voice, None, saturday),
+        "no schedule: always open"
+    );
 }
 
 proptest! {

@@ -1,20 +1,37 @@
 use crate::uuid;
-use switchboard_core::{Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target, TeamId, UserId};
+use switchboard_core::{
+    Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target, TeamId, UserId,
+};
 
 fn actor(role: BuiltinRole, managed: &[TeamId]) -> Actor {
-    Actor { user_id: UserId::from_uuid(uuid(1)), role: role.role(), teams: vec![], managed_teams: managed.to_vec(), queues: vec![] }
+    Actor {
+        user_id: UserId::from_uuid(uuid(1)),
+        role: role.role(),
+        teams: vec![],
+        managed_teams: managed.to_vec(),
+        queues: vec![],
+    }
 }
 
 #[test]
 fn managers_act_only_on_their_teams() {
     let (red, blue) = (TeamId::from_uuid(uuid(10)), TeamId::from_uuid(uuid(11)));
     let manager = actor(BuiltinRole::Manager, &[red]);
-    let in_red = Target::User { id: UserId::from_uuid(uuid(2)), teams: &[red, blue] };
-    let in_blue = Target::User { id: UserId::from_uuid(uuid(3)), teams: &[blue] };
+    let in_red = Target::User {
+        id: UserId::from_uuid(uuid(2)),
+        teams: &[red, blue],
+    };
+    let in_blue = Target::User {
+        id: UserId::from_uuid(uuid(3)),
+        teams: &[blue],
+    };
     assert!(manager.can(Permission::MonitorChatsEdit, in_red));
     assert!(manager.can(Permission::MonitorCallsBarge, in_red));
     assert!(!manager.can(Permission::MonitorChatsEdit, in_blue));
-    assert!(!manager.can(Permission::MonitorChatsEdit, Target::Center), "queued contacts are center-wide");
+    assert!(
+        !manager.can(Permission::MonitorChatsEdit, Target::Center),
+        "queued contacts are center-wide"
+    );
     assert!(!manager.can(Permission::SettingsEdit, Target::Center));
     assert!(manager.may_assign_teams(&[red]));
     assert!(!manager.may_assign_teams(&[red, blue]));
@@ -23,7 +40,10 @@ fn managers_act_only_on_their_teams() {
 
 #[test]
 fn built_in_roles_hold_what_the_catalogue_says() {
-    let everyone = Target::User { id: UserId::from_uuid(uuid(9)), teams: &[] };
+    let everyone = Target::User {
+        id: UserId::from_uuid(uuid(9)),
+        teams: &[],
+    };
     let admin = actor(BuiltinRole::Admin, &[]);
     for p in Permission::ALL {
         assert!(admin.can(p, Target::Center), "admin lacks {p:?}");
@@ -34,8 +54,14 @@ fn built_in_roles_hold_what_the_catalogue_says() {
     assert!(!supervisor.can(Permission::MonitorChatsEdit, everyone));
     assert!(!supervisor.can(Permission::UsersEdit, everyone));
     let trainee = actor(BuiltinRole::Trainee, &[]);
-    assert!(trainee.can(Permission::MonitorCallsListen, everyone), "trainees listen (MON-1)");
-    assert!(!trainee.can(Permission::MonitorCallsBarge, everyone), "listen and barge are separate (MON-4)");
+    assert!(
+        trainee.can(Permission::MonitorCallsListen, everyone),
+        "trainees listen (MON-1)"
+    );
+    assert!(
+        !trainee.can(Permission::MonitorCallsBarge, everyone),
+        "listen and barge are separate (MON-4)"
+    );
     let agent = actor(BuiltinRole::Agent, &[]);
     assert!(agent.can(Permission::HandleContacts, Target::Center));
     assert!(!agent.can(Permission::MonitorChatsView, everyone));
@@ -46,7 +72,10 @@ fn nobody_grants_what_they_do_not_hold() {
     let manager = BuiltinRole::Manager.role();
     assert!(manager.may_grant(&BuiltinRole::Agent.role()));
     assert!(!manager.may_grant(&BuiltinRole::Admin.role()));
-    assert!(!manager.may_grant(&BuiltinRole::Supervisor.role()), "a team-scoped role cannot hand out center-wide monitoring");
+    assert!(
+        !manager.may_grant(&BuiltinRole::Supervisor.role()),
+        "a team-scoped role cannot hand out center-wide monitoring"
+    );
     assert!(BuiltinRole::Admin.role().may_grant(&manager));
     let custom = Role {
         key: RoleKey::parse("qa-listener").unwrap(),
@@ -79,18 +108,45 @@ fn the_event_stream_shows_what_a_role_reaches() {
     let queue = QueueId::from_uuid(uuid(20));
     let mut agent = actor(BuiltinRole::Agent, &[]);
     agent.queues = vec![queue];
-    let other = Watched::Agent { id: UserId::from_uuid(uuid(2)), teams: &[red] };
-    let me = Watched::Agent { id: agent.user_id, teams: &[] };
+    let other = Watched::Agent {
+        id: UserId::from_uuid(uuid(2)),
+        teams: &[red],
+    };
+    let me = Watched::Agent {
+        id: agent.user_id,
+        teams: &[],
+    };
     assert!(agent.may_watch(me));
     assert!(!agent.may_watch(other), "agents do not watch each other");
-    assert!(agent.may_watch(Watched::Waiting { queue: Some(queue), channel: Channel::Web }), "own queue");
-    assert!(!agent.may_watch(Watched::Waiting { queue: None, channel: Channel::Web }));
+    assert!(
+        agent.may_watch(Watched::Waiting {
+            queue: Some(queue),
+            channel: Channel::Web
+        }),
+        "own queue"
+    );
+    assert!(!agent.may_watch(Watched::Waiting {
+        queue: None,
+        channel: Channel::Web
+    }));
     let manager = actor(BuiltinRole::Manager, &[red]);
     assert!(manager.may_watch(other));
-    assert!(!manager.may_watch(Watched::Agent { id: UserId::from_uuid(uuid(3)), teams: &[] }), "outside their teams");
-    assert!(manager.may_watch(Watched::Waiting { queue: None, channel: Channel::Voice }));
+    assert!(
+        !manager.may_watch(Watched::Agent {
+            id: UserId::from_uuid(uuid(3)),
+            teams: &[]
+        }),
+        "outside their teams"
+    );
+    assert!(manager.may_watch(Watched::Waiting {
+        queue: None,
+        channel: Channel::Voice
+    }));
     let trainee = actor(BuiltinRole::Trainee, &[]);
-    assert!(trainee.may_watch(Watched::Waiting { queue: None, channel: Channel::Voice }));
+    assert!(trainee.may_watch(Watched::Waiting {
+        queue: None,
+        channel: Channel::Voice
+    }));
 }
 
 #[test]
@@ -102,10 +158,20 @@ fn sign_in_locks_after_repeated_failures_and_unlocks_later() {
         assert!(throttle.check("alice", t).is_ok());
         throttle.record_failure("alice", t);
     }
-    let wait = throttle.check("alice", t + chrono::Duration::minutes(1)).unwrap_err();
+    let wait = throttle
+        .check("alice", t + chrono::Duration::minutes(1))
+        .unwrap_err();
     assert_eq!(wait, chrono::Duration::minutes(14));
-    assert!(throttle.check("bob", t).is_ok(), "other names are not affected");
-    assert!(throttle.check("alice", t + chrono::Duration::minutes(15)).is_ok(), "unlocks after the window");
+    assert!(
+        throttle.check("bob", t).is_ok(),
+        "other names are not affected"
+    );
+    assert!(
+        throttle
+            .check("alice", t + chrono::Duration::minutes(15))
+            .is_ok(),
+        "unlocks after the window"
+    );
     throttle.record_success("alice");
     assert!(throttle.check("alice", t).is_ok());
 }

@@ -7,7 +7,9 @@ fn forced_change_is_restored_to_the_status_before_it() {
     let t0 = at(2026, 1, 5, 9, 0);
     let mut state = PresenceState::new(t0);
     state.set(Presence::Available, t0);
-    let change = state.force(Presence::DoNotDisturb, at(2026, 1, 5, 9, 5)).expect("a change");
+    let change = state
+        .force(Presence::DoNotDisturb, at(2026, 1, 5, 9, 5))
+        .expect("a change");
     assert_eq!(change.from, Presence::Available);
     // A second forced change keeps the original status to restore.
     state.force(Presence::Busy, at(2026, 1, 5, 9, 6));
@@ -15,7 +17,10 @@ fn forced_change_is_restored_to_the_status_before_it() {
     assert_eq!(restored.to, Presence::Available);
     assert_eq!(state.current(), &Presence::Available);
     assert_eq!(state.since(), at(2026, 1, 5, 9, 10));
-    assert!(state.restore(at(2026, 1, 5, 9, 11)).is_none(), "nothing left to restore");
+    assert!(
+        state.restore(at(2026, 1, 5, 9, 11)).is_none(),
+        "nothing left to restore"
+    );
 }
 
 #[test]
@@ -32,11 +37,21 @@ fn a_chosen_status_ends_the_forced_one() {
 
 #[test]
 fn presence_parses_its_wire_form_and_only_that() {
-    for text in ["available", "busy", "break", "do_not_disturb", "offline", "custom:Training"] {
+    for text in [
+        "available",
+        "busy",
+        "break",
+        "do_not_disturb",
+        "offline",
+        "custom:Training",
+    ] {
         let presence = Presence::parse(text).expect(text);
         assert_eq!(presence.to_string(), text);
     }
-    assert_eq!(Presence::parse("custom:Lunch").unwrap(), Presence::Custom(Name::parse("x", "Lunch").unwrap()));
+    assert_eq!(
+        Presence::parse("custom:Lunch").unwrap(),
+        Presence::Custom(Name::parse("x", "Lunch").unwrap())
+    );
     for bad in ["", "Available", "away", "custom:", "custom:a>b"] {
         assert!(Presence::parse(bad).is_err(), "{bad:?} should be refused");
     }

@@ -4,7 +4,9 @@ use crate::{at, uuid};
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use std::collections::HashMap;
-use switchboard_core::routing::{AgentSpec, Assignment, RoutingEngine, RoutingError, WaitingContact, WorkKind};
+use switchboard_core::routing::{
+    AgentSpec, Assignment, RoutingEngine, RoutingError, WaitingContact, WorkKind,
+};
 use switchboard_core::{ContactId, Language, QueueId, UserId};
 
 const QUEUES: usize = 4;
@@ -25,17 +27,40 @@ fn lang(l: usize) -> Language {
 }
 /// Queue 0 takes calls, the others chats.
 fn queue_kind(q: usize) -> WorkKind {
-    if q == 0 { WorkKind::Call } else { WorkKind::Chat }
+    if q == 0 {
+        WorkKind::Call
+    } else {
+        WorkKind::Chat
+    }
 }
 
 #[derive(Clone, Debug)]
 enum Op {
-    Enqueue { queue: usize, priority: i32, language: Option<usize>, backdate_secs: i64 },
-    Routable { agent: usize, routable: bool },
-    Release { pick: usize },
-    Abandon { pick: usize },
-    Reconfigure { agent: usize, queues: Vec<usize>, languages: Vec<usize>, max_chats: u16 },
-    Override { agent: usize },
+    Enqueue {
+        queue: usize,
+        priority: i32,
+        language: Option<usize>,
+        backdate_secs: i64,
+    },
+    Routable {
+        agent: usize,
+        routable: bool,
+    },
+    Release {
+        pick: usize,
+    },
+    Abandon {
+        pick: usize,
+    },
+    Reconfigure {
+        agent: usize,
+        queues: Vec<usize>,
+        languages: Vec<usize>,
+        max_chats: u16,
+    },
+    Override {
+        agent: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -51,13 +76,16 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A waiting contact as the model keeps it: queue, priority, enqueue time, language, sequence.
+type Waiting = (usize, i32, DateTime<Utc>, Option<usize>, u64);
+
 /// What the test knows independently of the engine.
 struct Model {
     specs: Vec<AgentSpec>,
     routable: Vec<bool>,
     idle_since: Vec<DateTime<Utc>>,
     /// Contact number -> (queue, priority, enqueued_at, language, sequence)
-    waiting: HashMap<u64, (usize, i32, DateTime<Utc>, Option<usize>, u64)>,
+    waiting: HashMap<u64, Waiting>,
     /// Contact number -> (agent, kind, overridden)
     assigned: HashMap<u64, (usize, WorkKind, bool)>,
 }
@@ -73,7 +101,10 @@ impl Model {
     }
 
     fn load(&self, agent: usize, kind: WorkKind) -> u16 {
-        self.assigned.values().filter(|(a, k, o)| *a == agent && *k == kind && !o).count() as u16
+        self.assigned
+            .values()
+            .filter(|(a, k, o)| *a == agent && *k == kind && !o)
+            .count() as u16
     }
 
     fn max(&self, agent: usize, kind: WorkKind) -> u16 {
@@ -92,20 +123,36 @@ impl Model {
     }
 
     /// Applies the engine's decisions to the model, checking each one.
-    fn apply(&mut self, assignments: &[Assignment], now: DateTime<Utc>) -> Result<(), TestCaseError> {
+    fn apply(
+        &mut self,
+        assignments: &[Assignment],
+        now: DateTime<Utc>,
+    ) -> Result<(), TestCaseError> {
         for a in assignments {
             let n = self.number_of(a.contact);
             let agent = (a.agent.uuid().as_u64_pair().1 - 2000) as usize;
-            prop_assert!(!self.assigned.contains_key(&n), "contact {n} assigned twice");
+            prop_assert!(
+                !self.assigned.contains_key(&n),
+                "contact {n} assigned twice"
+            );
             if a.overridden {
                 self.assigned.insert(n, (agent, a.kind, true));
                 continue;
             }
-            let (queue, priority, enqueued, language, seq) =
-                self.waiting.remove(&n).ok_or_else(|| TestCaseError::fail(format!("contact {n} was not waiting")))?;
+            let (queue, priority, enqueued, language, seq) = self
+                .waiting
+                .remove(&n)
+                .ok_or_else(|| TestCaseError::fail(format!("contact {n} was not waiting")))?;
             prop_assert!(self.routable[agent], "agent {agent} was not available");
-            prop_assert!(self.can_take(agent, queue, language), "agent {agent} does not serve queue {queue} lang {language:?}");
-            prop_assert!(self.eligible(agent, a.kind), "agent {agent} had no room (load {})", self.load(agent, a.kind));
+            prop_assert!(
+                self.can_take(agent, queue, language),
+                "agent {agent} does not serve queue {queue} lang {language:?}"
+            );
+            prop_assert!(
+                self.eligible(agent, a.kind),
+                "agent {agent} had no room (load {})",
+                self.load(agent, a.kind)
+            );
             // Best contact first: nothing still waiting that this agent could take ranks higher.
             for (other, (q, p, e, l, s)) in &self.waiting {
                 if queue_kind(*q) == a.kind && self.can_take(agent, *q, *l) {
@@ -140,7 +187,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         let spec = AgentSpec {
             id: agent_id(a),
             queues: vec![queue_id(a % QUEUES), queue_id((a + 1) % QUEUES)],
-            languages: if a % 3 == 0 { vec![] } else { vec![lang(a % LANGS.len())] },
+            languages: if a % 3 == 0 {
+                vec![]
+            } else {
+                vec![lang(a % LANGS.len())]
+            },
             max_calls: 1,
             max_chats: 1 + (a % 3) as u16,
         };
@@ -151,14 +202,24 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     for (step, op) in ops.into_iter().enumerate() {
         let now = start + Duration::seconds(step as i64);
         match op {
-            Op::Enqueue { queue, priority, language, backdate_secs } => {
+            Op::Enqueue {
+                queue,
+                priority,
+                language,
+                backdate_secs,
+            } => {
                 next_contact += 1;
                 let enqueued_at = now - Duration::seconds(backdate_secs);
                 // Who should get it: the longest-idle eligible agent who can take it.
                 let expected = (0..AGENTS)
-                    .filter(|&a| model.eligible(a, queue_kind(queue)) && model.can_take(a, queue, language))
+                    .filter(|&a| {
+                        model.eligible(a, queue_kind(queue)) && model.can_take(a, queue, language)
+                    })
                     .min_by_key(|&a| (model.idle_since[a], a));
-                model.waiting.insert(next_contact, (queue, priority, enqueued_at, language, next_contact));
+                model.waiting.insert(
+                    next_contact,
+                    (queue, priority, enqueued_at, language, next_contact),
+                );
                 let contact = WaitingContact {
                     id: contact_id(next_contact),
                     queue: queue_id(queue),
@@ -167,7 +228,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     language: language.map(lang),
                 };
                 let assignment = engine.enqueue(contact, now).unwrap();
-                prop_assert_eq!(assignment.as_ref().map(|a| a.agent), expected.map(agent_id), "longest-idle agent first");
+                prop_assert_eq!(
+                    assignment.as_ref().map(|a| a.agent),
+                    expected.map(agent_id),
+                    "longest-idle agent first"
+                );
                 model.apply(assignment.as_slice(), now)?;
             }
             Op::Routable { agent, routable } => {
@@ -180,7 +245,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 model.apply(&out, now)?;
             }
             Op::Release { pick } => {
-                let mut all: Vec<u64> = model.assigned.keys().chain(model.waiting.keys()).copied().collect();
+                let mut all: Vec<u64> = model
+                    .assigned
+                    .keys()
+                    .chain(model.waiting.keys())
+                    .copied()
+                    .collect();
                 all.sort_unstable();
                 if all.is_empty() {
                     continue;
@@ -190,7 +260,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 model.waiting.remove(&n);
                 let out = engine.release(contact_id(n), now).unwrap();
                 model.apply(&out, now)?;
-                prop_assert_eq!(engine.release(contact_id(n), now), Err(RoutingError::UnknownContact(contact_id(n))));
+                prop_assert_eq!(
+                    engine.release(contact_id(n), now),
+                    Err(RoutingError::UnknownContact(contact_id(n)))
+                );
             }
             Op::Abandon { pick } => {
                 let mut waiting: Vec<u64> = model.waiting.keys().copied().collect();
@@ -200,7 +273,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     engine.abandon(contact_id(n)).unwrap();
                 }
             }
-            Op::Reconfigure { agent, queues, languages, max_chats } => {
+            Op::Reconfigure {
+                agent,
+                queues,
+                languages,
+                max_chats,
+            } => {
                 let spec = AgentSpec {
                     id: agent_id(agent),
                     queues: queues.into_iter().map(queue_id).collect(),
@@ -215,9 +293,15 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Override { agent } => {
                 next_contact += 1;
                 let before = engine.load_of(agent_id(agent));
-                let a = engine.assign_override(contact_id(next_contact), agent_id(agent), WorkKind::Call).unwrap();
+                let a = engine
+                    .assign_override(contact_id(next_contact), agent_id(agent), WorkKind::Call)
+                    .unwrap();
                 prop_assert!(a.overridden);
-                prop_assert_eq!(engine.load_of(agent_id(agent)), before, "overrides do not use capacity");
+                prop_assert_eq!(
+                    engine.load_of(agent_id(agent)),
+                    before,
+                    "overrides do not use capacity"
+                );
                 model.apply(&[a], now)?;
             }
         }
@@ -245,14 +329,32 @@ fn contacts_of_one_priority_are_served_in_arrival_order() {
     let mut engine = RoutingEngine::new();
     let t = at(2026, 3, 2, 9, 0);
     engine.upsert_queue(queue_id(1), WorkKind::Chat).unwrap();
-    let spec = AgentSpec { id: agent_id(1), queues: vec![queue_id(1)], languages: vec![], max_calls: 0, max_chats: 1 };
+    let spec = AgentSpec {
+        id: agent_id(1),
+        queues: vec![queue_id(1)],
+        languages: vec![],
+        max_calls: 0,
+        max_chats: 1,
+    };
     engine.upsert_agent(spec, t).unwrap();
     for n in 1..=50 {
-        let contact = WaitingContact { id: contact_id(n), queue: queue_id(1), priority: 0, enqueued_at: t, language: None };
+        let contact = WaitingContact {
+            id: contact_id(n),
+            queue: queue_id(1),
+            priority: 0,
+            enqueued_at: t,
+            language: None,
+        };
         assert_eq!(engine.enqueue(contact, t).unwrap(), None);
     }
     // A higher-priority contact arriving last is served first, then the others in order.
-    let urgent = WaitingContact { id: contact_id(99), queue: queue_id(1), priority: 5, enqueued_at: t, language: None };
+    let urgent = WaitingContact {
+        id: contact_id(99),
+        queue: queue_id(1),
+        priority: 5,
+        enqueued_at: t,
+        language: None,
+    };
     engine.enqueue(urgent, t).unwrap();
     assert_eq!(engine.position(contact_id(99)), Some(0));
     assert_eq!(engine.position(contact_id(1)), Some(1));
@@ -270,16 +372,49 @@ fn contacts_of_one_priority_are_served_in_arrival_order() {
 fn unknown_references_are_refused_without_changing_anything() {
     let mut engine = RoutingEngine::new();
     let t = at(2026, 3, 2, 9, 0);
-    let contact = WaitingContact { id: contact_id(1), queue: queue_id(7), priority: 0, enqueued_at: t, language: None };
-    assert_eq!(engine.enqueue(contact, t), Err(RoutingError::UnknownQueue(queue_id(7))));
+    let contact = WaitingContact {
+        id: contact_id(1),
+        queue: queue_id(7),
+        priority: 0,
+        enqueued_at: t,
+        language: None,
+    };
+    assert_eq!(
+        engine.enqueue(contact, t),
+        Err(RoutingError::UnknownQueue(queue_id(7)))
+    );
     assert_eq!(engine.waiting_total(), 0);
-    let spec = AgentSpec { id: agent_id(1), queues: vec![queue_id(7)], languages: vec![], max_calls: 1, max_chats: 1 };
-    assert_eq!(engine.upsert_agent(spec, t), Err(RoutingError::UnknownQueue(queue_id(7))));
-    assert_eq!(engine.set_routable(agent_id(1), true, t), Err(RoutingError::UnknownAgent(agent_id(1))));
+    let spec = AgentSpec {
+        id: agent_id(1),
+        queues: vec![queue_id(7)],
+        languages: vec![],
+        max_calls: 1,
+        max_chats: 1,
+    };
+    assert_eq!(
+        engine.upsert_agent(spec, t),
+        Err(RoutingError::UnknownQueue(queue_id(7)))
+    );
+    assert_eq!(
+        engine.set_routable(agent_id(1), true, t),
+        Err(RoutingError::UnknownAgent(agent_id(1)))
+    );
     engine.upsert_queue(queue_id(7), WorkKind::Chat).unwrap();
-    let contact = WaitingContact { id: contact_id(1), queue: queue_id(7), priority: 0, enqueued_at: t, language: None };
+    let contact = WaitingContact {
+        id: contact_id(1),
+        queue: queue_id(7),
+        priority: 0,
+        enqueued_at: t,
+        language: None,
+    };
     engine.enqueue(contact.clone(), t).unwrap();
-    assert_eq!(engine.enqueue(contact, t), Err(RoutingError::DuplicateContact(contact_id(1))));
-    assert_eq!(engine.upsert_queue(queue_id(7), WorkKind::Call), Err(RoutingError::QueueNotEmpty(queue_id(7))));
+    assert_eq!(
+        engine.enqueue(contact, t),
+        Err(RoutingError::DuplicateContact(contact_id(1)))
+    );
+    assert_eq!(
+        engine.upsert_queue(queue_id(7), WorkKind::Call),
+        Err(RoutingError::QueueNotEmpty(queue_id(7)))
+    );
     engine.audit().unwrap();
 }

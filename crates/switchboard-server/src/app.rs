@@ -28,7 +28,10 @@ pub enum LaunchError {
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir { path: std::path::PathBuf, source: std::io::Error },
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("HTTP server failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -36,26 +39,45 @@ pub enum LaunchError {
 impl App {
     /// Opens the store (migrating it) and starts the services.
     pub async fn start(config: Config) -> Result<AppState, LaunchError> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|source| LaunchError::DataDir { path: config.data_dir.clone(), source })?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| LaunchError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
         let store = switchboard_store::open(&config.database_url).await?;
         Self::with_store(config, store).await
     }
 
-    pub async fn with_store(config: Config, store: Arc<dyn Store>) -> Result<AppState, LaunchError> {
+    pub async fn with_store(
+        config: Config,
+        store: Arc<dyn Store>,
+    ) -> Result<AppState, LaunchError> {
         let events = EventBus::default();
         let metrics = Arc::new(Metrics::default());
-        let contacts = ContactService::start(store.clone(), events.clone(), metrics.clone()).await?;
-        Ok(Arc::new(App { config, store, events, contacts, metrics, login_throttle: Default::default() }))
+        let contacts =
+            ContactService::start(store.clone(), events.clone(), metrics.clone()).await?;
+        Ok(Arc::new(App {
+            config,
+            store,
+            events,
+            contacts,
+            metrics,
+            login_throttle: Default::default(),
+        }))
     }
 }
 
 /// Serves the HTTP API on `listener` until `shutdown` resolves. Tests pass a listener bound to
 /// port 0; `serve` binds the configured address.
-pub async fn launch(app: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), LaunchError> {
+pub async fn launch(
+    app: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LaunchError> {
     let sweeper = tokio::spawn(sweep_sessions(app.clone()));
     let router = crate::http::router(app);
-    let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
     sweeper.abort();
     Ok(result?)
 }

@@ -9,11 +9,18 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid configuration: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{name}={value:?} is not valid: {reason}")]
-    Env { name: &'static str, value: String, reason: String },
+    Env {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
 }
 
 /// Everything the server needs to start.
@@ -53,36 +60,56 @@ impl Config {
         let path = std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from);
         let file = match &path {
             Some(path) => Some(read_file(path)?),
-            None if Path::new("switchboard.toml").exists() => Some(read_file(Path::new("switchboard.toml"))?),
+            None if Path::new("switchboard.toml").exists() => {
+                Some(read_file(Path::new("switchboard.toml"))?)
+            }
             None => None,
         };
         Self::from_sources(file.unwrap_or_default(), |name| std::env::var(name).ok())
     }
 
-    fn from_sources(file: FileConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let data_dir = env("SWITCHBOARD_DATA_DIR").map(PathBuf::from).or(file.data_dir).unwrap_or_else(|| PathBuf::from("."));
+    fn from_sources(
+        file: FileConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let data_dir = env("SWITCHBOARD_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("."));
         let database_url = env("SWITCHBOARD_DATABASE_URL")
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("switchboard.db").display()));
-        let http_text = env("SWITCHBOARD_HTTP").or(file.http).unwrap_or_else(|| "127.0.0.1:8080".into());
-        let http = http_text.parse().map_err(|e: std::net::AddrParseError| ConfigError::Env {
-            name: "SWITCHBOARD_HTTP",
-            value: http_text.clone(),
-            reason: e.to_string(),
-        })?;
+        let http_text = env("SWITCHBOARD_HTTP")
+            .or(file.http)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let http = http_text
+            .parse()
+            .map_err(|e: std::net::AddrParseError| ConfigError::Env {
+                name: "SWITCHBOARD_HTTP",
+                value: http_text.clone(),
+                reason: e.to_string(),
+            })?;
         let session_hours = match env("SWITCHBOARD_SESSION_HOURS") {
-            Some(text) => text.parse().ok().filter(|h| (1..=720).contains(h)).ok_or_else(|| ConfigError::Env {
-                name: "SWITCHBOARD_SESSION_HOURS",
-                value: text,
-                reason: "a whole number of hours from 1 to 720".into(),
-            })?,
+            Some(text) => text
+                .parse()
+                .ok()
+                .filter(|h| (1..=720).contains(h))
+                .ok_or_else(|| ConfigError::Env {
+                    name: "SWITCHBOARD_SESSION_HOURS",
+                    value: text,
+                    reason: "a whole number of hours from 1 to 720".into(),
+                })?,
             None => file.session_hours.unwrap_or(12),
         };
         let secure_cookies = match env("SWITCHBOARD_SECURE_COOKIES").as_deref() {
             Some("1" | "true") => true,
             Some("0" | "false") => false,
             Some(other) => {
-                return Err(ConfigError::Env { name: "SWITCHBOARD_SECURE_COOKIES", value: other.into(), reason: "true or false".into() })
+                return Err(ConfigError::Env {
+                    name: "SWITCHBOARD_SECURE_COOKIES",
+                    value: other.into(),
+                    reason: "true or false".into(),
+                })
             }
             None => file.secure_cookies.unwrap_or(false),
         };
@@ -99,7 +126,8 @@ impl Config {
 
     /// A configuration for tests: SQLite in `data_dir`, listening anywhere.
     pub fn for_data_dir(data_dir: &Path) -> Self {
-        let mut config = Self::from_sources(FileConfig::default(), |_| None).expect("defaults are valid");
+        let mut config =
+            Self::from_sources(FileConfig::default(), |_| None).expect("defaults are valid");
         config.data_dir = data_dir.to_owned();
         config.database_url = format!("sqlite://{}", data_dir.join("switchboard.db").display());
         config
@@ -107,8 +135,14 @@ impl Config {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -117,13 +151,29 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file_which_overrides_defaults() {
-        let file: FileConfig = toml::from_str("http = \"127.0.0.1:9000\"\nsession_hours = 4\ndata_dir = \"/srv/sb\"").unwrap();
-        let config = Config::from_sources(file, |name| (name == "SWITCHBOARD_HTTP").then(|| "0.0.0.0:7000".into())).unwrap();
+        let file: FileConfig =
+            toml::from_str("http = \"127.0.0.1:9000\"\nsession_hours = 4\ndata_dir = \"/srv/sb\"")
+                .unwrap();
+        let config = Config::from_sources(file, |name| {
+            (name == "SWITCHBOARD_HTTP").then(|| "0.0.0.0:7000".into())
+        })
+        .unwrap();
         assert_eq!(config.http.to_string(), "0.0.0.0:7000");
         assert_eq!(config.session_hours, 4);
         assert_eq!(config.database_url, "sqlite:///srv/sb/switchboard.db");
-        let bad = Config::from_sources(FileConfig::default(), |name| (name == "SWITCHBOARD_HTTP").then(|| "nowhere".into()));
-        assert!(matches!(bad, Err(ConfigError::Env { name: "SWITCHBOARD_HTTP", .. })));
-        assert!(toml::from_str::<FileConfig>("htp = 1").is_err(), "typos in the file are errors");
+        let bad = Config::from_sources(FileConfig::default(), |name| {
+            (name == "SWITCHBOARD_HTTP").then(|| "nowhere".into())
+        });
+        assert!(matches!(
+            bad,
+            Err(ConfigError::Env {
+                name: "SWITCHBOARD_HTTP",
+                ..
+            })
+        ));
+        assert!(
+            toml::from_str::<FileConfig>("htp = 1").is_err(),
+            "typos in the file are errors"
+        );
     }
 }

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_core::routing::{AgentSpec, Assignment, RoutingEngine, WaitingContact, WorkKind};
 use switchboard_core::{
-    CapacityProfile, Channel, Contact, ContactId, ContactStatus, Language, Permission, QueueId, QueueKind, QueueTree,
-    TeamId, User, UserId,
+    CapacityProfile, Channel, Contact, ContactId, ContactStatus, Language, Permission, QueueId,
+    QueueKind, QueueTree, TeamId, User, UserId,
 };
 use switchboard_store::{Store, StoreError, StoreResult};
 use tokio::sync::Mutex;
@@ -64,13 +64,31 @@ pub struct ContactService {
 }
 
 fn kind_of(channel: Channel) -> WorkKind {
-    if channel.is_call() { WorkKind::Call } else { WorkKind::Chat }
+    if channel.is_call() {
+        WorkKind::Call
+    } else {
+        WorkKind::Chat
+    }
 }
 
 impl ContactService {
-    pub async fn start(store: Arc<dyn Store>, events: EventBus, metrics: Arc<Metrics>) -> StoreResult<Self> {
-        let empty = State { engine: RoutingEngine::new(), tree: QueueTree::default(), agents: HashMap::new(), open: HashMap::new() };
-        let service = Self { store, events, metrics, state: Mutex::new(empty) };
+    pub async fn start(
+        store: Arc<dyn Store>,
+        events: EventBus,
+        metrics: Arc<Metrics>,
+    ) -> StoreResult<Self> {
+        let empty = State {
+            engine: RoutingEngine::new(),
+            tree: QueueTree::default(),
+            agents: HashMap::new(),
+            open: HashMap::new(),
+        };
+        let service = Self {
+            store,
+            events,
+            metrics,
+            state: Mutex::new(empty),
+        };
         service.rebuild().await?;
         Ok(service)
     }
@@ -84,19 +102,34 @@ impl ContactService {
     async fn rebuild_locked(&self, state: &mut State, now: DateTime<Utc>) -> StoreResult<()> {
         let queues = self.store.list_queues().await?;
         let tree = QueueTree::new(queues).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let profiles: HashMap<_, CapacityProfile> =
-            self.store.list_capacity_profiles().await?.into_iter().map(|p| (p.id, p)).collect();
-        let roles: HashMap<String, _> = self.store.list_roles().await?.into_iter().map(|r| (r.key.to_string(), r)).collect();
+        let profiles: HashMap<_, CapacityProfile> = self
+            .store
+            .list_capacity_profiles()
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let roles: HashMap<String, _> = self
+            .store
+            .list_roles()
+            .await?
+            .into_iter()
+            .map(|r| (r.key.to_string(), r))
+            .collect();
         let users = self.store.list_users().await?;
         let open = self.store.open_contacts().await?;
 
         let mut engine = RoutingEngine::new();
         for node in tree.nodes().filter(|n| n.kind == QueueKind::Leaf) {
-            engine.upsert_queue(node.id, kind_of(node.channel)).map_err(corrupt)?;
+            engine
+                .upsert_queue(node.id, kind_of(node.channel))
+                .map_err(corrupt)?;
         }
         let mut agents = HashMap::new();
         for user in &users {
-            let handles = roles.get(user.role.as_str()).is_some_and(|r| r.permissions.contains(Permission::HandleContacts));
+            let handles = roles
+                .get(user.role.as_str())
+                .is_some_and(|r| r.permissions.contains(Permission::HandleContacts));
             if !handles || user.disabled {
                 continue;
             }
@@ -104,27 +137,72 @@ impl ContactService {
                 Some(profile) => (profile.max_chats(), profile.max_calls()),
                 None => CapacityProfile::default_limits(),
             };
-            let spec = AgentSpec { id: user.id, queues: user.queues.clone(), languages: user.languages.clone(), max_calls: calls, max_chats: chats };
-            engine.upsert_agent(spec, user.presence.since()).map_err(corrupt)?;
-            agents.insert(user.id, AgentInfo { teams: user.teams.clone(), presence: user.presence.current().to_string() });
+            let spec = AgentSpec {
+                id: user.id,
+                queues: user.queues.clone(),
+                languages: user.languages.clone(),
+                max_calls: calls,
+                max_chats: chats,
+            };
+            engine
+                .upsert_agent(spec, user.presence.since())
+                .map_err(corrupt)?;
+            agents.insert(
+                user.id,
+                AgentInfo {
+                    teams: user.teams.clone(),
+                    presence: user.presence.current().to_string(),
+                },
+            );
         }
         // Contacts already with an agent keep that agent and use their capacity.
         for contact in open.iter().filter(|c| c.status == ContactStatus::Assigned) {
             if let Some(agent) = contact.agent.filter(|a| agents.contains_key(a)) {
-                engine.restore_assigned(contact.id, agent, contact.queue, kind_of(contact.channel), contact.queue.is_none()).map_err(corrupt)?;
+                engine
+                    .restore_assigned(
+                        contact.id,
+                        agent,
+                        contact.queue,
+                        kind_of(contact.channel),
+                        contact.queue.is_none(),
+                    )
+                    .map_err(corrupt)?;
             }
         }
         // Then available agents, then waiting contacts in arrival order, which may route some.
         let mut decided = Vec::new();
-        for user in users.iter().filter(|u| agents.contains_key(&u.id) && u.presence.current().is_routable()) {
-            decided.extend(engine.set_routable(user.id, true, user.presence.since()).map_err(corrupt)?);
+        for user in users
+            .iter()
+            .filter(|u| agents.contains_key(&u.id) && u.presence.current().is_routable())
+        {
+            decided.extend(
+                engine
+                    .set_routable(user.id, true, user.presence.since())
+                    .map_err(corrupt)?,
+            );
         }
         for contact in open.iter().filter(|c| c.status == ContactStatus::Queued) {
-            let Some(queue) = contact.queue.filter(|q| tree.get(*q).is_some_and(|n| n.kind == QueueKind::Leaf)) else { continue };
-            let waiting = WaitingContact { id: contact.id, queue, priority: contact.priority, enqueued_at: contact.created_at, language: contact.language.clone() };
+            let Some(queue) = contact
+                .queue
+                .filter(|q| tree.get(*q).is_some_and(|n| n.kind == QueueKind::Leaf))
+            else {
+                continue;
+            };
+            let waiting = WaitingContact {
+                id: contact.id,
+                queue,
+                priority: contact.priority,
+                enqueued_at: contact.created_at,
+                language: contact.language.clone(),
+            };
             decided.extend(engine.enqueue(waiting, now).map_err(corrupt)?);
         }
-        *state = State { engine, tree, agents, open: open.into_iter().map(|c| (c.id, c)).collect() };
+        *state = State {
+            engine,
+            tree,
+            agents,
+            open: open.into_iter().map(|c| (c.id, c)).collect(),
+        };
         self.apply_assignments(state, decided, now).await?;
         self.refresh_gauges(state);
         Ok(())
@@ -136,10 +214,17 @@ impl ContactService {
     }
 
     /// Puts a new contact in a queue; it may reach an agent at once.
-    pub async fn enqueue(&self, request: NewContact, id: ContactId) -> Result<Contact, ContactError> {
+    pub async fn enqueue(
+        &self,
+        request: NewContact,
+        id: ContactId,
+    ) -> Result<Contact, ContactError> {
         let now = Utc::now();
         let mut state = self.state.lock().await;
-        let node = state.tree.get(request.queue).ok_or(ContactError::UnknownQueue)?;
+        let node = state
+            .tree
+            .get(request.queue)
+            .ok_or(ContactError::UnknownQueue)?;
         if node.kind != QueueKind::Leaf {
             return Err(ContactError::NotALeaf);
         }
@@ -159,9 +244,20 @@ impl ContactService {
             end_reason: None,
         };
         self.store.insert_contact(&contact).await?;
-        self.metrics.count_contact(contact.channel.as_str(), "queued");
-        self.publish_contact(|contact| EventPayload::ContactQueued { contact }, &contact, &state);
-        let waiting = WaitingContact { id, queue: node.id, priority: contact.priority, enqueued_at: now, language: contact.language.clone() };
+        self.metrics
+            .count_contact(contact.channel.as_str(), "queued");
+        self.publish_contact(
+            |contact| EventPayload::ContactQueued { contact },
+            &contact,
+            &state,
+        );
+        let waiting = WaitingContact {
+            id,
+            queue: node.id,
+            priority: contact.priority,
+            enqueued_at: now,
+            language: contact.language.clone(),
+        };
         state.open.insert(id, contact);
         let decided = match state.engine.enqueue(waiting, now) {
             Ok(decided) => decided.into_iter().collect(),
@@ -188,7 +284,11 @@ impl ContactService {
                 StoreError::NotFound(_) => ContactError::UnknownContact,
                 other => ContactError::Store(other),
             })?;
-            return Err(if stored.status.is_open() { ContactError::UnknownContact } else { ContactError::AlreadyEnded });
+            return Err(if stored.status.is_open() {
+                ContactError::UnknownContact
+            } else {
+                ContactError::AlreadyEnded
+            });
         };
         contact.finish(reason, now);
         // The engine may not know the contact (a queue that became a menu); ending still counts.
@@ -201,14 +301,22 @@ impl ContactService {
             return Err(error.into());
         }
         state.open.remove(&id);
-        let event = if contact.status == ContactStatus::Abandoned { "abandoned" } else { "ended" };
+        let event = if contact.status == ContactStatus::Abandoned {
+            "abandoned"
+        } else {
+            "ended"
+        };
         self.metrics.count_contact(contact.channel.as_str(), event);
         if contact.status == ContactStatus::Abandoned {
             if let Some(wait) = contact.wait_millis() {
                 self.metrics.wait_seconds.observe(wait as f64 / 1000.0);
             }
         }
-        self.publish_contact(|contact| EventPayload::ContactEnded { contact }, &contact, &state);
+        self.publish_contact(
+            |contact| EventPayload::ContactEnded { contact },
+            &contact,
+            &state,
+        );
         self.announce_assigned(&mut state, assigned);
         self.refresh_gauges(&state);
         Ok(contact)
@@ -218,10 +326,15 @@ impl ContactService {
     pub async fn presence_changed(&self, user: &User) -> StoreResult<()> {
         let now = Utc::now();
         let mut state = self.state.lock().await;
-        let Some(info) = state.agents.get_mut(&user.id) else { return Ok(()) };
+        let Some(info) = state.agents.get_mut(&user.id) else {
+            return Ok(());
+        };
         info.presence = user.presence.current().to_string();
         let routable = user.presence.current().is_routable();
-        let decided = state.engine.set_routable(user.id, routable, now).unwrap_or_default();
+        let decided = state
+            .engine
+            .set_routable(user.id, routable, now)
+            .unwrap_or_default();
         self.apply_or_rebuild(&mut state, decided, now).await?;
         self.refresh_gauges(&state);
         Ok(())
@@ -229,7 +342,12 @@ impl ContactService {
 
     /// How many calls and chats an agent holds now.
     pub async fn load_of(&self, user: UserId) -> (u16, u16) {
-        self.state.lock().await.engine.load_of(user).unwrap_or((0, 0))
+        self.state
+            .lock()
+            .await
+            .engine
+            .load_of(user)
+            .unwrap_or((0, 0))
     }
 
     /// How many contacts wait ahead of this one.
@@ -237,7 +355,12 @@ impl ContactService {
         self.state.lock().await.engine.position(contact)
     }
 
-    async fn apply_or_rebuild(&self, state: &mut State, decided: Vec<Assignment>, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn apply_or_rebuild(
+        &self,
+        state: &mut State,
+        decided: Vec<Assignment>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         if let Err(error) = self.apply_assignments(state, decided, now).await {
             tracing::error!(%error, "saving routing decisions failed; rebuilding from the store");
             self.rebuild_locked(state, now).await?;
@@ -246,7 +369,12 @@ impl ContactService {
     }
 
     /// Stores the engine's decisions in one transaction, then announces them.
-    async fn apply_assignments(&self, state: &mut State, decided: Vec<Assignment>, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn apply_assignments(
+        &self,
+        state: &mut State,
+        decided: Vec<Assignment>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         if decided.is_empty() {
             return Ok(());
         }
@@ -256,7 +384,12 @@ impl ContactService {
         Ok(())
     }
 
-    fn assigned_contacts(&self, state: &State, decided: &[Assignment], now: DateTime<Utc>) -> Vec<Contact> {
+    fn assigned_contacts(
+        &self,
+        state: &State,
+        decided: &[Assignment],
+        now: DateTime<Utc>,
+    ) -> Vec<Contact> {
         decided
             .iter()
             .filter_map(|a| {
@@ -269,36 +402,74 @@ impl ContactService {
 
     fn announce_assigned(&self, state: &mut State, assigned: Vec<Contact>) {
         for contact in assigned {
-            self.metrics.count_contact(contact.channel.as_str(), "assigned");
+            self.metrics
+                .count_contact(contact.channel.as_str(), "assigned");
             if let Some(wait) = contact.wait_millis() {
                 self.metrics.wait_seconds.observe(wait as f64 / 1000.0);
             }
-            self.publish_contact(|contact| EventPayload::ContactAssigned { contact }, &contact, state);
+            self.publish_contact(
+                |contact| EventPayload::ContactAssigned { contact },
+                &contact,
+                state,
+            );
             state.open.insert(contact.id, contact);
         }
     }
 
-    fn publish_contact(&self, payload: fn(ContactView) -> EventPayload, contact: &Contact, state: &State) {
+    fn publish_contact(
+        &self,
+        payload: fn(ContactView) -> EventPayload,
+        contact: &Contact,
+        state: &State,
+    ) {
         let subject = match contact.agent {
-            Some(agent) => Subject::Agent { id: agent, teams: state.agents.get(&agent).map(|a| a.teams.clone()).unwrap_or_default() },
-            None => Subject::Waiting { queue: contact.queue, channel: contact.channel },
+            Some(agent) => Subject::Agent {
+                id: agent,
+                teams: state
+                    .agents
+                    .get(&agent)
+                    .map(|a| a.teams.clone())
+                    .unwrap_or_default(),
+            },
+            None => Subject::Waiting {
+                queue: contact.queue,
+                channel: contact.channel,
+            },
         };
-        self.events.publish(subject, &payload(ContactView::from(contact)));
+        self.events
+            .publish(subject, &payload(ContactView::from(contact)));
     }
 
     fn refresh_gauges(&self, state: &State) {
-        self.metrics.contacts_waiting.set(state.engine.waiting_total() as i64);
-        self.metrics.contacts_in_progress.set(state.open.values().filter(|c| c.status == ContactStatus::Assigned).count() as i64);
+        self.metrics
+            .contacts_waiting
+            .set(state.engine.waiting_total() as i64);
+        self.metrics.contacts_in_progress.set(
+            state
+                .open
+                .values()
+                .filter(|c| c.status == ContactStatus::Assigned)
+                .count() as i64,
+        );
         let mut counts: HashMap<&str, i64> = HashMap::new();
         for name in ["available", "busy", "break", "do_not_disturb", "offline"] {
             counts.insert(name, 0);
         }
         for info in state.agents.values() {
-            let label = if info.presence.starts_with("custom:") { "custom" } else { info.presence.as_str() };
+            let label = if info.presence.starts_with("custom:") {
+                "custom"
+            } else {
+                info.presence.as_str()
+            };
             *counts.entry(label).or_default() += 1;
         }
         for (presence, count) in counts {
-            self.metrics.agents.get_or_create(&PresenceLabels { presence: presence.to_owned() }).set(count);
+            self.metrics
+                .agents
+                .get_or_create(&PresenceLabels {
+                    presence: presence.to_owned(),
+                })
+                .set(count);
         }
     }
 }

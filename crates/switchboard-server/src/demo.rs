@@ -10,8 +10,8 @@ use chrono::Utc;
 use switchboard_core::hours::{parse_time_zone, Holiday, HoursScope, Schedule, WeeklyPeriod};
 use switchboard_core::presence::PresenceState;
 use switchboard_core::{
-    BuiltinRole, CapacityProfile, CapacityProfileId, Channel, EmailList, Language, Name, QueueId, QueueKind, QueueNode,
-    RoleKey, Team, TeamId, User, UserId, Username,
+    BuiltinRole, CapacityProfile, CapacityProfileId, Channel, EmailList, Language, Name, QueueId,
+    QueueKind, QueueNode, RoleKey, Team, TeamId, User, UserId, Username,
 };
 use switchboard_store::{CenterSettings, HoursRecord, StoreError};
 use uuid::Uuid;
@@ -34,29 +34,76 @@ fn lang(text: &str) -> Language {
 }
 
 async fn team(app: &AppState, team_name: &str) -> SeedResult<TeamId> {
-    if let Some(existing) = app.store.list_teams().await?.into_iter().find(|t| t.name.as_str() == team_name) {
+    if let Some(existing) = app
+        .store
+        .list_teams()
+        .await?
+        .into_iter()
+        .find(|t| t.name.as_str() == team_name)
+    {
         return Ok(existing.id);
     }
-    let team = Team { id: TeamId::from_uuid(Uuid::now_v7()), name: name(team_name), created_at: Utc::now() };
+    let team = Team {
+        id: TeamId::from_uuid(Uuid::now_v7()),
+        name: name(team_name),
+        created_at: Utc::now(),
+    };
     app.store.create_team(&team).await?;
     Ok(team.id)
 }
 
-async fn profile(app: &AppState, profile_name: &str, chats: u16, calls: u16, outbound: bool) -> SeedResult<CapacityProfileId> {
-    if let Some(existing) = app.store.list_capacity_profiles().await?.into_iter().find(|p| p.name.as_str() == profile_name) {
+async fn profile(
+    app: &AppState,
+    profile_name: &str,
+    chats: u16,
+    calls: u16,
+    outbound: bool,
+) -> SeedResult<CapacityProfileId> {
+    if let Some(existing) = app
+        .store
+        .list_capacity_profiles()
+        .await?
+        .into_iter()
+        .find(|p| p.name.as_str() == profile_name)
+    {
         return Ok(existing.id);
     }
-    let profile = CapacityProfile::new(CapacityProfileId::from_uuid(Uuid::now_v7()), name(profile_name), chats, calls, outbound)?;
+    let profile = CapacityProfile::new(
+        CapacityProfileId::from_uuid(Uuid::now_v7()),
+        name(profile_name),
+        chats,
+        calls,
+        outbound,
+    )?;
     app.store.create_capacity_profile(&profile).await?;
     Ok(profile.id)
 }
 
-async fn queue(app: &AppState, channel: Channel, parent: Option<QueueId>, queue_name: &str, kind: QueueKind, position: i32) -> SeedResult<QueueId> {
+async fn queue(
+    app: &AppState,
+    channel: Channel,
+    parent: Option<QueueId>,
+    queue_name: &str,
+    kind: QueueKind,
+    position: i32,
+) -> SeedResult<QueueId> {
     let existing = app.store.list_queues().await?;
-    if let Some(node) = existing.iter().find(|n| n.channel == channel && n.parent == parent && n.name.as_str() == queue_name) {
+    if let Some(node) = existing
+        .iter()
+        .find(|n| n.channel == channel && n.parent == parent && n.name.as_str() == queue_name)
+    {
         return Ok(node.id);
     }
-    let node = QueueNode { id: QueueId::from_uuid(Uuid::now_v7()), channel, parent, name: name(queue_name), kind, position, priority: 0, languages: vec![] };
+    let node = QueueNode {
+        id: QueueId::from_uuid(Uuid::now_v7()),
+        channel,
+        parent,
+        name: name(queue_name),
+        kind,
+        position,
+        priority: 0,
+        languages: vec![],
+    };
     app.store.create_queue(&node).await?;
     Ok(node.id)
 }
@@ -84,7 +131,11 @@ async fn user(app: &AppState, spec: DemoUser<'_>, password_hash: &str) -> SeedRe
         display_name: name(spec.display_name),
         email: None,
         role: RoleKey::parse(spec.role.key())?,
-        managed_teams: if spec.role == BuiltinRole::Supervisor { spec.teams.clone() } else { vec![] },
+        managed_teams: if spec.role == BuiltinRole::Supervisor {
+            spec.teams.clone()
+        } else {
+            vec![]
+        },
         teams: spec.teams,
         queues: spec.queues,
         languages: spec.languages,
@@ -101,7 +152,11 @@ async fn user(app: &AppState, spec: DemoUser<'_>, password_hash: &str) -> SeedRe
 
 /// Seeds the demo center and returns what to print.
 pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredentials> {
-    let settings = CenterSettings { name: "Switchboard Demo".into(), time_zone: "America/New_York".into(), languages: vec![lang("en"), lang("es")] };
+    let settings = CenterSettings {
+        name: "Switchboard Demo".into(),
+        time_zone: "America/New_York".into(),
+        languages: vec![lang("en"), lang("es")],
+    };
     app.store.update_center_settings(&settings).await?;
 
     let sales_team = team(app, "Sales team").await?;
@@ -113,17 +168,56 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
     let voice_sales = queue(app, Channel::Voice, None, "Sales", QueueKind::Leaf, 1).await?;
     let voice_support = queue(app, Channel::Voice, None, "Support", QueueKind::Leaf, 2).await?;
     let billing = queue(app, Channel::Web, None, "Billing", QueueKind::Menu, 1).await?;
-    let refunds = queue(app, Channel::Web, Some(billing), "Refunds", QueueKind::Leaf, 1).await?;
-    let invoices = queue(app, Channel::Web, Some(billing), "Invoices", QueueKind::Leaf, 2).await?;
-    let tech = queue(app, Channel::Web, None, "Technical support", QueueKind::Leaf, 2).await?;
+    let refunds = queue(
+        app,
+        Channel::Web,
+        Some(billing),
+        "Refunds",
+        QueueKind::Leaf,
+        1,
+    )
+    .await?;
+    let invoices = queue(
+        app,
+        Channel::Web,
+        Some(billing),
+        "Invoices",
+        QueueKind::Leaf,
+        2,
+    )
+    .await?;
+    let tech = queue(
+        app,
+        Channel::Web,
+        None,
+        "Technical support",
+        QueueKind::Leaf,
+        2,
+    )
+    .await?;
     let sms = queue(app, Channel::Sms, None, "Text us", QueueKind::Leaf, 1).await?;
 
     if app.store.list_hours().await?.is_empty() {
         let days = ["mon", "tue", "wed", "thu", "fri"];
-        let mut periods: Vec<WeeklyPeriod> = days.iter().map(|d| WeeklyPeriod::parse(&format!("{d} 08:00-20:00"))).collect::<Result<_, _>>()?;
+        let mut periods: Vec<WeeklyPeriod> = days
+            .iter()
+            .map(|d| WeeklyPeriod::parse(&format!("{d} 08:00-20:00")))
+            .collect::<Result<_, _>>()?;
         periods.push(WeeklyPeriod::parse("sat 10:00-16:00")?);
-        let schedule = Schedule::new(parse_time_zone("America/New_York")?, periods, vec![Holiday::parse("12-25")?, Holiday::parse("01-01")?], vec![])?;
-        app.store.put_hours(&HoursRecord { id: Uuid::now_v7().to_string(), name: "Center hours".into(), scope: HoursScope::default(), schedule }).await?;
+        let schedule = Schedule::new(
+            parse_time_zone("America/New_York")?,
+            periods,
+            vec![Holiday::parse("12-25")?, Holiday::parse("01-01")?],
+            vec![],
+        )?;
+        app.store
+            .put_hours(&HoursRecord {
+                id: Uuid::now_v7().to_string(),
+                name: "Center hours".into(),
+                scope: HoursScope::default(),
+                schedule,
+            })
+            .await?;
     }
     match app.store.create_custom_status("Training").await {
         Ok(()) | Err(StoreError::Conflict(_)) => {}
@@ -132,32 +226,85 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
 
     let hash = hash_password(password.clone()).await?;
     let users = [
-        DemoUser { username: "admin", display_name: "Ada Admin", role: BuiltinRole::Admin, teams: vec![], queues: vec![], languages: vec![], profile: None },
-        DemoUser { username: "supervisor", display_name: "Sam Supervisor", role: BuiltinRole::Supervisor, teams: vec![sales_team, support_team], queues: vec![], languages: vec![], profile: None },
-        DemoUser { username: "agent1", display_name: "Alex Agent", role: BuiltinRole::Agent, teams: vec![sales_team], queues: vec![voice_sales, refunds, invoices], languages: vec![lang("en")], profile: Some(blended) },
-        DemoUser { username: "agent2", display_name: "Bea Agent", role: BuiltinRole::Agent, teams: vec![support_team], queues: vec![voice_support, tech, sms], languages: vec![lang("en"), lang("es")], profile: Some(blended) },
+        DemoUser {
+            username: "admin",
+            display_name: "Ada Admin",
+            role: BuiltinRole::Admin,
+            teams: vec![],
+            queues: vec![],
+            languages: vec![],
+            profile: None,
+        },
+        DemoUser {
+            username: "supervisor",
+            display_name: "Sam Supervisor",
+            role: BuiltinRole::Supervisor,
+            teams: vec![sales_team, support_team],
+            queues: vec![],
+            languages: vec![],
+            profile: None,
+        },
+        DemoUser {
+            username: "agent1",
+            display_name: "Alex Agent",
+            role: BuiltinRole::Agent,
+            teams: vec![sales_team],
+            queues: vec![voice_sales, refunds, invoices],
+            languages: vec![lang("en")],
+            profile: Some(blended),
+        },
+        DemoUser {
+            username: "agent2",
+            display_name: "Bea Agent",
+            role: BuiltinRole::Agent,
+            teams: vec![support_team],
+            queues: vec![voice_support, tech, sms],
+            languages: vec![lang("en"), lang("es")],
+            profile: Some(blended),
+        },
     ];
     for spec in users {
         user(app, spec, &hash).await?;
     }
 
     // A fresh Apps API key each start, so its secret can be printed; the previous one goes.
-    for key in app.store.list_api_keys().await?.into_iter().filter(|k| k.name == "Demo integration") {
+    for key in app
+        .store
+        .list_api_keys()
+        .await?
+        .into_iter()
+        .filter(|k| k.name == "Demo integration")
+    {
         app.store.delete_api_key(&key.key_id).await?;
     }
     let key = issue_api_key(app, "Demo integration").await?;
     app.contacts.rebuild().await?;
-    Ok(DemoCredentials { password, api_key_id: key.key_id, api_secret: key.secret.unwrap_or_default() })
+    Ok(DemoCredentials {
+        password,
+        api_key_id: key.key_id,
+        api_secret: key.secret.unwrap_or_default(),
+    })
 }
 
 /// On `serve` with no users at all, creates the first admin so someone can sign in.
-pub async fn ensure_first_admin(app: &AppState, password: Option<String>) -> SeedResult<Option<String>> {
+pub async fn ensure_first_admin(
+    app: &AppState,
+    password: Option<String>,
+) -> SeedResult<Option<String>> {
     if !app.store.list_users().await?.is_empty() {
         return Ok(None);
     }
     let password = password.unwrap_or_else(crate::secret::random_password);
     let hash = hash_password(password.clone()).await?;
-    let spec = DemoUser { username: "admin", display_name: "Administrator", role: BuiltinRole::Admin, teams: vec![], queues: vec![], languages: vec![], profile: None };
+    let spec = DemoUser {
+        username: "admin",
+        display_name: "Administrator",
+        role: BuiltinRole::Admin,
+        teams: vec![],
+        queues: vec![],
+        languages: vec![],
+        profile: None,
+    };
     user(app, spec, &hash).await?;
     Ok(Some(password))
 }

@@ -12,8 +12,14 @@ const BUFFER: usize = 4096;
 /// Whom an event concerns, for deciding who may see it.
 #[derive(Clone, Debug)]
 pub enum Subject {
-    Agent { id: UserId, teams: Vec<TeamId> },
-    Waiting { queue: Option<QueueId>, channel: Channel },
+    Agent {
+        id: UserId,
+        teams: Vec<TeamId>,
+    },
+    Waiting {
+        queue: Option<QueueId>,
+        channel: Channel,
+    },
 }
 
 /// One published event.
@@ -28,7 +34,10 @@ impl Event {
     pub fn visible_to(&self, actor: &Actor) -> bool {
         match &self.subject {
             Subject::Agent { id, teams } => actor.may_watch(Watched::Agent { id: *id, teams }),
-            Subject::Waiting { queue, channel } => actor.may_watch(Watched::Waiting { queue: *queue, channel: *channel }),
+            Subject::Waiting { queue, channel } => actor.may_watch(Watched::Waiting {
+                queue: *queue,
+                channel: *channel,
+            }),
         }
     }
 }
@@ -41,7 +50,9 @@ pub struct EventBus {
 
 impl Default for EventBus {
     fn default() -> Self {
-        Self { sender: broadcast::channel(BUFFER).0 }
+        Self {
+            sender: broadcast::channel(BUFFER).0,
+        }
     }
 }
 

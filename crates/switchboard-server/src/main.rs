@@ -39,9 +39,14 @@ fn main() -> ExitCode {
         }
     }
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("switchboard: cannot start the runtime: {error}");
@@ -59,20 +64,37 @@ fn main() -> ExitCode {
 
 async fn run(demo_mode: bool) -> Result<(), String> {
     let config = Config::load().map_err(|e| e.to_string())?;
-    let listener = TcpListener::bind(config.http).await.map_err(|e| format!("cannot listen on {}: {e}", config.http))?;
+    let listener = TcpListener::bind(config.http)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.http))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = App::start(config.clone()).await.map_err(|e| e.to_string())?;
-    let shown_host = if address.ip().is_unspecified() { format!("127.0.0.1:{}", address.port()) } else { address.to_string() };
+    let app = App::start(config.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let shown_host = if address.ip().is_unspecified() {
+        format!("127.0.0.1:{}", address.port())
+    } else {
+        address.to_string()
+    };
     let base = format!("http://{shown_host}");
     if demo_mode {
         let generated = config.demo_password.is_none();
-        let password = config.demo_password.clone().unwrap_or_else(switchboard::secret::random_password);
+        let password = config
+            .demo_password
+            .clone()
+            .unwrap_or_else(switchboard::secret::random_password);
         if password.chars().count() < switchboard::http::auth::MIN_PASSWORD {
             tracing::warn!("SWITCHBOARD_DEMO_PASSWORD is shorter than a real password should be; fine for a demo only");
         }
-        let credentials = demo::seed(&app, password).await.map_err(|e| format!("seeding the demo failed: {}", e.message))?;
+        let credentials = demo::seed(&app, password)
+            .await
+            .map_err(|e| format!("seeding the demo failed: {}", e.message))?;
         println!();
-        println!("Switchboard demo center is running on {} ({})", base, app.store.backend());
+        println!(
+            "Switchboard demo center is running on {} ({})",
+            base,
+            app.store.backend()
+        );
         println!();
         println!("  Portal API       {base}/api/v1  (sign in: POST {base}/api/v1/auth/login)");
         println!("  API description  {base}/api/openapi.json");
@@ -80,30 +102,50 @@ async fn run(demo_mode: bool) -> Result<(), String> {
         println!("  Health, metrics  {base}/healthz  {base}/metrics");
         println!();
         println!("  Users: admin, supervisor, agent1, agent2");
-        println!("  Password: {}{}", credentials.password, if generated { "  (generated; set SWITCHBOARD_DEMO_PASSWORD to choose one)" } else { "" });
-        println!("  Apps API key: {}  secret: {}", credentials.api_key_id, credentials.api_secret);
+        println!(
+            "  Password: {}{}",
+            credentials.password,
+            if generated {
+                "  (generated; set SWITCHBOARD_DEMO_PASSWORD to choose one)"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "  Apps API key: {}  secret: {}",
+            credentials.api_key_id, credentials.api_secret
+        );
         println!();
         println!("  Try: curl -c /tmp/sb.cookies -H 'content-type: application/json' \\");
-        println!("         -d '{{\"username\":\"admin\",\"password\":\"{}\"}}' {base}/api/v1/auth/login", credentials.password);
+        println!(
+            "         -d '{{\"username\":\"admin\",\"password\":\"{}\"}}' {base}/api/v1/auth/login",
+            credentials.password
+        );
         println!("       curl -b /tmp/sb.cookies {base}/api/v1/queues");
         println!();
     } else {
-        if let Some(password) = demo::ensure_first_admin(&app, config.admin_password.clone()).await.map_err(|e| e.message)? {
+        if let Some(password) = demo::ensure_first_admin(&app, config.admin_password.clone())
+            .await
+            .map_err(|e| e.message)?
+        {
             println!("First start: created user `admin` with password {password}");
         }
         println!("Switchboard is running on {base} ({})", app.store.backend());
     }
-    launch(app, listener, shutdown_signal()).await.map_err(|e| e.to_string())
+    launch(app, listener, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => return interrupt.await.unwrap_or_default(),
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return interrupt.await.unwrap_or_default(),
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

@@ -41,20 +41,55 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("switchboard");
         let http_responses = Family::<StatusLabels, Counter>::default();
-        registry.register("http_responses", "HTTP responses by status class", http_responses.clone());
+        registry.register(
+            "http_responses",
+            "HTTP responses by status class",
+            http_responses.clone(),
+        );
         let contacts = Family::<ContactLabels, Counter>::default();
-        registry.register("contacts", "Contacts by channel and what happened to them", contacts.clone());
+        registry.register(
+            "contacts",
+            "Contacts by channel and what happened to them",
+            contacts.clone(),
+        );
         let contacts_waiting = Gauge::default();
-        registry.register("contacts_waiting", "Contacts waiting in queues now", contacts_waiting.clone());
+        registry.register(
+            "contacts_waiting",
+            "Contacts waiting in queues now",
+            contacts_waiting.clone(),
+        );
         let contacts_in_progress = Gauge::default();
-        registry.register("contacts_in_progress", "Contacts with an agent now", contacts_in_progress.clone());
+        registry.register(
+            "contacts_in_progress",
+            "Contacts with an agent now",
+            contacts_in_progress.clone(),
+        );
         let agents = Family::<PresenceLabels, Gauge>::default();
         registry.register("agents", "Agents by presence", agents.clone());
         let event_subscribers = Gauge::default();
-        registry.register("event_subscribers", "Open live event streams", event_subscribers.clone());
-        let wait_seconds = Histogram::new([1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0].into_iter());
-        registry.register("contact_wait_seconds", "Time contacts waited for an agent", wait_seconds.clone());
-        Self { registry, http_responses, contacts, contacts_waiting, contacts_in_progress, agents, event_subscribers, wait_seconds }
+        registry.register(
+            "event_subscribers",
+            "Open live event streams",
+            event_subscribers.clone(),
+        );
+        let wait_seconds = Histogram::new([
+            1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+        ]);
+        registry.register(
+            "contact_wait_seconds",
+            "Time contacts waited for an agent",
+            wait_seconds.clone(),
+        );
+        Self {
+            registry,
+            http_responses,
+            contacts,
+            contacts_waiting,
+            contacts_in_progress,
+            agents,
+            event_subscribers,
+            wait_seconds,
+        }
     }
 }
 
@@ -69,6 +104,11 @@ impl Metrics {
     }
 
     pub fn count_contact(&self, channel: &str, event: &str) {
-        self.contacts.get_or_create(&ContactLabels { channel: channel.to_owned(), event: event.to_owned() }).inc();
+        self.contacts
+            .get_or_create(&ContactLabels {
+                channel: channel.to_owned(),
+                event: event.to_owned(),
+            })
+            .inc();
     }
 }

@@ -18,7 +18,10 @@ pub fn random_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut buffer = [0u8; 16];
     OsRng.fill_bytes(&mut buffer);
-    buffer.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    buffer
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -32,18 +35,29 @@ pub fn sha256_hex(text: &str) -> String {
 
 /// Compares two strings in time that does not depend on where they differ.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Hashes a password with argon2id. Slow on purpose: call it off the async threads.
 pub fn hash_password(password: &str) -> Result<String, String> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Checks a password against a stored argon2 hash. Slow on purpose: call it off the async threads.
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    PasswordHash::new(stored).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
 }
 
 /// A hash to verify against when a username does not exist, so that the answer takes as long
@@ -65,7 +79,10 @@ pub fn new_totp_secret() -> String {
 
 /// The `otpauth://` URI an authenticator app scans to enrol.
 pub fn totp_uri(secret: &str, username: &str, issuer: &str) -> String {
-    let issuer: String = issuer.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let issuer: String = issuer
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     format!("otpauth://totp/{issuer}:{username}?secret={secret}&issuer={issuer}&algorithm=SHA1&digits=6&period={TOTP_STEP}")
 }
 
@@ -90,10 +107,19 @@ mod tests {
     #[test]
     fn totp_matches_rfc_6238_and_allows_one_step_of_skew() {
         // RFC 6238 appendix B, SHA-1 seed "12345678901234567890"; we use 6 digits of the 8.
-        let secret = Secret::Raw(b"12345678901234567890".to_vec()).to_encoded().to_string();
+        let secret = Secret::Raw(b"12345678901234567890".to_vec())
+            .to_encoded()
+            .to_string();
         assert_eq!(check_totp(&secret, "287082", 59), Some(1));
-        assert_eq!(check_totp(&secret, "081804", 1111111109), Some(1111111109 / 30));
-        assert_eq!(check_totp(&secret, "081804", 1111111109 + 30), Some(1111111109 / 30), "one step late is accepted");
+        assert_eq!(
+            check_totp(&secret, "081804", 1111111109),
+            Some(1111111109 / 30)
+        );
+        assert_eq!(
+            check_totp(&secret, "081804", 1111111109 + 30),
+            Some(1111111109 / 30),
+            "one step late is accepted"
+        );
         assert_eq!(check_totp(&secret, "081804", 1111111109 + 90), None);
         assert_eq!(check_totp(&secret, "08180", 1111111109), None);
         assert_eq!(check_totp(&secret, "abcdef", 1111111109), None);

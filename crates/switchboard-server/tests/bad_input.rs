@@ -8,7 +8,17 @@ use serde_json::{json, Value};
 /// Everything the API would show of the center, to compare before and after bad requests.
 async fn snapshot(session: &crate::Session) -> Vec<Value> {
     let mut all = Vec::new();
-    for path in ["/api/v1/users", "/api/v1/teams", "/api/v1/roles", "/api/v1/queues", "/api/v1/capacity-profiles", "/api/v1/business-hours", "/api/v1/settings", "/api/v1/custom-statuses", "/api/v1/contacts"] {
+    for path in [
+        "/api/v1/users",
+        "/api/v1/teams",
+        "/api/v1/roles",
+        "/api/v1/queues",
+        "/api/v1/capacity-profiles",
+        "/api/v1/business-hours",
+        "/api/v1/settings",
+        "/api/v1/custom-statuses",
+        "/api/v1/contacts",
+    ] {
         all.push(session.get(path).await);
     }
     all
@@ -19,8 +29,14 @@ async fn malformed_requests_get_clear_errors_and_change_nothing() {
     let server = Server::start(Backend::Sqlite).await;
     let admin = server.login("admin").await;
     let queues = admin.get("/api/v1/queues?channel=web").await;
-    let billing = crate::find(&queues, "name", "Billing")["id"].as_str().unwrap().to_owned();
-    let refunds = crate::find(&queues, "name", "Refunds")["id"].as_str().unwrap().to_owned();
+    let billing = crate::find(&queues, "name", "Billing")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refunds = crate::find(&queues, "name", "Refunds")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let before = snapshot(&admin).await;
     let long = "x".repeat(1000);
     let huge = format!("{{\"name\": \"{}\"}}", "y".repeat(300 * 1024));
@@ -85,47 +101,127 @@ async fn malformed_requests_get_clear_errors_and_change_nothing() {
     for (method, path, body, status, code) in cases {
         let mut request = admin.client.request(method.clone(), server.url(&path));
         if !body.is_empty() {
-            request = request.header("content-type", "application/json").body(body.clone());
+            request = request
+                .header("content-type", "application/json")
+                .body(body.clone());
         }
         let (got, answer) = crate::read(request.send().await.unwrap()).await;
         let shown: String = body.chars().take(80).collect();
         assert_eq!(got, status, "{method} {path} {shown}: {answer}");
         assert_eq!(answer["code"], code, "{method} {path} {shown}: {answer}");
-        assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()), "{answer}");
+        assert!(
+            answer["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{answer}"
+        );
     }
     // A JSON body without the JSON content type.
-    let (status, answer) = crate::read(admin.client.post(server.url("/api/v1/teams")).body("{\"name\": \"Plain\"}").send().await.unwrap()).await;
-    assert_eq!((status, answer["code"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type")));
+    let (status, answer) = crate::read(
+        admin
+            .client
+            .post(server.url("/api/v1/teams"))
+            .body("{\"name\": \"Plain\"}")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some("unsupported_media_type")
+        )
+    );
     // Apps API bad input.
-    let (status, answer) = server.apps(Method::POST, "/apps/api/v1/contacts", Some(json!({"queue_id": refunds, "customer": "a\u{0}b"}))).await;
-    assert_eq!((status, answer["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field")));
-    let (status, answer) = server.apps(Method::POST, "/apps/api/v1/contacts", Some(json!({"queue_id": refunds, "priority": 1_000_000}))).await;
-    assert_eq!((status, answer["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field")));
-    let (status, _) = server.apps(Method::POST, "/apps/api/v1/contacts", Some(json!({"queue_id": missing}))).await;
+    let (status, answer) = server
+        .apps(
+            Method::POST,
+            "/apps/api/v1/contacts",
+            Some(json!({"queue_id": refunds, "customer": "a\u{0}b"})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_field"))
+    );
+    let (status, answer) = server
+        .apps(
+            Method::POST,
+            "/apps/api/v1/contacts",
+            Some(json!({"queue_id": refunds, "priority": 1_000_000})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_field"))
+    );
+    let (status, _) = server
+        .apps(
+            Method::POST,
+            "/apps/api/v1/contacts",
+            Some(json!({"queue_id": missing})),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    assert_eq!(snapshot(&admin).await, before, "rejected requests changed the center");
-    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
-    assert!(!metrics.contains("class=\"5xx\""), "a bad request caused a server error:\n{metrics}");
+    assert_eq!(
+        snapshot(&admin).await,
+        before,
+        "rejected requests changed the center"
+    );
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("class=\"5xx\""),
+        "a bad request caused a server error:\n{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_endpoint_is_served_and_described() {
     let server = Server::start(Backend::Sqlite).await;
-    let openapi: Value = reqwest::get(server.url("/api/openapi.json")).await.unwrap().json().await.unwrap();
+    let openapi: Value = reqwest::get(server.url("/api/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let paths = openapi["paths"].as_object().unwrap();
     assert!(paths.len() >= 39, "{} paths", paths.len());
     let client = Client::new();
     for (path, operations) in paths {
-        let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000").replace("{key}", "qa").replace("{key_id}", "k").replace("{name}", "n");
+        let concrete = path
+            .replace("{id}", "00000000-0000-0000-0000-000000000000")
+            .replace("{key}", "qa")
+            .replace("{key_id}", "k")
+            .replace("{name}", "n");
         for (method, operation) in operations.as_object().unwrap() {
-            assert!(operation["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} documents no responses");
-            assert!(operation["tags"].as_array().is_some_and(|t| !t.is_empty()), "{method} {path} has no tag");
+            assert!(
+                operation["responses"]
+                    .as_object()
+                    .is_some_and(|r| !r.is_empty()),
+                "{method} {path} documents no responses"
+            );
+            assert!(
+                operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{method} {path} has no tag"
+            );
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let response = client.request(method.clone(), server.url(&concrete)).send().await.unwrap();
+            let response = client
+                .request(method.clone(), server.url(&concrete))
+                .send()
+                .await
+                .unwrap();
             let status = response.status();
             let body = response.text().await.unwrap();
-            assert!(status != StatusCode::METHOD_NOT_ALLOWED && !body.contains("endpoint not found"), "{method} {path} is documented but not served: {status} {body}");
+            assert!(
+                status != StatusCode::METHOD_NOT_ALLOWED && !body.contains("endpoint not found"),
+                "{method} {path} is documented but not served: {status} {body}"
+            );
             assert!(status.as_u16() < 500, "{method} {path}: {status} {body}");
         }
     }

@@ -16,11 +16,30 @@ async fn story(backend: Backend) {
     let admin = server.login("admin").await;
 
     // The admin builds a team, a capacity profile and a queue tree.
-    let team = admin.expect(StatusCode::CREATED, Method::POST, "/api/v1/teams", json!({"name": "Night team"})).await;
-    let profile = admin
-        .expect(StatusCode::CREATED, Method::POST, "/api/v1/capacity-profiles", json!({"name": "Night", "max_chats": 2, "max_calls": 0}))
+    let team = admin
+        .expect(
+            StatusCode::CREATED,
+            Method::POST,
+            "/api/v1/teams",
+            json!({"name": "Night team"}),
+        )
         .await;
-    let orders = admin.expect(StatusCode::CREATED, Method::POST, "/api/v1/queues", json!({"channel": "web", "name": "Orders", "kind": "menu"})).await;
+    let profile = admin
+        .expect(
+            StatusCode::CREATED,
+            Method::POST,
+            "/api/v1/capacity-profiles",
+            json!({"name": "Night", "max_chats": 2, "max_calls": 0}),
+        )
+        .await;
+    let orders = admin
+        .expect(
+            StatusCode::CREATED,
+            Method::POST,
+            "/api/v1/queues",
+            json!({"channel": "web", "name": "Orders", "kind": "menu"}),
+        )
+        .await;
     let returns = admin
         .expect(StatusCode::CREATED, Method::POST, "/api/v1/queues", json!({"channel": "web", "parent_id": orders["id"], "name": "Returns", "kind": "leaf", "position": 1, "languages": ["fr"]}))
         .await;
@@ -28,10 +47,21 @@ async fn story(backend: Backend) {
     let tracking = admin
         .expect(StatusCode::CREATED, Method::POST, "/api/v1/queues", json!({"channel": "web", "parent_id": orders["id"], "name": "Tracking", "kind": "leaf", "position": 2}))
         .await;
-    let moved = admin.expect(StatusCode::OK, Method::PATCH, &format!("/api/v1/queues/{}", tracking["id"].as_str().unwrap()), json!({"name": "Where is my order"})).await;
+    let moved = admin
+        .expect(
+            StatusCode::OK,
+            Method::PATCH,
+            &format!("/api/v1/queues/{}", tracking["id"].as_str().unwrap()),
+            json!({"name": "Where is my order"}),
+        )
+        .await;
     assert_eq!(moved["path"], "Orders > Where is my order");
     let web = admin.get("/api/v1/queues?channel=web").await;
-    assert!(web.as_array().unwrap().iter().all(|q| q["channel"] == "web"));
+    assert!(web
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|q| q["channel"] == "web"));
 
     // Business hours: a queue override in Paris time; the status endpoint answers by it.
     let hours = admin
@@ -39,15 +69,26 @@ async fn story(backend: Backend) {
             "name": "Returns desk", "scope": {"queue_id": returns["id"]}, "time_zone": "Europe/Paris",
             "periods": ["mon 09:00-17:00", "fri 22:00-02:00"], "holidays": ["12-25"], "closures": []}))
         .await;
-    let status_path = |at: &str, slots: u32| format!("/api/v1/business-hours/status?queue_id={}&at={at}&slots={slots}", returns["id"].as_str().unwrap());
+    let status_path = |at: &str, slots: u32| {
+        format!(
+            "/api/v1/business-hours/status?queue_id={}&at={at}&slots={slots}",
+            returns["id"].as_str().unwrap()
+        )
+    };
     let open = admin.get(&status_path("2026-01-05T09:30:00Z", 2)).await; // Monday 10:30 Paris
-    assert_eq!((open["open"].as_bool(), open["schedule_id"].as_str()), (Some(true), hours["id"].as_str()));
+    assert_eq!(
+        (open["open"].as_bool(), open["schedule_id"].as_str()),
+        (Some(true), hours["id"].as_str())
+    );
     assert_eq!(open["next_slots"].as_array().unwrap().len(), 2);
     let night = admin.get(&status_path("2026-01-10T00:30:00Z", 0)).await; // Saturday 01:30 Paris: Friday's night period
     assert_eq!(night["open"], true);
     let closed = admin.get(&status_path("2026-01-06T09:30:00Z", 1)).await; // Tuesday
     assert_eq!(closed["open"], false);
-    assert_eq!(closed["next_slots"][0], "2026-01-09T21:00:00Z", "next opening is Friday 22:00 Paris");
+    assert_eq!(
+        closed["next_slots"][0], "2026-01-09T21:00:00Z",
+        "next opening is Friday 22:00 Paris"
+    );
 
     // An agent for the new queues.
     let night1 = admin
@@ -67,10 +108,21 @@ async fn story(backend: Backend) {
     assert_eq!(hello["user_id"], night1_id.as_str());
     let (mut other_events, _) = EventStream::open(&server, &other).await;
 
-    agent.expect(StatusCode::OK, Method::PUT, &format!("/api/v1/agents/{night1_id}/presence"), json!({"presence": "available"})).await;
-    let (seen, _) = supervisor_events.until(|e| e["type"] == "presence_changed" && e["user_id"] == night1_id.as_str()).await;
+    agent
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            &format!("/api/v1/agents/{night1_id}/presence"),
+            json!({"presence": "available"}),
+        )
+        .await;
+    let (seen, _) = supervisor_events
+        .until(|e| e["type"] == "presence_changed" && e["user_id"] == night1_id.as_str())
+        .await;
     assert_eq!(seen["presence"], "available");
-    agent_events.until(|e| e["type"] == "presence_changed").await;
+    agent_events
+        .until(|e| e["type"] == "presence_changed")
+        .await;
 
     // Three French contacts for Returns: night1 takes two (her chat capacity), one waits.
     let mut contacts = Vec::new();
@@ -88,52 +140,153 @@ async fn story(backend: Backend) {
     assert_eq!(contacts[2]["status"], "queued", "night1 is at capacity");
     let agents = supervisor.get("/api/v1/agents").await;
     assert_eq!(find(&agents, "user_id", &night1_id)["chats"], 2);
-    let (assigned, _) = agent_events.until(|e| e["type"] == "contact_assigned").await;
+    let (assigned, _) = agent_events
+        .until(|e| e["type"] == "contact_assigned")
+        .await;
     assert_eq!(assigned["contact"]["id"], contacts[0]["id"]);
-    let (queued, _) = supervisor_events.until(|e| e["type"] == "contact_queued" && e["contact"]["id"] == contacts[2]["id"]).await;
+    let (queued, _) = supervisor_events
+        .until(|e| e["type"] == "contact_queued" && e["contact"]["id"] == contacts[2]["id"])
+        .await;
     assert_eq!(queued["contact"]["status"], "queued");
 
     // A contact in a menu is refused; an unknown queue is not found.
-    let (status, body) = server.apps(Method::POST, "/apps/api/v1/contacts", Some(json!({"queue_id": orders["id"]}))).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("not_a_leaf_queue")));
+    let (status, body) = server
+        .apps(
+            Method::POST,
+            "/apps/api/v1/contacts",
+            Some(json!({"queue_id": orders["id"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("not_a_leaf_queue"))
+    );
 
     // Monitoring lists what is open; the supervisor may not end contacts (no monitor_chats_edit).
     let open_contacts = supervisor.get("/api/v1/contacts").await;
     assert_eq!(open_contacts.as_array().unwrap().len(), 3);
     let first = contacts[0]["id"].as_str().unwrap();
-    supervisor.expect(StatusCode::FORBIDDEN, Method::POST, &format!("/api/v1/contacts/{first}/end"), json!({})).await;
+    supervisor
+        .expect(
+            StatusCode::FORBIDDEN,
+            Method::POST,
+            &format!("/api/v1/contacts/{first}/end"),
+            json!({}),
+        )
+        .await;
 
     // night1 completes her first contact; the waiting one comes to her at once.
-    let ended = agent.expect(StatusCode::OK, Method::POST, &format!("/api/v1/contacts/{first}/end"), json!({})).await;
-    assert_eq!((ended["status"].as_str(), ended["end_reason"].as_str()), (Some("ended"), Some("completed")));
-    let (next, _) = agent_events.until(|e| e["type"] == "contact_assigned" && e["contact"]["id"] == contacts[2]["id"]).await;
+    let ended = agent
+        .expect(
+            StatusCode::OK,
+            Method::POST,
+            &format!("/api/v1/contacts/{first}/end"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (ended["status"].as_str(), ended["end_reason"].as_str()),
+        (Some("ended"), Some("completed"))
+    );
+    let (next, _) = agent_events
+        .until(|e| e["type"] == "contact_assigned" && e["contact"]["id"] == contacts[2]["id"])
+        .await;
     assert_eq!(next["contact"]["agent_id"], night1_id.as_str());
-    let (_, status) = server.apps(Method::GET, &format!("/apps/api/v1/contacts/{}", contacts[2]["id"].as_str().unwrap()), None).await;
+    let (_, status) = server
+        .apps(
+            Method::GET,
+            &format!(
+                "/apps/api/v1/contacts/{}",
+                contacts[2]["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
     assert_eq!(status["status"], "assigned");
-    agent.expect(StatusCode::CONFLICT, Method::POST, &format!("/api/v1/contacts/{first}/end"), json!({})).await;
+    agent
+        .expect(
+            StatusCode::CONFLICT,
+            Method::POST,
+            &format!("/api/v1/contacts/{first}/end"),
+            json!({}),
+        )
+        .await;
 
     // The admin ends a stuck contact (MON-7).
     let second = contacts[1]["id"].as_str().unwrap();
-    let stuck = admin.expect(StatusCode::OK, Method::POST, &format!("/api/v1/contacts/{second}/end"), json!({})).await;
+    let stuck = admin
+        .expect(
+            StatusCode::OK,
+            Method::POST,
+            &format!("/api/v1/contacts/{second}/end"),
+            json!({}),
+        )
+        .await;
     assert_eq!(stuck["end_reason"], "ended_by_supervisor");
-    supervisor_events.until(|e| e["type"] == "contact_ended" && e["contact"]["id"] == second).await;
+    supervisor_events
+        .until(|e| e["type"] == "contact_ended" && e["contact"]["id"] == second)
+        .await;
 
     // agent1 saw nothing of night1: once her own presence event arrives, everything published
     // before it has been delivered to her stream.
-    other.expect(StatusCode::OK, Method::PUT, &format!("/api/v1/agents/{}/presence", other.user_id), json!({"presence": "break"})).await;
-    let (_, before) = other_events.until(|e| e["type"] == "presence_changed" && e["user_id"] == other.user_id.as_str()).await;
-    assert!(before.iter().all(|e| !is_about(e, &night1_id)), "agent1 was shown another team's agent: {before:?}");
-    assert!(before.iter().all(|e| e["type"] != "contact_queued"), "Returns is not agent1's queue: {before:?}");
+    other
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            &format!("/api/v1/agents/{}/presence", other.user_id),
+            json!({"presence": "break"}),
+        )
+        .await;
+    let (_, before) = other_events
+        .until(|e| e["type"] == "presence_changed" && e["user_id"] == other.user_id.as_str())
+        .await;
+    assert!(
+        before.iter().all(|e| !is_about(e, &night1_id)),
+        "agent1 was shown another team's agent: {before:?}"
+    );
+    assert!(
+        before.iter().all(|e| e["type"] != "contact_queued"),
+        "Returns is not agent1's queue: {before:?}"
+    );
 
-    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("switchboard_contacts_total{channel=\"web\",event=\"assigned\"} 3"), "{metrics}");
-    assert!(metrics.contains("switchboard_event_subscribers 3"), "{metrics}");
-    let health: Value = reqwest::get(server.url("/healthz")).await.unwrap().json().await.unwrap();
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("switchboard_contacts_total{channel=\"web\",event=\"assigned\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchboard_event_subscribers 3"),
+        "{metrics}"
+    );
+    let health: Value = reqwest::get(server.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
 
     // A contact waits with nobody available; after a restart it is still there and routed.
-    agent.expect(StatusCode::OK, Method::PUT, &format!("/api/v1/agents/{night1_id}/presence"), json!({"presence": "offline"})).await;
-    let (_, waiting) = server.apps(Method::POST, "/apps/api/v1/contacts", Some(json!({"queue_id": tracking["id"]}))).await;
+    agent
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            &format!("/api/v1/agents/{night1_id}/presence"),
+            json!({"presence": "offline"}),
+        )
+        .await;
+    let (_, waiting) = server
+        .apps(
+            Method::POST,
+            "/apps/api/v1/contacts",
+            Some(json!({"queue_id": tracking["id"]})),
+        )
+        .await;
     assert_eq!(waiting["status"], "queued");
     supervisor_events.close().await;
     agent_events.close().await;
@@ -141,10 +294,30 @@ async fn story(backend: Backend) {
     let (config, database) = server.stop().await;
     let server = Server::start_with(config, database).await;
     let agent = server.login("night1").await;
-    assert_eq!(find(&agent.get("/api/v1/agents").await, "user_id", &night1_id)["chats"], 1, "the assigned contact survived the restart");
-    agent.expect(StatusCode::OK, Method::PUT, &format!("/api/v1/agents/{night1_id}/presence"), json!({"presence": "available"})).await;
-    let (_, after) = server.apps(Method::GET, &format!("/apps/api/v1/contacts/{}", waiting["id"].as_str().unwrap()), None).await;
-    assert_eq!((after["status"].as_str(), after["agent_id"].as_str()), (Some("assigned"), Some(night1_id.as_str())));
+    assert_eq!(
+        find(&agent.get("/api/v1/agents").await, "user_id", &night1_id)["chats"],
+        1,
+        "the assigned contact survived the restart"
+    );
+    agent
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            &format!("/api/v1/agents/{night1_id}/presence"),
+            json!({"presence": "available"}),
+        )
+        .await;
+    let (_, after) = server
+        .apps(
+            Method::GET,
+            &format!("/apps/api/v1/contacts/{}", waiting["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (after["status"].as_str(), after["agent_id"].as_str()),
+        (Some("assigned"), Some(night1_id.as_str()))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,9 @@
 use crate::error::StoreError;
 use crate::StoreResult;
 use chrono::{DateTime, Utc};
-use switchboard_core::hours::{parse_time_zone, Closure, Holiday, HoursScope, Schedule, WeeklyPeriod};
+use switchboard_core::hours::{
+    parse_time_zone, Closure, Holiday, HoursScope, Schedule, WeeklyPeriod,
+};
 use switchboard_core::{Channel, IdError, Language, Permission, PermissionSet, Presence};
 
 pub fn millis(at: DateTime<Utc>) -> i64 {
@@ -12,7 +14,8 @@ pub fn millis(at: DateTime<Utc>) -> i64 {
 }
 
 pub fn time(millis: i64) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(millis).ok_or_else(|| StoreError::Corrupt(format!("timestamp {millis}")))
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {millis}")))
 }
 
 pub fn opt_time(millis: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
@@ -29,7 +32,11 @@ pub fn corrupt<E: std::fmt::Display>(error: E) -> StoreError {
 
 /// Comma-joined list; the values never contain commas (they are validated tags and names).
 pub fn join<T: AsRef<str>>(items: &[T]) -> String {
-    items.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(",")
+    items
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn split(text: &str) -> impl Iterator<Item = &str> {
@@ -37,7 +44,9 @@ fn split(text: &str) -> impl Iterator<Item = &str> {
 }
 
 pub fn languages(text: &str) -> StoreResult<Vec<Language>> {
-    split(text).map(|l| Language::parse(l).map_err(corrupt)).collect()
+    split(text)
+        .map(|l| Language::parse(l).map_err(corrupt))
+        .collect()
 }
 
 pub fn language_texts(languages: &[Language]) -> String {
@@ -49,7 +58,9 @@ pub fn permissions_text(set: PermissionSet) -> String {
 }
 
 pub fn permissions(text: &str) -> StoreResult<PermissionSet> {
-    let list = split(text).map(|p| Permission::parse(p).map_err(corrupt)).collect::<StoreResult<Vec<_>>>()?;
+    let list = split(text)
+        .map(|p| Permission::parse(p).map_err(corrupt))
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(PermissionSet::of(&list))
 }
 
@@ -66,10 +77,14 @@ pub struct ScheduleColumns {
 }
 
 fn json_texts<T: ToString>(items: &[T]) -> String {
-    serde_json::to_string(&items.iter().map(T::to_string).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())
+    serde_json::to_string(&items.iter().map(T::to_string).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into())
 }
 
-fn from_json_texts<T, E: std::fmt::Display>(text: &str, parse: fn(&str) -> Result<T, E>) -> StoreResult<Vec<T>> {
+fn from_json_texts<T, E: std::fmt::Display>(
+    text: &str,
+    parse: fn(&str) -> Result<T, E>,
+) -> StoreResult<Vec<T>> {
     let texts: Vec<String> = serde_json::from_str(text).map_err(corrupt)?;
     texts.iter().map(|t| parse(t).map_err(corrupt)).collect()
 }
@@ -93,10 +108,20 @@ pub fn schedule(columns: &ScheduleColumns) -> StoreResult<Schedule> {
     .map_err(corrupt)
 }
 
-pub fn scope(queue: Option<&str>, channel: Option<&str>, language: Option<&str>) -> StoreResult<HoursScope> {
+pub fn scope(
+    queue: Option<&str>,
+    channel: Option<&str>,
+    language: Option<&str>,
+) -> StoreResult<HoursScope> {
     Ok(HoursScope {
-        queue: queue.map(|q| id(q, switchboard_core::QueueId::parse)).transpose()?,
-        channel: channel.map(|c| Channel::parse(c).map_err(corrupt)).transpose()?,
-        language: language.map(|l| Language::parse(l).map_err(corrupt)).transpose()?,
+        queue: queue
+            .map(|q| id(q, switchboard_core::QueueId::parse))
+            .transpose()?,
+        channel: channel
+            .map(|c| Channel::parse(c).map_err(corrupt))
+            .transpose()?,
+        language: language
+            .map(|l| Language::parse(l).map_err(corrupt))
+            .transpose()?,
     })
 }

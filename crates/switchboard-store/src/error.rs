@@ -28,7 +28,9 @@ impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &error {
             if db.is_unique_violation() {
-                return StoreError::Conflict("a record with that name or key already exists".into());
+                return StoreError::Conflict(
+                    "a record with that name or key already exists".into(),
+                );
             }
             if db.is_foreign_key_violation() {
                 return StoreError::Conflict(

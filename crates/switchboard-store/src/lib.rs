@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use switchboard_core::{
-    CapacityProfile, CapacityProfileId, Contact, ContactId, PresenceState, QueueId, QueueNode, Role, RoleKey,
-    Team, TeamId, User, UserId, Username,
+    CapacityProfile, CapacityProfileId, Contact, ContactId, PresenceState, QueueId, QueueNode,
+    Role, RoleKey, Team, TeamId, User, UserId, Username,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -93,7 +93,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_session(&self, session: &Session) -> StoreResult<()>;
     /// The session with this token hash, if it exists and has not expired at `now`.
-    async fn get_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>>;
+    async fn get_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Session>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Removes expired sessions; returns how many.
     async fn purge_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;

@@ -1,6 +1,5 @@
 //! The PostgreSQL backend, for centers that outgrow one machine.
 
-
 use crate::sql::impl_store;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;

@@ -1,9 +1,10 @@
 //! The SQLite backend: the embedded default. One file, WAL mode, one writer connection (so
 //! write transactions queue in-process instead of failing with SQLITE_BUSY) and a few readers.
 
-
 use crate::sql::impl_store;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -38,7 +39,10 @@ impl SqliteStore {
         let reader = if in_memory {
             writer.clone()
         } else {
-            SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(true))
+                .await?
         };
         let store = Self { writer, reader };
         store.migrate(MIGRATIONS).await?;
@@ -54,4 +58,10 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, sqlx::sqlite::SqliteRow, backend = "sqlite", tree_lock = "", migration_lock = "");
+impl_store!(
+    SqliteStore,
+    sqlx::sqlite::SqliteRow,
+    backend = "sqlite",
+    tree_lock = "",
+    migration_lock = ""
+);

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use switchboard_core::hours::{parse_time_zone, HoursScope, Schedule, WeeklyPeriod};
 use switchboard_core::presence::{Presence, PresenceState};
 use switchboard_core::{
-    BuiltinRole, CapacityProfile, CapacityProfileId, Channel, Contact, ContactId, ContactStatus, EmailList,
-    Language, Name, Permission, PermissionSet, QueueId, QueueKind, QueueNode, Role, RoleKey, RoleScope, Team,
-    TeamId, TreeError, User, UserId, Username,
+    BuiltinRole, CapacityProfile, CapacityProfileId, Channel, Contact, ContactId, ContactStatus,
+    EmailList, Language, Name, Permission, PermissionSet, QueueId, QueueKind, QueueNode, Role,
+    RoleKey, RoleScope, Team, TeamId, TreeError, User, UserId, Username,
 };
 use switchboard_store::{ApiKey, CenterSettings, HoursRecord, Session, Store, StoreError};
 use uuid::Uuid;
@@ -65,45 +65,99 @@ async fn story(store: Arc<dyn Store>) {
     // Settings and built-in roles exist from the first migration.
     let mut settings = store.center_settings().await.unwrap();
     assert_eq!(settings.time_zone, "UTC");
-    settings = CenterSettings { name: "Acme".into(), time_zone: "Europe/Paris".into(), languages: vec![Language::parse("fr").unwrap(), Language::parse("en").unwrap()] };
+    settings = CenterSettings {
+        name: "Acme".into(),
+        time_zone: "Europe/Paris".into(),
+        languages: vec![
+            Language::parse("fr").unwrap(),
+            Language::parse("en").unwrap(),
+        ],
+    };
     store.update_center_settings(&settings).await.unwrap();
     assert_eq!(store.center_settings().await.unwrap(), settings);
     let roles = store.list_roles().await.unwrap();
     for builtin in BuiltinRole::ALL {
-        let stored = roles.iter().find(|r| r.key.as_str() == builtin.key()).expect("built-in role stored");
-        assert_eq!(*stored, builtin.role(), "{backend}: built-in role {}", builtin.key());
+        let stored = roles
+            .iter()
+            .find(|r| r.key.as_str() == builtin.key())
+            .expect("built-in role stored");
+        assert_eq!(
+            *stored,
+            builtin.role(),
+            "{backend}: built-in role {}",
+            builtin.key()
+        );
     }
 
     // Custom roles: create, update, refuse duplicates and changes to built-ins.
     let qa = Role {
         key: RoleKey::parse("qa").unwrap(),
         name: "Quality".into(),
-        permissions: PermissionSet::of(&[Permission::MonitorCallsListen, Permission::MonitorChatsView]),
+        permissions: PermissionSet::of(&[
+            Permission::MonitorCallsListen,
+            Permission::MonitorChatsView,
+        ]),
         scope: RoleScope::AssignedTeams,
         builtin: false,
     };
     store.create_role(&qa).await.unwrap();
-    assert!(matches!(store.create_role(&qa).await, Err(StoreError::Conflict(_))), "{backend}: duplicate role");
+    assert!(
+        matches!(store.create_role(&qa).await, Err(StoreError::Conflict(_))),
+        "{backend}: duplicate role"
+    );
     let mut admin = BuiltinRole::Admin.role();
     admin.name = "Renamed".into();
-    assert!(matches!(store.update_role(&admin).await, Err(StoreError::NotFound(_))), "{backend}: built-ins are fixed");
-    assert!(matches!(store.delete_role(&admin.key).await, Err(StoreError::NotFound(_))));
+    assert!(
+        matches!(
+            store.update_role(&admin).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "{backend}: built-ins are fixed"
+    );
+    assert!(matches!(
+        store.delete_role(&admin.key).await,
+        Err(StoreError::NotFound(_))
+    ));
     let mut qa2 = qa.clone();
     qa2.permissions = PermissionSet::of(&[Permission::MonitorCallsListen]);
     store.update_role(&qa2).await.unwrap();
     assert_eq!(store.get_role(&qa.key).await.unwrap(), qa2);
 
     // Teams.
-    let red = Team { id: TeamId::from_uuid(Uuid::new_v4()), name: name("Red"), created_at: now() };
+    let red = Team {
+        id: TeamId::from_uuid(Uuid::new_v4()),
+        name: name("Red"),
+        created_at: now(),
+    };
     store.create_team(&red).await.unwrap();
-    let clash = Team { id: TeamId::from_uuid(Uuid::new_v4()), name: name("red"), created_at: now() };
-    assert!(matches!(store.create_team(&clash).await, Err(StoreError::Conflict(_))), "{backend}: team names are unique ignoring case");
+    let clash = Team {
+        id: TeamId::from_uuid(Uuid::new_v4()),
+        name: name("red"),
+        created_at: now(),
+    };
+    assert!(
+        matches!(
+            store.create_team(&clash).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: team names are unique ignoring case"
+    );
     assert_eq!(store.list_teams().await.unwrap(), vec![red.clone()]);
 
     // Capacity profiles.
-    let blended = CapacityProfile::new(CapacityProfileId::from_uuid(Uuid::new_v4()), name("Blended"), 3, 1, true).unwrap();
+    let blended = CapacityProfile::new(
+        CapacityProfileId::from_uuid(Uuid::new_v4()),
+        name("Blended"),
+        3,
+        1,
+        true,
+    )
+    .unwrap();
     store.create_capacity_profile(&blended).await.unwrap();
-    assert_eq!(store.get_capacity_profile(blended.id).await.unwrap(), blended);
+    assert_eq!(
+        store.get_capacity_profile(blended.id).await.unwrap(),
+        blended
+    );
 
     // The queue tree, with its invariants enforced inside the write transaction.
     let billing = queue(Channel::Web, None, "Billing", QueueKind::Menu);
@@ -111,11 +165,24 @@ async fn story(store: Arc<dyn Store>) {
     store.create_queue(&billing).await.unwrap();
     store.create_queue(&refunds).await.unwrap();
     let under_leaf = queue(Channel::Web, Some(refunds.id), "Nope", QueueKind::Leaf);
-    assert!(matches!(store.create_queue(&under_leaf).await, Err(StoreError::Tree(TreeError::ParentIsLeaf))));
+    assert!(matches!(
+        store.create_queue(&under_leaf).await,
+        Err(StoreError::Tree(TreeError::ParentIsLeaf))
+    ));
     let twin = queue(Channel::Web, Some(billing.id), "REFUNDS", QueueKind::Leaf);
-    assert!(matches!(store.create_queue(&twin).await, Err(StoreError::Tree(TreeError::DuplicateName(_)))));
-    assert!(matches!(store.delete_queue(billing.id).await, Err(StoreError::Tree(TreeError::HasChildren))));
-    assert_eq!(store.list_queues().await.unwrap().len(), 2, "{backend}: refused changes change nothing");
+    assert!(matches!(
+        store.create_queue(&twin).await,
+        Err(StoreError::Tree(TreeError::DuplicateName(_)))
+    ));
+    assert!(matches!(
+        store.delete_queue(billing.id).await,
+        Err(StoreError::Tree(TreeError::HasChildren))
+    ));
+    assert_eq!(
+        store.list_queues().await.unwrap().len(),
+        2,
+        "{backend}: refused changes change nothing"
+    );
 
     // Users with teams, queues, profile; the whole user is one write.
     let mut agent = user("agent1", BuiltinRole::Agent);
@@ -125,31 +192,79 @@ async fn story(store: Arc<dyn Store>) {
     agent.capacity_profile = Some(blended.id);
     agent.emergency_contacts = EmailList::parse("a@example.org;b@example.org").unwrap();
     store.create_user(&agent, Some("hash")).await.unwrap();
-    assert_eq!(store.get_user(agent.id).await.unwrap(), agent, "{backend}: user round trip");
+    assert_eq!(
+        store.get_user(agent.id).await.unwrap(),
+        agent,
+        "{backend}: user round trip"
+    );
     let mut manager = user("manager1", BuiltinRole::Manager);
     manager.managed_teams = vec![red.id];
     store.create_user(&manager, None).await.unwrap();
-    assert_eq!(store.find_user(&manager.username).await.unwrap().unwrap().managed_teams, vec![red.id]);
+    assert_eq!(
+        store
+            .find_user(&manager.username)
+            .await
+            .unwrap()
+            .unwrap()
+            .managed_teams,
+        vec![red.id]
+    );
     let mut duplicate = user("agent1", BuiltinRole::Agent);
-    assert!(matches!(store.create_user(&duplicate, None).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.create_user(&duplicate, None).await,
+        Err(StoreError::Conflict(_))
+    ));
     duplicate = user("agent9", BuiltinRole::Agent);
     duplicate.queues = vec![billing.id];
-    assert!(matches!(store.create_user(&duplicate, None).await, Err(StoreError::Conflict(_))), "{backend}: menus take no agents");
-    assert!(store.find_user(&duplicate.username).await.unwrap().is_none(), "{backend}: a refused user leaves nothing behind");
+    assert!(
+        matches!(
+            store.create_user(&duplicate, None).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: menus take no agents"
+    );
+    assert!(
+        store
+            .find_user(&duplicate.username)
+            .await
+            .unwrap()
+            .is_none(),
+        "{backend}: a refused user leaves nothing behind"
+    );
     duplicate.queues = vec![];
     duplicate.teams = vec![TeamId::from_uuid(Uuid::new_v4())];
     assert!(store.create_user(&duplicate, None).await.is_err());
-    assert!(store.find_user(&duplicate.username).await.unwrap().is_none(), "{backend}: rolled back");
+    assert!(
+        store
+            .find_user(&duplicate.username)
+            .await
+            .unwrap()
+            .is_none(),
+        "{backend}: rolled back"
+    );
     // An update that fails halfway leaves the user as they were.
     let mut broken = agent.clone();
     broken.display_name = name("Changed");
     broken.queues = vec![QueueId::from_uuid(Uuid::new_v4())];
     assert!(store.update_user(&broken).await.is_err());
-    assert_eq!(store.get_user(agent.id).await.unwrap(), agent, "{backend}: failed update rolled back");
+    assert_eq!(
+        store.get_user(agent.id).await.unwrap(),
+        agent,
+        "{backend}: failed update rolled back"
+    );
     agent.role = qa.key.clone();
     store.update_user(&agent).await.unwrap();
-    assert!(matches!(store.delete_role(&qa.key).await, Err(StoreError::Conflict(_))), "{backend}: role in use");
-    assert!(matches!(store.delete_capacity_profile(blended.id).await, Err(StoreError::Conflict(_))));
+    assert!(
+        matches!(
+            store.delete_role(&qa.key).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: role in use"
+    );
+    assert!(matches!(
+        store.delete_capacity_profile(blended.id).await,
+        Err(StoreError::Conflict(_))
+    ));
 
     // Presence and credentials.
     let mut presence = agent.presence.clone();
@@ -157,40 +272,118 @@ async fn story(store: Arc<dyn Store>) {
     presence.force(Presence::DoNotDisturb, now() + Duration::minutes(1));
     store.save_presence(agent.id, &presence).await.unwrap();
     assert_eq!(store.get_user(agent.id).await.unwrap().presence, presence);
-    store.set_totp(agent.id, Some("SECRET"), false).await.unwrap();
+    store
+        .set_totp(agent.id, Some("SECRET"), false)
+        .await
+        .unwrap();
     let creds = store.credentials(agent.id).await.unwrap();
-    assert_eq!((creds.password_hash.as_deref(), creds.totp_secret.as_deref(), creds.totp_enabled), (Some("hash"), Some("SECRET"), false));
-    store.set_totp(agent.id, Some("SECRET"), true).await.unwrap();
+    assert_eq!(
+        (
+            creds.password_hash.as_deref(),
+            creds.totp_secret.as_deref(),
+            creds.totp_enabled
+        ),
+        (Some("hash"), Some("SECRET"), false)
+    );
+    store
+        .set_totp(agent.id, Some("SECRET"), true)
+        .await
+        .unwrap();
     assert!(store.get_user(agent.id).await.unwrap().totp_enabled);
     assert!(store.use_totp_step(agent.id, 100).await.unwrap());
-    assert!(!store.use_totp_step(agent.id, 100).await.unwrap(), "{backend}: a TOTP step is used once");
+    assert!(
+        !store.use_totp_step(agent.id, 100).await.unwrap(),
+        "{backend}: a TOTP step is used once"
+    );
     assert!(!store.use_totp_step(agent.id, 99).await.unwrap());
 
     // Sessions: expiry, and a password change ends them.
-    let session = Session { token_hash: "t1".into(), user_id: agent.id, created_at: now(), expires_at: now() + Duration::hours(8), mfa: true };
+    let session = Session {
+        token_hash: "t1".into(),
+        user_id: agent.id,
+        created_at: now(),
+        expires_at: now() + Duration::hours(8),
+        mfa: true,
+    };
     store.create_session(&session).await.unwrap();
-    assert_eq!(store.get_session("t1", now()).await.unwrap(), Some(session.clone()));
-    assert_eq!(store.get_session("t1", now() + Duration::hours(9)).await.unwrap(), None);
+    assert_eq!(
+        store.get_session("t1", now()).await.unwrap(),
+        Some(session.clone())
+    );
+    assert_eq!(
+        store
+            .get_session("t1", now() + Duration::hours(9))
+            .await
+            .unwrap(),
+        None
+    );
     store.set_password(agent.id, "hash2").await.unwrap();
-    assert_eq!(store.get_session("t1", now()).await.unwrap(), None, "{backend}: password change ends sessions");
-    store.create_session(&Session { token_hash: "old".into(), expires_at: now(), ..session.clone() }).await.unwrap();
+    assert_eq!(
+        store.get_session("t1", now()).await.unwrap(),
+        None,
+        "{backend}: password change ends sessions"
+    );
+    store
+        .create_session(&Session {
+            token_hash: "old".into(),
+            expires_at: now(),
+            ..session.clone()
+        })
+        .await
+        .unwrap();
     assert_eq!(store.purge_sessions(now()).await.unwrap(), 1);
 
     // Business hours: one schedule per scope.
-    let schedule = Schedule::new(parse_time_zone("Europe/Paris").unwrap(), vec![WeeklyPeriod::parse("mon 09:00-17:00").unwrap()], vec![], vec![]).unwrap();
-    let global = HoursRecord { id: "global".into(), name: "Center".into(), scope: HoursScope::default(), schedule: schedule.clone() };
+    let schedule = Schedule::new(
+        parse_time_zone("Europe/Paris").unwrap(),
+        vec![WeeklyPeriod::parse("mon 09:00-17:00").unwrap()],
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    let global = HoursRecord {
+        id: "global".into(),
+        name: "Center".into(),
+        scope: HoursScope::default(),
+        schedule: schedule.clone(),
+    };
     store.put_hours(&global).await.unwrap();
-    let for_queue = HoursRecord { id: "refunds".into(), name: "Refunds".into(), scope: HoursScope { queue: Some(refunds.id), ..Default::default() }, schedule };
+    let for_queue = HoursRecord {
+        id: "refunds".into(),
+        name: "Refunds".into(),
+        scope: HoursScope {
+            queue: Some(refunds.id),
+            ..Default::default()
+        },
+        schedule,
+    };
     store.put_hours(&for_queue).await.unwrap();
-    let same_scope = HoursRecord { id: "other".into(), ..global.clone() };
-    assert!(matches!(store.put_hours(&same_scope).await, Err(StoreError::Conflict(_))));
-    assert_eq!(store.list_hours().await.unwrap(), vec![global.clone(), for_queue.clone()]);
+    let same_scope = HoursRecord {
+        id: "other".into(),
+        ..global.clone()
+    };
+    assert!(matches!(
+        store.put_hours(&same_scope).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.list_hours().await.unwrap(),
+        vec![global.clone(), for_queue.clone()]
+    );
 
     // Custom statuses and API keys.
     store.create_custom_status("Training").await.unwrap();
     assert!(store.create_custom_status("Training").await.is_err());
-    assert_eq!(store.list_custom_statuses().await.unwrap(), vec!["Training".to_owned()]);
-    let key = ApiKey { key_id: "k1".into(), name: "CRM".into(), secret_hash: "h".into(), created_at: now() };
+    assert_eq!(
+        store.list_custom_statuses().await.unwrap(),
+        vec!["Training".to_owned()]
+    );
+    let key = ApiKey {
+        key_id: "k1".into(),
+        name: "CRM".into(),
+        secret_hash: "h".into(),
+        created_at: now(),
+    };
     store.create_api_key(&key).await.unwrap();
     assert_eq!(store.get_api_key("k1").await.unwrap(), Some(key));
     store.delete_api_key("k1").await.unwrap();
@@ -215,23 +408,54 @@ async fn story(store: Arc<dyn Store>) {
     store.insert_contact(&contact).await.unwrap();
     assert_eq!(store.open_contacts().await.unwrap(), vec![contact.clone()]);
     contact.assign(agent.id, now() + Duration::seconds(20));
-    store.update_contacts(std::slice::from_ref(&contact)).await.unwrap();
+    store
+        .update_contacts(std::slice::from_ref(&contact))
+        .await
+        .unwrap();
     assert_eq!(store.get_contact(contact.id).await.unwrap(), contact);
-    let ghost = Contact { id: ContactId::from_uuid(Uuid::new_v4()), ..contact.clone() };
+    let ghost = Contact {
+        id: ContactId::from_uuid(Uuid::new_v4()),
+        ..contact.clone()
+    };
     let mut ended = contact.clone();
     ended.finish("completed", now() + Duration::minutes(5));
-    assert!(store.update_contacts(&[ended.clone(), ghost]).await.is_err());
-    assert_eq!(store.get_contact(contact.id).await.unwrap(), contact, "{backend}: a batch that fails writes nothing");
-    store.update_contacts(std::slice::from_ref(&ended)).await.unwrap();
+    assert!(store
+        .update_contacts(&[ended.clone(), ghost])
+        .await
+        .is_err());
+    assert_eq!(
+        store.get_contact(contact.id).await.unwrap(),
+        contact,
+        "{backend}: a batch that fails writes nothing"
+    );
+    store
+        .update_contacts(std::slice::from_ref(&ended))
+        .await
+        .unwrap();
     assert!(store.open_contacts().await.unwrap().is_empty());
     assert_eq!(store.recent_contacts(10).await.unwrap(), vec![ended]);
-    assert!(matches!(store.delete_user(agent.id).await, Err(StoreError::Conflict(_))), "{backend}: history keeps the agent");
-    assert!(matches!(store.delete_queue(refunds.id).await, Err(StoreError::Conflict(_))), "{backend}: history keeps the queue");
+    assert!(
+        matches!(
+            store.delete_user(agent.id).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: history keeps the agent"
+    );
+    assert!(
+        matches!(
+            store.delete_queue(refunds.id).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: history keeps the queue"
+    );
 
     // Deleting a team removes memberships, not users.
     store.delete_team(red.id).await.unwrap();
     assert!(store.get_user(agent.id).await.unwrap().teams.is_empty());
-    assert!(matches!(store.get_team(red.id).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.get_team(red.id).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 #[tokio::test]
@@ -247,25 +471,58 @@ async fn sqlite_tells_the_story() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A throwaway PostgreSQL database, dropped when the guard goes, even if the story panicked.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
 #[tokio::test]
 async fn postgres_tells_the_story() {
     if std::env::var("SWITCHBOARD_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
         eprintln!("PostgreSQL left out: SWITCHBOARD_TEST_SKIP_POSTGRES=1");
         return;
     }
-    let admin_url = std::env::var("SWITCHBOARD_TEST_POSTGRES").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+    let admin_url = std::env::var("SWITCHBOARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
     let mut admin = sqlx::PgConnection::connect(&admin_url)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is needed for this test (or set SWITCHBOARD_TEST_SKIP_POSTGRES=1): {e}"));
-    let database = format!("switchboard_test_{}", Uuid::new_v4().simple());
-    sqlx::raw_sql(&format!("CREATE DATABASE {database}")).execute(&mut admin).await.unwrap();
+    let database = TestDatabase {
+        admin_url: admin_url.clone(),
+        name: format!("switchboard_test_{}", Uuid::new_v4().simple()),
+    };
+    sqlx::raw_sql(&format!("CREATE DATABASE {}", database.name))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.ok();
     let (base, _) = admin_url.rsplit_once('/').unwrap();
-    let url = format!("{base}/{database}");
+    let url = format!("{base}/{}", database.name);
     let store = switchboard_store::open(&url).await.unwrap();
     story(store.clone()).await;
     drop(store);
     let reopened = switchboard_store::open(&url).await.unwrap();
     assert_eq!(reopened.center_settings().await.unwrap().name, "Acme");
-    drop(reopened);
-    sqlx::raw_sql(&format!("DROP DATABASE {database} WITH (FORCE)")).execute(&mut admin).await.unwrap();
 }

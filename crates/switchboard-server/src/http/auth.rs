@@ -32,7 +32,10 @@ const MAX_PASSWORD: usize = 256;
 pub fn check_password_policy(password: &str) -> ApiResult<()> {
     let length = password.chars().count();
     if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&length) {
-        return Err(ApiError::bad_request("weak_password", format!("a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")));
+        return Err(ApiError::bad_request(
+            "weak_password",
+            format!("a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
+        ));
     }
     Ok(())
 }
@@ -46,7 +49,9 @@ pub async fn hash_password(password: String) -> ApiResult<String> {
 }
 
 async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || secret::verify_password(&password, &hash)).await.unwrap_or(false)
+    tokio::task::spawn_blocking(move || secret::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
 }
 
 fn unix_seconds() -> u64 {
@@ -55,20 +60,37 @@ fn unix_seconds() -> u64 {
 
 /// Checks a TOTP code and marks its time step used, so it cannot be replayed.
 async fn accept_totp(app: &AppState, user: &User, secret_text: &str, code: &str) -> ApiResult<()> {
-    let step = secret::check_totp(secret_text, code.trim(), unix_seconds())
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "totp_invalid", "the code is wrong or expired"))?;
+    let step = secret::check_totp(secret_text, code.trim(), unix_seconds()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "totp_invalid",
+            "the code is wrong or expired",
+        )
+    })?;
     if !app.store.use_totp_step(user.id, step as i64).await? {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "totp_invalid", "that code was used already; wait for the next one"));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "totp_invalid",
+            "that code was used already; wait for the next one",
+        ));
     }
     Ok(())
 }
 
-pub async fn session_view(app: &AppState, user: &User, session: &Session) -> ApiResult<SessionView> {
+pub async fn session_view(
+    app: &AppState,
+    user: &User,
+    session: &Session,
+) -> ApiResult<SessionView> {
     let role = app.store.get_role(&user.role).await?;
     Ok(SessionView {
         user: UserView::from(user),
         mfa: session.mfa,
-        permissions: role.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+        permissions: role
+            .permissions
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
         expires_at: session.expires_at,
     })
 }
@@ -76,17 +98,34 @@ pub async fn session_view(app: &AppState, user: &User, session: &Session) -> Api
 /// Signs in and sets the session cookie (HttpOnly, SameSite=Strict).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginInput,
     responses((status = 200, body = SessionView), (status = 401, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)))]
-async fn login(State(app): State<AppState>, ApiJson(input): ApiJson<LoginInput>) -> ApiResult<impl IntoResponse> {
+async fn login(
+    State(app): State<AppState>,
+    ApiJson(input): ApiJson<LoginInput>,
+) -> ApiResult<impl IntoResponse> {
     let now = Utc::now();
     let name = input.username.trim().to_lowercase();
-    if let Err(wait) = app.login_throttle.lock().map(|t| t.check(&name, now)).unwrap_or(Ok(())) {
+    if let Err(wait) = app
+        .login_throttle
+        .lock()
+        .map(|t| t.check(&name, now))
+        .unwrap_or(Ok(()))
+    {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
-            format!("too many failed sign-ins; try again in {} minutes", wait.num_minutes() + 1),
+            format!(
+                "too many failed sign-ins; try again in {} minutes",
+                wait.num_minutes() + 1
+            ),
         ));
     }
-    let refused = || ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password");
+    let refused = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong username or password",
+        )
+    };
     let user = match Username::parse(&name) {
         Ok(username) => app.store.find_user(&username).await?,
         Err(_) => None,
@@ -95,7 +134,10 @@ async fn login(State(app): State<AppState>, ApiJson(input): ApiJson<LoginInput>)
         Some(user) => Some(app.store.credentials(user.id).await?),
         None => None,
     };
-    let hash = credentials.as_ref().and_then(|c| c.password_hash.clone()).unwrap_or_else(|| secret::decoy_hash().to_owned());
+    let hash = credentials
+        .as_ref()
+        .and_then(|c| c.password_hash.clone())
+        .unwrap_or_else(|| secret::decoy_hash().to_owned());
     let password_ok = verify_password(input.password, hash).await;
     let (Some(user), Some(credentials), true) = (user, credentials, password_ok) else {
         if let Ok(mut throttle) = app.login_throttle.lock() {
@@ -109,7 +151,11 @@ async fn login(State(app): State<AppState>, ApiJson(input): ApiJson<LoginInput>)
     let mfa = credentials.totp_enabled;
     if mfa {
         let Some(code) = input.totp_code.as_deref() else {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "totp_required", "enter the code from your authenticator app"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "totp_required",
+                "enter the code from your authenticator app",
+            ));
         };
         let secret_text = credentials.totp_secret.as_deref().unwrap_or_default();
         if let Err(error) = accept_totp(&app, &user, secret_text, code).await {
@@ -134,34 +180,64 @@ async fn login(State(app): State<AppState>, ApiJson(input): ApiJson<LoginInput>)
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         app.config.session_hours * 3600,
-        if app.config.secure_cookies { "; Secure" } else { "" }
+        if app.config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     let mut headers = HeaderMap::new();
-    headers.insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(&e))?);
-    Ok((headers, axum::Json(session_view(&app, &user, &session).await?)))
+    headers.insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(&e))?,
+    );
+    Ok((
+        headers,
+        axum::Json(session_view(&app, &user, &session).await?),
+    ))
 }
 
 /// Ends the session and clears the cookie.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("session" = [])), responses((status = 204)))]
 async fn logout(State(app): State<AppState>, current: CurrentUser) -> ApiResult<impl IntoResponse> {
-    app.store.delete_session(&current.session.token_hash).await?;
+    app.store
+        .delete_session(&current.session.token_hash)
+        .await?;
     let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]))
 }
 
 /// The signed-in user and their permissions.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("session" = [])), responses((status = 200, body = SessionView), (status = 401, body = super::error::ErrorBody)))]
-async fn me(State(app): State<AppState>, current: CurrentUser) -> ApiResult<axum::Json<SessionView>> {
-    Ok(axum::Json(session_view(&app, &current.user, &current.session).await?))
+async fn me(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<axum::Json<SessionView>> {
+    Ok(axum::Json(
+        session_view(&app, &current.user, &current.session).await?,
+    ))
 }
 
 /// Changes one's own password; every session of the user ends, including this one.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", security(("session" = [])), request_body = PasswordChange, responses((status = 204), (status = 400, body = super::error::ErrorBody)))]
-async fn change_password(State(app): State<AppState>, current: CurrentUser, ApiJson(input): ApiJson<PasswordChange>) -> ApiResult<StatusCode> {
+async fn change_password(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<PasswordChange>,
+) -> ApiResult<StatusCode> {
     check_password_policy(&input.new_password)?;
-    let stored = app.store.credentials(current.user.id).await?.password_hash.unwrap_or_default();
+    let stored = app
+        .store
+        .credentials(current.user.id)
+        .await?
+        .password_hash
+        .unwrap_or_default();
     if !verify_password(input.current_password, stored).await {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the current password is wrong"));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "the current password is wrong",
+        ));
     }
     let hash = hash_password(input.new_password).await?;
     app.store.set_password(current.user.id, &hash).await?;
@@ -170,33 +246,55 @@ async fn change_password(State(app): State<AppState>, current: CurrentUser, ApiJ
 
 /// Starts two-factor enrolment: a new secret, pending until confirmed with a code.
 #[utoipa::path(post, path = "/api/v1/auth/totp/enroll", tag = "auth", security(("session" = [])), responses((status = 200, body = TotpEnrolment), (status = 409, body = super::error::ErrorBody)))]
-async fn totp_enroll(State(app): State<AppState>, current: CurrentUser) -> ApiResult<axum::Json<TotpEnrolment>> {
+async fn totp_enroll(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<axum::Json<TotpEnrolment>> {
     if current.user.totp_enabled {
-        return Err(ApiError::conflict("two-factor sign-in is already enabled; disable it first to enrol again"));
+        return Err(ApiError::conflict(
+            "two-factor sign-in is already enabled; disable it first to enrol again",
+        ));
     }
     let secret_text = secret::new_totp_secret();
-    app.store.set_totp(current.user.id, Some(&secret_text), false).await?;
+    app.store
+        .set_totp(current.user.id, Some(&secret_text), false)
+        .await?;
     let issuer = app.store.center_settings().await?.name;
     let otpauth_uri = secret::totp_uri(&secret_text, current.user.username.as_str(), &issuer);
-    Ok(axum::Json(TotpEnrolment { secret: secret_text, otpauth_uri }))
+    Ok(axum::Json(TotpEnrolment {
+        secret: secret_text,
+        otpauth_uri,
+    }))
 }
 
 /// Confirms enrolment with a current code; from then on sign-in needs a code.
 #[utoipa::path(post, path = "/api/v1/auth/totp/confirm", tag = "auth", security(("session" = [])), request_body = TotpCode, responses((status = 204), (status = 401, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn totp_confirm(State(app): State<AppState>, current: CurrentUser, ApiJson(input): ApiJson<TotpCode>) -> ApiResult<StatusCode> {
+async fn totp_confirm(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<TotpCode>,
+) -> ApiResult<StatusCode> {
     let credentials = app.store.credentials(current.user.id).await?;
     if credentials.totp_enabled {
         return Err(ApiError::conflict("two-factor sign-in is already enabled"));
     }
-    let secret_text = credentials.totp_secret.ok_or_else(|| ApiError::conflict("start enrolment first"))?;
+    let secret_text = credentials
+        .totp_secret
+        .ok_or_else(|| ApiError::conflict("start enrolment first"))?;
     accept_totp(&app, &current.user, &secret_text, &input.code).await?;
-    app.store.set_totp(current.user.id, Some(&secret_text), true).await?;
+    app.store
+        .set_totp(current.user.id, Some(&secret_text), true)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Turns two-factor sign-in off; needs a current code.
 #[utoipa::path(post, path = "/api/v1/auth/totp/disable", tag = "auth", security(("session" = [])), request_body = TotpCode, responses((status = 204), (status = 401, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn totp_disable(State(app): State<AppState>, current: CurrentUser, ApiJson(input): ApiJson<TotpCode>) -> ApiResult<StatusCode> {
+async fn totp_disable(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<TotpCode>,
+) -> ApiResult<StatusCode> {
     let credentials = app.store.credentials(current.user.id).await?;
     let (true, Some(secret_text)) = (credentials.totp_enabled, credentials.totp_secret) else {
         return Err(ApiError::conflict("two-factor sign-in is not enabled"));

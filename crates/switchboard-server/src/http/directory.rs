@@ -4,7 +4,10 @@ use super::auth::{check_password_policy, hash_password};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, CurrentUser};
 use super::require;
-use super::wire::{NewRole, NewUser, RoleChanges, RoleView, SetPassword, TeamInput, TeamView, UserChanges, UserView};
+use super::wire::{
+    NewRole, NewUser, RoleChanges, RoleView, SetPassword, TeamInput, TeamView, UserChanges,
+    UserView,
+};
 use crate::app::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,8 +15,8 @@ use axum::Json;
 use chrono::Utc;
 use switchboard_core::presence::PresenceState;
 use switchboard_core::{
-    Actor, CapacityProfileId, Email, EmailList, Language, Name, Permission, PermissionSet, QueueId, Role, RoleKey,
-    RoleScope, Target, Team, TeamId, User, UserId, Username,
+    Actor, CapacityProfileId, Email, EmailList, Language, Name, Permission, PermissionSet, QueueId,
+    Role, RoleKey, RoleScope, Target, Team, TeamId, User, UserId, Username,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -29,7 +32,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(update_role, delete_role))
 }
 
-pub fn parse_ids<T: Ord>(texts: &[String], parse: fn(&str) -> Result<T, switchboard_core::IdError>) -> ApiResult<Vec<T>> {
+pub fn parse_ids<T: Ord>(
+    texts: &[String],
+    parse: fn(&str) -> Result<T, switchboard_core::IdError>,
+) -> ApiResult<Vec<T>> {
     let mut ids: Vec<T> = texts.iter().map(|t| parse(t)).collect::<Result<_, _>>()?;
     ids.sort();
     ids.dedup();
@@ -37,37 +43,63 @@ pub fn parse_ids<T: Ord>(texts: &[String], parse: fn(&str) -> Result<T, switchbo
 }
 
 pub fn parse_languages(texts: &[String]) -> ApiResult<Vec<Language>> {
-    let mut list: Vec<Language> = texts.iter().map(|t| Language::parse(t)).collect::<Result<_, _>>()?;
+    let mut list: Vec<Language> = texts
+        .iter()
+        .map(|t| Language::parse(t))
+        .collect::<Result<_, _>>()?;
     list.sort();
     list.dedup();
     Ok(list)
 }
 
 fn user_target(user: &User) -> Target<'_> {
-    Target::User { id: user.id, teams: &user.teams }
+    Target::User {
+        id: user.id,
+        teams: &user.teams,
+    }
 }
 
 /// Whether the actor may see this user's record: themselves, or someone in their reach as a
 /// user editor or monitor.
 fn may_view(actor: &Actor, user: &User) -> bool {
     user.id == actor.user_id
-        || [Permission::UsersEdit, Permission::MonitorCallsListen, Permission::MonitorChatsView]
-            .into_iter()
-            .any(|p| actor.can(p, user_target(user)))
+        || [
+            Permission::UsersEdit,
+            Permission::MonitorCallsListen,
+            Permission::MonitorChatsView,
+        ]
+        .into_iter()
+        .any(|p| actor.can(p, user_target(user)))
 }
 
 /// Checks that the actor may give `user` their role, teams and managed teams.
 async fn check_assignment(app: &AppState, actor: &Actor, user: &User) -> ApiResult<()> {
-    let role = app.store.get_role(&user.role).await.map_err(|_| ApiError::bad_request("invalid_field", format!("role `{}` does not exist", user.role)))?;
+    let role = app.store.get_role(&user.role).await.map_err(|_| {
+        ApiError::bad_request(
+            "invalid_field",
+            format!("role `{}` does not exist", user.role),
+        )
+    })?;
     if !actor.role.may_grant(&role) {
-        return Err(ApiError::forbidden(format!("your role cannot grant the role `{}`", role.key)));
+        return Err(ApiError::forbidden(format!(
+            "your role cannot grant the role `{}`",
+            role.key
+        )));
     }
     if actor.role.scope == RoleScope::AssignedTeams {
         if !actor.may_assign_teams(&user.teams) {
-            return Err(ApiError::forbidden("place the user in at least one team you manage, and only in teams you manage"));
+            return Err(ApiError::forbidden(
+                "place the user in at least one team you manage, and only in teams you manage",
+            ));
         }
-        if !user.managed_teams.iter().all(|t| actor.managed_teams.contains(t)) {
-            return Err(ApiError::forbidden("you can hand over only teams you manage"));
+        if !user
+            .managed_teams
+            .iter()
+            .all(|t| actor.managed_teams.contains(t))
+        {
+            return Err(ApiError::forbidden(
+                "you can hand over only teams you manage",
+            ));
         }
     }
     Ok(())
@@ -75,15 +107,28 @@ async fn check_assignment(app: &AppState, actor: &Actor, user: &User) -> ApiResu
 
 /// Users in the caller's reach.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("session" = [])), responses((status = 200, body = [UserView])))]
-async fn list_users(State(app): State<AppState>, current: CurrentUser) -> ApiResult<Json<Vec<UserView>>> {
+async fn list_users(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<Vec<UserView>>> {
     let users = app.store.list_users().await?;
-    Ok(Json(users.iter().filter(|u| may_view(&current.actor, u)).map(UserView::from).collect()))
+    Ok(Json(
+        users
+            .iter()
+            .filter(|u| may_view(&current.actor, u))
+            .map(UserView::from)
+            .collect(),
+    ))
 }
 
 /// Creates a user (needs users_edit; managers create users only in their teams).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("session" = [])), request_body = NewUser,
     responses((status = 201, body = UserView), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn create_user(State(app): State<AppState>, current: CurrentUser, ApiJson(input): ApiJson<NewUser>) -> ApiResult<(StatusCode, Json<UserView>)> {
+async fn create_user(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
     if !current.actor.holds(Permission::UsersEdit) {
         return Err(ApiError::forbidden("your role does not allow users_edit"));
     }
@@ -91,7 +136,10 @@ async fn create_user(State(app): State<AppState>, current: CurrentUser, ApiJson(
     let now = Utc::now();
     let user = User {
         id: UserId::from_uuid(Uuid::now_v7()),
-        display_name: Name::parse("display_name", input.display_name.as_deref().unwrap_or(username.as_str()))?,
+        display_name: Name::parse(
+            "display_name",
+            input.display_name.as_deref().unwrap_or(username.as_str()),
+        )?,
         username,
         email: input.email.as_deref().map(Email::parse).transpose()?,
         role: RoleKey::parse(&input.role)?,
@@ -99,7 +147,11 @@ async fn create_user(State(app): State<AppState>, current: CurrentUser, ApiJson(
         managed_teams: parse_ids(&input.managed_teams, TeamId::parse)?,
         queues: parse_ids(&input.queues, QueueId::parse)?,
         languages: parse_languages(&input.languages)?,
-        capacity_profile: input.capacity_profile_id.as_deref().map(CapacityProfileId::parse).transpose()?,
+        capacity_profile: input
+            .capacity_profile_id
+            .as_deref()
+            .map(CapacityProfileId::parse)
+            .transpose()?,
         emergency_contacts: EmailList::parse(input.emergency_contacts.as_deref().unwrap_or(""))?,
         presence: PresenceState::new(now),
         disabled: false,
@@ -126,7 +178,11 @@ fn parse_user_id(text: &str) -> ApiResult<UserId> {
 /// One user.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("session" = [])), params(("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 404, body = super::error::ErrorBody)))]
-async fn get_user(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>) -> ApiResult<Json<UserView>> {
+async fn get_user(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<UserView>> {
     let user = app.store.get_user(parse_user_id(&id)?).await?;
     if !may_view(&current.actor, &user) {
         return Err(ApiError::not_found("user"));
@@ -137,7 +193,12 @@ async fn get_user(State(app): State<AppState>, current: CurrentUser, ApiPath(id)
 /// Changes a user: absent fields stay, `null` clears a nullable field.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", security(("session" = [])), params(("id" = String, Path)), request_body = UserChanges,
     responses((status = 200, body = UserView), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn update_user(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>, ApiJson(changes): ApiJson<UserChanges>) -> ApiResult<Json<UserView>> {
+async fn update_user(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(changes): ApiJson<UserChanges>,
+) -> ApiResult<Json<UserView>> {
     let before = app.store.get_user(parse_user_id(&id)?).await?;
     if !may_view(&current.actor, &before) {
         return Err(ApiError::not_found("user"));
@@ -169,7 +230,10 @@ async fn update_user(State(app): State<AppState>, current: CurrentUser, ApiPath(
         user.languages = parse_languages(languages)?;
     }
     if let Some(profile) = &changes.capacity_profile_id {
-        user.capacity_profile = profile.as_deref().map(CapacityProfileId::parse).transpose()?;
+        user.capacity_profile = profile
+            .as_deref()
+            .map(CapacityProfileId::parse)
+            .transpose()?;
     }
     if let Some(text) = &changes.emergency_contacts {
         user.emergency_contacts = EmailList::parse(text)?;
@@ -178,9 +242,14 @@ async fn update_user(State(app): State<AppState>, current: CurrentUser, ApiPath(
         user.disabled = disabled;
     }
     if user.id == current.user.id && (user.role != before.role || user.disabled) {
-        return Err(ApiError::conflict("you cannot change your own role or disable yourself"));
+        return Err(ApiError::conflict(
+            "you cannot change your own role or disable yourself",
+        ));
     }
-    if user.role != before.role || user.teams != before.teams || user.managed_teams != before.managed_teams {
+    if user.role != before.role
+        || user.teams != before.teams
+        || user.managed_teams != before.managed_teams
+    {
         check_assignment(&app, &current.actor, &user).await?;
     }
     app.store.update_user(&user).await?;
@@ -191,7 +260,11 @@ async fn update_user(State(app): State<AppState>, current: CurrentUser, ApiPath(
 /// Removes a user who has no contact history (disable the others instead).
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", security(("session" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn delete_user(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_user(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let user = app.store.get_user(parse_user_id(&id)?).await?;
     if !may_view(&current.actor, &user) {
         return Err(ApiError::not_found("user"));
@@ -208,7 +281,12 @@ async fn delete_user(State(app): State<AppState>, current: CurrentUser, ApiPath(
 /// Sets another user's password (an administrator's reset); the user's sessions end.
 #[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "users", security(("session" = [])), params(("id" = String, Path)), request_body = SetPassword,
     responses((status = 204), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
-async fn set_user_password(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>, ApiJson(input): ApiJson<SetPassword>) -> ApiResult<StatusCode> {
+async fn set_user_password(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<SetPassword>,
+) -> ApiResult<StatusCode> {
     let user = app.store.get_user(parse_user_id(&id)?).await?;
     if !may_view(&current.actor, &user) {
         return Err(ApiError::not_found("user"));
@@ -222,16 +300,34 @@ async fn set_user_password(State(app): State<AppState>, current: CurrentUser, Ap
 
 /// All teams.
 #[utoipa::path(get, path = "/api/v1/teams", tag = "users", security(("session" = [])), responses((status = 200, body = [TeamView])))]
-async fn list_teams(State(app): State<AppState>, _current: CurrentUser) -> ApiResult<Json<Vec<TeamView>>> {
-    Ok(Json(app.store.list_teams().await?.iter().map(TeamView::from).collect()))
+async fn list_teams(
+    State(app): State<AppState>,
+    _current: CurrentUser,
+) -> ApiResult<Json<Vec<TeamView>>> {
+    Ok(Json(
+        app.store
+            .list_teams()
+            .await?
+            .iter()
+            .map(TeamView::from)
+            .collect(),
+    ))
 }
 
 /// Creates a team (center-wide users_edit).
 #[utoipa::path(post, path = "/api/v1/teams", tag = "users", security(("session" = [])), request_body = TeamInput,
     responses((status = 201, body = TeamView), (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn create_team(State(app): State<AppState>, current: CurrentUser, ApiJson(input): ApiJson<TeamInput>) -> ApiResult<(StatusCode, Json<TeamView>)> {
+async fn create_team(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<TeamInput>,
+) -> ApiResult<(StatusCode, Json<TeamView>)> {
     require(&current.actor, Permission::UsersEdit, Target::Center)?;
-    let team = Team { id: TeamId::from_uuid(Uuid::now_v7()), name: Name::parse("name", &input.name)?, created_at: Utc::now() };
+    let team = Team {
+        id: TeamId::from_uuid(Uuid::now_v7()),
+        name: Name::parse("name", &input.name)?,
+        created_at: Utc::now(),
+    };
     app.store.create_team(&team).await?;
     Ok((StatusCode::CREATED, Json(TeamView::from(&team))))
 }
@@ -243,7 +339,12 @@ fn parse_team_id(text: &str) -> ApiResult<TeamId> {
 /// Renames a team.
 #[utoipa::path(patch, path = "/api/v1/teams/{id}", tag = "users", security(("session" = [])), params(("id" = String, Path)), request_body = TeamInput,
     responses((status = 200, body = TeamView), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn update_team(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>, ApiJson(input): ApiJson<TeamInput>) -> ApiResult<Json<TeamView>> {
+async fn update_team(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<TeamInput>,
+) -> ApiResult<Json<TeamView>> {
     require(&current.actor, Permission::UsersEdit, Target::Center)?;
     let mut team = app.store.get_team(parse_team_id(&id)?).await?;
     team.name = Name::parse("name", &input.name)?;
@@ -254,7 +355,11 @@ async fn update_team(State(app): State<AppState>, current: CurrentUser, ApiPath(
 /// Removes a team; its members stay, without it.
 #[utoipa::path(delete, path = "/api/v1/teams/{id}", tag = "users", security(("session" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
-async fn delete_team(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_team(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     require(&current.actor, Permission::UsersEdit, Target::Center)?;
     app.store.delete_team(parse_team_id(&id)?).await?;
     app.contacts.rebuild().await?;
@@ -263,12 +368,25 @@ async fn delete_team(State(app): State<AppState>, current: CurrentUser, ApiPath(
 
 /// Built-in and custom roles.
 #[utoipa::path(get, path = "/api/v1/roles", tag = "users", security(("session" = [])), responses((status = 200, body = [RoleView])))]
-async fn list_roles(State(app): State<AppState>, _current: CurrentUser) -> ApiResult<Json<Vec<RoleView>>> {
-    Ok(Json(app.store.list_roles().await?.iter().map(RoleView::from).collect()))
+async fn list_roles(
+    State(app): State<AppState>,
+    _current: CurrentUser,
+) -> ApiResult<Json<Vec<RoleView>>> {
+    Ok(Json(
+        app.store
+            .list_roles()
+            .await?
+            .iter()
+            .map(RoleView::from)
+            .collect(),
+    ))
 }
 
 fn parse_permissions(texts: &[String]) -> ApiResult<PermissionSet> {
-    let list = texts.iter().map(|t| switchboard_core::Permission::parse(t)).collect::<Result<Vec<_>, _>>()?;
+    let list = texts
+        .iter()
+        .map(|t| switchboard_core::Permission::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(PermissionSet::of(&list))
 }
 
@@ -279,7 +397,11 @@ fn role_name(text: &str) -> ApiResult<String> {
 /// Creates a custom role (settings_edit).
 #[utoipa::path(post, path = "/api/v1/roles", tag = "users", security(("session" = [])), request_body = NewRole,
     responses((status = 201, body = RoleView), (status = 400, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn create_role(State(app): State<AppState>, current: CurrentUser, ApiJson(input): ApiJson<NewRole>) -> ApiResult<(StatusCode, Json<RoleView>)> {
+async fn create_role(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<NewRole>,
+) -> ApiResult<(StatusCode, Json<RoleView>)> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     let key = RoleKey::parse(&input.key)?;
     if key.is_builtin() {
@@ -300,7 +422,9 @@ async fn custom_role(app: &AppState, key: &str) -> ApiResult<Role> {
     let key = RoleKey::parse(key).map_err(|_| ApiError::not_found("role"))?;
     let role = app.store.get_role(&key).await?;
     if role.builtin {
-        return Err(ApiError::conflict("built-in roles cannot be changed or removed"));
+        return Err(ApiError::conflict(
+            "built-in roles cannot be changed or removed",
+        ));
     }
     Ok(role)
 }
@@ -308,7 +432,12 @@ async fn custom_role(app: &AppState, key: &str) -> ApiResult<Role> {
 /// Changes a custom role.
 #[utoipa::path(patch, path = "/api/v1/roles/{key}", tag = "users", security(("session" = [])), params(("key" = String, Path)), request_body = RoleChanges,
     responses((status = 200, body = RoleView), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn update_role(State(app): State<AppState>, current: CurrentUser, ApiPath(key): ApiPath<String>, ApiJson(changes): ApiJson<RoleChanges>) -> ApiResult<Json<RoleView>> {
+async fn update_role(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(changes): ApiJson<RoleChanges>,
+) -> ApiResult<Json<RoleView>> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     let mut role = custom_role(&app, &key).await?;
     if let Some(name) = &changes.name {
@@ -328,7 +457,11 @@ async fn update_role(State(app): State<AppState>, current: CurrentUser, ApiPath(
 /// Removes a custom role nobody holds.
 #[utoipa::path(delete, path = "/api/v1/roles/{key}", tag = "users", security(("session" = [])), params(("key" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn delete_role(State(app): State<AppState>, current: CurrentUser, ApiPath(key): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_role(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(key): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     let role = custom_role(&app, &key).await?;
     app.store.delete_role(&role.key).await?;

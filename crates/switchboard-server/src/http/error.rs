@@ -25,7 +25,11 @@ pub struct ErrorBody {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -41,7 +45,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
@@ -51,13 +59,20 @@ impl ApiError {
     /// A failure that is not the caller's: logged in full, answered without detail.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server could not complete the request")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server could not complete the request",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { code: self.code.to_owned(), message: self.message };
+        let body = ErrorBody {
+            code: self.code.to_owned(),
+            message: self.message,
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -67,7 +82,9 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(message) => ApiError::conflict(message),
-            StoreError::Tree(tree) => ApiError::new(StatusCode::CONFLICT, "queue_tree", tree.to_string()),
+            StoreError::Tree(tree) => {
+                ApiError::new(StatusCode::CONFLICT, "queue_tree", tree.to_string())
+            }
             other => ApiError::internal(&other),
         }
     }

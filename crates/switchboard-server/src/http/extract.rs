@@ -27,15 +27,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => Err(match rejection {
-                JsonRejection::JsonDataError(e) => ApiError::bad_request("invalid_body", e.body_text()),
-                JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("invalid_json", e.body_text()),
+                JsonRejection::JsonDataError(e) => {
+                    ApiError::bad_request("invalid_body", e.body_text())
+                }
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::bad_request("invalid_json", e.body_text())
+                }
                 JsonRejection::MissingJsonContentType(_) => ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_media_type",
                     "send the body as JSON with Content-Type: application/json",
                 ),
                 JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than the API accepts")
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the body is larger than the API accepts",
+                    )
                 }
                 other => ApiError::bad_request("invalid_body", other.body_text()),
             }),
@@ -86,7 +94,12 @@ pub fn session_token(parts: &Parts) -> Option<String> {
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('=').map(str::to_owned))
+        .find_map(|pair| {
+            pair.trim()
+                .strip_prefix(SESSION_COOKIE)?
+                .strip_prefix('=')
+                .map(str::to_owned)
+        })
 }
 
 impl CurrentUser {
@@ -97,7 +110,11 @@ impl CurrentUser {
             .get_session(&secret::sha256_hex(token), Utc::now())
             .await?
             .ok_or_else(|| ApiError::unauthorized("the session has ended; sign in again"))?;
-        let user = app.store.get_user(session.user_id).await.map_err(|_| ApiError::unauthorized("the session's user is gone"))?;
+        let user = app
+            .store
+            .get_user(session.user_id)
+            .await
+            .map_err(|_| ApiError::unauthorized("the session's user is gone"))?;
         if user.disabled {
             return Err(ApiError::unauthorized("the user is disabled"));
         }
@@ -109,7 +126,11 @@ impl CurrentUser {
             managed_teams: user.managed_teams.clone(),
             queues: user.queues.clone(),
         };
-        Ok(Self { user, actor, session })
+        Ok(Self {
+            user,
+            actor,
+            session,
+        })
     }
 }
 
@@ -132,11 +153,21 @@ impl FromRequestParts<AppState> for AppsClient {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let refuse = || {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send the company key and secret with HTTP basic authentication")
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send the company key and secret with HTTP basic authentication",
+            )
         };
-        let value = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(refuse)?;
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(refuse)?;
         let encoded = value.strip_prefix("Basic ").ok_or_else(refuse)?;
-        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| refuse())?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| refuse())?;
         let text = String::from_utf8(decoded).map_err(|_| refuse())?;
         let (key_id, secret_text) = text.split_once(':').ok_or_else(refuse)?;
         let key = app.store.get_api_key(key_id).await?.ok_or_else(refuse)?;

@@ -14,7 +14,9 @@ use axum::response::Response;
 use axum::Json;
 use chrono::Utc;
 use std::collections::HashMap;
-use switchboard_core::{Actor, Contact, ContactId, Permission, Presence, Target, TeamId, User, UserId, Watched};
+use switchboard_core::{
+    Actor, Contact, ContactId, Permission, Presence, Target, TeamId, User, UserId, Watched,
+};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -41,7 +43,10 @@ impl From<ContactError> for ApiError {
 }
 
 /// Agents: users whose role handles contacts.
-pub async fn agent_views(app: &AppState, may_see: impl Fn(&User) -> bool) -> ApiResult<Vec<AgentView>> {
+pub async fn agent_views(
+    app: &AppState,
+    may_see: impl Fn(&User) -> bool,
+) -> ApiResult<Vec<AgentView>> {
     let handlers: Vec<String> = app
         .store
         .list_roles()
@@ -72,68 +77,144 @@ pub async fn agent_views(app: &AppState, may_see: impl Fn(&User) -> bool) -> Api
 
 /// Agents in the caller's reach, with presence and current load (MON-6).
 #[utoipa::path(get, path = "/api/v1/agents", tag = "live", security(("session" = [])), responses((status = 200, body = [AgentView])))]
-async fn list_agents(State(app): State<AppState>, current: CurrentUser) -> ApiResult<Json<Vec<AgentView>>> {
+async fn list_agents(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<Vec<AgentView>>> {
     let actor = current.actor;
-    Ok(Json(agent_views(&app, |u| actor.may_watch(Watched::Agent { id: u.id, teams: &u.teams })).await?))
+    Ok(Json(
+        agent_views(&app, |u| {
+            actor.may_watch(Watched::Agent {
+                id: u.id,
+                teams: &u.teams,
+            })
+        })
+        .await?,
+    ))
 }
 
 /// Sets an agent's presence: one's own, or another's with users_edit over them.
 #[utoipa::path(put, path = "/api/v1/agents/{id}/presence", tag = "live", security(("session" = [])), params(("id" = String, Path)), request_body = PresenceInput,
     responses((status = 200, body = AgentView), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
-async fn set_presence(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>, ApiJson(input): ApiJson<PresenceInput>) -> ApiResult<Json<AgentView>> {
+async fn set_presence(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<PresenceInput>,
+) -> ApiResult<Json<AgentView>> {
     let id = UserId::parse(&id).map_err(|_| ApiError::not_found("agent"))?;
-    let mut user = if id == current.user.id { current.user.clone() } else { app.store.get_user(id).await? };
+    let mut user = if id == current.user.id {
+        current.user.clone()
+    } else {
+        app.store.get_user(id).await?
+    };
     if id != current.user.id {
-        if !current.actor.may_watch(Watched::Agent { id, teams: &user.teams }) {
+        if !current.actor.may_watch(Watched::Agent {
+            id,
+            teams: &user.teams,
+        }) {
             return Err(ApiError::not_found("agent"));
         }
-        require(&current.actor, Permission::UsersEdit, Target::User { id, teams: &user.teams })?;
+        require(
+            &current.actor,
+            Permission::UsersEdit,
+            Target::User {
+                id,
+                teams: &user.teams,
+            },
+        )?;
     }
     let presence = Presence::parse(&input.presence)?;
     if let Presence::Custom(name) = &presence {
-        if !app.store.list_custom_statuses().await?.iter().any(|s| s == name.as_str()) {
-            return Err(ApiError::bad_request("invalid_field", format!("no custom status is named `{name}`")));
+        if !app
+            .store
+            .list_custom_statuses()
+            .await?
+            .iter()
+            .any(|s| s == name.as_str())
+        {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                format!("no custom status is named `{name}`"),
+            ));
         }
     }
     if presence.is_routable() {
         let role = app.store.get_role(&user.role).await?;
         if !role.permissions.contains(Permission::HandleContacts) || user.disabled {
-            return Err(ApiError::conflict("this user's role does not take contacts, so they cannot be available"));
+            return Err(ApiError::conflict(
+                "this user's role does not take contacts, so they cannot be available",
+            ));
         }
     }
     if let Some(change) = user.presence.set(presence, Utc::now()) {
         app.store.save_presence(user.id, &user.presence).await?;
         app.events.publish(
-            Subject::Agent { id: user.id, teams: user.teams.clone() },
-            &EventPayload::PresenceChanged { user_id: user.id.to_string(), presence: change.to.to_string(), since: change.at },
+            Subject::Agent {
+                id: user.id,
+                teams: user.teams.clone(),
+            },
+            &EventPayload::PresenceChanged {
+                user_id: user.id.to_string(),
+                presence: change.to.to_string(),
+                since: change.at,
+            },
         );
         app.contacts.presence_changed(&user).await?;
     }
     let views = agent_views(&app, |u| u.id == user.id).await?;
-    views.into_iter().next().map(Json).ok_or_else(|| ApiError::not_found("agent"))
+    views
+        .into_iter()
+        .next()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("agent"))
 }
 
 /// Teams of every user, to decide who may see contacts held by an agent.
 async fn teams_by_user(app: &AppState) -> ApiResult<HashMap<UserId, Vec<TeamId>>> {
-    Ok(app.store.list_users().await?.into_iter().map(|u| (u.id, u.teams)).collect())
+    Ok(app
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.teams))
+        .collect())
 }
 
 fn may_see_contact(actor: &Actor, contact: &Contact, teams: &HashMap<UserId, Vec<TeamId>>) -> bool {
     match contact.agent {
-        Some(agent) => actor.may_watch(Watched::Agent { id: agent, teams: teams.get(&agent).map(Vec::as_slice).unwrap_or(&[]) }),
-        None => actor.may_watch(Watched::Waiting { queue: contact.queue, channel: contact.channel }),
+        Some(agent) => actor.may_watch(Watched::Agent {
+            id: agent,
+            teams: teams.get(&agent).map(Vec::as_slice).unwrap_or(&[]),
+        }),
+        None => actor.may_watch(Watched::Waiting {
+            queue: contact.queue,
+            channel: contact.channel,
+        }),
     }
 }
 
 /// Queued and connected contacts the caller may watch (MON-5, MON-7).
 #[utoipa::path(get, path = "/api/v1/contacts", tag = "live", security(("session" = [])), responses((status = 200, body = [ContactView])))]
-async fn list_contacts(State(app): State<AppState>, current: CurrentUser) -> ApiResult<Json<Vec<ContactView>>> {
+async fn list_contacts(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<Vec<ContactView>>> {
     let teams = teams_by_user(&app).await?;
     let open = app.store.open_contacts().await?;
-    Ok(Json(open.iter().filter(|c| may_see_contact(&current.actor, c, &teams)).map(ContactView::from).collect()))
+    Ok(Json(
+        open.iter()
+            .filter(|c| may_see_contact(&current.actor, c, &teams))
+            .map(ContactView::from)
+            .collect(),
+    ))
 }
 
-async fn visible_contact(app: &AppState, actor: &Actor, id: &str) -> ApiResult<(Contact, HashMap<UserId, Vec<TeamId>>)> {
+async fn visible_contact(
+    app: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> ApiResult<(Contact, HashMap<UserId, Vec<TeamId>>)> {
     let id = ContactId::parse(id).map_err(|_| ApiError::not_found("contact"))?;
     let contact = app.store.get_contact(id).await?;
     let teams = teams_by_user(app).await?;
@@ -146,7 +227,11 @@ async fn visible_contact(app: &AppState, actor: &Actor, id: &str) -> ApiResult<(
 /// One contact.
 #[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "live", security(("session" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ContactView), (status = 404, body = super::error::ErrorBody)))]
-async fn get_contact(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>) -> ApiResult<Json<ContactView>> {
+async fn get_contact(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<ContactView>> {
     let (contact, _) = visible_contact(&app, &current.actor, &id).await?;
     Ok(Json(ContactView::from(&contact)))
 }
@@ -155,19 +240,28 @@ async fn get_contact(State(app): State<AppState>, current: CurrentUser, ApiPath(
 /// ends a stuck one (MON-7: managers only for their teams' agents).
 #[utoipa::path(post, path = "/api/v1/contacts/{id}/end", tag = "live", security(("session" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ContactView), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn end_contact(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>) -> ApiResult<Json<ContactView>> {
+async fn end_contact(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<ContactView>> {
     let (contact, teams) = visible_contact(&app, &current.actor, &id).await?;
     let reason = if contact.agent == Some(current.user.id) {
         "completed"
     } else {
         let target = match contact.agent {
-            Some(agent) => Target::User { id: agent, teams: teams.get(&agent).map(Vec::as_slice).unwrap_or(&[]) },
+            Some(agent) => Target::User {
+                id: agent,
+                teams: teams.get(&agent).map(Vec::as_slice).unwrap_or(&[]),
+            },
             None => Target::Center,
         };
         require(&current.actor, Permission::MonitorChatsEdit, target)?;
         "ended_by_supervisor"
     };
-    Ok(Json(ContactView::from(&app.contacts.end(contact.id, reason).await?)))
+    Ok(Json(ContactView::from(
+        &app.contacts.end(contact.id, reason).await?,
+    )))
 }
 
 /// The live event stream (WebSocket): a `hello`, then `presence_changed`, `contact_queued`,
@@ -175,8 +269,14 @@ async fn end_contact(State(app): State<AppState>, current: CurrentUser, ApiPath(
 /// frame (see EventPayload). A slow reader gets `lagged` with the number of events it missed.
 #[utoipa::path(get, path = "/api/v1/events", tag = "live", security(("session" = [])),
     responses((status = 101, description = "Switching to WebSocket; frames are EventPayload JSON"), (status = 401, body = super::error::ErrorBody)))]
-async fn events(State(app): State<AppState>, current: CurrentUser, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| stream_events(app, current, socket))
+async fn events(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| stream_events(app, current, socket))
 }
 
 /// How often a stream checks that its session still exists.
@@ -187,7 +287,13 @@ async fn stream_events(app: AppState, current: CurrentUser, mut socket: WebSocke
     let mut receiver = app.events.subscribe();
     let hello = EventPayload::Hello {
         user_id: current.user.id.to_string(),
-        permissions: current.actor.role.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+        permissions: current
+            .actor
+            .role
+            .permissions
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
     };
     let mut recheck = tokio::time::interval(SESSION_RECHECK);
     recheck.tick().await;

@@ -47,8 +47,14 @@ struct SecuritySchemes;
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(extract::SESSION_COOKIE))));
-        components.add_security_scheme("apps", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()));
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(extract::SESSION_COOKIE))),
+        );
+        components.add_security_scheme(
+            "apps",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
     }
 }
 
@@ -68,21 +74,36 @@ pub fn router(app: AppState) -> Router {
     let (routes, openapi) = api_routes().split_for_parts();
     let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".into());
     routes
-        .route("/api/openapi.json", axum::routing::get(move || async move { ([("content-type", "application/json")], openapi_json) }))
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || async move {
+                ([("content-type", "application/json")], openapi_json)
+            }),
+        )
         .route("/", axum::routing::get(system::index))
         .fallback(|| async { ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(app.clone(), count_responses))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            count_responses,
+        ))
         .with_state(app)
 }
 
 async fn count_responses(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let class = format!("{}xx", response.status().as_u16() / 100);
-    app.metrics.http_responses.get_or_create(&crate::metrics::StatusLabels { class }).inc();
+    app.metrics
+        .http_responses
+        .get_or_create(&crate::metrics::StatusLabels { class })
+        .inc();
     response
 }
 
@@ -91,6 +112,9 @@ pub fn require(actor: &Actor, permission: Permission, target: Target<'_>) -> Api
     if actor.can(permission, target) {
         Ok(())
     } else {
-        Err(ApiError::forbidden(format!("your role does not allow {} here", permission.as_str())))
+        Err(ApiError::forbidden(format!(
+            "your role does not allow {} here",
+            permission.as_str()
+        )))
     }
 }

@@ -7,8 +7,8 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
 use super::require;
 use super::wire::{
-    ApiKeyInput, ApiKeyView, CapacityProfileInput, CapacityProfileView, CustomStatusInput, HoursInput, HoursView, NewQueue,
-    OpenStatus, QueueChanges, QueueView, ScopeView, SettingsView,
+    ApiKeyInput, ApiKeyView, CapacityProfileInput, CapacityProfileView, CustomStatusInput,
+    HoursInput, HoursView, NewQueue, OpenStatus, QueueChanges, QueueView, ScopeView, SettingsView,
 };
 use crate::app::AppState;
 use crate::secret;
@@ -17,8 +17,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
-use switchboard_core::hours::{parse_time_zone, Closure, Holiday, HoursScope, HoursSet, Schedule, WeeklyPeriod};
-use switchboard_core::{CapacityProfile, CapacityProfileId, Channel, Language, Name, Permission, QueueId, QueueKind, QueueNode, QueueTree, Target};
+use switchboard_core::hours::{
+    parse_time_zone, Closure, Holiday, HoursScope, HoursSet, Schedule, WeeklyPeriod,
+};
+use switchboard_core::{
+    CapacityProfile, CapacityProfileId, Channel, Language, Name, Permission, QueueId, QueueKind,
+    QueueNode, QueueTree, Target,
+};
 use switchboard_store::{ApiKey, CenterSettings, HoursRecord};
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -64,7 +69,11 @@ pub async fn queue_views(app: &AppState, channel: Option<Channel>) -> ApiResult<
 
 /// The queue menu trees as a flat list (each node has its parent and path).
 #[utoipa::path(get, path = "/api/v1/queues", tag = "setup", security(("session" = [])), params(ChannelFilter), responses((status = 200, body = [QueueView])))]
-async fn list_queues(State(app): State<AppState>, _current: CurrentUser, ApiQuery(filter): ApiQuery<ChannelFilter>) -> ApiResult<Json<Vec<QueueView>>> {
+async fn list_queues(
+    State(app): State<AppState>,
+    _current: CurrentUser,
+    ApiQuery(filter): ApiQuery<ChannelFilter>,
+) -> ApiResult<Json<Vec<QueueView>>> {
     let channel = filter.channel.as_deref().map(Channel::parse).transpose()?;
     Ok(Json(queue_views(&app, channel).await?))
 }
@@ -74,13 +83,21 @@ fn parse_queue_id(text: &str) -> ApiResult<QueueId> {
 }
 
 async fn view_of(app: &AppState, id: QueueId) -> ApiResult<QueueView> {
-    queue_views(app, None).await?.into_iter().find(|q| q.id == id.to_string()).ok_or_else(|| ApiError::not_found("queue"))
+    queue_views(app, None)
+        .await?
+        .into_iter()
+        .find(|q| q.id == id.to_string())
+        .ok_or_else(|| ApiError::not_found("queue"))
 }
 
 /// Adds a menu or a leaf queue to a channel's tree.
 #[utoipa::path(post, path = "/api/v1/queues", tag = "setup", security(("session" = [])), request_body = NewQueue,
     responses((status = 201, body = QueueView), (status = 400, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn create_queue(State(app): State<AppState>, current: CurrentUser, ApiJson(input): ApiJson<NewQueue>) -> ApiResult<(StatusCode, Json<QueueView>)> {
+async fn create_queue(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<NewQueue>,
+) -> ApiResult<(StatusCode, Json<QueueView>)> {
     settings_editor(&current)?;
     let node = QueueNode {
         id: QueueId::from_uuid(Uuid::now_v7()),
@@ -100,10 +117,21 @@ async fn create_queue(State(app): State<AppState>, current: CurrentUser, ApiJson
 /// Changes a queue: rename, move (`parent_id`, `null` for the top), reorder, re-prioritise.
 #[utoipa::path(patch, path = "/api/v1/queues/{id}", tag = "setup", security(("session" = [])), params(("id" = String, Path)), request_body = QueueChanges,
     responses((status = 200, body = QueueView), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn update_queue(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>, ApiJson(changes): ApiJson<QueueChanges>) -> ApiResult<Json<QueueView>> {
+async fn update_queue(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(changes): ApiJson<QueueChanges>,
+) -> ApiResult<Json<QueueView>> {
     settings_editor(&current)?;
     let id = parse_queue_id(&id)?;
-    let mut node = app.store.list_queues().await?.into_iter().find(|n| n.id == id).ok_or_else(|| ApiError::not_found("queue"))?;
+    let mut node = app
+        .store
+        .list_queues()
+        .await?
+        .into_iter()
+        .find(|n| n.id == id)
+        .ok_or_else(|| ApiError::not_found("queue"))?;
     if let Some(parent) = &changes.parent_id {
         node.parent = parent.as_deref().map(QueueId::parse).transpose()?;
     }
@@ -130,34 +158,66 @@ async fn update_queue(State(app): State<AppState>, current: CurrentUser, ApiPath
 /// Removes a queue with no children and no contact history.
 #[utoipa::path(delete, path = "/api/v1/queues/{id}", tag = "setup", security(("session" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn delete_queue(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_queue(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     settings_editor(&current)?;
-    app.store.delete_queue(parse_queue_id(&id)?).await.map_err(|e| match e {
-        switchboard_store::StoreError::Tree(switchboard_core::TreeError::NotFound(_)) => ApiError::not_found("queue"),
-        other => other.into(),
-    })?;
+    app.store
+        .delete_queue(parse_queue_id(&id)?)
+        .await
+        .map_err(|e| match e {
+            switchboard_store::StoreError::Tree(switchboard_core::TreeError::NotFound(_)) => {
+                ApiError::not_found("queue")
+            }
+            other => other.into(),
+        })?;
     app.contacts.rebuild().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Capacity profiles.
 #[utoipa::path(get, path = "/api/v1/capacity-profiles", tag = "setup", security(("session" = [])), responses((status = 200, body = [CapacityProfileView])))]
-async fn list_profiles(State(app): State<AppState>, _current: CurrentUser) -> ApiResult<Json<Vec<CapacityProfileView>>> {
-    Ok(Json(app.store.list_capacity_profiles().await?.iter().map(CapacityProfileView::from).collect()))
+async fn list_profiles(
+    State(app): State<AppState>,
+    _current: CurrentUser,
+) -> ApiResult<Json<Vec<CapacityProfileView>>> {
+    Ok(Json(
+        app.store
+            .list_capacity_profiles()
+            .await?
+            .iter()
+            .map(CapacityProfileView::from)
+            .collect(),
+    ))
 }
 
 fn profile_from(id: CapacityProfileId, input: &CapacityProfileInput) -> ApiResult<CapacityProfile> {
-    Ok(CapacityProfile::new(id, Name::parse("name", &input.name)?, input.max_chats, input.max_calls, input.voice_outbound)?)
+    Ok(CapacityProfile::new(
+        id,
+        Name::parse("name", &input.name)?,
+        input.max_chats,
+        input.max_calls,
+        input.voice_outbound,
+    )?)
 }
 
 /// Creates a capacity profile (chats and calls at once, voice outbound).
 #[utoipa::path(post, path = "/api/v1/capacity-profiles", tag = "setup", security(("session" = [])), request_body = CapacityProfileInput,
     responses((status = 201, body = CapacityProfileView), (status = 400, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn create_profile(State(app): State<AppState>, current: CurrentUser, ApiJson(input): ApiJson<CapacityProfileInput>) -> ApiResult<(StatusCode, Json<CapacityProfileView>)> {
+async fn create_profile(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<CapacityProfileInput>,
+) -> ApiResult<(StatusCode, Json<CapacityProfileView>)> {
     settings_editor(&current)?;
     let profile = profile_from(CapacityProfileId::from_uuid(Uuid::now_v7()), &input)?;
     app.store.create_capacity_profile(&profile).await?;
-    Ok((StatusCode::CREATED, Json(CapacityProfileView::from(&profile))))
+    Ok((
+        StatusCode::CREATED,
+        Json(CapacityProfileView::from(&profile)),
+    ))
 }
 
 fn parse_profile_id(text: &str) -> ApiResult<CapacityProfileId> {
@@ -167,7 +227,12 @@ fn parse_profile_id(text: &str) -> ApiResult<CapacityProfileId> {
 /// Replaces a capacity profile; agents holding it are re-routed under the new limits.
 #[utoipa::path(put, path = "/api/v1/capacity-profiles/{id}", tag = "setup", security(("session" = [])), params(("id" = String, Path)), request_body = CapacityProfileInput,
     responses((status = 200, body = CapacityProfileView), (status = 404, body = super::error::ErrorBody)))]
-async fn update_profile(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>, ApiJson(input): ApiJson<CapacityProfileInput>) -> ApiResult<Json<CapacityProfileView>> {
+async fn update_profile(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<CapacityProfileInput>,
+) -> ApiResult<Json<CapacityProfileView>> {
     settings_editor(&current)?;
     let profile = profile_from(parse_profile_id(&id)?, &input)?;
     app.store.update_capacity_profile(&profile).await?;
@@ -178,16 +243,32 @@ async fn update_profile(State(app): State<AppState>, current: CurrentUser, ApiPa
 /// Removes a capacity profile no user holds.
 #[utoipa::path(delete, path = "/api/v1/capacity-profiles/{id}", tag = "setup", security(("session" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn delete_profile(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_profile(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     settings_editor(&current)?;
-    app.store.delete_capacity_profile(parse_profile_id(&id)?).await?;
+    app.store
+        .delete_capacity_profile(parse_profile_id(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Business-hours schedules: the global one and the overrides per queue, channel, language.
 #[utoipa::path(get, path = "/api/v1/business-hours", tag = "setup", security(("session" = [])), responses((status = 200, body = [HoursView])))]
-async fn list_hours(State(app): State<AppState>, _current: CurrentUser) -> ApiResult<Json<Vec<HoursView>>> {
-    Ok(Json(app.store.list_hours().await?.iter().map(HoursView::from).collect()))
+async fn list_hours(
+    State(app): State<AppState>,
+    _current: CurrentUser,
+) -> ApiResult<Json<Vec<HoursView>>> {
+    Ok(Json(
+        app.store
+            .list_hours()
+            .await?
+            .iter()
+            .map(HoursView::from)
+            .collect(),
+    ))
 }
 
 fn parse_scope(scope: &ScopeView) -> ApiResult<HoursScope> {
@@ -205,17 +286,38 @@ async fn hours_record(app: &AppState, id: String, input: &HoursInput) -> ApiResu
     };
     let schedule = Schedule::new(
         parse_time_zone(&zone)?,
-        input.periods.iter().map(|p| WeeklyPeriod::parse(p)).collect::<Result<_, _>>()?,
-        input.holidays.iter().map(|h| Holiday::parse(h)).collect::<Result<_, _>>()?,
-        input.closures.iter().map(|c| Closure::parse(c)).collect::<Result<_, _>>()?,
+        input
+            .periods
+            .iter()
+            .map(|p| WeeklyPeriod::parse(p))
+            .collect::<Result<_, _>>()?,
+        input
+            .holidays
+            .iter()
+            .map(|h| Holiday::parse(h))
+            .collect::<Result<_, _>>()?,
+        input
+            .closures
+            .iter()
+            .map(|c| Closure::parse(c))
+            .collect::<Result<_, _>>()?,
     )?;
-    Ok(HoursRecord { id, name: Name::parse("name", &input.name)?.to_string(), scope: parse_scope(&input.scope)?, schedule })
+    Ok(HoursRecord {
+        id,
+        name: Name::parse("name", &input.name)?.to_string(),
+        scope: parse_scope(&input.scope)?,
+        schedule,
+    })
 }
 
 /// Creates a schedule; one per scope.
 #[utoipa::path(post, path = "/api/v1/business-hours", tag = "setup", security(("session" = [])), request_body = HoursInput,
     responses((status = 201, body = HoursView), (status = 400, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-async fn create_hours(State(app): State<AppState>, current: CurrentUser, ApiJson(input): ApiJson<HoursInput>) -> ApiResult<(StatusCode, Json<HoursView>)> {
+async fn create_hours(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<HoursInput>,
+) -> ApiResult<(StatusCode, Json<HoursView>)> {
     settings_editor(&current)?;
     let record = hours_record(&app, Uuid::now_v7().to_string(), &input).await?;
     app.store.put_hours(&record).await?;
@@ -223,13 +325,23 @@ async fn create_hours(State(app): State<AppState>, current: CurrentUser, ApiJson
 }
 
 async fn existing_hours(app: &AppState, id: &str) -> ApiResult<HoursRecord> {
-    app.store.list_hours().await?.into_iter().find(|h| h.id == id).ok_or_else(|| ApiError::not_found("business hours"))
+    app.store
+        .list_hours()
+        .await?
+        .into_iter()
+        .find(|h| h.id == id)
+        .ok_or_else(|| ApiError::not_found("business hours"))
 }
 
 /// Replaces a schedule.
 #[utoipa::path(put, path = "/api/v1/business-hours/{id}", tag = "setup", security(("session" = [])), params(("id" = String, Path)), request_body = HoursInput,
     responses((status = 200, body = HoursView), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
-async fn replace_hours(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>, ApiJson(input): ApiJson<HoursInput>) -> ApiResult<Json<HoursView>> {
+async fn replace_hours(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<HoursInput>,
+) -> ApiResult<Json<HoursView>> {
     settings_editor(&current)?;
     let existing = existing_hours(&app, &id).await?;
     let record = hours_record(&app, existing.id, &input).await?;
@@ -240,7 +352,11 @@ async fn replace_hours(State(app): State<AppState>, current: CurrentUser, ApiPat
 /// Removes a schedule.
 #[utoipa::path(delete, path = "/api/v1/business-hours/{id}", tag = "setup", security(("session" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
-async fn delete_hours(State(app): State<AppState>, current: CurrentUser, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_hours(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     settings_editor(&current)?;
     app.store.delete_hours(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -264,37 +380,75 @@ pub struct StatusQuery {
 /// open slots (for scheduled callbacks, AHD-3).
 #[utoipa::path(get, path = "/api/v1/business-hours/status", tag = "setup", security(("session" = [])), params(StatusQuery),
     responses((status = 200, body = OpenStatus), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
-async fn hours_status(State(app): State<AppState>, _current: CurrentUser, ApiQuery(query): ApiQuery<StatusQuery>) -> ApiResult<Json<OpenStatus>> {
+async fn hours_status(
+    State(app): State<AppState>,
+    _current: CurrentUser,
+    ApiQuery(query): ApiQuery<StatusQuery>,
+) -> ApiResult<Json<OpenStatus>> {
     Ok(Json(open_status(&app, &query).await?))
 }
 
 pub async fn open_status(app: &AppState, query: &StatusQuery) -> ApiResult<OpenStatus> {
     let queue_id = parse_queue_id(&query.queue_id)?;
-    let node = app.store.list_queues().await?.into_iter().find(|n| n.id == queue_id).ok_or_else(|| ApiError::not_found("queue"))?;
+    let node = app
+        .store
+        .list_queues()
+        .await?
+        .into_iter()
+        .find(|n| n.id == queue_id)
+        .ok_or_else(|| ApiError::not_found("queue"))?;
     let language = query.language.as_deref().map(Language::parse).transpose()?;
     let records = app.store.list_hours().await?;
-    let set = HoursSet::new(records.iter().map(|r| (r.scope.clone(), r.schedule.clone())).collect());
+    let set = HoursSet::new(
+        records
+            .iter()
+            .map(|r| (r.scope.clone(), r.schedule.clone()))
+            .collect(),
+    );
     let at = query.at.unwrap_or_else(Utc::now);
     let schedule = set.schedule_for(node.id, node.channel, language.as_ref());
-    let schedule_id = schedule.and_then(|s| records.iter().find(|r| &r.schedule == s).map(|r| r.id.clone()));
+    let schedule_id = schedule.and_then(|s| {
+        records
+            .iter()
+            .find(|r| &r.schedule == s)
+            .map(|r| r.id.clone())
+    });
     let wanted = query.slots.unwrap_or(0);
     let next_slots = match schedule {
-        Some(s) if wanted > 0 => s.next_open_slots(at, wanted, Duration::minutes(query.slot_minutes.unwrap_or(30)))?,
+        Some(s) if wanted > 0 => s.next_open_slots(
+            at,
+            wanted,
+            Duration::minutes(query.slot_minutes.unwrap_or(30)),
+        )?,
         _ => Vec::new(),
     };
-    Ok(OpenStatus { open: schedule.is_none_or(|s| s.is_open(at)), schedule_id, at, next_slots })
+    Ok(OpenStatus {
+        open: schedule.is_none_or(|s| s.is_open(at)),
+        schedule_id,
+        at,
+        next_slots,
+    })
 }
 
 /// Center settings.
 #[utoipa::path(get, path = "/api/v1/settings", tag = "setup", security(("session" = [])), responses((status = 200, body = SettingsView)))]
-async fn get_settings(State(app): State<AppState>, _current: CurrentUser) -> ApiResult<Json<SettingsView>> {
-    Ok(Json(SettingsView::from(&app.store.center_settings().await?)))
+async fn get_settings(
+    State(app): State<AppState>,
+    _current: CurrentUser,
+) -> ApiResult<Json<SettingsView>> {
+    Ok(Json(SettingsView::from(
+        &app.store.center_settings().await?,
+    )))
 }
 
 /// Changes center settings.
 #[utoipa::path(put, path = "/api/v1/settings", tag = "setup", security(("session" = [])), request_body = SettingsView,
     responses((status = 200, body = SettingsView), (status = 400, body = super::error::ErrorBody)))]
-async fn update_settings(State(app): State<AppState>, current: CurrentUser, ApiJson(input): ApiJson<SettingsView>) -> ApiResult<Json<SettingsView>> {
+async fn update_settings(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<SettingsView>,
+) -> ApiResult<Json<SettingsView>> {
     settings_editor(&current)?;
     let settings = CenterSettings {
         name: Name::parse("name", &input.name)?.to_string(),
@@ -307,14 +461,28 @@ async fn update_settings(State(app): State<AppState>, current: CurrentUser, ApiJ
 
 /// Custom presence statuses (used as `custom:<name>`).
 #[utoipa::path(get, path = "/api/v1/custom-statuses", tag = "setup", security(("session" = [])), responses((status = 200, body = [CustomStatusInput])))]
-async fn list_custom_statuses(State(app): State<AppState>, _current: CurrentUser) -> ApiResult<Json<Vec<CustomStatusInput>>> {
-    Ok(Json(app.store.list_custom_statuses().await?.into_iter().map(|name| CustomStatusInput { name }).collect()))
+async fn list_custom_statuses(
+    State(app): State<AppState>,
+    _current: CurrentUser,
+) -> ApiResult<Json<Vec<CustomStatusInput>>> {
+    Ok(Json(
+        app.store
+            .list_custom_statuses()
+            .await?
+            .into_iter()
+            .map(|name| CustomStatusInput { name })
+            .collect(),
+    ))
 }
 
 /// Defines a custom status.
 #[utoipa::path(post, path = "/api/v1/custom-statuses", tag = "setup", security(("session" = [])), request_body = CustomStatusInput,
     responses((status = 201, body = CustomStatusInput), (status = 409, body = super::error::ErrorBody)))]
-async fn create_custom_status(State(app): State<AppState>, current: CurrentUser, ApiJson(input): ApiJson<CustomStatusInput>) -> ApiResult<(StatusCode, Json<CustomStatusInput>)> {
+async fn create_custom_status(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<CustomStatusInput>,
+) -> ApiResult<(StatusCode, Json<CustomStatusInput>)> {
     settings_editor(&current)?;
     let name = Name::parse("name", &input.name)?.to_string();
     app.store.create_custom_status(&name).await?;
@@ -324,7 +492,11 @@ async fn create_custom_status(State(app): State<AppState>, current: CurrentUser,
 /// Removes a custom status.
 #[utoipa::path(delete, path = "/api/v1/custom-statuses/{name}", tag = "setup", security(("session" = [])), params(("name" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
-async fn delete_custom_status(State(app): State<AppState>, current: CurrentUser, ApiPath(name): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_custom_status(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     settings_editor(&current)?;
     app.store.delete_custom_status(&name).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -332,9 +504,19 @@ async fn delete_custom_status(State(app): State<AppState>, current: CurrentUser,
 
 /// Apps API keys (their secrets are never shown again after creation).
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "setup", security(("session" = [])), responses((status = 200, body = [ApiKeyView])))]
-async fn list_api_keys(State(app): State<AppState>, current: CurrentUser) -> ApiResult<Json<Vec<ApiKeyView>>> {
+async fn list_api_keys(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<Vec<ApiKeyView>>> {
     settings_editor(&current)?;
-    Ok(Json(app.store.list_api_keys().await?.iter().map(ApiKeyView::from).collect()))
+    Ok(Json(
+        app.store
+            .list_api_keys()
+            .await?
+            .iter()
+            .map(ApiKeyView::from)
+            .collect(),
+    ))
 }
 
 /// Makes a new key and secret for an integration; the answer is the only time the secret is shown.
@@ -347,21 +529,35 @@ pub async fn issue_api_key(app: &AppState, name: &str) -> ApiResult<ApiKeyView> 
         created_at: Utc::now(),
     };
     app.store.create_api_key(&key).await?;
-    Ok(ApiKeyView { secret: Some(secret_text), ..ApiKeyView::from(&key) })
+    Ok(ApiKeyView {
+        secret: Some(secret_text),
+        ..ApiKeyView::from(&key)
+    })
 }
 
 /// Creates an Apps API key.
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "setup", security(("session" = [])), request_body = ApiKeyInput,
     responses((status = 201, body = ApiKeyView), (status = 400, body = super::error::ErrorBody)))]
-async fn create_api_key(State(app): State<AppState>, current: CurrentUser, ApiJson(input): ApiJson<ApiKeyInput>) -> ApiResult<(StatusCode, Json<ApiKeyView>)> {
+async fn create_api_key(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<ApiKeyInput>,
+) -> ApiResult<(StatusCode, Json<ApiKeyView>)> {
     settings_editor(&current)?;
-    Ok((StatusCode::CREATED, Json(issue_api_key(&app, &input.name).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(issue_api_key(&app, &input.name).await?),
+    ))
 }
 
 /// Revokes an Apps API key at once.
 #[utoipa::path(delete, path = "/api/v1/api-keys/{key_id}", tag = "setup", security(("session" = [])), params(("key_id" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
-async fn delete_api_key(State(app): State<AppState>, current: CurrentUser, ApiPath(key_id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_api_key(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(key_id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     settings_editor(&current)?;
     app.store.delete_api_key(&key_id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -9,17 +9,31 @@ use axum::Json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(metrics))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
 }
 
 /// Liveness and database reachability; 503 when the database does not answer.
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn healthz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
     match app.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(Health { status: "ok".into(), database: app.store.backend().into() })),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(Health {
+                status: "ok".into(),
+                database: app.store.backend().into(),
+            }),
+        ),
         Err(error) => {
             tracing::warn!(%error, "health check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "database unreachable".into(), database: app.store.backend().into() }))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "database unreachable".into(),
+                    database: app.store.backend().into(),
+                }),
+            )
         }
     }
 }
@@ -27,7 +41,13 @@ async fn healthz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
 /// Prometheus metrics in text format.
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render())
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
 }
 
 /// A short page that says the server runs and where to go.

@@ -126,7 +126,11 @@ pub struct TeamView {
 
 impl From<&Team> for TeamView {
     fn from(team: &Team) -> Self {
-        Self { id: team.id.to_string(), name: team.name.to_string(), created_at: team.created_at }
+        Self {
+            id: team.id.to_string(),
+            name: team.name.to_string(),
+            created_at: team.created_at,
+        }
     }
 }
 
@@ -151,7 +155,11 @@ impl From<&Role> for RoleView {
         Self {
             key: role.key.to_string(),
             name: role.name.clone(),
-            permissions: role.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+            permissions: role
+                .permissions
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
             scope: role.scope.as_str().to_owned(),
             builtin: role.builtin,
         }
@@ -256,7 +264,13 @@ pub struct CapacityProfileView {
 
 impl From<&CapacityProfile> for CapacityProfileView {
     fn from(p: &CapacityProfile) -> Self {
-        Self { id: p.id.to_string(), name: p.name.to_string(), max_chats: p.max_chats(), max_calls: p.max_calls(), voice_outbound: p.voice_outbound }
+        Self {
+            id: p.id.to_string(),
+            name: p.name.to_string(),
+            max_chats: p.max_chats(),
+            max_calls: p.max_calls(),
+            voice_outbound: p.voice_outbound,
+        }
     }
 }
 
@@ -356,7 +370,11 @@ pub struct SettingsView {
 
 impl From<&CenterSettings> for SettingsView {
     fn from(s: &CenterSettings) -> Self {
-        Self { name: s.name.clone(), time_zone: s.time_zone.clone(), languages: languages(&s.languages) }
+        Self {
+            name: s.name.clone(),
+            time_zone: s.time_zone.clone(),
+            languages: languages(&s.languages),
+        }
     }
 }
 
@@ -451,7 +469,12 @@ pub struct ApiKeyView {
 
 impl From<&ApiKey> for ApiKeyView {
     fn from(k: &ApiKey) -> Self {
-        Self { key_id: k.key_id.clone(), name: k.name.clone(), created_at: k.created_at, secret: None }
+        Self {
+            key_id: k.key_id.clone(),
+            name: k.name.clone(),
+            created_at: k.created_at,
+            secret: None,
+        }
     }
 }
 
@@ -511,8 +534,15 @@ pub struct Health {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventPayload {
     /// Sent first on every stream.
-    Hello { user_id: String, permissions: Vec<String> },
-    PresenceChanged { user_id: String, presence: String, since: DateTime<Utc> },
+    Hello {
+        user_id: String,
+        permissions: Vec<String>,
+    },
+    PresenceChanged {
+        user_id: String,
+        presence: String,
+        since: DateTime<Utc>,
+    },
     /// A contact started waiting in a queue.
     ContactQueued { contact: ContactView },
     /// A contact reached an agent.

@@ -6,7 +6,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 pub struct EventStream {
-    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
 }
 
 impl EventStream {
@@ -14,8 +16,12 @@ impl EventStream {
     pub async fn open(server: &crate::Server, session: &crate::Session) -> (EventStream, Value) {
         let url = format!("ws://{}/api/v1/events", server.address);
         let mut request = url.into_client_request().unwrap();
-        request.headers_mut().insert("cookie", session.cookie_pair().parse().unwrap());
-        let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("event stream opens");
+        request
+            .headers_mut()
+            .insert("cookie", session.cookie_pair().parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("event stream opens");
         let mut stream = EventStream { socket };
         let hello = stream.next().await;
         assert_eq!(hello["type"], "hello");
@@ -25,13 +31,16 @@ impl EventStream {
     /// The next event. The timeout only keeps a broken test from hanging; it asserts nothing.
     pub async fn next(&mut self) -> Value {
         loop {
-            let frame = tokio::time::timeout(std::time::Duration::from_secs(20), self.socket.next())
-                .await
-                .expect("an event arrives")
-                .expect("the stream is open")
-                .expect("a frame");
+            let frame =
+                tokio::time::timeout(std::time::Duration::from_secs(20), self.socket.next())
+                    .await
+                    .expect("an event arrives")
+                    .expect("the stream is open")
+                    .expect("a frame");
             match frame {
-                Message::Text(text) => return serde_json::from_str(&text).expect("events are JSON"),
+                Message::Text(text) => {
+                    return serde_json::from_str(&text).expect("events are JSON")
+                }
                 Message::Close(_) => panic!("stream closed"),
                 _ => continue,
             }

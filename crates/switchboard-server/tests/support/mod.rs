@@ -52,20 +52,28 @@ pub fn backends() -> Vec<Backend> {
 }
 
 async fn postgres_database() -> (String, PostgresDatabase) {
-    let admin_url = std::env::var("SWITCHBOARD_TEST_POSTGRES").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+    let admin_url = std::env::var("SWITCHBOARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
     let mut admin = sqlx::PgConnection::connect(&admin_url)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is needed (or set SWITCHBOARD_TEST_SKIP_POSTGRES=1): {e}"));
     let name = format!("switchboard_api_{}", uuid::Uuid::new_v4().simple());
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let (base, _) = admin_url.rsplit_once('/').unwrap();
-    (format!("{base}/{name}"), PostgresDatabase { admin_url, name })
+    (
+        format!("{base}/{name}"),
+        PostgresDatabase { admin_url, name },
+    )
 }
 
 impl Server {
     /// A new server on a fresh database of the given backend, with the demo center seeded.
     pub async fn start(backend: Backend) -> Server {
-        let data_dir = std::env::temp_dir().join(format!("switchboard-api-{}", uuid::Uuid::new_v4()));
+        let data_dir =
+            std::env::temp_dir().join(format!("switchboard-api-{}", uuid::Uuid::new_v4()));
         let mut config = Config::for_data_dir(&data_dir);
         let mut cleanup = None;
         if let Backend::Postgres = backend {
@@ -79,7 +87,10 @@ impl Server {
     /// A server on an existing configuration (to restart on the same database).
     pub async fn start_with(config: Config, cleanup: Option<PostgresDatabase>) -> Server {
         let app = App::start(config.clone()).await.expect("server starts");
-        let credentials = switchboard::demo::seed(&app, PASSWORD.to_owned()).await.map_err(|e| e.message).expect("demo seeds");
+        let credentials = switchboard::demo::seed(&app, PASSWORD.to_owned())
+            .await
+            .map_err(|e| e.message)
+            .expect("demo seeds");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -124,19 +135,45 @@ impl Server {
     /// A signed-in browser-like client.
     pub async fn login(&self, username: &str) -> Session {
         let client = Client::builder().cookie_store(true).build().unwrap();
-        let response = client.post(self.url("/api/v1/auth/login")).json(&json!({"username": username, "password": PASSWORD})).send().await.unwrap();
+        let response = client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         if status != StatusCode::OK {
-            panic!("login as {username}: {status} {}", response.text().await.unwrap_or_default());
+            panic!(
+                "login as {username}: {status} {}",
+                response.text().await.unwrap_or_default()
+            );
         }
-        let cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
         let body: Value = response.json().await.unwrap();
-        Session { client, base: self.base.clone(), user_id: body["user"]["id"].as_str().unwrap().to_owned(), cookie }
+        Session {
+            client,
+            base: self.base.clone(),
+            user_id: body["user"]["id"].as_str().unwrap().to_owned(),
+            cookie,
+        }
     }
 
     /// A request authenticated as the demo integration.
-    pub async fn apps(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = Client::new().request(method, self.url(path)).basic_auth(&self.api_key.0, Some(&self.api_key.1));
+    pub async fn apps(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Client::new()
+            .request(method, self.url(path))
+            .basic_auth(&self.api_key.0, Some(&self.api_key.1));
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -161,10 +198,18 @@ impl Drop for Server {
 /// Drops a test database from a separate thread (Drop cannot await).
 pub fn drop_database(database: PostgresDatabase) {
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             if let Ok(mut admin) = sqlx::PgConnection::connect(&database.admin_url).await {
-                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", database.name)).execute(&mut admin).await;
+                let _ = sqlx::raw_sql(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    database.name
+                ))
+                .execute(&mut admin)
+                .await;
             }
         });
     })
@@ -184,13 +229,24 @@ pub struct Session {
 pub async fn read(response: Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.unwrap();
-    let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")) };
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+    };
     (status, value)
 }
 
 impl Session {
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, format!("{}{}", self.base, path));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -204,7 +260,13 @@ impl Session {
     }
 
     /// Calls and insists on the status.
-    pub async fn expect(&self, status: StatusCode, method: Method, path: &str, body: Value) -> Value {
+    pub async fn expect(
+        &self,
+        status: StatusCode,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> Value {
         let (got, answer) = self.call(method.clone(), path, Some(body)).await;
         assert_eq!(got, status, "{method} {path}: {answer}");
         answer
@@ -218,5 +280,9 @@ impl Session {
 
 /// Finds an item of a JSON array by a field's value.
 pub fn find<'a>(list: &'a Value, field: &str, value: &str) -> &'a Value {
-    list.as_array().unwrap().iter().find(|item| item[field] == value).unwrap_or_else(|| panic!("no {field}={value} in {list}"))
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item[field] == value)
+        .unwrap_or_else(|| panic!("no {field}={value} in {list}"))
 }
