@@ -732,41 +732,40 @@ impl RoutingEngine {
     fn list(&mut self, ix: AgentIx) {
         for kind in KINDS {
             let agent = &self.agents[ix as usize];
-            if agent.listed[kind as usize] || !agent.eligible(kind) {
-                continue;
+            if !agent.listed[kind as usize] && agent.eligible(kind) {
+                self.set_listing(ix, kind, true);
             }
-            let key = (agent.idle_since, ix);
-            let sets: Vec<LangIx> = agent.sets().collect();
-            for &qix in &agent.queues {
-                let queue = &mut self.queues[qix as usize];
-                if queue.kind == kind {
-                    for &lang in &sets {
-                        queue.agent_set(lang).insert(key);
-                    }
-                }
-            }
-            self.agents[ix as usize].listed[kind as usize] = true;
         }
     }
 
     /// Takes the agent out of every agent set (before their key or eligibility changes).
     fn unlist(&mut self, ix: AgentIx) {
         for kind in KINDS {
-            let agent = &self.agents[ix as usize];
-            if !agent.listed[kind as usize] {
+            if self.agents[ix as usize].listed[kind as usize] {
+                self.set_listing(ix, kind, false);
+            }
+        }
+    }
+
+    /// Inserts the agent into (or removes them from) the agent sets of their queues of `kind`.
+    fn set_listing(&mut self, ix: AgentIx, kind: WorkKind, listed: bool) {
+        let agent = &self.agents[ix as usize];
+        let key = (agent.idle_since, ix);
+        let sets: Vec<LangIx> = agent.sets().collect();
+        for &qix in &agent.queues {
+            let queue = &mut self.queues[qix as usize];
+            if queue.kind != kind {
                 continue;
             }
-            let key = (agent.idle_since, ix);
-            let sets: Vec<LangIx> = agent.sets().collect();
-            for &qix in &agent.queues {
-                let queue = &mut self.queues[qix as usize];
-                if queue.kind == kind {
-                    for &lang in &sets {
-                        queue.agent_set(lang).remove(&key);
-                    }
+            for &lang in &sets {
+                let set = queue.agent_set(lang);
+                if listed {
+                    set.insert(key);
+                } else {
+                    set.remove(&key);
                 }
             }
-            self.agents[ix as usize].listed[kind as usize] = false;
         }
+        self.agents[ix as usize].listed[kind as usize] = listed;
     }
 }

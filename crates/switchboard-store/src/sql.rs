@@ -100,6 +100,15 @@ macro_rules! impl_store {
             })
         }
 
+        fn api_key_from_row(row: &$row) -> StoreResult<ApiKey> {
+            Ok(ApiKey {
+                key_id: row.try_get("key_id")?,
+                name: row.try_get("name")?,
+                secret_hash: row.try_get("secret_hash")?,
+                created_at: codec::time(row.try_get("created_at")?)?,
+            })
+        }
+
         fn hours_from_row(row: &$row) -> StoreResult<HoursRecord> {
             let columns = codec::ScheduleColumns {
                 time_zone: row.try_get("time_zone")?,
@@ -738,30 +747,13 @@ macro_rules! impl_store {
             async fn get_api_key(&self, key_id: &str) -> StoreResult<Option<ApiKey>> {
                 let row = sqlx::query("SELECT key_id, name, secret_hash, created_at FROM api_keys WHERE key_id = $1")
                     .bind(key_id).fetch_optional(self.reader()).await?;
-                row.map(|row| -> StoreResult<ApiKey> {
-                    Ok(ApiKey {
-                        key_id: row.try_get("key_id")?,
-                        name: row.try_get("name")?,
-                        secret_hash: row.try_get("secret_hash")?,
-                        created_at: codec::time(row.try_get("created_at")?)?,
-                    })
-                })
-                .transpose()
+                row.as_ref().map(api_key_from_row).transpose()
             }
 
             async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
                 let rows = sqlx::query("SELECT key_id, name, secret_hash, created_at FROM api_keys ORDER BY created_at")
                     .fetch_all(self.reader()).await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(ApiKey {
-                            key_id: row.try_get("key_id")?,
-                            name: row.try_get("name")?,
-                            secret_hash: row.try_get("secret_hash")?,
-                            created_at: codec::time(row.try_get("created_at")?)?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(api_key_from_row).collect()
             }
 
             async fn delete_api_key(&self, key_id: &str) -> StoreResult<()> {
