@@ -69,6 +69,8 @@ pub struct Contact {
     pub ended_at: Option<DateTime<Utc>>,
     /// Why it ended: `completed`, `ended_by_supervisor`, `abandoned`, …
     pub end_reason: Option<String>,
+    /// How many times the contact was transferred.
+    pub transfers: u32,
 }
 
 impl Contact {
@@ -77,6 +79,17 @@ impl Contact {
         self.status = ContactStatus::Assigned;
         self.agent = Some(agent);
         self.assigned_at = Some(now);
+    }
+
+    /// Records a transfer back to waiting, in another (or the same) queue; the contact keeps
+    /// its arrival time so it does not lose its place.
+    pub fn requeue(&mut self, queue: crate::ids::QueueId, issue: String) {
+        self.status = ContactStatus::Queued;
+        self.agent = None;
+        self.assigned_at = None;
+        self.queue = Some(queue);
+        self.issue = issue;
+        self.transfers += 1;
     }
 
     /// Records the end: a contact that never reached an agent is abandoned.

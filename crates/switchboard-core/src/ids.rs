@@ -66,3 +66,27 @@ id_type!(
     /// A contact (a call, chat, SMS conversation or callback request) waiting or in progress.
     ContactId
 );
+id_type!(
+    /// A chat message.
+    MessageId
+);
+id_type!(
+    /// A file attached to a chat.
+    AttachmentId
+);
+id_type!(
+    /// A consumer's browser or app before (and after) they identify themselves (UAC-1).
+    VisitorId
+);
+id_type!(
+    /// A consumer known to the embedding site (from a verified identity token).
+    IdentityId
+);
+id_type!(
+    /// A CRM ticket.
+    TicketId
+);
+id_type!(
+    /// A background job row.
+    JobId
+);

@@ -3,10 +3,13 @@
 //! Nothing in this crate does IO, spawns tasks, takes locks or reads a clock: `now` is always
 //! an argument and ids come from the caller. The server feeds it and carries out what it says.
 
+pub mod audio;
 pub mod capacity;
+pub mod chat;
 pub mod contact;
 pub mod hours;
 pub mod ids;
+pub mod jobs;
 pub mod login;
 pub mod permission;
 pub mod presence;
@@ -17,7 +20,10 @@ pub mod user;
 
 pub use capacity::CapacityProfile;
 pub use contact::{Contact, ContactStatus};
-pub use ids::{CapacityProfileId, ContactId, IdError, QueueId, TeamId, UserId};
+pub use ids::{
+    AttachmentId, CapacityProfileId, ContactId, IdError, IdentityId, JobId, MessageId, QueueId,
+    TeamId, TicketId, UserId, VisitorId,
+};
 pub use permission::{
     Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target, Watched,
 };

@@ -84,6 +84,8 @@ pub enum RoutingError {
     DuplicateContact(ContactId),
     #[error("queue {0} still has waiting contacts")]
     QueueNotEmpty(QueueId),
+    #[error("agent {0} is not available or has no room for another contact of that kind")]
+    AgentUnavailable(UserId),
 }
 
 type AgentIx = u32;
@@ -461,6 +463,57 @@ impl RoutingEngine {
         counter[kind as usize] += 1;
         self.list(aix);
         Ok(())
+    }
+
+    /// Gives a contact that is not in routing straight to one agent (a transfer to a named
+    /// agent), only if they are available and have room under their capacity.
+    pub fn assign_direct(
+        &mut self,
+        contact: ContactId,
+        agent: UserId,
+        queue: Option<QueueId>,
+        kind: WorkKind,
+        now: DateTime<Utc>,
+    ) -> Result<Assignment, RoutingError> {
+        if self.contact_index.contains_key(&contact) {
+            return Err(RoutingError::DuplicateContact(contact));
+        }
+        let aix = *self
+            .agent_index
+            .get(&agent)
+            .ok_or(RoutingError::UnknownAgent(agent))?;
+        let qix = queue
+            .map(|q| {
+                self.queue_index
+                    .get(&q)
+                    .copied()
+                    .ok_or(RoutingError::UnknownQueue(q))
+            })
+            .transpose()?;
+        if !self.agents[aix as usize].eligible(kind) {
+            return Err(RoutingError::AgentUnavailable(agent));
+        }
+        self.unlist(aix);
+        self.new_contact_slot(ContactSlot {
+            id: contact,
+            queue: qix,
+            state: ContactState::Assigned {
+                agent: aix,
+                kind,
+                overridden: false,
+            },
+        });
+        let slot = &mut self.agents[aix as usize];
+        slot.in_use[kind as usize] += 1;
+        slot.idle_since = now.timestamp_millis();
+        self.list(aix);
+        Ok(Assignment {
+            contact,
+            agent,
+            queue,
+            kind,
+            overridden: false,
+        })
     }
 
     /// A waiting contact leaves its queue (hang-up, abandon, deflection).

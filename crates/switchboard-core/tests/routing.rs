@@ -418,3 +418,50 @@ fn unknown_references_are_refused_without_changing_anything() {
     );
     engine.audit().unwrap();
 }
+
+#[test]
+fn direct_assignment_respects_presence_and_capacity() {
+    let mut engine = RoutingEngine::new();
+    let t = at(2026, 3, 2, 9, 0);
+    engine.upsert_queue(queue_id(1), WorkKind::Chat).unwrap();
+    let spec = AgentSpec {
+        id: agent_id(1),
+        queues: vec![],
+        languages: vec![],
+        max_calls: 0,
+        max_chats: 1,
+    };
+    engine.upsert_agent(spec, t).unwrap();
+    assert_eq!(
+        engine.assign_direct(
+            contact_id(1),
+            agent_id(1),
+            Some(queue_id(1)),
+            WorkKind::Chat,
+            t
+        ),
+        Err(RoutingError::AgentUnavailable(agent_id(1))),
+        "not available"
+    );
+    engine.set_routable(agent_id(1), true, t).unwrap();
+    let a = engine
+        .assign_direct(
+            contact_id(1),
+            agent_id(1),
+            Some(queue_id(1)),
+            WorkKind::Chat,
+            t,
+        )
+        .unwrap();
+    assert!(!a.overridden);
+    assert_eq!(engine.load_of(agent_id(1)), Some((0, 1)));
+    assert_eq!(
+        engine.assign_direct(contact_id(2), agent_id(1), None, WorkKind::Chat, t),
+        Err(RoutingError::AgentUnavailable(agent_id(1))),
+        "full"
+    );
+    engine.audit().unwrap();
+    engine.release(contact_id(1), t).unwrap();
+    assert_eq!(engine.load_of(agent_id(1)), Some((0, 0)));
+    engine.audit().unwrap();
+}

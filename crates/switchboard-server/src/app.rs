@@ -1,7 +1,9 @@
 //! The running server: shared state, start-up and the HTTP listener.
 
+use crate::blobs::{BlobStore, LocalBlobs};
+use crate::chat::ChatService;
 use crate::config::Config;
-use crate::contacts::ContactService;
+use crate::contacts::{ContactChange, ContactService};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use std::future::Future;
@@ -19,6 +21,15 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Failed sign-ins per username (in memory: a restart forgets them).
     pub login_throttle: std::sync::Mutex<LoginThrottle>,
+    pub chat: ChatService,
+    /// Attachment and tone bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Wakes the job worker when a job is stored.
+    pub jobs_wake: tokio::sync::Notify,
+    /// For outgoing calls (the webhook CRM).
+    pub http: reqwest::Client,
+    /// Routing's change stream, until `launch` starts the chat service listening to it.
+    changes: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<ContactChange>>>,
 }
 
 pub type AppState = Arc<App>;
@@ -55,6 +66,16 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let contacts =
             ContactService::start(store.clone(), events.clone(), metrics.clone()).await?;
+        let changes = std::sync::Mutex::new(Some(contacts.subscribe_changes()));
+        // Makes the identity secret on first start, so identity tokens can be verified.
+        store
+            .integration_settings(&crate::secret::random_token(32))
+            .await?;
+        let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobs::new(config.data_dir.join("blobs")));
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?;
         Ok(Arc::new(App {
             config,
             store,
@@ -62,6 +83,11 @@ impl App {
             contacts,
             metrics,
             login_throttle: Default::default(),
+            chat: ChatService::default(),
+            blobs,
+            jobs_wake: tokio::sync::Notify::new(),
+            http,
+            changes,
         }))
     }
 }
@@ -73,12 +99,20 @@ pub async fn launch(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), LaunchError> {
-    let sweeper = tokio::spawn(sweep_sessions(app.clone()));
+    let mut background = vec![
+        tokio::spawn(sweep_sessions(app.clone())),
+        crate::crm::spawn_worker(app.clone()),
+    ];
+    if let Some(changes) = app.changes.lock().ok().and_then(|mut slot| slot.take()) {
+        background.push(crate::chat::spawn_listener(app.clone(), changes));
+    }
     let router = crate::http::router(app);
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
-    sweeper.abort();
+    for task in background {
+        task.abort();
+    }
     Ok(result?)
 }
 

@@ -41,6 +41,8 @@ pub struct Config {
     /// The first admin's password when `serve` starts on an empty database; generated and
     /// printed when unset.
     pub admin_password: Option<String>,
+    /// The largest chat attachment, in bytes (SMA-2).
+    pub attachment_max_bytes: u64,
 }
 
 /// The file form: every key optional.
@@ -52,6 +54,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     session_hours: Option<i64>,
     secure_cookies: Option<bool>,
+    attachment_max_mb: Option<u64>,
 }
 
 impl Config {
@@ -113,7 +116,20 @@ impl Config {
             }
             None => file.secure_cookies.unwrap_or(false),
         };
+        let attachment_max_mb = match env("SWITCHBOARD_ATTACHMENT_MAX_MB") {
+            Some(text) => text
+                .parse()
+                .ok()
+                .filter(|mb| (1..=1024).contains(mb))
+                .ok_or_else(|| ConfigError::Env {
+                    name: "SWITCHBOARD_ATTACHMENT_MAX_MB",
+                    value: text,
+                    reason: "a whole number of megabytes from 1 to 1024".into(),
+                })?,
+            None => file.attachment_max_mb.unwrap_or(25),
+        };
         Ok(Self {
+            attachment_max_bytes: attachment_max_mb * 1024 * 1024,
             database_url,
             http,
             data_dir,

@@ -17,8 +17,32 @@ use switchboard_core::{
     CapacityProfile, Channel, Contact, ContactId, ContactStatus, Language, Permission, QueueId,
     QueueKind, QueueTree, TeamId, User, UserId,
 };
-use switchboard_store::{Store, StoreError, StoreResult};
-use tokio::sync::Mutex;
+use switchboard_store::{ChatSession, Store, StoreError, StoreResult, Ticket};
+use tokio::sync::{mpsc, Mutex};
+
+/// What happened to a contact, for the services that carry it (the chat service).
+#[derive(Clone, Debug)]
+pub enum ContactChange {
+    Assigned(Contact),
+    Ended(Contact),
+    /// Transferred back to waiting in a queue; `from` held it until now.
+    Requeued {
+        contact: Contact,
+        from: UserId,
+    },
+    /// Transferred from one agent straight to another (already assigned).
+    Handed {
+        contact: Contact,
+        from: UserId,
+    },
+}
+
+/// Where a transfer sends a contact.
+#[derive(Clone, Copy, Debug)]
+pub enum TransferTarget {
+    Queue(QueueId),
+    Agent(UserId),
+}
 
 /// What the service knows about an agent besides routing.
 struct AgentInfo {
@@ -40,6 +64,8 @@ pub struct NewContact {
     pub priority: Option<i32>,
     pub language: Option<Language>,
     pub customer: Option<String>,
+    /// For a chat: its session and ticket, stored with the contact in one transaction.
+    pub chat: Option<(ChatSession, Ticket)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +78,12 @@ pub enum ContactError {
     UnknownContact,
     #[error("contact has already ended")]
     AlreadyEnded,
+    #[error("the contact is not with an agent")]
+    NotAssigned,
+    #[error("the agent is not available or has no room for it")]
+    AgentUnavailable,
+    #[error("contacts are transferred within their channel")]
+    WrongChannel,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -61,6 +93,8 @@ pub struct ContactService {
     events: EventBus,
     metrics: Arc<Metrics>,
     state: Mutex<State>,
+    /// Where contact changes go (the chat service), once it listens.
+    changes: std::sync::Mutex<Option<mpsc::UnboundedSender<ContactChange>>>,
 }
 
 fn kind_of(channel: Channel) -> WorkKind {
@@ -88,9 +122,27 @@ impl ContactService {
             events,
             metrics,
             state: Mutex::new(empty),
+            changes: Default::default(),
         };
         service.rebuild().await?;
         Ok(service)
+    }
+
+    /// Starts the stream of contact changes (one listener: a second call replaces the first).
+    pub fn subscribe_changes(&self) -> mpsc::UnboundedReceiver<ContactChange> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        if let Ok(mut slot) = self.changes.lock() {
+            *slot = Some(sender);
+        }
+        receiver
+    }
+
+    fn tell(&self, change: ContactChange) {
+        if let Ok(slot) = self.changes.lock() {
+            if let Some(sender) = slot.as_ref() {
+                let _ = sender.send(change);
+            }
+        }
     }
 
     /// Rebuilds routing from the store: after configuration changes, and after a failed write.
@@ -242,8 +294,12 @@ impl ContactService {
             assigned_at: None,
             ended_at: None,
             end_reason: None,
+            transfers: 0,
         };
-        self.store.insert_contact(&contact).await?;
+        match &request.chat {
+            Some((chat, ticket)) => self.store.insert_chat(&contact, chat, ticket).await?,
+            None => self.store.insert_contact(&contact).await?,
+        }
         self.metrics
             .count_contact(contact.channel.as_str(), "queued");
         self.publish_contact(
@@ -317,9 +373,112 @@ impl ContactService {
             &contact,
             &state,
         );
+        self.tell(ContactChange::Ended(contact.clone()));
         self.announce_assigned(&mut state, assigned);
         self.refresh_gauges(&state);
         Ok(contact)
+    }
+
+    /// Transfers a contact that is with an agent: back to waiting in a queue of its channel
+    /// (keeping its arrival time), or straight to another agent who is available and has room.
+    /// A refused transfer leaves the contact with its agent.
+    pub async fn transfer(
+        &self,
+        id: ContactId,
+        target: TransferTarget,
+    ) -> Result<Contact, ContactError> {
+        let now = Utc::now();
+        let mut state = self.state.lock().await;
+        let mut contact = state
+            .open
+            .get(&id)
+            .cloned()
+            .ok_or(ContactError::UnknownContact)?;
+        let from = contact
+            .agent
+            .filter(|_| contact.status == ContactStatus::Assigned)
+            .ok_or(ContactError::NotAssigned)?;
+        let kind = kind_of(contact.channel);
+        let decided = match target {
+            TransferTarget::Queue(queue) => {
+                let node = state.tree.get(queue).ok_or(ContactError::UnknownQueue)?;
+                if node.kind != QueueKind::Leaf {
+                    return Err(ContactError::NotALeaf);
+                }
+                if node.channel != contact.channel {
+                    return Err(ContactError::WrongChannel);
+                }
+                let issue = state.tree.path(queue).unwrap_or_default();
+                contact.requeue(queue, issue);
+                let mut decided = state.engine.release(id, now).unwrap_or_default();
+                let waiting = WaitingContact {
+                    id,
+                    queue,
+                    priority: contact.priority,
+                    enqueued_at: contact.created_at,
+                    language: contact.language.clone(),
+                };
+                decided.extend(state.engine.enqueue(waiting, now).map_err(corrupt)?);
+                decided
+            }
+            TransferTarget::Agent(agent) => {
+                if agent == from || !state.agents.contains_key(&agent) {
+                    return Err(ContactError::AgentUnavailable);
+                }
+                let released = state.engine.release(id, now).unwrap_or_default();
+                if state
+                    .engine
+                    .assign_direct(id, agent, contact.queue, kind, now)
+                    .is_err()
+                {
+                    // Back to the agent who had it a moment ago; what their release decided stands.
+                    state
+                        .engine
+                        .restore_assigned(id, from, contact.queue, kind, false)
+                        .map_err(corrupt)?;
+                    self.apply_or_rebuild(&mut state, released, now).await?;
+                    return Err(ContactError::AgentUnavailable);
+                }
+                contact.assign(agent, now);
+                contact.transfers += 1;
+                released
+            }
+        };
+        state.open.insert(id, contact.clone());
+        let assigned = self.assigned_contacts(&state, &decided, now);
+        let mut changed = vec![contact.clone()];
+        changed.extend(assigned.iter().filter(|c| c.id != id).cloned());
+        if let Err(error) = self.store.update_contacts(&changed).await {
+            self.rebuild_locked(&mut state, now).await?;
+            return Err(error.into());
+        }
+        match target {
+            TransferTarget::Queue(_) => {
+                self.publish_contact(
+                    |contact| EventPayload::ContactQueued { contact },
+                    &contact,
+                    &state,
+                );
+                self.tell(ContactChange::Requeued {
+                    contact: contact.clone(),
+                    from,
+                });
+            }
+            TransferTarget::Agent(_) => {
+                self.publish_contact(
+                    |contact| EventPayload::ContactAssigned { contact },
+                    &contact,
+                    &state,
+                );
+                self.tell(ContactChange::Handed {
+                    contact: contact.clone(),
+                    from,
+                });
+            }
+        }
+        self.announce_assigned(&mut state, assigned);
+        self.refresh_gauges(&state);
+        Ok(state.open.get(&id).cloned().unwrap_or(contact))
     }
 
     /// Tells routing that a user's presence changed (already stored).
@@ -338,6 +497,16 @@ impl ContactService {
         self.apply_or_rebuild(&mut state, decided, now).await?;
         self.refresh_gauges(&state);
         Ok(())
+    }
+
+    /// An open contact (queued or assigned) as routing holds it; `None` once it has ended.
+    pub async fn open_contact(&self, id: ContactId) -> Option<Contact> {
+        self.state.lock().await.open.get(&id).cloned()
+    }
+
+    /// A queue node of the current tree.
+    pub async fn queue_node(&self, id: QueueId) -> Option<switchboard_core::QueueNode> {
+        self.state.lock().await.tree.get(id).cloned()
     }
 
     /// How many calls and chats an agent holds now.
@@ -412,6 +581,7 @@ impl ContactService {
                 &contact,
                 state,
             );
+            self.tell(ContactChange::Assigned(contact.clone()));
             state.open.insert(contact.id, contact);
         }
     }

@@ -4,6 +4,7 @@ mod support;
 
 mod bad_input;
 mod center;
+mod chat;
 mod security;
 
 pub use support::*;

@@ -14,15 +14,21 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use postgres::PostgresStore;
-pub use records::{ApiKey, CenterSettings, Credentials, HoursRecord, Session};
+pub use records::{
+    ApiKey, Attachment, CenterSettings, ChatSession, Credentials, HoursRecord, IdentifyOutcome,
+    Identity, IntegrationSettings, Job, JobState, NewMessage, NotificationSettings, Session,
+    Ticket, Tone, Visitor,
+};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
+use switchboard_core::chat::{ChatMessage, ReservedProperties};
 use switchboard_core::{
-    CapacityProfile, CapacityProfileId, Contact, ContactId, PresenceState, QueueId, QueueNode,
-    Role, RoleKey, Team, TeamId, User, UserId, Username,
+    AttachmentId, CapacityProfile, CapacityProfileId, Contact, ContactId, IdentityId, JobId,
+    PresenceState, QueueId, QueueNode, Role, RoleKey, Team, TeamId, TicketId, User, UserId,
+    Username, VisitorId,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -115,6 +121,89 @@ pub trait Store: Send + Sync + 'static {
     async fn open_contacts(&self) -> StoreResult<Vec<Contact>>;
     /// The most recent contacts, newest first.
     async fn recent_contacts(&self, limit: u32) -> StoreResult<Vec<Contact>>;
+
+    /// The integration settings; the first call stores them with this identity secret.
+    async fn integration_settings(
+        &self,
+        new_identity_secret: &str,
+    ) -> StoreResult<IntegrationSettings>;
+    async fn update_integration_settings(&self, settings: &IntegrationSettings) -> StoreResult<()>;
+
+    async fn create_visitor(&self, visitor: &Visitor) -> StoreResult<()>;
+    async fn get_visitor(&self, id: VisitorId) -> StoreResult<Visitor>;
+    async fn identity(&self, id: IdentityId) -> StoreResult<Identity>;
+    /// Binds the visitor to the identity with this external id (creating or updating it) and
+    /// moves the visitor's anonymous tickets and chats to it, in one transaction. Refused with a
+    /// conflict when the visitor already belongs to another identity: one identity never
+    /// absorbs another's history.
+    async fn identify_visitor(
+        &self,
+        visitor: VisitorId,
+        identity: &Identity,
+    ) -> StoreResult<IdentifyOutcome>;
+
+    /// Stores a new chat: its contact, its session and its ticket, in one transaction.
+    async fn insert_chat(
+        &self,
+        contact: &Contact,
+        chat: &ChatSession,
+        ticket: &Ticket,
+    ) -> StoreResult<()>;
+    async fn get_chat(&self, contact: ContactId) -> StoreResult<ChatSession>;
+    /// The visitor's chats that are still open, oldest first.
+    async fn open_chats_of_visitor(&self, visitor: VisitorId) -> StoreResult<Vec<ContactId>>;
+    async fn set_chat_properties(
+        &self,
+        contact: ContactId,
+        properties: &ReservedProperties,
+    ) -> StoreResult<()>;
+    async fn mark_chat_accepted(&self, contact: ContactId, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Appends a message with the next sequence number. A message with a client id that this
+    /// sender already used in this chat is not stored again: the stored one is returned with
+    /// `false`, so a resend is acknowledged exactly like the first send.
+    async fn append_message(&self, message: &NewMessage) -> StoreResult<(ChatMessage, bool)>;
+    /// The chat's messages after `after_seq`, in order, at most `limit`.
+    async fn messages(
+        &self,
+        contact: ContactId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>>;
+
+    async fn insert_attachment(&self, attachment: &Attachment) -> StoreResult<()>;
+    async fn get_attachment(&self, id: AttachmentId) -> StoreResult<Attachment>;
+    async fn attachments_of(&self, contact: ContactId) -> StoreResult<Vec<Attachment>>;
+
+    async fn get_ticket(&self, id: TicketId) -> StoreResult<Ticket>;
+    async fn list_tickets(&self, limit: u32) -> StoreResult<Vec<Ticket>>;
+    async fn update_ticket(&self, ticket: &Ticket) -> StoreResult<()>;
+
+    async fn enqueue_job(&self, job: &Job) -> StoreResult<()>;
+    /// Claims the next due job (pending and due, or running with an expired lease), marking it
+    /// running until `lease_until` and counting the attempt.
+    async fn claim_job(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<Job>>;
+    async fn complete_job(&self, id: JobId) -> StoreResult<()>;
+    /// Puts a failed job back to pending at `run_at`, or marks it failed for good (`None`).
+    async fn fail_job(
+        &self,
+        id: JobId,
+        error: &str,
+        run_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+    async fn list_jobs(&self, limit: u32) -> StoreResult<Vec<Job>>;
+
+    async fn create_tone(&self, tone: &Tone) -> StoreResult<()>;
+    async fn list_tones(&self) -> StoreResult<Vec<Tone>>;
+    async fn delete_tone(&self, id: &str) -> StoreResult<()>;
+    async fn notification_settings(
+        &self,
+        user: UserId,
+    ) -> StoreResult<Option<NotificationSettings>>;
+    async fn put_notification_settings(&self, settings: &NotificationSettings) -> StoreResult<()>;
 }
 
 /// Opens the store a URL names (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and brings

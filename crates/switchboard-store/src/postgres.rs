@@ -4,7 +4,10 @@ use crate::sql::impl_store;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_chat.sql")),
+];
 
 /// A PostgreSQL database.
 pub struct PostgresStore {
@@ -41,5 +44,8 @@ impl_store!(
     // passing the check against the same old tree.
     tree_lock = "LOCK TABLE queues IN SHARE ROW EXCLUSIVE MODE",
     // Two servers starting at once must not both apply the same migration.
-    migration_lock = "SELECT pg_advisory_xact_lock(72010001)"
+    migration_lock = "SELECT pg_advisory_xact_lock(72010001)",
+    row_lock = "FOR UPDATE",
+    // Several servers may run job workers against one database.
+    skip_locked = "FOR UPDATE SKIP LOCKED"
 );

@@ -1,8 +1,11 @@
 //! Stored records that are not domain types of their own: settings, sessions, keys, schedules.
 
 use chrono::{DateTime, Utc};
+use switchboard_core::chat::{AttachmentKind, ClientMessageId, ReservedProperties, Sender};
 use switchboard_core::hours::{HoursScope, Schedule};
-use switchboard_core::{Language, UserId};
+use switchboard_core::{
+    AttachmentId, ContactId, IdentityId, JobId, Language, MessageId, TicketId, UserId, VisitorId,
+};
 
 /// Center-wide settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,4 +53,168 @@ pub struct HoursRecord {
     pub name: String,
     pub scope: HoursScope,
     pub schedule: Schedule,
+}
+
+/// Integration secrets and the CRM connector choice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntegrationSettings {
+    /// Signs identity tokens (JWT HS256) from the embedding site.
+    pub identity_secret: String,
+    /// `builtin` (tickets kept here) or `webhook`.
+    pub crm_connector: String,
+    pub crm_webhook_url: Option<String>,
+    /// Signs webhook deliveries (HMAC-SHA256).
+    pub crm_webhook_secret: Option<String>,
+}
+
+/// A consumer's browser or app (UAC-1). Its token is stored only as a SHA-256 hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Visitor {
+    pub id: VisitorId,
+    pub token_hash: String,
+    pub identity: Option<IdentityId>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A consumer the embedding site vouched for with a signed identity token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    pub id: IdentityId,
+    /// The site's own id for the consumer (the token's `sub`).
+    pub external_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What identifying a visitor did (UAC-3).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentifyOutcome {
+    pub identity: Identity,
+    /// Tickets and chats moved from the anonymous visitor to the identity.
+    pub merged_tickets: u64,
+    pub merged_chats: u64,
+}
+
+/// A web or mobile chat: the contact plus what only chats have.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatSession {
+    pub contact: ContactId,
+    pub visitor: VisitorId,
+    pub identity: Option<IdentityId>,
+    pub ticket: TicketId,
+    /// `web` or `mobile`.
+    pub source: String,
+    pub properties: ReservedProperties,
+    /// When the agent accepted the chat (stops the new-chat tone).
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
+/// A message to store; the store gives it its sequence number.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub contact: ContactId,
+    pub sender: Sender,
+    pub client_id: Option<ClientMessageId>,
+    pub text: String,
+    pub attachment: Option<AttachmentId>,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// A stored file's record; the bytes live in the blob store under the id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    pub contact: ContactId,
+    pub kind: AttachmentKind,
+    pub size: i64,
+    /// The file name as uploaded (cleaned), for display and download.
+    pub name: String,
+    pub uploaded_by: Sender,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A CRM ticket kept by the built-in CRM (and mirrored to a webhook CRM when configured).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ticket {
+    pub id: TicketId,
+    pub contact: Option<ContactId>,
+    pub visitor: Option<VisitorId>,
+    pub identity: Option<IdentityId>,
+    pub name: String,
+    /// `open` or `solved`.
+    pub status: String,
+    pub transcript: Option<String>,
+    /// The ticket's id in an external CRM, once delivered.
+    pub external_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a background job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+impl JobState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            JobState::Pending,
+            JobState::Running,
+            JobState::Done,
+            JobState::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// Background work as a row: claimed, done, or rescheduled by the retry policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub id: JobId,
+    /// What to do, such as `crm_ticket`.
+    pub kind: String,
+    /// JSON arguments.
+    pub payload: String,
+    pub state: JobState,
+    pub run_at: DateTime<Utc>,
+    /// Claims so far (a claim is an attempt).
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An uploaded notification tone (.mp3); built-in tones are not stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tone {
+    pub id: String,
+    pub name: String,
+    pub size: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An agent's notification choices (NTF-3).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotificationSettings {
+    pub user: UserId,
+    /// A built-in tone name or an uploaded tone's id.
+    pub new_chat_tone: String,
+    pub new_message_tone: String,
+    /// Repeat the new-chat tone every this many seconds until accepted; `None` plays it once.
+    pub repeat_seconds: Option<u32>,
 }

@@ -6,13 +6,27 @@
 //! collation and SQLite by bytes, and both backends must answer alike.
 //! `tree_lock`, a statement that serialises queue-tree changes, and `migration_lock`, one that
 //! serialises schema migrations between processes (both empty where the backend already has a
-//! single writer).
+//! single writer). `row_lock` locks a selected row for the transaction, `skip_locked` lets job
+//! workers pass over rows another worker holds (both empty for SQLite's single writer).
 
 /// Implements `Store` for a backend type with `writer()` and `reader()` pool accessors.
 macro_rules! impl_store {
-    ($store:ty, $row:ty, backend = $backend:literal, tree_lock = $tree_lock:literal, migration_lock = $migration_lock:literal) => {
+    (
+        $store:ty,
+        $row:ty,
+        backend = $backend:literal,
+        tree_lock = $tree_lock:literal,
+        migration_lock = $migration_lock:literal,
+        row_lock = $row_lock:literal,
+        skip_locked = $skip_locked:literal
+    ) => {
         use crate::codec::{self, millis};
-        use crate::records::{ApiKey, CenterSettings, Credentials, HoursRecord, Session};
+        use crate::records::{
+            ApiKey, Attachment, CenterSettings, ChatSession, Credentials, HoursRecord, IdentifyOutcome, Identity,
+            IntegrationSettings, Job, JobState, NewMessage, NotificationSettings, Session, Ticket, Tone, Visitor,
+        };
+        use switchboard_core::chat::{AttachmentKind, ChatMessage, ClientMessageId, ReservedProperties, Sender};
+        use switchboard_core::{AttachmentId, IdentityId, JobId, MessageId, TicketId, VisitorId};
         use crate::{Store, StoreError, StoreResult};
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
@@ -29,7 +43,12 @@ macro_rules! impl_store {
              emergency_contacts, totp_enabled, disabled, presence, presence_since, presence_forced_from, created_at";
         const QUEUE_COLUMNS: &str = "id, channel, parent_id, name, kind, position, priority, languages";
         const CONTACT_COLUMNS: &str = "id, channel, queue_id, issue, priority, language, status, agent_id, customer, \
-             created_at, assigned_at, ended_at, end_reason";
+             created_at, assigned_at, ended_at, end_reason, transfers";
+        const CHAT_COLUMNS: &str = "contact_id, visitor_id, identity_id, ticket_id, source, verified_customer, bad_actor, \
+             repeat_customer, accepted_at";
+        const MESSAGE_COLUMNS: &str = "id, contact_id, seq, sender, client_id, body, attachment_id, sent_at";
+        const TICKET_COLUMNS: &str = "id, contact_id, visitor_id, identity_id, name, status, transcript, external_id, created_at, updated_at";
+        const JOB_COLUMNS: &str = "id, kind, payload, state, run_at, attempts, last_error, created_at";
         const HOURS_COLUMNS: &str = "id, name, queue_id, channel, language, time_zone, periods, holidays, closures";
 
         fn role_from_row(row: &$row) -> StoreResult<Role> {
@@ -97,6 +116,93 @@ macro_rules! impl_store {
                 assigned_at: codec::opt_time(row.try_get("assigned_at")?)?,
                 ended_at: codec::opt_time(row.try_get("ended_at")?)?,
                 end_reason: row.try_get("end_reason")?,
+                transfers: u32::try_from(row.try_get::<i32, _>("transfers")?).map_err(codec::corrupt)?,
+            })
+        }
+
+        fn opt_id<T>(row: &$row, column: &str, parse: fn(&str) -> Result<T, switchboard_core::IdError>) -> StoreResult<Option<T>> {
+            row.try_get::<Option<String>, _>(column)?.as_deref().map(|text| codec::id(text, parse)).transpose()
+        }
+
+        fn chat_from_row(row: &$row) -> StoreResult<ChatSession> {
+            Ok(ChatSession {
+                contact: codec::id(&row.try_get::<String, _>("contact_id")?, ContactId::parse)?,
+                visitor: codec::id(&row.try_get::<String, _>("visitor_id")?, VisitorId::parse)?,
+                identity: opt_id(row, "identity_id", IdentityId::parse)?,
+                ticket: codec::id(&row.try_get::<String, _>("ticket_id")?, TicketId::parse)?,
+                source: row.try_get("source")?,
+                properties: ReservedProperties {
+                    verified_customer: row.try_get("verified_customer")?,
+                    bad_actor: row.try_get("bad_actor")?,
+                    repeat_customer: row.try_get("repeat_customer")?,
+                },
+                accepted_at: codec::opt_time(row.try_get("accepted_at")?)?,
+            })
+        }
+
+        fn message_from_row(row: &$row) -> StoreResult<ChatMessage> {
+            let client_id: Option<String> = row.try_get("client_id")?;
+            Ok(ChatMessage {
+                id: codec::id(&row.try_get::<String, _>("id")?, MessageId::parse)?,
+                contact: codec::id(&row.try_get::<String, _>("contact_id")?, ContactId::parse)?,
+                seq: row.try_get("seq")?,
+                sender: Sender::parse(&row.try_get::<String, _>("sender")?).map_err(codec::corrupt)?,
+                client_id: client_id.as_deref().map(ClientMessageId::parse).transpose().map_err(codec::corrupt)?,
+                text: row.try_get("body")?,
+                attachment: opt_id(row, "attachment_id", AttachmentId::parse)?,
+                sent_at: codec::time(row.try_get("sent_at")?)?,
+            })
+        }
+
+        fn attachment_from_row(row: &$row) -> StoreResult<Attachment> {
+            let kind: String = row.try_get("kind")?;
+            Ok(Attachment {
+                id: codec::id(&row.try_get::<String, _>("id")?, AttachmentId::parse)?,
+                contact: codec::id(&row.try_get::<String, _>("contact_id")?, ContactId::parse)?,
+                kind: AttachmentKind::from_mime(&kind).ok_or_else(|| StoreError::Corrupt(format!("attachment kind {kind}")))?,
+                size: row.try_get("size")?,
+                name: row.try_get("name")?,
+                uploaded_by: Sender::parse(&row.try_get::<String, _>("uploaded_by")?).map_err(codec::corrupt)?,
+                created_at: codec::time(row.try_get("created_at")?)?,
+            })
+        }
+
+        fn ticket_from_row(row: &$row) -> StoreResult<Ticket> {
+            Ok(Ticket {
+                id: codec::id(&row.try_get::<String, _>("id")?, TicketId::parse)?,
+                contact: opt_id(row, "contact_id", ContactId::parse)?,
+                visitor: opt_id(row, "visitor_id", VisitorId::parse)?,
+                identity: opt_id(row, "identity_id", IdentityId::parse)?,
+                name: row.try_get("name")?,
+                status: row.try_get("status")?,
+                transcript: row.try_get("transcript")?,
+                external_id: row.try_get("external_id")?,
+                created_at: codec::time(row.try_get("created_at")?)?,
+                updated_at: codec::time(row.try_get("updated_at")?)?,
+            })
+        }
+
+        fn job_from_row(row: &$row) -> StoreResult<Job> {
+            let state: String = row.try_get("state")?;
+            Ok(Job {
+                id: codec::id(&row.try_get::<String, _>("id")?, JobId::parse)?,
+                kind: row.try_get("kind")?,
+                payload: row.try_get("payload")?,
+                state: JobState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("job state {state}")))?,
+                run_at: codec::time(row.try_get("run_at")?)?,
+                attempts: u32::try_from(row.try_get::<i32, _>("attempts")?).map_err(codec::corrupt)?,
+                last_error: row.try_get("last_error")?,
+                created_at: codec::time(row.try_get("created_at")?)?,
+            })
+        }
+
+        fn identity_from_row(row: &$row) -> StoreResult<Identity> {
+            Ok(Identity {
+                id: codec::id(&row.try_get::<String, _>("id")?, IdentityId::parse)?,
+                external_id: row.try_get("external_id")?,
+                email: row.try_get("email")?,
+                name: row.try_get("name")?,
+                created_at: codec::time(row.try_get("created_at")?)?,
             })
         }
 
@@ -282,6 +388,31 @@ macro_rules! impl_store {
             let rows = sqlx::query(&format!("SELECT {QUEUE_COLUMNS} FROM queues")).fetch_all(&mut **tx).await?;
             let nodes = rows.iter().map(queue_from_row).collect::<StoreResult<Vec<_>>>()?;
             QueueTree::new(nodes).map_err(codec::corrupt)
+        }
+
+        /// Inserts a contact with any executor (the pool, or a transaction shared with more writes).
+        async fn insert_contact<'e, E>(executor: E, c: &Contact) -> StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = <$row as sqlx::Row>::Database>,
+        {
+            sqlx::query(&format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
+                .bind(c.id.to_string())
+                .bind(c.channel.as_str())
+                .bind(c.queue.map(|q| q.to_string()))
+                .bind(&c.issue)
+                .bind(c.priority)
+                .bind(c.language.as_ref().map(Language::as_str))
+                .bind(c.status.as_str())
+                .bind(c.agent.map(|a| a.to_string()))
+                .bind(&c.customer)
+                .bind(millis(c.created_at))
+                .bind(opt_millis(c.assigned_at))
+                .bind(opt_millis(c.ended_at))
+                .bind(&c.end_reason)
+                .bind(c.transfers as i32)
+                .execute(executor).await
+                .map_err(|e| StoreError::from(e).conflict_as("the contact's queue or agent does not exist"))?;
+            Ok(())
         }
 
         fn parent_key(node: &QueueNode) -> String {
@@ -762,35 +893,24 @@ macro_rules! impl_store {
             }
 
             async fn insert_contact(&self, c: &Contact) -> StoreResult<()> {
-                sqlx::query(&format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
-                    .bind(c.id.to_string())
-                    .bind(c.channel.as_str())
-                    .bind(c.queue.map(|q| q.to_string()))
-                    .bind(&c.issue)
-                    .bind(c.priority)
-                    .bind(c.language.as_ref().map(Language::as_str))
-                    .bind(c.status.as_str())
-                    .bind(c.agent.map(|a| a.to_string()))
-                    .bind(&c.customer)
-                    .bind(millis(c.created_at))
-                    .bind(opt_millis(c.assigned_at))
-                    .bind(opt_millis(c.ended_at))
-                    .bind(&c.end_reason)
-                    .execute(self.writer()).await
-                    .map_err(|e| StoreError::from(e).conflict_as("the contact's queue or agent does not exist"))?;
-                Ok(())
+                insert_contact(self.writer(), c).await
             }
 
             async fn update_contacts(&self, contacts: &[Contact]) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await?;
                 for c in contacts {
-                    let done = sqlx::query("UPDATE contacts SET status = $2, agent_id = $3, assigned_at = $4, ended_at = $5, end_reason = $6 WHERE id = $1")
+                    let done = sqlx::query("UPDATE contacts SET status = $2, agent_id = $3, assigned_at = $4, ended_at = $5, end_reason = $6, \
+                         queue_id = $7, issue = $8, priority = $9, transfers = $10 WHERE id = $1")
                         .bind(c.id.to_string())
                         .bind(c.status.as_str())
                         .bind(c.agent.map(|a| a.to_string()))
                         .bind(opt_millis(c.assigned_at))
                         .bind(opt_millis(c.ended_at))
                         .bind(&c.end_reason)
+                        .bind(c.queue.map(|q| q.to_string()))
+                        .bind(&c.issue)
+                        .bind(c.priority)
+                        .bind(c.transfers as i32)
                         .execute(&mut *tx).await?;
                     not_found_unless_one(done.rows_affected(), "contact")?;
                 }
@@ -814,6 +934,351 @@ macro_rules! impl_store {
                 let rows = sqlx::query(&format!("SELECT {CONTACT_COLUMNS} FROM contacts ORDER BY created_at DESC, id LIMIT $1"))
                     .bind(i64::from(limit)).fetch_all(self.reader()).await?;
                 rows.iter().map(contact_from_row).collect()
+            }
+
+            async fn integration_settings(&self, new_identity_secret: &str) -> StoreResult<IntegrationSettings> {
+                sqlx::query("INSERT INTO integration_settings (id, identity_secret, crm_connector) VALUES (1, $1, 'builtin') ON CONFLICT (id) DO NOTHING")
+                    .bind(new_identity_secret).execute(self.writer()).await?;
+                let row = sqlx::query("SELECT identity_secret, crm_connector, crm_webhook_url, crm_webhook_secret FROM integration_settings WHERE id = 1")
+                    .fetch_one(self.writer()).await?;
+                Ok(IntegrationSettings {
+                    identity_secret: row.try_get("identity_secret")?,
+                    crm_connector: row.try_get("crm_connector")?,
+                    crm_webhook_url: row.try_get("crm_webhook_url")?,
+                    crm_webhook_secret: row.try_get("crm_webhook_secret")?,
+                })
+            }
+
+            async fn update_integration_settings(&self, settings: &IntegrationSettings) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE integration_settings SET identity_secret = $1, crm_connector = $2, crm_webhook_url = $3, crm_webhook_secret = $4 WHERE id = 1")
+                    .bind(&settings.identity_secret)
+                    .bind(&settings.crm_connector)
+                    .bind(&settings.crm_webhook_url)
+                    .bind(&settings.crm_webhook_secret)
+                    .execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "integration settings")
+            }
+
+            async fn create_visitor(&self, visitor: &Visitor) -> StoreResult<()> {
+                sqlx::query("INSERT INTO visitors (id, token_hash, identity_id, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(visitor.id.to_string())
+                    .bind(&visitor.token_hash)
+                    .bind(visitor.identity.map(|i| i.to_string()))
+                    .bind(millis(visitor.created_at))
+                    .execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn get_visitor(&self, id: VisitorId) -> StoreResult<Visitor> {
+                let row = sqlx::query("SELECT id, token_hash, identity_id, created_at FROM visitors WHERE id = $1")
+                    .bind(id.to_string()).fetch_optional(self.reader()).await?
+                    .ok_or(StoreError::NotFound("visitor"))?;
+                Ok(Visitor {
+                    id: codec::id(&row.try_get::<String, _>("id")?, VisitorId::parse)?,
+                    token_hash: row.try_get("token_hash")?,
+                    identity: opt_id(&row, "identity_id", IdentityId::parse)?,
+                    created_at: codec::time(row.try_get("created_at")?)?,
+                })
+            }
+
+            async fn identity(&self, id: IdentityId) -> StoreResult<Identity> {
+                let row = sqlx::query("SELECT id, external_id, email, name, created_at FROM identities WHERE id = $1")
+                    .bind(id.to_string()).fetch_optional(self.reader()).await?;
+                identity_from_row(&row.ok_or(StoreError::NotFound("identity"))?)
+            }
+
+            async fn identify_visitor(&self, visitor: VisitorId, identity: &Identity) -> StoreResult<IdentifyOutcome> {
+                let mut tx = self.writer().begin().await?;
+                let row = sqlx::query(
+                    "INSERT INTO identities (id, external_id, email, name, created_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (external_id) DO UPDATE SET email = COALESCE(excluded.email, identities.email), \
+                     name = COALESCE(excluded.name, identities.name) \
+                     RETURNING id, external_id, email, name, created_at",
+                )
+                .bind(identity.id.to_string())
+                .bind(&identity.external_id)
+                .bind(&identity.email)
+                .bind(&identity.name)
+                .bind(millis(identity.created_at))
+                .fetch_one(&mut *tx).await?;
+                let stored = identity_from_row(&row)?;
+                let current: Option<Option<String>> = sqlx::query_scalar(&format!("SELECT identity_id FROM visitors WHERE id = $1 {}", $row_lock))
+                    .bind(visitor.to_string()).fetch_optional(&mut *tx).await?;
+                match current {
+                    None => return Err(StoreError::NotFound("visitor")),
+                    Some(Some(bound)) if bound != stored.id.to_string() => {
+                        return Err(StoreError::Conflict("this visitor already belongs to another identity".into()))
+                    }
+                    Some(_) => {}
+                }
+                let id = stored.id.to_string();
+                sqlx::query("UPDATE visitors SET identity_id = $1 WHERE id = $2").bind(&id).bind(visitor.to_string()).execute(&mut *tx).await?;
+                let merged_tickets = sqlx::query("UPDATE tickets SET identity_id = $1 WHERE visitor_id = $2 AND identity_id IS NULL")
+                    .bind(&id).bind(visitor.to_string()).execute(&mut *tx).await?.rows_affected();
+                let merged_chats = sqlx::query("UPDATE chat_sessions SET identity_id = $1 WHERE visitor_id = $2 AND identity_id IS NULL")
+                    .bind(&id).bind(visitor.to_string()).execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok(IdentifyOutcome { identity: stored, merged_tickets, merged_chats })
+            }
+
+            async fn insert_chat(&self, contact: &Contact, chat: &ChatSession, ticket: &Ticket) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                insert_contact(&mut *tx, contact).await?;
+                sqlx::query(&format!("INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+                    .bind(ticket.id.to_string())
+                    .bind(ticket.contact.map(|c| c.to_string()))
+                    .bind(ticket.visitor.map(|v| v.to_string()))
+                    .bind(ticket.identity.map(|i| i.to_string()))
+                    .bind(&ticket.name)
+                    .bind(&ticket.status)
+                    .bind(&ticket.transcript)
+                    .bind(&ticket.external_id)
+                    .bind(millis(ticket.created_at))
+                    .bind(millis(ticket.updated_at))
+                    .execute(&mut *tx).await?;
+                sqlx::query(&format!("INSERT INTO chat_sessions ({CHAT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                    .bind(chat.contact.to_string())
+                    .bind(chat.visitor.to_string())
+                    .bind(chat.identity.map(|i| i.to_string()))
+                    .bind(chat.ticket.to_string())
+                    .bind(&chat.source)
+                    .bind(chat.properties.verified_customer)
+                    .bind(chat.properties.bad_actor)
+                    .bind(chat.properties.repeat_customer)
+                    .bind(opt_millis(chat.accepted_at))
+                    .execute(&mut *tx).await
+                    .map_err(|e| StoreError::from(e).conflict_as("the chat's visitor does not exist"))?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_chat(&self, contact: ContactId) -> StoreResult<ChatSession> {
+                let row = sqlx::query(&format!("SELECT {CHAT_COLUMNS} FROM chat_sessions WHERE contact_id = $1"))
+                    .bind(contact.to_string()).fetch_optional(self.reader()).await?;
+                chat_from_row(&row.ok_or(StoreError::NotFound("chat"))?)
+            }
+
+            async fn open_chats_of_visitor(&self, visitor: VisitorId) -> StoreResult<Vec<ContactId>> {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT s.contact_id FROM chat_sessions s JOIN contacts c ON c.id = s.contact_id \
+                     WHERE s.visitor_id = $1 AND c.status IN ('queued', 'assigned') ORDER BY c.created_at",
+                )
+                .bind(visitor.to_string()).fetch_all(self.reader()).await?;
+                ids.iter().map(|id| codec::id(id, ContactId::parse)).collect()
+            }
+
+            async fn set_chat_properties(&self, contact: ContactId, properties: &ReservedProperties) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE chat_sessions SET verified_customer = $2, bad_actor = $3, repeat_customer = $4 WHERE contact_id = $1")
+                    .bind(contact.to_string())
+                    .bind(properties.verified_customer)
+                    .bind(properties.bad_actor)
+                    .bind(properties.repeat_customer)
+                    .execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "chat")
+            }
+
+            async fn mark_chat_accepted(&self, contact: ContactId, at: DateTime<Utc>) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE chat_sessions SET accepted_at = $2 WHERE contact_id = $1")
+                    .bind(contact.to_string()).bind(millis(at)).execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "chat")
+            }
+
+            async fn append_message(&self, message: &NewMessage) -> StoreResult<(ChatMessage, bool)> {
+                let mut tx = self.writer().begin().await?;
+                let contact = message.contact.to_string();
+                let sender = message.sender.key();
+                // Lock the chat so concurrent appends take sequence numbers one after another.
+                let exists: Option<String> = sqlx::query_scalar(&format!("SELECT contact_id FROM chat_sessions WHERE contact_id = $1 {}", $row_lock))
+                    .bind(&contact).fetch_optional(&mut *tx).await?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound("chat"));
+                }
+                if let Some(client_id) = &message.client_id {
+                    let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE contact_id = $1 AND sender = $2 AND client_id = $3"))
+                        .bind(&contact).bind(&sender).bind(client_id.as_str())
+                        .fetch_optional(&mut *tx).await?;
+                    if let Some(row) = row {
+                        return Ok((message_from_row(&row)?, false));
+                    }
+                }
+                let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_messages WHERE contact_id = $1")
+                    .bind(&contact).fetch_one(&mut *tx).await?;
+                sqlx::query(&format!("INSERT INTO chat_messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                    .bind(message.id.to_string())
+                    .bind(&contact)
+                    .bind(seq)
+                    .bind(&sender)
+                    .bind(message.client_id.as_ref().map(ClientMessageId::as_str))
+                    .bind(&message.text)
+                    .bind(message.attachment.map(|a| a.to_string()))
+                    .bind(millis(message.sent_at))
+                    .execute(&mut *tx).await?;
+                tx.commit().await?;
+                let stored = ChatMessage {
+                    id: message.id,
+                    contact: message.contact,
+                    seq,
+                    sender: message.sender,
+                    client_id: message.client_id.clone(),
+                    text: message.text.clone(),
+                    attachment: message.attachment,
+                    sent_at: message.sent_at,
+                };
+                Ok((stored, true))
+            }
+
+            async fn messages(&self, contact: ContactId, after_seq: i64, limit: u32) -> StoreResult<Vec<ChatMessage>> {
+                let rows = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE contact_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"))
+                    .bind(contact.to_string()).bind(after_seq).bind(i64::from(limit))
+                    .fetch_all(self.reader()).await?;
+                rows.iter().map(message_from_row).collect()
+            }
+
+            async fn insert_attachment(&self, a: &Attachment) -> StoreResult<()> {
+                sqlx::query("INSERT INTO attachments (id, contact_id, kind, size, name, uploaded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(a.id.to_string())
+                    .bind(a.contact.to_string())
+                    .bind(a.kind.mime())
+                    .bind(a.size)
+                    .bind(&a.name)
+                    .bind(a.uploaded_by.key())
+                    .bind(millis(a.created_at))
+                    .execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("the chat does not exist"))?;
+                Ok(())
+            }
+
+            async fn get_attachment(&self, id: AttachmentId) -> StoreResult<Attachment> {
+                let row = sqlx::query("SELECT id, contact_id, kind, size, name, uploaded_by, created_at FROM attachments WHERE id = $1")
+                    .bind(id.to_string()).fetch_optional(self.reader()).await?;
+                attachment_from_row(&row.ok_or(StoreError::NotFound("attachment"))?)
+            }
+
+            async fn attachments_of(&self, contact: ContactId) -> StoreResult<Vec<Attachment>> {
+                let rows = sqlx::query("SELECT id, contact_id, kind, size, name, uploaded_by, created_at FROM attachments WHERE contact_id = $1 ORDER BY created_at, id")
+                    .bind(contact.to_string()).fetch_all(self.reader()).await?;
+                rows.iter().map(attachment_from_row).collect()
+            }
+
+            async fn get_ticket(&self, id: TicketId) -> StoreResult<Ticket> {
+                let row = sqlx::query(&format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1"))
+                    .bind(id.to_string()).fetch_optional(self.reader()).await?;
+                ticket_from_row(&row.ok_or(StoreError::NotFound("ticket"))?)
+            }
+
+            async fn list_tickets(&self, limit: u32) -> StoreResult<Vec<Ticket>> {
+                let rows = sqlx::query(&format!("SELECT {TICKET_COLUMNS} FROM tickets ORDER BY created_at DESC, id LIMIT $1"))
+                    .bind(i64::from(limit)).fetch_all(self.reader()).await?;
+                rows.iter().map(ticket_from_row).collect()
+            }
+
+            async fn update_ticket(&self, t: &Ticket) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE tickets SET name = $2, status = $3, transcript = $4, external_id = $5, identity_id = $6, updated_at = $7 WHERE id = $1")
+                    .bind(t.id.to_string())
+                    .bind(&t.name)
+                    .bind(&t.status)
+                    .bind(&t.transcript)
+                    .bind(&t.external_id)
+                    .bind(t.identity.map(|i| i.to_string()))
+                    .bind(millis(t.updated_at))
+                    .execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "ticket")
+            }
+
+            async fn enqueue_job(&self, job: &Job) -> StoreResult<()> {
+                sqlx::query(&format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                    .bind(job.id.to_string())
+                    .bind(&job.kind)
+                    .bind(&job.payload)
+                    .bind(job.state.as_str())
+                    .bind(millis(job.run_at))
+                    .bind(job.attempts as i32)
+                    .bind(&job.last_error)
+                    .bind(millis(job.created_at))
+                    .execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn claim_job(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> StoreResult<Option<Job>> {
+                let sql = format!(
+                    "UPDATE jobs SET state = 'running', locked_until = $2, attempts = attempts + 1 WHERE id = ( \
+                     SELECT id FROM jobs WHERE (state = 'pending' AND run_at <= $1) OR (state = 'running' AND locked_until <= $1) \
+                     ORDER BY run_at, id LIMIT 1 {}) RETURNING {JOB_COLUMNS}",
+                    $skip_locked
+                );
+                let row = sqlx::query(&sql).bind(millis(now)).bind(millis(lease_until)).fetch_optional(self.writer()).await?;
+                row.as_ref().map(job_from_row).transpose()
+            }
+
+            async fn complete_job(&self, id: JobId) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE jobs SET state = 'done', locked_until = NULL WHERE id = $1")
+                    .bind(id.to_string()).execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "job")
+            }
+
+            async fn fail_job(&self, id: JobId, error: &str, run_at: Option<DateTime<Utc>>) -> StoreResult<()> {
+                let error: String = error.chars().take(1000).collect();
+                let done = match run_at {
+                    Some(at) => sqlx::query("UPDATE jobs SET state = 'pending', locked_until = NULL, last_error = $2, run_at = $3 WHERE id = $1")
+                        .bind(id.to_string()).bind(&error).bind(millis(at)).execute(self.writer()).await?,
+                    None => sqlx::query("UPDATE jobs SET state = 'failed', locked_until = NULL, last_error = $2 WHERE id = $1")
+                        .bind(id.to_string()).bind(&error).execute(self.writer()).await?,
+                };
+                not_found_unless_one(done.rows_affected(), "job")
+            }
+
+            async fn list_jobs(&self, limit: u32) -> StoreResult<Vec<Job>> {
+                let rows = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id LIMIT $1"))
+                    .bind(i64::from(limit)).fetch_all(self.reader()).await?;
+                rows.iter().map(job_from_row).collect()
+            }
+
+            async fn create_tone(&self, tone: &Tone) -> StoreResult<()> {
+                sqlx::query("INSERT INTO tones (id, name, size, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&tone.id).bind(&tone.name).bind(tone.size).bind(millis(tone.created_at))
+                    .execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn list_tones(&self) -> StoreResult<Vec<Tone>> {
+                let rows = sqlx::query("SELECT id, name, size, created_at FROM tones ORDER BY created_at, id").fetch_all(self.reader()).await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(Tone { id: row.try_get("id")?, name: row.try_get("name")?, size: row.try_get("size")?, created_at: codec::time(row.try_get("created_at")?)? })
+                    })
+                    .collect()
+            }
+
+            async fn delete_tone(&self, id: &str) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM tones WHERE id = $1").bind(id).execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "tone")
+            }
+
+            async fn notification_settings(&self, user: UserId) -> StoreResult<Option<NotificationSettings>> {
+                let row = sqlx::query("SELECT user_id, new_chat_tone, new_message_tone, repeat_seconds FROM notification_settings WHERE user_id = $1")
+                    .bind(user.to_string()).fetch_optional(self.reader()).await?;
+                let Some(row) = row else { return Ok(None) };
+                let repeat: Option<i32> = row.try_get("repeat_seconds")?;
+                Ok(Some(NotificationSettings {
+                    user,
+                    new_chat_tone: row.try_get("new_chat_tone")?,
+                    new_message_tone: row.try_get("new_message_tone")?,
+                    repeat_seconds: repeat.map(|r| u32::try_from(r).map_err(codec::corrupt)).transpose()?,
+                }))
+            }
+
+            async fn put_notification_settings(&self, settings: &NotificationSettings) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO notification_settings (user_id, new_chat_tone, new_message_tone, repeat_seconds) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (user_id) DO UPDATE SET new_chat_tone = excluded.new_chat_tone, new_message_tone = excluded.new_message_tone, \
+                     repeat_seconds = excluded.repeat_seconds",
+                )
+                .bind(settings.user.to_string())
+                .bind(&settings.new_chat_tone)
+                .bind(&settings.new_message_tone)
+                .bind(settings.repeat_seconds.map(|r| r as i32))
+                .execute(self.writer()).await?;
+                Ok(())
             }
         }
     };

@@ -8,7 +8,10 @@ use sqlx::sqlite::{
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_chat.sql")),
+];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).
 pub struct SqliteStore {
@@ -63,5 +66,7 @@ impl_store!(
     sqlx::sqlite::SqliteRow,
     backend = "sqlite",
     tree_lock = "",
-    migration_lock = ""
+    migration_lock = "",
+    row_lock = "",
+    skip_locked = ""
 );

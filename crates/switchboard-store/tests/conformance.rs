@@ -6,14 +6,20 @@
 use chrono::{Duration, TimeZone, Utc};
 use sqlx::Connection;
 use std::sync::Arc;
+use switchboard_core::chat::{AttachmentKind, ClientMessageId, ReservedProperties, Sender};
 use switchboard_core::hours::{parse_time_zone, HoursScope, Schedule, WeeklyPeriod};
 use switchboard_core::presence::{Presence, PresenceState};
+use switchboard_core::{AttachmentId, IdentityId, JobId, MessageId, TicketId, VisitorId};
 use switchboard_core::{
     BuiltinRole, CapacityProfile, CapacityProfileId, Channel, Contact, ContactId, ContactStatus,
     EmailList, Language, Name, Permission, PermissionSet, QueueId, QueueKind, QueueNode, Role,
     RoleKey, RoleScope, Team, TeamId, TreeError, User, UserId, Username,
 };
-use switchboard_store::{ApiKey, CenterSettings, HoursRecord, Session, Store, StoreError};
+use switchboard_store::{
+    ApiKey, Attachment, CenterSettings, ChatSession, HoursRecord, Identity, IntegrationSettings,
+    Job, JobState, NewMessage, NotificationSettings, Session, Store, StoreError, Ticket, Tone,
+    Visitor,
+};
 use uuid::Uuid;
 
 fn now() -> chrono::DateTime<Utc> {
@@ -404,6 +410,7 @@ async fn story(store: Arc<dyn Store>) {
         assigned_at: None,
         ended_at: None,
         end_reason: None,
+        transfers: 0,
     };
     store.insert_contact(&contact).await.unwrap();
     assert_eq!(store.open_contacts().await.unwrap(), vec![contact.clone()]);
@@ -449,6 +456,8 @@ async fn story(store: Arc<dyn Store>) {
         "{backend}: history keeps the queue"
     );
 
+    chat_story(store.as_ref(), refunds.id, agent.id).await;
+
     // Deleting a team removes memberships, not users.
     store.delete_team(red.id).await.unwrap();
     assert!(store.get_user(agent.id).await.unwrap().teams.is_empty());
@@ -456,6 +465,355 @@ async fn story(store: Arc<dyn Store>) {
         store.get_team(red.id).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// Chats: visitors, messages with client ids, attachments, tickets, identity merge, jobs, tones.
+async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
+    let backend = store.backend();
+    let first = store.integration_settings("secret-one").await.unwrap();
+    assert_eq!(
+        (first.identity_secret.as_str(), first.crm_connector.as_str()),
+        ("secret-one", "builtin")
+    );
+    assert_eq!(
+        store
+            .integration_settings("secret-two")
+            .await
+            .unwrap()
+            .identity_secret,
+        "secret-one",
+        "{backend}: generated once"
+    );
+    let webhook = IntegrationSettings {
+        crm_connector: "webhook".into(),
+        crm_webhook_url: Some("http://127.0.0.1:9/hook".into()),
+        crm_webhook_secret: Some("s".into()),
+        ..first
+    };
+    store.update_integration_settings(&webhook).await.unwrap();
+    assert_eq!(store.integration_settings("x").await.unwrap(), webhook);
+
+    let visitor = Visitor {
+        id: VisitorId::from_uuid(Uuid::new_v4()),
+        token_hash: "th".into(),
+        identity: None,
+        created_at: now(),
+    };
+    store.create_visitor(&visitor).await.unwrap();
+    assert_eq!(store.get_visitor(visitor.id).await.unwrap(), visitor);
+    let contact = Contact {
+        id: ContactId::from_uuid(Uuid::new_v4()),
+        channel: Channel::Web,
+        queue: Some(queue),
+        issue: "Billing > Refunds".into(),
+        priority: 0,
+        language: None,
+        status: ContactStatus::Queued,
+        agent: None,
+        customer: Some("Web User - 05/04 05:30".into()),
+        created_at: now(),
+        assigned_at: None,
+        ended_at: None,
+        end_reason: None,
+        transfers: 0,
+    };
+    let ticket = Ticket {
+        id: TicketId::from_uuid(Uuid::new_v4()),
+        contact: Some(contact.id),
+        visitor: Some(visitor.id),
+        identity: None,
+        name: "Web User - 05/04 05:30".into(),
+        status: "open".into(),
+        transcript: None,
+        external_id: None,
+        created_at: now(),
+        updated_at: now(),
+    };
+    let chat = ChatSession {
+        contact: contact.id,
+        visitor: visitor.id,
+        identity: None,
+        ticket: ticket.id,
+        source: "web".into(),
+        properties: ReservedProperties {
+            verified_customer: Some(true),
+            ..Default::default()
+        },
+        accepted_at: None,
+    };
+    store.insert_chat(&contact, &chat, &ticket).await.unwrap();
+    assert_eq!(store.get_chat(contact.id).await.unwrap(), chat);
+    assert_eq!(store.get_contact(contact.id).await.unwrap(), contact);
+    assert_eq!(
+        store.open_chats_of_visitor(visitor.id).await.unwrap(),
+        vec![contact.id]
+    );
+    let ghost_chat = ChatSession {
+        contact: ContactId::from_uuid(Uuid::new_v4()),
+        visitor: VisitorId::from_uuid(Uuid::new_v4()),
+        ..chat.clone()
+    };
+    let ghost_contact = Contact {
+        id: ghost_chat.contact,
+        ..contact.clone()
+    };
+    let ghost_ticket = Ticket {
+        id: TicketId::from_uuid(Uuid::new_v4()),
+        ..ticket.clone()
+    };
+    assert!(store
+        .insert_chat(&ghost_contact, &ghost_chat, &ghost_ticket)
+        .await
+        .is_err());
+    assert!(
+        matches!(
+            store.get_contact(ghost_contact.id).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "{backend}: a refused chat leaves no contact"
+    );
+
+    // Messages: sequence numbers in order, a resend with the same client id is the same message.
+    let send = |n: u32, sender: Sender, client: &str| NewMessage {
+        id: MessageId::from_uuid(Uuid::new_v4()),
+        contact: contact.id,
+        sender,
+        client_id: Some(ClientMessageId::parse(client).unwrap()),
+        text: format!("message {n}"),
+        attachment: None,
+        sent_at: now() + Duration::seconds(n.into()),
+    };
+    let (m1, new1) = store
+        .append_message(&send(1, Sender::Consumer, "c1"))
+        .await
+        .unwrap();
+    let (m2, _) = store
+        .append_message(&send(2, Sender::Agent(agent), "c1"))
+        .await
+        .unwrap();
+    let (again, new_again) = store
+        .append_message(&send(3, Sender::Consumer, "c1"))
+        .await
+        .unwrap();
+    assert!(new1 && !new_again, "{backend}: resend recognised");
+    assert_eq!(
+        again, m1,
+        "{backend}: the resend answers with the stored message"
+    );
+    assert_eq!(
+        (m1.seq, m2.seq),
+        (1, 2),
+        "{backend}: another sender may reuse a client id"
+    );
+    assert_eq!(
+        store.messages(contact.id, 0, 10).await.unwrap(),
+        vec![m1.clone(), m2.clone()]
+    );
+    assert_eq!(store.messages(contact.id, 1, 10).await.unwrap(), vec![m2]);
+    let nowhere = NewMessage {
+        contact: ContactId::from_uuid(Uuid::new_v4()),
+        ..send(4, Sender::Consumer, "c9")
+    };
+    assert!(matches!(
+        store.append_message(&nowhere).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Attachments and chat properties.
+    let file = Attachment {
+        id: AttachmentId::from_uuid(Uuid::new_v4()),
+        contact: contact.id,
+        kind: AttachmentKind::Png,
+        size: 1234,
+        name: "receipt.png".into(),
+        uploaded_by: Sender::Consumer,
+        created_at: now(),
+    };
+    store.insert_attachment(&file).await.unwrap();
+    assert_eq!(store.get_attachment(file.id).await.unwrap(), file);
+    assert_eq!(store.attachments_of(contact.id).await.unwrap(), vec![file]);
+    let flags = ReservedProperties {
+        bad_actor: Some(false),
+        repeat_customer: Some(true),
+        verified_customer: None,
+    };
+    store.set_chat_properties(contact.id, &flags).await.unwrap();
+    store.mark_chat_accepted(contact.id, now()).await.unwrap();
+    let stored = store.get_chat(contact.id).await.unwrap();
+    assert_eq!(
+        (stored.properties, stored.accepted_at),
+        (flags, Some(now()))
+    );
+
+    // A transfer keeps the contact's arrival and counts.
+    let mut moved = contact.clone();
+    moved.requeue(queue, "Billing > Refunds".into());
+    store
+        .update_contacts(std::slice::from_ref(&moved))
+        .await
+        .unwrap();
+    assert_eq!(store.get_contact(contact.id).await.unwrap().transfers, 1);
+
+    // Identifying the visitor moves the anonymous ticket and chat; another identity cannot.
+    let identity = Identity {
+        id: IdentityId::from_uuid(Uuid::new_v4()),
+        external_id: "crm-42".into(),
+        email: Some("ann@example.org".into()),
+        name: None,
+        created_at: now(),
+    };
+    let outcome = store.identify_visitor(visitor.id, &identity).await.unwrap();
+    assert_eq!(
+        (outcome.merged_tickets, outcome.merged_chats),
+        (1, 1),
+        "{backend}"
+    );
+    assert_eq!(
+        store.get_ticket(ticket.id).await.unwrap().identity,
+        Some(outcome.identity.id)
+    );
+    let again = store
+        .identify_visitor(
+            visitor.id,
+            &Identity {
+                id: IdentityId::from_uuid(Uuid::new_v4()),
+                name: Some("Ann".into()),
+                email: None,
+                ..identity.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.identity.id, outcome.identity.id,
+        "{backend}: same external id, same identity"
+    );
+    assert_eq!(
+        (
+            again.identity.email.as_deref(),
+            again.identity.name.as_deref()
+        ),
+        (Some("ann@example.org"), Some("Ann"))
+    );
+    let other = Identity {
+        id: IdentityId::from_uuid(Uuid::new_v4()),
+        external_id: "crm-99".into(),
+        email: None,
+        name: None,
+        created_at: now(),
+    };
+    assert!(
+        matches!(
+            store.identify_visitor(visitor.id, &other).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: no second identity"
+    );
+    assert_eq!(
+        store.get_ticket(ticket.id).await.unwrap().identity,
+        Some(outcome.identity.id),
+        "{backend}: history stays"
+    );
+
+    let mut solved = store.get_ticket(ticket.id).await.unwrap();
+    solved.status = "solved".into();
+    solved.transcript = Some("consumer: message 1".into());
+    solved.external_id = Some("ext-1".into());
+    store.update_ticket(&solved).await.unwrap();
+    assert_eq!(store.get_ticket(ticket.id).await.unwrap(), solved);
+    assert_eq!(store.list_tickets(10).await.unwrap(), vec![solved]);
+
+    // Jobs: due ones are claimed once, failures come back later, leases expire.
+    let job = Job {
+        id: JobId::from_uuid(Uuid::new_v4()),
+        kind: "crm_ticket".into(),
+        payload: "{}".into(),
+        state: JobState::Pending,
+        run_at: now(),
+        attempts: 0,
+        last_error: None,
+        created_at: now(),
+    };
+    store.enqueue_job(&job).await.unwrap();
+    assert_eq!(
+        store
+            .claim_job(now() - Duration::seconds(1), now())
+            .await
+            .unwrap(),
+        None,
+        "{backend}: not due yet"
+    );
+    let claimed = store
+        .claim_job(now(), now() + Duration::seconds(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (claimed.id, claimed.attempts, claimed.state),
+        (job.id, 1, JobState::Running)
+    );
+    assert_eq!(
+        store
+            .claim_job(now(), now() + Duration::seconds(60))
+            .await
+            .unwrap(),
+        None,
+        "{backend}: claimed once"
+    );
+    store
+        .fail_job(job.id, "503 from CRM", Some(now() + Duration::seconds(5)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_job(now() + Duration::seconds(4), now() + Duration::seconds(60))
+            .await
+            .unwrap(),
+        None
+    );
+    let retried = store
+        .claim_job(now() + Duration::seconds(5), now() + Duration::seconds(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (retried.attempts, retried.last_error.as_deref()),
+        (2, Some("503 from CRM"))
+    );
+    let reclaimed = store
+        .claim_job(now() + Duration::seconds(11), now() + Duration::seconds(70))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        reclaimed.attempts, 3,
+        "{backend}: an expired lease is claimed again"
+    );
+    store.complete_job(job.id).await.unwrap();
+    assert_eq!(store.list_jobs(10).await.unwrap()[0].state, JobState::Done);
+
+    // Tones and notification settings.
+    let tone = Tone {
+        id: "t1".into(),
+        name: "chime.mp3".into(),
+        size: 10,
+        created_at: now(),
+    };
+    store.create_tone(&tone).await.unwrap();
+    assert_eq!(store.list_tones().await.unwrap(), vec![tone]);
+    assert_eq!(store.notification_settings(agent).await.unwrap(), None);
+    let choice = NotificationSettings {
+        user: agent,
+        new_chat_tone: "t1".into(),
+        new_message_tone: "pop".into(),
+        repeat_seconds: Some(5),
+    };
+    store.put_notification_settings(&choice).await.unwrap();
+    assert_eq!(
+        store.notification_settings(agent).await.unwrap(),
+        Some(choice)
+    );
+    store.delete_tone("t1").await.unwrap();
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(end_contact))
 }
 
-fn nest(views: &[QueueView], parent: Option<&str>) -> Vec<MenuNode> {
+pub fn nest(views: &[QueueView], parent: Option<&str>) -> Vec<MenuNode> {
     views
         .iter()
         .filter(|v| v.parent_id.as_deref() == parent)
@@ -88,6 +88,7 @@ async fn create_contact(
         priority: input.priority,
         language: input.language.as_deref().map(Language::parse).transpose()?,
         customer: input.customer,
+        chat: None,
     };
     let contact = app
         .contacts

@@ -36,7 +36,10 @@ impl From<ContactError> for ApiError {
             ContactError::UnknownQueue => ApiError::not_found("queue"),
             ContactError::UnknownContact => ApiError::not_found("contact"),
             ContactError::NotALeaf => ApiError::bad_request("not_a_leaf_queue", error.to_string()),
-            ContactError::AlreadyEnded => ApiError::conflict(error.to_string()),
+            ContactError::AlreadyEnded
+            | ContactError::NotAssigned
+            | ContactError::AgentUnavailable => ApiError::conflict(error.to_string()),
+            ContactError::WrongChannel => ApiError::bad_request("wrong_channel", error.to_string()),
             ContactError::Store(store) => store.into(),
         }
     }

@@ -3,7 +3,9 @@
 //! call the store or a service, map the result.
 
 pub mod apps;
+pub mod assets;
 pub mod auth;
+pub mod chat;
 pub mod directory;
 pub mod error;
 pub mod extract;
@@ -37,6 +39,7 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
         (name = "setup", description = "Queues, business hours, capacity profiles, settings, API keys"),
         (name = "live", description = "Agents' presence, contacts, the live event stream"),
         (name = "apps", description = "Apps API for integrations"),
+        (name = "chat", description = "Web chat: WebSocket protocols, attachments, tickets, tones"),
         (name = "system", description = "Health and metrics"),
     )
 )]
@@ -67,11 +70,17 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(live::routes())
         .merge(apps::routes())
         .merge(system::routes())
+        .merge(chat::routes())
 }
 
 /// The whole HTTP service.
 pub fn router(app: AppState) -> Router {
-    let (routes, openapi) = api_routes().split_for_parts();
+    let upload_limit = usize::try_from(app.config.attachment_max_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
+    let (routes, openapi) = api_routes()
+        .merge(chat::upload_routes().layer(DefaultBodyLimit::max(upload_limit)))
+        .split_for_parts();
     let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".into());
     routes
         .route(
@@ -81,6 +90,7 @@ pub fn router(app: AppState) -> Router {
             }),
         )
         .route("/", axum::routing::get(system::index))
+        .merge(assets::routes())
         .fallback(|| async { ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -90,11 +100,21 @@ pub fn router(app: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(cors_for_consumers))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             count_responses,
         ))
         .with_state(app)
+}
+
+/// Applies CORS to the consumer endpoints (`/chat/v1/…`) only.
+async fn cors_for_consumers(request: Request, next: Next) -> Response {
+    if request.uri().path().starts_with("/chat/v1/") {
+        chat::cors(request, next).await
+    } else {
+        next.run(request).await
+    }
 }
 
 async fn count_responses(State(app): State<AppState>, request: Request, next: Next) -> Response {

@@ -12,6 +12,41 @@ pub struct EventStream {
 }
 
 impl EventStream {
+    /// Opens any WebSocket on the server, with a cookie or without.
+    pub async fn connect(
+        server: &crate::Server,
+        path: &str,
+        cookie: Option<String>,
+    ) -> EventStream {
+        let url = format!("ws://{}{path}", server.address);
+        let mut request = url.into_client_request().unwrap();
+        if let Some(cookie) = cookie {
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().unwrap());
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("socket opens");
+        EventStream { socket }
+    }
+
+    /// Sends a JSON frame.
+    pub async fn send(&mut self, frame: Value) {
+        self.socket
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .expect("frame sent");
+    }
+
+    /// Sends raw text (for malformed frames).
+    pub async fn send_text(&mut self, text: String) {
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .expect("frame sent");
+    }
+
     /// Opens the stream as the user of `session` and reads the `hello`.
     pub async fn open(server: &crate::Server, session: &crate::Session) -> (EventStream, Value) {
         let url = format!("ws://{}/api/v1/events", server.address);

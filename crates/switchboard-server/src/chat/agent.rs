@@ -1,0 +1,284 @@
+//! An agent's adapter connection (`/api/v1/agent/ws`, signed in with the session cookie).
+//! Agents act only on chats assigned to them; anything else gets an `error` frame and the
+//! connection stays open.
+
+use super::protocol::{parse_agent, AgentCommand, ServerEvent, Tones, MAX_FRAME_BYTES};
+use super::{parse_chat_id, ChatError};
+use crate::app::AppState;
+use crate::contacts::TransferTarget;
+use crate::http::extract::CurrentUser;
+use axum::extract::ws::{Message, WebSocket};
+use chrono::Utc;
+use std::sync::Arc;
+use switchboard_core::chat::Sender;
+use switchboard_core::{Channel, ContactId, ContactStatus, QueueId, UserId};
+
+/// Messages per `history` answer at most.
+const HISTORY_BATCH: u32 = 500;
+
+pub async fn serve(app: AppState, current: CurrentUser, mut socket: WebSocket) {
+    let (conn, mut outbox) = app.chat.hub.connect();
+    let agent = current.user.id;
+    app.chat.hub.join_agent(agent, &conn);
+    let mut chats = Vec::new();
+    if let Ok(open) = app.store.open_contacts().await {
+        for contact in open.iter().filter(|c| {
+            c.agent == Some(agent) && matches!(c.channel, Channel::Web | Channel::Mobile)
+        }) {
+            if let Ok(chat) = app.chat.agent_chat(&app, contact).await {
+                chats.push(chat);
+            }
+        }
+    }
+    let welcome = ServerEvent::Welcome {
+        visitor_id: None,
+        visitor_token: None,
+        user_id: Some(agent.to_string()),
+        chats: Vec::new(),
+        agent_chats: chats,
+        tones: Some(tones(&app, agent).await),
+    };
+    if socket
+        .send(Message::Text(welcome.to_json().to_string().into()))
+        .await
+        .is_err()
+    {
+        app.chat.hub.leave(conn.id);
+        return;
+    }
+    loop {
+        let frame = tokio::select! {
+            incoming = socket.recv() => incoming,
+            outgoing = outbox.recv() => match outgoing {
+                Some(frame) => {
+                    if socket.send(Message::Text(frame.to_string().into())).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                None => break,
+            },
+        };
+        let text = match frame {
+            Some(Ok(Message::Text(text))) if text.len() > MAX_FRAME_BYTES => {
+                let reply = ServerEvent::error(
+                    "frame_too_large",
+                    format!("frames are at most {MAX_FRAME_BYTES} bytes"),
+                    None,
+                )
+                .to_json();
+                if socket
+                    .send(Message::Text(reply.to_string().into()))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Binary(_))) => {
+                let reply =
+                    ServerEvent::error("invalid_message", "frames are JSON text", None).to_json();
+                if socket
+                    .send(Message::Text(reply.to_string().into()))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => continue,
+        };
+        let replies = match parse_agent(&text) {
+            Ok(command) => handle(&app, &conn, agent, command).await,
+            Err(e) => vec![ServerEvent::error(e.code, e.message, None).to_json()],
+        };
+        let mut closed = false;
+        for reply in replies {
+            if socket
+                .send(Message::Text(reply.to_string().into()))
+                .await
+                .is_err()
+            {
+                closed = true;
+                break;
+            }
+        }
+        if closed {
+            break;
+        }
+    }
+    app.chat.hub.leave(conn.id);
+}
+
+/// The agent's tones as URLs (NTF-3).
+pub async fn tones(app: &AppState, agent: UserId) -> Tones {
+    let settings = app.store.notification_settings(agent).await.ok().flatten();
+    let url = |tone: &str| format!("/api/v1/tones/{tone}");
+    match settings {
+        Some(s) => Tones {
+            new_chat: url(&s.new_chat_tone),
+            new_message: url(&s.new_message_tone),
+            repeat_seconds: s.repeat_seconds,
+        },
+        None => Tones {
+            new_chat: url(crate::tones::DEFAULT_NEW_CHAT),
+            new_message: url(crate::tones::DEFAULT_NEW_MESSAGE),
+            repeat_seconds: Some(5),
+        },
+    }
+}
+
+/// The agent's own open chat, or an error.
+async fn own_chat(app: &AppState, agent: UserId, chat_id: &str) -> Result<ContactId, ChatError> {
+    let chat = parse_chat_id(chat_id)?;
+    let contact = match app.contacts.open_contact(chat).await {
+        Some(contact) => contact,
+        None => {
+            return Err(match app.store.get_contact(chat).await {
+                Ok(c) if c.agent == Some(agent) => ChatError::Ended,
+                Ok(_) => ChatError::Forbidden,
+                Err(_) => ChatError::NotFound,
+            })
+        }
+    };
+    if contact.agent != Some(agent) || contact.status != ContactStatus::Assigned {
+        return Err(ChatError::Forbidden);
+    }
+    Ok(chat)
+}
+
+async fn handle(
+    app: &AppState,
+    conn: &super::hub::Conn,
+    agent: UserId,
+    command: AgentCommand,
+) -> Vec<Arc<str>> {
+    let result: Result<Vec<Arc<str>>, (ChatError, Option<String>)> = async {
+        match command {
+            AgentCommand::Ping => Ok(vec![ServerEvent::Pong.to_json()]),
+            AgentCommand::Accept { chat_id } => {
+                let chat = own_chat(app, agent, &chat_id)
+                    .await
+                    .map_err(|e| (e, None))?;
+                app.store
+                    .mark_chat_accepted(chat, Utc::now())
+                    .await
+                    .map_err(|e| (e.into(), None))?;
+                let frame = ServerEvent::Accepted { chat_id }.to_json();
+                app.chat.hub.to_agent(agent, &frame, Some(conn.id));
+                Ok(vec![frame])
+            }
+            AgentCommand::Message {
+                chat_id,
+                client_id,
+                text,
+                attachment_id,
+            } => {
+                let reference = Some(client_id.clone());
+                let chat = own_chat(app, agent, &chat_id)
+                    .await
+                    .map_err(|e| (e, reference.clone()))?;
+                let ack = app
+                    .chat
+                    .post(
+                        app,
+                        chat,
+                        Sender::Agent(agent),
+                        super::Draft {
+                            client_id: &client_id,
+                            text: &text,
+                            attachment: attachment_id.as_deref(),
+                        },
+                        conn,
+                    )
+                    .await
+                    .map_err(|e| (e, reference))?;
+                Ok(vec![ack.to_json()])
+            }
+            AgentCommand::Typing { chat_id, active } => {
+                let chat = own_chat(app, agent, &chat_id)
+                    .await
+                    .map_err(|e| (e, None))?;
+                let frame = ServerEvent::Typing {
+                    chat_id,
+                    from: "agent".into(),
+                    active,
+                }
+                .to_json();
+                app.chat.hub.to_chat(chat, &frame, None);
+                Ok(Vec::new())
+            }
+            AgentCommand::History { chat_id, after_seq } => {
+                let chat = parse_chat_id(&chat_id).map_err(|e| (e, None))?;
+                let contact = app
+                    .store
+                    .get_contact(chat)
+                    .await
+                    .map_err(|_| (ChatError::NotFound, None))?;
+                if contact.agent != Some(agent) {
+                    return Err((ChatError::Forbidden, None));
+                }
+                let batch = app
+                    .store
+                    .messages(chat, after_seq.max(0), HISTORY_BATCH)
+                    .await
+                    .map_err(|e| (e.into(), None))?;
+                let mut messages = Vec::with_capacity(batch.len());
+                for message in &batch {
+                    messages.push(app.chat.message_view(app, message).await);
+                }
+                let last_seq = batch.last().map_or(after_seq, |m| m.seq);
+                Ok(vec![ServerEvent::History {
+                    chat_id,
+                    messages,
+                    last_seq,
+                }
+                .to_json()])
+            }
+            AgentCommand::Transfer {
+                chat_id,
+                queue_id,
+                agent_id,
+            } => {
+                let chat = own_chat(app, agent, &chat_id)
+                    .await
+                    .map_err(|e| (e, None))?;
+                let target = match (queue_id, agent_id) {
+                    (Some(queue), None) => TransferTarget::Queue(
+                        QueueId::parse(&queue).map_err(|_| (ChatError::NotFound, None))?,
+                    ),
+                    (None, Some(to)) => TransferTarget::Agent(
+                        UserId::parse(&to).map_err(|_| (ChatError::NotFound, None))?,
+                    ),
+                    _ => {
+                        return Err((
+                            ChatError::Invalid("name exactly one of queue_id and agent_id".into()),
+                            None,
+                        ))
+                    }
+                };
+                app.contacts
+                    .transfer(chat, target)
+                    .await
+                    .map_err(|e| (e.into(), None))?;
+                Ok(Vec::new())
+            }
+            AgentCommand::End { chat_id } => {
+                let chat = own_chat(app, agent, &chat_id)
+                    .await
+                    .map_err(|e| (e, None))?;
+                app.contacts
+                    .end(chat, "completed")
+                    .await
+                    .map_err(|e| (e.into(), None))?;
+                Ok(Vec::new())
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(|(error, reference)| vec![error.frame(reference)])
+}

@@ -1,0 +1,417 @@
+//! A consumer's widget connection (`/chat/v1/ws`). The first frame is `hello`; after it the
+//! widget starts or resumes chats and sends messages. Every bad frame gets an `error` frame and
+//! closes nothing; only a failed `hello` ends the connection.
+
+use super::protocol::{parse_consumer, ConsumerCommand, ServerEvent, MAX_FRAME_BYTES};
+use super::{parse_chat_id, ChatError};
+use crate::app::AppState;
+use crate::secret;
+use axum::extract::ws::{Message, WebSocket};
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::chat::Sender;
+use switchboard_core::{IdentityId, VisitorId};
+use switchboard_store::{Identity, Visitor};
+use uuid::Uuid;
+
+/// How long a new connection may take to say `hello`.
+const HELLO_WITHIN: Duration = Duration::from_secs(15);
+/// Messages sent per `resume` frame batch.
+const RESUME_BATCH: u32 = 200;
+
+pub async fn serve(app: AppState, mut socket: WebSocket) {
+    let (conn, mut outbox) = app.chat.hub.connect();
+    let visitor = match tokio::time::timeout(HELLO_WITHIN, socket.recv()).await {
+        Ok(Some(Ok(Message::Text(text)))) => match parse_consumer(&text) {
+            Ok(ConsumerCommand::Hello {
+                visitor_id,
+                visitor_token,
+                identity_token,
+            }) => {
+                hello(
+                    &app,
+                    &mut socket,
+                    &conn,
+                    visitor_id,
+                    visitor_token,
+                    identity_token,
+                )
+                .await
+            }
+            Ok(_) => Err(
+                ServerEvent::error("hello_first", "the first frame must be hello", None).to_json(),
+            ),
+            Err(e) => Err(ServerEvent::error(e.code, e.message, None).to_json()),
+        },
+        _ => Err(ServerEvent::error("hello_first", "say hello first", None).to_json()),
+    };
+    let mut visitor = match visitor {
+        Ok(visitor) => visitor,
+        Err(frame) => {
+            let _ = socket.send(Message::Text(frame.to_string().into())).await;
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+    };
+    loop {
+        let frame = tokio::select! {
+            incoming = socket.recv() => incoming,
+            outgoing = outbox.recv() => match outgoing {
+                Some(frame) => {
+                    if socket.send(Message::Text(frame.to_string().into())).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                // The hub dropped this connection as too slow: the widget reconnects and resumes.
+                None => break,
+            },
+        };
+        let text = match frame {
+            Some(Ok(Message::Text(text))) if text.len() > MAX_FRAME_BYTES => {
+                let reply = ServerEvent::error(
+                    "frame_too_large",
+                    format!("frames are at most {MAX_FRAME_BYTES} bytes"),
+                    None,
+                )
+                .to_json();
+                if socket
+                    .send(Message::Text(reply.to_string().into()))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Binary(_))) => {
+                let reply =
+                    ServerEvent::error("invalid_message", "frames are JSON text", None).to_json();
+                if socket
+                    .send(Message::Text(reply.to_string().into()))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => continue,
+        };
+        let replies = match parse_consumer(&text) {
+            Ok(command) => handle(&app, &conn, &mut visitor, command).await,
+            Err(e) => vec![ServerEvent::error(e.code, e.message, None).to_json()],
+        };
+        for reply in replies {
+            if socket
+                .send(Message::Text(reply.to_string().into()))
+                .await
+                .is_err()
+            {
+                app.chat.hub.leave(conn.id);
+                return;
+            }
+        }
+    }
+    app.chat.hub.leave(conn.id);
+}
+
+/// Finds or makes the visitor, applies an identity token, and welcomes them.
+async fn hello(
+    app: &AppState,
+    socket: &mut WebSocket,
+    conn: &super::hub::Conn,
+    visitor_id: Option<String>,
+    visitor_token: Option<String>,
+    identity_token: Option<String>,
+) -> Result<Visitor, Arc<str>> {
+    let refuse = || {
+        ServerEvent::error(
+            "unauthorized",
+            "unknown visitor or wrong token; start afresh without a visitor id",
+            None,
+        )
+        .to_json()
+    };
+    let (mut visitor, new_token) = match visitor_id {
+        Some(id) => {
+            let id = VisitorId::parse(&id).map_err(|_| refuse())?;
+            let visitor = app.store.get_visitor(id).await.map_err(|_| refuse())?;
+            let token = visitor_token.ok_or_else(refuse)?;
+            if !secret::constant_time_eq(&secret::sha256_hex(&token), &visitor.token_hash) {
+                return Err(refuse());
+            }
+            (visitor, None)
+        }
+        None => {
+            let token = secret::random_token(24);
+            let visitor = Visitor {
+                id: VisitorId::from_uuid(Uuid::now_v7()),
+                token_hash: secret::sha256_hex(&token),
+                identity: None,
+                created_at: Utc::now(),
+            };
+            app.store
+                .create_visitor(&visitor)
+                .await
+                .map_err(|e| ChatError::from(e).frame(None))?;
+            (visitor, Some(token))
+        }
+    };
+    let mut chats = Vec::new();
+    for chat in app
+        .store
+        .open_chats_of_visitor(visitor.id)
+        .await
+        .map_err(|e| ChatError::from(e).frame(None))?
+    {
+        app.chat.hub.join_chat(chat, conn);
+        if let Ok(contact) = app.store.get_contact(chat).await {
+            chats.push(app.chat.chat_info(app, &contact).await);
+        }
+    }
+    let welcome = ServerEvent::Welcome {
+        visitor_id: Some(visitor.id.to_string()),
+        visitor_token: new_token,
+        user_id: None,
+        chats,
+        agent_chats: Vec::new(),
+        tones: None,
+    };
+    socket
+        .send(Message::Text(welcome.to_json().to_string().into()))
+        .await
+        .map_err(|_| refuse())?;
+    if let Some(token) = identity_token {
+        let reply = identify(app, &mut visitor, &token)
+            .await
+            .unwrap_or_else(|e| e.frame(None));
+        socket
+            .send(Message::Text(reply.to_string().into()))
+            .await
+            .map_err(|_| refuse())?;
+    }
+    Ok(visitor)
+}
+
+/// Verifies an identity token and merges the visitor's anonymous history into the identity.
+async fn identify(
+    app: &AppState,
+    visitor: &mut Visitor,
+    token: &str,
+) -> Result<Arc<str>, ChatError> {
+    let secret_text = app
+        .store
+        .integration_settings(&secret::random_token(32))
+        .await?
+        .identity_secret;
+    let claims = crate::identity::verify(token, &secret_text, Utc::now().timestamp())
+        .map_err(|e| ChatError::Invalid(e.to_string()))?;
+    let identity = Identity {
+        id: IdentityId::from_uuid(Uuid::now_v7()),
+        external_id: claims.subject,
+        email: claims.email,
+        name: claims.name,
+        created_at: Utc::now(),
+    };
+    let outcome = app
+        .store
+        .identify_visitor(visitor.id, &identity)
+        .await
+        .map_err(|e| match e {
+            switchboard_store::StoreError::Conflict(message) => ChatError::Invalid(message),
+            other => other.into(),
+        })?;
+    visitor.identity = Some(outcome.identity.id);
+    crate::crm::enqueue(
+        app,
+        crate::crm::Event::IdentityMerged {
+            visitor: visitor.id,
+            identity: outcome.identity.id,
+        },
+    )
+    .await;
+    Ok(ServerEvent::Identified {
+        external_id: outcome.identity.external_id,
+        merged_tickets: outcome.merged_tickets,
+        merged_chats: outcome.merged_chats,
+    }
+    .to_json())
+}
+
+/// The visitor's own open chat, or an error.
+async fn own_chat(
+    app: &AppState,
+    visitor: &Visitor,
+    chat_id: &str,
+) -> Result<switchboard_core::ContactId, ChatError> {
+    let chat = parse_chat_id(chat_id)?;
+    let session = app
+        .store
+        .get_chat(chat)
+        .await
+        .map_err(|_| ChatError::NotFound)?;
+    if session.visitor != visitor.id {
+        return Err(ChatError::Forbidden);
+    }
+    Ok(chat)
+}
+
+async fn handle(
+    app: &AppState,
+    conn: &super::hub::Conn,
+    visitor: &mut Visitor,
+    command: ConsumerCommand,
+) -> Vec<Arc<str>> {
+    let result: Result<Vec<Arc<str>>, (ChatError, Option<String>)> = async {
+        match command {
+            ConsumerCommand::Hello { .. } => {
+                Err((ChatError::Invalid("hello was said already".into()), None))
+            }
+            ConsumerCommand::Ping => Ok(vec![ServerEvent::Pong.to_json()]),
+            ConsumerCommand::Start {
+                client_id,
+                queue_id,
+                language,
+                properties,
+            } => {
+                let chat = app
+                    .chat
+                    .start(
+                        app,
+                        visitor,
+                        conn,
+                        &queue_id,
+                        language.as_deref(),
+                        properties.as_ref(),
+                    )
+                    .await
+                    .map_err(|e| (e, Some(client_id.clone())))?;
+                Ok(vec![ServerEvent::ChatStarted { client_id, chat }.to_json()])
+            }
+            ConsumerCommand::Message {
+                chat_id,
+                client_id,
+                text,
+                attachment_id,
+            } => {
+                let reference = Some(client_id.clone());
+                let chat = own_chat(app, visitor, &chat_id)
+                    .await
+                    .map_err(|e| (e, reference.clone()))?;
+                let ack = app
+                    .chat
+                    .post(
+                        app,
+                        chat,
+                        Sender::Consumer,
+                        super::Draft {
+                            client_id: &client_id,
+                            text: &text,
+                            attachment: attachment_id.as_deref(),
+                        },
+                        conn,
+                    )
+                    .await
+                    .map_err(|e| (e, reference))?;
+                Ok(vec![ack.to_json()])
+            }
+            ConsumerCommand::Typing { chat_id, active } => {
+                let chat = own_chat(app, visitor, &chat_id)
+                    .await
+                    .map_err(|e| (e, None))?;
+                if let Some(agent) = app.contacts.open_contact(chat).await.and_then(|c| c.agent) {
+                    let frame = ServerEvent::Typing {
+                        chat_id,
+                        from: "consumer".into(),
+                        active,
+                    }
+                    .to_json();
+                    app.chat.hub.to_agent(agent, &frame, None);
+                }
+                Ok(Vec::new())
+            }
+            ConsumerCommand::Resume { chat_id, after_seq } => {
+                let chat = own_chat(app, visitor, &chat_id)
+                    .await
+                    .map_err(|e| (e, None))?;
+                app.chat.hub.join_chat(chat, conn);
+                let mut frames = Vec::new();
+                let mut last = after_seq.max(0);
+                loop {
+                    let batch = app
+                        .store
+                        .messages(chat, last, RESUME_BATCH)
+                        .await
+                        .map_err(|e| (e.into(), None))?;
+                    for message in &batch {
+                        last = message.seq;
+                        frames.push(
+                            ServerEvent::Message {
+                                chat_id: chat_id.clone(),
+                                message: app.chat.message_view(app, message).await,
+                            }
+                            .to_json(),
+                        );
+                    }
+                    if batch.len() < RESUME_BATCH as usize {
+                        break;
+                    }
+                }
+                let status = app
+                    .store
+                    .get_contact(chat)
+                    .await
+                    .map(|c| c.status.as_str().to_owned())
+                    .unwrap_or_default();
+                frames.push(
+                    ServerEvent::Resumed {
+                        chat_id,
+                        last_seq: last,
+                        status,
+                    }
+                    .to_json(),
+                );
+                Ok(frames)
+            }
+            ConsumerCommand::Identify { identity_token } => {
+                Ok(vec![identify(app, visitor, &identity_token)
+                    .await
+                    .map_err(|e| (e, None))?])
+            }
+            ConsumerCommand::Properties {
+                chat_id,
+                properties,
+            } => {
+                let chat = own_chat(app, visitor, &chat_id)
+                    .await
+                    .map_err(|e| (e, None))?;
+                let flags = app
+                    .chat
+                    .set_properties(app, chat, &properties)
+                    .await
+                    .map_err(|e| (e, None))?;
+                Ok(vec![ServerEvent::Properties {
+                    chat_id,
+                    properties: flags,
+                }
+                .to_json()])
+            }
+            ConsumerCommand::End { chat_id } => {
+                let chat = own_chat(app, visitor, &chat_id)
+                    .await
+                    .map_err(|e| (e, None))?;
+                app.contacts
+                    .end(chat, "ended_by_consumer")
+                    .await
+                    .map_err(|e| (e.into(), None))?;
+                Ok(Vec::new())
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(|(error, reference)| vec![error.frame(reference)])
+}

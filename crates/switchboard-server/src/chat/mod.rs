@@ -1,0 +1,537 @@
+//! Web chat: the consumer and agent WebSocket protocols, the live connections, and what chats
+//! do when routing moves them. Every message is stored before it is acknowledged or shown to
+//! anyone; live delivery is best effort on top, and clients catch up by sequence number.
+
+pub mod agent;
+pub mod consumer;
+pub mod hub;
+pub mod protocol;
+
+use crate::app::AppState;
+use crate::contacts::{ContactChange, ContactError, NewContact};
+use crate::crm;
+use chrono::Utc;
+use hub::{Conn, Hub};
+use protocol::{AgentChat, AttachmentView, ChatInfo, Customer, Flags, MessageView, ServerEvent};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use switchboard_core::chat::{
+    anonymous_ticket_name, check_text, ChatMessage, ClientMessageId, PropertyValue,
+    ReservedProperties, Sender,
+};
+use switchboard_core::hours::parse_time_zone;
+use switchboard_core::{
+    AttachmentId, Channel, Contact, ContactId, Language, MessageId, QueueId, TicketId, UserId,
+};
+use switchboard_store::{ChatSession, NewMessage, StoreError, Ticket, Visitor};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// Why a chat command was refused; becomes an `error` frame and closes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("chat not found")]
+    NotFound,
+    #[error("that chat is not yours")]
+    Forbidden,
+    #[error("the chat has ended")]
+    Ended,
+    #[error(transparent)]
+    Contact(#[from] ContactError),
+    #[error("the server could not complete the request")]
+    Store(#[from] StoreError),
+}
+
+impl From<switchboard_core::TextError> for ChatError {
+    fn from(error: switchboard_core::TextError) -> Self {
+        ChatError::Invalid(error.to_string())
+    }
+}
+
+impl ChatError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChatError::Invalid(_) => "invalid_field",
+            ChatError::NotFound => "not_found",
+            ChatError::Forbidden => "forbidden",
+            ChatError::Ended => "chat_ended",
+            ChatError::Contact(ContactError::UnknownQueue | ContactError::UnknownContact) => {
+                "not_found"
+            }
+            ChatError::Contact(ContactError::NotALeaf | ContactError::WrongChannel) => {
+                "invalid_field"
+            }
+            ChatError::Contact(ContactError::AgentUnavailable) => "agent_unavailable",
+            ChatError::Contact(_) => "conflict",
+            ChatError::Store(StoreError::NotFound(_)) => "not_found",
+            ChatError::Store(_) => "internal",
+        }
+    }
+
+    pub fn frame(&self, reference: Option<String>) -> Arc<str> {
+        if let ChatError::Store(error) = self {
+            if !matches!(error, StoreError::NotFound(_)) {
+                tracing::error!(%error, "chat command failed");
+            }
+        }
+        ServerEvent::error(self.code(), self.to_string(), reference).to_json()
+    }
+}
+
+/// A message as a client sent it, before it is checked and stored.
+pub struct Draft<'a> {
+    pub client_id: &'a str,
+    pub text: &'a str,
+    pub attachment: Option<&'a str>,
+}
+
+/// The chat service's own state: live connections and a cache of agents' display names.
+#[derive(Default)]
+pub struct ChatService {
+    pub hub: Hub,
+    names: Mutex<HashMap<UserId, String>>,
+}
+
+pub fn parse_chat_id(text: &str) -> Result<ContactId, ChatError> {
+    ContactId::parse(text).map_err(|_| ChatError::NotFound)
+}
+
+fn is_chat(channel: Channel) -> bool {
+    matches!(channel, Channel::Web | Channel::Mobile)
+}
+
+impl ChatService {
+    /// An agent's display name (cached: names change rarely and messages are many).
+    pub async fn agent_name(&self, app: &AppState, agent: UserId) -> String {
+        if let Some(name) = self
+            .names
+            .lock()
+            .ok()
+            .and_then(|names| names.get(&agent).cloned())
+        {
+            return name;
+        }
+        let name = app
+            .store
+            .get_user(agent)
+            .await
+            .map(|u| u.display_name.to_string())
+            .unwrap_or_else(|_| "Agent".into());
+        if let Ok(mut names) = self.names.lock() {
+            names.insert(agent, name.clone());
+        }
+        name
+    }
+
+    pub async fn message_view(&self, app: &AppState, message: &ChatMessage) -> MessageView {
+        let (from, agent_name) = match message.sender {
+            Sender::Consumer => ("consumer", None),
+            Sender::Agent(id) => ("agent", Some(self.agent_name(app, id).await)),
+            Sender::System => ("system", None),
+        };
+        let attachment = match message.attachment {
+            Some(id) => app
+                .store
+                .get_attachment(id)
+                .await
+                .ok()
+                .map(|a| AttachmentView {
+                    id: a.id.to_string(),
+                    name: a.name,
+                    mime: a.kind.mime().to_owned(),
+                    size: a.size,
+                }),
+            None => None,
+        };
+        MessageView {
+            id: message.id.to_string(),
+            seq: message.seq,
+            from: from.to_owned(),
+            agent_name,
+            client_id: message.client_id.as_ref().map(|c| c.as_str().to_owned()),
+            text: message.text.clone(),
+            attachment,
+            sent_at: message.sent_at,
+        }
+    }
+
+    pub async fn chat_info(&self, app: &AppState, contact: &Contact) -> ChatInfo {
+        let agent_name = match contact.agent {
+            Some(agent) => Some(self.agent_name(app, agent).await),
+            None => None,
+        };
+        ChatInfo {
+            chat_id: contact.id.to_string(),
+            status: contact.status.as_str().to_owned(),
+            issue: contact.issue.clone(),
+            agent_name,
+            created_at: contact.created_at,
+        }
+    }
+
+    pub async fn agent_chat(
+        &self,
+        app: &AppState,
+        contact: &Contact,
+    ) -> Result<AgentChat, ChatError> {
+        let chat = app.store.get_chat(contact.id).await?;
+        let identity = match app.store.get_visitor(chat.visitor).await?.identity {
+            Some(_) => identity_of(app, chat.visitor).await,
+            None => None,
+        };
+        Ok(AgentChat {
+            chat_id: contact.id.to_string(),
+            issue: contact.issue.clone(),
+            status: contact.status.as_str().to_owned(),
+            customer: Customer {
+                name: contact
+                    .customer
+                    .clone()
+                    .unwrap_or_else(|| "Web User".into()),
+                visitor_id: chat.visitor.to_string(),
+                external_id: identity.as_ref().map(|i| i.0.clone()),
+                email: identity.and_then(|i| i.1),
+            },
+            properties: flags(&chat.properties),
+            accepted: chat.accepted_at.is_some(),
+            ticket_id: chat.ticket.to_string(),
+            created_at: contact.created_at,
+        })
+    }
+
+    /// Stores a message and tells everyone in the chat but the sending connection, which gets
+    /// the acknowledgement. A resend (same sender and client id) is acknowledged again and not
+    /// shown twice.
+    pub async fn post(
+        &self,
+        app: &AppState,
+        chat: ContactId,
+        sender: Sender,
+        draft: Draft<'_>,
+        origin: &Conn,
+    ) -> Result<ServerEvent, ChatError> {
+        let Draft {
+            client_id,
+            text,
+            attachment,
+        } = draft;
+        let client_id = ClientMessageId::parse(client_id)?;
+        check_text(text, attachment.is_some())?;
+        let contact = app
+            .contacts
+            .open_contact(chat)
+            .await
+            .ok_or(ChatError::Ended)?;
+        let attachment = match attachment {
+            Some(text) => {
+                let id = AttachmentId::parse(text)
+                    .map_err(|_| ChatError::Invalid("attachment_id is not an id".into()))?;
+                let stored = app
+                    .store
+                    .get_attachment(id)
+                    .await
+                    .map_err(|_| ChatError::Invalid("no such attachment".into()))?;
+                if stored.contact != chat {
+                    return Err(ChatError::Invalid(
+                        "that attachment belongs to another chat".into(),
+                    ));
+                }
+                Some(id)
+            }
+            None => None,
+        };
+        let message = NewMessage {
+            id: MessageId::from_uuid(Uuid::now_v7()),
+            contact: chat,
+            sender,
+            client_id: Some(client_id.clone()),
+            text: text.to_owned(),
+            attachment,
+            sent_at: Utc::now(),
+        };
+        let (stored, new) = app.store.append_message(&message).await?;
+        if new {
+            self.broadcast(app, &contact, &stored, Some(origin.id))
+                .await;
+        }
+        Ok(ServerEvent::Ack {
+            chat_id: chat.to_string(),
+            client_id: client_id.as_str().to_owned(),
+            message_id: stored.id.to_string(),
+            seq: stored.seq,
+        })
+    }
+
+    async fn broadcast(
+        &self,
+        app: &AppState,
+        contact: &Contact,
+        message: &ChatMessage,
+        except: Option<u64>,
+    ) {
+        let frame = ServerEvent::Message {
+            chat_id: contact.id.to_string(),
+            message: self.message_view(app, message).await,
+        }
+        .to_json();
+        self.hub.to_chat(contact.id, &frame, except);
+        if let Some(agent) = contact.agent {
+            self.hub.to_agent(agent, &frame, except);
+        }
+    }
+
+    /// A message from Switchboard itself (joins, transfers), stored and shown to both sides.
+    async fn system_message(&self, app: &AppState, contact: &Contact, text: String) {
+        let message = NewMessage {
+            id: MessageId::from_uuid(Uuid::now_v7()),
+            contact: contact.id,
+            sender: Sender::System,
+            client_id: None,
+            text,
+            attachment: None,
+            sent_at: Utc::now(),
+        };
+        match app.store.append_message(&message).await {
+            Ok((stored, _)) => self.broadcast(app, contact, &stored, None).await,
+            Err(error) => tracing::warn!(%error, "system message not stored"),
+        }
+    }
+
+    /// Starts a chat for a visitor, or answers with the one they already have open.
+    pub async fn start(
+        &self,
+        app: &AppState,
+        visitor: &Visitor,
+        conn: &Conn,
+        queue: &str,
+        language: Option<&str>,
+        properties: Option<&Map<String, Value>>,
+    ) -> Result<ChatInfo, ChatError> {
+        if let Some(open) = app.store.open_chats_of_visitor(visitor.id).await?.first() {
+            let contact = app.store.get_contact(*open).await?;
+            self.hub.join_chat(contact.id, conn);
+            return Ok(self.chat_info(app, &contact).await);
+        }
+        let queue =
+            QueueId::parse(queue).map_err(|_| ChatError::Contact(ContactError::UnknownQueue))?;
+        let node = app
+            .contacts
+            .queue_node(queue)
+            .await
+            .ok_or(ChatError::Contact(ContactError::UnknownQueue))?;
+        if node.channel != Channel::Web {
+            return Err(ChatError::Invalid(
+                "web chats start in a queue of the web menu".into(),
+            ));
+        }
+        let language = language.map(Language::parse).transpose()?;
+        let mut reserved = ReservedProperties::default();
+        if let Some(properties) = properties {
+            reserved.apply(property_values(properties))?;
+        }
+        let now = Utc::now();
+        let settings = app.store.center_settings().await?;
+        let zone = parse_time_zone(&settings.time_zone).unwrap_or(chrono_tz::UTC);
+        let identity = identity_of(app, visitor.id).await;
+        let name = match &identity {
+            Some((external, email, Some(name))) => format!(
+                "{name} ({})",
+                email.clone().unwrap_or_else(|| external.clone())
+            ),
+            Some((external, Some(email), None)) => format!("{email} ({external})"),
+            Some((external, None, None)) => external.clone(),
+            None => anonymous_ticket_name("Web", now, zone),
+        };
+        let contact_id = ContactId::from_uuid(Uuid::now_v7());
+        let ticket = Ticket {
+            id: TicketId::from_uuid(Uuid::now_v7()),
+            contact: Some(contact_id),
+            visitor: Some(visitor.id),
+            identity: visitor.identity,
+            name: name.clone(),
+            status: "open".into(),
+            transcript: None,
+            external_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let session = ChatSession {
+            contact: contact_id,
+            visitor: visitor.id,
+            identity: visitor.identity,
+            ticket: ticket.id,
+            source: "web".into(),
+            properties: reserved,
+            accepted_at: None,
+        };
+        // Join first: routing may give the chat to an agent before `enqueue` returns.
+        self.hub.join_chat(contact_id, conn);
+        let request = NewContact {
+            queue,
+            priority: None,
+            language,
+            customer: Some(name),
+            chat: Some((session, ticket.clone())),
+        };
+        let contact = match app.contacts.enqueue(request, contact_id).await {
+            Ok(contact) => contact,
+            Err(error) => {
+                self.hub.close_chat(contact_id);
+                return Err(error.into());
+            }
+        };
+        crm::enqueue(app, crm::Event::TicketCreated { ticket: ticket.id }).await;
+        Ok(self.chat_info(app, &contact).await)
+    }
+
+    /// Sets reserved properties on a chat and shows them to its agent live (RDP-1, RDP-3).
+    pub async fn set_properties(
+        &self,
+        app: &AppState,
+        chat: ContactId,
+        properties: &Map<String, Value>,
+    ) -> Result<Flags, ChatError> {
+        let mut session = app.store.get_chat(chat).await?;
+        session.properties.apply(property_values(properties))?;
+        app.store
+            .set_chat_properties(chat, &session.properties)
+            .await?;
+        let shown = flags(&session.properties);
+        if let Some(agent) = app.contacts.open_contact(chat).await.and_then(|c| c.agent) {
+            let frame = ServerEvent::Properties {
+                chat_id: chat.to_string(),
+                properties: shown.clone(),
+            }
+            .to_json();
+            self.hub.to_agent(agent, &frame, None);
+        }
+        Ok(shown)
+    }
+
+    /// Reacts to routing: tells both sides of a chat when it reaches an agent, moves, or ends.
+    async fn on_change(&self, app: &AppState, change: ContactChange) {
+        match change {
+            ContactChange::Assigned(contact) if is_chat(contact.channel) => {
+                self.joined(app, &contact).await
+            }
+            ContactChange::Handed { contact, from } if is_chat(contact.channel) => {
+                let frame = ServerEvent::ChatRemoved {
+                    chat_id: contact.id.to_string(),
+                    reason: "transferred".into(),
+                }
+                .to_json();
+                self.hub.to_agent(from, &frame, None);
+                self.joined(app, &contact).await;
+            }
+            ContactChange::Requeued { contact, from } if is_chat(contact.channel) => {
+                let frame = ServerEvent::ChatRemoved {
+                    chat_id: contact.id.to_string(),
+                    reason: "transferred".into(),
+                }
+                .to_json();
+                self.hub.to_agent(from, &frame, None);
+                let queued = ServerEvent::ChatQueued {
+                    chat_id: contact.id.to_string(),
+                    issue: contact.issue.clone(),
+                }
+                .to_json();
+                self.hub.to_chat(contact.id, &queued, None);
+                self.system_message(app, &contact, format!("Transferred to {}", contact.issue))
+                    .await;
+            }
+            ContactChange::Ended(contact) if is_chat(contact.channel) => {
+                let reason = contact.end_reason.clone().unwrap_or_else(|| "ended".into());
+                let frame = ServerEvent::ChatEnded {
+                    chat_id: contact.id.to_string(),
+                    reason,
+                }
+                .to_json();
+                self.hub.to_chat(contact.id, &frame, None);
+                if let Some(agent) = contact.agent {
+                    self.hub.to_agent(agent, &frame, None);
+                }
+                self.hub.close_chat(contact.id);
+                match app.store.get_chat(contact.id).await {
+                    Ok(chat) => {
+                        crm::enqueue(
+                            app,
+                            crm::Event::TicketClosed {
+                                ticket: chat.ticket,
+                            },
+                        )
+                        .await
+                    }
+                    Err(error) => tracing::warn!(%error, "ended chat without a session"),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn joined(&self, app: &AppState, contact: &Contact) {
+        let Some(agent) = contact.agent else { return };
+        match self.agent_chat(app, contact).await {
+            Ok(chat) => {
+                self.hub
+                    .to_agent(agent, &ServerEvent::ChatAssigned { chat }.to_json(), None)
+            }
+            Err(error) => tracing::warn!(%error, "assigned chat could not be described"),
+        }
+        let name = self.agent_name(app, agent).await;
+        let frame = ServerEvent::AgentJoined {
+            chat_id: contact.id.to_string(),
+            agent_name: name.clone(),
+        }
+        .to_json();
+        self.hub.to_chat(contact.id, &frame, None);
+        self.system_message(app, contact, format!("{name} joined the chat"))
+            .await;
+    }
+}
+
+/// Listens to routing for as long as the server runs.
+pub fn spawn_listener(
+    app: AppState,
+    mut changes: mpsc::UnboundedReceiver<ContactChange>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(change) = changes.recv().await {
+            app.chat.on_change(&app, change).await;
+        }
+    })
+}
+
+pub fn flags(properties: &ReservedProperties) -> Flags {
+    Flags {
+        reserved_verified_customer: properties.verified_customer,
+        reserved_bad_actor: properties.bad_actor,
+        reserved_repeat_customer: properties.repeat_customer,
+    }
+}
+
+pub fn property_values(
+    properties: &Map<String, Value>,
+) -> impl Iterator<Item = (&str, PropertyValue)> {
+    properties.iter().map(|(key, value)| {
+        (
+            key.as_str(),
+            match value {
+                Value::Bool(flag) => PropertyValue::Bool(*flag),
+                _ => PropertyValue::NotBool,
+            },
+        )
+    })
+}
+
+/// The identity a visitor is bound to, as (external id, email, name).
+async fn identity_of(
+    app: &AppState,
+    visitor: switchboard_core::VisitorId,
+) -> Option<(String, Option<String>, Option<String>)> {
+    let visitor = app.store.get_visitor(visitor).await.ok()?;
+    let identity = app.store.identity(visitor.identity?).await.ok()?;
+    Some((identity.external_id, identity.email, identity.name))
+}

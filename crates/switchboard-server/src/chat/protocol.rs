@@ -1,0 +1,326 @@
+//! The chat WebSocket protocols (documented in docs/chat-protocol.md): one JSON object per text
+//! frame, with a `type`. Commands come in, events go out. Parsing is in two steps so that a
+//! frame that is not JSON, has an unknown type, or has bad fields each gets its own error code.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The largest frame either side accepts; a larger one gets an `error` frame.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Past this the transport itself gives up on the connection (it will not buffer more).
+pub const TRANSPORT_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// What a consumer's widget sends.
+#[derive(Deserialize, Debug)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ConsumerCommand {
+    /// First frame: who this is. Without a visitor id a new visitor is made.
+    Hello {
+        visitor_id: Option<String>,
+        visitor_token: Option<String>,
+        identity_token: Option<String>,
+    },
+    /// Start a chat in a leaf queue of the web menu.
+    Start {
+        client_id: String,
+        queue_id: String,
+        language: Option<String>,
+        properties: Option<Map<String, Value>>,
+    },
+    Message {
+        chat_id: String,
+        client_id: String,
+        #[serde(default)]
+        text: String,
+        attachment_id: Option<String>,
+    },
+    Typing {
+        chat_id: String,
+        active: bool,
+    },
+    /// Send every message after `after_seq` (after a reload or reconnect).
+    Resume {
+        chat_id: String,
+        after_seq: i64,
+    },
+    Identify {
+        identity_token: String,
+    },
+    Properties {
+        chat_id: String,
+        properties: Map<String, Value>,
+    },
+    End {
+        chat_id: String,
+    },
+    Ping,
+}
+
+/// What an agent's adapter sends.
+#[derive(Deserialize, Debug)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentCommand {
+    Accept {
+        chat_id: String,
+    },
+    Message {
+        chat_id: String,
+        client_id: String,
+        #[serde(default)]
+        text: String,
+        attachment_id: Option<String>,
+    },
+    Typing {
+        chat_id: String,
+        active: bool,
+    },
+    History {
+        chat_id: String,
+        after_seq: i64,
+    },
+    /// To a leaf queue of the same channel, or to an agent who is available and has room.
+    Transfer {
+        chat_id: String,
+        queue_id: Option<String>,
+        agent_id: Option<String>,
+    },
+    End {
+        chat_id: String,
+    },
+    Ping,
+}
+
+/// A frame that could not be understood.
+#[derive(Debug)]
+pub struct FrameError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+const CONSUMER_TYPES: &[&str] = &[
+    "hello",
+    "start",
+    "message",
+    "typing",
+    "resume",
+    "identify",
+    "properties",
+    "end",
+    "ping",
+];
+const AGENT_TYPES: &[&str] = &[
+    "accept", "message", "typing", "history", "transfer", "end", "ping",
+];
+
+fn parse<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, FrameError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| FrameError {
+        code: "invalid_json",
+        message: e.to_string(),
+    })?;
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| FrameError {
+            code: "invalid_message",
+            message: "every frame is a JSON object with a string `type`".into(),
+        })?;
+    if !known.contains(&kind) {
+        return Err(FrameError {
+            code: "unknown_type",
+            message: format!(
+                "unknown type `{}`",
+                kind.chars().take(40).collect::<String>()
+            ),
+        });
+    }
+    serde_json::from_value(value).map_err(|e| FrameError {
+        code: "invalid_message",
+        message: e.to_string(),
+    })
+}
+
+pub fn parse_consumer(text: &str) -> Result<ConsumerCommand, FrameError> {
+    parse(text, CONSUMER_TYPES)
+}
+
+pub fn parse_agent(text: &str) -> Result<AgentCommand, FrameError> {
+    parse(text, AGENT_TYPES)
+}
+
+/// A file attached to a message.
+#[derive(Serialize, Clone, Debug)]
+pub struct AttachmentView {
+    pub id: String,
+    pub name: String,
+    pub mime: String,
+    pub size: i64,
+}
+
+/// A stored message as both sides see it.
+#[derive(Serialize, Clone, Debug)]
+pub struct MessageView {
+    pub id: String,
+    pub seq: i64,
+    /// `consumer`, `agent` or `system`.
+    pub from: String,
+    pub agent_name: Option<String>,
+    pub client_id: Option<String>,
+    pub text: String,
+    pub attachment: Option<AttachmentView>,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// A chat as the consumer sees it.
+#[derive(Serialize, Clone, Debug)]
+pub struct ChatInfo {
+    pub chat_id: String,
+    /// `queued`, `assigned`, `ended` or `abandoned`.
+    pub status: String,
+    pub issue: String,
+    pub agent_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Reserved data properties as profile flags (RDP-3).
+#[derive(Serialize, Clone, Debug, Default)]
+pub struct Flags {
+    pub reserved_verified_customer: Option<bool>,
+    pub reserved_bad_actor: Option<bool>,
+    pub reserved_repeat_customer: Option<bool>,
+}
+
+/// Who the consumer is, as the agent sees them.
+#[derive(Serialize, Clone, Debug)]
+pub struct Customer {
+    /// The ticket name for an anonymous consumer ("Web User - 11/21 13:05"), else their name.
+    pub name: String,
+    pub visitor_id: String,
+    /// The embedding site's id, once identified.
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A chat as the agent sees it.
+#[derive(Serialize, Clone, Debug)]
+pub struct AgentChat {
+    pub chat_id: String,
+    pub issue: String,
+    pub status: String,
+    pub customer: Customer,
+    pub properties: Flags,
+    pub accepted: bool,
+    pub ticket_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An agent's notification tones, as URLs to play.
+#[derive(Serialize, Clone, Debug)]
+pub struct Tones {
+    pub new_chat: String,
+    pub new_message: String,
+    /// Repeat the new-chat tone every this many seconds until the chat is accepted or gone.
+    pub repeat_seconds: Option<u32>,
+}
+
+/// Everything the server sends on either protocol.
+#[derive(Serialize, Debug)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerEvent {
+    Welcome {
+        visitor_id: Option<String>,
+        /// Only when the visitor was just made: the widget keeps it with the id.
+        visitor_token: Option<String>,
+        user_id: Option<String>,
+        chats: Vec<ChatInfo>,
+        agent_chats: Vec<AgentChat>,
+        tones: Option<Tones>,
+    },
+    Identified {
+        external_id: String,
+        merged_tickets: u64,
+        merged_chats: u64,
+    },
+    ChatStarted {
+        client_id: String,
+        chat: ChatInfo,
+    },
+    /// The message with this client id is stored; `seq` is its place in the chat.
+    Ack {
+        chat_id: String,
+        client_id: String,
+        message_id: String,
+        seq: i64,
+    },
+    Message {
+        chat_id: String,
+        message: MessageView,
+    },
+    Typing {
+        chat_id: String,
+        from: String,
+        active: bool,
+    },
+    AgentJoined {
+        chat_id: String,
+        agent_name: String,
+    },
+    /// The chat waits in a queue again (after a transfer).
+    ChatQueued {
+        chat_id: String,
+        issue: String,
+    },
+    Resumed {
+        chat_id: String,
+        last_seq: i64,
+        status: String,
+    },
+    History {
+        chat_id: String,
+        messages: Vec<MessageView>,
+        last_seq: i64,
+    },
+    ChatAssigned {
+        chat: AgentChat,
+    },
+    /// The chat left this agent (transferred).
+    ChatRemoved {
+        chat_id: String,
+        reason: String,
+    },
+    Accepted {
+        chat_id: String,
+    },
+    Properties {
+        chat_id: String,
+        properties: Flags,
+    },
+    ChatEnded {
+        chat_id: String,
+        reason: String,
+    },
+    Error {
+        code: String,
+        message: String,
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+    },
+    Pong,
+}
+
+impl ServerEvent {
+    pub fn error(code: &str, message: impl Into<String>, reference: Option<String>) -> Self {
+        ServerEvent::Error {
+            code: code.to_owned(),
+            message: message.into(),
+            reference,
+        }
+    }
+
+    pub fn to_json(&self) -> std::sync::Arc<str> {
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| "{\"type\":\"error\",\"code\":\"internal\"}".into())
+            .into()
+    }
+}

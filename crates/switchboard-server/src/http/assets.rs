@@ -1,0 +1,44 @@
+//! The browser UI, shipped inside the binary: the consumer chat widget (one script tag on any
+//! site), the agent adapter, and a demo page that embeds the widget. Plain ES modules and Web
+//! Components; no bundler.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+const WIDGET: &str = include_str!("../../web/widget/switchboard.js");
+const AGENT_PAGE: &str = include_str!("../../web/agent/index.html");
+const AGENT_DESK: &str = include_str!("../../web/agent/desk.js");
+const DEMO_PAGE: &str = include_str!("../../web/demo/index.html");
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route(
+            "/widget/switchboard.js",
+            get(|| async { asset("text/javascript; charset=utf-8", WIDGET) }),
+        )
+        .route(
+            "/agent/",
+            get(|| async { asset("text/html; charset=utf-8", AGENT_PAGE) }),
+        )
+        .route(
+            "/agent/desk.js",
+            get(|| async { asset("text/javascript; charset=utf-8", AGENT_DESK) }),
+        )
+        .route(
+            "/demo/",
+            get(|| async { asset("text/html; charset=utf-8", DEMO_PAGE) }),
+        )
+}

@@ -1,0 +1,887 @@
+//! Chat over HTTP: the two WebSocket endpoints, attachments (SMA-2), reserved properties for
+//! integrations (RDP-1), tickets (PLT-9), integration settings, jobs, and notification tones
+//! (NTF-3). Consumer endpoints (`/chat/v1`) are called from any site that embeds the widget:
+//! they answer CORS preflights and authenticate with the visitor's id and token headers.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath, ApiQuery, AppsClient, CurrentUser};
+use super::require;
+use crate::app::AppState;
+use crate::chat::{agent, consumer, flags, protocol::Flags};
+use crate::secret;
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use switchboard_core::audio::check_mp3;
+use switchboard_core::chat::{AttachmentKind, Sender};
+use switchboard_core::{AttachmentId, ContactId, Permission, Target, TicketId, VisitorId, Watched};
+use switchboard_store::{Attachment, IntegrationSettings, NotificationSettings, Ticket, Tone};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(consumer_socket))
+        .routes(routes!(consumer_menu))
+        .routes(routes!(agent_socket))
+        .routes(routes!(consumer_download))
+        .routes(routes!(agent_download))
+        .routes(routes!(apps_download))
+        .routes(routes!(apps_get_properties, apps_set_properties))
+        .routes(routes!(apps_get_ticket))
+        .routes(routes!(list_tickets))
+        .routes(routes!(get_ticket))
+        .routes(routes!(get_integrations, put_integrations))
+        .routes(routes!(list_jobs))
+        .routes(routes!(list_tones))
+        .routes(routes!(get_tone, delete_tone))
+        .routes(routes!(get_notifications, put_notifications))
+}
+
+/// Upload routes, which take bodies up to the attachment limit.
+pub fn upload_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(consumer_upload))
+        .routes(routes!(agent_upload))
+        .routes(routes!(upload_tone))
+}
+
+/// CORS for the consumer endpoints: any site may embed the widget. Credentials are headers,
+/// never cookies, so allowing every origin exposes nothing.
+pub async fn cors(request: Request, next: Next) -> Response {
+    let preflight = request.method() == Method::OPTIONS;
+    let mut response = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    headers.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    headers.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static("content-type, x-visitor-id, x-visitor-token"),
+    );
+    headers.insert("access-control-max-age", HeaderValue::from_static("600"));
+    response
+}
+
+/// A raw body; too large is a 413 with the usual JSON error.
+pub struct ApiBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(ApiBytes)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the file is larger than allowed",
+                    )
+                } else {
+                    ApiError::bad_request("invalid_body", e.body_text())
+                }
+            })
+    }
+}
+
+/// The web menu tree the widget offers (PLT-8): menus and leaf queues, nested.
+#[utoipa::path(get, path = "/chat/v1/menu", tag = "chat", responses((status = 200, body = [super::wire::MenuNode])))]
+async fn consumer_menu(State(app): State<AppState>) -> ApiResult<Json<Vec<super::wire::MenuNode>>> {
+    let views = super::setup::queue_views(&app, Some(switchboard_core::Channel::Web)).await?;
+    Ok(Json(super::apps::nest(&views, None)))
+}
+
+/// The consumer chat protocol (WebSocket; see docs/chat-protocol.md).
+#[utoipa::path(get, path = "/chat/v1/ws", tag = "chat", responses((status = 101, description = "WebSocket; the first frame must be `hello`")))]
+async fn consumer_socket(State(app): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(crate::chat::protocol::TRANSPORT_LIMIT_BYTES)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .on_upgrade(move |socket| consumer::serve(app, socket))
+}
+
+/// The agent chat protocol (WebSocket, signed in; see docs/chat-protocol.md).
+#[utoipa::path(get, path = "/api/v1/agent/ws", tag = "chat", security(("session" = [])), responses((status = 101, description = "WebSocket"), (status = 401, body = super::error::ErrorBody)))]
+async fn agent_socket(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    upgrade: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    if !current.actor.holds(Permission::HandleContacts) {
+        return Err(ApiError::forbidden("your role does not handle contacts"));
+    }
+    Ok(upgrade
+        .max_message_size(crate::chat::protocol::TRANSPORT_LIMIT_BYTES)
+        .on_upgrade(move |socket| agent::serve(app, current, socket)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttachmentInfo {
+    pub id: String,
+    pub chat_id: String,
+    pub name: String,
+    pub mime: String,
+    pub size: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Attachment> for AttachmentInfo {
+    fn from(a: &Attachment) -> Self {
+        Self {
+            id: a.id.to_string(),
+            chat_id: a.contact.to_string(),
+            name: a.name.clone(),
+            mime: a.kind.mime().to_owned(),
+            size: a.size,
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    pub chat_id: String,
+    /// The file's name as the user chose it; defaults to `file`.
+    pub name: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NameQuery {
+    pub name: Option<String>,
+}
+
+/// Keeps a file name displayable and harmless: letters, digits, space, `.-_()`, at most 100.
+fn clean_name(name: Option<&str>, kind: AttachmentKind) -> String {
+    let cleaned: String = name
+        .unwrap_or("file")
+        .chars()
+        .filter(|c| c.is_alphanumeric() || " .-_()".contains(*c))
+        .take(100)
+        .collect();
+    let base = cleaned.trim().trim_start_matches('.');
+    let base = if base.is_empty() { "file" } else { base };
+    if base
+        .to_ascii_lowercase()
+        .ends_with(&format!(".{}", kind.extension()))
+    {
+        base.to_owned()
+    } else {
+        format!("{base}.{}", kind.extension())
+    }
+}
+
+/// Checks and stores an uploaded file for a chat.
+async fn store_attachment(
+    app: &AppState,
+    chat: ContactId,
+    sender: Sender,
+    headers: &HeaderMap,
+    name: Option<&str>,
+    body: &[u8],
+) -> ApiResult<Attachment> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let kind = AttachmentKind::check(declared, body, app.config.attachment_max_bytes).map_err(
+        |e| match e {
+            switchboard_core::chat::AttachmentError::TooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                e.to_string(),
+            ),
+            switchboard_core::chat::AttachmentError::UnsupportedType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_type",
+                e.to_string(),
+            ),
+            other => ApiError::bad_request("content_mismatch", other.to_string()),
+        },
+    )?;
+    if app.contacts.open_contact(chat).await.is_none() {
+        return Err(ApiError::conflict("the chat has ended"));
+    }
+    let attachment = Attachment {
+        id: AttachmentId::from_uuid(Uuid::now_v7()),
+        contact: chat,
+        kind,
+        size: body.len() as i64,
+        name: clean_name(name, kind),
+        uploaded_by: sender,
+        created_at: Utc::now(),
+    };
+    app.blobs
+        .put(&attachment.id.to_string(), body)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if let Err(error) = app.store.insert_attachment(&attachment).await {
+        let _ = app.blobs.delete(&attachment.id.to_string()).await;
+        return Err(error.into());
+    }
+    Ok(attachment)
+}
+
+/// The visitor from the `X-Visitor-Id` and `X-Visitor-Token` headers.
+async fn visitor(app: &AppState, headers: &HeaderMap) -> ApiResult<VisitorId> {
+    let refuse = || {
+        ApiError::unauthorized("send the visitor id and token in X-Visitor-Id and X-Visitor-Token")
+    };
+    let id = headers
+        .get("x-visitor-id")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(refuse)?;
+    let token = headers
+        .get("x-visitor-token")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(refuse)?;
+    let visitor = app
+        .store
+        .get_visitor(VisitorId::parse(id).map_err(|_| refuse())?)
+        .await
+        .map_err(|_| refuse())?;
+    if !secret::constant_time_eq(&secret::sha256_hex(token), &visitor.token_hash) {
+        return Err(refuse());
+    }
+    Ok(visitor.id)
+}
+
+async fn visitor_chat(app: &AppState, headers: &HeaderMap, chat: &str) -> ApiResult<ContactId> {
+    let visitor = visitor(app, headers).await?;
+    let chat = ContactId::parse(chat).map_err(|_| ApiError::not_found("chat"))?;
+    let session = app
+        .store
+        .get_chat(chat)
+        .await
+        .map_err(|_| ApiError::not_found("chat"))?;
+    if session.visitor != visitor {
+        return Err(ApiError::not_found("chat"));
+    }
+    Ok(chat)
+}
+
+/// A consumer attaches a .png, .jpg or .mp4 to their chat; the body is the file, with its
+/// Content-Type. The file is checked by content and kept only if it is what it claims.
+#[utoipa::path(post, path = "/chat/v1/attachments", tag = "chat", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = AttachmentInfo), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody), (status = 415, body = super::error::ErrorBody)))]
+async fn consumer_upload(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<UploadQuery>,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<(StatusCode, Json<AttachmentInfo>)> {
+    let chat = visitor_chat(&app, &headers, &query.chat_id).await?;
+    let attachment = store_attachment(
+        &app,
+        chat,
+        Sender::Consumer,
+        &headers,
+        query.name.as_deref(),
+        &body,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(AttachmentInfo::from(&attachment))))
+}
+
+async fn serve_file(app: &AppState, attachment: &Attachment) -> ApiResult<Response> {
+    let bytes = app
+        .blobs
+        .get(&attachment.id.to_string())
+        .await
+        .map_err(|e| match e {
+            crate::blobs::BlobError::NotFound => ApiError::not_found("attachment"),
+            other => ApiError::internal(&other),
+        })?;
+    let disposition = format!("inline; filename=\"{}\"", attachment.name.replace('"', ""));
+    Ok((
+        [
+            (header::CONTENT_TYPE, attachment.kind.mime().to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (
+                header::HeaderName::from_static("x-content-type-options"),
+                "nosniff".to_owned(),
+            ),
+            (header::CACHE_CONTROL, "private, max-age=3600".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn attachment(app: &AppState, id: &str) -> ApiResult<Attachment> {
+    let id = AttachmentId::parse(id).map_err(|_| ApiError::not_found("attachment"))?;
+    app.store
+        .get_attachment(id)
+        .await
+        .map_err(|_| ApiError::not_found("attachment"))
+}
+
+/// A consumer downloads a file of their chat.
+#[utoipa::path(get, path = "/chat/v1/attachments/{id}", tag = "chat", params(("id" = String, Path)),
+    responses((status = 200, description = "The file"), (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+async fn consumer_download(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let attachment = attachment(&app, &id).await?;
+    visitor_chat(&app, &headers, &attachment.contact.to_string()).await?;
+    serve_file(&app, &attachment).await
+}
+
+/// The agent holding a chat attaches a file to it.
+#[utoipa::path(post, path = "/api/v1/chats/{id}/attachments", tag = "chat", security(("session" = [])), params(("id" = String, Path), NameQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = AttachmentInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody), (status = 415, body = super::error::ErrorBody)))]
+async fn agent_upload(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<NameQuery>,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<(StatusCode, Json<AttachmentInfo>)> {
+    let chat = ContactId::parse(&id).map_err(|_| ApiError::not_found("chat"))?;
+    let contact = app
+        .contacts
+        .open_contact(chat)
+        .await
+        .ok_or_else(|| ApiError::not_found("chat"))?;
+    if contact.agent != Some(current.user.id) {
+        return Err(ApiError::not_found("chat"));
+    }
+    let attachment = store_attachment(
+        &app,
+        chat,
+        Sender::Agent(current.user.id),
+        &headers,
+        query.name.as_deref(),
+        &body,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(AttachmentInfo::from(&attachment))))
+}
+
+/// A file of a chat the user holds or may watch.
+#[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "chat", security(("session" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "The file"), (status = 404, body = super::error::ErrorBody)))]
+async fn agent_download(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let attachment = attachment(&app, &id).await?;
+    let contact = app.store.get_contact(attachment.contact).await?;
+    let allowed = match contact.agent {
+        Some(agent) if agent == current.user.id => true,
+        Some(agent) => {
+            let teams = app
+                .store
+                .get_user(agent)
+                .await
+                .map(|u| u.teams)
+                .unwrap_or_default();
+            current.actor.can(
+                Permission::MonitorChatsView,
+                Target::User {
+                    id: agent,
+                    teams: &teams,
+                },
+            )
+        }
+        None => current.actor.may_watch(Watched::Waiting {
+            queue: contact.queue,
+            channel: contact.channel,
+        }),
+    } || current.actor.can(Permission::SettingsEdit, Target::Center);
+    if !allowed {
+        return Err(ApiError::not_found("attachment"));
+    }
+    serve_file(&app, &attachment).await
+}
+
+/// A chat file for the CRM (SMA-3).
+#[utoipa::path(get, path = "/apps/api/v1/attachments/{id}", tag = "apps", security(("apps" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "The file"), (status = 404, body = super::error::ErrorBody)))]
+async fn apps_download(
+    State(app): State<AppState>,
+    _client: AppsClient,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let attachment = attachment(&app, &id).await?;
+    serve_file(&app, &attachment).await
+}
+
+fn parse_chat(id: &str) -> ApiResult<ContactId> {
+    ContactId::parse(id).map_err(|_| ApiError::not_found("chat"))
+}
+
+/// A chat's reserved data properties (RDP-1).
+#[utoipa::path(get, path = "/apps/api/v1/chats/{id}/properties", tag = "apps", security(("apps" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
+async fn apps_get_properties(
+    State(app): State<AppState>,
+    _client: AppsClient,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Flags>> {
+    Ok(Json(flags(
+        &app.store.get_chat(parse_chat(&id)?).await?.properties,
+    )))
+}
+
+/// Sets reserved data properties during a session: booleans only; an unknown `reserved_*` key
+/// is refused and nothing is changed. The agent sees the flags at once.
+#[utoipa::path(patch, path = "/apps/api/v1/chats/{id}/properties", tag = "apps", security(("apps" = [])), params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
+async fn apps_set_properties(
+    State(app): State<AppState>,
+    _client: AppsClient,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Map<String, Value>>,
+) -> ApiResult<Json<Flags>> {
+    let chat = parse_chat(&id)?;
+    app.store.get_chat(chat).await?;
+    if app.contacts.open_contact(chat).await.is_none() {
+        return Err(ApiError::conflict("the session has ended"));
+    }
+    app.chat
+        .set_properties(&app, chat, &body)
+        .await
+        .map(Json)
+        .map_err(|e| match e {
+            crate::chat::ChatError::Invalid(message) => {
+                ApiError::bad_request("invalid_field", message)
+            }
+            crate::chat::ChatError::Store(store) => store.into(),
+            other => ApiError::conflict(other.to_string()),
+        })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub chat_id: Option<String>,
+    pub visitor_id: Option<String>,
+    pub identity_id: Option<String>,
+    pub transcript: Option<String>,
+    pub external_id: Option<String>,
+    pub attachments: Vec<AttachmentInfo>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+async fn ticket_view(app: &AppState, ticket: &Ticket) -> ApiResult<TicketView> {
+    let attachments = match ticket.contact {
+        Some(chat) => app
+            .store
+            .attachments_of(chat)
+            .await?
+            .iter()
+            .map(AttachmentInfo::from)
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(TicketView {
+        id: ticket.id.to_string(),
+        name: ticket.name.clone(),
+        status: ticket.status.clone(),
+        chat_id: ticket.contact.map(|c| c.to_string()),
+        visitor_id: ticket.visitor.map(|v| v.to_string()),
+        identity_id: ticket.identity.map(|i| i.to_string()),
+        transcript: ticket.transcript.clone(),
+        external_id: ticket.external_id.clone(),
+        attachments,
+        created_at: ticket.created_at,
+        updated_at: ticket.updated_at,
+    })
+}
+
+async fn load_ticket(app: &AppState, id: &str) -> ApiResult<Ticket> {
+    let id = TicketId::parse(id).map_err(|_| ApiError::not_found("ticket"))?;
+    Ok(app.store.get_ticket(id).await?)
+}
+
+/// A ticket of the built-in CRM, with its transcript once the chat has ended.
+#[utoipa::path(get, path = "/apps/api/v1/tickets/{id}", tag = "apps", security(("apps" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = TicketView), (status = 404, body = super::error::ErrorBody)))]
+async fn apps_get_ticket(
+    State(app): State<AppState>,
+    _client: AppsClient,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<TicketView>> {
+    let ticket = load_ticket(&app, &id).await?;
+    Ok(Json(ticket_view(&app, &ticket).await?))
+}
+
+/// The built-in CRM's tickets, newest first (admins).
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "chat", security(("session" = [])), responses((status = 200, body = [TicketView]), (status = 403, body = super::error::ErrorBody)))]
+async fn list_tickets(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<Vec<TicketView>>> {
+    require(&current.actor, Permission::SettingsEdit, Target::Center)?;
+    let mut views = Vec::new();
+    for ticket in app.store.list_tickets(200).await? {
+        views.push(ticket_view(&app, &ticket).await?);
+    }
+    Ok(Json(views))
+}
+
+/// One ticket (admins).
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "chat", security(("session" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = TicketView), (status = 404, body = super::error::ErrorBody)))]
+async fn get_ticket(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<TicketView>> {
+    require(&current.actor, Permission::SettingsEdit, Target::Center)?;
+    let ticket = load_ticket(&app, &id).await?;
+    Ok(Json(ticket_view(&app, &ticket).await?))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationsView {
+    /// Signs identity tokens (JWT HS256) from the site that embeds the widget; at least 32 characters.
+    pub identity_secret: String,
+    /// `builtin` or `webhook`.
+    pub crm_connector: String,
+    pub crm_webhook_url: Option<String>,
+    /// Signs webhook deliveries (HMAC-SHA256, header X-Switchboard-Signature).
+    pub crm_webhook_secret: Option<String>,
+}
+
+/// Integration settings (admins): the identity secret and the CRM connector.
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "chat", security(("session" = [])), responses((status = 200, body = IntegrationsView), (status = 403, body = super::error::ErrorBody)))]
+async fn get_integrations(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<IntegrationsView>> {
+    require(&current.actor, Permission::SettingsEdit, Target::Center)?;
+    let s = app
+        .store
+        .integration_settings(&secret::random_token(32))
+        .await?;
+    Ok(Json(IntegrationsView {
+        identity_secret: s.identity_secret,
+        crm_connector: s.crm_connector,
+        crm_webhook_url: s.crm_webhook_url,
+        crm_webhook_secret: s.crm_webhook_secret,
+    }))
+}
+
+/// Changes integration settings.
+#[utoipa::path(put, path = "/api/v1/integrations", tag = "chat", security(("session" = [])), request_body = IntegrationsView,
+    responses((status = 200, body = IntegrationsView), (status = 400, body = super::error::ErrorBody)))]
+async fn put_integrations(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<IntegrationsView>,
+) -> ApiResult<Json<IntegrationsView>> {
+    require(&current.actor, Permission::SettingsEdit, Target::Center)?;
+    if input.identity_secret.len() < 32 || input.identity_secret.len() > 256 {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "identity_secret has 32 to 256 characters",
+        ));
+    }
+    match input.crm_connector.as_str() {
+        "builtin" => {}
+        "webhook" => {
+            let url = input.crm_webhook_url.as_deref().unwrap_or_default();
+            let parsed = reqwest::Url::parse(url).map_err(|_| {
+                ApiError::bad_request("invalid_field", "crm_webhook_url must be an http(s) URL")
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ApiError::bad_request(
+                    "invalid_field",
+                    "crm_webhook_url must be an http(s) URL",
+                ));
+            }
+            if input
+                .crm_webhook_secret
+                .as_deref()
+                .is_none_or(|s| s.len() < 16)
+            {
+                return Err(ApiError::bad_request(
+                    "invalid_field",
+                    "crm_webhook_secret has at least 16 characters",
+                ));
+            }
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "crm_connector is builtin or webhook",
+            ))
+        }
+    }
+    let settings = IntegrationSettings {
+        identity_secret: input.identity_secret.clone(),
+        crm_connector: input.crm_connector.clone(),
+        crm_webhook_url: input.crm_webhook_url.clone(),
+        crm_webhook_secret: input.crm_webhook_secret.clone(),
+    };
+    app.store.update_integration_settings(&settings).await?;
+    Ok(Json(input))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub kind: String,
+    pub payload: String,
+    pub state: String,
+    pub run_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// Background jobs, newest first (admins): CRM deliveries and their retries.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "chat", security(("session" = [])), responses((status = 200, body = [JobView])))]
+async fn list_jobs(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<Vec<JobView>>> {
+    require(&current.actor, Permission::SettingsEdit, Target::Center)?;
+    Ok(Json(
+        app.store
+            .list_jobs(200)
+            .await?
+            .into_iter()
+            .map(|j| JobView {
+                id: j.id.to_string(),
+                kind: j.kind,
+                payload: j.payload,
+                state: j.state.as_str().into(),
+                run_at: j.run_at,
+                attempts: j.attempts,
+                last_error: j.last_error,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ToneView {
+    /// What to choose in notification settings.
+    pub id: String,
+    pub name: String,
+    pub builtin: bool,
+    pub url: String,
+}
+
+/// Built-in and uploaded notification tones.
+#[utoipa::path(get, path = "/api/v1/tones", tag = "chat", security(("session" = [])), responses((status = 200, body = [ToneView])))]
+async fn list_tones(
+    State(app): State<AppState>,
+    _current: CurrentUser,
+) -> ApiResult<Json<Vec<ToneView>>> {
+    let mut tones: Vec<ToneView> = crate::tones::built_in_names()
+        .map(|n| ToneView {
+            id: n.into(),
+            name: n.into(),
+            builtin: true,
+            url: format!("/api/v1/tones/{n}"),
+        })
+        .collect();
+    for tone in app.store.list_tones().await? {
+        tones.push(ToneView {
+            url: format!("/api/v1/tones/{}", tone.id),
+            id: tone.id,
+            name: tone.name,
+            builtin: false,
+        });
+    }
+    Ok(Json(tones))
+}
+
+/// A tone's audio (WAV for built-in tones, MP3 for uploaded ones).
+#[utoipa::path(get, path = "/api/v1/tones/{id}", tag = "chat", security(("session" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "Audio"), (status = 404, body = super::error::ErrorBody)))]
+async fn get_tone(
+    State(app): State<AppState>,
+    _current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    if let Some(bytes) = crate::tones::built_in(&id) {
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "audio/wav"),
+                (header::CACHE_CONTROL, "max-age=86400"),
+            ],
+            bytes,
+        )
+            .into_response());
+    }
+    if !app.store.list_tones().await?.iter().any(|t| t.id == id) {
+        return Err(ApiError::not_found("tone"));
+    }
+    let bytes = app
+        .blobs
+        .get(&id)
+        .await
+        .map_err(|_| ApiError::not_found("tone"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/mpeg"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Uploads an .mp3 tone (admins); the body is the file. It must really be MP3 audio.
+#[utoipa::path(post, path = "/api/v1/tones", tag = "chat", security(("session" = [])), params(NameQuery), request_body(content = Vec<u8>, content_type = "audio/mpeg"),
+    responses((status = 201, body = ToneView), (status = 400, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody)))]
+async fn upload_tone(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiQuery(query): ApiQuery<NameQuery>,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<(StatusCode, Json<ToneView>)> {
+    require(&current.actor, Permission::SettingsEdit, Target::Center)?;
+    check_mp3(&body, crate::tones::MAX_TONE_BYTES).map_err(|e| match e {
+        switchboard_core::audio::AudioError::TooLarge { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            e.to_string(),
+        ),
+        other => ApiError::bad_request("not_mp3", other.to_string()),
+    })?;
+    let tone = Tone {
+        id: format!("tone-{}", Uuid::now_v7().simple()),
+        name: clean_name(query.name.as_deref(), AttachmentKind::Png)
+            .trim_end_matches(".png")
+            .to_owned(),
+        size: body.len() as i64,
+        created_at: Utc::now(),
+    };
+    app.blobs
+        .put(&tone.id, &body)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    app.store.create_tone(&tone).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ToneView {
+            url: format!("/api/v1/tones/{}", tone.id),
+            id: tone.id,
+            name: tone.name,
+            builtin: false,
+        }),
+    ))
+}
+
+/// Removes an uploaded tone.
+#[utoipa::path(delete, path = "/api/v1/tones/{id}", tag = "chat", security(("session" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
+async fn delete_tone(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    require(&current.actor, Permission::SettingsEdit, Target::Center)?;
+    app.store.delete_tone(&id).await?;
+    let _ = app.blobs.delete(&id).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsView {
+    /// A tone id from `/api/v1/tones`.
+    pub new_chat_tone: String,
+    pub new_message_tone: String,
+    /// Repeat the new-chat tone every this many seconds (2 to 300) until accepted; null plays it once.
+    pub repeat_seconds: Option<u32>,
+}
+
+/// One's own notification tones.
+#[utoipa::path(get, path = "/api/v1/agent/notifications", tag = "chat", security(("session" = [])), responses((status = 200, body = NotificationsView)))]
+async fn get_notifications(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<NotificationsView>> {
+    Ok(Json(
+        match app.store.notification_settings(current.user.id).await? {
+            Some(s) => NotificationsView {
+                new_chat_tone: s.new_chat_tone,
+                new_message_tone: s.new_message_tone,
+                repeat_seconds: s.repeat_seconds,
+            },
+            None => NotificationsView {
+                new_chat_tone: crate::tones::DEFAULT_NEW_CHAT.into(),
+                new_message_tone: crate::tones::DEFAULT_NEW_MESSAGE.into(),
+                repeat_seconds: Some(5),
+            },
+        },
+    ))
+}
+
+/// Chooses one's notification tones.
+#[utoipa::path(put, path = "/api/v1/agent/notifications", tag = "chat", security(("session" = [])), request_body = NotificationsView,
+    responses((status = 200, body = NotificationsView), (status = 400, body = super::error::ErrorBody)))]
+async fn put_notifications(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<NotificationsView>,
+) -> ApiResult<Json<NotificationsView>> {
+    let uploaded: Vec<String> = app
+        .store
+        .list_tones()
+        .await?
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    for tone in [&input.new_chat_tone, &input.new_message_tone] {
+        if crate::tones::built_in(tone).is_none() && !uploaded.contains(tone) {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                format!(
+                    "no tone is named `{}`",
+                    tone.chars().take(60).collect::<String>()
+                ),
+            ));
+        }
+    }
+    if input
+        .repeat_seconds
+        .is_some_and(|s| !(2..=300).contains(&s))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "repeat_seconds is 2 to 300, or null to play once",
+        ));
+    }
+    let settings = NotificationSettings {
+        user: current.user.id,
+        new_chat_tone: input.new_chat_tone.clone(),
+        new_message_tone: input.new_message_tone.clone(),
+        repeat_seconds: input.repeat_seconds,
+    };
+    app.store.put_notification_settings(&settings).await?;
+    Ok(Json(input))
+}

@@ -1,0 +1,365 @@
+// Switchboard agent adapter (PLT-6): sign in, set presence, take chats routed to you, reply,
+// attach files, transfer, end. Profile flags (RDP-3) show on each chat and update live.
+// Notification tones (NTF-3): a new chat plays its tone once or every N seconds until it is
+// accepted or gone; a new consumer message plays the message tone.
+
+const PRESENCES = ['available', 'busy', 'break', 'do_not_disturb', 'offline'];
+const FLAG_LABELS = {
+  reserved_verified_customer: 'Verified customer',
+  reserved_bad_actor: 'Bad actor',
+  reserved_repeat_customer: 'Repeat customer',
+};
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name.startsWith('on')) node[name] = value;
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(name, value === true ? '' : value);
+  }
+  for (const child of children) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  const value = text ? JSON.parse(text) : null;
+  if (!response.ok) throw Object.assign(new Error(value?.message || response.statusText), { status: response.status, code: value?.code });
+  return value;
+}
+
+function newClientId() {
+  const random = crypto.getRandomValues(new Uint32Array(2));
+  return `a-${Date.now().toString(36)}-${random[0].toString(36)}${random[1].toString(36)}`;
+}
+
+const STYLE = `
+  :host { display: block; height: 100vh; }
+  button, select, input, textarea { font: inherit; }
+  button { cursor: pointer; border: 0; border-radius: 6px; padding: 6px 10px; background: #2456d6; color: #fff; }
+  button.secondary { background: #e7ebf3; color: #1d2330; }
+  .login { max-width: 320px; margin: 80px auto; background: #fff; padding: 24px; border-radius: 10px; display: grid; gap: 10px; }
+  .login input { padding: 8px; border: 1px solid #d5dbe6; border-radius: 6px; }
+  .top { display: flex; gap: 12px; align-items: center; padding: 10px 16px; background: #1d2330; color: #fff; }
+  .top .grow { flex: 1; }
+  .main { display: flex; height: calc(100vh - 52px); }
+  .list { width: 280px; overflow-y: auto; border-right: 1px solid #d5dbe6; background: #fff; }
+  .item { padding: 10px 12px; border-bottom: 1px solid #eef1f6; cursor: pointer; }
+  .item.selected { background: #e8efff; }
+  .item.ringing { border-left: 4px solid #d68a24; }
+  .item .issue { font-size: 12px; color: #5b6475; }
+  .flags span { display: inline-block; font-size: 11px; padding: 1px 6px; border-radius: 8px; margin: 2px 4px 0 0; background: #e7ebf3; }
+  .flags span.bad { background: #fbe0e0; color: #8b1d1d; }
+  .flags span.good { background: #dff3e4; color: #1d6b33; }
+  .chat { flex: 1; display: flex; flex-direction: column; }
+  .chat header { padding: 10px 16px; background: #fff; border-bottom: 1px solid #d5dbe6; display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
+  .chat header .grow { flex: 1; }
+  .messages { flex: 1; overflow-y: auto; padding: 12px 16px; display: flex; flex-direction: column; gap: 6px; }
+  .msg { max-width: 70%; padding: 6px 10px; border-radius: 10px; white-space: pre-wrap; word-wrap: break-word; }
+  .msg.agent { align-self: flex-end; background: #2456d6; color: #fff; }
+  .msg.consumer { align-self: flex-start; background: #fff; border: 1px solid #d5dbe6; }
+  .msg.system { align-self: center; color: #5b6475; font-size: 12px; }
+  .msg.pending { opacity: .6; }
+  .msg img, .msg video { max-width: 260px; border-radius: 6px; display: block; margin-top: 4px; }
+  form.reply { display: flex; gap: 6px; padding: 10px 16px; background: #fff; border-top: 1px solid #d5dbe6; }
+  form.reply textarea { flex: 1; height: 40px; resize: none; padding: 6px; border: 1px solid #d5dbe6; border-radius: 6px; }
+  .typing { font-size: 12px; color: #5b6475; padding: 0 16px; min-height: 16px; }
+  .notice { color: #a32020; padding: 6px 16px; }
+  .empty { color: #5b6475; margin: auto; }
+`;
+
+class AgentDesk extends HTMLElement {
+  constructor() {
+    super();
+    this.root = this.attachShadow({ mode: 'open' });
+    this.me = null;
+    this.chats = new Map();      // chat id -> { info, messages: Map(id -> message), pending: [], typing, ended }
+    this.selected = null;
+    this.tones = null;
+    this.toneTimer = null;
+    this.tonePlays = 0;
+    this.backoff = 500;
+    this.queues = [];
+    this.agents = [];
+  }
+
+  async connectedCallback() {
+    try {
+      this.me = (await api('GET', '/api/v1/auth/me')).user;
+      this.start();
+    } catch {
+      this.renderLogin();
+    }
+  }
+
+  renderLogin(message) {
+    const username = element('input', { name: 'username', placeholder: 'Username', autocomplete: 'username' });
+    const password = element('input', { name: 'password', type: 'password', placeholder: 'Password', autocomplete: 'current-password' });
+    const code = element('input', { name: 'totp', placeholder: 'Authenticator code (if enabled)', inputmode: 'numeric' });
+    const form = element('form', {
+      class: 'login',
+      onsubmit: async (event) => {
+        event.preventDefault();
+        try {
+          const body = { username: username.value, password: password.value };
+          if (code.value) body.totp_code = code.value;
+          this.me = (await api('POST', '/api/v1/auth/login', body)).user;
+          this.start();
+        } catch (error) {
+          this.renderLogin(error.message);
+        }
+      },
+    }, element('h2', {}, 'Switchboard agent'), username, password, code, element('button', { type: 'submit' }, 'Sign in'),
+    message ? element('div', { class: 'notice' }, message) : null);
+    this.root.replaceChildren(element('style', {}, STYLE), form);
+  }
+
+  async start() {
+    try {
+      this.queues = (await api('GET', '/api/v1/queues?channel=web')).filter((q) => q.kind === 'leaf');
+    } catch {
+      this.queues = [];
+    }
+    this.connect();
+    this.render();
+  }
+
+  connect() {
+    const socket = new WebSocket(location.origin.replace(/^http/, 'ws') + '/api/v1/agent/ws');
+    this.socket = socket;
+    socket.onmessage = (event) => this.onEvent(JSON.parse(event.data));
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      setTimeout(() => this.connect(), this.backoff);
+      this.backoff = Math.min(this.backoff * 2, 10000);
+    };
+  }
+
+  send(frame) {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(frame));
+  }
+
+  chatState(info) {
+    let chat = this.chats.get(info.chat_id);
+    if (!chat) {
+      chat = { info, messages: new Map(), pending: [], typing: false, ended: false };
+      this.chats.set(info.chat_id, chat);
+    } else {
+      chat.info = info;
+      chat.ended = false;
+    }
+    return chat;
+  }
+
+  onEvent(event) {
+    switch (event.type) {
+      case 'welcome':
+        this.backoff = 500;
+        this.tones = event.tones;
+        for (const info of event.agent_chats) {
+          const chat = this.chatState(info);
+          this.send({ type: 'history', chat_id: info.chat_id, after_seq: 0 });
+          for (const pending of chat.pending) this.send({ type: 'message', chat_id: info.chat_id, client_id: pending.client_id, text: pending.text, attachment_id: pending.attachment?.id });
+        }
+        if (!this.selected && event.agent_chats.length) this.selected = event.agent_chats[0].chat_id;
+        this.ring();
+        break;
+      case 'chat_assigned':
+        this.chatState(event.chat);
+        this.send({ type: 'history', chat_id: event.chat.chat_id, after_seq: 0 });
+        if (!this.selected) this.selected = event.chat.chat_id;
+        this.ring();
+        break;
+      case 'history': {
+        const chat = this.chats.get(event.chat_id);
+        if (chat) for (const message of event.messages) chat.messages.set(message.id, message);
+        break;
+      }
+      case 'message': {
+        const chat = this.chats.get(event.chat_id);
+        if (chat) {
+          chat.messages.set(event.message.id, event.message);
+          chat.pending = chat.pending.filter((p) => p.client_id !== event.message.client_id || event.message.from !== 'agent');
+          if (event.message.from === 'consumer') {
+            chat.typing = false;
+            this.play(this.tones?.new_message);
+          }
+        }
+        break;
+      }
+      case 'ack': {
+        const chat = this.chats.get(event.chat_id);
+        const sent = chat?.pending.find((p) => p.client_id === event.client_id);
+        if (chat && sent) {
+          chat.messages.set(event.message_id, { id: event.message_id, seq: event.seq, from: 'agent', agent_name: this.me.display_name, client_id: sent.client_id, text: sent.text, attachment: sent.attachment || null });
+          chat.pending = chat.pending.filter((p) => p.client_id !== event.client_id);
+        }
+        break;
+      }
+      case 'typing': {
+        const chat = this.chats.get(event.chat_id);
+        if (chat) chat.typing = event.active;
+        break;
+      }
+      case 'properties': {
+        const chat = this.chats.get(event.chat_id);
+        if (chat) chat.info.properties = event.properties;
+        break;
+      }
+      case 'accepted': {
+        const chat = this.chats.get(event.chat_id);
+        if (chat) chat.info.accepted = true;
+        this.ring();
+        break;
+      }
+      case 'chat_removed':
+      case 'chat_ended': {
+        const chat = this.chats.get(event.chat_id);
+        if (chat) {
+          chat.ended = true;
+          chat.endReason = event.reason;
+        }
+        this.ring();
+        break;
+      }
+      case 'error':
+        this.notice = event.message;
+        break;
+      default:
+        break;
+    }
+    this.render();
+  }
+
+  /// Plays the new-chat tone while any chat waits to be accepted: once, or every N seconds.
+  ring() {
+    const waiting = [...this.chats.values()].some((c) => !c.ended && !c.info.accepted);
+    if (!waiting) {
+      clearInterval(this.toneTimer);
+      this.toneTimer = null;
+      return;
+    }
+    if (this.toneTimer) return;
+    this.play(this.tones?.new_chat);
+    const every = this.tones?.repeat_seconds;
+    this.toneTimer = every ? setInterval(() => this.play(this.tones?.new_chat), every * 1000) : -1;
+  }
+
+  play(url) {
+    if (!url) return;
+    this.tonePlays += 1;
+    this.setAttribute('data-tone-plays', String(this.tonePlays));
+    const audio = new Audio(url);
+    audio.play().catch(() => {
+      // Browsers may refuse sound before the first click; the count above still shows intent.
+    });
+  }
+
+  async setPresence(presence) {
+    try {
+      await api('PUT', `/api/v1/agents/${this.me.id}/presence`, { presence });
+      this.me.presence = presence;
+      this.notice = null;
+    } catch (error) {
+      this.notice = error.message;
+    }
+    this.render();
+  }
+
+  reply(chatId, text, attachment) {
+    const chat = this.chats.get(chatId);
+    if (!chat) return;
+    const pending = { client_id: newClientId(), text, attachment };
+    chat.pending.push(pending);
+    this.send({ type: 'message', chat_id: chatId, client_id: pending.client_id, text, attachment_id: attachment?.id });
+    this.render();
+  }
+
+  async attach(chatId, file) {
+    if (!file) return;
+    const response = await fetch(`/api/v1/chats/${chatId}/attachments?name=${encodeURIComponent(file.name)}`, {
+      method: 'POST',
+      headers: { 'content-type': file.type || 'application/octet-stream' },
+      body: file,
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      this.notice = body.message || 'The file was not accepted.';
+      this.render();
+      return;
+    }
+    this.reply(chatId, '', { id: body.id, name: body.name, mime: body.mime, size: body.size });
+  }
+
+  flags(properties) {
+    const box = element('div', { class: 'flags', 'data-testid': 'flags' });
+    for (const [key, label] of Object.entries(FLAG_LABELS)) {
+      const value = properties?.[key];
+      if (value === true) box.append(element('span', { class: key === 'reserved_bad_actor' ? 'bad' : 'good', 'data-flag': key }, label));
+    }
+    return box;
+  }
+
+  render() {
+    if (!this.me) return;
+    const presence = element('select', { 'data-testid': 'presence', onchange: () => this.setPresence(presence.value) },
+      ...PRESENCES.map((p) => element('option', { value: p, selected: p === this.me.presence }, p.replaceAll('_', ' '))));
+    const top = element('div', { class: 'top' }, element('strong', {}, 'Switchboard'), element('span', { class: 'grow' }, this.me.display_name), presence);
+    const list = element('div', { class: 'list', 'data-testid': 'chat-list' });
+    for (const [id, chat] of this.chats) {
+      list.append(element('div', {
+        class: `item${id === this.selected ? ' selected' : ''}${!chat.info.accepted && !chat.ended ? ' ringing' : ''}`,
+        'data-chat': id,
+        onclick: () => { this.selected = id; this.render(); },
+      }, element('div', {}, chat.info.customer.name), element('div', { class: 'issue' }, chat.ended ? `${chat.info.issue} · ended` : chat.info.issue), this.flags(chat.info.properties)));
+    }
+    const view = element('div', { class: 'chat' });
+    const chat = this.chats.get(this.selected);
+    if (!chat) {
+      view.append(element('div', { class: 'empty' }, this.me.presence === 'available' ? 'Waiting for chats…' : 'Set yourself available to take chats.'));
+    } else {
+      const id = this.selected;
+      const header = element('header', {}, element('div', { class: 'grow' }, element('strong', {}, chat.info.customer.name), ' · ', chat.info.issue, this.flags(chat.info.properties)));
+      if (!chat.ended) {
+        if (!chat.info.accepted) header.append(element('button', { 'data-testid': 'accept', onclick: () => this.send({ type: 'accept', chat_id: id }) }, 'Accept'));
+        const transfer = element('select', { 'data-testid': 'transfer', onchange: () => {
+          if (transfer.value) this.send({ type: 'transfer', chat_id: id, queue_id: transfer.value });
+        } }, element('option', { value: '' }, 'Transfer to…'), ...this.queues.map((q) => element('option', { value: q.id }, q.path)));
+        header.append(transfer, element('button', { class: 'secondary', 'data-testid': 'end', onclick: () => this.send({ type: 'end', chat_id: id }) }, 'End'));
+      }
+      const messages = element('div', { class: 'messages', 'data-testid': 'messages' });
+      const sorted = [...chat.messages.values()].sort((a, b) => a.seq - b.seq);
+      for (const message of sorted) {
+        const bubble = element('div', { class: `msg ${message.from}`, 'data-seq': String(message.seq) }, message.text);
+        if (message.attachment) {
+          const url = `/api/v1/attachments/${message.attachment.id}`;
+          bubble.append(message.attachment.mime.startsWith('video/')
+            ? element('video', { src: url, controls: true })
+            : element('img', { src: url, alt: message.attachment.name, 'data-attachment': message.attachment.id }));
+        }
+        messages.append(bubble);
+      }
+      for (const pending of chat.pending) messages.append(element('div', { class: 'msg agent pending' }, pending.text || '(file)'));
+      view.append(header, messages, element('div', { class: 'typing', 'data-testid': 'typing' }, chat.typing && !chat.ended ? 'Customer is typing…' : ''));
+      if (!chat.ended) {
+        const input = element('textarea', { placeholder: 'Reply', 'data-testid': 'reply' });
+        const file = element('input', { type: 'file', style: 'display:none', 'data-testid': 'file', onchange: () => this.attach(id, file.files[0]) });
+        view.append(element('form', { class: 'reply', onsubmit: (event) => {
+          event.preventDefault();
+          if (input.value.trim()) this.reply(id, input.value);
+          input.value = '';
+        } }, input, file, element('button', { type: 'button', class: 'secondary', onclick: () => file.click() }, '📎'), element('button', { type: 'submit', 'data-testid': 'send' }, 'Send')));
+      }
+      queueMicrotask(() => { messages.scrollTop = messages.scrollHeight; });
+    }
+    if (this.notice) view.append(element('div', { class: 'notice', 'data-testid': 'notice' }, this.notice));
+    this.root.replaceChildren(element('style', {}, STYLE), top, element('div', { class: 'main' }, list, view));
+  }
+}
+
+customElements.define('sb-agent-desk', AgentDesk);

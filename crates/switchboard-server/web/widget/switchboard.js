@@ -1,0 +1,411 @@
+// Switchboard chat widget (PLT-8). Embed with one tag on any page:
+//   <script type="module" src="https://your-center/widget/switchboard.js"></script>
+// Optional attributes on that tag: data-identity-token (a JWT signed with the center's identity
+// secret, UAC-3), data-properties (JSON of reserved_* booleans, RDP-1), data-open (start open).
+//
+// Nothing is lost on a reload or a network cut: every message carries a client id and waits in
+// localStorage until the server acknowledges it (the server acknowledges only what it stored),
+// and on reconnect the widget resends what is waiting and replays the chat from the server.
+
+const SERVER = new URL(import.meta.url).origin;
+const SOCKET_URL = SERVER.replace(/^http/, 'ws') + '/chat/v1/ws';
+const PREFIX = `switchboard:${SERVER}:`;
+
+function load(key, fallback) {
+  try {
+    const text = localStorage.getItem(PREFIX + key);
+    return text === null ? fallback : JSON.parse(text);
+  } catch {
+    return fallback;
+  }
+}
+
+function save(key, value) {
+  try {
+    if (value === null || value === undefined) localStorage.removeItem(PREFIX + key);
+    else localStorage.setItem(PREFIX + key, JSON.stringify(value));
+  } catch {
+    // Private mode or a full quota: the chat still works, it only forgets on reload.
+  }
+}
+
+function newClientId() {
+  const random = crypto.getRandomValues(new Uint32Array(2));
+  return `c-${Date.now().toString(36)}-${random[0].toString(36)}${random[1].toString(36)}`;
+}
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === 'onclick' || name === 'onsubmit' || name === 'onchange' || name === 'oninput') node[name] = value;
+    else if (value !== undefined && value !== null) node.setAttribute(name, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+const STYLE = `
+  :host { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; font: 14px/1.4 system-ui, sans-serif; color: #1d2330; }
+  button { font: inherit; cursor: pointer; border: 0; border-radius: 6px; padding: 8px 12px; background: #2456d6; color: #fff; }
+  button.secondary { background: #e7ebf3; color: #1d2330; }
+  .launcher { border-radius: 24px; padding: 12px 18px; box-shadow: 0 4px 14px rgba(0,0,0,.2); }
+  .panel { width: 340px; height: 480px; display: flex; flex-direction: column; background: #fff; border-radius: 10px; box-shadow: 0 8px 30px rgba(0,0,0,.25); overflow: hidden; }
+  header { background: #2456d6; color: #fff; padding: 10px 12px; display: flex; justify-content: space-between; align-items: center; gap: 8px; }
+  header button { background: transparent; padding: 2px 6px; }
+  .status { font-size: 12px; opacity: .85; }
+  .body { flex: 1; overflow-y: auto; padding: 10px; display: flex; flex-direction: column; gap: 6px; background: #f6f8fb; }
+  .menu button { display: block; width: 100%; text-align: left; margin: 4px 0; background: #fff; color: #1d2330; border: 1px solid #d5dbe6; }
+  .msg { max-width: 80%; padding: 6px 10px; border-radius: 10px; white-space: pre-wrap; word-wrap: break-word; }
+  .msg.consumer { align-self: flex-end; background: #2456d6; color: #fff; }
+  .msg.agent { align-self: flex-start; background: #fff; border: 1px solid #d5dbe6; }
+  .msg.system { align-self: center; background: none; color: #5b6475; font-size: 12px; }
+  .msg.pending { opacity: .6; }
+  .msg img, .msg video { max-width: 100%; border-radius: 6px; display: block; margin-top: 4px; }
+  .typing { font-size: 12px; color: #5b6475; min-height: 16px; padding: 0 10px; }
+  form { display: flex; gap: 6px; padding: 8px; border-top: 1px solid #e1e6ef; }
+  textarea { flex: 1; resize: none; font: inherit; padding: 6px; border: 1px solid #d5dbe6; border-radius: 6px; height: 36px; }
+  .notice { color: #a32020; font-size: 12px; padding: 0 10px; }
+`;
+
+class SwitchboardChat extends HTMLElement {
+  constructor() {
+    super();
+    this.root = this.attachShadow({ mode: 'open' });
+    this.socket = null;
+    this.backoff = 500;
+    this.visitor = load('visitor', null);
+    this.chat = null;              // { chat_id, status, issue, agent_name }
+    this.messages = new Map();     // message id -> message, from the server
+    this.outbox = load('outbox', []); // [{ client_id, chat_id, text, attachment_id }]
+    this.open = false;
+    this.menu = [];
+    this.typingTimer = null;
+    this.media = new Map();        // attachment id -> object URL, fetched once
+  }
+
+  connectedCallback() {
+    this.open = this.hasAttribute('open');
+    this.render();
+    this.connect();
+  }
+
+  identityToken() {
+    return this.getAttribute('identity-token') || undefined;
+  }
+
+  connect() {
+    const socket = new WebSocket(SOCKET_URL);
+    this.socket = socket;
+    socket.onopen = () => {
+      this.send({ type: 'hello', visitor_id: this.visitor?.id, visitor_token: this.visitor?.token, identity_token: this.identityToken() });
+    };
+    socket.onmessage = (event) => {
+      try {
+        this.onEvent(JSON.parse(event.data));
+      } catch (error) {
+        console.error('switchboard: bad event', error);
+      }
+    };
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.ready = false;
+      this.setStatus('Reconnecting…');
+      setTimeout(() => this.connect(), this.backoff);
+      this.backoff = Math.min(this.backoff * 2, 10000);
+    };
+  }
+
+  send(frame) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  onEvent(event) {
+    switch (event.type) {
+      case 'welcome':
+        this.backoff = 500;
+        this.ready = true;
+        if (event.visitor_token) {
+          this.visitor = { id: event.visitor_id, token: event.visitor_token };
+          save('visitor', this.visitor);
+        }
+        this.chat = event.chats[0] || null;
+        if (this.chat) {
+          this.messages.clear();
+          this.send({ type: 'resume', chat_id: this.chat.chat_id, after_seq: 0 });
+        } else {
+          this.outbox = [];
+          save('outbox', []);
+          this.loadMenu();
+        }
+        this.render();
+        break;
+      case 'error':
+        if (event.code === 'unauthorized') {
+          // The stored visitor is unknown here (a reset center): start afresh.
+          this.visitor = null;
+          save('visitor', null);
+          save('outbox', []);
+          this.outbox = [];
+        } else if (event.ref && this.outbox.some((m) => m.client_id === event.ref)) {
+          this.outbox = this.outbox.filter((m) => m.client_id !== event.ref);
+          save('outbox', this.outbox);
+          this.notice = event.message;
+          this.render();
+        } else {
+          this.notice = event.message;
+          this.render();
+        }
+        break;
+      case 'chat_started':
+        this.chat = event.chat;
+        this.messages.clear();
+        this.send({ type: 'resume', chat_id: this.chat.chat_id, after_seq: 0 });
+        this.render();
+        break;
+      case 'message':
+        if (this.chat && event.chat_id === this.chat.chat_id) {
+          this.messages.set(event.message.id, event.message);
+          if (event.message.client_id) this.acknowledge(event.message.client_id);
+          this.render();
+        }
+        break;
+      case 'ack': {
+        // The server stored it: show it in its place from what was sent.
+        const sent = this.outbox.find((m) => m.client_id === event.client_id);
+        if (sent && this.chat && event.chat_id === this.chat.chat_id) {
+          this.messages.set(event.message_id, {
+            id: event.message_id, seq: event.seq, from: 'consumer', client_id: sent.client_id,
+            text: sent.text, attachment: sent.attachment || null, sent_at: new Date().toISOString(),
+          });
+        }
+        this.acknowledge(event.client_id);
+        this.render();
+        break;
+      }
+      case 'resumed':
+        if (this.chat && event.chat_id === this.chat.chat_id) {
+          this.chat.status = event.status;
+          this.flushOutbox();
+          this.render();
+        }
+        break;
+      case 'typing':
+        this.agentTyping = event.active;
+        this.render();
+        break;
+      case 'agent_joined':
+        if (this.chat) {
+          this.chat.agent_name = event.agent_name;
+          this.chat.status = 'assigned';
+          this.render();
+        }
+        break;
+      case 'chat_queued':
+        if (this.chat) {
+          this.chat.status = 'queued';
+          this.chat.agent_name = null;
+          this.chat.issue = event.issue;
+          this.render();
+        }
+        break;
+      case 'chat_ended':
+        if (this.chat && event.chat_id === this.chat.chat_id) {
+          this.chat.status = 'ended';
+          this.outbox = [];
+          save('outbox', []);
+          this.render();
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  acknowledge(clientId) {
+    const before = this.outbox.length;
+    this.outbox = this.outbox.filter((m) => m.client_id !== clientId);
+    if (this.outbox.length !== before) save('outbox', this.outbox);
+  }
+
+  flushOutbox() {
+    for (const message of this.outbox) {
+      if (this.chat && message.chat_id === this.chat.chat_id) {
+        this.send({ type: 'message', chat_id: message.chat_id, client_id: message.client_id, text: message.text, attachment_id: message.attachment_id });
+      }
+    }
+  }
+
+  async loadMenu() {
+    try {
+      const response = await fetch(`${SERVER}/chat/v1/menu`);
+      this.menu = await response.json();
+    } catch {
+      this.menu = [];
+    }
+    this.render();
+  }
+
+  start(queue) {
+    let properties;
+    const text = this.getAttribute('properties');
+    if (text) {
+      try {
+        properties = JSON.parse(text);
+      } catch {
+        properties = undefined;
+      }
+    }
+    this.notice = null;
+    this.send({ type: 'start', client_id: newClientId(), queue_id: queue.id, properties });
+  }
+
+  post(text, attachment) {
+    if (!this.chat) return;
+    const message = { client_id: newClientId(), chat_id: this.chat.chat_id, text, attachment_id: attachment?.id, attachment };
+    this.outbox.push(message);
+    save('outbox', this.outbox);
+    this.send({ type: 'message', chat_id: message.chat_id, client_id: message.client_id, text, attachment_id: message.attachment_id });
+    this.render();
+  }
+
+  async attach(file) {
+    if (!this.chat || !file) return;
+    this.notice = null;
+    const url = `${SERVER}/chat/v1/attachments?chat_id=${encodeURIComponent(this.chat.chat_id)}&name=${encodeURIComponent(file.name)}`;
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': file.type || 'application/octet-stream', 'x-visitor-id': this.visitor.id, 'x-visitor-token': this.visitor.token },
+      body: file,
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      this.notice = body.message || 'The file was not accepted.';
+      this.render();
+      return;
+    }
+    this.post('', { id: body.id, name: body.name, mime: body.mime, size: body.size });
+  }
+
+  async showAttachment(container, attachment) {
+    try {
+      let url = this.media.get(attachment.id);
+      if (!url) {
+        const response = await fetch(`${SERVER}/chat/v1/attachments/${attachment.id}`, {
+          headers: { 'x-visitor-id': this.visitor.id, 'x-visitor-token': this.visitor.token },
+        });
+        if (!response.ok) return;
+        url = URL.createObjectURL(await response.blob());
+        this.media.set(attachment.id, url);
+      }
+      const media = attachment.mime.startsWith('video/') ? element('video', { src: url, controls: '' }) : element('img', { src: url, alt: attachment.name });
+      container.append(media);
+    } catch {
+      container.append(element('span', {}, ` (${attachment.name})`));
+    }
+  }
+
+  setStatus(text) {
+    const node = this.root.querySelector('.status');
+    if (node) node.textContent = text;
+  }
+
+  statusText() {
+    if (!this.ready) return 'Connecting…';
+    if (!this.chat) return 'How can we help?';
+    if (this.chat.status === 'ended' || this.chat.status === 'abandoned') return 'Chat ended';
+    if (this.chat.agent_name) return `Chatting with ${this.chat.agent_name}`;
+    return 'Waiting for an agent…';
+  }
+
+  render() {
+    const root = this.root;
+    root.replaceChildren(element('style', {}, STYLE));
+    if (!this.open) {
+      root.append(element('button', { class: 'launcher', 'data-testid': 'open-chat', onclick: () => { this.open = true; this.render(); } }, 'Chat with us'));
+      return;
+    }
+    const body = element('div', { class: 'body', 'data-testid': 'messages' });
+    const panel = element('div', { class: 'panel', 'data-testid': 'chat-panel' },
+      element('header', {},
+        element('div', {}, element('strong', {}, 'Support'), element('div', { class: 'status', 'data-testid': 'status' }, this.statusText())),
+        element('button', { 'aria-label': 'Close', onclick: () => { this.open = false; this.render(); } }, '×')),
+      body);
+    root.append(panel);
+    const ended = this.chat && (this.chat.status === 'ended' || this.chat.status === 'abandoned');
+    if (!this.chat) {
+      const menu = element('div', { class: 'menu', 'data-testid': 'menu' });
+      const add = (nodes, depth) => {
+        for (const node of nodes) {
+          if (node.kind === 'leaf') menu.append(element('button', { 'data-queue': node.path, onclick: () => this.start(node) }, node.path));
+          else add(node.children, depth + 1);
+        }
+      };
+      add(this.menu, 0);
+      body.append(menu);
+    } else {
+      const sorted = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
+      for (const message of sorted) {
+        const bubble = element('div', { class: `msg ${message.from}`, 'data-seq': String(message.seq) }, message.text);
+        if (message.attachment) this.showAttachment(bubble, message.attachment);
+        body.append(bubble);
+      }
+      const shown = new Set(sorted.map((m) => m.client_id).filter(Boolean));
+      for (const pending of this.outbox) {
+        if (pending.chat_id === this.chat.chat_id && !shown.has(pending.client_id)) {
+          body.append(element('div', { class: 'msg consumer pending', 'data-pending': pending.client_id }, pending.text || '(file)'));
+        }
+      }
+    }
+    if (this.notice) panel.append(element('div', { class: 'notice', 'data-testid': 'notice' }, this.notice));
+    panel.append(element('div', { class: 'typing', 'data-testid': 'typing' }, this.agentTyping && !ended ? 'Agent is typing…' : ''));
+    if (this.chat && !ended) {
+      const input = element('textarea', { placeholder: 'Type a message', 'data-testid': 'input', oninput: () => this.typing() });
+      const file = element('input', { type: 'file', accept: '.png,.jpg,.jpeg,.mp4,image/png,image/jpeg,video/mp4', 'data-testid': 'file', style: 'display:none', onchange: () => this.attach(file.files[0]) });
+      const form = element('form', {
+        onsubmit: (event) => {
+          event.preventDefault();
+          const text = input.value.trim();
+          if (text) this.post(input.value);
+          input.value = '';
+        },
+      }, input, file,
+      element('button', { type: 'button', class: 'secondary', 'aria-label': 'Attach a file', onclick: () => file.click() }, '📎'),
+      element('button', { type: 'submit', 'data-testid': 'send' }, 'Send'),
+      element('button', { type: 'button', class: 'secondary', 'data-testid': 'end-chat', onclick: () => this.send({ type: 'end', chat_id: this.chat.chat_id }) }, 'End'));
+      panel.append(form);
+    } else if (ended) {
+      panel.append(element('form', {}, element('button', {
+        type: 'button', 'data-testid': 'new-chat',
+        onclick: () => { this.chat = null; this.messages.clear(); this.loadMenu(); this.render(); },
+      }, 'Start a new chat')));
+    }
+    body.scrollTop = body.scrollHeight;
+  }
+
+  typing() {
+    if (!this.chat) return;
+    if (!this.typingTimer) this.send({ type: 'typing', chat_id: this.chat.chat_id, active: true });
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => {
+      this.typingTimer = null;
+      if (this.chat) this.send({ type: 'typing', chat_id: this.chat.chat_id, active: false });
+    }, 2000);
+  }
+}
+
+customElements.define('switchboard-chat', SwitchboardChat);
+
+// Mount one widget unless the page placed its own <switchboard-chat>.
+const tag = [...document.querySelectorAll('script[src]')].find((s) => s.src.startsWith(`${SERVER}/widget/switchboard.js`));
+if (!document.querySelector('switchboard-chat') && !tag?.hasAttribute('data-manual')) {
+  const widget = document.createElement('switchboard-chat');
+  if (tag?.dataset.identityToken) widget.setAttribute('identity-token', tag.dataset.identityToken);
+  if (tag?.dataset.properties) widget.setAttribute('properties', tag.dataset.properties);
+  if (tag?.hasAttribute('data-open')) widget.setAttribute('open', '');
+  document.body.append(widget);
+}
