@@ -3,7 +3,7 @@
 
 # "command:debian-package" per purpose; the runtime needs nothing outside the binary yet.
 RUNTIME_TOOLS=()
-TEST_TOOLS=(pg_isready:postgresql-client)
+TEST_TOOLS=(pg_isready:postgresql-client chromium:chromium node:nodejs npm:npm)
 
 install_system_packages() {
     local wanted=("${RUNTIME_TOOLS[@]}")

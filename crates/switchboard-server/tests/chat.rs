@@ -555,3 +555,144 @@ async fn a_restart_mid_chat_loses_no_acknowledged_message() {
         chat.as_str()
     );
 }
+
+/// A CRM that receives the webhook: checks every signature, fails the first delivery, and
+/// answers the rest with an external id. Records what it accepted.
+async fn fake_crm(secret: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::http::HeaderMap;
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let log = received.clone();
+    let handler = move |headers: HeaderMap, body: axum::body::Bytes| {
+        let log = log.clone();
+        let calls = calls.clone();
+        async move {
+            let signature = headers
+                .get("x-switchboard-signature")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            if signature != format!("sha256={}", switchboard::crm::signature(secret, &body)) {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(json!({"error": "bad signature"})),
+                );
+            }
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    axum::Json(json!({"error": "try later"})),
+                );
+            }
+            let event: Value = serde_json::from_slice(&body).unwrap();
+            log.lock().unwrap().push(event);
+            (
+                StatusCode::OK,
+                axum::Json(json!({"external_id": "CRM-1001"})),
+            )
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/hooks/switchboard",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::Router::new().route("/hooks/switchboard", axum::routing::post(handler)),
+        )
+        .await
+        .ok();
+    });
+    (url, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_crm_gets_signed_events_and_retries_survive_failures() {
+    // On PostgreSQL, where job claiming uses SKIP LOCKED (SQLite when PostgreSQL is left out).
+    let server = Server::start(*crate::backends().last().unwrap()).await;
+    let admin = server.login("admin").await;
+    let (url, received) = fake_crm("crm-webhook-secret-123").await;
+    let mut settings = admin.get("/api/v1/integrations").await;
+    settings["crm_connector"] = json!("webhook");
+    settings["crm_webhook_url"] = json!(url);
+    settings["crm_webhook_secret"] = json!("crm-webhook-secret-123");
+    admin
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            "/api/v1/integrations",
+            settings.clone(),
+        )
+        .await;
+    settings["crm_webhook_url"] = json!("ftp://nowhere");
+    admin
+        .expect(
+            StatusCode::BAD_REQUEST,
+            Method::PUT,
+            "/api/v1/integrations",
+            settings,
+        )
+        .await;
+
+    let tech = queue_path(&server, "Technical support").await;
+    let (mut consumer, _) = Consumer::new(&server, None).await;
+    consumer
+        .socket
+        .send(json!({"type": "start", "client_id": "s1", "queue_id": tech}))
+        .await;
+    let chat = consumer.expect("chat_started").await["chat"]["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    consumer.socket.send(json!({"type": "message", "chat_id": chat, "client_id": "m1", "text": "Printer on fire"})).await;
+    consumer.expect("ack").await;
+    consumer
+        .socket
+        .send(json!({"type": "end", "chat_id": chat}))
+        .await;
+    consumer.expect("chat_ended").await;
+
+    // The first delivery fails (503); the retry comes after the backoff and succeeds.
+    let ticket = admin.get("/api/v1/tickets").await[0].clone();
+    let ticket = run_jobs_until(&server, &admin, ticket["id"].as_str().unwrap(), |t| {
+        t["external_id"] == "CRM-1001"
+    })
+    .await;
+    assert_eq!(ticket["status"], "solved");
+    for _ in 0..200 {
+        if received.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let events = received.lock().unwrap().clone();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"ticket.created") && kinds.contains(&"ticket.closed"),
+        "{kinds:?}"
+    );
+    let closed = events
+        .iter()
+        .find(|e| e["event"] == "ticket.closed")
+        .unwrap();
+    assert!(
+        closed["transcript"]
+            .as_str()
+            .unwrap()
+            .contains("Printer on fire"),
+        "{closed}"
+    );
+    let jobs = admin.get("/api/v1/jobs").await;
+    assert!(
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["attempts"].as_u64() >= Some(2) && j["state"] == "done"),
+        "a retried job: {jobs}"
+    );
+}

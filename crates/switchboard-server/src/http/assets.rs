@@ -23,12 +23,23 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+/// The widget is a module script loaded from other sites' pages, which browsers fetch with
+/// CORS: every origin may load it.
+fn widget() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        WIDGET,
+    )
+        .into_response()
+}
+
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route(
-            "/widget/switchboard.js",
-            get(|| async { asset("text/javascript; charset=utf-8", WIDGET) }),
-        )
+        .route("/widget/switchboard.js", get(|| async { widget() }))
         .route(
             "/agent/",
             get(|| async { asset("text/html; charset=utf-8", AGENT_PAGE) }),

@@ -353,7 +353,7 @@ class AgentDesk extends HTMLElement {
           event.preventDefault();
           if (input.value.trim()) this.reply(id, input.value);
           input.value = '';
-        } }, input, file, element('button', { type: 'button', class: 'secondary', onclick: () => file.click() }, '📎'), element('button', { type: 'submit', 'data-testid': 'send' }, 'Send')));
+        } }, input, file, element('button', { type: 'button', class: 'secondary', 'aria-label': 'Attach a file', onclick: () => file.click() }, 'File'), element('button', { type: 'submit', 'data-testid': 'send' }, 'Send')));
       }
       queueMicrotask(() => { messages.scrollTop = messages.scrollHeight; });
     }

@@ -374,7 +374,7 @@ class SwitchboardChat extends HTMLElement {
           input.value = '';
         },
       }, input, file,
-      element('button', { type: 'button', class: 'secondary', 'aria-label': 'Attach a file', onclick: () => file.click() }, '📎'),
+      element('button', { type: 'button', class: 'secondary', 'aria-label': 'Attach a file', onclick: () => file.click() }, 'File'),
       element('button', { type: 'submit', 'data-testid': 'send' }, 'Send'),
       element('button', { type: 'button', class: 'secondary', 'data-testid': 'end-chat', onclick: () => this.send({ type: 'end', chat_id: this.chat.chat_id }) }, 'End'));
       panel.append(form);

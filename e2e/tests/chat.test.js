@@ -1,0 +1,110 @@
+// Web chat end to end in real Chromium: a consumer on a customer's site and an agent in the
+// adapter chat, exchange an attachment, the consumer reloads mid-chat and loses nothing, the
+// chat ends and the ticket holds the transcript.
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { apiSession, launchBrowser, PASSWORD, PNG, startCenter, startCustomerSite } from './support.js';
+
+const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
+let center;
+let site;
+let browser;
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  center = await startCenter();
+  site = await startCustomerSite(center);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.stop();
+  await center?.stop();
+});
+
+async function messageTexts(page) {
+  return page.locator('[data-testid=messages] .msg').evaluateAll((nodes) => nodes.map((n) => n.textContent));
+}
+
+test('a consumer and an agent chat in the browser and nothing is lost', async () => {
+  // The agent signs in to the adapter and becomes available.
+  const agentContext = await browser.newContext();
+  const agent = await agentContext.newPage();
+  await agent.goto(`${center.base}/agent/`);
+  await agent.fill('input[name=username]', 'agent1');
+  await agent.fill('input[name=password]', PASSWORD);
+  await agent.click('button[type=submit]');
+  await agent.selectOption('[data-testid=presence]', 'available');
+  await agent.waitForFunction(() => document.querySelector('sb-agent-desk').shadowRoot.querySelector('[data-testid=presence]').value === 'available');
+
+  // The consumer opens the widget on the customer's site (another origin) and picks a queue.
+  const consumerContext = await browser.newContext();
+  const consumer = await consumerContext.newPage();
+  await consumer.goto(site.url);
+  await consumer.click('[data-testid=open-chat]');
+  await consumer.click('button[data-queue="Billing > Refunds"]');
+  await consumer.locator('[data-testid=status]', { hasText: 'Chatting with Alex Agent' }).waitFor();
+
+  // The chat rings on the agent's desk until accepted.
+  await agent.locator('[data-testid=chat-list] .item.ringing').waitFor();
+  await agent.waitForFunction(() => Number(document.querySelector('sb-agent-desk').dataset.tonePlays || 0) >= 1);
+  await agent.click('[data-testid=accept]');
+  await agent.locator('[data-testid=chat-list] .item.ringing').waitFor({ state: 'detached' });
+
+  // Messages both ways.
+  await consumer.fill('[data-testid=input]', 'Hello, my refund is late');
+  await consumer.click('[data-testid=send]');
+  await agent.locator('.msg.consumer', { hasText: 'Hello, my refund is late' }).waitFor();
+  await agent.fill('[data-testid=reply]', 'Sorry! Let me check that.');
+  await agent.click('[data-testid=send]');
+  await consumer.locator('.msg.agent', { hasText: 'Sorry! Let me check that.' }).waitFor();
+
+  // The consumer attaches a PNG; the agent sees the decoded image.
+  await consumer.setInputFiles('[data-testid=file]', { name: 'receipt.png', mimeType: 'image/png', buffer: PNG });
+  const image = agent.locator('.msg.consumer img[data-attachment]');
+  await image.waitFor();
+  await agent.waitForFunction(() => {
+    const img = document.querySelector('sb-agent-desk').shadowRoot.querySelector('.msg.consumer img[data-attachment]');
+    return img && img.complete && img.naturalWidth === 2;
+  });
+  // A file the widget refuses to pretend about: a .png that is not one.
+  await consumer.setInputFiles('[data-testid=file]', { name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('MZ not an image') });
+  await consumer.locator('[data-testid=notice]', { hasText: 'not a png' }).waitFor();
+
+  // The consumer reloads mid-chat and comes back to every message, in order.
+  await consumer.fill('[data-testid=input]', 'Are you still there?');
+  await consumer.click('[data-testid=send]');
+  await agent.locator('.msg.consumer', { hasText: 'Are you still there?' }).waitFor();
+  const before = await messageTexts(consumer);
+  await consumer.reload();
+  await consumer.click('[data-testid=open-chat]');
+  await consumer.locator('.msg.consumer', { hasText: 'Are you still there?' }).waitFor();
+  await consumer.locator('.msg.consumer img').waitFor();
+  const afterReload = await messageTexts(consumer);
+  assert.deepEqual(afterReload, before);
+  assert.deepEqual(afterReload.filter((t) => t.startsWith('Hello')), ['Hello, my refund is late'], 'shown once');
+  await consumer.screenshot({ path: `${ARTIFACTS}consumer.png` });
+  await agent.screenshot({ path: `${ARTIFACTS}agent.png` });
+
+  // The agent ends the chat; the consumer is told; the ticket holds the transcript.
+  await agent.click('[data-testid=end]');
+  await consumer.locator('[data-testid=status]', { hasText: 'Chat ended' }).waitFor();
+  const admin = await apiSession(center, 'admin');
+  let ticket;
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    [ticket] = await admin('/api/v1/tickets');
+    if (ticket?.status === 'solved') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(ticket.status, 'solved');
+  assert.match(ticket.name, /^Web User - \d\d\/\d\d \d\d:\d\d$/);
+  assert.match(ticket.transcript, /Hello, my refund is late/);
+  assert.match(ticket.transcript, /Alex Agent: Sorry! Let me check that\./);
+  assert.match(ticket.transcript, /\[file: receipt\.png \(image\/png/);
+  assert.equal(ticket.attachments.length, 1);
+  await consumerContext.close();
+  await agentContext.close();
+});

@@ -1,0 +1,88 @@
+// Test support: start a real Switchboard demo center, a separate "customer site" that embeds
+// the widget from it, and Debian's Chromium through playwright-core.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const PASSWORD = 'e2e-password-1';
+const BINARY = process.env.SWITCHBOARD_BIN || resolve(import.meta.dirname, '../../target/debug/switchboard');
+
+async function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+    server.on('error', fail);
+  });
+}
+
+/// Starts `switchboard demo` on a free port with its own data folder.
+export async function startCenter() {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-e2e-'));
+  const child = spawn(BINARY, ['demo'], {
+    env: { ...process.env, SWITCHBOARD_HTTP: `127.0.0.1:${port}`, SWITCHBOARD_DATA_DIR: dataDir, SWITCHBOARD_DEMO_PASSWORD: PASSWORD, RUST_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => { output += chunk; });
+  const base = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 300; attempt += 1) {
+    try {
+      const response = await fetch(`${base}/healthz`);
+      if (response.ok) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (child.exitCode !== null) throw new Error(`switchboard exited: ${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    base,
+    output: () => output,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/// A page on another origin that embeds the widget with one script tag, as a customer's site would.
+export async function startCustomerSite(center) {
+  const port = await freePort();
+  const page = `<!doctype html><html><head><meta charset="utf-8"><title>Customer site</title></head>
+<body><h1>Shop</h1><script type="module" src="${center.base}/widget/switchboard.js"></script></body></html>`;
+  const server = createServer((request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end(page);
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${port}/`, stop: () => new Promise((r) => server.close(r)) };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+  });
+}
+
+/// Signs in through the API (for checks the browser does not show).
+export async function apiSession(center, username) {
+  const response = await fetch(`${center.base}/api/v1/auth/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }),
+  });
+  const cookie = response.headers.get('set-cookie').split(';')[0];
+  return async (path) => (await fetch(`${center.base}${path}`, { headers: { cookie } })).json();
+}
+
+/// A 2x2 red PNG made here (a real image the browser decodes).
+export const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP4z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==', 'base64');
