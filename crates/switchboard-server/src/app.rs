@@ -76,6 +76,7 @@ impl App {
             .timeout(std::time::Duration::from_secs(15))
             .build()
             .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?;
+        let chat = ChatService::new(store.clone());
         Ok(Arc::new(App {
             config,
             store,
@@ -83,7 +84,7 @@ impl App {
             contacts,
             metrics,
             login_throttle: Default::default(),
-            chat: ChatService::default(),
+            chat,
             blobs,
             jobs_wake: tokio::sync::Notify::new(),
             http,

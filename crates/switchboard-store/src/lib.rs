@@ -162,6 +162,12 @@ pub trait Store: Send + Sync + 'static {
     /// sender already used in this chat is not stored again: the stored one is returned with
     /// `false`, so a resend is acknowledged exactly like the first send.
     async fn append_message(&self, message: &NewMessage) -> StoreResult<(ChatMessage, bool)>;
+    /// Appends several messages in one transaction (group commit), with `append_message`'s
+    /// rules for each; all are stored or none is.
+    async fn append_messages(
+        &self,
+        messages: &[NewMessage],
+    ) -> StoreResult<Vec<(ChatMessage, bool)>>;
     /// The chat's messages after `after_seq`, in order, at most `limit`.
     async fn messages(
         &self,

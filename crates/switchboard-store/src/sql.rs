@@ -415,6 +415,174 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// Each chat's last sequence number, in one statement. A scalar MAX per chat lets both
+        /// databases read it from the (contact_id, seq) index end; a grouped MAX over several
+        /// chats made SQLite walk every message of every chat.
+        async fn last_seqs(
+            tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+            chats: &[String],
+        ) -> StoreResult<HashMap<String, i64>> {
+            let mut query = sqlx::QueryBuilder::<<$row as sqlx::Row>::Database>::new("");
+            for (n, chat) in chats.iter().enumerate() {
+                if n > 0 {
+                    query.push(" UNION ALL ");
+                }
+                query.push("SELECT ").push_bind(chat.clone());
+                query.push(" AS contact_id, (SELECT COALESCE(MAX(seq), 0) FROM chat_messages WHERE contact_id = ").push_bind(chat.clone());
+                query.push(") AS last");
+            }
+            let mut last = HashMap::new();
+            for row in query.build().fetch_all(&mut **tx).await? {
+                last.insert(row.try_get("contact_id")?, row.try_get("last")?);
+            }
+            Ok(last)
+        }
+
+        /// The common case in two statements: the chats' last sequence numbers, then one
+        /// multi-row insert that skips rows whose client id was used already. If any row was a
+        /// resend, nothing is kept and `None` says to take the careful path (sequence numbers
+        /// must not skip the resend's place).
+        async fn append_batch_fast(
+            pool: &sqlx::Pool<<$row as sqlx::Row>::Database>,
+            messages: &[NewMessage],
+        ) -> StoreResult<Option<Vec<(ChatMessage, bool)>>> {
+            type Db = <$row as sqlx::Row>::Database;
+            let mut keys = std::collections::HashSet::new();
+            if messages.iter().any(|m| m.client_id.as_ref().is_some_and(|c| !keys.insert((m.contact, m.sender.key(), c.as_str().to_owned())))) {
+                return Ok(None); // a resend inside the batch itself
+            }
+            let mut tx = pool.begin().await?;
+            let mut chats: Vec<String> = messages.iter().map(|m| m.contact.to_string()).collect();
+            chats.sort();
+            chats.dedup();
+            let mut last = last_seqs(&mut tx, &chats).await?;
+            let stored: Vec<ChatMessage> = messages
+                .iter()
+                .map(|m| {
+                    let next = last.entry(m.contact.to_string()).or_insert(0);
+                    *next += 1;
+                    ChatMessage {
+                        id: m.id,
+                        contact: m.contact,
+                        seq: *next,
+                        sender: m.sender,
+                        client_id: m.client_id.clone(),
+                        text: m.text.clone(),
+                        attachment: m.attachment,
+                        sent_at: m.sent_at,
+                    }
+                })
+                .collect();
+            let mut query = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO chat_messages ({MESSAGE_COLUMNS}) "));
+            query.push_values(&stored, |mut row, m| {
+                row.push_bind(m.id.to_string())
+                    .push_bind(m.contact.to_string())
+                    .push_bind(m.seq)
+                    .push_bind(m.sender.key())
+                    .push_bind(m.client_id.as_ref().map(|c| c.as_str().to_owned()))
+                    .push_bind(m.text.clone())
+                    .push_bind(m.attachment.map(|a| a.to_string()))
+                    .push_bind(millis(m.sent_at));
+            });
+            query.push(" ON CONFLICT (contact_id, sender, client_id) DO NOTHING RETURNING id");
+            let inserted = query.build().fetch_all(&mut *tx).await.map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(text) if text.contains("refers to") => StoreError::NotFound("chat"),
+                other => other,
+            })?;
+            if inserted.len() != stored.len() {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            tx.commit().await?;
+            Ok(Some(stored.into_iter().map(|m| (m, true)).collect()))
+        }
+
+        /// One transaction that appends every message in three statements whatever their number:
+        /// the chats' last sequence numbers, the resends among them (a client id this sender
+        /// already used in the chat), and one multi-row insert of the rest.
+        async fn append_batch(
+            pool: &sqlx::Pool<<$row as sqlx::Row>::Database>,
+            messages: &[NewMessage],
+        ) -> StoreResult<Vec<(ChatMessage, bool)>> {
+            type Db = <$row as sqlx::Row>::Database;
+            let mut tx = pool.begin().await?;
+            let mut chats: Vec<String> = messages.iter().map(|m| m.contact.to_string()).collect();
+            chats.sort();
+            chats.dedup();
+
+            let mut last = last_seqs(&mut tx, &chats).await?;
+
+            let keyed: Vec<&NewMessage> = messages.iter().filter(|m| m.client_id.is_some()).collect();
+            let mut existing: HashMap<(String, String, String), ChatMessage> = HashMap::new();
+            if !keyed.is_empty() {
+                let mut query = sqlx::QueryBuilder::<Db>::new(format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE "));
+                for (n, message) in keyed.iter().enumerate() {
+                    if n > 0 {
+                        query.push(" OR ");
+                    }
+                    query.push("(contact_id = ").push_bind(message.contact.to_string());
+                    query.push(" AND sender = ").push_bind(message.sender.key());
+                    query.push(" AND client_id = ").push_bind(message.client_id.as_ref().map(|c| c.as_str().to_owned()));
+                    query.push(")");
+                }
+                for row in query.build().fetch_all(&mut *tx).await? {
+                    let found = message_from_row(&row)?;
+                    let client = found.client_id.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
+                    existing.insert((found.contact.to_string(), found.sender.key(), client), found);
+                }
+            }
+
+            let mut results = Vec::with_capacity(messages.len());
+            let mut fresh: Vec<ChatMessage> = Vec::new();
+            for message in messages {
+                let key = message.client_id.as_ref().map(|c| (message.contact.to_string(), message.sender.key(), c.as_str().to_owned()));
+                if let Some(found) = key.as_ref().and_then(|k| existing.get(k)) {
+                    results.push((found.clone(), false));
+                    continue;
+                }
+                let next = last.entry(message.contact.to_string()).or_insert(0);
+                *next += 1;
+                let stored = ChatMessage {
+                    id: message.id,
+                    contact: message.contact,
+                    seq: *next,
+                    sender: message.sender,
+                    client_id: message.client_id.clone(),
+                    text: message.text.clone(),
+                    attachment: message.attachment,
+                    sent_at: message.sent_at,
+                };
+                // A resend of a message earlier in this same batch is that message.
+                if let Some(key) = key {
+                    existing.insert(key, stored.clone());
+                }
+                fresh.push(stored.clone());
+                results.push((stored, true));
+            }
+
+            if !fresh.is_empty() {
+                let mut query = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO chat_messages ({MESSAGE_COLUMNS}) "));
+                query.push_values(&fresh, |mut row, m| {
+                    row.push_bind(m.id.to_string())
+                        .push_bind(m.contact.to_string())
+                        .push_bind(m.seq)
+                        .push_bind(m.sender.key())
+                        .push_bind(m.client_id.as_ref().map(|c| c.as_str().to_owned()))
+                        .push_bind(m.text.clone())
+                        .push_bind(m.attachment.map(|a| a.to_string()))
+                        .push_bind(millis(m.sent_at));
+                });
+                query.build().execute(&mut *tx).await.map_err(|e| match StoreError::from(e) {
+                    // A chat that does not exist (the foreign key); a racing writer's sequence
+                    // number surfaces as a unique conflict, which the caller retries.
+                    StoreError::Conflict(text) if text.contains("refers to") => StoreError::NotFound("chat"),
+                    other => other,
+                })?;
+            }
+            tx.commit().await?;
+            Ok(results)
+        }
+
         fn parent_key(node: &QueueNode) -> String {
             node.parent.map(|p| p.to_string()).unwrap_or_default()
         }
@@ -1084,47 +1252,26 @@ macro_rules! impl_store {
             }
 
             async fn append_message(&self, message: &NewMessage) -> StoreResult<(ChatMessage, bool)> {
-                let mut tx = self.writer().begin().await?;
-                let contact = message.contact.to_string();
-                let sender = message.sender.key();
-                // Lock the chat so concurrent appends take sequence numbers one after another.
-                let exists: Option<String> = sqlx::query_scalar(&format!("SELECT contact_id FROM chat_sessions WHERE contact_id = $1 {}", $row_lock))
-                    .bind(&contact).fetch_optional(&mut *tx).await?;
-                if exists.is_none() {
-                    return Err(StoreError::NotFound("chat"));
-                }
-                if let Some(client_id) = &message.client_id {
-                    let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE contact_id = $1 AND sender = $2 AND client_id = $3"))
-                        .bind(&contact).bind(&sender).bind(client_id.as_str())
-                        .fetch_optional(&mut *tx).await?;
-                    if let Some(row) = row {
-                        return Ok((message_from_row(&row)?, false));
+                let mut stored = self.append_messages(std::slice::from_ref(message)).await?;
+                stored.pop().ok_or(StoreError::NotFound("chat"))
+            }
+
+            async fn append_messages(&self, messages: &[NewMessage]) -> StoreResult<Vec<(ChatMessage, bool)>> {
+                // Sequence numbers come from MAX(seq) + 1 inside the insert; two servers racing on
+                // one chat collide on UNIQUE (contact_id, seq) and the batch is simply tried again.
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    let outcome = match append_batch_fast(self.writer(), messages).await {
+                        Ok(Some(stored)) => Ok(stored),
+                        Ok(None) => append_batch(self.writer(), messages).await,
+                        Err(error) => Err(error),
+                    };
+                    match outcome {
+                        Err(StoreError::Conflict(_)) if attempt < 5 => continue,
+                        other => return other,
                     }
                 }
-                let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_messages WHERE contact_id = $1")
-                    .bind(&contact).fetch_one(&mut *tx).await?;
-                sqlx::query(&format!("INSERT INTO chat_messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
-                    .bind(message.id.to_string())
-                    .bind(&contact)
-                    .bind(seq)
-                    .bind(&sender)
-                    .bind(message.client_id.as_ref().map(ClientMessageId::as_str))
-                    .bind(&message.text)
-                    .bind(message.attachment.map(|a| a.to_string()))
-                    .bind(millis(message.sent_at))
-                    .execute(&mut *tx).await?;
-                tx.commit().await?;
-                let stored = ChatMessage {
-                    id: message.id,
-                    contact: message.contact,
-                    seq,
-                    sender: message.sender,
-                    client_id: message.client_id.clone(),
-                    text: message.text.clone(),
-                    attachment: message.attachment,
-                    sent_at: message.sent_at,
-                };
-                Ok((stored, true))
             }
 
             async fn messages(&self, contact: ContactId, after_seq: i64, limit: u32) -> StoreResult<Vec<ChatMessage>> {

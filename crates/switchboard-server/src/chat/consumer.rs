@@ -8,10 +8,11 @@ use crate::app::AppState;
 use crate::secret;
 use axum::extract::ws::{Message, WebSocket};
 use chrono::Utc;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::chat::Sender;
-use switchboard_core::{IdentityId, VisitorId};
+use switchboard_core::{ContactId, IdentityId, VisitorId};
 use switchboard_store::{Identity, Visitor};
 use uuid::Uuid;
 
@@ -46,8 +47,11 @@ pub async fn serve(app: AppState, mut socket: WebSocket) {
         },
         _ => Err(ServerEvent::error("hello_first", "say hello first", None).to_json()),
     };
-    let mut visitor = match visitor {
-        Ok(visitor) => visitor,
+    let mut session = match visitor {
+        Ok(visitor) => Session {
+            visitor,
+            owned: HashSet::new(),
+        },
         Err(frame) => {
             let _ = socket.send(Message::Text(frame.to_string().into())).await;
             let _ = socket.send(Message::Close(None)).await;
@@ -102,7 +106,7 @@ pub async fn serve(app: AppState, mut socket: WebSocket) {
             Some(Ok(_)) => continue,
         };
         let replies = match parse_consumer(&text) {
-            Ok(command) => handle(&app, &conn, &mut visitor, command).await,
+            Ok(command) => handle(&app, &conn, &mut session, command).await,
             Err(e) => vec![ServerEvent::error(e.code, e.message, None).to_json()],
         };
         for reply in replies {
@@ -242,28 +246,37 @@ async fn identify(
     .to_json())
 }
 
-/// The visitor's own open chat, or an error.
-async fn own_chat(
-    app: &AppState,
-    visitor: &Visitor,
-    chat_id: &str,
-) -> Result<switchboard_core::ContactId, ChatError> {
-    let chat = parse_chat_id(chat_id)?;
-    let session = app
-        .store
-        .get_chat(chat)
-        .await
-        .map_err(|_| ChatError::NotFound)?;
-    if session.visitor != visitor.id {
-        return Err(ChatError::Forbidden);
+/// What one connection knows: who it is, and which chats it has checked are theirs (a chat's
+/// visitor never changes, so one check per chat and connection is enough).
+struct Session {
+    visitor: Visitor,
+    owned: HashSet<ContactId>,
+}
+
+impl Session {
+    /// The visitor's own chat, or an error.
+    async fn own_chat(&mut self, app: &AppState, chat_id: &str) -> Result<ContactId, ChatError> {
+        let chat = parse_chat_id(chat_id)?;
+        if self.owned.contains(&chat) {
+            return Ok(chat);
+        }
+        let session = app
+            .store
+            .get_chat(chat)
+            .await
+            .map_err(|_| ChatError::NotFound)?;
+        if session.visitor != self.visitor.id {
+            return Err(ChatError::Forbidden);
+        }
+        self.owned.insert(chat);
+        Ok(chat)
     }
-    Ok(chat)
 }
 
 async fn handle(
     app: &AppState,
     conn: &super::hub::Conn,
-    visitor: &mut Visitor,
+    session: &mut Session,
     command: ConsumerCommand,
 ) -> Vec<Arc<str>> {
     let result: Result<Vec<Arc<str>>, (ChatError, Option<String>)> = async {
@@ -282,7 +295,7 @@ async fn handle(
                     .chat
                     .start(
                         app,
-                        visitor,
+                        &session.visitor,
                         conn,
                         &queue_id,
                         language.as_deref(),
@@ -299,7 +312,8 @@ async fn handle(
                 attachment_id,
             } => {
                 let reference = Some(client_id.clone());
-                let chat = own_chat(app, visitor, &chat_id)
+                let chat = session
+                    .own_chat(app, &chat_id)
                     .await
                     .map_err(|e| (e, reference.clone()))?;
                 let ack = app
@@ -320,7 +334,8 @@ async fn handle(
                 Ok(vec![ack.to_json()])
             }
             ConsumerCommand::Typing { chat_id, active } => {
-                let chat = own_chat(app, visitor, &chat_id)
+                let chat = session
+                    .own_chat(app, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
                 if let Some(agent) = app.contacts.open_contact(chat).await.and_then(|c| c.agent) {
@@ -335,7 +350,8 @@ async fn handle(
                 Ok(Vec::new())
             }
             ConsumerCommand::Resume { chat_id, after_seq } => {
-                let chat = own_chat(app, visitor, &chat_id)
+                let chat = session
+                    .own_chat(app, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
                 app.chat.hub.join_chat(chat, conn);
@@ -378,7 +394,7 @@ async fn handle(
                 Ok(frames)
             }
             ConsumerCommand::Identify { identity_token } => {
-                Ok(vec![identify(app, visitor, &identity_token)
+                Ok(vec![identify(app, &mut session.visitor, &identity_token)
                     .await
                     .map_err(|e| (e, None))?])
             }
@@ -386,7 +402,8 @@ async fn handle(
                 chat_id,
                 properties,
             } => {
-                let chat = own_chat(app, visitor, &chat_id)
+                let chat = session
+                    .own_chat(app, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
                 let flags = app
@@ -401,7 +418,8 @@ async fn handle(
                 .to_json()])
             }
             ConsumerCommand::End { chat_id } => {
-                let chat = own_chat(app, visitor, &chat_id)
+                let chat = session
+                    .own_chat(app, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
                 app.contacts

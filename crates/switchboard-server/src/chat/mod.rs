@@ -24,8 +24,8 @@ use switchboard_core::hours::parse_time_zone;
 use switchboard_core::{
     AttachmentId, Channel, Contact, ContactId, Language, MessageId, QueueId, TicketId, UserId,
 };
-use switchboard_store::{ChatSession, NewMessage, StoreError, Ticket, Visitor};
-use tokio::sync::mpsc;
+use switchboard_store::{ChatSession, NewMessage, Store, StoreError, Ticket, Visitor};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// Why a chat command was refused; becomes an `error` frame and closes nothing.
@@ -88,11 +88,84 @@ pub struct Draft<'a> {
     pub attachment: Option<&'a str>,
 }
 
-/// The chat service's own state: live connections and a cache of agents' display names.
-#[derive(Default)]
+/// Messages stored together in one transaction at most (group commit).
+const MAX_BATCH: usize = 256;
+
+/// A message waiting for the writer, and where to send the outcome.
+struct PendingWrite {
+    message: NewMessage,
+    reply: oneshot::Sender<Result<(ChatMessage, bool), StoreError>>,
+}
+
+/// The chat service's own state: live connections, the message writer, and a cache of agents'
+/// display names.
 pub struct ChatService {
     pub hub: Hub,
     names: Mutex<HashMap<UserId, String>>,
+    /// One queue per writer; a chat always goes to the same one, so its messages keep their order.
+    writers: Vec<mpsc::Sender<PendingWrite>>,
+}
+
+impl ChatService {
+    /// Starts the service and its writer tasks (which end when the service is dropped). SQLite
+    /// has one writer connection, so one writer; PostgreSQL commits several transactions at
+    /// once and flushes them together, so chats are spread over four writers.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        let count = if store.backend() == "postgres" { 4 } else { 1 };
+        let writers = (0..count)
+            .map(|_| {
+                let (writer, queue) = mpsc::channel(4 * MAX_BATCH);
+                tokio::spawn(write_messages(store.clone(), queue));
+                writer
+            })
+            .collect();
+        Self {
+            hub: Hub::default(),
+            names: Mutex::default(),
+            writers,
+        }
+    }
+
+    /// Stores a message through its chat's writer and waits until it is committed.
+    async fn store_message(&self, message: NewMessage) -> Result<(ChatMessage, bool), StoreError> {
+        let stopped = || StoreError::Config("the message writer has stopped".into());
+        let (reply, outcome) = oneshot::channel();
+        let writer =
+            &self.writers[(message.contact.uuid().as_u128() % self.writers.len() as u128) as usize];
+        writer
+            .send(PendingWrite { message, reply })
+            .await
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+}
+
+/// Group commit: takes every message waiting, stores them in one transaction, then answers
+/// each sender. If the batch fails, each message is stored alone so that only the bad one fails.
+async fn write_messages(store: Arc<dyn Store>, mut queue: mpsc::Receiver<PendingWrite>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let messages: Vec<NewMessage> = batch.iter().map(|p| p.message.clone()).collect();
+        match store.append_messages(&messages).await {
+            Ok(results) => {
+                for (pending, result) in batch.into_iter().zip(results) {
+                    let _ = pending.reply.send(Ok(result));
+                }
+            }
+            Err(_) => {
+                for pending in batch {
+                    let result = store.append_message(&pending.message).await;
+                    let _ = pending.reply.send(result);
+                }
+            }
+        }
+    }
 }
 
 pub fn parse_chat_id(text: &str) -> Result<ContactId, ChatError> {
@@ -252,7 +325,7 @@ impl ChatService {
             attachment,
             sent_at: Utc::now(),
         };
-        let (stored, new) = app.store.append_message(&message).await?;
+        let (stored, new) = self.store_message(message).await?;
         if new {
             self.broadcast(app, &contact, &stored, Some(origin.id))
                 .await;
@@ -294,7 +367,7 @@ impl ChatService {
             attachment: None,
             sent_at: Utc::now(),
         };
-        match app.store.append_message(&message).await {
+        match self.store_message(message).await {
             Ok((stored, _)) => self.broadcast(app, contact, &stored, None).await,
             Err(error) => tracing::warn!(%error, "system message not stored"),
         }
