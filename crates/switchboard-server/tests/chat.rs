@@ -696,3 +696,149 @@ async fn the_webhook_crm_gets_signed_events_and_retries_survive_failures() {
         "a retried job: {jobs}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tones_are_validated_chosen_and_transfers_to_a_queue_requeue() {
+    let server = Server::start(Backend::Sqlite).await;
+    let admin = server.login("admin").await;
+    // Uploaded tones must be MP3 audio; built-in ones are WAV.
+    let upload = |body: Vec<u8>| {
+        admin
+            .client
+            .post(server.url("/api/v1/tones?name=ding.mp3"))
+            .header("content-type", "audio/mpeg")
+            .body(body)
+            .send()
+    };
+    let (status, body) = crate::read(
+        upload(b"RIFF....WAVEfmt not an mp3".to_vec())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("not_mp3"))
+    );
+    let (status, tone) = crate::read(
+        upload(switchboard_core::audio::sample_mp3(8))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{tone}");
+    let audio = admin
+        .client
+        .get(server.url(tone["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audio.headers()["content-type"], "audio/mpeg");
+    let chime = admin
+        .client
+        .get(server.url("/api/v1/tones/chime"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chime.headers()["content-type"], "audio/wav");
+    assert!(chime.bytes().await.unwrap().starts_with(b"RIFF"));
+
+    // An agent picks the uploaded tone for new chats, repeated every 3 seconds.
+    let agent = server.login("agent1").await;
+    agent
+        .expect(
+            StatusCode::BAD_REQUEST,
+            Method::PUT,
+            "/api/v1/agent/notifications",
+            json!({"new_chat_tone": "nope", "new_message_tone": "pop", "repeat_seconds": 3}),
+        )
+        .await;
+    agent
+        .expect(
+            StatusCode::BAD_REQUEST,
+            Method::PUT,
+            "/api/v1/agent/notifications",
+            json!({"new_chat_tone": "chime", "new_message_tone": "pop", "repeat_seconds": 1}),
+        )
+        .await;
+    agent
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            "/api/v1/agent/notifications",
+            json!({"new_chat_tone": tone["id"], "new_message_tone": "pop", "repeat_seconds": 3}),
+        )
+        .await;
+    let mut desk =
+        EventStream::connect(&server, "/api/v1/agent/ws", Some(agent.cookie_pair())).await;
+    let welcome = desk.next().await;
+    assert_eq!(
+        welcome["tones"],
+        json!({"new_chat": tone["url"], "new_message": "/api/v1/tones/pop", "repeat_seconds": 3})
+    );
+
+    // A transfer back to a queue: the agent loses the chat, the consumer waits again, and the
+    // chat keeps its arrival time (it is routed before anything that came later).
+    agent
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            &format!("/api/v1/agents/{}/presence", agent.user_id),
+            json!({"presence": "available"}),
+        )
+        .await;
+    let refunds = queue_path(&server, "Billing > Refunds").await;
+    let (mut consumer, _) = Consumer::new(&server, None).await;
+    consumer
+        .socket
+        .send(json!({"type": "start", "client_id": "s1", "queue_id": refunds}))
+        .await;
+    let chat = consumer.expect("chat_started").await["chat"]["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    desk.until(|e| e["type"] == "chat_assigned").await;
+    let tech = queue_path(&server, "Technical support").await;
+    desk.send(json!({"type": "transfer", "chat_id": chat, "queue_id": queue_path(&server, "Billing").await})).await;
+    assert_eq!(
+        desk.until(|e| e["type"] == "error").await.0["code"],
+        "invalid_field",
+        "menus take no chats"
+    );
+    desk.send(json!({"type": "transfer", "chat_id": chat, "queue_id": tech}))
+        .await;
+    assert_eq!(
+        desk.until(|e| e["type"] == "chat_removed").await.0["chat_id"],
+        chat.as_str()
+    );
+    let queued = consumer.expect("chat_queued").await;
+    assert_eq!(queued["issue"], "Technical support");
+    let (_, contact) = server
+        .apps(Method::GET, &format!("/apps/api/v1/contacts/{chat}"), None)
+        .await;
+    assert_eq!(
+        (contact["status"].as_str(), contact["queue_id"].as_str()),
+        (Some("queued"), Some(tech.as_str()))
+    );
+    // agent2 serves Technical support: they get it.
+    let agent2 = server.login("agent2").await;
+    let mut desk2 =
+        EventStream::connect(&server, "/api/v1/agent/ws", Some(agent2.cookie_pair())).await;
+    desk2.next().await;
+    agent2
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            &format!("/api/v1/agents/{}/presence", agent2.user_id),
+            json!({"presence": "available"}),
+        )
+        .await;
+    assert_eq!(
+        desk2.until(|e| e["type"] == "chat_assigned").await.0["chat"]["issue"],
+        "Technical support"
+    );
+    assert_eq!(
+        consumer.expect("agent_joined").await["agent_name"],
+        "Bea Agent"
+    );
+}
