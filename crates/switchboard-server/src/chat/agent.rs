@@ -2,7 +2,7 @@
 //! Agents act only on chats assigned to them; anything else gets an `error` frame and the
 //! connection stays open.
 
-use super::protocol::{parse_agent, AgentCommand, ServerEvent, Tones, MAX_FRAME_BYTES};
+use super::protocol::{parse_agent, AgentCommand, ServerEvent, Tones};
 use super::{parse_chat_id, ChatError};
 use crate::app::AppState;
 use crate::contacts::TransferTarget;
@@ -46,72 +46,33 @@ pub async fn serve(app: AppState, current: CurrentUser, mut socket: WebSocket) {
         app.chat.hub.leave(conn.id);
         return;
     }
-    loop {
-        let frame = tokio::select! {
-            incoming = socket.recv() => incoming,
-            outgoing = outbox.recv() => match outgoing {
-                Some(frame) => {
-                    if socket.send(Message::Text(frame.to_string().into())).await.is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                None => break,
-            },
-        };
-        let text = match frame {
-            Some(Ok(Message::Text(text))) if text.len() > MAX_FRAME_BYTES => {
-                let reply = ServerEvent::error(
-                    "frame_too_large",
-                    format!("frames are at most {MAX_FRAME_BYTES} bytes"),
-                    None,
-                )
-                .to_json();
-                if socket
-                    .send(Message::Text(reply.to_string().into()))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                continue;
-            }
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Binary(_))) => {
-                let reply =
-                    ServerEvent::error("invalid_message", "frames are JSON text", None).to_json();
-                if socket
-                    .send(Message::Text(reply.to_string().into()))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                continue;
-            }
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-            Some(Ok(_)) => continue,
-        };
-        let replies = match parse_agent(&text) {
-            Ok(command) => handle(&app, &conn, agent, command).await,
+    super::connection::pump(
+        &app,
+        &conn,
+        &mut socket,
+        &mut outbox,
+        &mut AgentSession { agent },
+    )
+    .await;
+}
+
+/// An agent's connection: who they are.
+struct AgentSession {
+    agent: UserId,
+}
+
+impl super::connection::Commands for AgentSession {
+    async fn handle(
+        &mut self,
+        app: &AppState,
+        conn: &super::hub::Conn,
+        text: &str,
+    ) -> Vec<Arc<str>> {
+        match parse_agent(text) {
+            Ok(command) => handle(app, conn, self.agent, command).await,
             Err(e) => vec![ServerEvent::error(e.code, e.message, None).to_json()],
-        };
-        let mut closed = false;
-        for reply in replies {
-            if socket
-                .send(Message::Text(reply.to_string().into()))
-                .await
-                .is_err()
-            {
-                closed = true;
-                break;
-            }
-        }
-        if closed {
-            break;
         }
     }
-    app.chat.hub.leave(conn.id);
 }
 
 /// The agent's tones as URLs (NTF-3).

@@ -2,7 +2,7 @@
 //! widget starts or resumes chats and sends messages. Every bad frame gets an `error` frame and
 //! closes nothing; only a failed `hello` ends the connection.
 
-use super::protocol::{parse_consumer, ConsumerCommand, ServerEvent, MAX_FRAME_BYTES};
+use super::protocol::{parse_consumer, ConsumerCommand, ServerEvent};
 use super::{parse_chat_id, ChatError};
 use crate::app::AppState;
 use crate::secret;
@@ -58,69 +58,7 @@ pub async fn serve(app: AppState, mut socket: WebSocket) {
             return;
         }
     };
-    loop {
-        let frame = tokio::select! {
-            incoming = socket.recv() => incoming,
-            outgoing = outbox.recv() => match outgoing {
-                Some(frame) => {
-                    if socket.send(Message::Text(frame.to_string().into())).await.is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                // The hub dropped this connection as too slow: the widget reconnects and resumes.
-                None => break,
-            },
-        };
-        let text = match frame {
-            Some(Ok(Message::Text(text))) if text.len() > MAX_FRAME_BYTES => {
-                let reply = ServerEvent::error(
-                    "frame_too_large",
-                    format!("frames are at most {MAX_FRAME_BYTES} bytes"),
-                    None,
-                )
-                .to_json();
-                if socket
-                    .send(Message::Text(reply.to_string().into()))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                continue;
-            }
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Binary(_))) => {
-                let reply =
-                    ServerEvent::error("invalid_message", "frames are JSON text", None).to_json();
-                if socket
-                    .send(Message::Text(reply.to_string().into()))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                continue;
-            }
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-            Some(Ok(_)) => continue,
-        };
-        let replies = match parse_consumer(&text) {
-            Ok(command) => handle(&app, &conn, &mut session, command).await,
-            Err(e) => vec![ServerEvent::error(e.code, e.message, None).to_json()],
-        };
-        for reply in replies {
-            if socket
-                .send(Message::Text(reply.to_string().into()))
-                .await
-                .is_err()
-            {
-                app.chat.hub.leave(conn.id);
-                return;
-            }
-        }
-    }
-    app.chat.hub.leave(conn.id);
+    super::connection::pump(&app, &conn, &mut socket, &mut outbox, &mut session).await;
 }
 
 /// Finds or makes the visitor, applies an identity token, and welcomes them.
@@ -251,6 +189,20 @@ async fn identify(
 struct Session {
     visitor: Visitor,
     owned: HashSet<ContactId>,
+}
+
+impl super::connection::Commands for Session {
+    async fn handle(
+        &mut self,
+        app: &AppState,
+        conn: &super::hub::Conn,
+        text: &str,
+    ) -> Vec<Arc<str>> {
+        match parse_consumer(text) {
+            Ok(command) => handle(app, conn, self, command).await,
+            Err(e) => vec![ServerEvent::error(e.code, e.message, None).to_json()],
+        }
+    }
 }
 
 impl Session {

@@ -3,6 +3,7 @@
 //! anyone; live delivery is best effort on top, and clients catch up by sequence number.
 
 pub mod agent;
+pub mod connection;
 pub mod consumer;
 pub mod hub;
 pub mod protocol;

@@ -8,6 +8,7 @@ use axum::routing::get;
 use axum::Router;
 
 const WIDGET: &str = include_str!("../../web/widget/switchboard.js");
+const COMMON: &str = include_str!("../../web/common.js");
 const AGENT_PAGE: &str = include_str!("../../web/agent/index.html");
 const AGENT_DESK: &str = include_str!("../../web/agent/desk.js");
 const DEMO_PAGE: &str = include_str!("../../web/demo/index.html");
@@ -25,21 +26,25 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// The widget is a module script loaded from other sites' pages, which browsers fetch with
 /// CORS: every origin may load it.
-fn widget() -> Response {
+fn widget_module(body: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
-        WIDGET,
+        body,
     )
         .into_response()
 }
 
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/widget/switchboard.js", get(|| async { widget() }))
+        .route(
+            "/widget/switchboard.js",
+            get(|| async { widget_module(WIDGET) }),
+        )
+        .route("/widget/common.js", get(|| async { widget_module(COMMON) }))
         .route(
             "/agent/",
             get(|| async { asset("text/html; charset=utf-8", AGENT_PAGE) }),

@@ -3,22 +3,14 @@
 // Notification tones (NTF-3): a new chat plays its tone once or every N seconds until it is
 // accepted or gone; a new consumer message plays the message tone.
 
+import { element, newClientId } from '/widget/common.js';
+
 const PRESENCES = ['available', 'busy', 'break', 'do_not_disturb', 'offline'];
 const FLAG_LABELS = {
   reserved_verified_customer: 'Verified customer',
   reserved_bad_actor: 'Bad actor',
   reserved_repeat_customer: 'Repeat customer',
 };
-
-function element(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (name.startsWith('on')) node[name] = value;
-    else if (value !== undefined && value !== null && value !== false) node.setAttribute(name, value === true ? '' : value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
 
 async function api(method, path, body) {
   const response = await fetch(path, {
@@ -30,11 +22,6 @@ async function api(method, path, body) {
   const value = text ? JSON.parse(text) : null;
   if (!response.ok) throw Object.assign(new Error(value?.message || response.statusText), { status: response.status, code: value?.code });
   return value;
-}
-
-function newClientId() {
-  const random = crypto.getRandomValues(new Uint32Array(2));
-  return `a-${Date.now().toString(36)}-${random[0].toString(36)}${random[1].toString(36)}`;
 }
 
 const STYLE = `
@@ -274,7 +261,7 @@ class AgentDesk extends HTMLElement {
   reply(chatId, text, attachment) {
     const chat = this.chats.get(chatId);
     if (!chat) return;
-    const pending = { client_id: newClientId(), text, attachment };
+    const pending = { client_id: newClientId('a'), text, attachment };
     chat.pending.push(pending);
     this.send({ type: 'message', chat_id: chatId, client_id: pending.client_id, text, attachment_id: attachment?.id });
     this.render();

@@ -7,6 +7,8 @@
 // localStorage until the server acknowledges it (the server acknowledges only what it stored),
 // and on reconnect the widget resends what is waiting and replays the chat from the server.
 
+import { element, newClientId } from './common.js';
+
 const SERVER = new URL(import.meta.url).origin;
 const SOCKET_URL = SERVER.replace(/^http/, 'ws') + '/chat/v1/ws';
 const PREFIX = `switchboard:${SERVER}:`;
@@ -27,21 +29,6 @@ function save(key, value) {
   } catch {
     // Private mode or a full quota: the chat still works, it only forgets on reload.
   }
-}
-
-function newClientId() {
-  const random = crypto.getRandomValues(new Uint32Array(2));
-  return `c-${Date.now().toString(36)}-${random[0].toString(36)}${random[1].toString(36)}`;
-}
-
-function element(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (name === 'onclick' || name === 'onsubmit' || name === 'onchange' || name === 'oninput') node[name] = value;
-    else if (value !== undefined && value !== null) node.setAttribute(name, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
 }
 
 const STYLE = `
@@ -261,12 +248,12 @@ class SwitchboardChat extends HTMLElement {
       }
     }
     this.notice = null;
-    this.send({ type: 'start', client_id: newClientId(), queue_id: queue.id, properties });
+    this.send({ type: 'start', client_id: newClientId('c'), queue_id: queue.id, properties });
   }
 
   post(text, attachment) {
     if (!this.chat) return;
-    const message = { client_id: newClientId(), chat_id: this.chat.chat_id, text, attachment_id: attachment?.id, attachment };
+    const message = { client_id: newClientId('c'), chat_id: this.chat.chat_id, text, attachment_id: attachment?.id, attachment };
     this.outbox.push(message);
     save('outbox', this.outbox);
     this.send({ type: 'message', chat_id: message.chat_id, client_id: message.client_id, text, attachment_id: message.attachment_id });

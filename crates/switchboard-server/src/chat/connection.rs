@@ -1,0 +1,68 @@
+//! The loop both chat protocols run on a connection: hand the outbox to the socket, hand each
+//! text frame to the side's commands, answer frames no side can take with an error frame, and
+//! stop when either end goes away.
+
+use super::hub::Conn;
+use super::protocol::{ServerEvent, MAX_FRAME_BYTES};
+use crate::app::AppState;
+use axum::extract::ws::{Message, WebSocket};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// What one side does with a text frame: the frames to answer with.
+pub trait Commands {
+    fn handle(
+        &mut self,
+        app: &AppState,
+        conn: &Conn,
+        text: &str,
+    ) -> impl Future<Output = Vec<Arc<str>>> + Send;
+}
+
+async fn send(socket: &mut WebSocket, frame: &str) -> bool {
+    socket.send(Message::Text(frame.into())).await.is_ok()
+}
+
+/// Runs the connection until the client closes it, the socket fails, or the hub drops it as
+/// too slow (the client then reconnects and catches up by sequence number).
+pub async fn pump(
+    app: &AppState,
+    conn: &Conn,
+    socket: &mut WebSocket,
+    outbox: &mut mpsc::Receiver<Arc<str>>,
+    commands: &mut impl Commands,
+) {
+    loop {
+        let frame = tokio::select! {
+            incoming = socket.recv() => incoming,
+            outgoing = outbox.recv() => match outgoing {
+                Some(frame) if send(socket, &frame).await => continue,
+                _ => break,
+            },
+        };
+        let replies = match frame {
+            Some(Ok(Message::Text(text))) if text.len() > MAX_FRAME_BYTES => {
+                vec![ServerEvent::error(
+                    "frame_too_large",
+                    format!("frames are at most {MAX_FRAME_BYTES} bytes"),
+                    None,
+                )
+                .to_json()]
+            }
+            Some(Ok(Message::Text(text))) => commands.handle(app, conn, &text).await,
+            Some(Ok(Message::Binary(_))) => {
+                vec![ServerEvent::error("invalid_message", "frames are JSON text", None).to_json()]
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => continue,
+        };
+        for reply in replies {
+            if !send(socket, &reply).await {
+                app.chat.hub.leave(conn.id);
+                return;
+            }
+        }
+    }
+    app.chat.hub.leave(conn.id);
+}
