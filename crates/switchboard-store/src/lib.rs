@@ -10,6 +10,7 @@ mod error;
 mod postgres;
 mod records;
 mod sql;
+mod sql_chat;
 mod sqlite;
 
 pub use error::StoreError;
