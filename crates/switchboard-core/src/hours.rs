@@ -459,6 +459,22 @@ impl HoursSet {
         Self { entries }
     }
 
+    /// Which entry (by position, in the order given to `new`) decides for a contact in this
+    /// queue, channel and language; `None` when no schedule applies.
+    pub fn entry_for(
+        &self,
+        queue: QueueId,
+        channel: Channel,
+        language: Option<&Language>,
+    ) -> Option<usize> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, (scope, _))| scope.matches(queue, channel, language))
+            .max_by_key(|(_, (scope, _))| scope.specificity())
+            .map(|(index, _)| index)
+    }
+
     /// The schedule for a contact in this queue, channel and language; `None` when no
     /// schedule applies (the center is then always open).
     pub fn schedule_for(
@@ -467,11 +483,8 @@ impl HoursSet {
         channel: Channel,
         language: Option<&Language>,
     ) -> Option<&Schedule> {
-        self.entries
-            .iter()
-            .filter(|(scope, _)| scope.matches(queue, channel, language))
-            .max_by_key(|(scope, _)| scope.specificity())
-            .map(|(_, schedule)| schedule)
+        self.entry_for(queue, channel, language)
+            .map(|index| &self.entries[index].1)
     }
 
     /// Whether the queue is open for this contact at `at`.

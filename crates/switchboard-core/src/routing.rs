@@ -392,23 +392,8 @@ impl RoutingEngine {
         agent: UserId,
         kind: WorkKind,
     ) -> Result<Assignment, RoutingError> {
-        if self.contact_index.contains_key(&contact) {
-            return Err(RoutingError::DuplicateContact(contact));
-        }
-        let aix = *self
-            .agent_index
-            .get(&agent)
-            .ok_or(RoutingError::UnknownAgent(agent))?;
-        self.new_contact_slot(ContactSlot {
-            id: contact,
-            queue: None,
-            state: ContactState::Assigned {
-                agent: aix,
-                kind,
-                overridden: true,
-            },
-        });
-        self.agents[aix as usize].override_in_use[kind as usize] += 1;
+        let (aix, _) = self.direct_target(contact, agent, None)?;
+        self.hold(contact, aix, None, kind, true, None);
         Ok(Assignment {
             contact,
             agent,
@@ -429,6 +414,42 @@ impl RoutingEngine {
         kind: WorkKind,
         overridden: bool,
     ) -> Result<(), RoutingError> {
+        let (aix, qix) = self.direct_target(contact, agent, queue)?;
+        self.hold(contact, aix, qix, kind, overridden, None);
+        Ok(())
+    }
+
+    /// Gives a contact that is not in routing straight to one agent (a transfer to a named
+    /// agent), only if they are available and have room under their capacity.
+    pub fn assign_direct(
+        &mut self,
+        contact: ContactId,
+        agent: UserId,
+        queue: Option<QueueId>,
+        kind: WorkKind,
+        now: DateTime<Utc>,
+    ) -> Result<Assignment, RoutingError> {
+        let (aix, qix) = self.direct_target(contact, agent, queue)?;
+        if !self.agents[aix as usize].eligible(kind) {
+            return Err(RoutingError::AgentUnavailable(agent));
+        }
+        self.hold(contact, aix, qix, kind, false, Some(now.timestamp_millis()));
+        Ok(Assignment {
+            contact,
+            agent,
+            queue,
+            kind,
+            overridden: false,
+        })
+    }
+
+    /// Checks a contact that goes straight to an agent: new to routing, agent and queue known.
+    fn direct_target(
+        &self,
+        contact: ContactId,
+        agent: UserId,
+        queue: Option<QueueId>,
+    ) -> Result<(AgentIx, Option<QueueIx>), RoutingError> {
         if self.contact_index.contains_key(&contact) {
             return Err(RoutingError::DuplicateContact(contact));
         }
@@ -436,7 +457,7 @@ impl RoutingEngine {
             .agent_index
             .get(&agent)
             .ok_or(RoutingError::UnknownAgent(agent))?;
-        let queue = queue
+        let qix = queue
             .map(|q| {
                 self.queue_index
                     .get(&q)
@@ -444,6 +465,20 @@ impl RoutingEngine {
                     .ok_or(RoutingError::UnknownQueue(q))
             })
             .transpose()?;
+        Ok((aix, qix))
+    }
+
+    /// Records a contact as held by an agent: within capacity, or beside it when overridden.
+    /// `idle_since` restarts the agent's idle time (a routed assignment does; a restore does not).
+    fn hold(
+        &mut self,
+        contact: ContactId,
+        aix: AgentIx,
+        queue: Option<QueueIx>,
+        kind: WorkKind,
+        overridden: bool,
+        idle_since: Option<i64>,
+    ) {
         self.unlist(aix);
         self.new_contact_slot(ContactSlot {
             id: contact,
@@ -461,59 +496,10 @@ impl RoutingEngine {
             &mut slot.in_use
         };
         counter[kind as usize] += 1;
-        self.list(aix);
-        Ok(())
-    }
-
-    /// Gives a contact that is not in routing straight to one agent (a transfer to a named
-    /// agent), only if they are available and have room under their capacity.
-    pub fn assign_direct(
-        &mut self,
-        contact: ContactId,
-        agent: UserId,
-        queue: Option<QueueId>,
-        kind: WorkKind,
-        now: DateTime<Utc>,
-    ) -> Result<Assignment, RoutingError> {
-        if self.contact_index.contains_key(&contact) {
-            return Err(RoutingError::DuplicateContact(contact));
+        if let Some(at) = idle_since {
+            slot.idle_since = at;
         }
-        let aix = *self
-            .agent_index
-            .get(&agent)
-            .ok_or(RoutingError::UnknownAgent(agent))?;
-        let qix = queue
-            .map(|q| {
-                self.queue_index
-                    .get(&q)
-                    .copied()
-                    .ok_or(RoutingError::UnknownQueue(q))
-            })
-            .transpose()?;
-        if !self.agents[aix as usize].eligible(kind) {
-            return Err(RoutingError::AgentUnavailable(agent));
-        }
-        self.unlist(aix);
-        self.new_contact_slot(ContactSlot {
-            id: contact,
-            queue: qix,
-            state: ContactState::Assigned {
-                agent: aix,
-                kind,
-                overridden: false,
-            },
-        });
-        let slot = &mut self.agents[aix as usize];
-        slot.in_use[kind as usize] += 1;
-        slot.idle_since = now.timestamp_millis();
         self.list(aix);
-        Ok(Assignment {
-            contact,
-            agent,
-            queue,
-            kind,
-            overridden: false,
-        })
     }
 
     /// A waiting contact leaves its queue (hang-up, abandon, deflection).

@@ -183,11 +183,10 @@ async fn run(app: &AppState, job: &Job) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let tickets: Vec<Value> = app
                 .store
-                .list_tickets(10_000)
+                .tickets_of_visitor(*visitor)
                 .await
                 .map_err(|e| e.to_string())?
                 .iter()
-                .filter(|t| t.visitor == Some(*visitor))
                 .map(ticket_json)
                 .collect();
             json!({ "event": "identity.merged", "identity": { "external_id": identity.external_id, "email": identity.email, "name": identity.name }, "visitor_id": visitor.to_string(), "tickets": tickets })

@@ -183,6 +183,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_ticket(&self, id: TicketId) -> StoreResult<Ticket>;
     async fn list_tickets(&self, limit: u32) -> StoreResult<Vec<Ticket>>;
+    /// Every ticket a visitor's sessions opened, oldest first.
+    async fn tickets_of_visitor(&self, visitor: VisitorId) -> StoreResult<Vec<Ticket>>;
     async fn update_ticket(&self, ticket: &Ticket) -> StoreResult<()>;
 
     async fn enqueue_job(&self, job: &Job) -> StoreResult<()>;

@@ -1067,6 +1067,12 @@ macro_rules! impl_store {
                 rows.iter().map(ticket_from_row).collect()
             }
 
+            async fn tickets_of_visitor(&self, visitor: VisitorId) -> StoreResult<Vec<Ticket>> {
+                let rows = sqlx::query(&format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE visitor_id = $1 ORDER BY created_at, id"))
+                    .bind(visitor.to_string()).fetch_all(self.reader()).await?;
+                rows.iter().map(ticket_from_row).collect()
+            }
+
             async fn update_ticket(&self, t: &Ticket) -> StoreResult<()> {
                 let done = sqlx::query("UPDATE tickets SET name = $2, status = $3, transcript = $4, external_id = $5, identity_id = $6, updated_at = $7 WHERE id = $1")
                     .bind(t.id.to_string())

@@ -721,7 +721,16 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
     solved.external_id = Some("ext-1".into());
     store.update_ticket(&solved).await.unwrap();
     assert_eq!(store.get_ticket(ticket.id).await.unwrap(), solved);
-    assert_eq!(store.list_tickets(10).await.unwrap(), vec![solved]);
+    assert_eq!(store.list_tickets(10).await.unwrap(), vec![solved.clone()]);
+    assert_eq!(
+        store.tickets_of_visitor(visitor.id).await.unwrap(),
+        vec![solved]
+    );
+    assert!(store
+        .tickets_of_visitor(VisitorId::from_uuid(Uuid::new_v4()))
+        .await
+        .unwrap()
+        .is_empty());
 
     // Jobs: due ones are claimed once, failures come back later, leases expire.
     let job = Job {

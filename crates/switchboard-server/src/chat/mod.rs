@@ -252,10 +252,7 @@ impl ChatService {
         contact: &Contact,
     ) -> Result<AgentChat, ChatError> {
         let chat = app.store.get_chat(contact.id).await?;
-        let identity = match app.store.get_visitor(chat.visitor).await?.identity {
-            Some(_) => identity_of(app, chat.visitor).await,
-            None => None,
-        };
+        let identity = identity_of(app, chat.visitor).await;
         Ok(AgentChat {
             chat_id: contact.id.to_string(),
             issue: contact.issue.clone(),

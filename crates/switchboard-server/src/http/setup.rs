@@ -406,13 +406,12 @@ pub async fn open_status(app: &AppState, query: &StatusQuery) -> ApiResult<OpenS
             .collect(),
     );
     let at = query.at.unwrap_or_else(Utc::now);
-    let schedule = set.schedule_for(node.id, node.channel, language.as_ref());
-    let schedule_id = schedule.and_then(|s| {
-        records
-            .iter()
-            .find(|r| &r.schedule == s)
-            .map(|r| r.id.clone())
-    });
+    // The set holds the records' schedules in the records' order, so its entry is the record.
+    let decided = set
+        .entry_for(node.id, node.channel, language.as_ref())
+        .map(|index| &records[index]);
+    let schedule = decided.map(|record| &record.schedule);
+    let schedule_id = decided.map(|record| record.id.clone());
     let wanted = query.slots.unwrap_or(0);
     let next_slots = match schedule {
         Some(s) if wanted > 0 => s.next_open_slots(
