@@ -90,3 +90,11 @@ id_type!(
     /// A background job row.
     JobId
 );
+id_type!(
+    /// A phone call's record (call history).
+    CallId
+);
+id_type!(
+    /// A SIP trunk to or from a carrier.
+    TrunkId
+);

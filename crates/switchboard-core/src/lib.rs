@@ -17,12 +17,13 @@ pub mod queue;
 pub mod routing;
 pub mod text;
 pub mod user;
+pub mod voice;
 
 pub use capacity::CapacityProfile;
 pub use contact::{Contact, ContactStatus};
 pub use ids::{
-    AttachmentId, CapacityProfileId, ContactId, IdError, IdentityId, JobId, MessageId, QueueId,
-    TeamId, TicketId, UserId, VisitorId,
+    AttachmentId, CallId, CapacityProfileId, ContactId, IdError, IdentityId, JobId, MessageId, QueueId,
+    TeamId, TicketId, TrunkId, UserId, VisitorId,
 };
 pub use permission::{
     Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target, Watched,

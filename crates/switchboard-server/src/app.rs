@@ -22,6 +22,7 @@ pub struct App {
     /// Failed sign-ins per username (in memory: a restart forgets them).
     pub login_throttle: std::sync::Mutex<LoginThrottle>,
     pub chat: ChatService,
+    pub voice: crate::voice::VoiceService,
     /// Attachment and tone bytes.
     pub blobs: Arc<dyn BlobStore>,
     /// Wakes the job worker when a job is stored.
@@ -85,6 +86,7 @@ impl App {
             metrics,
             login_throttle: Default::default(),
             chat,
+            voice: Default::default(),
             blobs,
             jobs_wake: tokio::sync::Notify::new(),
             http,
@@ -105,8 +107,9 @@ pub async fn launch(
         crate::crm::spawn_worker(app.clone()),
     ];
     if let Some(changes) = app.changes.lock().ok().and_then(|mut slot| slot.take()) {
-        background.push(crate::chat::spawn_listener(app.clone(), changes));
+        background.push(spawn_contact_listener(app.clone(), changes));
     }
+    background.extend(crate::voice::VoiceService::start(&app).await?);
     let router = crate::http::router(app);
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
@@ -115,6 +118,26 @@ pub async fn launch(
         task.abort();
     }
     Ok(result?)
+}
+
+/// Hands routing's changes to the service that carries the contact: voice or chat.
+fn spawn_contact_listener(
+    app: AppState,
+    mut changes: tokio::sync::mpsc::UnboundedReceiver<ContactChange>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(change) = changes.recv().await {
+            let contact = match &change {
+                ContactChange::Assigned(c) | ContactChange::Ended(c) => c,
+                ContactChange::Requeued { contact, .. } | ContactChange::Handed { contact, .. } => contact,
+            };
+            if contact.channel.is_call() {
+                app.voice.contact_changed(change);
+            } else {
+                app.chat.on_change(&app, change).await;
+            }
+        }
+    })
 }
 
 /// Removes expired sessions every hour.

@@ -43,6 +43,40 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// The largest chat attachment, in bytes (SMA-2).
     pub attachment_max_bytes: u64,
+    /// Voice settings.
+    pub voice: VoiceConfig,
+}
+
+/// Where SIP listens and how calls behave.
+#[derive(Clone, Debug)]
+pub struct VoiceConfig {
+    /// SIP over UDP and TCP (`SWITCHBOARD_SIP`, default 0.0.0.0:5060; `off` turns voice off).
+    pub sip: Option<SocketAddr>,
+    /// The address put in Via, Contact and SDP (`SWITCHBOARD_SIP_PUBLIC_IP`); defaults to the
+    /// listening address, or 127.0.0.1 when listening on every interface.
+    pub public_ip: Option<std::net::IpAddr>,
+    /// RTP ports, first and last (`SWITCHBOARD_RTP_PORTS`, default 20000-29999).
+    pub rtp_ports: (u16, u16),
+    /// How long an agent's phone rings before the next agent is tried (`SWITCHBOARD_RING_SECONDS`).
+    pub ring_seconds: u64,
+    /// How often a waiting caller hears their position (`SWITCHBOARD_ANNOUNCE_SECONDS`).
+    pub announce_seconds: u64,
+    /// The text-to-speech engine: `flite` (default), `espeak-ng`, or `none` for tones only
+    /// (`SWITCHBOARD_TTS`).
+    pub tts: String,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig {
+            sip: Some(SocketAddr::from(([0, 0, 0, 0], 5060))),
+            public_ip: None,
+            rtp_ports: (20000, 29999),
+            ring_seconds: 20,
+            announce_seconds: 30,
+            tts: "flite".into(),
+        }
+    }
 }
 
 /// The file form: every key optional.
@@ -55,6 +89,12 @@ struct FileConfig {
     session_hours: Option<i64>,
     secure_cookies: Option<bool>,
     attachment_max_mb: Option<u64>,
+    sip: Option<String>,
+    sip_public_ip: Option<String>,
+    rtp_ports: Option<String>,
+    ring_seconds: Option<u64>,
+    announce_seconds: Option<u64>,
+    tts: Option<String>,
 }
 
 impl Config {
@@ -75,6 +115,7 @@ impl Config {
         file: FileConfig,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        let voice = voice_config(&file, &env)?;
         let data_dir = env("SWITCHBOARD_DATA_DIR")
             .map(PathBuf::from)
             .or(file.data_dir)
@@ -129,6 +170,7 @@ impl Config {
             None => file.attachment_max_mb.unwrap_or(25),
         };
         Ok(Self {
+            voice,
             attachment_max_bytes: attachment_max_mb * 1024 * 1024,
             database_url,
             http,
@@ -146,8 +188,70 @@ impl Config {
             Self::from_sources(FileConfig::default(), |_| None).expect("defaults are valid");
         config.data_dir = data_dir.to_owned();
         config.database_url = format!("sqlite://{}", data_dir.join("switchboard.db").display());
+        config.voice.sip = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         config
     }
+}
+
+fn voice_config(
+    file: &FileConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<VoiceConfig, ConfigError> {
+    let defaults = VoiceConfig::default();
+    let bad = |name: &'static str, value: &str, reason: &str| ConfigError::Env {
+        name,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let sip = match env("SWITCHBOARD_SIP").or(file.sip.clone()) {
+        None => defaults.sip,
+        Some(text) if text == "off" => None,
+        Some(text) => Some(
+            text.parse()
+                .map_err(|_| bad("SWITCHBOARD_SIP", &text, "an address such as 0.0.0.0:5060, or off"))?,
+        ),
+    };
+    let public_ip = match env("SWITCHBOARD_SIP_PUBLIC_IP").or(file.sip_public_ip.clone()) {
+        None => None,
+        Some(text) => Some(
+            text.parse()
+                .map_err(|_| bad("SWITCHBOARD_SIP_PUBLIC_IP", &text, "an IP address"))?,
+        ),
+    };
+    let rtp_ports = match env("SWITCHBOARD_RTP_PORTS").or(file.rtp_ports.clone()) {
+        None => defaults.rtp_ports,
+        Some(text) => text
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)))
+            .filter(|(a, b)| *a >= 1024 && a < b && b - a >= 3)
+            .ok_or_else(|| bad("SWITCHBOARD_RTP_PORTS", &text, "a range such as 20000-29999 (at least 4 ports, from 1024)"))?,
+    };
+    let seconds = |name: &'static str, file_value: Option<u64>, default: u64| match env(name) {
+        None => Ok(file_value.unwrap_or(default)),
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=3600).contains(s))
+            .ok_or_else(|| bad(name, &text, "a whole number of seconds from 1 to 3600")),
+    };
+    let tts = env("SWITCHBOARD_TTS")
+        .or(file.tts.clone())
+        .unwrap_or(defaults.tts);
+    if !["flite", "espeak-ng", "none"].contains(&tts.as_str()) {
+        return Err(bad("SWITCHBOARD_TTS", &tts, "flite, espeak-ng or none"));
+    }
+    Ok(VoiceConfig {
+        sip,
+        public_ip,
+        rtp_ports,
+        ring_seconds: seconds("SWITCHBOARD_RING_SECONDS", file.ring_seconds, defaults.ring_seconds)?,
+        announce_seconds: seconds(
+            "SWITCHBOARD_ANNOUNCE_SECONDS",
+            file.announce_seconds,
+            defaults.announce_seconds,
+        )?,
+        tts,
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

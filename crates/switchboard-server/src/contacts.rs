@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_core::routing::{AgentSpec, Assignment, RoutingEngine, WaitingContact, WorkKind};
 use switchboard_core::{
-    CapacityProfile, Channel, Contact, ContactId, ContactStatus, Language, Permission, QueueId,
+    CapacityProfile, Channel, Contact, ContactId, ContactStatus, Language, Permission, Presence, QueueId,
     QueueKind, QueueTree, TeamId, User, UserId,
 };
 use switchboard_store::{ChatSession, Store, StoreError, StoreResult, Ticket};
@@ -43,6 +43,9 @@ pub enum TransferTarget {
     Queue(QueueId),
     Agent(UserId),
 }
+
+/// The not-ready status an agent gets when a call rang out on their phone.
+pub const MISSED_CALL: &str = "Missed call";
 
 /// What the service knows about an agent besides routing.
 struct AgentInfo {
@@ -387,6 +390,68 @@ impl ContactService {
         id: ContactId,
         target: TransferTarget,
     ) -> Result<Contact, ContactError> {
+        self.move_contact(id, target, true).await
+    }
+
+    /// Puts a contact an agent did not take (a call that rang out) back in its queue, keeping
+    /// its place; not counted as a transfer.
+    pub async fn return_to_queue(&self, id: ContactId) -> Result<Contact, ContactError> {
+        let queue = self
+            .open_contact(id)
+            .await
+            .and_then(|c| c.queue)
+            .ok_or(ContactError::UnknownContact)?;
+        self.move_contact(id, TransferTarget::Queue(queue), false)
+            .await
+    }
+
+    /// Sets an agent's presence (stored, announced, and given to routing).
+    pub async fn set_presence(&self, user: &mut User, presence: Presence) -> StoreResult<()> {
+        if let Some(change) = user.presence.set(presence, Utc::now()) {
+            self.store.save_presence(user.id, &user.presence).await?;
+            self.events.publish(
+                Subject::Agent {
+                    id: user.id,
+                    teams: user.teams.clone(),
+                },
+                &EventPayload::PresenceChanged {
+                    user_id: user.id.to_string(),
+                    presence: change.to.to_string(),
+                    since: change.at,
+                },
+            );
+            self.presence_changed(user).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes an agent who missed a call not ready (the custom status "Missed call", created
+    /// when the center has none), so routing tries the next agent.
+    pub async fn mark_not_ready(&self, agent: UserId) -> StoreResult<()> {
+        let name = switchboard_core::Name::parse("custom status", MISSED_CALL)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if !self
+            .store
+            .list_custom_statuses()
+            .await?
+            .iter()
+            .any(|s| s == MISSED_CALL)
+        {
+            match self.store.create_custom_status(MISSED_CALL).await {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let mut user = self.store.get_user(agent).await?;
+        self.set_presence(&mut user, Presence::Custom(name)).await
+    }
+
+    async fn move_contact(
+        &self,
+        id: ContactId,
+        target: TransferTarget,
+        counts: bool,
+    ) -> Result<Contact, ContactError> {
         let now = Utc::now();
         let mut state = self.state.lock().await;
         let mut contact = state
@@ -410,6 +475,9 @@ impl ContactService {
                 }
                 let issue = state.tree.path(queue).unwrap_or_default();
                 contact.requeue(queue, issue);
+                if !counts {
+                    contact.transfers = contact.transfers.saturating_sub(1);
+                }
                 let mut decided = state.engine.release(id, now).unwrap_or_default();
                 let waiting = WaitingContact {
                     id,

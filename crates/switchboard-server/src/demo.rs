@@ -150,6 +150,47 @@ async fn user(app: &AppState, spec: DemoUser<'_>, password_hash: &str) -> SeedRe
     Ok(())
 }
 
+/// The demo's voice side: calls from 127.0.0.1 are the carrier trunk, the number 15550100
+/// answers with the IVR (1 sales, 2 support), and agent1 and agent2 register SIP phones with
+/// the demo password.
+async fn voice(app: &AppState, password: &str) -> SeedResult<()> {
+    use switchboard_core::voice::{Did, Network, PhoneNumber, Trunk, TrunkDirection};
+    if !app.store.list_trunks().await?.iter().any(|t| t.name.as_str() == "Demo carrier") {
+        let trunk = Trunk {
+            id: switchboard_core::TrunkId::from_uuid(Uuid::now_v7()),
+            name: name("Demo carrier"),
+            direction: TrunkDirection::Inbound,
+            addresses: vec![Network::parse("127.0.0.1")?, Network::parse("::1")?],
+            username: None,
+            secret: None,
+            host: None,
+            port: None,
+            tcp: false,
+            caller_id: None,
+            dial_rules: vec![],
+        };
+        app.store.put_trunk(&trunk).await?;
+    }
+    app.store
+        .put_did(&Did {
+            number: PhoneNumber::parse("number", DEMO_NUMBER)?,
+            entry: None,
+            language: Some(lang("en")),
+        })
+        .await?;
+    for username in ["agent1", "agent2"] {
+        if let Some(agent) = app.store.find_user(&Username::parse(username)?).await? {
+            let ha1 = switchboard_sip::digest::ha1(username, crate::voice::REALM, password);
+            app.store.set_sip_phone(agent.id, Some(&ha1)).await?;
+        }
+    }
+    app.voice.reload();
+    Ok(())
+}
+
+/// The demo's dialled number.
+pub const DEMO_NUMBER: &str = "15550100";
+
 /// Seeds the demo center and returns what to print.
 pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredentials> {
     let settings = CenterSettings {
@@ -266,6 +307,7 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
     for spec in users {
         user(app, spec, &hash).await?;
     }
+    voice(app, &password).await?;
 
     // A fresh Apps API key each start, so its secret can be printed; the previous one goes.
     for key in app

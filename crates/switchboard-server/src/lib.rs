@@ -14,6 +14,7 @@ pub mod identity;
 pub mod metrics;
 pub mod secret;
 pub mod tones;
+pub mod voice;
 
 pub use app::{launch, App, AppState, LaunchError};
 pub use config::Config;

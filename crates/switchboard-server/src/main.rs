@@ -101,6 +101,18 @@ async fn run(demo_mode: bool) -> Result<(), String> {
         println!("  Live events      ws://{shown_host}/api/v1/events");
         println!("  Health, metrics  {base}/healthz  {base}/metrics");
         println!();
+        if let Some(sip) = config.voice.sip {
+            let host = config.voice.public_ip.map_or_else(
+                || if sip.ip().is_unspecified() { "127.0.0.1".to_owned() } else { sip.ip().to_string() },
+                |ip| ip.to_string(),
+            );
+            println!(
+                "  Voice            call sip:{}@{host}:{} (UDP or TCP): 1 for Sales, 2 for Support",
+                demo::DEMO_NUMBER,
+                sip.port()
+            );
+            println!("  SIP phones       agent1 and agent2 register at {host}:{} with the password below", sip.port());
+        }
         println!("  Users: admin, supervisor, agent1, agent2");
         println!(
             "  Password: {}{}",

@@ -14,6 +14,11 @@ pub struct StatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ContactLabels {
     pub channel: String,
     /// `queued`, `assigned`, `ended`, `abandoned`.
@@ -35,6 +40,10 @@ pub struct Metrics {
     pub agents: Family<PresenceLabels, Gauge>,
     pub event_subscribers: Gauge,
     pub wait_seconds: Histogram,
+    pub calls: Family<OutcomeLabels, Counter>,
+    pub calls_in_progress: Gauge,
+    pub calls_queued: Gauge,
+    pub call_wait_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -80,7 +89,33 @@ impl Default for Metrics {
             "Time contacts waited for an agent",
             wait_seconds.clone(),
         );
+        let calls = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "calls",
+            "Calls by outcome: answered, and at the end abandoned, left_in_menu, transferred_out, failed",
+            calls.clone(),
+        );
+        let calls_in_progress = Gauge::default();
+        registry.register("calls_in_progress", "Calls connected now", calls_in_progress.clone());
+        let calls_queued = Gauge::default();
+        registry.register(
+            "calls_queued",
+            "Calls waiting in a queue or ringing an agent now",
+            calls_queued.clone(),
+        );
+        let call_wait_seconds = Histogram::new([
+            1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+        ]);
+        registry.register(
+            "call_wait_seconds",
+            "Time answered calls waited in queue",
+            call_wait_seconds.clone(),
+        );
         Self {
+            calls,
+            calls_in_progress,
+            calls_queued,
+            call_wait_seconds,
             registry,
             http_responses,
             contacts,
@@ -101,6 +136,14 @@ impl Metrics {
             tracing::error!(%error, "metrics encoding failed");
         }
         text
+    }
+
+    pub fn count_call(&self, outcome: &str) {
+        self.calls
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     pub fn count_contact(&self, channel: &str, event: &str) {

@@ -6,5 +6,6 @@ mod bad_input;
 mod center;
 mod chat;
 mod security;
+mod voice;
 
 pub use support::*;

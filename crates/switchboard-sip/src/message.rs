@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 pub const MAX_MESSAGE: usize = 64 * 1024;
 
 /// How the message arrived: a datagram is one message; a stream is framed by Content-Length.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Transport {
     Udp,
     Tcp,

@@ -125,3 +125,47 @@ pub fn scope(
             .transpose()?,
     })
 }
+
+/// Trunk source networks, comma-joined (`192.0.2.0/24,198.51.100.7`).
+pub fn networks(text: &str) -> StoreResult<Vec<switchboard_core::voice::Network>> {
+    split(text)
+        .map(|n| switchboard_core::voice::Network::parse(n).map_err(corrupt))
+        .collect()
+}
+
+pub fn networks_text(networks: &[switchboard_core::voice::Network]) -> String {
+    join(&networks.iter().map(ToString::to_string).collect::<Vec<_>>())
+}
+
+/// Dial rules as JSON: `[{"prefix":"9","strip":1,"prepend":""}]`.
+pub fn dial_rules(text: &str) -> StoreResult<Vec<switchboard_core::voice::DialRule>> {
+    let values: Vec<serde_json::Value> = serde_json::from_str(text).map_err(corrupt)?;
+    values
+        .iter()
+        .map(|v| {
+            let field = |name: &str| v.get(name).and_then(serde_json::Value::as_str).unwrap_or("");
+            let strip = v.get("strip").and_then(serde_json::Value::as_u64).unwrap_or(0);
+            switchboard_core::voice::DialRule::new(
+                field("prefix"),
+                u8::try_from(strip).map_err(corrupt)?,
+                field("prepend"),
+            )
+            .map_err(corrupt)
+        })
+        .collect()
+}
+
+pub fn dial_rules_text(rules: &[switchboard_core::voice::DialRule]) -> String {
+    serde_json::Value::Array(
+        rules
+            .iter()
+            .map(|r| serde_json::json!({"prefix": r.prefix, "strip": r.strip, "prepend": r.prepend}))
+            .collect(),
+    )
+    .to_string()
+}
+
+/// A stored non-negative count.
+pub fn count(value: i32) -> StoreResult<u32> {
+    u32::try_from(value).map_err(corrupt)
+}

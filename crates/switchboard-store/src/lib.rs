@@ -11,6 +11,7 @@ mod postgres;
 mod records;
 mod sql;
 mod sql_chat;
+mod sql_voice;
 mod sqlite;
 
 pub use error::StoreError;
@@ -26,6 +27,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use switchboard_core::chat::{ChatMessage, ReservedProperties};
+use switchboard_core::voice::{CallRecord, Did, Trunk};
+use switchboard_core::{CallId, TrunkId};
 use switchboard_core::{
     AttachmentId, CapacityProfile, CapacityProfileId, Contact, ContactId, IdentityId, JobId,
     PresenceState, QueueId, QueueNode, Role, RoleKey, Team, TeamId, TicketId, User, UserId,
@@ -213,6 +216,28 @@ pub trait Store: Send + Sync + 'static {
         user: UserId,
     ) -> StoreResult<Option<NotificationSettings>>;
     async fn put_notification_settings(&self, settings: &NotificationSettings) -> StoreResult<()>;
+
+    async fn list_trunks(&self) -> StoreResult<Vec<Trunk>>;
+    async fn get_trunk(&self, id: TrunkId) -> StoreResult<Trunk>;
+    /// Creates or replaces a trunk.
+    async fn put_trunk(&self, trunk: &Trunk) -> StoreResult<()>;
+    async fn delete_trunk(&self, id: TrunkId) -> StoreResult<()>;
+    async fn list_dids(&self) -> StoreResult<Vec<Did>>;
+    /// Creates or replaces a dialled number's entry point.
+    async fn put_did(&self, did: &Did) -> StoreResult<()>;
+    async fn delete_did(&self, number: &str) -> StoreResult<()>;
+    /// Sets (or with `None` removes) an agent's SIP phone credential (HA1).
+    async fn set_sip_phone(&self, user: UserId, ha1: Option<&str>) -> StoreResult<()>;
+    /// The user and HA1 of the SIP phone registered as `username`.
+    async fn sip_phone(&self, username: &Username) -> StoreResult<Option<(UserId, String)>>;
+    async fn put_voice_audio(&self, key: &str, blob: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn voice_audio(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn delete_voice_audio(&self, key: &str) -> StoreResult<()>;
+    /// Creates or replaces a call's record.
+    async fn put_call(&self, call: &CallRecord) -> StoreResult<()>;
+    async fn get_call(&self, id: CallId) -> StoreResult<CallRecord>;
+    /// The newest calls first.
+    async fn list_calls(&self, limit: u32) -> StoreResult<Vec<CallRecord>>;
 }
 
 /// Opens the store a URL names (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and brings

@@ -7,6 +7,7 @@ use std::time::Duration;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_chat.sql")),
+    (3, include_str!("../migrations/postgres/0003_voice.sql")),
 ];
 
 /// A PostgreSQL database.

@@ -121,6 +121,7 @@ macro_rules! impl_store {
         }
 
         crate::sql_chat::chat_sql!($row);
+        crate::sql_voice::voice_sql_helpers!($row);
 
         fn api_key_from_row(row: &$row) -> StoreResult<ApiKey> {
             Ok(ApiKey {
@@ -1180,6 +1181,177 @@ macro_rules! impl_store {
                 .bind(settings.repeat_seconds.map(|r| r as i32))
                 .execute(self.writer()).await?;
                 Ok(())
+            }
+
+            async fn list_trunks(&self) -> StoreResult<Vec<switchboard_core::voice::Trunk>> {
+                let rows = sqlx::query(&format!("SELECT {TRUNK_COLUMNS} FROM trunks")).fetch_all(self.reader()).await?;
+                let mut trunks = rows.iter().map(trunk_from_row).collect::<StoreResult<Vec<_>>>()?;
+                trunks.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()).then(a.id.cmp(&b.id)));
+                Ok(trunks)
+            }
+
+            async fn get_trunk(&self, id: switchboard_core::TrunkId) -> StoreResult<switchboard_core::voice::Trunk> {
+                let row = sqlx::query(&format!("SELECT {TRUNK_COLUMNS} FROM trunks WHERE id = $1"))
+                    .bind(id.to_string()).fetch_optional(self.reader()).await?
+                    .ok_or(StoreError::NotFound("trunk"))?;
+                trunk_from_row(&row)
+            }
+
+            async fn put_trunk(&self, trunk: &switchboard_core::voice::Trunk) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO trunks (id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, direction = excluded.direction, addresses = excluded.addresses, \
+                     username = excluded.username, secret = excluded.secret, host = excluded.host, port = excluded.port, tcp = excluded.tcp, \
+                     caller_id = excluded.caller_id, dial_rules = excluded.dial_rules",
+                )
+                .bind(trunk.id.to_string())
+                .bind(trunk.name.as_str())
+                .bind(trunk.direction.as_str())
+                .bind(codec::networks_text(&trunk.addresses))
+                .bind(&trunk.username)
+                .bind(&trunk.secret)
+                .bind(&trunk.host)
+                .bind(trunk.port.map(i32::from))
+                .bind(trunk.tcp)
+                .bind(trunk.caller_id.as_ref().map(|c| c.as_str().to_owned()))
+                .bind(codec::dial_rules_text(&trunk.dial_rules))
+                .bind(millis(Utc::now()))
+                .execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn delete_trunk(&self, id: switchboard_core::TrunkId) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM trunks WHERE id = $1").bind(id.to_string()).execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "trunk")
+            }
+
+            async fn list_dids(&self) -> StoreResult<Vec<switchboard_core::voice::Did>> {
+                let rows = sqlx::query("SELECT number, entry_queue_id, language FROM dids").fetch_all(self.reader()).await?;
+                let mut dids = rows.iter().map(|row| {
+                    let language: Option<String> = row.try_get("language")?;
+                    Ok(switchboard_core::voice::Did {
+                        number: switchboard_core::voice::PhoneNumber::parse("number", &row.try_get::<String, _>("number")?).map_err(codec::corrupt)?,
+                        entry: opt_id(row, "entry_queue_id", QueueId::parse)?,
+                        language: language.as_deref().map(Language::parse).transpose().map_err(codec::corrupt)?,
+                    })
+                }).collect::<StoreResult<Vec<_>>>()?;
+                dids.sort_by(|a, b| a.number.cmp(&b.number));
+                Ok(dids)
+            }
+
+            async fn put_did(&self, did: &switchboard_core::voice::Did) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                if let Some(entry) = did.entry {
+                    let found = sqlx::query("SELECT channel FROM queues WHERE id = $1").bind(entry.to_string()).fetch_optional(&mut *tx).await?;
+                    match found {
+                        Some(row) if row.try_get::<String, _>("channel")? == "voice" => {}
+                        Some(_) => return Err(StoreError::Conflict("a number's entry point must be a voice queue or menu".into())),
+                        None => return Err(StoreError::NotFound("queue")),
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO dids (number, entry_queue_id, language) VALUES ($1, $2, $3) \
+                     ON CONFLICT (number) DO UPDATE SET entry_queue_id = excluded.entry_queue_id, language = excluded.language",
+                )
+                .bind(did.number.as_str())
+                .bind(did.entry.map(|q| q.to_string()))
+                .bind(did.language.as_ref().map(|l| l.as_str().to_owned()))
+                .execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_did(&self, number: &str) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM dids WHERE number = $1").bind(number).execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "number")
+            }
+
+            async fn set_sip_phone(&self, user: UserId, ha1: Option<&str>) -> StoreResult<()> {
+                match ha1 {
+                    Some(ha1) => {
+                        let mut tx = self.writer().begin().await?;
+                        let exists = sqlx::query("SELECT id FROM users WHERE id = $1").bind(user.to_string()).fetch_optional(&mut *tx).await?;
+                        if exists.is_none() {
+                            return Err(StoreError::NotFound("user"));
+                        }
+                        sqlx::query("INSERT INTO sip_phones (user_id, ha1) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET ha1 = excluded.ha1")
+                            .bind(user.to_string()).bind(ha1).execute(&mut *tx).await?;
+                        tx.commit().await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM sip_phones WHERE user_id = $1").bind(user.to_string()).execute(self.writer()).await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn sip_phone(&self, username: &Username) -> StoreResult<Option<(UserId, String)>> {
+                let row = sqlx::query("SELECT p.user_id, p.ha1 FROM sip_phones p JOIN users u ON u.id = p.user_id WHERE u.username = $1 AND NOT u.disabled")
+                    .bind(username.as_str()).fetch_optional(self.reader()).await?;
+                row.map(|row| Ok((codec::id(&row.try_get::<String, _>("user_id")?, UserId::parse)?, row.try_get("ha1")?))).transpose()
+            }
+
+            async fn put_voice_audio(&self, key: &str, blob: &str, at: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query("INSERT INTO voice_audio (key, blob_id, created_at) VALUES ($1, $2, $3) \
+                             ON CONFLICT (key) DO UPDATE SET blob_id = excluded.blob_id, created_at = excluded.created_at")
+                    .bind(key).bind(blob).bind(millis(at)).execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn voice_audio(&self, key: &str) -> StoreResult<Option<String>> {
+                let row = sqlx::query("SELECT blob_id FROM voice_audio WHERE key = $1").bind(key).fetch_optional(self.reader()).await?;
+                row.map(|row| Ok(row.try_get("blob_id")?)).transpose()
+            }
+
+            async fn delete_voice_audio(&self, key: &str) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM voice_audio WHERE key = $1").bind(key).execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "audio")
+            }
+
+            async fn put_call(&self, call: &switchboard_core::voice::CallRecord) -> StoreResult<()> {
+                sqlx::query(&format!(
+                    "INSERT INTO calls ({CALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+                     ON CONFLICT (id) DO UPDATE SET rtp_from_caller = excluded.rtp_from_caller, rtp_to_caller = excluded.rtp_to_caller, \
+                     rtp_from_agent = excluded.rtp_from_agent, rtp_to_agent = excluded.rtp_to_agent, ivr_path = excluded.ivr_path, queue_id = excluded.queue_id, agent_id = excluded.agent_id, \
+                     contact_id = excluded.contact_id, queued_at = excluded.queued_at, ringing_at = excluded.ringing_at, \
+                     answered_at = excluded.answered_at, ended_at = excluded.ended_at, disposition = excluded.disposition, \
+                     ended_by = excluded.ended_by, transfers = excluded.transfers"
+                ))
+                .bind(call.id.to_string())
+                .bind(&call.caller)
+                .bind(&call.did)
+                .bind(&call.ivr_path)
+                .bind(call.queue.map(|q| q.to_string()))
+                .bind(call.agent.map(|a| a.to_string()))
+                .bind(call.contact.map(|c| c.to_string()))
+                .bind(millis(call.started_at))
+                .bind(call.queued_at.map(millis))
+                .bind(call.ringing_at.map(millis))
+                .bind(call.answered_at.map(millis))
+                .bind(call.ended_at.map(millis))
+                .bind(call.disposition.as_str())
+                .bind(&call.ended_by)
+                .bind(serde_json::to_string(&call.transfers).map_err(codec::corrupt)?)
+                .bind(i32::try_from(call.rtp.from_caller).unwrap_or(i32::MAX))
+                .bind(i32::try_from(call.rtp.to_caller).unwrap_or(i32::MAX))
+                .bind(i32::try_from(call.rtp.from_agent).unwrap_or(i32::MAX))
+                .bind(i32::try_from(call.rtp.to_agent).unwrap_or(i32::MAX))
+                .execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn get_call(&self, id: switchboard_core::CallId) -> StoreResult<switchboard_core::voice::CallRecord> {
+                let row = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"))
+                    .bind(id.to_string()).fetch_optional(self.reader()).await?
+                    .ok_or(StoreError::NotFound("call"))?;
+                call_from_row(&row)
+            }
+
+            async fn list_calls(&self, limit: u32) -> StoreResult<Vec<switchboard_core::voice::CallRecord>> {
+                let rows = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls ORDER BY started_at DESC, id DESC LIMIT $1"))
+                    .bind(i64::from(limit)).fetch_all(self.reader()).await?;
+                rows.iter().map(call_from_row).collect()
             }
         }
     };

@@ -11,6 +11,7 @@ use std::time::Duration;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_chat.sql")),
+    (3, include_str!("../migrations/sqlite/0003_voice.sql")),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).

@@ -483,7 +483,7 @@ impl ChatService {
     }
 
     /// Reacts to routing: tells both sides of a chat when it reaches an agent, moves, or ends.
-    async fn on_change(&self, app: &AppState, change: ContactChange) {
+    pub async fn on_change(&self, app: &AppState, change: ContactChange) {
         match change {
             ContactChange::Assigned(contact) if is_chat(contact.channel) => {
                 self.joined(app, &contact).await
@@ -561,18 +561,6 @@ impl ChatService {
         self.system_message(app, contact, format!("{name} joined the chat"))
             .await;
     }
-}
-
-/// Listens to routing for as long as the server runs.
-pub fn spawn_listener(
-    app: AppState,
-    mut changes: mpsc::UnboundedReceiver<ContactChange>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(change) = changes.recv().await {
-            app.chat.on_change(&app, change).await;
-        }
-    })
 }
 
 pub fn flags(properties: &ReservedProperties) -> Flags {

@@ -168,6 +168,7 @@ async fn create_user(
     };
     app.store.create_user(&user, hash.as_deref()).await?;
     app.contacts.rebuild().await?;
+    app.voice.reload();
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
@@ -254,6 +255,7 @@ async fn update_user(
     }
     app.store.update_user(&user).await?;
     app.contacts.rebuild().await?;
+    app.voice.reload();
     Ok(Json(UserView::from(&user)))
 }
 
@@ -275,6 +277,7 @@ async fn delete_user(
     }
     app.store.delete_user(user.id).await?;
     app.contacts.rebuild().await?;
+    app.voice.reload();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -363,6 +366,7 @@ async fn delete_team(
     require(&current.actor, Permission::UsersEdit, Target::Center)?;
     app.store.delete_team(parse_team_id(&id)?).await?;
     app.contacts.rebuild().await?;
+    app.voice.reload();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -451,6 +455,7 @@ async fn update_role(
     }
     app.store.update_role(&role).await?;
     app.contacts.rebuild().await?;
+    app.voice.reload();
     Ok(Json(RoleView::from(&role)))
 }
 

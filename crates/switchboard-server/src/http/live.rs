@@ -7,7 +7,6 @@ use super::require;
 use super::wire::{AgentView, ContactView, EventPayload, PresenceInput};
 use crate::app::AppState;
 use crate::contacts::ContactError;
-use crate::events::Subject;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -150,21 +149,7 @@ async fn set_presence(
             ));
         }
     }
-    if let Some(change) = user.presence.set(presence, Utc::now()) {
-        app.store.save_presence(user.id, &user.presence).await?;
-        app.events.publish(
-            Subject::Agent {
-                id: user.id,
-                teams: user.teams.clone(),
-            },
-            &EventPayload::PresenceChanged {
-                user_id: user.id.to_string(),
-                presence: change.to.to_string(),
-                since: change.at,
-            },
-        );
-        app.contacts.presence_changed(&user).await?;
-    }
+    app.contacts.set_presence(&mut user, presence).await?;
     let views = agent_views(&app, |u| u.id == user.id).await?;
     views
         .into_iter()

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod live;
 pub mod setup;
 pub mod system;
+pub mod voice;
 pub mod wire;
 
 use crate::app::AppState;
@@ -71,6 +72,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(apps::routes())
         .merge(system::routes())
         .merge(chat::routes())
+        .merge(voice::routes())
 }
 
 /// The whole HTTP service.
@@ -80,6 +82,7 @@ pub fn router(app: AppState) -> Router {
         .saturating_add(64 * 1024);
     let (routes, openapi) = api_routes()
         .merge(chat::upload_routes().layer(DefaultBodyLimit::max(upload_limit)))
+        .merge(voice::upload_routes().layer(DefaultBodyLimit::max(upload_limit)))
         .split_for_parts();
     let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".into());
     routes

@@ -111,6 +111,7 @@ async fn create_queue(
     };
     app.store.create_queue(&node).await?;
     app.contacts.rebuild().await?;
+    app.voice.reload();
     Ok((StatusCode::CREATED, Json(view_of(&app, node.id).await?)))
 }
 
@@ -152,6 +153,7 @@ async fn update_queue(
     }
     app.store.update_queue(&node).await?;
     app.contacts.rebuild().await?;
+    app.voice.reload();
     Ok(Json(view_of(&app, id).await?))
 }
 
@@ -174,6 +176,7 @@ async fn delete_queue(
             other => other.into(),
         })?;
     app.contacts.rebuild().await?;
+    app.voice.reload();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -237,6 +240,7 @@ async fn update_profile(
     let profile = profile_from(parse_profile_id(&id)?, &input)?;
     app.store.update_capacity_profile(&profile).await?;
     app.contacts.rebuild().await?;
+    app.voice.reload();
     Ok(Json(CapacityProfileView::from(&profile)))
 }
 

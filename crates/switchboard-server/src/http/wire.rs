@@ -403,6 +403,76 @@ pub struct CustomStatusInput {
     pub name: String,
 }
 
+/// A call's record (call history), live or ended.
+#[derive(Serialize, ToSchema, Clone)]
+pub struct CallView {
+    pub id: String,
+    /// The caller's number or SIP user.
+    pub caller: String,
+    /// The number dialled.
+    pub did: String,
+    /// Digits chosen in the IVR, in order.
+    pub ivr_path: String,
+    pub queue_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub contact_id: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub ringing_at: Option<DateTime<Utc>>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Milliseconds in queue until answered (or until the caller left).
+    pub wait_ms: Option<i64>,
+    /// Milliseconds from the answer to the end.
+    pub talk_ms: Option<i64>,
+    /// `in_progress`, `answered`, `abandoned`, `left_in_menu`, `transferred_out` or `failed`.
+    pub disposition: String,
+    /// `caller`, `agent`, `number` or `system`.
+    pub ended_by: Option<String>,
+    /// Transfers in order: `queue:<id>`, `agent:<id>` or `number:<digits>`.
+    pub transfers: Vec<String>,
+    /// RTP packets: `from_caller`, `to_caller`, `from_agent`, `to_agent`.
+    pub rtp: RtpView,
+}
+
+#[derive(Serialize, ToSchema, Clone)]
+pub struct RtpView {
+    pub from_caller: u32,
+    pub to_caller: u32,
+    pub from_agent: u32,
+    pub to_agent: u32,
+}
+
+impl From<&switchboard_core::voice::CallRecord> for CallView {
+    fn from(c: &switchboard_core::voice::CallRecord) -> Self {
+        Self {
+            id: c.id.to_string(),
+            caller: c.caller.clone(),
+            did: c.did.clone(),
+            ivr_path: c.ivr_path.clone(),
+            queue_id: c.queue.map(|q| q.to_string()),
+            agent_id: c.agent.map(|a| a.to_string()),
+            contact_id: c.contact.map(|x| x.to_string()),
+            started_at: c.started_at,
+            queued_at: c.queued_at,
+            ringing_at: c.ringing_at,
+            answered_at: c.answered_at,
+            ended_at: c.ended_at,
+            wait_ms: c.wait_ms(),
+            talk_ms: c.talk_ms(),
+            disposition: c.disposition.as_str().to_owned(),
+            ended_by: c.ended_by.clone(),
+            transfers: c.transfers.clone(),
+            rtp: RtpView {
+                from_caller: c.rtp.from_caller,
+                to_caller: c.rtp.to_caller,
+                from_agent: c.rtp.from_agent,
+                to_agent: c.rtp.to_agent,
+            },
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema, Clone)]
 pub struct ContactView {
     pub id: String,
@@ -549,6 +619,8 @@ pub enum EventPayload {
     ContactAssigned { contact: ContactView },
     /// A contact ended (or was abandoned, per its status).
     ContactEnded { contact: ContactView },
+    /// A call started, moved (menu, queue, ringing, answered, transferred) or ended.
+    CallUpdated { call: CallView },
     /// The stream fell behind and this many events were skipped.
     Lagged { missed: u64 },
 }

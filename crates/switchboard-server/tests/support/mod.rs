@@ -16,6 +16,7 @@ pub const PASSWORD: &str = "test-password-1";
 
 /// A running server with its own database; stops when dropped.
 pub struct Server {
+    pub app: switchboard::app::AppState,
     pub base: String,
     pub address: SocketAddr,
     pub api_key: (String, String),
@@ -72,6 +73,11 @@ async fn postgres_database() -> (String, PostgresDatabase) {
 impl Server {
     /// A new server on a fresh database of the given backend, with the demo center seeded.
     pub async fn start(backend: Backend) -> Server {
+        Self::start_configured(backend, |_| {}).await
+    }
+
+    /// A new server like `start`, with the configuration adjusted first.
+    pub async fn start_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Server {
         let data_dir =
             std::env::temp_dir().join(format!("switchboard-api-{}", uuid::Uuid::new_v4()));
         let mut config = Config::for_data_dir(&data_dir);
@@ -81,6 +87,7 @@ impl Server {
             config.database_url = url;
             cleanup = Some(database);
         }
+        adjust(&mut config);
         Self::start_with(config, cleanup).await
     }
 
@@ -94,6 +101,7 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
+        let running = app.clone();
         let handle = tokio::spawn(async move {
             launch(app, listener, async {
                 stopped.await.ok();
@@ -102,6 +110,7 @@ impl Server {
             .expect("server runs");
         });
         Server {
+            app: running,
             base: format!("http://{address}"),
             address,
             api_key: (credentials.api_key_id, credentials.api_secret),
@@ -126,6 +135,17 @@ impl Server {
         let mut config = Config::for_data_dir(&self.data_dir);
         config.database_url = self.database_url.clone();
         (config, self.cleanup.take())
+    }
+
+    /// Where SIP listens (UDP and TCP), once the server has started it.
+    pub async fn sip(&self) -> SocketAddr {
+        for _ in 0..200 {
+            if let Some(addr) = self.app.voice.local_addr() {
+                return addr;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("SIP did not start");
     }
 
     pub fn url(&self, path: &str) -> String {

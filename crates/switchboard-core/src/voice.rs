@@ -1,0 +1,369 @@
+//! Voice configuration and call history as data: trunks and their dial rules, dialled numbers,
+//! source-address matching, the IVR's digit choices, and a call's record.
+
+use crate::ids::{CallId, ContactId, QueueId, TrunkId, UserId};
+use crate::queue::{Channel, QueueNode};
+use crate::text::{Language, Name, TextError};
+use chrono::{DateTime, Utc};
+use std::net::IpAddr;
+
+fn invalid(field: &'static str, detail: impl Into<String>) -> TextError {
+    TextError::Invalid {
+        field,
+        detail: detail.into(),
+    }
+}
+
+/// A phone number as dialled: digits with an optional leading `+` (1 to 32 characters).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn parse(field: &'static str, text: &str) -> Result<Self, TextError> {
+        let digits = text.strip_prefix('+').unwrap_or(text);
+        if digits.is_empty()
+            || digits.len() > 32
+            || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+        {
+            return Err(invalid(
+                field,
+                "a phone number is digits (and * or #) with an optional leading +, at most 32",
+            ));
+        }
+        Ok(PhoneNumber(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An address or network a trunk's calls come from: `192.0.2.10` or `192.0.2.0/24`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Network {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let address: IpAddr = address
+            .parse()
+            .map_err(|_| invalid("addresses", format!("`{text}` is not an IP address or network")))?;
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| invalid("addresses", format!("`{text}` has a bad prefix length")))?,
+        };
+        Ok(Network { address, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match (self.address, ip) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            _ => ip,
+        };
+        match (self.address, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let max = if self.address.is_ipv4() { 32 } else { 128 };
+        if self.prefix == max {
+            write!(f, "{}", self.address)
+        } else {
+            write!(f, "{}/{}", self.address, self.prefix)
+        }
+    }
+}
+
+/// A dial rule for an outbound trunk: a number starting with `prefix` loses `strip` leading
+/// characters and gains `prepend`. The first matching rule applies; no match dials as is.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DialRule {
+    pub prefix: String,
+    pub strip: u8,
+    pub prepend: String,
+}
+
+impl DialRule {
+    pub fn new(prefix: &str, strip: u8, prepend: &str) -> Result<Self, TextError> {
+        let ok = |s: &str| s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit() || b == b'+');
+        if !ok(prefix) || !ok(prepend) || usize::from(strip) > 32 {
+            return Err(invalid(
+                "dial_rules",
+                "prefix and prepend are up to 32 digits (or +); strip at most 32",
+            ));
+        }
+        Ok(DialRule {
+            prefix: prefix.into(),
+            strip,
+            prepend: prepend.into(),
+        })
+    }
+}
+
+/// The number to send to the carrier for `number` under `rules`.
+pub fn apply_dial_rules(rules: &[DialRule], number: &str) -> String {
+    match rules.iter().find(|r| number.starts_with(&r.prefix)) {
+        Some(rule) => {
+            let rest: String = number.chars().skip(usize::from(rule.strip)).collect();
+            format!("{}{rest}", rule.prepend)
+        }
+        None => number.to_owned(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TrunkDirection {
+    /// The carrier sends calls to us.
+    Inbound,
+    /// We send calls (transfers to numbers, agent calls) to the carrier.
+    Outbound,
+}
+
+impl TrunkDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrunkDirection::Inbound => "inbound",
+            TrunkDirection::Outbound => "outbound",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        match text {
+            "inbound" => Ok(TrunkDirection::Inbound),
+            "outbound" => Ok(TrunkDirection::Outbound),
+            _ => Err(invalid("direction", "direction is inbound or outbound")),
+        }
+    }
+}
+
+/// A SIP trunk. Inbound trunks are recognised by source address or by digest credentials
+/// (`username` with a stored HA1 in `secret`); outbound trunks send to `host:port`, answering
+/// the carrier's challenge with `username` and the password in `secret`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Trunk {
+    pub id: TrunkId,
+    pub name: Name,
+    pub direction: TrunkDirection,
+    pub addresses: Vec<Network>,
+    pub username: Option<String>,
+    pub secret: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tcp: bool,
+    pub caller_id: Option<PhoneNumber>,
+    pub dial_rules: Vec<DialRule>,
+}
+
+impl Trunk {
+    /// Checks the fields that depend on the direction.
+    pub fn check(&self) -> Result<(), TextError> {
+        match self.direction {
+            TrunkDirection::Inbound => {
+                if self.addresses.is_empty() && self.username.is_none() {
+                    return Err(invalid(
+                        "addresses",
+                        "an inbound trunk needs source addresses or a username and password",
+                    ));
+                }
+            }
+            TrunkDirection::Outbound => {
+                if self.host.as_deref().is_none_or(str::is_empty) {
+                    return Err(invalid("host", "an outbound trunk needs a host"));
+                }
+            }
+        }
+        if self.username.is_some() != self.secret.is_some() {
+            return Err(invalid("password", "a username needs a password, and the other way round"));
+        }
+        Ok(())
+    }
+
+    pub fn accepts_address(&self, ip: IpAddr) -> bool {
+        self.direction == TrunkDirection::Inbound && self.addresses.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// A dialled number and where its calls go: a voice menu or leaf queue, or (`None`) the voice
+/// channel's top-level menu.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Did {
+    pub number: PhoneNumber,
+    pub entry: Option<QueueId>,
+    /// The language of prompts and routing for calls to this number.
+    pub language: Option<Language>,
+}
+
+/// The choices a caller has at a menu: the voice nodes under `menu` (top level for `None`) in
+/// position order, digit 1 for the first. At most nine.
+pub fn menu_choices(nodes: &[QueueNode], menu: Option<QueueId>) -> Vec<&QueueNode> {
+    let mut choices: Vec<&QueueNode> = nodes
+        .iter()
+        .filter(|n| n.channel == Channel::Voice && n.parent == menu)
+        .collect();
+    choices.sort_by_key(|n| (n.position, n.name.as_str().to_owned()));
+    choices.truncate(9);
+    choices
+}
+
+/// The node a digit picks among `choices`.
+pub fn choose<'a>(choices: &[&'a QueueNode], digit: char) -> Option<&'a QueueNode> {
+    let index = digit.to_digit(10)?.checked_sub(1)?;
+    choices.get(index as usize).copied()
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Disposition {
+    /// Still going.
+    InProgress,
+    /// Talked to an agent.
+    Answered,
+    /// The caller hung up while waiting in a queue or while an agent's phone rang.
+    Abandoned,
+    /// The caller left in the IVR, before reaching a queue.
+    LeftInMenu,
+    /// Sent to a number outside the center.
+    TransferredOut,
+    /// Could not be connected (no media, a failed leg, shutdown).
+    Failed,
+}
+
+impl Disposition {
+    pub const ALL: [Disposition; 6] = [
+        Disposition::InProgress,
+        Disposition::Answered,
+        Disposition::Abandoned,
+        Disposition::LeftInMenu,
+        Disposition::TransferredOut,
+        Disposition::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::InProgress => "in_progress",
+            Disposition::Answered => "answered",
+            Disposition::Abandoned => "abandoned",
+            Disposition::LeftInMenu => "left_in_menu",
+            Disposition::TransferredOut => "transferred_out",
+            Disposition::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str() == text)
+            .ok_or_else(|| invalid("disposition", format!("unknown disposition `{text}`")))
+    }
+}
+
+/// A call's history record.
+#[derive(Clone, PartialEq, Debug)]
+pub struct CallRecord {
+    pub id: CallId,
+    /// The caller's number or SIP user.
+    pub caller: String,
+    /// The number dialled.
+    pub did: String,
+    /// Digits pressed in the IVR, in order.
+    pub ivr_path: String,
+    pub queue: Option<QueueId>,
+    pub agent: Option<UserId>,
+    pub contact: Option<ContactId>,
+    pub started_at: DateTime<Utc>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub ringing_at: Option<DateTime<Utc>>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub disposition: Disposition,
+    /// Who hung up: `caller`, `agent` or `system`.
+    pub ended_by: Option<String>,
+    /// Each transfer, as `queue:<id>`, `agent:<id>` or `number:<digits>`.
+    pub transfers: Vec<String>,
+    /// RTP packets received from and sent to the caller, and from and to the agents and
+    /// numbers the caller talked to.
+    pub rtp: RtpCounts,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct RtpCounts {
+    pub from_caller: u32,
+    pub to_caller: u32,
+    pub from_agent: u32,
+    pub to_agent: u32,
+}
+
+impl CallRecord {
+    pub fn new(id: CallId, caller: String, did: String, now: DateTime<Utc>) -> Self {
+        CallRecord {
+            id,
+            caller,
+            did,
+            ivr_path: String::new(),
+            queue: None,
+            agent: None,
+            contact: None,
+            started_at: now,
+            queued_at: None,
+            ringing_at: None,
+            answered_at: None,
+            ended_at: None,
+            disposition: Disposition::InProgress,
+            ended_by: None,
+            transfers: Vec::new(),
+            rtp: RtpCounts::default(),
+        }
+    }
+
+    /// Time in queue: from queueing until an agent answered, or until the call ended.
+    pub fn wait_ms(&self) -> Option<i64> {
+        let start = self.queued_at?;
+        let end = self.answered_at.or(self.ended_at)?;
+        Some((end - start).num_milliseconds().max(0))
+    }
+
+    /// Time talking to agents: from the first answer to the end.
+    pub fn talk_ms(&self) -> Option<i64> {
+        let start = self.answered_at?;
+        let end = self.ended_at?;
+        Some((end - start).num_milliseconds().max(0))
+    }
+
+    /// Closes the record; the disposition follows from how far the call got unless given.
+    pub fn end(&mut self, now: DateTime<Utc>, by: &str, disposition: Option<Disposition>) {
+        if self.ended_at.is_some() {
+            return;
+        }
+        self.ended_at = Some(now);
+        self.ended_by = Some(by.to_owned());
+        self.disposition = disposition.unwrap_or(if self.answered_at.is_some() {
+            Disposition::Answered
+        } else if self.queued_at.is_some() {
+            Disposition::Abandoned
+        } else {
+            Disposition::LeftInMenu
+        });
+    }
+}

@@ -1,0 +1,134 @@
+//! What callers hear: menu prompts (an uploaded recording for the menu and language, else
+//! text-to-speech of the choices), position announcements, and hold music (uploaded for the
+//! queue or the center, else the built-in pattern).
+
+use super::audio::{self, Samples, Speech};
+use crate::blobs::BlobStore;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use switchboard_core::{Language, QueueId};
+use switchboard_store::Store;
+
+/// Something to play.
+#[derive(Clone, Debug)]
+pub enum Sound {
+    /// A menu's prompt: its recording, or its choices spoken.
+    Menu {
+        node: Option<QueueId>,
+        language: Option<Language>,
+        choices: Vec<String>,
+    },
+    Invalid,
+    /// "You are number N in the queue."
+    Position(usize),
+    Hold(Option<QueueId>),
+    Silence(u32),
+}
+
+/// The key of uploaded audio: `menu:<queue or main>[:<language>]`, `hold:<queue or default>`.
+pub fn menu_key(node: Option<QueueId>, language: Option<&Language>) -> String {
+    let node = node.map_or_else(|| "main".to_owned(), |n| n.to_string());
+    match language {
+        Some(language) => format!("menu:{node}:{}", language.as_str()),
+        None => format!("menu:{node}"),
+    }
+}
+
+pub fn hold_key(queue: Option<QueueId>) -> String {
+    format!(
+        "hold:{}",
+        queue.map_or_else(|| "default".to_owned(), |q| q.to_string())
+    )
+}
+
+pub struct Prompts {
+    pub speech: Speech,
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+    /// Decoded uploads by blob id.
+    uploads: Mutex<HashMap<String, Samples>>,
+    hold: Samples,
+}
+
+impl Prompts {
+    pub fn new(speech: Speech, store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
+        Prompts {
+            speech,
+            store,
+            blobs,
+            uploads: Mutex::new(HashMap::new()),
+            hold: audio::hold_music().into(),
+        }
+    }
+
+    /// Uploaded audio under `key`, decoded once.
+    async fn upload(&self, key: &str) -> Option<Samples> {
+        let blob = self.store.voice_audio(key).await.ok().flatten()?;
+        if let Some(found) = self.uploads.lock().ok()?.get(&blob).cloned() {
+            return Some(found);
+        }
+        let bytes = self.blobs.get(&blob).await.ok()?;
+        let samples: Samples = audio::decode_wav(&bytes).ok()?.into();
+        self.uploads.lock().ok()?.insert(blob, samples.clone());
+        Some(samples)
+    }
+
+    pub async fn render(&self, sound: Sound) -> Samples {
+        match sound {
+            Sound::Menu {
+                node,
+                language,
+                choices,
+            } => {
+                if let Some(language) = &language {
+                    if let Some(found) = self.upload(&menu_key(node, Some(language))).await {
+                        return found;
+                    }
+                }
+                if let Some(found) = self.upload(&menu_key(node, None)).await {
+                    return found;
+                }
+                let text = if choices.is_empty() {
+                    "Please hold.".to_owned()
+                } else {
+                    choices
+                        .iter()
+                        .enumerate()
+                        .map(|(i, name)| format!("For {name}, press {}.", i + 1))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                self.speech.say(&text, choices.len()).await
+            }
+            Sound::Invalid => {
+                self.speech
+                    .say("Sorry, that is not one of the choices.", 1)
+                    .await
+            }
+            Sound::Position(position) => {
+                self.speech
+                    .say(&format!("You are number {position} in the queue."), 1)
+                    .await
+            }
+            Sound::Hold(queue) => {
+                if let Some(found) = self.upload(&hold_key(queue)).await {
+                    return found;
+                }
+                if queue.is_some() {
+                    if let Some(found) = self.upload(&hold_key(None)).await {
+                        return found;
+                    }
+                }
+                self.hold.clone()
+            }
+            Sound::Silence(ms) => audio::silence(ms).into(),
+        }
+    }
+
+    /// Forgets decoded uploads (after an upload is replaced or removed).
+    pub fn forget_uploads(&self) {
+        if let Ok(mut uploads) = self.uploads.lock() {
+            uploads.clear();
+        }
+    }
+}
