@@ -1,14 +1,20 @@
 # System tools Switchboard needs, installed from Debian's archive when missing, and the
 # PostgreSQL the tests use. Sourced by demo.sh and test.sh.
 
-# "command:debian-package" per purpose; the runtime needs nothing outside the binary yet.
-RUNTIME_TOOLS=()
-TEST_TOOLS=(pg_isready:postgresql-client chromium:chromium node:nodejs npm:npm)
+# "command:debian-package" per purpose. The runtime speaks voice prompts with flite (run as a
+# separate process; without it prompts are tones). Tests call with real SIP peers: sipp and
+# baresip. Benchmarks also pin processes (taskset) and make audio (sox).
+RUNTIME_TOOLS=(flite:flite)
+TEST_TOOLS=(pg_isready:postgresql-client chromium:chromium node:nodejs npm:npm sipp:sip-tester baresip:baresip)
+BENCH_TOOLS=(sipp:sip-tester sox:sox taskset:util-linux python3:python3)
 
 install_system_packages() {
     local wanted=("${RUNTIME_TOOLS[@]}")
     if [ "${1:-}" = test ]; then
         wanted+=("${TEST_TOOLS[@]}")
+    fi
+    if [ "${1:-}" = bench ]; then
+        wanted+=("${BENCH_TOOLS[@]}")
     fi
     local missing=()
     for entry in "${wanted[@]}"; do

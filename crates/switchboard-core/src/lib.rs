@@ -22,8 +22,8 @@ pub mod voice;
 pub use capacity::CapacityProfile;
 pub use contact::{Contact, ContactStatus};
 pub use ids::{
-    AttachmentId, CallId, CapacityProfileId, ContactId, IdError, IdentityId, JobId, MessageId, QueueId,
-    TeamId, TicketId, TrunkId, UserId, VisitorId,
+    AttachmentId, CallId, CapacityProfileId, ContactId, IdError, IdentityId, JobId, MessageId,
+    QueueId, TeamId, TicketId, TrunkId, UserId, VisitorId,
 };
 pub use permission::{
     Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target, Watched,

@@ -23,7 +23,9 @@ impl PhoneNumber {
         let digits = text.strip_prefix('+').unwrap_or(text);
         if digits.is_empty()
             || digits.len() > 32
-            || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+            || !digits
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
         {
             return Err(invalid(
                 field,
@@ -51,18 +53,20 @@ impl Network {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let address: IpAddr = address
-            .parse()
-            .map_err(|_| invalid("addresses", format!("`{text}` is not an IP address or network")))?;
+        let address: IpAddr = address.parse().map_err(|_| {
+            invalid(
+                "addresses",
+                format!("`{text}` is not an IP address or network"),
+            )
+        })?;
         let max = if address.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| invalid("addresses", format!("`{text}` has a bad prefix length")))?,
-        };
+        let prefix =
+            match prefix {
+                None => max,
+                Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
+                    invalid("addresses", format!("`{text}` has a bad prefix length"))
+                })?,
+            };
         Ok(Network { address, prefix })
     }
 
@@ -73,11 +77,15 @@ impl Network {
         };
         match (self.address, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -195,7 +203,10 @@ impl Trunk {
             }
         }
         if self.username.is_some() != self.secret.is_some() {
-            return Err(invalid("password", "a username needs a password, and the other way round"));
+            return Err(invalid(
+                "password",
+                "a username needs a password, and the other way round",
+            ));
         }
         Ok(())
     }

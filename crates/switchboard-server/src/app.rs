@@ -129,7 +129,9 @@ fn spawn_contact_listener(
         while let Some(change) = changes.recv().await {
             let contact = match &change {
                 ContactChange::Assigned(c) | ContactChange::Ended(c) => c,
-                ContactChange::Requeued { contact, .. } | ContactChange::Handed { contact, .. } => contact,
+                ContactChange::Requeued { contact, .. } | ContactChange::Handed { contact, .. } => {
+                    contact
+                }
             };
             if contact.channel.is_call() {
                 app.voice.contact_changed(change);

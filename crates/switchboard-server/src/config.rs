@@ -206,10 +206,13 @@ fn voice_config(
     let sip = match env("SWITCHBOARD_SIP").or(file.sip.clone()) {
         None => defaults.sip,
         Some(text) if text == "off" => None,
-        Some(text) => Some(
-            text.parse()
-                .map_err(|_| bad("SWITCHBOARD_SIP", &text, "an address such as 0.0.0.0:5060, or off"))?,
-        ),
+        Some(text) => Some(text.parse().map_err(|_| {
+            bad(
+                "SWITCHBOARD_SIP",
+                &text,
+                "an address such as 0.0.0.0:5060, or off",
+            )
+        })?),
     };
     let public_ip = match env("SWITCHBOARD_SIP_PUBLIC_IP").or(file.sip_public_ip.clone()) {
         None => None,
@@ -224,7 +227,13 @@ fn voice_config(
             .split_once('-')
             .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)))
             .filter(|(a, b)| *a >= 1024 && a < b && b - a >= 3)
-            .ok_or_else(|| bad("SWITCHBOARD_RTP_PORTS", &text, "a range such as 20000-29999 (at least 4 ports, from 1024)"))?,
+            .ok_or_else(|| {
+                bad(
+                    "SWITCHBOARD_RTP_PORTS",
+                    &text,
+                    "a range such as 20000-29999 (at least 4 ports, from 1024)",
+                )
+            })?,
     };
     let seconds = |name: &'static str, file_value: Option<u64>, default: u64| match env(name) {
         None => Ok(file_value.unwrap_or(default)),
@@ -244,7 +253,11 @@ fn voice_config(
         sip,
         public_ip,
         rtp_ports,
-        ring_seconds: seconds("SWITCHBOARD_RING_SECONDS", file.ring_seconds, defaults.ring_seconds)?,
+        ring_seconds: seconds(
+            "SWITCHBOARD_RING_SECONDS",
+            file.ring_seconds,
+            defaults.ring_seconds,
+        )?,
         announce_seconds: seconds(
             "SWITCHBOARD_ANNOUNCE_SECONDS",
             file.announce_seconds,

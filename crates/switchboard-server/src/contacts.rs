@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_core::routing::{AgentSpec, Assignment, RoutingEngine, WaitingContact, WorkKind};
 use switchboard_core::{
-    CapacityProfile, Channel, Contact, ContactId, ContactStatus, Language, Permission, Presence, QueueId,
-    QueueKind, QueueTree, TeamId, User, UserId,
+    CapacityProfile, Channel, Contact, ContactId, ContactStatus, Language, Permission, Presence,
+    QueueId, QueueKind, QueueTree, TeamId, User, UserId,
 };
 use switchboard_store::{ChatSession, Store, StoreError, StoreResult, Ticket};
 use tokio::sync::{mpsc, Mutex};

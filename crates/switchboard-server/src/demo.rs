@@ -155,7 +155,13 @@ async fn user(app: &AppState, spec: DemoUser<'_>, password_hash: &str) -> SeedRe
 /// the demo password.
 async fn voice(app: &AppState, password: &str) -> SeedResult<()> {
     use switchboard_core::voice::{Did, Network, PhoneNumber, Trunk, TrunkDirection};
-    if !app.store.list_trunks().await?.iter().any(|t| t.name.as_str() == "Demo carrier") {
+    if !app
+        .store
+        .list_trunks()
+        .await?
+        .iter()
+        .any(|t| t.name.as_str() == "Demo carrier")
+    {
         let trunk = Trunk {
             id: switchboard_core::TrunkId::from_uuid(Uuid::now_v7()),
             name: name("Demo carrier"),

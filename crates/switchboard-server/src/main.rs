@@ -103,7 +103,13 @@ async fn run(demo_mode: bool) -> Result<(), String> {
         println!();
         if let Some(sip) = config.voice.sip {
             let host = config.voice.public_ip.map_or_else(
-                || if sip.ip().is_unspecified() { "127.0.0.1".to_owned() } else { sip.ip().to_string() },
+                || {
+                    if sip.ip().is_unspecified() {
+                        "127.0.0.1".to_owned()
+                    } else {
+                        sip.ip().to_string()
+                    }
+                },
                 |ip| ip.to_string(),
             );
             println!(

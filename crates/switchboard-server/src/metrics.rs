@@ -92,11 +92,15 @@ impl Default for Metrics {
         let calls = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "calls",
-            "Calls by outcome: answered, and at the end abandoned, left_in_menu, transferred_out, failed",
+            "Ended calls by outcome: answered, abandoned, left_in_menu, transferred_out, failed",
             calls.clone(),
         );
         let calls_in_progress = Gauge::default();
-        registry.register("calls_in_progress", "Calls connected now", calls_in_progress.clone());
+        registry.register(
+            "calls_in_progress",
+            "Calls connected now",
+            calls_in_progress.clone(),
+        );
         let calls_queued = Gauge::default();
         registry.register(
             "calls_queued",

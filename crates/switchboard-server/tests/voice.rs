@@ -24,7 +24,10 @@ fn free_port() -> u16 {
     loop {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = socket.local_addr().unwrap().port();
-        if port % 2 == 0 && port < 65000 && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
+        if port % 2 == 0
+            && port < 65000
+            && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
+        {
             return port;
         }
     }
@@ -43,7 +46,16 @@ impl Sipp {
         std::fs::create_dir_all(&dir).unwrap();
         let media = free_port().to_string();
         let mut all = vec![
-            "-m", "1", "-nostdin", "-timeout", "40", "-timeout_error", "-trace_err", "-mp", &media, "-i",
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "40",
+            "-timeout_error",
+            "-trace_err",
+            "-mp",
+            &media,
+            "-i",
             "127.0.0.1",
         ];
         all.extend_from_slice(args);
@@ -91,8 +103,17 @@ async fn register(sip: SocketAddr, username: &str, contact_port: u16) {
     Sipp::start(
         "register",
         &[
-            "-sf", &scenario("register"), "-inf", users.to_str().unwrap(), "-au", username, "-ap",
-            PASSWORD, "-p", &port, &target,
+            "-sf",
+            &scenario("register"),
+            "-inf",
+            users.to_str().unwrap(),
+            "-au",
+            username,
+            "-ap",
+            PASSWORD,
+            "-p",
+            &port,
+            &target,
         ],
     )
     .succeeds()
@@ -103,7 +124,10 @@ async fn register(sip: SocketAddr, username: &str, contact_port: u16) {
 /// An agent phone (sipp as UAS) on a fresh port, registered for `username`.
 async fn agent_phone(sip: SocketAddr, username: &str, behaviour: &str) -> Sipp {
     let port = free_port();
-    let phone = Sipp::start(behaviour, &["-sf", &scenario(behaviour), "-p", &port.to_string()]);
+    let phone = Sipp::start(
+        behaviour,
+        &["-sf", &scenario(behaviour), "-p", &port.to_string()],
+    );
     register(sip, username, port).await;
     phone
 }
@@ -115,8 +139,18 @@ fn caller(sip: SocketAddr, scenario_name: &str, dtmf: &str, talk_ms: u32) -> Sip
     Sipp::start(
         scenario_name,
         &[
-            "-sf", &scenario(scenario_name), "-s", "15550100", "-key", "dtmf", dtmf, "-d", &talk, "-p",
-            &port, &target,
+            "-sf",
+            &scenario(scenario_name),
+            "-s",
+            "15550100",
+            "-key",
+            "dtmf",
+            dtmf,
+            "-d",
+            &talk,
+            "-p",
+            &port,
+            &target,
         ],
     )
 }
@@ -158,7 +192,12 @@ async fn ended_call(admin: &Session) -> Value {
 }
 
 async fn metric(server: &Server, name: &str) -> f64 {
-    let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines()
         .find(|l| l.starts_with(name))
         .and_then(|l| l.rsplit(' ').next())
@@ -206,17 +245,36 @@ async fn a_call_walks_the_menu_and_talks_to_an_agent() {
         // The same record comes from the store by id, and the metrics counted it.
         let id = call["id"].as_str().unwrap();
         assert_eq!(admin.get(&format!("/api/v1/calls/{id}")).await, call);
-        assert_eq!(metric(&server, "switchboard_calls_total{outcome=\"answered\"}").await, 1.0);
+        assert_eq!(
+            metric(&server, "switchboard_calls_total{outcome=\"answered\"}").await,
+            1.0
+        );
         assert_eq!(metric(&server, "switchboard_calls_in_progress").await, 0.0);
         assert_eq!(metric(&server, "switchboard_calls_queued").await, 0.0);
-        assert_eq!(metric(&server, "switchboard_call_wait_seconds_count").await, 1.0);
+        assert_eq!(
+            metric(&server, "switchboard_call_wait_seconds_count").await,
+            1.0
+        );
         // The agent sees their own call; another agent does not.
-        assert_eq!(agent1.get("/api/v1/calls").await.as_array().unwrap().len(), 1);
+        assert_eq!(
+            agent1.get("/api/v1/calls").await.as_array().unwrap().len(),
+            1
+        );
         let agent2 = server.login("agent2").await;
-        assert_eq!(agent2.get("/api/v1/calls").await.as_array().unwrap().len(), 0);
+        assert_eq!(
+            agent2.get("/api/v1/calls").await.as_array().unwrap().len(),
+            0
+        );
         // The agent is free for the next call: the contact ended with the call.
         let contacts = admin.get("/api/v1/contacts").await;
-        assert!(contacts.as_array().unwrap().iter().all(|c| c["status"] != "assigned"), "{contacts}");
+        assert!(
+            contacts
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["status"] != "assigned"),
+            "{contacts}"
+        );
     }
 }
 
@@ -234,8 +292,18 @@ async fn the_agent_hangs_up_first() {
     let caller = Sipp::start(
         "caller_waits",
         &[
-            "-sf", &scenario("caller_waits"), "-s", "15550100", "-key", "dtmf", DTMF_2, "-t", "t1", "-p",
-            &port, &target,
+            "-sf",
+            &scenario("caller_waits"),
+            "-s",
+            "15550100",
+            "-key",
+            "dtmf",
+            DTMF_2,
+            "-t",
+            "t1",
+            "-p",
+            &port,
+            &target,
         ],
     );
     caller.succeeds().await;
@@ -268,8 +336,18 @@ async fn a_caller_abandons_in_the_queue() {
     assert!(call["wait_ms"].as_i64().unwrap() >= 2000, "{call}");
     // The caller heard the menu prompt and hold music.
     assert!(call["rtp"]["to_caller"].as_u64().unwrap() >= 100, "{call}");
-    assert_eq!(metric(&server, "switchboard_contacts_total{channel=\"voice\",event=\"abandoned\"}").await, 1.0);
-    assert_eq!(metric(&server, "switchboard_calls_total{outcome=\"abandoned\"}").await, 1.0);
+    assert_eq!(
+        metric(
+            &server,
+            "switchboard_contacts_total{channel=\"voice\",event=\"abandoned\"}"
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(
+        metric(&server, "switchboard_calls_total{outcome=\"abandoned\"}").await,
+        1.0
+    );
     assert_eq!(metric(&server, "switchboard_calls_queued").await, 0.0);
     assert_eq!(metric(&server, "switchboard_calls_in_progress").await, 0.0);
 }
@@ -283,11 +361,18 @@ async fn an_unanswered_phone_passes_the_call_to_the_next_agent() {
     let sales = queue_id(&admin, "Sales").await;
     let agent1 = server.login("agent1").await;
     let agent2 = server.login("agent2").await;
-    let user2 = admin.get(&format!("/api/v1/users/{}", agent2.user_id)).await;
+    let user2 = admin
+        .get(&format!("/api/v1/users/{}", agent2.user_id))
+        .await;
     let mut queues = user2["queues"].as_array().unwrap().clone();
     queues.push(json!(sales));
     admin
-        .expect(StatusCode::OK, Method::PATCH, &format!("/api/v1/users/{}", agent2.user_id), json!({"queues": queues}))
+        .expect(
+            StatusCode::OK,
+            Method::PATCH,
+            &format!("/api/v1/users/{}", agent2.user_id),
+            json!({"queues": queues}),
+        )
         .await;
     // agent1 has waited longest, so is offered the call first.
     available(&agent1).await;
@@ -301,10 +386,19 @@ async fn an_unanswered_phone_passes_the_call_to_the_next_agent() {
     let call = ended_call(&admin).await;
     assert_eq!(call["agent_id"], agent2.user_id.as_str(), "{call}");
     assert_eq!(call["disposition"], "answered");
-    assert!(call["wait_ms"].as_i64().unwrap() >= 2000, "rang agent1 first: {call}");
+    assert!(
+        call["wait_ms"].as_i64().unwrap() >= 2000,
+        "rang agent1 first: {call}"
+    );
     let agents = admin.get("/api/v1/agents").await;
-    assert_eq!(find(&agents, "user_id", &agent1.user_id)["presence"], "custom:Missed call");
-    assert_eq!(find(&agents, "user_id", &agent2.user_id)["presence"], "available");
+    assert_eq!(
+        find(&agents, "user_id", &agent1.user_id)["presence"],
+        "custom:Missed call"
+    );
+    assert_eq!(
+        find(&agents, "user_id", &agent2.user_id)["presence"],
+        "available"
+    );
 }
 
 /// A blind transfer to another queue: the first agent's phone is hung up and the caller
@@ -326,24 +420,50 @@ async fn a_call_is_transferred_to_another_queue() {
     let mut live = Value::Null;
     for _ in 0..200 {
         live = agent1.get("/api/v1/calls/live").await;
-        if live.as_array().is_some_and(|l| l.first().is_some_and(|c| c["answered_at"].is_string())) {
+        if live
+            .as_array()
+            .is_some_and(|l| l.first().is_some_and(|c| c["answered_at"].is_string()))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let id = live[0]["id"].as_str().unwrap_or_else(|| panic!("no live call: {live}")).to_owned();
+    let id = live[0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no live call: {live}"))
+        .to_owned();
     // Bad transfers are refused with clear errors and change nothing.
     agent1
-        .expect(StatusCode::BAD_REQUEST, Method::POST, &format!("/api/v1/calls/{id}/transfer"), json!({}))
+        .expect(
+            StatusCode::BAD_REQUEST,
+            Method::POST,
+            &format!("/api/v1/calls/{id}/transfer"),
+            json!({}),
+        )
         .await;
     agent2
-        .expect(StatusCode::FORBIDDEN, Method::POST, &format!("/api/v1/calls/{id}/transfer"), json!({"queue_id": support}))
+        .expect(
+            StatusCode::FORBIDDEN,
+            Method::POST,
+            &format!("/api/v1/calls/{id}/transfer"),
+            json!({"queue_id": support}),
+        )
         .await;
     agent1
-        .expect(StatusCode::CONFLICT, Method::POST, &format!("/api/v1/calls/{id}/resume"), json!({}))
+        .expect(
+            StatusCode::CONFLICT,
+            Method::POST,
+            &format!("/api/v1/calls/{id}/resume"),
+            json!({}),
+        )
         .await;
     let moved = agent1
-        .expect(StatusCode::OK, Method::POST, &format!("/api/v1/calls/{id}/transfer"), json!({"queue_id": support}))
+        .expect(
+            StatusCode::OK,
+            Method::POST,
+            &format!("/api/v1/calls/{id}/transfer"),
+            json!({"queue_id": support}),
+        )
         .await;
     assert_eq!(moved["transfers"], json!([format!("queue:{support}")]));
     first.succeeds().await;
@@ -369,11 +489,18 @@ async fn baresip_answers_as_an_agent_phone() {
     std::fs::create_dir_all(&dir).unwrap();
     // Its microphone: twenty seconds of a 440 Hz tone (baresip hangs up when it runs out).
     let speech = dir.join("speech.wav");
-    let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut writer = hound::WavWriter::create(&speech, spec).unwrap();
     for n in 0..160_000 {
         let t = n as f32 / 8000.0;
-        writer.write_sample(((t * 440.0 * std::f32::consts::TAU).sin() * 8000.0) as i16).unwrap();
+        writer
+            .write_sample(((t * 440.0 * std::f32::consts::TAU).sin() * 8000.0) as i16)
+            .unwrap();
     }
     writer.finalize().unwrap();
     let port = free_port();
@@ -392,7 +519,9 @@ async fn baresip_answers_as_an_agent_phone() {
     .unwrap();
     std::fs::write(
         dir.join("accounts"),
-        format!("<sip:agent2@{sip};transport=udp>;auth_pass={PASSWORD};answermode=auto;regint=600\n"),
+        format!(
+            "<sip:agent2@{sip};transport=udp>;auth_pass={PASSWORD};answermode=auto;regint=600\n"
+        ),
     )
     .unwrap();
     let mut baresip = Command::new("baresip")
@@ -406,7 +535,12 @@ async fn baresip_answers_as_an_agent_phone() {
     let mut registered = false;
     for _ in 0..200 {
         let list = admin.get("/api/v1/voice/registrations").await;
-        if list.as_array().unwrap().iter().any(|r| r["user_id"] == agent2.user_id.as_str()) {
+        if list
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["user_id"] == agent2.user_id.as_str())
+        {
             registered = true;
             break;
         }
@@ -418,7 +552,10 @@ async fn baresip_answers_as_an_agent_phone() {
     baresip.kill().await.ok();
     assert_eq!(call["agent_id"], agent2.user_id.as_str(), "{call}");
     assert_eq!(call["disposition"], "answered");
-    assert!(call["rtp"]["from_agent"].as_u64().unwrap() >= 50, "baresip sent audio: {call}");
+    assert!(
+        call["rtp"]["from_agent"].as_u64().unwrap() >= 50,
+        "baresip sent audio: {call}"
+    );
     // What baresip decoded: the caller's speech, not silence.
     let heard = std::fs::read_dir(&dir)
         .unwrap()
@@ -426,10 +563,22 @@ async fn baresip_answers_as_an_agent_phone() {
         .map(|e| e.path())
         .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
         .expect("baresip recorded the call");
-    let samples: Vec<i16> = hound::WavReader::open(&heard).unwrap().into_samples().map(Result::unwrap).collect();
-    assert!(samples.len() >= 8000, "at least a second heard: {}", samples.len());
+    let samples: Vec<i16> = hound::WavReader::open(&heard)
+        .unwrap()
+        .into_samples()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        samples.len() >= 8000,
+        "at least a second heard: {}",
+        samples.len()
+    );
     let energy = samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len() as f64;
-    assert!(energy.sqrt() > 300.0, "baresip heard silence (rms {})", energy.sqrt());
+    assert!(
+        energy.sqrt() > 300.0,
+        "baresip heard silence (rms {})",
+        energy.sqrt()
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -487,34 +636,137 @@ async fn malformed_and_unsupported_messages_get_the_right_answers() {
     let uri = format!("sip:15550100@{sip}");
     let sdp_no_g711 = "v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\n";
     let cases: Vec<(&str, Vec<u8>, Option<u16>)> = vec![
-        ("OPTIONS is answered", request("OPTIONS", &uri, "", ""), Some(200)),
-        ("garbage is dropped", b"\x00\x01hello\r\n\r\n".to_vec(), None),
-        ("SIP/7.0", String::from_utf8(request("OPTIONS", &uri, "", "")).unwrap().replacen("SIP/2.0", "SIP/7.0", 1).into_bytes(), Some(505)),
-        ("bad CSeq", String::from_utf8(request("OPTIONS", &uri, "", "")).unwrap().replace("CSeq: 1 OPTIONS", "CSeq: x OPTIONS").into_bytes(), Some(400)),
-        ("CSeq method differs", String::from_utf8(request("OPTIONS", &uri, "", "")).unwrap().replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE").into_bytes(), Some(400)),
+        (
+            "OPTIONS is answered",
+            request("OPTIONS", &uri, "", ""),
+            Some(200),
+        ),
+        (
+            "garbage is dropped",
+            b"\x00\x01hello\r\n\r\n".to_vec(),
+            None,
+        ),
+        (
+            "SIP/7.0",
+            String::from_utf8(request("OPTIONS", &uri, "", ""))
+                .unwrap()
+                .replacen("SIP/2.0", "SIP/7.0", 1)
+                .into_bytes(),
+            Some(505),
+        ),
+        (
+            "bad CSeq",
+            String::from_utf8(request("OPTIONS", &uri, "", ""))
+                .unwrap()
+                .replace("CSeq: 1 OPTIONS", "CSeq: x OPTIONS")
+                .into_bytes(),
+            Some(400),
+        ),
+        (
+            "CSeq method differs",
+            String::from_utf8(request("OPTIONS", &uri, "", ""))
+                .unwrap()
+                .replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE")
+                .into_bytes(),
+            Some(400),
+        ),
         // No response can be built without a Call-ID (§18.3): dropped.
-        ("missing Call-ID", String::from_utf8(request("OPTIONS", &uri, "", "")).unwrap().replace("Call-ID", "X-Call-Id").into_bytes(), None),
-        ("Content-Length beyond the datagram", String::from_utf8(request("OPTIONS", &uri, "", "")).unwrap().replace("Content-Length: 0", "Content-Length: 500").into_bytes(), Some(400)),
-        ("unknown URI scheme", request("OPTIONS", "http://example.com/", "", ""), Some(416)),
-        ("unknown method", request("FROBNICATE", &uri, "", ""), Some(501)),
-        ("unsupported extension", request("OPTIONS", &uri, "Require: nonexistent\r\n", ""), Some(420)),
-        ("no hops left", request("INVITE", &uri, "", "").iter().copied().collect::<Vec<u8>>().pipe_replace("Max-Forwards: 70", "Max-Forwards: 0"), Some(483)),
-        ("BYE outside a dialog", request("BYE", &uri, "", "").pipe_replace(&format!("To: <{uri}>"), &format!("To: <{uri}>;tag=nope")), Some(481)),
-        ("unknown number", request("INVITE", &format!("sip:19999@{sip}"), "", ""), Some(404)),
-        ("a body that is not SDP", request("INVITE", &uri, "Content-Type: text/plain\r\n", "hello"), Some(415)),
-        ("no G.711 on offer", request("INVITE", &uri, "Content-Type: application/sdp\r\n", sdp_no_g711), Some(488)),
-        ("REGISTER without credentials", request("REGISTER", &format!("sip:{sip}"), "Contact: <sip:agent1@127.0.0.1:5999>\r\n", "").pipe_replace("To: <sip:", "To: <sip:agent1@"), Some(401)),
-        ("CANCEL of nothing", request("CANCEL", &uri, "", ""), Some(481)),
+        (
+            "missing Call-ID",
+            String::from_utf8(request("OPTIONS", &uri, "", ""))
+                .unwrap()
+                .replace("Call-ID", "X-Call-Id")
+                .into_bytes(),
+            None,
+        ),
+        (
+            "Content-Length beyond the datagram",
+            String::from_utf8(request("OPTIONS", &uri, "", ""))
+                .unwrap()
+                .replace("Content-Length: 0", "Content-Length: 500")
+                .into_bytes(),
+            Some(400),
+        ),
+        (
+            "unknown URI scheme",
+            request("OPTIONS", "http://example.com/", "", ""),
+            Some(416),
+        ),
+        (
+            "unknown method",
+            request("FROBNICATE", &uri, "", ""),
+            Some(501),
+        ),
+        (
+            "unsupported extension",
+            request("OPTIONS", &uri, "Require: nonexistent\r\n", ""),
+            Some(420),
+        ),
+        (
+            "no hops left",
+            request("INVITE", &uri, "", "")
+                .iter()
+                .copied()
+                .collect::<Vec<u8>>()
+                .pipe_replace("Max-Forwards: 70", "Max-Forwards: 0"),
+            Some(483),
+        ),
+        (
+            "BYE outside a dialog",
+            request("BYE", &uri, "", "")
+                .pipe_replace(&format!("To: <{uri}>"), &format!("To: <{uri}>;tag=nope")),
+            Some(481),
+        ),
+        (
+            "unknown number",
+            request("INVITE", &format!("sip:19999@{sip}"), "", ""),
+            Some(404),
+        ),
+        (
+            "a body that is not SDP",
+            request("INVITE", &uri, "Content-Type: text/plain\r\n", "hello"),
+            Some(415),
+        ),
+        (
+            "no G.711 on offer",
+            request(
+                "INVITE",
+                &uri,
+                "Content-Type: application/sdp\r\n",
+                sdp_no_g711,
+            ),
+            Some(488),
+        ),
+        (
+            "REGISTER without credentials",
+            request(
+                "REGISTER",
+                &format!("sip:{sip}"),
+                "Contact: <sip:agent1@127.0.0.1:5999>\r\n",
+                "",
+            )
+            .pipe_replace("To: <sip:", "To: <sip:agent1@"),
+            Some(401),
+        ),
+        (
+            "CANCEL of nothing",
+            request("CANCEL", &uri, "", ""),
+            Some(481),
+        ),
     ];
     for (name, message, expected) in &cases {
-        let answer = if message.starts_with(b"INVITE") { udp_final(sip, message).await } else { udp_exchange(sip, message).await };
+        let answer = if message.starts_with(b"INVITE") {
+            udp_final(sip, message).await
+        } else {
+            udp_exchange(sip, message).await
+        };
         assert_eq!(status(&answer), *expected, "UDP, {name}: {answer:?}");
     }
     // Over TCP the same answers come back on the connection.
     // (Not the short body: on a stream, a longer Content-Length means more bytes to come.)
-    let stream_cases = cases
-        .iter()
-        .filter(|(name, m, e)| e.is_some() && !m.starts_with(b"INVITE") && !name.starts_with("Content-Length"));
+    let stream_cases = cases.iter().filter(|(name, m, e)| {
+        e.is_some() && !m.starts_with(b"INVITE") && !name.starts_with("Content-Length")
+    });
     for (name, message, expected) in stream_cases {
         let mut stream = TcpStream::connect(sip).await.unwrap();
         // A new transaction: a fresh branch on the other transport.
@@ -532,24 +784,50 @@ async fn malformed_and_unsupported_messages_get_the_right_answers() {
     }
     // A stream message without Content-Length cannot be framed: 400, then the stream closes.
     let mut stream = TcpStream::connect(sip).await.unwrap();
-    let unframed = String::from_utf8(request("OPTIONS", &uri, "", "")).unwrap().replace("Content-Length: 0\r\n", "");
+    let unframed = String::from_utf8(request("OPTIONS", &uri, "", ""))
+        .unwrap()
+        .replace("Content-Length: 0\r\n", "");
     stream.write_all(unframed.as_bytes()).await.unwrap();
     let mut all = Vec::new();
-    tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut all)).await.unwrap().unwrap();
-    assert_eq!(status(&Some(String::from_utf8_lossy(&all).into_owned())), Some(400), "{}", String::from_utf8_lossy(&all));
+    tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut all))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        status(&Some(String::from_utf8_lossy(&all).into_owned())),
+        Some(400),
+        "{}",
+        String::from_utf8_lossy(&all)
+    );
     // A stale nonce is challenged again; a wrong password, answered to a fresh challenge, is
     // refused outright.
     let register = |authorization: String| {
-        request("REGISTER", &format!("sip:{sip}"), &format!("Contact: <sip:agent1@127.0.0.1:5999>\r\n{authorization}"), "")
-            .pipe_replace("To: <sip:", "To: <sip:agent1@")
+        request(
+            "REGISTER",
+            &format!("sip:{sip}"),
+            &format!("Contact: <sip:agent1@127.0.0.1:5999>\r\n{authorization}"),
+            "",
+        )
+        .pipe_replace("To: <sip:", "To: <sip:agent1@")
     };
     let stale = register("Authorization: Digest username=\"agent1\", realm=\"switchboard\", nonce=\"0.0\", uri=\"sip:x\", response=\"00\"\r\n".into());
     assert_eq!(status(&udp_exchange(sip, &stale).await), Some(401));
     let challenge = udp_exchange(sip, &register(String::new())).await.unwrap();
-    let header = challenge.lines().find_map(|l| l.strip_prefix("WWW-Authenticate: ")).unwrap();
+    let header = challenge
+        .lines()
+        .find_map(|l| l.strip_prefix("WWW-Authenticate: "))
+        .unwrap();
     let (realm, nonce) = switchboard_sip::digest::parse_challenge(header).unwrap();
     let uri_register = format!("sip:{sip}");
-    let answer = switchboard_sip::digest::answer("agent1", "wrong-password", &realm, &nonce, "REGISTER", &uri_register, "abcdef");
+    let answer = switchboard_sip::digest::answer(
+        "agent1",
+        "wrong-password",
+        &realm,
+        &nonce,
+        "REGISTER",
+        &uri_register,
+        "abcdef",
+    );
     let wrong = register(format!("Authorization: {answer}\r\n"));
     assert_eq!(status(&udp_exchange(sip, &wrong).await), Some(403));
     // Still serving: a real call works after all that.
@@ -569,7 +847,10 @@ async fn voice_configuration_is_checked() {
     let server = Server::start(Backend::Sqlite).await;
     let admin = server.login("admin").await;
     let trunks = admin.get("/api/v1/voice/trunks").await;
-    assert_eq!(find(&trunks, "name", "Demo carrier")["addresses"], json!(["127.0.0.1", "::1"]));
+    assert_eq!(
+        find(&trunks, "name", "Demo carrier")["addresses"],
+        json!(["127.0.0.1", "::1"])
+    );
     let created = admin
         .expect(
             StatusCode::CREATED,
@@ -593,37 +874,82 @@ async fn voice_configuration_is_checked() {
         json!({"name": "x", "direction": "outbound", "host": "h", "username": "u"}),
         json!({"name": "x", "direction": "outbound", "host": "h", "transport": "sctp"}),
     ] {
-        let (status, body) = admin.call(Method::POST, "/api/v1/voice/trunks", Some(bad.clone())).await;
+        let (status, body) = admin
+            .call(Method::POST, "/api/v1/voice/trunks", Some(bad.clone()))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert!(body["code"].is_string());
     }
-    assert_eq!(admin.get("/api/v1/voice/trunks").await.as_array().unwrap().len(), 2);
+    assert_eq!(
+        admin
+            .get("/api/v1/voice/trunks")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let sales = queue_id(&admin, "Sales").await;
     admin
-        .expect(StatusCode::OK, Method::PUT, "/api/v1/voice/numbers/+15550199", json!({"entry_queue_id": sales, "language": "en"}))
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            "/api/v1/voice/numbers/+15550199",
+            json!({"entry_queue_id": sales, "language": "en"}),
+        )
         .await;
     let chat_queue = admin.get("/api/v1/queues").await;
-    let web = chat_queue.as_array().unwrap().iter().find(|q| q["channel"] == "web").unwrap()["id"].clone();
+    let web = chat_queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["channel"] == "web")
+        .unwrap()["id"]
+        .clone();
     admin
-        .expect(StatusCode::CONFLICT, Method::PUT, "/api/v1/voice/numbers/15550200", json!({"entry_queue_id": web}))
+        .expect(
+            StatusCode::CONFLICT,
+            Method::PUT,
+            "/api/v1/voice/numbers/15550200",
+            json!({"entry_queue_id": web}),
+        )
         .await;
     admin
-        .expect(StatusCode::BAD_REQUEST, Method::PUT, "/api/v1/voice/numbers/not-a-number", json!({}))
+        .expect(
+            StatusCode::BAD_REQUEST,
+            Method::PUT,
+            "/api/v1/voice/numbers/not-a-number",
+            json!({}),
+        )
         .await;
     let numbers = admin.get("/api/v1/voice/numbers").await;
     assert_eq!(numbers.as_array().unwrap().len(), 2, "{numbers}");
     // SIP phone passwords: the user themself, or an admin; too short is refused.
     let agent1 = server.login("agent1").await;
     agent1
-        .expect(StatusCode::BAD_REQUEST, Method::PUT, &format!("/api/v1/users/{}/sip-phone", agent1.user_id), json!({"password": "short"}))
+        .expect(
+            StatusCode::BAD_REQUEST,
+            Method::PUT,
+            &format!("/api/v1/users/{}/sip-phone", agent1.user_id),
+            json!({"password": "short"}),
+        )
         .await;
     let (status, _) = agent1
-        .call(Method::PUT, &format!("/api/v1/users/{}/sip-phone", agent1.user_id), Some(json!({"password": "a-new-phone-password"})))
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{}/sip-phone", agent1.user_id),
+            Some(json!({"password": "a-new-phone-password"})),
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let agent2 = server.login("agent2").await;
     agent2
-        .expect(StatusCode::FORBIDDEN, Method::PUT, &format!("/api/v1/users/{}/sip-phone", agent1.user_id), json!({"password": "a-new-phone-password"}))
+        .expect(
+            StatusCode::FORBIDDEN,
+            Method::PUT,
+            &format!("/api/v1/users/{}/sip-phone", agent1.user_id),
+            json!({"password": "a-new-phone-password"}),
+        )
         .await;
     // Audio uploads must be WAV and name a real key.
     let client = reqwest::Client::new();
@@ -637,7 +963,12 @@ async fn voice_configuration_is_checked() {
     assert_eq!(not_wav.status(), StatusCode::BAD_REQUEST);
     let mut wav = std::io::Cursor::new(Vec::new());
     {
-        let spec = hound::WavSpec { channels: 2, sample_rate: 16000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 16000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         let mut writer = hound::WavWriter::new(&mut wav, spec).unwrap();
         for n in 0..32_000 {
             writer.write_sample(((n % 40) as i16 - 20) * 500).unwrap();
@@ -645,7 +976,12 @@ async fn voice_configuration_is_checked() {
         writer.finalize().unwrap();
     }
     let wav = wav.into_inner();
-    for (key, expected) in [("hold:default", StatusCode::NO_CONTENT), (&*format!("menu:main:en"), StatusCode::NO_CONTENT), ("menu:nowhere", StatusCode::BAD_REQUEST), ("other:thing", StatusCode::BAD_REQUEST)] {
+    for (key, expected) in [
+        ("hold:default", StatusCode::NO_CONTENT),
+        (&*format!("menu:main:en"), StatusCode::NO_CONTENT),
+        ("menu:nowhere", StatusCode::BAD_REQUEST),
+        ("other:thing", StatusCode::BAD_REQUEST),
+    ] {
         let response = client
             .put(server.url(&format!("/api/v1/voice/audio/{key}")))
             .header("cookie", admin.cookie_pair())
@@ -666,6 +1002,9 @@ trait PipeReplace {
 
 impl PipeReplace for Vec<u8> {
     fn pipe_replace(self, from: &str, to: &str) -> Vec<u8> {
-        String::from_utf8(self).unwrap().replacen(from, to, 1).into_bytes()
+        String::from_utf8(self)
+            .unwrap()
+            .replacen(from, to, 1)
+            .into_bytes()
     }
 }

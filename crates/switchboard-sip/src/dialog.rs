@@ -65,7 +65,11 @@ impl Dialog {
             .collect();
         route_set.reverse();
         Dialog {
-            call_id: request.headers.get("Call-ID").unwrap_or_default().to_owned(),
+            call_id: request
+                .headers
+                .get("Call-ID")
+                .unwrap_or_default()
+                .to_owned(),
             local_tag: tag(&local).unwrap_or_default().to_owned(),
             remote_tag: tag(&remote).unwrap_or_default().to_owned(),
             local,
@@ -78,7 +82,11 @@ impl Dialog {
                 .to_owned(),
             route_set,
             local_cseq: cseq(&request.headers).map_or(1, |(n, _)| n),
-            contact: request.headers.get("Contact").unwrap_or_default().to_owned(),
+            contact: request
+                .headers
+                .get("Contact")
+                .unwrap_or_default()
+                .to_owned(),
         }
     }
 

@@ -190,22 +190,39 @@ pub fn encode(payload_type: u8, samples: &[i16], out: &mut Vec<u8>) {
     }
 }
 
-/// Converts a G.711 payload from one law to the other in place.
+/// Converts a G.711 payload from one law to the other in place (by table: a byte each).
 pub fn transcode(from: u8, to: u8, payload: &mut [u8]) {
     if from == to {
         return;
     }
+    static TABLES: std::sync::OnceLock<([u8; 256], [u8; 256])> = std::sync::OnceLock::new();
+    let (ulaw_to_alaw, alaw_to_ulaw) = TABLES.get_or_init(|| {
+        let mut u2a = [0u8; 256];
+        let mut a2u = [0u8; 256];
+        for code in 0..=255u8 {
+            u2a[usize::from(code)] = linear_to_alaw(ulaw_to_linear(code));
+            a2u[usize::from(code)] = linear_to_ulaw(alaw_to_linear(code));
+        }
+        (u2a, a2u)
+    });
+    let table = if to == crate::sdp::PCMA {
+        ulaw_to_alaw
+    } else {
+        alaw_to_ulaw
+    };
     for byte in payload {
-        *byte = if to == crate::sdp::PCMA {
-            linear_to_alaw(ulaw_to_linear(*byte))
-        } else {
-            linear_to_ulaw(alaw_to_linear(*byte))
-        };
+        *byte = table[usize::from(*byte)];
     }
 }
 
 /// An RTCP sender report (RFC 3550 §6.4.1) with no report blocks.
-pub fn sender_report(ssrc: u32, ntp: u64, rtp_timestamp: u32, packets: u32, octets: u32) -> Vec<u8> {
+pub fn sender_report(
+    ssrc: u32,
+    ntp: u64,
+    rtp_timestamp: u32,
+    packets: u32,
+    octets: u32,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(28);
     out.push(0x80);
     out.push(200);

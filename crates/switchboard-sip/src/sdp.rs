@@ -120,7 +120,10 @@ pub fn parse(body: &[u8]) -> Result<Audio, SdpError> {
                         let mut parts = rest.split_whitespace();
                         let pt = parts.next().and_then(|p| p.parse::<u8>().ok());
                         let codec = parts.next().unwrap_or("");
-                        if codec.to_ascii_lowercase().starts_with("telephone-event/8000") {
+                        if codec
+                            .to_ascii_lowercase()
+                            .starts_with("telephone-event/8000")
+                        {
                             telephone_event = pt;
                         }
                     }

@@ -260,9 +260,13 @@ impl Transactions {
             self.transmits.push_back((peer, trying.clone()));
             tx.last = Some(trying);
         }
-        // Every server transaction ends at the latest after 64*T1 past its last response; a
-        // transaction user that never answers is cut off after 3 minutes (Timer C's spirit).
-        let limit = now + Duration::from_secs(180);
+        // However its user behaves, a server transaction ends: a non-INVITE after 64*T1, an
+        // INVITE after three minutes (Timer C's spirit).
+        let limit = if request.method == Method::Invite {
+            now + Duration::from_secs(180)
+        } else {
+            now + self.timers_config.t1 * 64
+        };
         self.schedule(limit, generation, TimerRef::ServerEnd(1), key.clone());
         self.server.insert(key.clone(), tx);
         self.events.push_back(Event::Request {
@@ -298,7 +302,12 @@ impl Transactions {
         let end_wait = if udp { t1 * 64 } else { Duration::ZERO };
         if key.method == Method::Invite && status < 300 {
             tx.state = ServerState::Accepted;
-            self.schedule(now + t1 * 64, generation, TimerRef::ServerEnd(2), key.clone());
+            self.schedule(
+                now + t1 * 64,
+                generation,
+                TimerRef::ServerEnd(2),
+                key.clone(),
+            );
             if let (Some(call_id), Some(number)) = (call, number) {
                 let timer_key = Key {
                     branch: call_id.clone(),
@@ -314,21 +323,46 @@ impl Transactions {
                     },
                 );
                 if udp {
-                    self.schedule(now + t1, generation, TimerRef::AckRetransmit(call_id.clone(), number), timer_key.clone());
+                    self.schedule(
+                        now + t1,
+                        generation,
+                        TimerRef::AckRetransmit(call_id.clone(), number),
+                        timer_key.clone(),
+                    );
                 }
-                self.schedule(now + t1 * 64, generation, TimerRef::AckGiveUp(call_id, number), timer_key);
+                self.schedule(
+                    now + t1 * 64,
+                    generation,
+                    TimerRef::AckGiveUp(call_id, number),
+                    timer_key,
+                );
             }
         } else if key.method == Method::Invite {
             tx.state = ServerState::Completed;
             tx.interval = t1;
             if udp {
-                self.schedule(now + t1, generation, TimerRef::ServerRetransmit, key.clone());
+                self.schedule(
+                    now + t1,
+                    generation,
+                    TimerRef::ServerRetransmit,
+                    key.clone(),
+                );
             }
             // Timer H: give up waiting for the ACK.
-            self.schedule(now + t1 * 64, generation, TimerRef::ServerEnd(0), key.clone());
+            self.schedule(
+                now + t1 * 64,
+                generation,
+                TimerRef::ServerEnd(0),
+                key.clone(),
+            );
         } else {
             tx.state = ServerState::Completed;
-            self.schedule(now + end_wait, generation, TimerRef::ServerEnd(0), key.clone());
+            self.schedule(
+                now + end_wait,
+                generation,
+                TimerRef::ServerEnd(0),
+                key.clone(),
+            );
         }
         true
     }
@@ -349,10 +383,20 @@ impl Transactions {
         let generation = self.generation();
         let t1 = self.timers_config.t1;
         if peer.transport == Transport::Udp {
-            self.schedule(now + t1, generation, TimerRef::ClientRetransmit, key.clone());
+            self.schedule(
+                now + t1,
+                generation,
+                TimerRef::ClientRetransmit,
+                key.clone(),
+            );
         }
         // Timers B and F.
-        self.schedule(now + t1 * 64, generation, TimerRef::ClientEnd(0), key.clone());
+        self.schedule(
+            now + t1 * 64,
+            generation,
+            TimerRef::ClientEnd(0),
+            key.clone(),
+        );
         self.client.insert(
             key.clone(),
             ClientTx {
@@ -408,7 +452,12 @@ impl Transactions {
             if key.method == Method::Invite {
                 // Timer A stops once the INVITE is answered at all.
                 tx.generation = generation;
-                self.schedule(now + t1 * 64 * 6, generation, TimerRef::ClientEnd(0), key.clone());
+                self.schedule(
+                    now + t1 * 64 * 6,
+                    generation,
+                    TimerRef::ClientEnd(0),
+                    key.clone(),
+                );
             }
             self.events.push_back(Event::Response { response, key });
             return;
@@ -417,13 +466,22 @@ impl Transactions {
         if key.method == Method::Invite && status < 300 {
             tx.state = ClientState::Accepted;
             // Timer M: keep matching 2xx retransmissions.
-            self.schedule(now + t1 * 64, generation, TimerRef::ClientEnd(1), key.clone());
+            self.schedule(
+                now + t1 * 64,
+                generation,
+                TimerRef::ClientEnd(1),
+                key.clone(),
+            );
         } else if key.method == Method::Invite {
             let ack = Message::Request(ack_for(&tx.request, &response)).to_bytes();
             self.transmits.push_back((tx.peer, ack.clone()));
             tx.ack = Some(ack);
             tx.state = ClientState::Completed;
-            let wait = if udp { Duration::from_secs(32) } else { Duration::ZERO };
+            let wait = if udp {
+                Duration::from_secs(32)
+            } else {
+                Duration::ZERO
+            };
             self.schedule(now + wait, generation, TimerRef::ClientEnd(1), key.clone());
         } else {
             tx.state = ClientState::Completed;
@@ -457,7 +515,9 @@ impl Transactions {
         let t2 = self.timers_config.t2;
         match timer {
             TimerRef::ServerRetransmit => {
-                let Some(tx) = self.server.get_mut(&key) else { return };
+                let Some(tx) = self.server.get_mut(&key) else {
+                    return;
+                };
                 if tx.generation != generation || !matches!(tx.state, ServerState::Completed) {
                     return;
                 }
@@ -469,7 +529,9 @@ impl Transactions {
                 self.schedule(at, generation, TimerRef::ServerRetransmit, key);
             }
             TimerRef::ServerEnd(kind) => {
-                let Some(tx) = self.server.get(&key) else { return };
+                let Some(tx) = self.server.get(&key) else {
+                    return;
+                };
                 // Kind 1 is the overall limit, which holds whatever the generation.
                 if kind != 1 && tx.generation != generation {
                     return;
@@ -477,7 +539,9 @@ impl Transactions {
                 self.server.remove(&key);
             }
             TimerRef::ClientRetransmit => {
-                let Some(tx) = self.client.get_mut(&key) else { return };
+                let Some(tx) = self.client.get_mut(&key) else {
+                    return;
+                };
                 let resend = match tx.state {
                     ClientState::Calling => true,
                     ClientState::Proceeding => key.method != Method::Invite,
@@ -498,12 +562,14 @@ impl Transactions {
                 self.schedule(at, generation, TimerRef::ClientRetransmit, key);
             }
             TimerRef::ClientEnd(kind) => {
-                let Some(tx) = self.client.get(&key) else { return };
+                let Some(tx) = self.client.get(&key) else {
+                    return;
+                };
                 if tx.generation != generation {
                     return;
                 }
-                let timed_out = kind == 0
-                    && matches!(tx.state, ClientState::Calling | ClientState::Proceeding);
+                let timed_out =
+                    kind == 0 && matches!(tx.state, ClientState::Calling | ClientState::Proceeding);
                 self.client.remove(&key);
                 if timed_out {
                     self.events.push_back(Event::Timeout { key });
@@ -511,11 +577,14 @@ impl Transactions {
             }
             TimerRef::AckRetransmit(call_id, number) => {
                 let id = (call_id, number);
-                let Some(pending) = self.pending_acks.get_mut(&id) else { return };
+                let Some(pending) = self.pending_acks.get_mut(&id) else {
+                    return;
+                };
                 if pending.generation != generation {
                     return;
                 }
-                self.transmits.push_back((pending.peer, pending.bytes.clone()));
+                self.transmits
+                    .push_back((pending.peer, pending.bytes.clone()));
                 pending.interval = (pending.interval * 2).min(t2);
                 let at = now + pending.interval;
                 self.schedule(at, generation, TimerRef::AckRetransmit(id.0, id.1), key);

@@ -2,6 +2,8 @@
 //! lists), malformed ones with the answer each must get, framing on streams, and no panic on
 //! any input.
 
+mod voice_protocols;
+
 use proptest::prelude::*;
 use switchboard_sip::{frame, parse, Message, Method, Response, Transport};
 

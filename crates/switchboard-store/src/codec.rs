@@ -143,8 +143,15 @@ pub fn dial_rules(text: &str) -> StoreResult<Vec<switchboard_core::voice::DialRu
     values
         .iter()
         .map(|v| {
-            let field = |name: &str| v.get(name).and_then(serde_json::Value::as_str).unwrap_or("");
-            let strip = v.get("strip").and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let field = |name: &str| {
+                v.get(name)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+            };
+            let strip = v
+                .get("strip")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
             switchboard_core::voice::DialRule::new(
                 field("prefix"),
                 u8::try_from(strip).map_err(corrupt)?,
@@ -159,7 +166,9 @@ pub fn dial_rules_text(rules: &[switchboard_core::voice::DialRule]) -> String {
     serde_json::Value::Array(
         rules
             .iter()
-            .map(|r| serde_json::json!({"prefix": r.prefix, "strip": r.strip, "prepend": r.prepend}))
+            .map(
+                |r| serde_json::json!({"prefix": r.prefix, "strip": r.strip, "prepend": r.prepend}),
+            )
             .collect(),
     )
     .to_string()

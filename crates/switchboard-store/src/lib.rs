@@ -28,12 +28,12 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use switchboard_core::chat::{ChatMessage, ReservedProperties};
 use switchboard_core::voice::{CallRecord, Did, Trunk};
-use switchboard_core::{CallId, TrunkId};
 use switchboard_core::{
     AttachmentId, CapacityProfile, CapacityProfileId, Contact, ContactId, IdentityId, JobId,
     PresenceState, QueueId, QueueNode, Role, RoleKey, Team, TeamId, TicketId, User, UserId,
     Username, VisitorId,
 };
+use switchboard_core::{CallId, TrunkId};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -233,8 +233,12 @@ pub trait Store: Send + Sync + 'static {
     async fn put_voice_audio(&self, key: &str, blob: &str, at: DateTime<Utc>) -> StoreResult<()>;
     async fn voice_audio(&self, key: &str) -> StoreResult<Option<String>>;
     async fn delete_voice_audio(&self, key: &str) -> StoreResult<()>;
+    /// Creates or replaces call records, in one transaction.
+    async fn put_calls(&self, calls: &[CallRecord]) -> StoreResult<()>;
     /// Creates or replaces a call's record.
-    async fn put_call(&self, call: &CallRecord) -> StoreResult<()>;
+    async fn put_call(&self, call: &CallRecord) -> StoreResult<()> {
+        self.put_calls(std::slice::from_ref(call)).await
+    }
     async fn get_call(&self, id: CallId) -> StoreResult<CallRecord>;
     /// The newest calls first.
     async fn list_calls(&self, limit: u32) -> StoreResult<Vec<CallRecord>>;

@@ -1309,7 +1309,9 @@ macro_rules! impl_store {
                 not_found_unless_one(done.rows_affected(), "audio")
             }
 
-            async fn put_call(&self, call: &switchboard_core::voice::CallRecord) -> StoreResult<()> {
+            async fn put_calls(&self, calls: &[switchboard_core::voice::CallRecord]) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                for call in calls {
                 sqlx::query(&format!(
                     "INSERT INTO calls ({CALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
                      ON CONFLICT (id) DO UPDATE SET rtp_from_caller = excluded.rtp_from_caller, rtp_to_caller = excluded.rtp_to_caller, \
@@ -1337,7 +1339,9 @@ macro_rules! impl_store {
                 .bind(i32::try_from(call.rtp.to_caller).unwrap_or(i32::MAX))
                 .bind(i32::try_from(call.rtp.from_agent).unwrap_or(i32::MAX))
                 .bind(i32::try_from(call.rtp.to_agent).unwrap_or(i32::MAX))
-                .execute(self.writer()).await?;
+                .execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 

@@ -457,12 +457,171 @@ async fn story(store: Arc<dyn Store>) {
     );
 
     chat_story(store.as_ref(), refunds.id, agent.id).await;
+    voice_story(store.as_ref(), refunds.id).await;
 
     // Deleting a team removes memberships, not users.
     store.delete_team(red.id).await.unwrap();
     assert!(store.get_user(agent.id).await.unwrap().teams.is_empty());
     assert!(matches!(
         store.get_team(red.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Voice: trunks, dialled numbers (only into voice queues), SIP phones, uploaded audio, and
+/// call records kept whole.
+async fn voice_story(store: &dyn Store, not_voice: QueueId) {
+    use switchboard_core::voice::{
+        CallRecord, DialRule, Did, Disposition, Network, PhoneNumber, RtpCounts, Trunk,
+        TrunkDirection,
+    };
+    use switchboard_core::{CallId, TrunkId};
+    let backend = store.backend();
+    let phone_queue = queue(Channel::Voice, None, "Phone sales", QueueKind::Leaf);
+    store.create_queue(&phone_queue).await.unwrap();
+    let mut trunk = Trunk {
+        id: TrunkId::from_uuid(Uuid::new_v4()),
+        name: name("Carrier"),
+        direction: TrunkDirection::Outbound,
+        addresses: vec![
+            Network::parse("192.0.2.0/24").unwrap(),
+            Network::parse("2001:db8::1").unwrap(),
+        ],
+        username: Some("acct".into()),
+        secret: Some("pw".into()),
+        host: Some("sip.example.net".into()),
+        port: Some(5080),
+        tcp: true,
+        caller_id: Some(PhoneNumber::parse("caller_id", "+15550100").unwrap()),
+        dial_rules: vec![DialRule::new("9", 1, "+1").unwrap()],
+    };
+    store.put_trunk(&trunk).await.unwrap();
+    assert_eq!(store.get_trunk(trunk.id).await.unwrap(), trunk, "{backend}");
+    trunk.name = name("Carrier (renamed)");
+    trunk.port = None;
+    store.put_trunk(&trunk).await.unwrap();
+    assert_eq!(
+        store.list_trunks().await.unwrap(),
+        vec![trunk.clone()],
+        "{backend}"
+    );
+    store.delete_trunk(trunk.id).await.unwrap();
+    assert!(matches!(
+        store.delete_trunk(trunk.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let did = Did {
+        number: PhoneNumber::parse("number", "+15550100").unwrap(),
+        entry: Some(phone_queue.id),
+        language: Some(Language::parse("en").unwrap()),
+    };
+    store.put_did(&did).await.unwrap();
+    let mut into_chat = did.clone();
+    into_chat.entry = Some(not_voice);
+    assert!(
+        matches!(
+            store.put_did(&into_chat).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}"
+    );
+    into_chat.entry = Some(QueueId::from_uuid(Uuid::new_v4()));
+    assert!(
+        matches!(
+            store.put_did(&into_chat).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "{backend}"
+    );
+    assert_eq!(
+        store.list_dids().await.unwrap(),
+        vec![did.clone()],
+        "{backend}: refused changes changed nothing"
+    );
+    store.delete_did("+15550100").await.unwrap();
+    assert!(store.list_dids().await.unwrap().is_empty());
+
+    let agent = user("phoneagent", BuiltinRole::Agent);
+    store.create_user(&agent, None).await.unwrap();
+    store.set_sip_phone(agent.id, Some("ha1")).await.unwrap();
+    assert_eq!(
+        store.sip_phone(&agent.username).await.unwrap(),
+        Some((agent.id, "ha1".to_owned()))
+    );
+    store.set_sip_phone(agent.id, None).await.unwrap();
+    assert_eq!(store.sip_phone(&agent.username).await.unwrap(), None);
+    assert!(matches!(
+        store
+            .set_sip_phone(UserId::from_uuid(Uuid::new_v4()), Some("x"))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    store
+        .put_voice_audio("hold:default", "blob-1", now())
+        .await
+        .unwrap();
+    store
+        .put_voice_audio("hold:default", "blob-2", now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.voice_audio("hold:default").await.unwrap().as_deref(),
+        Some("blob-2")
+    );
+    store.delete_voice_audio("hold:default").await.unwrap();
+    assert!(matches!(
+        store.delete_voice_audio("hold:default").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let mut first = CallRecord::new(
+        CallId::from_uuid(Uuid::new_v4()),
+        "15551234567".into(),
+        "15550100".into(),
+        now(),
+    );
+    store.put_call(&first).await.unwrap();
+    first.ivr_path = "12".into();
+    first.queue = Some(phone_queue.id);
+    first.agent = Some(agent.id);
+    first.queued_at = Some(now() + Duration::seconds(5));
+    first.ringing_at = Some(now() + Duration::seconds(6));
+    first.answered_at = Some(now() + Duration::seconds(9));
+    first.transfers = vec![format!("queue:{}", phone_queue.id)];
+    first.rtp = RtpCounts {
+        from_caller: 1000,
+        to_caller: 990,
+        from_agent: 980,
+        to_agent: 970,
+    };
+    first.end(now() + Duration::seconds(70), "agent", None);
+    store.put_call(&first).await.unwrap();
+    let stored = store.get_call(first.id).await.unwrap();
+    assert_eq!(stored, first, "{backend}");
+    assert_eq!(stored.disposition, Disposition::Answered);
+    assert_eq!(
+        (stored.wait_ms(), stored.talk_ms()),
+        (Some(4000), Some(61_000))
+    );
+    let second = CallRecord::new(
+        CallId::from_uuid(Uuid::new_v4()),
+        "anonymous".into(),
+        "15550100".into(),
+        now() + Duration::seconds(1),
+    );
+    store.put_call(&second).await.unwrap();
+    let newest: Vec<CallId> = store
+        .list_calls(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(newest, vec![second.id, first.id], "{backend}");
+    assert!(matches!(
+        store.get_call(CallId::from_uuid(Uuid::new_v4())).await,
         Err(StoreError::NotFound(_))
     ));
 }

@@ -13,7 +13,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use switchboard_core::voice::{CallRecord, DialRule, Did, Network, PhoneNumber, Trunk, TrunkDirection};
+use switchboard_core::voice::{
+    CallRecord, DialRule, Did, Network, PhoneNumber, Trunk, TrunkDirection,
+};
 use switchboard_core::{CallId, Language, Name, Permission, QueueId, Target, TrunkId, UserId};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -137,16 +139,27 @@ fn trunk_from(id: TrunkId, input: TrunkInput, previous: Option<&Trunk>) -> ApiRe
     let tcp = match input.transport.as_deref() {
         None | Some("udp") => false,
         Some("tcp") => true,
-        Some(_) => return Err(ApiError::bad_request("invalid_field", "transport is udp or tcp")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "transport is udp or tcp",
+            ))
+        }
     };
     if let Some(username) = &input.username {
         if username.is_empty() || username.len() > 64 || username.contains(['"', ':', '\\']) {
-            return Err(ApiError::bad_request("invalid_field", "username is 1 to 64 characters without quotes, colons or backslashes"));
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "username is 1 to 64 characters without quotes, colons or backslashes",
+            ));
         }
     }
     let secret = match (&input.password, direction, &input.username) {
         (Some(password), _, _) if password.is_empty() || password.len() > 128 => {
-            return Err(ApiError::bad_request("invalid_field", "password is 1 to 128 characters"));
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "password is 1 to 128 characters",
+            ));
         }
         (Some(password), TrunkDirection::Inbound, Some(username)) => {
             Some(switchboard_sip::digest::ha1(username, REALM, password))
@@ -157,8 +170,14 @@ fn trunk_from(id: TrunkId, input: TrunkInput, previous: Option<&Trunk>) -> ApiRe
         (None, _, None) => None,
     };
     let host = input.host.filter(|h| !h.trim().is_empty());
-    if host.as_deref().is_some_and(|h| h.len() > 253 || h.contains(char::is_whitespace)) {
-        return Err(ApiError::bad_request("invalid_field", "host is a name or address"));
+    if host
+        .as_deref()
+        .is_some_and(|h| h.len() > 253 || h.contains(char::is_whitespace))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "host is a name or address",
+        ));
     }
     let trunk = Trunk {
         id,
@@ -192,9 +211,19 @@ fn trunk_from(id: TrunkId, input: TrunkInput, previous: Option<&Trunk>) -> ApiRe
 /// SIP trunks (admins).
 #[utoipa::path(get, path = "/api/v1/voice/trunks", tag = "voice", security(("session" = [])),
     responses((status = 200, body = [TrunkView]), (status = 403, body = super::error::ErrorBody)))]
-async fn list_trunks(State(app): State<AppState>, current: CurrentUser) -> ApiResult<Json<Vec<TrunkView>>> {
+async fn list_trunks(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<Vec<TrunkView>>> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
-    Ok(Json(app.store.list_trunks().await?.iter().map(trunk_view).collect()))
+    Ok(Json(
+        app.store
+            .list_trunks()
+            .await?
+            .iter()
+            .map(trunk_view)
+            .collect(),
+    ))
 }
 
 /// Adds a SIP trunk.
@@ -269,9 +298,19 @@ fn number_view(d: &Did) -> NumberView {
 /// Dialled numbers (DIDs) and where their calls start (admins).
 #[utoipa::path(get, path = "/api/v1/voice/numbers", tag = "voice", security(("session" = [])),
     responses((status = 200, body = [NumberView]), (status = 403, body = super::error::ErrorBody)))]
-async fn list_numbers(State(app): State<AppState>, current: CurrentUser) -> ApiResult<Json<Vec<NumberView>>> {
+async fn list_numbers(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<Vec<NumberView>>> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
-    Ok(Json(app.store.list_dids().await?.iter().map(number_view).collect()))
+    Ok(Json(
+        app.store
+            .list_dids()
+            .await?
+            .iter()
+            .map(number_view)
+            .collect(),
+    ))
 }
 
 /// Sets where calls to a number start.
@@ -286,7 +325,11 @@ async fn put_number(
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     let did = Did {
         number: PhoneNumber::parse("number", &number)?,
-        entry: input.entry_queue_id.as_deref().map(QueueId::parse).transpose()?,
+        entry: input
+            .entry_queue_id
+            .as_deref()
+            .map(QueueId::parse)
+            .transpose()?,
         language: input.language.as_deref().map(Language::parse).transpose()?,
     };
     app.store.put_did(&did).await?;
@@ -317,7 +360,14 @@ pub struct SipPhoneInput {
 async fn user_for_phone(app: &AppState, current: &CurrentUser, id: &str) -> ApiResult<UserId> {
     let user = app.store.get_user(UserId::parse(id)?).await?;
     if user.id != current.actor.user_id {
-        require(&current.actor, Permission::UsersEdit, Target::User { id: user.id, teams: &user.teams })?;
+        require(
+            &current.actor,
+            Permission::UsersEdit,
+            Target::User {
+                id: user.id,
+                teams: &user.teams,
+            },
+        )?;
     }
     Ok(user.id)
 }
@@ -333,7 +383,10 @@ async fn set_sip_phone(
 ) -> ApiResult<StatusCode> {
     let user = user_for_phone(&app, &current, &id).await?;
     if !(8..=128).contains(&input.password.chars().count()) {
-        return Err(ApiError::bad_request("invalid_field", "password is 8 to 128 characters"));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "password is 8 to 128 characters",
+        ));
     }
     let username = app.store.get_user(user).await?.username;
     let ha1 = switchboard_sip::digest::ha1(username.as_str(), REALM, &input.password);
@@ -364,7 +417,10 @@ pub struct RegistrationView {
 /// Registered SIP phones (supervisors and admins).
 #[utoipa::path(get, path = "/api/v1/voice/registrations", tag = "voice", security(("session" = [])),
     responses((status = 200, body = [RegistrationView]), (status = 403, body = super::error::ErrorBody)))]
-async fn list_registrations(State(app): State<AppState>, current: CurrentUser) -> ApiResult<Json<Vec<RegistrationView>>> {
+async fn list_registrations(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<Vec<RegistrationView>>> {
     if !current.actor.holds(Permission::MonitorCallsListen) {
         require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     }
@@ -386,7 +442,9 @@ async fn list_registrations(State(app): State<AppState>, current: CurrentUser) -
 /// Which uploaded audio a key names: `menu:main`, `menu:<queue id>`, either with `:<language>`,
 /// `hold:default` or `hold:<queue id>`.
 fn audio_key(key: &str) -> ApiResult<String> {
-    let bad = || ApiError::bad_request("invalid_field", "the key is menu:main, menu:<queue id>, optionally :<language>, hold:default or hold:<queue id>");
+    let bad = || {
+        ApiError::bad_request("invalid_field", "the key is menu:main, menu:<queue id>, optionally :<language>, hold:default or hold:<queue id>")
+    };
     let parts: Vec<&str> = key.split(':').collect();
     let queue = |text: &str| -> ApiResult<Option<QueueId>> {
         match text {
@@ -417,12 +475,19 @@ async fn put_audio(
 ) -> ApiResult<StatusCode> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     let key = audio_key(&key)?;
-    let samples = crate::voice::audio::decode_wav(&body).map_err(|e| ApiError::bad_request("not_wav", e))?;
+    let samples =
+        crate::voice::audio::decode_wav(&body).map_err(|e| ApiError::bad_request("not_wav", e))?;
     if samples.is_empty() {
-        return Err(ApiError::bad_request("not_wav", "the WAV file holds no audio"));
+        return Err(ApiError::bad_request(
+            "not_wav",
+            "the WAV file holds no audio",
+        ));
     }
     let blob = format!("audio-{}", Uuid::now_v7().simple());
-    app.blobs.put(&blob, &body).await.map_err(|e| ApiError::internal(&e))?;
+    app.blobs
+        .put(&blob, &body)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     app.store.put_voice_audio(&key, &blob, Utc::now()).await?;
     app.voice.reload();
     Ok(StatusCode::NO_CONTENT)
@@ -449,7 +514,8 @@ pub struct CallsQuery {
 
 /// Whether the user sees every call (supervisors, admins) or only their own.
 fn sees_all(current: &CurrentUser) -> bool {
-    current.actor.holds(Permission::MonitorCallsListen) || current.actor.can(Permission::SettingsEdit, Target::Center)
+    current.actor.holds(Permission::MonitorCallsListen)
+        || current.actor.can(Permission::SettingsEdit, Target::Center)
 }
 
 fn visible(current: &CurrentUser, record: &CallRecord) -> bool {
@@ -470,15 +536,30 @@ async fn list_calls(
         return Err(ApiError::bad_request("invalid_field", "limit is 1 to 1000"));
     }
     let calls = app.store.list_calls(limit).await?;
-    Ok(Json(calls.iter().filter(|c| visible(&current, c)).map(CallView::from).collect()))
+    Ok(Json(
+        calls
+            .iter()
+            .filter(|c| visible(&current, c))
+            .map(CallView::from)
+            .collect(),
+    ))
 }
 
 /// Calls in progress, oldest first.
 #[utoipa::path(get, path = "/api/v1/calls/live", tag = "voice", security(("session" = [])),
     responses((status = 200, body = [CallView])))]
-async fn live_calls(State(app): State<AppState>, current: CurrentUser) -> ApiResult<Json<Vec<CallView>>> {
+async fn live_calls(
+    State(app): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<Vec<CallView>>> {
     let calls = app.voice.live().await?;
-    Ok(Json(calls.iter().filter(|c| visible(&current, c)).map(CallView::from).collect()))
+    Ok(Json(
+        calls
+            .iter()
+            .filter(|c| visible(&current, c))
+            .map(CallView::from)
+            .collect(),
+    ))
 }
 
 /// One call's record.
@@ -499,11 +580,18 @@ async fn get_call(
 /// May this user act on this live call: its agent, or someone who may barge in.
 async fn may_control(app: &AppState, current: &CurrentUser, call: CallId) -> ApiResult<()> {
     let live = app.voice.live().await?;
-    let record = live.iter().find(|c| c.id == call).ok_or_else(|| ApiError::not_found("call"))?;
-    if record.agent == Some(current.actor.user_id) || current.actor.holds(Permission::MonitorCallsBarge) {
+    let record = live
+        .iter()
+        .find(|c| c.id == call)
+        .ok_or_else(|| ApiError::not_found("call"))?;
+    if record.agent == Some(current.actor.user_id)
+        || current.actor.holds(Permission::MonitorCallsBarge)
+    {
         Ok(())
     } else {
-        Err(ApiError::forbidden("only the call's agent or a supervisor may do that"))
+        Err(ApiError::forbidden(
+            "only the call's agent or a supervisor may do that",
+        ))
     }
 }
 
@@ -554,14 +642,27 @@ async fn transfer_call(
     let to = match (&input.queue_id, &input.agent_id, &input.number) {
         (Some(q), None, None) => TransferTo::Queue(QueueId::parse(q)?),
         (None, Some(a), None) => TransferTo::Agent(UserId::parse(a)?),
-        (None, None, Some(n)) => TransferTo::Number(PhoneNumber::parse("number", n)?.as_str().to_owned()),
-        _ => return Err(ApiError::bad_request("invalid_field", "give exactly one of queue_id, agent_id and number")),
+        (None, None, Some(n)) => {
+            TransferTo::Number(PhoneNumber::parse("number", n)?.as_str().to_owned())
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "give exactly one of queue_id, agent_id and number",
+            ))
+        }
     };
     let call = CallId::parse(&id)?;
     may_control(&app, &current, call).await?;
     let record = app
         .voice
-        .control(call, CallControl::Transfer { to, attended: input.attended })
+        .control(
+            call,
+            CallControl::Transfer {
+                to,
+                attended: input.attended,
+            },
+        )
         .await?;
     Ok(Json(CallView::from(&record)))
 }

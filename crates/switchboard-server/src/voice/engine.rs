@@ -13,8 +13,8 @@ use super::transport::{Inbound, Transport};
 use super::{CallControl, TransferTo, VoiceError};
 use crate::app::AppState;
 use crate::contacts::{ContactChange, NewContact, TransferTarget};
-use crate::http::wire::{CallView, EventPayload};
 use crate::events::Subject;
+use crate::http::wire::{CallView, EventPayload};
 use chrono::Utc;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -24,11 +24,15 @@ use std::time::{Duration, Instant};
 use switchboard_core::voice::{
     apply_dial_rules, choose, menu_choices, CallRecord, Did, Disposition, Trunk, TrunkDirection,
 };
-use switchboard_core::{CallId, Channel, Contact, ContactId, Language, QueueId, QueueKind, QueueNode, UserId, Username};
+use switchboard_core::{
+    CallId, Channel, Contact, ContactId, Language, QueueId, QueueKind, QueueNode, UserId, Username,
+};
 use switchboard_sip::dialog::Dialog;
 use switchboard_sip::fields::{self, uri_of, user_of};
 use switchboard_sip::transaction::{cancel_for, Event, Key, Peer, Timers, Transactions};
-use switchboard_sip::{digest, sdp, Headers, Message, Method, Request, Response, Transport as Wire};
+use switchboard_sip::{
+    digest, sdp, Headers, Message, Method, Request, Response, Transport as Wire,
+};
 use tokio::sync::{mpsc, oneshot};
 
 pub const REALM: &str = "switchboard";
@@ -259,11 +263,14 @@ impl Engine {
         mut commands: mpsc::UnboundedReceiver<Command>,
     ) {
         loop {
-            let next = [self.tx.poll_timeout(), self.timers.peek().map(|Reverse((at, _))| *at)]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let next = [
+                self.tx.poll_timeout(),
+                self.timers.peek().map(|Reverse((at, _))| *at),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 message = inbound.recv() => match message {
                     Some(Inbound { message, peer }) => {
@@ -293,7 +300,9 @@ impl Engine {
             while let Some((peer, bytes)) = self.tx.poll_transmit() {
                 self.transport.send(peer, bytes);
             }
-            let Some(event) = self.tx.poll_event() else { break };
+            let Some(event) = self.tx.poll_event() else {
+                break;
+            };
             self.on_sip(event).await;
         }
     }
@@ -310,8 +319,16 @@ impl Engine {
     }
 
     fn via(&self, peer: Peer) -> String {
-        let transport = if peer.transport == Wire::Tcp { "TCP" } else { "UDP" };
-        format!("SIP/2.0/{transport} {};branch=z9hG4bK{};rport", self.local, random())
+        let transport = if peer.transport == Wire::Tcp {
+            "TCP"
+        } else {
+            "UDP"
+        };
+        format!(
+            "SIP/2.0/{transport} {};branch=z9hG4bK{};rport",
+            self.local,
+            random()
+        )
     }
 
     fn contact_header(&self, peer: Peer) -> String {
@@ -354,7 +371,8 @@ impl Engine {
             Event::AckTimeout { call_id } => {
                 if let Some((call, Side::Caller)) = self.dialogs.get(&call_id).copied() {
                     tracing::warn!(%call_id, "caller never acknowledged the answer");
-                    self.end_call(call, "system", Some(Disposition::Failed), None).await;
+                    self.end_call(call, "system", Some(Disposition::Failed), None)
+                        .await;
                 }
             }
         }
@@ -391,7 +409,9 @@ impl Engine {
                 let tag = random();
                 let mut response = Response::to(&request, 200, "OK", Some(&tag));
                 response.headers.push("Allow", ALLOW);
-                response.headers.push("Accept", "application/sdp, application/dtmf-relay");
+                response
+                    .headers
+                    .push("Accept", "application/sdp, application/dtmf-relay");
                 self.respond(&key, peer, response);
             }
             Method::Invite if in_dialog => self.on_reinvite(request, peer, key),
@@ -433,9 +453,10 @@ impl Engine {
     fn challenge(&mut self, request: &Request, key: &Option<Key>, peer: Peer, stale: bool) {
         let tag = random();
         let mut response = Response::to(request, 401, reason(401), Some(&tag));
-        response
-            .headers
-            .push("WWW-Authenticate", &digest::challenge(REALM, &self.nonce(), stale));
+        response.headers.push(
+            "WWW-Authenticate",
+            &digest::challenge(REALM, &self.nonce(), stale),
+        );
         self.respond(key, peer, response);
     }
 
@@ -445,11 +466,7 @@ impl Engine {
             self.reply(&request, &key, peer, 400);
             return;
         };
-        let Some(credentials) = request
-            .headers
-            .get("Authorization")
-            .and_then(digest::parse)
-        else {
+        let Some(credentials) = request.headers.get("Authorization").and_then(digest::parse) else {
             self.challenge(&request, &key, peer, false);
             return;
         };
@@ -463,14 +480,19 @@ impl Engine {
             }
             _ => None,
         };
-        let Some((user, ha1)) = phone.filter(|(_, ha1)| digest::verify(ha1, "REGISTER", &credentials))
+        let Some((user, ha1)) =
+            phone.filter(|(_, ha1)| digest::verify(ha1, "REGISTER", &credentials))
         else {
             tracing::info!(%username, peer = %peer.addr, "SIP registration refused");
             self.reply(&request, &key, peer, 403);
             return;
         };
         let _ = ha1;
-        let contact = request.headers.all("Contact").first().map(|c| c.to_string());
+        let contact = request
+            .headers
+            .all("Contact")
+            .first()
+            .map(|c| c.to_string());
         let header_expires = request
             .headers
             .get("Expires")
@@ -517,9 +539,10 @@ impl Engine {
                 .expires
                 .saturating_duration_since(Instant::now())
                 .as_secs();
-            response
-                .headers
-                .push("Contact", &format!("<{}>;expires={left}", registration.contact));
+            response.headers.push(
+                "Contact",
+                &format!("<{}>;expires={left}", registration.contact),
+            );
         }
         self.respond(&key, peer, response);
     }
@@ -534,10 +557,18 @@ impl Engine {
                 peer.addr = SocketAddr::new(peer.addr.ip(), port.unwrap_or(5060));
             }
         }
-        if registration.contact.to_ascii_lowercase().contains("transport=tcp") {
+        if registration
+            .contact
+            .to_ascii_lowercase()
+            .contains("transport=tcp")
+        {
             peer.transport = Wire::Tcp;
         }
-        Some((registration.contact.clone(), peer, registration.username.clone()))
+        Some((
+            registration.contact.clone(),
+            peer,
+            registration.username.clone(),
+        ))
     }
 
     fn registration(&mut self, user: UserId) -> Option<&Registration> {
@@ -558,7 +589,11 @@ impl Engine {
             return;
         }
         let store = &self.app.store;
-        match (store.list_trunks().await, store.list_dids().await, store.list_queues().await) {
+        match (
+            store.list_trunks().await,
+            store.list_dids().await,
+            store.list_queues().await,
+        ) {
             (Ok(trunks), Ok(dids), Ok(nodes)) => {
                 self.directory = Directory {
                     trunks,
@@ -631,7 +666,8 @@ impl Engine {
             .iter()
             .find(|d| {
                 let number = d.number.as_str();
-                number == dialled || number.trim_start_matches('+') == dialled.trim_start_matches('+')
+                number == dialled
+                    || number.trim_start_matches('+') == dialled.trim_start_matches('+')
             })
             .cloned()
         else {
@@ -642,7 +678,11 @@ impl Engine {
             None
         } else {
             let content_type = request.headers.get("Content-Type").unwrap_or_default();
-            if !content_type.trim().to_ascii_lowercase().starts_with("application/sdp") {
+            if !content_type
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with("application/sdp")
+            {
                 let tag = random();
                 let mut response = Response::to(&request, 415, reason(415), Some(&tag));
                 response.headers.push("Accept", "application/sdp");
@@ -658,13 +698,17 @@ impl Engine {
             }
         };
         let call = self.id();
-        let Some(media) = Leg::open(&self.ports, self.ip, call * 4, self.media_events.clone()).await
+        let Some(media) =
+            Leg::open(&self.ports, self.ip, call * 4, self.media_events.clone()).await
         else {
             tracing::warn!("no free RTP ports; refusing a call");
             self.reply(&request, &key, peer, 503);
             return;
         };
-        let codec = offer.as_ref().and_then(sdp::choose_codec).unwrap_or(sdp::PCMU);
+        let codec = offer
+            .as_ref()
+            .and_then(sdp::choose_codec)
+            .unwrap_or(sdp::PCMU);
         let dtmf = offer.as_ref().and_then(|o| o.telephone_event);
         if let Some(offer) = &offer {
             media.set_remote(SocketAddr::new(offer.address, offer.port), codec, dtmf);
@@ -672,8 +716,24 @@ impl Engine {
         let local_tag = random();
         let dialog = Dialog::as_uas(&request, &local_tag, &self.contact_header(peer));
         let body = match &offer {
-            Some(offer) => sdp::write(call, 1, self.ip, media.port, &[codec], offer.telephone_event, sdp::Direction::SendRecv),
-            None => sdp::write(call, 1, self.ip, media.port, &[sdp::PCMU, sdp::PCMA], Some(sdp::TELEPHONE_EVENT), sdp::Direction::SendRecv),
+            Some(offer) => sdp::write(
+                call,
+                1,
+                self.ip,
+                media.port,
+                &[codec],
+                offer.telephone_event,
+                sdp::Direction::SendRecv,
+            ),
+            None => sdp::write(
+                call,
+                1,
+                self.ip,
+                media.port,
+                &[sdp::PCMU, sdp::PCMA],
+                Some(sdp::TELEPHONE_EVENT),
+                sdp::Direction::SendRecv,
+            ),
         };
         let mut response = Response::to(&request, 200, "OK", Some(&local_tag));
         response.headers.push("Contact", &dialog.contact);
@@ -688,8 +748,14 @@ impl Engine {
             .and_then(user_of)
             .unwrap_or("anonymous")
             .to_owned();
-        let record = CallRecord::new(CallId::from_uuid(uuid::Uuid::now_v7()), caller, did.number.as_str().to_owned(), Utc::now());
-        self.dialogs.insert(dialog.call_id.clone(), (call, Side::Caller));
+        let record = CallRecord::new(
+            CallId::from_uuid(uuid::Uuid::now_v7()),
+            caller,
+            did.number.as_str().to_owned(),
+            Utc::now(),
+        );
+        self.dialogs
+            .insert(dialog.call_id.clone(), (call, Side::Caller));
         if let Some(key) = &key {
             self.invites.insert(key.clone(), call);
         }
@@ -723,12 +789,17 @@ impl Engine {
     /// Puts the caller at a menu node: a leaf queues them, a menu (or the top level) plays its
     /// choices.
     fn enter_node(&mut self, call: u64, node: Option<QueueId>) {
-        let leaf = node.and_then(|id| self.directory.nodes.iter().find(|n| n.id == id)).filter(|n| n.kind == QueueKind::Leaf).map(|n| n.id);
+        let leaf = node
+            .and_then(|id| self.directory.nodes.iter().find(|n| n.id == id))
+            .filter(|n| n.kind == QueueKind::Leaf)
+            .map(|n| n.id);
         if let Some(queue) = leaf {
             self.enqueue(call, queue);
             return;
         }
-        let Some(state) = self.calls.get_mut(&call) else { return };
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
         state.state = State::Menu;
         state.menu = node;
         state.menu_generation += 1;
@@ -738,14 +809,28 @@ impl Engine {
             .iter()
             .map(|n| n.name.as_str().to_owned())
             .collect();
-        self.play(call, vec![Sound::Menu { node, language, choices }], Some(Sound::Silence(4000)), true);
-        self.schedule(Instant::now() + MENU_TIMEOUT, Timer::Menu { call, generation });
+        self.play(
+            call,
+            vec![Sound::Menu {
+                node,
+                language,
+                choices,
+            }],
+            Some(Sound::Silence(4000)),
+            true,
+        );
+        self.schedule(
+            Instant::now() + MENU_TIMEOUT,
+            Timer::Menu { call, generation },
+        );
     }
 
     /// Asks for audio for the caller; the newest request wins. With `repeat`, the parts play
     /// again after `then`.
     fn play(&mut self, call: u64, parts: Vec<Sound>, then: Option<Sound>, repeat: bool) {
-        let Some(state) = self.calls.get_mut(&call) else { return };
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
         state.play_token += 1;
         let token = state.play_token;
         let prompts = self.prompts.clone();
@@ -759,29 +844,46 @@ impl Engine {
                 Some(sound) => {
                     let tail = prompts.render(sound).await;
                     if repeat {
-                        let mut all: Vec<i16> = samples.iter().flat_map(|s| s.iter().copied()).collect();
+                        let mut all: Vec<i16> =
+                            samples.iter().flat_map(|s| s.iter().copied()).collect();
                         all.extend_from_slice(&tail);
                         let all: Samples = all.into();
-                        let _ = commands.send(Command::Play { call, token, parts: Vec::new(), then_loop: Some(all) });
+                        let _ = commands.send(Command::Play {
+                            call,
+                            token,
+                            parts: Vec::new(),
+                            then_loop: Some(all),
+                        });
                         return;
                     }
                     Some(tail)
                 }
                 None => None,
             };
-            let _ = commands.send(Command::Play { call, token, parts: samples, then_loop: looped });
+            let _ = commands.send(Command::Play {
+                call,
+                token,
+                parts: samples,
+                then_loop: looped,
+            });
         });
     }
 
     fn hold_music(&mut self, call: u64, announce: Option<usize>) {
-        let Some(state) = self.calls.get(&call) else { return };
+        let Some(state) = self.calls.get(&call) else {
+            return;
+        };
         let queue = state.record.queue;
-        let parts = announce.map(|p| vec![Sound::Position(p)]).unwrap_or_default();
+        let parts = announce
+            .map(|p| vec![Sound::Position(p)])
+            .unwrap_or_default();
         self.play(call, parts, Some(Sound::Hold(queue)), false);
     }
 
     fn enqueue(&mut self, call: u64, queue: QueueId) {
-        let Some(state) = self.calls.get_mut(&call) else { return };
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
         state.state = State::Queued;
         state.menu_generation += 1;
         state.record.queue = Some(queue);
@@ -813,17 +915,30 @@ impl Engine {
         });
         let announce = self.app.config.voice.announce_seconds;
         let token = self.calls.get(&call).map_or(0, |c| c.play_token);
-        self.schedule(Instant::now() + Duration::from_secs(announce), Timer::Announce { call, token });
+        self.schedule(
+            Instant::now() + Duration::from_secs(announce),
+            Timer::Announce { call, token },
+        );
     }
 
     fn on_ack(&mut self, request: Request) {
-        let Some(call_id) = request.headers.get("Call-ID") else { return };
-        let Some((call, Side::Caller)) = self.dialogs.get(call_id).copied() else { return };
-        let Some(state) = self.calls.get_mut(&call) else { return };
+        let Some(call_id) = request.headers.get("Call-ID") else {
+            return;
+        };
+        let Some((call, Side::Caller)) = self.dialogs.get(call_id).copied() else {
+            return;
+        };
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
         if state.caller.late_offer && !request.body.is_empty() {
             if let Ok(answer) = sdp::parse(&request.body) {
                 let codec = sdp::choose_codec(&answer).unwrap_or(sdp::PCMU);
-                state.caller.media.set_remote(SocketAddr::new(answer.address, answer.port), codec, answer.telephone_event);
+                state.caller.media.set_remote(
+                    SocketAddr::new(answer.address, answer.port),
+                    codec,
+                    answer.telephone_event,
+                );
                 state.caller.late_offer = false;
             }
         }
@@ -841,10 +956,18 @@ impl Engine {
         };
         self.reply(&request, &key, peer, 200);
         let body = String::from_utf8_lossy(&request.body);
-        let content_type = request.headers.get("Content-Type").unwrap_or_default().to_ascii_lowercase();
+        let content_type = request
+            .headers
+            .get("Content-Type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let digit = if content_type.contains("dtmf-relay") {
             body.lines()
-                .find_map(|l| l.trim().strip_prefix("Signal=").or(l.trim().strip_prefix("Signal =")))
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix("Signal=")
+                        .or(l.trim().strip_prefix("Signal ="))
+                })
                 .and_then(|s| s.trim().chars().next())
         } else if content_type.contains("application/dtmf") {
             body.trim().chars().next()
@@ -867,7 +990,9 @@ impl Engine {
     }
 
     fn on_digit(&mut self, call: u64, digit: char) {
-        let Some(state) = self.calls.get_mut(&call) else { return };
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
         if state.state != State::Menu {
             return;
         }
@@ -876,7 +1001,19 @@ impl Engine {
         let Some(chosen) = choose(&choices, digit).map(|n| n.id) else {
             let language = state.language.clone();
             let names = choices.iter().map(|n| n.name.as_str().to_owned()).collect();
-            self.play(call, vec![Sound::Invalid, Sound::Menu { node: menu, language, choices: names }], Some(Sound::Silence(4000)), true);
+            self.play(
+                call,
+                vec![
+                    Sound::Invalid,
+                    Sound::Menu {
+                        node: menu,
+                        language,
+                        choices: names,
+                    },
+                ],
+                Some(Sound::Silence(4000)),
+                true,
+            );
             return;
         };
         state.record.ivr_path.push(digit);
@@ -888,13 +1025,19 @@ impl Engine {
     async fn on_contact(&mut self, change: ContactChange) {
         match change {
             ContactChange::Assigned(contact) => {
-                let Some(call) = self.by_contact.get(&contact.id).copied() else { return };
-                if let (Some(agent), Some(State::Queued)) = (contact.agent, self.calls.get(&call).map(|c| c.state)) {
+                let Some(call) = self.by_contact.get(&contact.id).copied() else {
+                    return;
+                };
+                if let (Some(agent), Some(State::Queued)) =
+                    (contact.agent, self.calls.get(&call).map(|c| c.state))
+                {
                     self.ring_agent(call, agent).await;
                 }
             }
             ContactChange::Requeued { contact, from } => {
-                let Some(call) = self.by_contact.get(&contact.id).copied() else { return };
+                let Some(call) = self.by_contact.get(&contact.id).copied() else {
+                    return;
+                };
                 self.drop_other(call, Some(&Party::Agent(from)));
                 if let Some(state) = self.calls.get_mut(&call) {
                     state.state = State::Queued;
@@ -906,9 +1049,15 @@ impl Engine {
                 self.hold_music(call, None);
             }
             ContactChange::Handed { contact, from } => {
-                let Some(call) = self.by_contact.get(&contact.id).copied() else { return };
+                let Some(call) = self.by_contact.get(&contact.id).copied() else {
+                    return;
+                };
                 let Some(agent) = contact.agent else { return };
-                let already = self.calls.get(&call).and_then(|c| c.other.as_ref()).is_some_and(|o| o.party == Party::Agent(agent));
+                let already = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.other.as_ref())
+                    .is_some_and(|o| o.party == Party::Agent(agent));
                 if already {
                     return;
                 }
@@ -921,8 +1070,13 @@ impl Engine {
                 self.ring_agent(call, agent).await;
             }
             ContactChange::Ended(contact) => {
-                let Some(call) = self.by_contact.remove(&contact.id) else { return };
-                let transferring = self.calls.get(&call).is_some_and(|c| c.state == State::TransferringOut);
+                let Some(call) = self.by_contact.remove(&contact.id) else {
+                    return;
+                };
+                let transferring = self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.state == State::TransferringOut);
                 if !transferring {
                     self.end_call(call, "system", None, None).await;
                 }
@@ -936,11 +1090,25 @@ impl Engine {
             self.missed(call, agent);
             return;
         };
-        let Some(state) = self.calls.get(&call) else { return };
+        let Some(state) = self.calls.get(&call) else {
+            return;
+        };
         let caller = state.record.caller.clone();
         let codec = state.caller.media.codec();
         let to = format!("<sip:{username}@{}>", self.ip);
-        let leg = self.place_call(call, Side::Other, Party::Agent(agent), uri, peer, &caller, to, codec, None).await;
+        let leg = self
+            .place_call(
+                call,
+                Side::Other,
+                Party::Agent(agent),
+                uri,
+                peer,
+                &caller,
+                to,
+                codec,
+                None,
+            )
+            .await;
         let Some(leg) = leg else {
             self.missed(call, agent);
             return;
@@ -982,19 +1150,38 @@ impl Engine {
             .and_then(|t| t.caller_id.as_ref())
             .map(|c| c.as_str().to_owned())
             .unwrap_or_else(|| caller.to_owned());
-        headers.push("From", &format!("\"{caller}\" <sip:{from_user}@{}>;tag={}", self.ip, random()));
+        headers.push(
+            "From",
+            &format!(
+                "\"{caller}\" <sip:{from_user}@{}>;tag={}",
+                self.ip,
+                random()
+            ),
+        );
         headers.push("To", &to);
         headers.push("Call-ID", &call_id);
         headers.push("CSeq", "1 INVITE");
         headers.push("Contact", &self.contact_header(peer));
         headers.push("Allow", ALLOW);
         headers.push("Content-Type", "application/sdp");
-        let codecs = if codec == sdp::PCMA { [sdp::PCMA, sdp::PCMU] } else { [sdp::PCMU, sdp::PCMA] };
+        let codecs = if codec == sdp::PCMA {
+            [sdp::PCMA, sdp::PCMU]
+        } else {
+            [sdp::PCMU, sdp::PCMA]
+        };
         let request = Request {
             method: Method::Invite,
             uri,
             headers,
-            body: sdp::write(leg_id, 1, self.ip, media.port, &codecs, Some(sdp::TELEPHONE_EVENT), sdp::Direction::SendRecv),
+            body: sdp::write(
+                leg_id,
+                1,
+                self.ip,
+                media.port,
+                &codecs,
+                Some(sdp::TELEPHONE_EVENT),
+                sdp::Direction::SendRecv,
+            ),
         };
         let key = self.tx.send_request(Instant::now(), request.clone(), peer);
         if let Some(key) = &key {
@@ -1041,14 +1228,18 @@ impl Engine {
             }
             return;
         }
-        let Some((call, side)) = self.clients.get(&key).copied() else { return };
+        let Some((call, side)) = self.clients.get(&key).copied() else {
+            return;
+        };
         if status >= 200 && (key.method != Method::Invite || status >= 300) {
             self.clients.remove(&key);
         }
         if key.method != Method::Invite || status < 200 {
             return;
         }
-        let Some(leg) = self.leg_mut(call, side) else { return };
+        let Some(leg) = self.leg_mut(call, side) else {
+            return;
+        };
         if leg.invite_key.as_ref() != Some(&key) {
             return;
         }
@@ -1080,7 +1271,9 @@ impl Engine {
         let peer = leg.peer;
         let ack = dialog.ack(number, &self.via(peer));
         self.tx.send_stateless(Message::Request(ack), peer);
-        let Some(leg) = self.leg_mut(call, side) else { return };
+        let Some(leg) = self.leg_mut(call, side) else {
+            return;
+        };
         if leg.answered {
             return;
         }
@@ -1127,7 +1320,9 @@ impl Engine {
     }
 
     fn leg_answered(&mut self, call: u64, side: Side) {
-        let Some(state) = self.calls.get_mut(&call) else { return };
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
         match side {
             Side::Other => {
                 let Some(other) = &state.other else { return };
@@ -1149,7 +1344,6 @@ impl Engine {
                     self.app.metrics.calls_queued.dec();
                 }
                 if first {
-                    self.app.metrics.count_call("answered");
                     if let Some(wait) = state.record.wait_ms() {
                         self.app
                             .metrics
@@ -1171,7 +1365,9 @@ impl Engine {
     }
 
     async fn leg_failed(&mut self, call: u64, side: Side, status: u16) {
-        let Some(leg) = self.take_leg(call, side) else { return };
+        let Some(leg) = self.take_leg(call, side) else {
+            return;
+        };
         tracing::info!(status, "a call leg was not answered");
         match (side, &leg.party) {
             (Side::Other, Party::Agent(agent)) => self.missed(call, *agent),
@@ -1194,10 +1390,14 @@ impl Engine {
     /// The agent did not answer: they become not ready and the call goes back to the queue.
     fn missed(&mut self, call: u64, agent: UserId) {
         self.drop_other(call, Some(&Party::Agent(agent)));
-        let Some(state) = self.calls.get_mut(&call) else { return };
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
         state.state = State::Queued;
         state.record.agent = None;
-        let Some(contact) = state.record.contact else { return };
+        let Some(contact) = state.record.contact else {
+            return;
+        };
         let app = self.app.clone();
         tokio::spawn(async move {
             if let Err(error) = app.contacts.mark_not_ready(agent).await {
@@ -1266,7 +1466,9 @@ impl Engine {
     /// Hangs up a leg of ours: BYE when answered, CANCEL while its INVITE is pending (a 2xx
     /// that still arrives gets ACK and BYE).
     fn hang_up_leg(&mut self, call: u64, side: Side) {
-        let Some(mut leg) = self.take_leg(call, side) else { return };
+        let Some(mut leg) = self.take_leg(call, side) else {
+            return;
+        };
         let peer = leg.peer;
         if leg.answered {
             if let Some(dialog) = leg.dialog.as_mut() {
@@ -1309,7 +1511,9 @@ impl Engine {
     ) {
         self.hang_up_leg(call, Side::Consult);
         self.hang_up_leg(call, Side::Other);
-        let Some(mut state) = self.calls.remove(&call) else { return };
+        let Some(mut state) = self.calls.remove(&call) else {
+            return;
+        };
         let (received, sent) = state.caller.media.counts();
         state.record.rtp.from_caller = received;
         state.record.rtp.to_caller = sent;
@@ -1332,7 +1536,9 @@ impl Engine {
         let disposition = disposition.or(transferred_out.then_some(Disposition::TransferredOut));
         state.record.end(Utc::now(), by, disposition);
         self.app.metrics.calls_in_progress.dec();
-        self.app.metrics.count_call(state.record.disposition.as_str());
+        self.app
+            .metrics
+            .count_call(state.record.disposition.as_str());
         if let Some(contact) = state.record.contact {
             if self.by_contact.remove(&contact).is_some() && !transferred_out {
                 let app = self.app.clone();
@@ -1354,7 +1560,9 @@ impl Engine {
 
     /// Puts the caller back with their agent after a consultation ends.
     fn rejoin(&mut self, call: u64) {
-        let Some(state) = self.calls.get_mut(&call) else { return };
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
         if let Some(other) = &state.other {
             other.media.unbridge();
             state.caller.media.stop();
@@ -1386,23 +1594,52 @@ impl Engine {
             }
         };
         let (ip, contact) = (self.ip, self.contact_header(peer));
-        let Some(state) = self.calls.get_mut(&call) else { return };
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
         let (media, dialog_tag) = match side {
             Side::Caller => (&state.caller.media, state.caller.dialog.local_tag.clone()),
             Side::Other | Side::Consult => {
-                let leg = if side == Side::Other { state.other.as_ref() } else { state.consult.as_ref() };
+                let leg = if side == Side::Other {
+                    state.other.as_ref()
+                } else {
+                    state.consult.as_ref()
+                };
                 let Some(leg) = leg else { return };
-                (&leg.media, leg.dialog.as_ref().map(|d| d.local_tag.clone()).unwrap_or_default())
+                (
+                    &leg.media,
+                    leg.dialog
+                        .as_ref()
+                        .map(|d| d.local_tag.clone())
+                        .unwrap_or_default(),
+                )
             }
         };
-        let direction = offer.as_ref().map_or(sdp::Direction::SendRecv, |o| o.direction);
-        let codec = offer.as_ref().and_then(sdp::choose_codec).unwrap_or(media.codec());
+        let direction = offer
+            .as_ref()
+            .map_or(sdp::Direction::SendRecv, |o| o.direction);
+        let codec = offer
+            .as_ref()
+            .and_then(sdp::choose_codec)
+            .unwrap_or(media.codec());
         if let Some(offer) = &offer {
             if !offer.address.is_unspecified() {
-                media.set_remote(SocketAddr::new(offer.address, offer.port), codec, offer.telephone_event);
+                media.set_remote(
+                    SocketAddr::new(offer.address, offer.port),
+                    codec,
+                    offer.telephone_event,
+                );
             }
         }
-        let body = sdp::write(call, 2 + state.play_token, ip, media.port, &[codec], offer.as_ref().and_then(|o| o.telephone_event), direction.answer());
+        let body = sdp::write(
+            call,
+            2 + state.play_token,
+            ip,
+            media.port,
+            &[codec],
+            offer.as_ref().and_then(|o| o.telephone_event),
+            direction.answer(),
+        );
         let current = state.state;
         let mut response = Response::to(&request, 200, "OK", Some(&dialog_tag));
         response.headers.push("Contact", &contact);
@@ -1420,7 +1657,9 @@ impl Engine {
     }
 
     fn hold(&mut self, call: u64) {
-        let Some(state) = self.calls.get_mut(&call) else { return };
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
         if let Some(other) = &state.other {
             other.media.unbridge();
         }
@@ -1444,8 +1683,12 @@ impl Engine {
             if *at > now {
                 break;
             }
-            let Some(Reverse((_, id))) = self.timers.pop() else { break };
-            let Some(timer) = self.timer_payloads.remove(&id) else { continue };
+            let Some(Reverse((_, id))) = self.timers.pop() else {
+                break;
+            };
+            let Some(timer) = self.timer_payloads.remove(&id) else {
+                continue;
+            };
             match timer {
                 Timer::Ring { call, leg } => {
                     let ringing = self
@@ -1470,7 +1713,9 @@ impl Engine {
                     }
                 }
                 Timer::Announce { call, token } => {
-                    let Some(state) = self.calls.get(&call) else { continue };
+                    let Some(state) = self.calls.get(&call) else {
+                        continue;
+                    };
                     let waiting = matches!(state.state, State::Queued | State::Ringing);
                     if !waiting {
                         continue;
@@ -1484,7 +1729,11 @@ impl Engine {
                     let token = token_now;
                     tokio::spawn(async move {
                         let position = app.contacts.position(contact).await;
-                        let _ = commands.send(Command::Position { call, token, position });
+                        let _ = commands.send(Command::Position {
+                            call,
+                            token,
+                            position,
+                        });
                     });
                 }
             }
@@ -1498,17 +1747,27 @@ impl Engine {
         match command {
             Command::Contact(change) => self.on_contact(change).await,
             Command::Reload => self.directory_stale = true,
-            Command::Play { call, token, parts, then_loop } => {
+            Command::Play {
+                call,
+                token,
+                parts,
+                then_loop,
+            } => {
                 if let Some(state) = self.calls.get(&call) {
                     if state.play_token == token {
                         state.caller.media.play(parts, then_loop);
                     }
                 }
             }
-            Command::Position { call, token, position } => {
-                let current = self.calls.get(&call).is_some_and(|c| {
-                    c.play_token == token && c.state == State::Queued
-                });
+            Command::Position {
+                call,
+                token,
+                position,
+            } => {
+                let current = self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.play_token == token && c.state == State::Queued);
                 if let (true, Some(position)) = (current, position) {
                     self.hold_music(call, Some(position + 1));
                 }
@@ -1516,11 +1775,13 @@ impl Engine {
             Command::Enqueued { call, result } => {
                 if let Err(error) = result {
                     tracing::warn!(%error, "a call could not be queued");
-                    self.end_call(call, "system", Some(Disposition::Failed), None).await;
+                    self.end_call(call, "system", Some(Disposition::Failed), None)
+                        .await;
                 }
             }
             Command::Live(reply) => {
-                let mut live: Vec<CallRecord> = self.calls.values().map(|c| c.record.clone()).collect();
+                let mut live: Vec<CallRecord> =
+                    self.calls.values().map(|c| c.record.clone()).collect();
                 live.sort_by_key(|r| r.started_at);
                 let _ = reply.send(live);
             }
@@ -1534,7 +1795,11 @@ impl Engine {
                     .collect();
                 let _ = reply.send(list);
             }
-            Command::Control { call, control, reply } => {
+            Command::Control {
+                call,
+                control,
+                reply,
+            } => {
                 let result = self.control(call, control).await;
                 let _ = reply.send(result);
             }
@@ -1542,12 +1807,23 @@ impl Engine {
     }
 
     fn find(&self, id: CallId) -> Option<u64> {
-        self.calls.values().find(|c| c.record.id == id).map(|c| c.key)
+        self.calls
+            .values()
+            .find(|c| c.record.id == id)
+            .map(|c| c.key)
     }
 
-    async fn control(&mut self, id: CallId, control: CallControl) -> Result<CallRecord, VoiceError> {
+    async fn control(
+        &mut self,
+        id: CallId,
+        control: CallControl,
+    ) -> Result<CallRecord, VoiceError> {
         let call = self.find(id).ok_or(VoiceError::NotFound)?;
-        let state = self.calls.get(&call).map(|c| c.state).ok_or(VoiceError::NotFound)?;
+        let state = self
+            .calls
+            .get(&call)
+            .map(|c| c.state)
+            .ok_or(VoiceError::NotFound)?;
         match control {
             CallControl::HangUp => {
                 let record = self.calls.get(&call).map(|c| c.record.clone());
@@ -1570,9 +1846,15 @@ impl Engine {
             }
             CallControl::Transfer { to, attended } => {
                 if !matches!(state, State::Talking | State::Held) {
-                    return Err(VoiceError::State("only a call with an agent can be transferred"));
+                    return Err(VoiceError::State(
+                        "only a call with an agent can be transferred",
+                    ));
                 }
-                let contact = self.calls.get(&call).and_then(|c| c.record.contact).ok_or(VoiceError::NotFound)?;
+                let contact = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.record.contact)
+                    .ok_or(VoiceError::NotFound)?;
                 let description = match &to {
                     TransferTo::Queue(q) => format!("queue:{q}"),
                     TransferTo::Agent(a) => format!("agent:{a}"),
@@ -1583,10 +1865,18 @@ impl Engine {
                 } else {
                     match to {
                         TransferTo::Queue(queue) => {
-                            self.app.contacts.transfer(contact, TransferTarget::Queue(queue)).await.map_err(VoiceError::from)?;
+                            self.app
+                                .contacts
+                                .transfer(contact, TransferTarget::Queue(queue))
+                                .await
+                                .map_err(VoiceError::from)?;
                         }
                         TransferTo::Agent(agent) => {
-                            self.app.contacts.transfer(contact, TransferTarget::Agent(agent)).await.map_err(VoiceError::from)?;
+                            self.app
+                                .contacts
+                                .transfer(contact, TransferTarget::Agent(agent))
+                                .await
+                                .map_err(VoiceError::from)?;
                         }
                         TransferTo::Number(number) => {
                             self.transfer_out(call, &number).await?;
@@ -1602,11 +1892,21 @@ impl Engine {
                 if state != State::Consulting {
                     return Err(VoiceError::State("no transfer is being consulted"));
                 }
-                let answered = self.calls.get(&call).and_then(|c| c.consult.as_ref()).is_some_and(|l| l.answered);
+                let answered = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.consult.as_ref())
+                    .is_some_and(|l| l.answered);
                 if !answered {
-                    return Err(VoiceError::State("the transfer target has not answered yet"));
+                    return Err(VoiceError::State(
+                        "the transfer target has not answered yet",
+                    ));
                 }
-                let party = self.calls.get(&call).and_then(|c| c.consult.as_ref()).map(|l| l.party.clone());
+                let party = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.consult.as_ref())
+                    .map(|l| l.party.clone());
                 let contact = self.calls.get(&call).and_then(|c| c.record.contact);
                 if let (Some(Party::Agent(agent)), Some(contact)) = (&party, contact) {
                     // Routing must accept the new agent before the legs are swapped.
@@ -1616,7 +1916,12 @@ impl Engine {
                     if let Some(state) = self.calls.get_mut(&call) {
                         state.other = consult;
                     }
-                    if let Err(error) = self.app.contacts.transfer(contact, TransferTarget::Agent(agent)).await {
+                    if let Err(error) = self
+                        .app
+                        .contacts
+                        .transfer(contact, TransferTarget::Agent(agent))
+                        .await
+                    {
                         let consult = self.calls.get_mut(&call).and_then(|c| c.other.take());
                         if let Some(state) = self.calls.get_mut(&call) {
                             state.other = old;
@@ -1632,9 +1937,19 @@ impl Engine {
                             self.tx.send_request(Instant::now(), bye, old.peer);
                         }
                     }
-                    if let Some(leg) = self.calls.get(&call).and_then(|c| c.other.as_ref()).map(|l| l.id) {
+                    if let Some(leg) = self
+                        .calls
+                        .get(&call)
+                        .and_then(|c| c.other.as_ref())
+                        .map(|l| l.id)
+                    {
                         self.by_leg.insert(leg, (call, Side::Other));
-                        let call_id = self.calls.get(&call).and_then(|c| c.other.as_ref()).and_then(|l| l.dialog.as_ref()).map(|d| d.call_id.clone());
+                        let call_id = self
+                            .calls
+                            .get(&call)
+                            .and_then(|c| c.other.as_ref())
+                            .and_then(|l| l.dialog.as_ref())
+                            .map(|d| d.call_id.clone());
                         if let Some(call_id) = call_id {
                             self.dialogs.insert(call_id, (call, Side::Other));
                         }
@@ -1647,7 +1962,10 @@ impl Engine {
                     self.hang_up_leg(call, Side::Other);
                     let consult = self.take_leg(call, Side::Consult);
                     if let Some(consult) = consult {
-                        let (id, call_id) = (consult.id, consult.dialog.as_ref().map(|d| d.call_id.clone()));
+                        let (id, call_id) = (
+                            consult.id,
+                            consult.dialog.as_ref().map(|d| d.call_id.clone()),
+                        );
                         if let Some(state) = self.calls.get_mut(&call) {
                             state.other = Some(consult);
                             state.state = State::TransferringOut;
@@ -1667,7 +1985,10 @@ impl Engine {
                 }
                 self.rejoin(call);
                 if let Some(state) = self.calls.get_mut(&call) {
-                    if party.as_ref().is_some_and(|p| matches!(p, Party::Number(_))) {
+                    if party
+                        .as_ref()
+                        .is_some_and(|p| matches!(p, Party::Number(_)))
+                    {
                         state.state = State::TransferringOut;
                     }
                 }
@@ -1681,7 +2002,10 @@ impl Engine {
                 self.rejoin(call);
             }
         }
-        self.calls.get(&call).map(|c| c.record.clone()).ok_or(VoiceError::NotFound)
+        self.calls
+            .get(&call)
+            .map(|c| c.record.clone())
+            .ok_or(VoiceError::NotFound)
     }
 
     /// An outbound trunk and the request URI for a number.
@@ -1700,7 +2024,9 @@ impl Engine {
             .await
             .ok()
             .and_then(|mut a| a.next())
-            .ok_or(VoiceError::State("the outbound trunk's host does not resolve"))?;
+            .ok_or(VoiceError::State(
+                "the outbound trunk's host does not resolve",
+            ))?;
         let dialled = apply_dial_rules(&trunk.dial_rules, number);
         let uri = format!("sip:{dialled}@{host}:{port}");
         let peer = Peer {
@@ -1714,7 +2040,9 @@ impl Engine {
         let (trunk, uri, peer) = self.route_number(number).await?;
         let contact = self.calls.get(&call).and_then(|c| c.record.contact);
         self.drop_other(call, None);
-        let Some(state) = self.calls.get_mut(&call) else { return Err(VoiceError::NotFound) };
+        let Some(state) = self.calls.get_mut(&call) else {
+            return Err(VoiceError::NotFound);
+        };
         state.state = State::TransferringOut;
         let caller = state.record.caller.clone();
         let codec = state.caller.media.codec();
@@ -1727,28 +2055,72 @@ impl Engine {
             });
         }
         let to = format!("<{uri}>");
-        self.place_call(call, Side::Other, Party::Number(number.to_owned()), uri, peer, &caller, to, codec, Some(trunk))
-            .await
-            .ok_or(VoiceError::State("no free RTP ports"))?;
+        self.place_call(
+            call,
+            Side::Other,
+            Party::Number(number.to_owned()),
+            uri,
+            peer,
+            &caller,
+            to,
+            codec,
+            Some(trunk),
+        )
+        .await
+        .ok_or(VoiceError::State("no free RTP ports"))?;
         Ok(())
     }
 
     async fn consult(&mut self, call: u64, to: TransferTo) -> Result<(), VoiceError> {
-        let caller = self.calls.get(&call).map(|c| c.record.caller.clone()).unwrap_or_default();
-        let codec = self.calls.get(&call).and_then(|c| c.other.as_ref()).map_or(sdp::PCMU, |o| o.media.codec());
+        let caller = self
+            .calls
+            .get(&call)
+            .map(|c| c.record.caller.clone())
+            .unwrap_or_default();
+        let codec = self
+            .calls
+            .get(&call)
+            .and_then(|c| c.other.as_ref())
+            .map_or(sdp::PCMU, |o| o.media.codec());
         let placed = match to {
-            TransferTo::Queue(_) => return Err(VoiceError::State("an attended transfer goes to an agent or a number")),
+            TransferTo::Queue(_) => {
+                return Err(VoiceError::State(
+                    "an attended transfer goes to an agent or a number",
+                ))
+            }
             TransferTo::Agent(agent) => {
                 let (uri, peer, username) = self
                     .phone_target(agent)
                     .ok_or(VoiceError::State("that agent has no registered phone"))?;
                 let to = format!("<sip:{username}@{}>", self.ip);
-                self.place_call(call, Side::Consult, Party::Agent(agent), uri, peer, &caller, to, codec, None).await
+                self.place_call(
+                    call,
+                    Side::Consult,
+                    Party::Agent(agent),
+                    uri,
+                    peer,
+                    &caller,
+                    to,
+                    codec,
+                    None,
+                )
+                .await
             }
             TransferTo::Number(number) => {
                 let (trunk, uri, peer) = self.route_number(&number).await?;
                 let to = format!("<{uri}>");
-                self.place_call(call, Side::Consult, Party::Number(number), uri, peer, &caller, to, codec, Some(trunk)).await
+                self.place_call(
+                    call,
+                    Side::Consult,
+                    Party::Number(number),
+                    uri,
+                    peer,
+                    &caller,
+                    to,
+                    codec,
+                    Some(trunk),
+                )
+                .await
             }
         };
         placed.ok_or(VoiceError::State("no free RTP ports"))?;
@@ -1795,7 +2167,15 @@ fn authorize(leg: &OtherLeg, response: &Response) -> Option<Request> {
     let via = retry.headers.get("Via")?.to_owned();
     let fresh = fields::with_param(&via, "branch", &format!("z9hG4bK{}", random()));
     retry.headers.set("Via", &fresh);
-    let answer = digest::answer(username, password, &realm, &nonce, "INVITE", &retry.uri, &random()[..16]);
+    let answer = digest::answer(
+        username,
+        password,
+        &realm,
+        &nonce,
+        "INVITE",
+        &retry.uri,
+        &random()[..16],
+    );
     retry.headers.push(answer_header, &answer);
     Some(retry)
 }

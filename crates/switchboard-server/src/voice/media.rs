@@ -40,10 +40,54 @@ impl Ports {
 
 const NO_PT: u8 = 0xff;
 
+/// Where a leg's media goes, read and written on every packet: an IPv4 address and port packed
+/// in one atomic (no lock on the relay path), IPv6 behind a lock.
+#[derive(Default)]
+struct RemoteAddr {
+    /// 0: none; bit 63 set: IPv4 (address << 16 | port); bit 62 set: IPv6, in `v6`.
+    packed: std::sync::atomic::AtomicU64,
+    v6: Mutex<Option<SocketAddr>>,
+}
+
+impl RemoteAddr {
+    const V4: u64 = 1 << 63;
+    const V6: u64 = 1 << 62;
+
+    fn get(&self) -> Option<SocketAddr> {
+        let packed = self.packed.load(Ordering::Relaxed);
+        if packed & Self::V4 != 0 {
+            let ip = std::net::Ipv4Addr::from(((packed >> 16) & 0xffff_ffff) as u32);
+            Some(SocketAddr::new(ip.into(), (packed & 0xffff) as u16))
+        } else if packed & Self::V6 != 0 {
+            self.v6.lock().ok().and_then(|v6| *v6)
+        } else {
+            None
+        }
+    }
+
+    fn latch(&self, addr: SocketAddr) {
+        let packed = match addr {
+            SocketAddr::V4(v4) => Self::V4 | u64::from(u32::from(*v4.ip())) << 16 | u64::from(v4.port()),
+            SocketAddr::V6(_) => {
+                if let Ok(mut v6) = self.v6.lock() {
+                    *v6 = Some(addr);
+                }
+                Self::V6
+            }
+        };
+        if self.packed.load(Ordering::Relaxed) != packed || packed == Self::V6 {
+            self.packed.store(packed, Ordering::Relaxed);
+        }
+    }
+}
+
 /// What both a leg's task and its bridge partner see of it.
 pub struct LegShared {
     socket: UdpSocket,
-    remote: Mutex<Option<SocketAddr>>,
+    remote: RemoteAddr,
+    /// The socket is connected to `remote` (after the far end's first packet): sends skip the
+    /// route lookup, and packets from anyone else are dropped by the kernel.
+    connected: std::sync::atomic::AtomicBool,
     codec: AtomicU8,
     dtmf: AtomicU8,
     /// Packets received and sent, for the call's statistics.
@@ -53,7 +97,7 @@ pub struct LegShared {
 
 impl LegShared {
     fn remote(&self) -> Option<SocketAddr> {
-        self.remote.lock().ok().and_then(|r| *r)
+        self.remote.get()
     }
 }
 
@@ -104,7 +148,8 @@ impl Leg {
             };
             let shared = Arc::new(LegShared {
                 socket: rtp,
-                remote: Mutex::new(None),
+                remote: RemoteAddr::default(),
+                connected: std::sync::atomic::AtomicBool::new(false),
                 codec: AtomicU8::new(sdp::PCMU),
                 dtmf: AtomicU8::new(NO_PT),
                 received: AtomicU32::new(0),
@@ -209,16 +254,30 @@ struct LegTask {
     port: u16,
 }
 
+/// A leg task's state between wake-ups.
+struct LegState {
+    ssrc: u32,
+    sequence: u16,
+    timestamp: u32,
+    player: Option<Player>,
+    partner: Option<Arc<LegShared>>,
+    last_event_timestamp: Option<u32>,
+    marker: bool,
+}
+
 impl LegTask {
     async fn run(self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let shared = &self.shared;
+        let shared = self.shared.clone();
         let ssrc: u32 = rand_u32(self.id);
-        let mut sequence: u16 = (ssrc >> 16) as u16;
-        let mut timestamp: u32 = ssrc.rotate_left(7);
-        let mut player: Option<Player> = None;
-        let mut partner: Option<Arc<LegShared>> = None;
-        let mut last_event_timestamp: Option<u32> = None;
-        let mut marker = true;
+        let mut state = LegState {
+            ssrc,
+            sequence: (ssrc >> 16) as u16,
+            timestamp: ssrc.rotate_left(7),
+            player: None,
+            partner: None,
+            last_event_timestamp: None,
+            marker: true,
+        };
         let mut frame = [0i16; 160];
         let mut packet = Vec::with_capacity(200);
         let mut buffer = vec![0u8; 2048];
@@ -226,88 +285,130 @@ impl LegTask {
         let mut clock = tokio::time::interval(Duration::from_millis(20));
         clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut report = tokio::time::interval(Duration::from_secs(5));
-        let started = std::time::SystemTime::now();
-        loop {
-            tokio::select! {
-                command = commands.recv() => {
-                    let Some(command) = command else { break };
-                    match command {
-                        Command::Play { parts, then_loop } => {
-                            player = Some(Player { parts: parts.into(), then_loop, position: 0 });
-                            marker = true;
-                        }
-                        Command::Stop => player = None,
-                        Command::Bridge(other) => partner = Some(other),
-                        Command::Unbridge => partner = None,
-                        Command::Remote { addr, codec, dtmf } => {
-                            if let Ok(mut remote) = shared.remote.lock() {
-                                *remote = Some(addr);
+        'task: loop {
+            if state.partner.is_some() && state.player.is_none() {
+                // Bridged: the hot path relays packets and waits for nothing else but commands.
+                loop {
+                    tokio::select! {
+                        biased;
+                        received = shared.socket.recv_from(&mut buffer) => {
+                            if let Ok((length, from)) = received {
+                                self.on_packet(&mut state, &mut buffer[..length], from);
                             }
-                            shared.codec.store(codec, Ordering::Relaxed);
-                            shared.dtmf.store(dtmf.unwrap_or(NO_PT), Ordering::Relaxed);
+                        }
+                        command = commands.recv() => {
+                            let Some(command) = command else { break 'task };
+                            self.on_command(&mut state, command);
+                            continue 'task;
                         }
                     }
                 }
+            }
+            tokio::select! {
+                biased;
                 received = shared.socket.recv_from(&mut buffer) => {
-                    let Ok((length, from)) = received else { continue };
-                    let Some(header) = rtp::parse(&buffer[..length]) else { continue };
-                    shared.received.fetch_add(1, Ordering::Relaxed);
-                    // Symmetric RTP: answer where the media comes from.
-                    if shared.remote() != Some(from) {
-                        if let Ok(mut remote) = shared.remote.lock() {
-                            *remote = Some(from);
-                        }
+                    if let Ok((length, from)) = received {
+                        self.on_packet(&mut state, &mut buffer[..length], from);
                     }
-                    let dtmf = shared.dtmf.load(Ordering::Relaxed);
-                    if header.payload_type == dtmf {
-                        let payload = &buffer[header.payload_start..header.payload_end];
-                        if let Some(event) = rtp::parse_event(payload) {
-                            if last_event_timestamp != Some(header.timestamp) {
-                                last_event_timestamp = Some(header.timestamp);
-                                if let Some(digit) = rtp::event_digit(event.event) {
-                                    let _ = self.events.send(MediaEvent::Dtmf { leg: self.id, digit });
-                                }
-                            }
-                        }
-                    }
-                    if let Some(other) = &partner {
-                        relay(&mut buffer[..length], &header, shared, other);
-                    }
+                }
+                command = commands.recv() => {
+                    let Some(command) = command else { break };
+                    self.on_command(&mut state, command);
                 }
                 received = self.rtcp.recv_from(&mut control_buffer) => {
                     // Reports from the far end are read and dropped; the socket must be drained.
                     let _ = received;
                 }
-                _ = clock.tick(), if player.is_some() => {
-                    let Some(current) = player.as_mut() else { continue };
+                _ = clock.tick(), if state.player.is_some() => {
+                    let Some(current) = state.player.as_mut() else { continue };
                     if !current.next(&mut frame) {
-                        player = None;
+                        state.player = None;
                         continue;
                     }
                     let Some(remote) = shared.remote() else { continue };
                     let codec = shared.codec.load(Ordering::Relaxed);
-                    rtp::write_header(&mut packet, marker, codec, sequence, timestamp, ssrc);
+                    rtp::write_header(&mut packet, state.marker, codec, state.sequence, state.timestamp, state.ssrc);
                     rtp::encode(codec, &frame, &mut packet);
-                    marker = false;
-                    sequence = sequence.wrapping_add(1);
-                    timestamp = timestamp.wrapping_add(160);
+                    state.marker = false;
+                    state.sequence = state.sequence.wrapping_add(1);
+                    state.timestamp = state.timestamp.wrapping_add(160);
                     if shared.socket.send_to(&packet, remote).await.is_ok() {
                         shared.sent.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 _ = report.tick() => {
                     let sent = shared.sent.load(Ordering::Relaxed);
-                    if let (Some(remote), true) = (shared.remote(), sent > 0 && partner.is_none()) {
-                        let since = started.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-                        let ntp = ((since.as_secs() + 2_208_988_800) << 32) | u64::from(since.subsec_nanos());
-                        let report = rtp::sender_report(ssrc, ntp, timestamp, sent, sent * 160);
+                    if let (Some(remote), true) = (shared.remote(), sent > 0 && state.partner.is_none()) {
+                        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                        let fraction = (u64::from(now.subsec_nanos()) << 32) / 1_000_000_000;
+                        let ntp = ((now.as_secs() + 2_208_988_800) << 32) | fraction;
+                        let report = rtp::sender_report(state.ssrc, ntp, state.timestamp, sent, sent * 160);
                         let _ = self.rtcp.send_to(&report, SocketAddr::new(remote.ip(), remote.port().wrapping_add(1))).await;
                     }
                 }
             }
         }
-        drop(partner);
+        drop(state);
         self.ports.give(self.port);
+    }
+
+    fn on_packet(&self, state: &mut LegState, packet: &mut [u8], from: SocketAddr) {
+        let shared = &self.shared;
+        let Some(header) = rtp::parse(packet) else { return };
+        shared.received.fetch_add(1, Ordering::Relaxed);
+        // Symmetric RTP: answer where the media comes from, and from then on hear only that.
+        if !shared.connected.load(Ordering::Relaxed) {
+            shared.remote.latch(from);
+            if socket2::SockRef::from(&shared.socket).connect(&from.into()).is_ok() {
+                shared.connected.store(true, Ordering::Relaxed);
+            }
+        }
+        if header.payload_type == shared.dtmf.load(Ordering::Relaxed) {
+            let payload = &packet[header.payload_start..header.payload_end];
+            if let Some(event) = rtp::parse_event(payload) {
+                if state.last_event_timestamp != Some(header.timestamp) {
+                    state.last_event_timestamp = Some(header.timestamp);
+                    if let Some(digit) = rtp::event_digit(event.event) {
+                        let _ = self.events.send(MediaEvent::Dtmf { leg: self.id, digit });
+                    }
+                }
+            }
+        }
+        if let Some(other) = &state.partner {
+            relay(packet, &header, shared, other);
+        }
+    }
+
+    fn on_command(&self, state: &mut LegState, command: Command) {
+        let shared = &self.shared;
+        match command {
+            Command::Play { parts, then_loop } => {
+                state.player = Some(Player {
+                    parts: parts.into(),
+                    then_loop,
+                    position: 0,
+                });
+                state.marker = true;
+            }
+            Command::Stop => state.player = None,
+            Command::Bridge(other) => state.partner = Some(other),
+            Command::Unbridge => state.partner = None,
+            Command::Remote { addr, codec, dtmf } => {
+                // A new offer moved the far end's media: follow it (re-connecting if connected).
+                if shared.remote() != Some(addr) {
+                    shared.remote.latch(addr);
+                    if shared.connected.load(Ordering::Relaxed)
+                        && socket2::SockRef::from(&shared.socket)
+                            .connect(&addr.into())
+                            .is_err()
+                    {
+                        shared.connected.store(false, Ordering::Relaxed);
+                    }
+                }
+                shared.codec.store(codec, Ordering::Relaxed);
+                shared.dtmf.store(dtmf.unwrap_or(NO_PT), Ordering::Relaxed);
+            }
+        }
     }
 }
 
@@ -336,7 +437,12 @@ fn relay(packet: &mut [u8], header: &rtp::Header, from: &LegShared, to: &LegShar
         return;
     };
     packet[1] = (packet[1] & 0x80) | new_pt;
-    if to.socket.try_send_to(packet, remote).is_ok() {
+    let sent = if to.connected.load(Ordering::Relaxed) {
+        to.socket.try_send(packet).is_ok()
+    } else {
+        to.socket.try_send_to(packet, remote).is_ok()
+    };
+    if sent {
         to.sent.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -37,7 +37,10 @@ pub enum CallControl {
     Hold,
     Resume,
     /// Blind (`attended: false`) or attended: the agent first talks to the target.
-    Transfer { to: TransferTo, attended: bool },
+    Transfer {
+        to: TransferTo,
+        attended: bool,
+    },
     CompleteTransfer,
     CancelTransfer,
 }
@@ -72,11 +75,15 @@ impl VoiceService {
         let (inbound_tx, inbound) = mpsc::unbounded_channel();
         let (transport, listener) = transport::Transport::bind(addr, inbound_tx).await?;
         let local = transport.local_addr()?;
-        let ip = app.config.voice.public_ip.unwrap_or(if local.ip().is_unspecified() {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        } else {
-            local.ip()
-        });
+        let ip = app
+            .config
+            .voice
+            .public_ip
+            .unwrap_or(if local.ip().is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                local.ip()
+            });
         let advertised = SocketAddr::new(ip, local.port());
         let (media_tx, media) = mpsc::unbounded_channel();
         let (commands_tx, commands) = mpsc::unbounded_channel();
@@ -85,7 +92,11 @@ impl VoiceService {
         if let Some(engine) = speech.engine() {
             tracing::info!(engine, "voice prompts by text-to-speech");
         }
-        let prompts = std::sync::Arc::new(prompts::Prompts::new(speech, app.store.clone(), app.blobs.clone()));
+        let prompts = std::sync::Arc::new(prompts::Prompts::new(
+            speech,
+            app.store.clone(),
+            app.blobs.clone(),
+        ));
         let _ = app.voice.prompts.set(prompts.clone());
         let engine = Engine::new(
             app.clone(),
@@ -134,9 +145,17 @@ impl VoiceService {
         }
     }
 
-    pub async fn control(&self, call: CallId, control: CallControl) -> Result<CallRecord, VoiceError> {
+    pub async fn control(
+        &self,
+        call: CallId,
+        control: CallControl,
+    ) -> Result<CallRecord, VoiceError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Control { call, control, reply })?;
+        self.send(Command::Control {
+            call,
+            control,
+            reply,
+        })?;
         answer.await.map_err(|_| VoiceError::Off)?
     }
 
@@ -155,8 +174,8 @@ impl VoiceService {
     }
 }
 
-/// Writes call records in the order the engine produced them, keeping only the newest state
-/// of each call when several wait.
+/// Writes call records in the order the engine produced them, in batches, keeping only the
+/// newest state of each call when several wait.
 async fn write_records(app: AppState, mut records: mpsc::UnboundedReceiver<CallRecord>) {
     let mut batch = Vec::new();
     while records.recv_many(&mut batch, 256).await > 0 {
@@ -167,10 +186,9 @@ async fn write_records(app: AppState, mut records: mpsc::UnboundedReceiver<CallR
                 None => newest.push(record),
             }
         }
-        for record in newest {
-            if let Err(error) = app.store.put_call(&record).await {
-                tracing::error!(%error, call = %record.id, "could not store a call record");
-            }
+        // One transaction for the batch: a busy center writes thousands of changes a second.
+        if let Err(error) = app.store.put_calls(&newest).await {
+            tracing::error!(%error, count = newest.len(), "could not store call records");
         }
     }
 }

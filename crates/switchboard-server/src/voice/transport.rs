@@ -131,7 +131,11 @@ impl Transport {
     }
 
     /// Starts reading and writing a connection; returns where to queue outgoing messages.
-    fn attach(self: &Arc<Self>, stream: TcpStream, from: SocketAddr) -> mpsc::UnboundedSender<Vec<u8>> {
+    fn attach(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        from: SocketAddr,
+    ) -> mpsc::UnboundedSender<Vec<u8>> {
         let (mut reader, mut writer) = stream.into_split();
         let (sender, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
         if let Ok(mut streams) = self.streams.lock() {
@@ -153,7 +157,9 @@ impl Transport {
             let mut buffer = Vec::with_capacity(8192);
             let mut chunk = vec![0u8; 16 * 1024];
             'read: loop {
-                let Ok(read) = reader.read(&mut chunk).await else { break };
+                let Ok(read) = reader.read(&mut chunk).await else {
+                    break;
+                };
                 if read == 0 {
                     break;
                 }
@@ -181,7 +187,10 @@ impl Transport {
                                 Ok(Message::Response(_)) => None,
                             };
                             if let Some(mut answer) = answer {
-                                answer.headers.push("Warning", &format!("399 switchboard \"{}\"", rejection.detail));
+                                answer.headers.push(
+                                    "Warning",
+                                    &format!("399 switchboard \"{}\"", rejection.detail),
+                                );
                                 transport.send(peer, Message::Response(answer).to_bytes());
                             }
                             break 'read;

@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Voice benchmarks against a release `switchboard demo` on loopback (see docs/benchmarks.md).
+
+The server runs pinned to core 0 and every sipp to core 1. Two measurements:
+
+* call rate: sipp's `uac` scenario calls the demo number (the IVR answers and plays its menu
+  prompt); the caller hangs up after one second. The rate steps up until a step has a failed
+  call (or the top step passes); each step reports failed calls, retransmissions and the
+  server's CPU.
+* bridged calls: N agents (created through the API, phones registered with digest
+  authentication, all answered by one sipp UAS that echoes RTP) and N callers streaming G.711
+  A-law in 20 ms packets, relayed caller -> Switchboard -> agent -> Switchboard -> caller.
+  Reports the server's CPU per call per second and memory per call over a steady window, and
+  packet counts from the call records and the kernel's UDP counters.
+
+Only the standard library: urllib for the API, a UDP socket for REGISTER.
+"""
+
+import hashlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "switchboard")
+CALLER_XML = os.path.join(ROOT, "crates", "switchboard-server", "benches", "sipp", "bridged_caller.xml")
+AGENT_XML = os.path.join(ROOT, "crates", "switchboard-server", "benches", "sipp", "echo_agent.xml")
+HTTP = "127.0.0.1:18480"
+SIP_PORT = 25460
+UAS_PORT = 25490
+PASSWORD = "bench-password-1"
+BENCH_NUMBER = "15550111"
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+class Api:
+    def __init__(self):
+        self.cookie = None
+
+    def call(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"http://{HTTP}{path}", data=data, method=method)
+        request.add_header("content-type", "application/json")
+        if self.cookie:
+            request.add_header("cookie", self.cookie)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            if self.cookie is None:
+                cookie = response.headers.get("set-cookie")
+                if cookie:
+                    self.cookie = cookie.split(";")[0]
+            text = response.read()
+            return json.loads(text) if text else None
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def socket_drops(first, last):
+    """Datagrams the kernel dropped on Switchboard's RTP sockets (ports first..=last)."""
+    total = 0
+    with open("/proc/net/udp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            port = int(fields[1].split(":")[1], 16)
+            if first <= port <= last:
+                total += int(fields[-1])
+    return total
+
+
+def udp_counters():
+    with open("/proc/net/snmp") as f:
+        lines = [l.split() for l in f if l.startswith("Udp:")]
+    return dict(zip(lines[0][1:], map(int, lines[1][1:])))
+
+
+def start_server(data_dir, rtp_ports):
+    env = dict(os.environ)
+    env.update(
+        SWITCHBOARD_DATA_DIR=data_dir,
+        SWITCHBOARD_HTTP=HTTP,
+        SWITCHBOARD_SIP=f"127.0.0.1:{SIP_PORT}",
+        SWITCHBOARD_DEMO_PASSWORD=PASSWORD,
+        SWITCHBOARD_RTP_PORTS=rtp_ports,
+        SWITCHBOARD_RING_SECONDS="30",
+        RUST_LOG="warn",
+    )
+    if os.environ.get("SWITCHBOARD_DATABASE_URL"):
+        env["SWITCHBOARD_DATABASE_URL"] = os.environ["SWITCHBOARD_DATABASE_URL"]
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", BINARY, "demo"],
+        env=env,
+        stdout=open(os.path.join(data_dir, "server.log"), "w"),
+        stderr=subprocess.STDOUT,
+    )
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"http://{HTTP}/healthz", timeout=1)
+            return server
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not start")
+
+
+def sipp(args, cwd, wait=True):
+    command = ["taskset", "-c", "1", "sipp", "-nostdin", "-i", "127.0.0.1"] + args
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if wait:
+        return process.wait()
+    return process
+
+
+def call_rate(workdir, pid, rates, seconds):
+    log("\n== Call rate: answer, play the menu prompt for 1 s, caller hangs up ==")
+    log(f"   sipp -sn uac -s 15550100 -d 1000 -r RATE -m RATE*{seconds} 127.0.0.1:{SIP_PORT}")
+    # Warm the prompt cache (text-to-speech renders once).
+    sipp(["-sn", "uac", "-s", "15550100", "-d", "1000", "-m", "1", "-timeout", "30", "-timeout_error",
+          "-p", "25471", f"127.0.0.1:{SIP_PORT}"], workdir)
+    best = None
+    results = []
+    for rate in rates:
+        screen = os.path.join(workdir, f"uac_{rate}.txt")
+        before_cpu, before_wall = cpu_seconds(pid), time.time()
+        code = sipp(["-sn", "uac", "-s", "15550100", "-d", "1000", "-r", str(rate), "-m", str(rate * seconds),
+                     "-timeout", str(seconds + 60), "-timeout_error", "-trace_screen", "-screen_file", screen,
+                     "-p", "25471", f"127.0.0.1:{SIP_PORT}"], workdir)
+        cpu, wall = cpu_seconds(pid) - before_cpu, time.time() - before_wall
+        text = open(screen).read() if os.path.exists(screen) else ""
+        failed = re.search(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", text)
+        failed = int(failed.group(1)) if failed else -1
+        retrans = sum(int(m) for m in re.findall(r"(?:INVITE|BYE) ---------->\s+\d+\s+(\d+)", text))
+        results.append((rate, code, failed, retrans, cpu / wall))
+        log(f"   {rate:5d} cps: sipp exit {code}, failed calls {failed}, retransmissions {retrans}, "
+            f"server CPU {100 * cpu / wall:.0f}% of a core")
+        if code != 0 or failed != 0:
+            break
+        best = rate
+    log(f"   highest rate with no failed call: {best} cps")
+    return best, results
+
+
+def register(sock, username, contact_port):
+    """REGISTER with digest authentication, as a phone would."""
+    call_id = uuid.uuid4().hex
+    local = sock.getsockname()
+
+    def message(cseq, authorization=""):
+        return (f"REGISTER sip:127.0.0.1:{SIP_PORT} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{local[1]};branch=z9hG4bK{uuid.uuid4().hex}\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:{username}@127.0.0.1>;tag={call_id[:8]}\r\n"
+                f"To: <sip:{username}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n"
+                f"Contact: <sip:{username}@127.0.0.1:{contact_port}>\r\nExpires: 3600\r\n"
+                f"{authorization}Content-Length: 0\r\n\r\n").encode()
+
+    sock.sendto(message(1), ("127.0.0.1", SIP_PORT))
+    answer = sock.recv(65536).decode()
+    nonce = re.search(r'nonce="([^"]+)"', answer).group(1)
+    uri = f"sip:127.0.0.1:{SIP_PORT}"
+    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()
+    ha1 = md5(f"{username}:switchboard:{PASSWORD}")
+    ha2 = md5(f"REGISTER:{uri}")
+    cnonce = uuid.uuid4().hex[:16]
+    response = md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}")
+    authorization = (f'Authorization: Digest username="{username}", realm="switchboard", nonce="{nonce}", '
+                     f'uri="{uri}", response="{response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="{cnonce}"\r\n')
+    sock.sendto(message(2, authorization), ("127.0.0.1", SIP_PORT))
+    answer = sock.recv(65536).decode()
+    if not answer.startswith("SIP/2.0 200"):
+        raise SystemExit(f"registration of {username} failed: {answer.splitlines()[0]}")
+
+
+def bridged(workdir, api, pid, count, hold_seconds, window):
+    log(f"\n== {count} concurrent bridged calls: caller sipp <-> Switchboard <-> agent sipp (G.711, 20 ms, relayed) ==")
+    queues = api.call("GET", "/api/v1/queues")
+    sales = next(q["id"] for q in queues if q["channel"] == "voice" and q["name"] == "Sales")
+    api.call("PUT", f"/api/v1/voice/numbers/{BENCH_NUMBER}", {"entry_queue_id": sales})
+    log(f"   creating {count} agents in Sales with SIP phones")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    for n in range(count):
+        username = f"bench{n:05d}"
+        user = api.call("POST", "/api/v1/users", {"username": username, "role": "agent", "queues": [sales]})
+        api.call("PUT", f"/api/v1/users/{user['id']}/sip-phone", {"password": PASSWORD})
+        register(sock, username, UAS_PORT)
+        api.call("PUT", f"/api/v1/agents/{user['id']}/presence", {"presence": "available"})
+    uas = sipp(["-sf", AGENT_XML, "-rtp_echo", "-p", str(UAS_PORT), "-mp", "40000", "-m", str(count),
+                "-timeout", str(hold_seconds + 120)], workdir, wait=False)
+    audio = os.path.join(workdir, "tone.al")
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-t", "al", audio, "synth", "10", "sine", "300", "vol", "0.3"],
+                   check=True)
+    scenario = os.path.join(workdir, "bridged_caller.xml")
+    with open(CALLER_XML) as f, open(scenario, "w") as out:
+        out.write(f.read().replace("AUDIO_FILE", audio))
+    idle_rss = rss_kib(pid)
+    log(f"   sipp -sf bridged_caller.xml -s {BENCH_NUMBER} -r 100 -l {count} -m {count} -d {hold_seconds * 1000} 127.0.0.1:{SIP_PORT}")
+    caller = sipp(["-sf", scenario, "-s", BENCH_NUMBER, "-r", "100", "-l", str(count), "-m", str(count),
+                   "-d", str(hold_seconds * 1000), "-timeout", str(hold_seconds + 120), "-timeout_error",
+                   "-p", "25472", "-mp", "30000", f"127.0.0.1:{SIP_PORT}"], workdir, wait=False)
+    # Wait until every call is answered.
+    answered, started = 0, time.time()
+    while time.time() - started < 120:
+        live = api.call("GET", "/api/v1/calls/live")
+        answered = sum(1 for c in live if c["answered_at"])
+        if answered >= count:
+            break
+        time.sleep(1)
+    log(f"   {answered} calls answered and bridged after {time.time() - started:.0f} s")
+    time.sleep(3)
+    udp_before, ours_before = udp_counters(), socket_drops(20000, 29999)
+    before_cpu, before_wall, rss = cpu_seconds(pid), time.time(), rss_kib(pid)
+    time.sleep(window)
+    cpu, wall = cpu_seconds(pid) - before_cpu, time.time() - before_wall
+    udp_after, ours_after = udp_counters(), socket_drops(20000, 29999)
+    live = len(api.call("GET", "/api/v1/calls/live"))
+    per_call_ms = 1000 * cpu / (live * wall) if live else float("nan")
+    log(f"   steady window {wall:.0f} s with {live} calls: server CPU {100 * cpu / wall:.0f}% of a core, "
+        f"{per_call_ms:.3f} ms of CPU per call per second")
+    log(f"   memory: {rss / 1024:.0f} MiB with the calls up, {idle_rss / 1024:.0f} MiB before: "
+        f"{(rss - idle_rss) / max(live, 1):.0f} KiB per call")
+    drops = {k: udp_after[k] - udp_before[k] for k in ("InErrors", "RcvbufErrors", "SndbufErrors") if k in udp_after}
+    log(f"   kernel UDP receive errors on loopback during the window: {drops} "
+        f"(the caller sipp does not read the audio sent back to it); on Switchboard's RTP sockets: {ours_after - ours_before}")
+    caller_code, uas_code = caller.wait(), uas.wait()
+    time.sleep(2)
+    calls = [c for c in api.call("GET", f"/api/v1/calls?limit={count}") if c["did"] == BENCH_NUMBER]
+    totals = {k: sum(c["rtp"][k] for c in calls) for k in ("from_caller", "to_agent", "from_agent", "to_caller")}
+    forward = totals["to_agent"] / totals["from_caller"] if totals["from_caller"] else 0
+    backward = totals["to_caller"] / totals["from_agent"] if totals["from_agent"] else 0
+    log(f"   sipp caller exit {caller_code}, sipp agent exit {uas_code}; {len(calls)} call records")
+    log(f"   RTP packets: {totals}")
+    log(f"   relayed caller->agent {100 * forward:.3f}%, agent->caller {100 * backward:.3f}% of what arrived")
+    return per_call_ms, (rss - idle_rss) / max(live, 1), totals, drops
+
+
+def main():
+    rates = [int(r) for r in os.environ.get("BENCH_RATES", "250,500,750,1000,1250,1500").split(",")]
+    count = int(os.environ.get("BENCH_CALLS", "1000"))
+    hold = int(os.environ.get("BENCH_HOLD_SECONDS", "60"))
+    window = int(os.environ.get("BENCH_WINDOW_SECONDS", "20"))
+    workdir = tempfile.mkdtemp(prefix="switchboard-bench-voice-")
+    server = start_server(workdir, "20000-29999")
+    try:
+        pid = server.pid
+        api = Api()
+        api.call("POST", "/api/v1/auth/login", {"username": "admin", "password": PASSWORD})
+        if os.environ.get("BENCH_SKIP_RATE") != "1":
+            call_rate(workdir, pid, rates, 8)
+        if os.environ.get("BENCH_SKIP_BRIDGED") != "1":
+            bridged(workdir, api, pid, count, hold, window)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
