@@ -593,20 +593,30 @@ async fn udp_exchange(sip: SocketAddr, message: &[u8]) -> Option<String> {
     }
 }
 
-/// Skips provisional responses.
+/// Sends a message and returns the final answer (provisional ones skipped), if one comes.
 async fn udp_final(sip: SocketAddr, message: &[u8]) -> Option<String> {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     socket.send_to(message, sip).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(1), final_response(&socket))
+        .await
+        .ok()
+}
+
+/// The next final response on a socket, within three seconds.
+async fn next_answer(socket: &UdpSocket) -> String {
+    tokio::time::timeout(Duration::from_secs(3), final_response(socket))
+        .await
+        .expect("an answer")
+}
+
+/// The next final response on a socket (provisional ones skipped).
+async fn final_response(socket: &UdpSocket) -> String {
     let mut buffer = vec![0u8; 65536];
     loop {
-        match tokio::time::timeout(Duration::from_secs(1), socket.recv(&mut buffer)).await {
-            Ok(Ok(n)) => {
-                let text = String::from_utf8_lossy(&buffer[..n]).into_owned();
-                if !text.starts_with("SIP/2.0 1") {
-                    return Some(text);
-                }
-            }
-            _ => return None,
+        let n = socket.recv(&mut buffer).await.unwrap();
+        let text = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        if !text.starts_with("SIP/2.0 1") {
+            return text;
         }
     }
 }
@@ -704,11 +714,7 @@ async fn malformed_and_unsupported_messages_get_the_right_answers() {
         ),
         (
             "no hops left",
-            request("INVITE", &uri, "", "")
-                .iter()
-                .copied()
-                .collect::<Vec<u8>>()
-                .pipe_replace("Max-Forwards: 70", "Max-Forwards: 0"),
+            request("INVITE", &uri, "", "").pipe_replace("Max-Forwards: 70", "Max-Forwards: 0"),
             Some(483),
         ),
         (
@@ -978,7 +984,7 @@ async fn voice_configuration_is_checked() {
     let wav = wav.into_inner();
     for (key, expected) in [
         ("hold:default", StatusCode::NO_CONTENT),
-        (&*format!("menu:main:en"), StatusCode::NO_CONTENT),
+        ("menu:main:en", StatusCode::NO_CONTENT),
         ("menu:nowhere", StatusCode::BAD_REQUEST),
         ("other:thing", StatusCode::BAD_REQUEST),
     ] {
@@ -993,6 +999,102 @@ async fn voice_configuration_is_checked() {
     }
     let (status, _) = agent1.call(Method::GET, "/api/v1/voice/trunks", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// A caller without sipp: DTMF by SIP INFO picks the menu choice, the caller is queued, and
+/// hangs up while waiting (an abandoned call); the INVITE carried no offer (Switchboard offers
+/// in its 200 and takes the answer from the ACK).
+#[tokio::test]
+async fn dtmf_by_sip_info_and_a_late_offer() {
+    let server = Server::start(Backend::Sqlite).await;
+    let sip = server.sip().await;
+    let admin = server.login("admin").await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let media = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = socket.local_addr().unwrap();
+    let uri = format!("sip:15550100@{sip}");
+    let head = |method: &str, cseq: u32, to_tag: &str, extra: &str, body: &str| {
+        let to_tag = if to_tag.is_empty() {
+            String::new()
+        } else {
+            format!(";tag={to_tag}")
+        };
+        format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{}\r\nMax-Forwards: 70\r\n\
+             From: <sip:15559876543@127.0.0.1>;tag=info\r\nTo: <{uri}>{to_tag}\r\nCall-ID: info-test\r\n\
+             CSeq: {cseq} {method}\r\nContact: <sip:caller@{local}>\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            uuid::Uuid::new_v4().simple(),
+            body.len()
+        )
+    };
+    socket
+        .send_to(head("INVITE", 1, "", "", "").as_bytes(), sip)
+        .await
+        .unwrap();
+    let ok = next_answer(&socket).await;
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    assert!(
+        ok.contains("m=audio ") && ok.contains("telephone-event"),
+        "our offer: {ok}"
+    );
+    let tag = ok
+        .lines()
+        .find_map(|l| l.strip_prefix("To: "))
+        .and_then(|to| to.split(";tag=").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let answer = format!(
+        "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\n",
+        media.local_addr().unwrap().port()
+    );
+    socket
+        .send_to(
+            head("ACK", 1, &tag, "Content-Type: application/sdp\r\n", &answer).as_bytes(),
+            sip,
+        )
+        .await
+        .unwrap();
+    // The menu prompt arrives at the address the ACK's answer gave.
+    let n = tokio::time::timeout(Duration::from_secs(5), media.recv(&mut vec![0u8; 2048]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 172, "a 20 ms PCMU packet");
+    let info = head(
+        "INFO",
+        2,
+        &tag,
+        "Content-Type: application/dtmf-relay\r\n",
+        "Signal=2\r\nDuration=160\r\n",
+    );
+    socket.send_to(info.as_bytes(), sip).await.unwrap();
+    assert!(next_answer(&socket).await.starts_with("SIP/2.0 200"));
+    let support = queue_id(&admin, "Support").await;
+    let mut live = Value::Null;
+    for _ in 0..100 {
+        live = admin.get("/api/v1/calls/live").await;
+        if live[0]["queue_id"] == support.as_str() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(live[0]["ivr_path"], "2", "{live}");
+    assert_eq!(live[0]["queue_id"], support.as_str(), "{live}");
+    // A BYE for another dialog is refused; ours ends the call.
+    socket
+        .send_to(head("BYE", 3, "not-ours", "", "").as_bytes(), sip)
+        .await
+        .unwrap();
+    assert!(next_answer(&socket).await.starts_with("SIP/2.0 481"));
+    socket
+        .send_to(head("BYE", 3, &tag, "", "").as_bytes(), sip)
+        .await
+        .unwrap();
+    assert!(next_answer(&socket).await.starts_with("SIP/2.0 200"));
+    let call = ended_call(&admin).await;
+    assert_eq!(call["disposition"], "abandoned");
+    assert_eq!(call["caller"], "15559876543");
 }
 
 /// Byte-level replacement for building malformed messages.

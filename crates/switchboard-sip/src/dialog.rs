@@ -114,10 +114,8 @@ impl Dialog {
         headers.push("To", &self.remote);
         headers.push("Call-ID", &self.call_id);
         headers.push("CSeq", &format!("{number} {}", method.as_str()));
-        if matches!(method, Method::Invite | Method::Ack) || !self.contact.is_empty() {
-            if !self.contact.is_empty() {
-                headers.push("Contact", &self.contact);
-            }
+        if !self.contact.is_empty() {
+            headers.push("Contact", &self.contact);
         }
         Request {
             method,

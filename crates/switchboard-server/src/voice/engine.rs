@@ -944,13 +944,20 @@ impl Engine {
         }
     }
 
+    /// The call and leg an in-dialog request belongs to: its Call-ID and both tags must match.
+    fn dialog_of(&self, request: &Request) -> Option<(u64, Side)> {
+        let (call, side) = *self.dialogs.get(request.headers.get("Call-ID")?)?;
+        let state = self.calls.get(&call)?;
+        let dialog = match side {
+            Side::Caller => Some(&state.caller.dialog),
+            Side::Other => state.other.as_ref().and_then(|l| l.dialog.as_ref()),
+            Side::Consult => state.consult.as_ref().and_then(|l| l.dialog.as_ref()),
+        }?;
+        dialog.matches(request).then_some((call, side))
+    }
+
     fn on_info(&mut self, request: Request, peer: Peer, key: Option<Key>) {
-        let found = request
-            .headers
-            .get("Call-ID")
-            .and_then(|id| self.dialogs.get(id))
-            .copied();
-        let Some((call, side)) = found else {
+        let Some((call, side)) = self.dialog_of(&request) else {
             self.reply(&request, &key, peer, 481);
             return;
         };
@@ -1412,12 +1419,7 @@ impl Engine {
     // ----- hang-ups -----
 
     async fn on_bye(&mut self, request: Request, peer: Peer, key: Option<Key>) {
-        let found = request
-            .headers
-            .get("Call-ID")
-            .and_then(|id| self.dialogs.get(id))
-            .copied();
-        let Some((call, side)) = found else {
+        let Some((call, side)) = self.dialog_of(&request) else {
             self.reply(&request, &key, peer, 481);
             return;
         };
@@ -1573,12 +1575,7 @@ impl Engine {
     }
 
     fn on_reinvite(&mut self, request: Request, peer: Peer, key: Option<Key>) {
-        let found = request
-            .headers
-            .get("Call-ID")
-            .and_then(|id| self.dialogs.get(id))
-            .copied();
-        let Some((call, side)) = found else {
+        let Some((call, side)) = self.dialog_of(&request) else {
             self.reply(&request, &key, peer, 481);
             return;
         };

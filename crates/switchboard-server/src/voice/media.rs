@@ -67,7 +67,9 @@ impl RemoteAddr {
 
     fn latch(&self, addr: SocketAddr) {
         let packed = match addr {
-            SocketAddr::V4(v4) => Self::V4 | u64::from(u32::from(*v4.ip())) << 16 | u64::from(v4.port()),
+            SocketAddr::V4(v4) => {
+                Self::V4 | u64::from(u32::from(*v4.ip())) << 16 | u64::from(v4.port())
+            }
             SocketAddr::V6(_) => {
                 if let Ok(mut v6) = self.v6.lock() {
                     *v6 = Some(addr);
@@ -354,12 +356,17 @@ impl LegTask {
 
     fn on_packet(&self, state: &mut LegState, packet: &mut [u8], from: SocketAddr) {
         let shared = &self.shared;
-        let Some(header) = rtp::parse(packet) else { return };
+        let Some(header) = rtp::parse(packet) else {
+            return;
+        };
         shared.received.fetch_add(1, Ordering::Relaxed);
         // Symmetric RTP: answer where the media comes from, and from then on hear only that.
         if !shared.connected.load(Ordering::Relaxed) {
             shared.remote.latch(from);
-            if socket2::SockRef::from(&shared.socket).connect(&from.into()).is_ok() {
+            if socket2::SockRef::from(&shared.socket)
+                .connect(&from.into())
+                .is_ok()
+            {
                 shared.connected.store(true, Ordering::Relaxed);
             }
         }
@@ -369,7 +376,10 @@ impl LegTask {
                 if state.last_event_timestamp != Some(header.timestamp) {
                     state.last_event_timestamp = Some(header.timestamp);
                     if let Some(digit) = rtp::event_digit(event.event) {
-                        let _ = self.events.send(MediaEvent::Dtmf { leg: self.id, digit });
+                        let _ = self.events.send(MediaEvent::Dtmf {
+                            leg: self.id,
+                            digit,
+                        });
                     }
                 }
             }

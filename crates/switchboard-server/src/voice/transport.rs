@@ -156,10 +156,7 @@ impl Transport {
             };
             let mut buffer = Vec::with_capacity(8192);
             let mut chunk = vec![0u8; 16 * 1024];
-            'read: loop {
-                let Ok(read) = reader.read(&mut chunk).await else {
-                    break;
-                };
+            'read: while let Ok(read) = reader.read(&mut chunk).await {
                 if read == 0 {
                     break;
                 }
