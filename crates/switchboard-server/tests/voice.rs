@@ -476,6 +476,108 @@ async fn a_call_is_transferred_to_another_queue() {
     assert_eq!(record["transfers"], json!([format!("queue:{support}")]));
 }
 
+/// An attended transfer to a number: the caller holds while the agent talks to the number
+/// through the outbound trunk (dial rules applied), then the caller is joined to it and the
+/// agent's phone is released.
+#[tokio::test]
+async fn an_attended_transfer_to_a_number() {
+    let server = Server::start(Backend::Sqlite).await;
+    let sip = server.sip().await;
+    let admin = server.login("admin").await;
+    let carrier_port = free_port();
+    admin
+        .expect(
+            StatusCode::CREATED,
+            Method::POST,
+            "/api/v1/voice/trunks",
+            json!({"name": "Carrier out", "direction": "outbound", "host": "127.0.0.1", "port": carrier_port,
+                   "caller_id": "15550100", "dial_rules": [{"prefix": "9", "strip": 1, "prepend": ""}]}),
+        )
+        .await;
+    let carrier = Sipp::start(
+        "carrier_out",
+        &[
+            "-sf",
+            &scenario("carrier_out"),
+            "-p",
+            &carrier_port.to_string(),
+        ],
+    );
+    let agent1 = server.login("agent1").await;
+    available(&agent1).await;
+    let phone = agent_phone(sip, "agent1", "agent").await;
+    let call = caller(sip, "caller", DTMF_1, 8000);
+    let mut live = Value::Null;
+    for _ in 0..200 {
+        live = agent1.get("/api/v1/calls/live").await;
+        if live
+            .as_array()
+            .is_some_and(|l| l.first().is_some_and(|c| c["answered_at"].is_string()))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let id = live[0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no live call: {live}"))
+        .to_owned();
+    // Nothing to complete yet.
+    agent1
+        .expect(
+            StatusCode::CONFLICT,
+            Method::POST,
+            &format!("/api/v1/calls/{id}/complete-transfer"),
+            json!({}),
+        )
+        .await;
+    agent1
+        .expect(
+            StatusCode::OK,
+            Method::POST,
+            &format!("/api/v1/calls/{id}/transfer"),
+            json!({"number": "95551234", "attended": true}),
+        )
+        .await;
+    // Once the number answers, the agent completes the transfer.
+    let mut completed = false;
+    for _ in 0..200 {
+        let (status, body) = agent1
+            .call(
+                Method::POST,
+                &format!("/api/v1/calls/{id}/complete-transfer"),
+                Some(json!({})),
+            )
+            .await;
+        if status == StatusCode::OK {
+            completed = true;
+            break;
+        }
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(completed, "the number never answered");
+    phone.succeeds().await;
+    call.succeeds().await;
+    carrier.succeeds().await;
+    let record = admin.get(&format!("/api/v1/calls/{id}")).await;
+    assert_eq!(record["transfers"], json!(["number:95551234"]), "{record}");
+    assert_eq!(record["disposition"], "transferred_out");
+    assert_eq!(record["ended_by"], "caller");
+    assert_eq!(record["agent_id"], agent1.user_id.as_str());
+    // The agent is free again: their contact ended with the transfer.
+    let contact = record["contact_id"].as_str().unwrap();
+    let contacts = admin.get("/api/v1/contacts").await;
+    assert!(
+        contacts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["id"] != contact),
+        "{contacts}"
+    );
+}
+
 /// baresip, a real softphone, registers with digest authentication and auto-answers as
 /// agent2; the caller's audio reaches it (it records what it heard).
 #[tokio::test]

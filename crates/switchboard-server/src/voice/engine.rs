@@ -1860,24 +1860,17 @@ impl Engine {
                 if attended {
                     self.consult(call, to).await?;
                 } else {
-                    match to {
-                        TransferTo::Queue(queue) => {
-                            self.app
-                                .contacts
-                                .transfer(contact, TransferTarget::Queue(queue))
-                                .await
-                                .map_err(VoiceError::from)?;
-                        }
-                        TransferTo::Agent(agent) => {
-                            self.app
-                                .contacts
-                                .transfer(contact, TransferTarget::Agent(agent))
-                                .await
-                                .map_err(VoiceError::from)?;
-                        }
+                    let target = match to {
+                        TransferTo::Queue(queue) => Some(TransferTarget::Queue(queue)),
+                        TransferTo::Agent(agent) => Some(TransferTarget::Agent(agent)),
                         TransferTo::Number(number) => {
                             self.transfer_out(call, &number).await?;
+                            None
                         }
+                    };
+                    // Routing moves the contact; its change tells this engine what to ring.
+                    if let Some(target) = target {
+                        self.app.contacts.transfer(contact, target).await?;
                     }
                 }
                 if let Some(state) = self.calls.get_mut(&call) {

@@ -145,7 +145,8 @@ impl Leg {
             let rtp = UdpSocket::bind(SocketAddr::new(ip, port)).await;
             let rtcp = UdpSocket::bind(SocketAddr::new(ip, port + 1)).await;
             let (Ok(rtp), Ok(rtcp)) = (rtp, rtcp) else {
-                // Taken by another program: skip it, and keep it out of the pool.
+                // Taken (by another program, or a socket still closing): try it again later.
+                ports.give(port);
                 continue;
             };
             let shared = Arc::new(LegShared {

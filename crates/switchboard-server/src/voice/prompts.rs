@@ -47,6 +47,8 @@ pub struct Prompts {
     blobs: Arc<dyn BlobStore>,
     /// Decoded uploads by blob id.
     uploads: Mutex<HashMap<String, Samples>>,
+    /// Which blob (if any) each key names, as last read from the store.
+    keys: Mutex<HashMap<String, Option<String>>>,
     hold: Samples,
 }
 
@@ -57,13 +59,22 @@ impl Prompts {
             store,
             blobs,
             uploads: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
             hold: audio::hold_music().into(),
         }
     }
 
     /// Uploaded audio under `key`, decoded once.
     async fn upload(&self, key: &str) -> Option<Samples> {
-        let blob = self.store.voice_audio(key).await.ok().flatten()?;
+        let known = self.keys.lock().ok()?.get(key).cloned();
+        let blob = match known {
+            Some(blob) => blob?,
+            None => {
+                let blob = self.store.voice_audio(key).await.ok()?;
+                self.keys.lock().ok()?.insert(key.to_owned(), blob.clone());
+                blob?
+            }
+        };
         if let Some(found) = self.uploads.lock().ok()?.get(&blob).cloned() {
             return Some(found);
         }
@@ -125,10 +136,13 @@ impl Prompts {
         }
     }
 
-    /// Forgets decoded uploads (after an upload is replaced or removed).
+    /// Forgets uploads and which keys name them (after an upload is replaced or removed).
     pub fn forget_uploads(&self) {
         if let Ok(mut uploads) = self.uploads.lock() {
             uploads.clear();
+        }
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.clear();
         }
     }
 }
