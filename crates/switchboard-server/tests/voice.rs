@@ -284,6 +284,8 @@ async fn the_agent_hangs_up_first() {
     let server = Server::start(Backend::Sqlite).await;
     let sip = server.sip().await;
     let admin = server.login("admin").await;
+    let supervisor = server.login("supervisor").await;
+    let (mut events, _) = crate::events::EventStream::open(&server, &supervisor).await;
     let agent2 = server.login("agent2").await;
     available(&agent2).await;
     let phone = agent_phone(sip, "agent2", "agent_hangs_up").await;
@@ -314,16 +316,39 @@ async fn the_agent_hangs_up_first() {
     assert_eq!(call["agent_id"], agent2.user_id.as_str());
     assert_eq!(call["disposition"], "answered");
     assert_eq!(call["ended_by"], "agent");
+    // A supervisor watched the call move on the live event stream, to its end.
+    let (ended, before) = events
+        .until(|e| e["type"] == "call_updated" && e["call"]["ended_at"].is_string())
+        .await;
+    assert_eq!(ended["call"]["id"], call["id"]);
+    let steps: Vec<&Value> = before
+        .iter()
+        .filter(|e| e["type"] == "call_updated")
+        .map(|e| &e["call"])
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .any(|c| c["queued_at"].is_string() && c["answered_at"].is_null()),
+        "queued: {steps:?}"
+    );
+    assert!(
+        steps.iter().any(|c| c["answered_at"].is_string()),
+        "answered: {steps:?}"
+    );
     // The agent answered PCMU first while the caller speaks PCMA: relayed, converted byte by
     // byte (about three seconds each way before the agent hangs up).
     assert!(call["rtp"]["to_agent"].as_u64().unwrap() >= 100, "{call}");
     assert!(call["rtp"]["to_caller"].as_u64().unwrap() >= 100, "{call}");
 }
 
-/// A caller who hangs up while waiting is an abandoned call, and leaves nothing behind.
+/// A caller who hangs up while waiting is an abandoned call, and leaves nothing behind. The
+/// text-to-speech engine configured here is not installed on test machines (espeak-ng), so the
+/// menu is tones: the call goes on regardless.
 #[tokio::test]
 async fn a_caller_abandons_in_the_queue() {
-    let server = Server::start(Backend::Sqlite).await;
+    let server =
+        Server::start_configured(Backend::Sqlite, |c| c.voice.tts = "espeak-ng".into()).await;
     let sip = server.sip().await;
     let admin = server.login("admin").await;
     // Nobody is available: the caller waits with hold music, then gives up.
@@ -651,25 +676,30 @@ async fn baresip_answers_as_an_agent_phone() {
     assert!(registered, "baresip did not register");
     caller(sip, "caller", DTMF_2, 3000).succeeds().await;
     let call = ended_call(&admin).await;
-    baresip.kill().await.ok();
     assert_eq!(call["agent_id"], agent2.user_id.as_str(), "{call}");
     assert_eq!(call["disposition"], "answered");
     assert!(
         call["rtp"]["from_agent"].as_u64().unwrap() >= 50,
         "baresip sent audio: {call}"
     );
-    // What baresip decoded: the caller's speech, not silence.
-    let heard = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .expect("baresip recorded the call");
-    let samples: Vec<i16> = hound::WavReader::open(&heard)
-        .unwrap()
-        .into_samples()
-        .map(Result::unwrap)
-        .collect();
+    // What baresip decoded: the caller's speech, not silence. It writes the recording out once
+    // it has taken the hang-up, so wait for that before stopping it.
+    let mut samples: Vec<i16> = Vec::new();
+    for _ in 0..100 {
+        let heard = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"));
+        if let Some(reader) = heard.and_then(|p| hound::WavReader::open(p).ok()) {
+            samples = reader.into_samples().filter_map(Result::ok).collect();
+            if samples.len() >= 8000 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    baresip.kill().await.ok();
     assert!(
         samples.len() >= 8000,
         "at least a second heard: {}",
