@@ -61,6 +61,8 @@ pub struct VoiceConfig {
     pub ring_seconds: u64,
     /// How often a waiting caller hears their position (`SWITCHBOARD_ANNOUNCE_SECONDS`).
     pub announce_seconds: u64,
+    /// A call whose caller sends no RTP for this long has gone (`SWITCHBOARD_MEDIA_TIMEOUT_SECONDS`).
+    pub media_timeout_seconds: u64,
     /// The text-to-speech engine: `flite` (default), `espeak-ng`, or `none` for tones only
     /// (`SWITCHBOARD_TTS`).
     pub tts: String,
@@ -74,6 +76,7 @@ impl Default for VoiceConfig {
             rtp_ports: (20000, 29999),
             ring_seconds: 20,
             announce_seconds: 30,
+            media_timeout_seconds: 120,
             tts: "flite".into(),
         }
     }
@@ -94,6 +97,7 @@ struct FileConfig {
     rtp_ports: Option<String>,
     ring_seconds: Option<u64>,
     announce_seconds: Option<u64>,
+    media_timeout_seconds: Option<u64>,
     tts: Option<String>,
 }
 
@@ -262,6 +266,11 @@ fn voice_config(
             "SWITCHBOARD_ANNOUNCE_SECONDS",
             file.announce_seconds,
             defaults.announce_seconds,
+        )?,
+        media_timeout_seconds: seconds(
+            "SWITCHBOARD_MEDIA_TIMEOUT_SECONDS",
+            file.media_timeout_seconds,
+            defaults.media_timeout_seconds,
         )?,
         tts,
     })

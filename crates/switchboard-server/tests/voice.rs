@@ -1229,6 +1229,57 @@ async fn dtmf_by_sip_info_and_a_late_offer() {
     assert_eq!(call["caller"], "15559876543");
 }
 
+/// A caller whose media stops (a vanished phone that never sent BYE) is hung up once the media
+/// timeout passes, and the call record says the system ended it.
+#[tokio::test]
+async fn a_silent_caller_is_hung_up_after_the_media_timeout() {
+    let server =
+        Server::start_configured(Backend::Sqlite, |c| c.voice.media_timeout_seconds = 2).await;
+    let sip = server.sip().await;
+    let admin = server.login("admin").await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = socket.local_addr().unwrap();
+    let sdp = "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
+    let invite = String::from_utf8(request(
+        "INVITE",
+        &format!("sip:15550100@{sip}"),
+        "Content-Type: application/sdp\r\n",
+        sdp,
+    ))
+    .unwrap()
+    .replace("127.0.0.1:5999", &local.to_string());
+    socket.send_to(invite.as_bytes(), sip).await.unwrap();
+    let ok = next_answer(&socket).await;
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    let to = ok
+        .lines()
+        .find_map(|l| l.strip_prefix("To: "))
+        .unwrap()
+        .to_owned();
+    let ack = invite
+        .replacen("INVITE sip", "ACK sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
+        .replace(&format!("To: <sip:15550100@{sip}>"), &format!("To: {to}"));
+    let ack = ack.split("\r\n\r\n").next().unwrap().replace(
+        &format!("Content-Length: {}", sdp.len()),
+        "Content-Length: 0",
+    ) + "\r\n\r\n";
+    socket.send_to(ack.as_bytes(), sip).await.unwrap();
+    // No RTP ever comes from this caller: within a few seconds Switchboard sends BYE.
+    let mut buffer = vec![0u8; 65536];
+    let n = tokio::time::timeout(Duration::from_secs(10), socket.recv(&mut buffer))
+        .await
+        .expect("a BYE")
+        .unwrap();
+    let bye = String::from_utf8_lossy(&buffer[..n]).into_owned();
+    assert!(bye.starts_with("BYE "), "{bye}");
+    let call = ended_call(&admin).await;
+    assert_eq!(call["ended_by"], "system", "{call}");
+    assert_eq!(call["disposition"], "left_in_menu");
+    assert_eq!(call["rtp"]["from_caller"], 0);
+    assert_eq!(metric(&server, "switchboard_calls_in_progress").await, 0.0);
+}
+
 /// Byte-level replacement for building malformed messages.
 trait PipeReplace {
     fn pipe_replace(self, from: &str, to: &str) -> Vec<u8>;

@@ -130,6 +130,12 @@ struct Call {
     consult: Option<OtherLeg>,
     play_token: u64,
     menu_generation: u64,
+    /// RTP packets from the caller at the last media check, and since when that count stood.
+    media_seen: u32,
+    media_quiet_since: Instant,
+    /// Whether the caller's side sends media (not while they hold the call with `inactive`
+    /// or `recvonly`), so silence means they are gone.
+    caller_sends: bool,
 }
 
 struct Registration {
@@ -141,9 +147,22 @@ struct Registration {
 
 #[derive(Clone, Copy)]
 enum Timer {
-    Ring { call: u64, leg: u64 },
-    Menu { call: u64, generation: u64 },
-    Announce { call: u64, token: u64 },
+    Ring {
+        call: u64,
+        leg: u64,
+    },
+    Menu {
+        call: u64,
+        generation: u64,
+    },
+    Announce {
+        call: u64,
+        token: u64,
+    },
+    /// Checks the caller still sends media.
+    Media {
+        call: u64,
+    },
 }
 
 /// The voice configuration the engine reads on every call, reloaded after changes.
@@ -779,8 +798,13 @@ impl Engine {
                 consult: None,
                 play_token: 0,
                 menu_generation: 0,
+                media_seen: 0,
+                media_quiet_since: Instant::now(),
+                caller_sends: true,
             },
         );
+        let check = self.media_check_interval();
+        self.schedule(Instant::now() + check, Timer::Media { call });
         self.app.metrics.calls_in_progress.inc();
         self.save(call);
         self.enter_node(call, did.entry);
@@ -919,6 +943,10 @@ impl Engine {
             Instant::now() + Duration::from_secs(announce),
             Timer::Announce { call, token },
         );
+    }
+
+    fn media_check_interval(&self) -> Duration {
+        Duration::from_secs((self.app.config.voice.media_timeout_seconds / 4).max(1))
     }
 
     fn on_ack(&mut self, request: Request) {
@@ -1638,6 +1666,12 @@ impl Engine {
             direction.answer(),
         );
         let current = state.state;
+        if side == Side::Caller {
+            state.caller_sends = matches!(
+                direction,
+                sdp::Direction::SendRecv | sdp::Direction::SendOnly
+            );
+        }
         let mut response = Response::to(&request, 200, "OK", Some(&dialog_tag));
         response.headers.push("Contact", &contact);
         response.headers.push("Content-Type", "application/sdp");
@@ -1708,6 +1742,23 @@ impl Engine {
                         tracing::info!("no choice in the menu; hanging up");
                         expired.push(call);
                     }
+                }
+                Timer::Media { call } => {
+                    let timeout = Duration::from_secs(self.app.config.voice.media_timeout_seconds);
+                    let check = self.media_check_interval();
+                    let Some(state) = self.calls.get_mut(&call) else {
+                        continue;
+                    };
+                    let (received, _) = state.caller.media.counts();
+                    if received != state.media_seen || !state.caller_sends {
+                        state.media_seen = received;
+                        state.media_quiet_since = now;
+                    } else if now.duration_since(state.media_quiet_since) >= timeout {
+                        tracing::info!(call = %state.record.id, "no media from the caller; hanging up");
+                        expired.push(call);
+                        continue;
+                    }
+                    self.schedule(now + check, Timer::Media { call });
                 }
                 Timer::Announce { call, token } => {
                     let Some(state) = self.calls.get(&call) else {
