@@ -177,6 +177,18 @@ async fn queue_id(admin: &Session, name: &str) -> String {
     queue["id"].as_str().unwrap().to_owned()
 }
 
+/// Waits until a call's stored record shows its end (records are written just after).
+async fn ended(admin: &Session, id: &str) -> Value {
+    for _ in 0..200 {
+        let record = admin.get(&format!("/api/v1/calls/{id}")).await;
+        if record["ended_at"].is_string() {
+            return record;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("call {id} did not end");
+}
+
 /// Waits until the newest call has ended, and returns its record.
 async fn ended_call(admin: &Session) -> Value {
     for _ in 0..300 {
@@ -203,6 +215,21 @@ async fn metric(server: &Server, name: &str) -> f64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// Waits until the agent's live call is answered, and returns its id.
+async fn answered_call(agent: &Session) -> String {
+    let mut live = Value::Null;
+    for _ in 0..200 {
+        live = agent.get("/api/v1/calls/live").await;
+        if let Some(call) = live.as_array().and_then(|l| l.first()) {
+            if call["answered_at"].is_string() {
+                return call["id"].as_str().unwrap().to_owned();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no answered call: {live}");
 }
 
 /// VOI: a carrier call reaches the number, picks sales with DTMF 1 (RFC 4733), waits in the
@@ -442,21 +469,7 @@ async fn a_call_is_transferred_to_another_queue() {
     let second = agent_phone(sip, "agent2", "agent").await;
     let call = caller(sip, "caller", DTMF_1, 6000);
     // Once agent1 talks to the caller, they transfer the call to support.
-    let mut live = Value::Null;
-    for _ in 0..200 {
-        live = agent1.get("/api/v1/calls/live").await;
-        if live
-            .as_array()
-            .is_some_and(|l| l.first().is_some_and(|c| c["answered_at"].is_string()))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let id = live[0]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no live call: {live}"))
-        .to_owned();
+    let id = answered_call(&agent1).await;
     // Bad transfers are refused with clear errors and change nothing.
     agent1
         .expect(
@@ -494,7 +507,7 @@ async fn a_call_is_transferred_to_another_queue() {
     first.succeeds().await;
     call.succeeds().await;
     second.succeeds().await;
-    let record = admin.get(&format!("/api/v1/calls/{id}")).await;
+    let record = ended(&admin, &id).await;
     assert_eq!(record["agent_id"], agent2.user_id.as_str(), "{record}");
     assert_eq!(record["queue_id"], support.as_str());
     assert_eq!(record["disposition"], "answered");
@@ -532,21 +545,7 @@ async fn an_attended_transfer_to_a_number() {
     available(&agent1).await;
     let phone = agent_phone(sip, "agent1", "agent").await;
     let call = caller(sip, "caller", DTMF_1, 8000);
-    let mut live = Value::Null;
-    for _ in 0..200 {
-        live = agent1.get("/api/v1/calls/live").await;
-        if live
-            .as_array()
-            .is_some_and(|l| l.first().is_some_and(|c| c["answered_at"].is_string()))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let id = live[0]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no live call: {live}"))
-        .to_owned();
+    let id = answered_call(&agent1).await;
     // Nothing to complete yet.
     agent1
         .expect(
@@ -585,7 +584,7 @@ async fn an_attended_transfer_to_a_number() {
     phone.succeeds().await;
     call.succeeds().await;
     carrier.succeeds().await;
-    let record = admin.get(&format!("/api/v1/calls/{id}")).await;
+    let record = ended(&admin, &id).await;
     assert_eq!(record["transfers"], json!(["number:95551234"]), "{record}");
     assert_eq!(record["disposition"], "transferred_out");
     assert_eq!(record["ended_by"], "caller");

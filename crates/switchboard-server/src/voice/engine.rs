@@ -2078,7 +2078,7 @@ impl Engine {
     }
 
     async fn transfer_out(&mut self, call: u64, number: &str) -> Result<(), VoiceError> {
-        let (trunk, uri, peer) = self.route_number(number).await?;
+        let route = self.route_number(number).await?;
         let contact = self.calls.get(&call).and_then(|c| c.record.contact);
         self.drop_other(call, None);
         let Some(state) = self.calls.get_mut(&call) else {
@@ -2095,21 +2095,26 @@ impl Engine {
                 let _ = app.contacts.end(contact, "transferred to a number").await;
             });
         }
-        let to = format!("<{uri}>");
-        self.place_call(
-            call,
-            Side::Other,
-            Party::Number(number.to_owned()),
-            uri,
-            peer,
-            &caller,
-            to,
-            codec,
-            Some(trunk),
-        )
-        .await
-        .ok_or(VoiceError::State("no free RTP ports"))?;
+        self.call_number(call, Side::Other, number, route, &caller, codec)
+            .await
+            .ok_or(VoiceError::State("no free RTP ports"))?;
         Ok(())
+    }
+
+    /// Calls a number through an outbound trunk as the call's `side` leg.
+    async fn call_number(
+        &mut self,
+        call: u64,
+        side: Side,
+        number: &str,
+        (trunk, uri, peer): (Trunk, String, Peer),
+        caller: &str,
+        codec: u8,
+    ) -> Option<u64> {
+        let to = format!("<{uri}>");
+        let party = Party::Number(number.to_owned());
+        self.place_call(call, side, party, uri, peer, caller, to, codec, Some(trunk))
+            .await
     }
 
     async fn consult(&mut self, call: u64, to: TransferTo) -> Result<(), VoiceError> {
@@ -2148,20 +2153,9 @@ impl Engine {
                 .await
             }
             TransferTo::Number(number) => {
-                let (trunk, uri, peer) = self.route_number(&number).await?;
-                let to = format!("<{uri}>");
-                self.place_call(
-                    call,
-                    Side::Consult,
-                    Party::Number(number),
-                    uri,
-                    peer,
-                    &caller,
-                    to,
-                    codec,
-                    Some(trunk),
-                )
-                .await
+                let route = self.route_number(&number).await?;
+                self.call_number(call, Side::Consult, &number, route, &caller, codec)
+                    .await
             }
         };
         placed.ok_or(VoiceError::State("no free RTP ports"))?;
