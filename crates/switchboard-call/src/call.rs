@@ -1,0 +1,699 @@
+//! A call's life, independent of what carries its legs: the IVR menu, waiting in a queue,
+//! ringing agents, talking, hold, the end and its record. Which leg hears which follows from the
+//! call's state alone (`sync_media`), so no transition has to remember to re-wire the media.
+
+use crate::engine::{Engine, Timer};
+use crate::ids::LegId;
+use crate::interface::{CallMetric, ContactEvent, MediaOp, Output, RoutingRequest, Sound};
+use crate::legs::{LegRole, Opening, Party};
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+use switchboard_core::voice::{choose, menu_choices, CallRecord, Disposition};
+use switchboard_core::{CallId, ContactId, Language, QueueId, QueueKind, UserId};
+
+/// Where a call stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CallState {
+    /// The caller's INVITE waits for its media before it is answered.
+    Answering,
+    /// The caller chooses at a menu.
+    Menu,
+    /// Waiting in a queue.
+    Queued,
+    /// An agent's phone rings.
+    Ringing,
+    Talking,
+    /// The agent put the caller on hold.
+    Held,
+    /// The agent talks to a transfer target while the caller holds.
+    Consulting,
+    /// Ringing or talking to a number after a transfer out; the contact has ended.
+    TransferringOut,
+}
+
+/// Why a call ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EndReason {
+    CallerHungUp,
+    AgentHungUp,
+    /// The number the call was transferred to hung up.
+    NumberHungUp,
+    MenuTimeout,
+    MediaTimeout,
+    /// The caller never acknowledged our answer.
+    NoAck,
+    /// Routing refused the call's contact.
+    NotQueued,
+    /// A transfer out failed and there was no queue to return to.
+    TransferFailed,
+    /// Routing ended the call's contact (a supervisor, or the service).
+    ContactEnded,
+    /// Hung up through the API.
+    HungUp,
+}
+
+impl EndReason {
+    /// Who the record says hung up.
+    pub fn ended_by(self) -> &'static str {
+        match self {
+            EndReason::CallerHungUp => "caller",
+            EndReason::AgentHungUp => "agent",
+            EndReason::NumberHungUp => "number",
+            _ => "system",
+        }
+    }
+
+    /// The disposition when it does not follow from how far the call got.
+    fn disposition(self) -> Option<Disposition> {
+        match self {
+            EndReason::NoAck | EndReason::NotQueued | EndReason::TransferFailed => {
+                Some(Disposition::Failed)
+            }
+            _ => None,
+        }
+    }
+
+    /// The reason stored on the call's contact.
+    fn contact_reason(self) -> &'static str {
+        match self {
+            EndReason::CallerHungUp => "caller hung up",
+            EndReason::AgentHungUp => "agent hung up",
+            _ => "call ended",
+        }
+    }
+}
+
+pub(crate) struct Call {
+    pub record: CallRecord,
+    pub language: Option<Language>,
+    pub state: CallState,
+    /// The menu the caller is at (or entered by), `None` for the top level.
+    pub menu: Option<QueueId>,
+    /// Bumped on every menu entered, so a stale menu timer is ignored.
+    pub menu_generation: u64,
+    pub customer: LegId,
+    /// The agent or number the customer talks to (or whose phone rings).
+    pub agent: Option<LegId>,
+    pub consult: Option<LegId>,
+    /// Bumped on every change of what the customer hears; late audio with an old token is
+    /// dropped.
+    pub play_token: u64,
+    /// The mix matrix rows last sent to the media room.
+    pub hears: HashMap<LegId, Vec<LegId>>,
+}
+
+/// An ended call whose legs' media counts are still on their way.
+pub(crate) struct Closing {
+    pub record: CallRecord,
+    pub open: HashSet<LegId>,
+}
+
+impl Engine {
+    // ----- the menu and the queue -----
+
+    /// Puts the caller at a menu node: a leaf queues them, a menu (or the top level) plays its
+    /// choices.
+    pub(crate) fn enter_node(&mut self, now: Instant, call: CallId, node: Option<QueueId>) {
+        let leaf = node
+            .and_then(|id| self.directory.nodes.iter().find(|n| n.id == id))
+            .filter(|n| n.kind == QueueKind::Leaf)
+            .map(|n| n.id);
+        if let Some(queue) = leaf {
+            self.enqueue(now, call, queue);
+            return;
+        }
+        let choices: Vec<String> = menu_choices(&self.directory.nodes, node)
+            .iter()
+            .map(|n| n.name.as_str().to_owned())
+            .collect();
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        state.state = CallState::Menu;
+        state.menu = node;
+        state.menu_generation += 1;
+        let generation = state.menu_generation;
+        let language = state.language.clone();
+        self.play(
+            call,
+            vec![Sound::Menu {
+                node,
+                language,
+                choices,
+            }],
+            Some(Sound::Silence(4000)),
+            true,
+        );
+        let at = now + self.config.menu_timeout;
+        self.schedule(at, Timer::Menu { call, generation });
+    }
+
+    pub(crate) fn on_digit(&mut self, now: Instant, call: CallId, digit: char) {
+        let Some(state) = self.calls.get(&call) else {
+            return;
+        };
+        if state.state != CallState::Menu {
+            return;
+        }
+        let menu = state.menu;
+        let choices = menu_choices(&self.directory.nodes, menu);
+        let Some(chosen) = choose(&choices, digit).map(|n| n.id) else {
+            let names = choices.iter().map(|n| n.name.as_str().to_owned()).collect();
+            let language = state.language.clone();
+            self.play(
+                call,
+                vec![
+                    Sound::Invalid,
+                    Sound::Menu {
+                        node: menu,
+                        language,
+                        choices: names,
+                    },
+                ],
+                Some(Sound::Silence(4000)),
+                true,
+            );
+            return;
+        };
+        if let Some(state) = self.calls.get_mut(&call) {
+            state.record.ivr_path.push(digit);
+        }
+        self.enter_node(now, call, Some(chosen));
+    }
+
+    pub(crate) fn enqueue(&mut self, now: Instant, call: CallId, queue: QueueId) {
+        let wall = self.wall(now);
+        let contact = ContactId::from_uuid(self.random.uuid_v7(wall));
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        state.state = CallState::Queued;
+        state.menu_generation += 1;
+        state.record.queue = Some(queue);
+        state.record.queued_at = Some(wall);
+        state.record.contact = Some(contact);
+        let request = RoutingRequest::Enqueue {
+            call,
+            contact,
+            queue,
+            language: state.language.clone(),
+            customer: state.record.caller.clone(),
+        };
+        self.by_contact.insert(contact, call);
+        self.output(Output::Metric(CallMetric::Queued));
+        self.save(call);
+        self.hold_music(call, None);
+        self.output(Output::Routing(request));
+        let at = now + self.config.announce;
+        self.schedule(at, Timer::Announce { call });
+    }
+
+    /// Every `announce` while the caller waits: ask for their position (answered by
+    /// `RoutingResult::Position`, which plays it with the hold music).
+    pub(crate) fn announce(&mut self, now: Instant, call: CallId) {
+        let Some(state) = self.calls.get(&call) else {
+            return;
+        };
+        if !matches!(state.state, CallState::Queued | CallState::Ringing) {
+            return;
+        }
+        let (contact, token) = (state.record.contact, state.play_token);
+        let at = now + self.config.announce;
+        self.schedule(at, Timer::Announce { call });
+        if let Some(contact) = contact {
+            self.output(Output::Routing(RoutingRequest::Position {
+                call,
+                contact,
+                token,
+            }));
+        }
+    }
+
+    /// Asks for audio for the caller; the newest request wins. With `repeat`, the parts play
+    /// again after `then`.
+    pub(crate) fn play(&mut self, call: CallId, sounds: Vec<Sound>, then: Option<Sound>, repeat: bool) {
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        state.play_token += 1;
+        let (leg, token) = (state.customer, state.play_token);
+        self.output(Output::Render {
+            leg,
+            token,
+            sounds,
+            then,
+            repeat,
+        });
+    }
+
+    pub(crate) fn hold_music(&mut self, call: CallId, position: Option<usize>) {
+        let Some(state) = self.calls.get(&call) else {
+            return;
+        };
+        let queue = state.record.queue;
+        let parts = position.map(|p| vec![Sound::Position(p)]).unwrap_or_default();
+        self.play(call, parts, Some(Sound::Hold(queue)), false);
+    }
+
+    // ----- routing's changes -----
+
+    pub(crate) fn on_contact(&mut self, now: Instant, event: ContactEvent) {
+        match event {
+            ContactEvent::Assigned { contact, agent } => {
+                let Some(call) = self.by_contact.get(&contact).copied() else {
+                    return;
+                };
+                if self.calls.get(&call).map(|c| c.state) == Some(CallState::Queued) {
+                    self.ring_agent(now, call, agent);
+                }
+            }
+            ContactEvent::Requeued {
+                contact,
+                queue,
+                from,
+            } => {
+                let Some(call) = self.by_contact.get(&contact).copied() else {
+                    return;
+                };
+                self.drop_agent(now, call, Some(&Party::Agent(from)));
+                if let Some(state) = self.calls.get_mut(&call) {
+                    state.state = CallState::Queued;
+                    state.record.queue = queue;
+                    state.record.agent = None;
+                }
+                self.sync_media(call);
+                self.save(call);
+                self.hold_music(call, None);
+            }
+            ContactEvent::Handed {
+                contact,
+                agent,
+                from,
+            } => {
+                let Some(call) = self.by_contact.get(&contact).copied() else {
+                    return;
+                };
+                // An attended transfer completing: the consulted agent takes over.
+                if self.consulting_agent(call) == Some(agent) {
+                    self.take_over_from_consult(now, call);
+                    return;
+                }
+                let already = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.agent)
+                    .and_then(|l| self.legs.get(l))
+                    .is_some_and(|l| l.party == Party::Agent(agent));
+                if already {
+                    return;
+                }
+                self.drop_agent(now, call, Some(&Party::Agent(from)));
+                if let Some(state) = self.calls.get_mut(&call) {
+                    state.state = CallState::Queued;
+                }
+                self.sync_media(call);
+                self.hold_music(call, None);
+                self.ring_agent(now, call, agent);
+            }
+            ContactEvent::Ended { contact } => {
+                let Some(call) = self.by_contact.remove(&contact) else {
+                    return;
+                };
+                let transferring = self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.state == CallState::TransferringOut);
+                if !transferring {
+                    self.end_call(now, call, EndReason::ContactEnded);
+                }
+            }
+        }
+    }
+
+    /// Rings an agent's phone for a call routing assigned to them.
+    pub(crate) fn ring_agent(&mut self, now: Instant, call: CallId, agent: UserId) {
+        let Some(target) = self.registrar.target(now, agent) else {
+            tracing::info!(%agent, "the agent has no registered phone; trying the next agent");
+            self.missed(now, call, agent);
+            return;
+        };
+        let Some(caller) = self.calls.get(&call).map(|c| c.record.caller.clone()) else {
+            return;
+        };
+        let to = format!("<sip:{}@{}>", target.username, self.config.media_ip);
+        let opening = Opening::Invite {
+            uri: target.uri,
+            to,
+            from_user: caller.clone(),
+            display: caller,
+        };
+        let leg = self.place_leg(
+            call,
+            LegRole::Agent,
+            Party::Agent(agent),
+            target.peer,
+            opening,
+            None,
+        );
+        let at = now + self.config.ring;
+        self.schedule(at, Timer::Ring { leg });
+        let wall = self.wall(now);
+        if let Some(state) = self.calls.get_mut(&call) {
+            state.state = CallState::Ringing;
+            state.record.agent = Some(agent);
+            if state.record.ringing_at.is_none() {
+                state.record.ringing_at = Some(wall);
+            }
+        }
+        self.save(call);
+    }
+
+    pub(crate) fn ring_timeout(&mut self, now: Instant, leg: LegId) {
+        let Some(leg) = self.legs.get(leg) else {
+            return;
+        };
+        let Party::Agent(agent) = leg.party else {
+            return;
+        };
+        let call = leg.call;
+        let ringing = !leg.answered
+            && leg.role == LegRole::Agent
+            && self.calls.get(&call).and_then(|c| c.agent) == Some(leg.id);
+        if ringing {
+            tracing::info!(%agent, "the agent did not answer in time");
+            self.missed(now, call, agent);
+        }
+    }
+
+    /// The agent did not take the call: their phone stops ringing, they become not ready and
+    /// the call goes back to its queue keeping its place.
+    pub(crate) fn missed(&mut self, now: Instant, call: CallId, agent: UserId) {
+        self.drop_agent(now, call, Some(&Party::Agent(agent)));
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        state.state = CallState::Queued;
+        state.record.agent = None;
+        if let Some(contact) = state.record.contact {
+            self.output(Output::Routing(RoutingRequest::Missed { contact, agent }));
+        }
+        self.sync_media(call);
+    }
+
+    // ----- answers and failures of legs -----
+
+    /// A leg of ours was answered.
+    pub(crate) fn leg_answered(&mut self, now: Instant, leg: LegId) {
+        let Some((call, role, party)) = self.legs.get(leg).map(|l| (l.call, l.role, l.party.clone()))
+        else {
+            return;
+        };
+        let wall = self.wall(now);
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        match role {
+            LegRole::Agent if state.agent == Some(leg) => {
+                let first = state.record.answered_at.is_none();
+                if first {
+                    state.record.answered_at = Some(wall);
+                }
+                if let Party::Agent(agent) = party {
+                    state.record.agent = Some(agent);
+                }
+                let was_waiting = matches!(state.state, CallState::Ringing | CallState::Queued);
+                if state.state != CallState::TransferringOut {
+                    state.state = CallState::Talking;
+                }
+                let wait = state.record.wait_ms();
+                if was_waiting && first {
+                    self.output(Output::Metric(CallMetric::LeftQueue));
+                }
+                if first {
+                    self.output(Output::Metric(CallMetric::Answered { wait_ms: wait }));
+                }
+                self.sync_media(call);
+                self.save(call);
+            }
+            LegRole::Consult => self.sync_media(call),
+            _ => {}
+        }
+    }
+
+    /// A leg of ours could not be placed or was refused with `status`.
+    pub(crate) fn leg_failed(&mut self, now: Instant, leg: LegId, status: u16) {
+        let Some(taken) = self.take_leg(leg) else {
+            return;
+        };
+        tracing::info!(status, "a call leg was not answered");
+        let call = taken.call;
+        match (taken.role, taken.party) {
+            (LegRole::Agent, Party::Agent(agent)) => self.missed(now, call, agent),
+            (LegRole::Agent, Party::Number(_)) => {
+                // A blind transfer out failed: back to the queue the caller came from.
+                match self.calls.get(&call).and_then(|c| c.record.queue) {
+                    Some(queue) => self.enqueue(now, call, queue),
+                    None => self.end_call(now, call, EndReason::TransferFailed),
+                }
+            }
+            (LegRole::Consult, _) => self.rejoin(call),
+            _ => {}
+        }
+    }
+
+    /// Takes a leg out of its call (closing its media, not signalling anything).
+    pub(crate) fn take_leg(&mut self, leg: LegId) -> Option<crate::legs::Leg> {
+        let taken = self.legs.remove(leg)?;
+        if let Some(state) = self.calls.get_mut(&taken.call) {
+            if state.agent == Some(leg) {
+                state.agent = None;
+            }
+            if state.consult == Some(leg) {
+                state.consult = None;
+            }
+            state.hears.remove(&leg);
+        }
+        self.closing_legs.insert(leg, (taken.call, taken.role));
+        self.media(MediaOp::Close { leg });
+        Some(taken)
+    }
+
+    /// Drops the call's agent leg (only if it is `party`, when given).
+    pub(crate) fn drop_agent(&mut self, now: Instant, call: CallId, party: Option<&Party>) {
+        let leg = self
+            .calls
+            .get(&call)
+            .and_then(|c| c.agent)
+            .filter(|l| {
+                self.legs
+                    .get(*l)
+                    .is_some_and(|l| party.is_none_or(|p| *p == l.party))
+            });
+        if let Some(leg) = leg {
+            self.hang_up_leg(now, leg);
+        }
+        self.sync_media(call);
+    }
+
+    /// Puts the caller back with their agent after a consultation (or hold) ends.
+    pub(crate) fn rejoin(&mut self, call: CallId) {
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if state.agent.is_some() {
+            state.state = CallState::Talking;
+        }
+        self.sync_media(call);
+    }
+
+    pub(crate) fn hold(&mut self, call: CallId) {
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        state.state = CallState::Held;
+        self.sync_media(call);
+        self.hold_music(call, None);
+    }
+
+    pub(crate) fn resume(&mut self, call: CallId) {
+        self.rejoin(call);
+    }
+
+    // ----- the end -----
+
+    /// Ends a call: hangs up every leg (not the caller when they hung up), ends its contact,
+    /// closes its record once the media plane has counted its packets.
+    pub(crate) fn end_call(&mut self, now: Instant, call: CallId, reason: EndReason) {
+        let Some(state) = self.calls.get(&call) else {
+            return;
+        };
+        let legs = [state.consult, state.agent, Some(state.customer)];
+        let customer = state.customer;
+        let answering = state.state == CallState::Answering;
+        for leg in legs.into_iter().flatten() {
+            if leg == customer && reason == EndReason::CallerHungUp {
+                self.take_leg(leg);
+            } else {
+                self.hang_up_leg(now, leg);
+            }
+        }
+        let Some(mut state) = self.calls.remove(&call) else {
+            return;
+        };
+        if answering {
+            // Never answered, never announced: nothing to record.
+            return;
+        }
+        let transferred_out = state.state == CallState::TransferringOut;
+        if matches!(state.state, CallState::Queued | CallState::Ringing) {
+            self.output(Output::Metric(CallMetric::LeftQueue));
+        }
+        let disposition = reason
+            .disposition()
+            .or(transferred_out.then_some(Disposition::TransferredOut));
+        state
+            .record
+            .end(self.wall(now), reason.ended_by(), disposition);
+        self.output(Output::Metric(CallMetric::Ended {
+            disposition: state.record.disposition,
+        }));
+        if let Some(contact) = state.record.contact {
+            if self.by_contact.remove(&contact).is_some() && !transferred_out {
+                self.output(Output::Routing(RoutingRequest::End {
+                    contact,
+                    reason: reason.contact_reason(),
+                }));
+            }
+        }
+        let open: HashSet<LegId> = self
+            .closing_legs
+            .iter()
+            .filter(|(_, (c, _))| *c == call)
+            .map(|(l, _)| *l)
+            .collect();
+        self.closing.insert(
+            call,
+            Closing {
+                record: state.record,
+                open,
+            },
+        );
+        let at = now + self.config.closing_grace;
+        self.schedule(at, Timer::Closing { call });
+        if self.closing.get(&call).is_some_and(|c| c.open.is_empty()) {
+            self.finish_closing(call);
+        }
+    }
+
+    /// A leg's media closed: its packets count in the call's record.
+    pub(crate) fn media_closed(&mut self, leg: LegId, received: u32, sent: u32) {
+        let Some((call, role)) = self.closing_legs.remove(&leg) else {
+            return;
+        };
+        let record = match self.calls.get_mut(&call) {
+            Some(state) => Some(&mut state.record),
+            None => self.closing.get_mut(&call).map(|c| &mut c.record),
+        };
+        if let Some(record) = record {
+            match role {
+                LegRole::Customer => {
+                    record.rtp.from_caller = received;
+                    record.rtp.to_caller = sent;
+                }
+                LegRole::Agent => {
+                    record.rtp.from_agent += received;
+                    record.rtp.to_agent += sent;
+                }
+                LegRole::Consult => {}
+            }
+        }
+        let done = self.closing.get_mut(&call).is_some_and(|c| {
+            c.open.remove(&leg);
+            c.open.is_empty()
+        });
+        if done {
+            self.finish_closing(call);
+        }
+    }
+
+    /// Writes an ended call's final record (all its counts arrived, or the wait is over).
+    pub(crate) fn finish_closing(&mut self, call: CallId) {
+        if let Some(closing) = self.closing.remove(&call) {
+            for leg in closing.open {
+                self.closing_legs.remove(&leg);
+            }
+            self.output(Output::Call(closing.record));
+        }
+    }
+
+    // ----- media and records -----
+
+    /// Sends the media room the rows of the mix matrix that the call's state changed. The
+    /// customer stops hearing prompts and music as soon as they hear a person.
+    pub(crate) fn sync_media(&mut self, call: CallId) {
+        let Some(state) = self.calls.get(&call) else {
+            return;
+        };
+        let answered = |leg: Option<LegId>| {
+            leg.filter(|l| self.legs.get(*l).is_some_and(|l| l.answered))
+        };
+        let (agent, consult) = (answered(state.agent), answered(state.consult));
+        let bridged = matches!(state.state, CallState::Talking | CallState::TransferringOut);
+        let mut rows = vec![(
+            state.customer,
+            agent.filter(|_| bridged).into_iter().collect::<Vec<_>>(),
+        )];
+        if let Some(leg) = state.agent {
+            let hears = match state.state {
+                CallState::Talking | CallState::TransferringOut => vec![state.customer],
+                CallState::Consulting => consult.into_iter().collect(),
+                _ => Vec::new(),
+            };
+            rows.push((leg, hears));
+        }
+        if let Some(leg) = state.consult {
+            let hears = match state.state {
+                CallState::Consulting => agent.into_iter().collect(),
+                _ => Vec::new(),
+            };
+            rows.push((leg, hears));
+        }
+        let customer = state.customer;
+        let mut ops = Vec::new();
+        let mut starts_hearing = false;
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        for (leg, sources) in rows {
+            if state.hears.get(&leg).is_some_and(|s| *s == sources)
+                || (sources.is_empty() && !state.hears.contains_key(&leg))
+            {
+                continue;
+            }
+            if leg == customer
+                && !sources.is_empty()
+                && state.hears.get(&leg).is_none_or(|s| s.is_empty())
+            {
+                starts_hearing = true;
+            }
+            state.hears.insert(leg, sources.clone());
+            ops.push(MediaOp::Hears { leg, sources });
+        }
+        if starts_hearing {
+            // Audio still being rendered for the caller must not start over the conversation.
+            state.play_token += 1;
+            ops.insert(0, MediaOp::StopPlaying { leg: customer });
+        }
+        for op in ops {
+            self.media(op);
+        }
+    }
+
+    /// Stores the call's record (in order) and announces it.
+    pub(crate) fn save(&mut self, call: CallId) {
+        if let Some(state) = self.calls.get(&call) {
+            let record = state.record.clone();
+            self.output(Output::Call(record));
+        }
+    }
+}

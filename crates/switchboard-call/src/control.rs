@@ -1,0 +1,385 @@
+//! What the API does to live calls: hold, resume, hang up, and transfers (blind or attended)
+//! to a queue, an agent or a number through an outbound trunk. A transfer that routing must
+//! accept waits for its answer (`Pending`) before the API hears back.
+
+use crate::call::{CallState, EndReason};
+use crate::engine::Engine;
+use crate::ids::ReplyToken;
+use crate::interface::{
+    CallControl, CallError, Output, RoutingRefusal, RoutingRequest, RoutingTarget, TransferTo,
+};
+use crate::legs::{LegRole, Opening, Party};
+use std::time::Instant;
+use switchboard_core::voice::{apply_dial_rules, CallRecord, Trunk};
+use switchboard_core::{CallId, UserId};
+use switchboard_sip::transaction::Peer;
+use switchboard_sip::Transport as Wire;
+
+/// An API command waiting for routing's answer.
+pub(crate) enum Pending {
+    /// A blind transfer to a queue or an agent.
+    Blind {
+        call: CallId,
+        token: ReplyToken,
+        description: String,
+    },
+    /// Handing the caller to the agent they were consulted with.
+    Complete { call: CallId, token: ReplyToken },
+}
+
+/// An outbound trunk, the request URI for a number through it, and where to send.
+struct Route {
+    trunk: Trunk,
+    uri: String,
+    peer: Peer,
+}
+
+type Answer = Option<Result<CallRecord, CallError>>;
+
+impl Engine {
+    pub(crate) fn on_command(
+        &mut self,
+        now: Instant,
+        token: ReplyToken,
+        call: CallId,
+        control: CallControl,
+    ) {
+        if let Some(result) = self.control(now, token, call, control) {
+            self.output(Output::Reply { token, result });
+        }
+    }
+
+    fn record(&self, call: CallId) -> Result<CallRecord, CallError> {
+        self.calls
+            .get(&call)
+            .filter(|c| c.state != CallState::Answering)
+            .map(|c| c.record.clone())
+            .ok_or(CallError::NotFound)
+    }
+
+    /// Carries out a command; `None` when the answer waits for routing.
+    fn control(&mut self, now: Instant, token: ReplyToken, call: CallId, control: CallControl) -> Answer {
+        let state = match self.calls.get(&call) {
+            Some(c) if c.state != CallState::Answering => c.state,
+            _ => return Some(Err(CallError::NotFound)),
+        };
+        let refuse = |message: &'static str| -> Answer { Some(Err(CallError::State(message))) };
+        match control {
+            CallControl::HangUp => {
+                let mut record = match self.record(call) {
+                    Ok(record) => record,
+                    Err(error) => return Some(Err(error)),
+                };
+                self.end_call(now, call, EndReason::HungUp);
+                record.end(self.wall(now), EndReason::HungUp.ended_by(), None);
+                return Some(Ok(record));
+            }
+            CallControl::Hold => {
+                if state != CallState::Talking {
+                    return refuse("only a call in conversation can be held");
+                }
+                self.hold(call);
+            }
+            CallControl::Resume => {
+                if state != CallState::Held {
+                    return refuse("the call is not on hold");
+                }
+                self.resume(call);
+            }
+            CallControl::Transfer { to, attended } => {
+                if !matches!(state, CallState::Talking | CallState::Held) {
+                    return refuse("only a call with an agent can be transferred");
+                }
+                let Some(contact) = self.calls.get(&call).and_then(|c| c.record.contact) else {
+                    return Some(Err(CallError::NotFound));
+                };
+                let description = match &to {
+                    TransferTo::Queue(q) => format!("queue:{q}"),
+                    TransferTo::Agent(a) => format!("agent:{a}"),
+                    TransferTo::Number(n) => format!("number:{n}"),
+                };
+                if attended {
+                    if let Err(error) = self.consult(now, call, to) {
+                        return Some(Err(error));
+                    }
+                } else {
+                    let target = match to {
+                        TransferTo::Queue(queue) => RoutingTarget::Queue(queue),
+                        TransferTo::Agent(agent) => RoutingTarget::Agent(agent),
+                        TransferTo::Number(number) => {
+                            if let Err(error) = self.transfer_out(now, call, &number) {
+                                return Some(Err(error));
+                            }
+                            self.transfer_done(call, description);
+                            return Some(self.record(call));
+                        }
+                    };
+                    // Routing moves the contact; its change tells this engine what to ring.
+                    let op = self.next_id();
+                    self.pending.insert(
+                        op,
+                        Pending::Blind {
+                            call,
+                            token,
+                            description,
+                        },
+                    );
+                    self.output(Output::Routing(RoutingRequest::Transfer {
+                        op,
+                        contact,
+                        target,
+                    }));
+                    return None;
+                }
+                self.transfer_done(call, description);
+            }
+            CallControl::CompleteTransfer => {
+                if state != CallState::Consulting {
+                    return refuse("no transfer is being consulted");
+                }
+                let consult = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.consult)
+                    .and_then(|l| self.legs.get(l))
+                    .map(|l| (l.answered, l.party.clone()));
+                let Some((true, party)) = consult else {
+                    return refuse("the transfer target has not answered yet");
+                };
+                let contact = self.calls.get(&call).and_then(|c| c.record.contact);
+                match (party, contact) {
+                    (Party::Agent(agent), Some(contact)) => {
+                        // Routing must accept the new agent before the legs are swapped.
+                        let op = self.next_id();
+                        self.pending.insert(op, Pending::Complete { call, token });
+                        self.output(Output::Routing(RoutingRequest::Transfer {
+                            op,
+                            contact,
+                            target: RoutingTarget::Agent(agent),
+                        }));
+                        return None;
+                    }
+                    _ => self.complete_to_number(now, call),
+                }
+            }
+            CallControl::CancelTransfer => {
+                if state != CallState::Consulting {
+                    return refuse("no transfer is being consulted");
+                }
+                if let Some(consult) = self.calls.get(&call).and_then(|c| c.consult) {
+                    self.hang_up_leg(now, consult);
+                }
+                self.rejoin(call);
+            }
+        }
+        Some(self.record(call))
+    }
+
+    fn transfer_done(&mut self, call: CallId, description: String) {
+        if let Some(state) = self.calls.get_mut(&call) {
+            state.record.transfers.push(description);
+        }
+        self.save(call);
+    }
+
+    /// Routing answered a transfer.
+    pub(crate) fn transferred(&mut self, now: Instant, op: u64, result: Result<(), RoutingRefusal>) {
+        let Some(pending) = self.pending.remove(&op) else {
+            return;
+        };
+        let (token, answer) = match pending {
+            Pending::Blind {
+                call,
+                token,
+                description,
+            } => {
+                let answer = result.map_err(CallError::from).and_then(|()| {
+                    self.transfer_done(call, description);
+                    self.record(call)
+                });
+                (token, answer)
+            }
+            Pending::Complete { call, token } => {
+                let answer = result.map_err(CallError::from).and_then(|()| {
+                    self.take_over_from_consult(now, call);
+                    self.record(call)
+                });
+                (token, answer)
+            }
+        };
+        self.output(Output::Reply {
+            token,
+            result: answer,
+        });
+    }
+
+    /// The agent the call's answered consult leg rings, if any.
+    pub(crate) fn consulting_agent(&self, call: CallId) -> Option<UserId> {
+        let leg = self.legs.get(self.calls.get(&call)?.consult?)?;
+        match (&leg.party, leg.answered) {
+            (Party::Agent(agent), true) => Some(*agent),
+            _ => None,
+        }
+    }
+
+    /// The consulted agent takes the caller over: the first agent's leg hangs up. Does nothing
+    /// when it happened already.
+    pub(crate) fn take_over_from_consult(&mut self, now: Instant, call: CallId) {
+        let Some(agent) = self.consulting_agent(call) else {
+            return;
+        };
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let (old, consult) = (state.agent.take(), state.consult.take());
+        state.agent = consult;
+        state.record.agent = Some(agent);
+        state.state = CallState::Talking;
+        if let Some(leg) = consult.and_then(|l| self.legs.get_mut(l)) {
+            leg.role = LegRole::Agent;
+        }
+        if let Some(old) = old {
+            // It is no longer the call's agent leg, so `hang_up_leg` does not touch the new one.
+            self.hang_up_leg(now, old);
+        }
+        self.sync_media(call);
+        self.save(call);
+    }
+
+    /// An attended transfer to a number completes: the contact ends; the caller talks to the
+    /// number.
+    fn complete_to_number(&mut self, now: Instant, call: CallId) {
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let (old, consult) = (state.agent.take(), state.consult.take());
+        state.agent = consult;
+        state.state = CallState::TransferringOut;
+        let contact = state.record.contact;
+        if let Some(leg) = consult.and_then(|l| self.legs.get_mut(l)) {
+            leg.role = LegRole::Agent;
+        }
+        if let Some(old) = old {
+            self.hang_up_leg(now, old);
+        }
+        if let Some(contact) = contact {
+            self.by_contact.remove(&contact);
+            self.output(Output::Routing(RoutingRequest::End {
+                contact,
+                reason: "transferred to a number",
+            }));
+        }
+        self.sync_media(call);
+        self.save(call);
+    }
+
+    fn route_number(&self, number: &str) -> Result<Route, CallError> {
+        let trunk = self
+            .directory
+            .outbound_trunk()
+            .cloned()
+            .ok_or(CallError::State("no outbound trunk is configured"))?;
+        let addr = *self
+            .directory
+            .resolved
+            .get(&trunk.id)
+            .ok_or(CallError::State("the outbound trunk's host does not resolve"))?;
+        let host = trunk.host.clone().unwrap_or_default();
+        let port = trunk.port.unwrap_or(5060);
+        let dialled = apply_dial_rules(&trunk.dial_rules, number);
+        let uri = format!("sip:{dialled}@{host}:{port}");
+        let peer = Peer {
+            addr,
+            transport: if trunk.tcp { Wire::Tcp } else { Wire::Udp },
+        };
+        Ok(Route { trunk, uri, peer })
+    }
+
+    /// Calls a number through the outbound trunk as the call's `role` leg.
+    fn call_number(&mut self, call: CallId, role: LegRole, number: &str, route: Route) {
+        let caller = self
+            .calls
+            .get(&call)
+            .map(|c| c.record.caller.clone())
+            .unwrap_or_default();
+        let opening = Opening::Invite {
+            to: format!("<{}>", route.uri),
+            uri: route.uri,
+            from_user: caller.clone(),
+            display: caller,
+        };
+        self.place_leg(
+            call,
+            role,
+            Party::Number(number.to_owned()),
+            route.peer,
+            opening,
+            Some(route.trunk),
+        );
+    }
+
+    fn transfer_out(&mut self, now: Instant, call: CallId, number: &str) -> Result<(), CallError> {
+        let route = self.route_number(number)?;
+        self.drop_agent(now, call, None);
+        let Some(state) = self.calls.get_mut(&call) else {
+            return Err(CallError::NotFound);
+        };
+        state.state = CallState::TransferringOut;
+        if let Some(contact) = state.record.contact {
+            self.by_contact.remove(&contact);
+            self.output(Output::Routing(RoutingRequest::End {
+                contact,
+                reason: "transferred to a number",
+            }));
+        }
+        self.sync_media(call);
+        self.hold_music(call, None);
+        self.call_number(call, LegRole::Agent, number, route);
+        Ok(())
+    }
+
+    fn consult(&mut self, now: Instant, call: CallId, to: TransferTo) -> Result<(), CallError> {
+        match to {
+            TransferTo::Queue(_) => {
+                return Err(CallError::State(
+                    "an attended transfer goes to an agent or a number",
+                ))
+            }
+            TransferTo::Agent(agent) => {
+                let target = self
+                    .registrar
+                    .target(now, agent)
+                    .ok_or(CallError::State("that agent has no registered phone"))?;
+                let caller = self
+                    .calls
+                    .get(&call)
+                    .map(|c| c.record.caller.clone())
+                    .unwrap_or_default();
+                let opening = Opening::Invite {
+                    uri: target.uri,
+                    to: format!("<sip:{}@{}>", target.username, self.config.media_ip),
+                    from_user: caller.clone(),
+                    display: caller,
+                };
+                self.place_leg(
+                    call,
+                    LegRole::Consult,
+                    Party::Agent(agent),
+                    target.peer,
+                    opening,
+                    None,
+                );
+            }
+            TransferTo::Number(number) => {
+                let route = self.route_number(&number)?;
+                self.call_number(call, LegRole::Consult, &number, route);
+            }
+        }
+        if let Some(state) = self.calls.get_mut(&call) {
+            state.state = CallState::Consulting;
+        }
+        self.sync_media(call);
+        self.hold_music(call, None);
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! The voice configuration the engine reads on every call: trunks, dialled numbers, the voice
+//! queue tree and agents' SIP phone credentials. The shell loads it from the store and hands it
+//! in whenever it changes, so nothing on a call's path waits on the database.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use switchboard_core::voice::{Did, Trunk, TrunkDirection};
+use switchboard_core::{QueueNode, UserId};
+
+#[derive(Clone, Debug, Default)]
+pub struct Directory {
+    pub trunks: Vec<Trunk>,
+    pub dids: Vec<Did>,
+    /// The voice channel's queue tree nodes.
+    pub nodes: Vec<QueueNode>,
+    /// SIP phone username to the agent and the credential's HA1.
+    pub phones: HashMap<String, (UserId, String)>,
+    /// The outbound trunks' addresses, resolved by the shell when it loaded the directory.
+    pub resolved: HashMap<switchboard_core::TrunkId, SocketAddr>,
+}
+
+impl Directory {
+    /// The number's entry point (a leading `+` is not significant).
+    pub fn did(&self, dialled: &str) -> Option<&Did> {
+        self.dids.iter().find(|d| {
+            let number = d.number.as_str();
+            number == dialled || number.trim_start_matches('+') == dialled.trim_start_matches('+')
+        })
+    }
+
+    pub fn outbound_trunk(&self) -> Option<&Trunk> {
+        self.trunks
+            .iter()
+            .find(|t| t.direction == TrunkDirection::Outbound)
+    }
+}

@@ -1,0 +1,279 @@
+//! What goes into the engine and what comes out of it. The IO shell turns sockets, the media
+//! plane, the contact service, the prompt renderer and the API into `Input`s, and carries out
+//! every `Output`; nothing else crosses the boundary.
+
+use crate::directory::Directory;
+use crate::ids::{LegId, ReplyToken};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use switchboard_core::voice::{CallRecord, Disposition};
+use switchboard_core::{CallId, ContactId, Language, QueueId, UserId};
+use switchboard_sip::transaction::Peer;
+use switchboard_sip::Message;
+
+/// 8 kHz mono linear PCM, shared between calls.
+pub type Samples = Arc<[i16]>;
+
+/// What the engine is told: everything it reacts to, each with the time it happened.
+pub enum Input {
+    /// A parsed SIP message from a transport (malformed ones never get here).
+    Sip { message: Message, peer: Peer },
+    /// The voice configuration: on start and whenever it changed.
+    Directory(Directory),
+    /// What the media plane reports.
+    Media(MediaEvent),
+    /// Audio asked for with `Output::Render`, ready to play, if that request is still current.
+    Rendered {
+        leg: LegId,
+        token: u64,
+        parts: Vec<Samples>,
+        then_loop: Option<Samples>,
+    },
+    /// The answer to a `RoutingRequest`.
+    Routing(RoutingResult),
+    /// What routing did to a contact (from the contact service's change bus).
+    Contact(ContactEvent),
+    /// An API command about a live call; answered with `Output::Reply` and this token.
+    Command {
+        token: ReplyToken,
+        call: CallId,
+        control: CallControl,
+    },
+}
+
+#[derive(Debug)]
+pub enum Output {
+    /// Bytes for a SIP peer.
+    Transmit { peer: Peer, bytes: Vec<u8> },
+    /// Something for the media plane to do.
+    Media(MediaOp),
+    /// Render these sounds for a leg and answer with `Input::Rendered` and the same token.
+    /// With `repeat`, `sounds` and `then` play again and again as one loop.
+    Render {
+        leg: LegId,
+        token: u64,
+        sounds: Vec<Sound>,
+        then: Option<Sound>,
+        repeat: bool,
+    },
+    /// Ask the contact service; some requests are answered with `Input::Routing`.
+    Routing(RoutingRequest),
+    /// A call's record changed: store it (in the order given) and announce it.
+    Call(CallRecord),
+    /// For the shell's metrics.
+    Metric(CallMetric),
+    /// The answer to an `Input::Command`.
+    Reply {
+        token: ReplyToken,
+        result: Result<CallRecord, CallError>,
+    },
+}
+
+/// What the media plane is asked to do. A call's legs share one media room.
+#[derive(Debug)]
+pub enum MediaOp {
+    /// Open media for a new leg (an RTP/RTCP port pair) in the call's room; answered with
+    /// `MediaEvent::Ready` or `MediaEvent::Unavailable`.
+    Open { call: CallId, leg: LegId },
+    /// Where the leg's far end takes media, and its codec and telephone-event payload type.
+    Remote {
+        leg: LegId,
+        addr: SocketAddr,
+        payload_type: u8,
+        dtmf: Option<u8>,
+    },
+    /// The legs this leg hears (its row of the room's mix matrix).
+    Hears { leg: LegId, sources: Vec<LegId> },
+    /// Play to the leg (replacing what it played).
+    Play {
+        leg: LegId,
+        token: u64,
+        parts: Vec<Samples>,
+        then_loop: Option<Samples>,
+    },
+    StopPlaying { leg: LegId },
+    /// Whether the far end is expected to send media (not while it holds the call), so that
+    /// silence means it is gone.
+    ExpectMedia { leg: LegId, expect: bool },
+    /// Close the leg's media; answered with `MediaEvent::Closed` and its packet counts.
+    Close { leg: LegId },
+}
+
+#[derive(Debug)]
+pub enum MediaEvent {
+    Ready { leg: LegId, port: u16 },
+    Unavailable { leg: LegId },
+    Dtmf { leg: LegId, digit: char },
+    /// No media from the leg's far end for the configured time while it was expected.
+    Timeout { leg: LegId },
+    PlaybackDone { leg: LegId, token: u64 },
+    Closed { leg: LegId, received: u32, sent: u32 },
+}
+
+/// What the engine asks of the contact service.
+#[derive(Debug)]
+pub enum RoutingRequest {
+    /// Queue the call's contact; answered with `RoutingResult::Enqueued`.
+    Enqueue {
+        call: CallId,
+        contact: ContactId,
+        queue: QueueId,
+        language: Option<Language>,
+        customer: String,
+    },
+    /// End the contact (its call ended); not answered.
+    End {
+        contact: ContactId,
+        reason: &'static str,
+    },
+    /// Move the contact; answered with `RoutingResult::Transferred` and `op`.
+    Transfer {
+        op: u64,
+        contact: ContactId,
+        target: RoutingTarget,
+    },
+    /// The agent did not take the call: make them not ready, then return the contact to its
+    /// queue keeping its place. Not answered (the change bus tells what happened).
+    Missed { contact: ContactId, agent: UserId },
+    /// How many wait ahead; answered with `RoutingResult::Position`.
+    Position {
+        call: CallId,
+        contact: ContactId,
+        token: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoutingTarget {
+    Queue(QueueId),
+    Agent(UserId),
+}
+
+#[derive(Debug)]
+pub enum RoutingResult {
+    Enqueued {
+        call: CallId,
+        result: Result<(), RoutingRefusal>,
+    },
+    Transferred {
+        op: u64,
+        result: Result<(), RoutingRefusal>,
+    },
+    Position {
+        call: CallId,
+        token: u64,
+        position: Option<usize>,
+    },
+}
+
+/// Why routing refused (the contact service's answers, by kind).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RoutingRefusal {
+    #[error("queue not found")]
+    UnknownQueue,
+    #[error("queue is a menu; contacts wait in leaf queues")]
+    NotALeaf,
+    #[error("contact not found")]
+    UnknownContact,
+    #[error("contact has already ended")]
+    AlreadyEnded,
+    #[error("the contact is not with an agent")]
+    NotAssigned,
+    #[error("the agent is not available or has no room for it")]
+    AgentUnavailable,
+    #[error("contacts are transferred within their channel")]
+    WrongChannel,
+    /// The service could not answer (its store failed).
+    #[error("routing is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What routing did to a call's contact.
+#[derive(Clone, Debug)]
+pub enum ContactEvent {
+    Assigned {
+        contact: ContactId,
+        agent: UserId,
+    },
+    /// Back to waiting in `queue`; `from` held it until now.
+    Requeued {
+        contact: ContactId,
+        queue: Option<QueueId>,
+        from: UserId,
+    },
+    /// From one agent straight to another.
+    Handed {
+        contact: ContactId,
+        agent: UserId,
+        from: UserId,
+    },
+    Ended {
+        contact: ContactId,
+    },
+}
+
+/// Where a transfer sends a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferTo {
+    Queue(QueueId),
+    Agent(UserId),
+    Number(String),
+}
+
+/// What the API may do to a live call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallControl {
+    HangUp,
+    Hold,
+    Resume,
+    /// Blind (`attended: false`) or attended: the agent first talks to the target.
+    Transfer {
+        to: TransferTo,
+        attended: bool,
+    },
+    CompleteTransfer,
+    CancelTransfer,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("call not found (it may have ended)")]
+    NotFound,
+    /// The call is not in a state that allows it; the message says why.
+    #[error("{0}")]
+    State(&'static str),
+    #[error(transparent)]
+    Routing(#[from] RoutingRefusal),
+}
+
+/// Changes the shell's metrics follow.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CallMetric {
+    /// A call was accepted (in progress until `Ended`).
+    Started,
+    /// A call started waiting in a queue.
+    Queued,
+    /// A waiting call left the queue (answered or gone).
+    LeftQueue,
+    /// First answered by an agent, after this wait.
+    Answered { wait_ms: Option<i64> },
+    Ended { disposition: Disposition },
+}
+
+/// Something to play; the shell turns it into audio (uploads, text-to-speech, tones).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sound {
+    /// A menu's prompt: its recording, or its choices spoken.
+    Menu {
+        node: Option<QueueId>,
+        language: Option<Language>,
+        choices: Vec<String>,
+    },
+    /// "That is not a valid choice."
+    Invalid,
+    /// "You are number N in the queue."
+    Position(usize),
+    /// The queue's hold music (or the center's).
+    Hold(Option<QueueId>),
+    Silence(u32),
+}

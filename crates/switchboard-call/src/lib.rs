@@ -1,0 +1,40 @@
+//! Switchboard's call engine, sans-IO: the back-to-back user agent as a state machine.
+//!
+//! An [`Engine`] owns every SIP transaction (from `switchboard-sip`), phone registration, call
+//! and leg of a node. The IO shell feeds it [`Input`]s (SIP messages, media events, routing and
+//! prompt answers, API commands), calls [`Engine::handle_timeout`] when
+//! [`Engine::poll_timeout`] says, and carries out every [`Output`] drained with
+//! [`Engine::poll_output`]: bytes to send, media-room operations, audio to render, requests to
+//! the contact service, records to store, metrics, API answers. Time is always an argument and
+//! randomness comes from a seed, so a test runs a day of calls in milliseconds and the same way
+//! every time.
+//!
+//! A call has legs with a role (the customer, the agent, a consult target) carried by a
+//! signalling kind (a SIP dialog today). The call's state alone decides who hears whom in its
+//! media room. Anything slow leaves as an output and comes back as an input; an answer about a
+//! call that has moved on is dropped.
+//!
+//! Layout: `engine` (the state, inputs, timers, SIP dispatch), `call` (the call's life: menu,
+//! queue, ringing, talking, hold, the end), `signalling` (SIP legs), `control` (API commands
+//! and transfers), `registrar` (phones and trunk admission), `legs` (legs and their indices),
+//! `directory` (the configuration snapshot), `interface` (the types that cross the boundary).
+
+mod call;
+mod control;
+mod directory;
+mod engine;
+mod ids;
+mod interface;
+mod legs;
+mod registrar;
+mod signalling;
+
+pub use call::{CallState, EndReason};
+pub use directory::Directory;
+pub use engine::{reason, Engine, EngineConfig};
+pub use ids::{LegId, Random, ReplyToken};
+pub use interface::{
+    CallControl, CallError, CallMetric, ContactEvent, Input, MediaEvent, MediaOp, Output,
+    RoutingRefusal, RoutingRequest, RoutingResult, RoutingTarget, Samples, Sound, TransferTo,
+};
+pub use registrar::REALM;

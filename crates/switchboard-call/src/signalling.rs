@@ -1,0 +1,669 @@
+//! SIP legs: accepting a caller's INVITE, placing INVITEs to phones and numbers, their
+//! answers, challenges and failures, BYE and CANCEL from either side, hold by re-INVITE, DTMF by
+//! SIP INFO, and the ACK that carries a late answer. What a leg's events mean for its call is
+//! `call.rs`'s business; this file only speaks SIP.
+
+use crate::call::{Call, CallState, EndReason};
+use crate::engine::{reason, Engine, ALLOW};
+use crate::ids::LegId;
+use crate::interface::{CallMetric, MediaOp};
+use crate::legs::{Leg, LegRole, Opening, Party, Signalling, SipLeg};
+use crate::registrar::Admission;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+use switchboard_core::voice::{CallRecord, Trunk};
+use switchboard_core::CallId;
+use switchboard_sip::dialog::Dialog;
+use switchboard_sip::fields::{self, uri_of, user_of};
+use switchboard_sip::transaction::{cancel_for, Key, Peer};
+use switchboard_sip::{digest, sdp, Headers, Message, Method, Request, Response};
+
+impl Engine {
+    // ----- a caller's INVITE -----
+
+    pub(crate) fn on_invite(&mut self, now: Instant, request: Request, peer: Peer, key: Option<Key>) {
+        let tag = self.token();
+        let wall = self.wall(now);
+        if let Admission::Refused(response) =
+            self.registrar
+                .admit_trunk(wall, &request, peer, &self.directory, &tag)
+        {
+            self.respond(now, &key, peer, response);
+            return;
+        }
+        let dialled = user_of(&request.uri)
+            .or_else(|| request.headers.get("To").map(uri_of).and_then(user_of))
+            .unwrap_or_default()
+            .to_owned();
+        let Some(did) = self.directory.did(&dialled).cloned() else {
+            self.reply(now, &request, &key, peer, 404);
+            return;
+        };
+        let offer = if request.body.is_empty() {
+            None
+        } else {
+            let content_type = request.headers.get("Content-Type").unwrap_or_default();
+            if !content_type
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with("application/sdp")
+            {
+                let mut response = Response::to(&request, 415, reason(415), Some(&tag));
+                response.headers.push("Accept", "application/sdp");
+                self.respond(now, &key, peer, response);
+                return;
+            }
+            match sdp::parse(&request.body) {
+                Ok(audio) if sdp::choose_codec(&audio).is_some() => Some(audio),
+                _ => {
+                    self.reply(now, &request, &key, peer, 488);
+                    return;
+                }
+            }
+        };
+        let Some(call_id) = request.headers.get("Call-ID").map(str::to_owned) else {
+            self.reply(now, &request, &key, peer, 400);
+            return;
+        };
+        let caller = request
+            .headers
+            .get("From")
+            .map(uri_of)
+            .and_then(user_of)
+            .unwrap_or("anonymous")
+            .to_owned();
+        let id = CallId::from_uuid(self.random.uuid_v7(wall));
+        let leg = LegId(self.next_id());
+        let codec = offer
+            .as_ref()
+            .and_then(sdp::choose_codec)
+            .unwrap_or(sdp::PCMU);
+        self.legs.insert(Leg {
+            id: leg,
+            call: id,
+            role: LegRole::Customer,
+            party: Party::Caller,
+            signalling: Signalling::Sip(SipLeg {
+                peer,
+                call_id,
+                dialog: None,
+                late_offer: offer.is_none(),
+                offer,
+                invite: Some(request),
+                invite_key: key,
+                outbound: false,
+                trunk: None,
+                auth_tried: false,
+            }),
+            port: None,
+            codec,
+            answered: false,
+            opening: Some(Opening::Answer),
+        });
+        self.calls.insert(
+            id,
+            Call {
+                record: CallRecord::new(id, caller, did.number.as_str().to_owned(), wall),
+                language: did.language.clone(),
+                state: CallState::Answering,
+                menu: did.entry,
+                menu_generation: 0,
+                customer: leg,
+                agent: None,
+                consult: None,
+                play_token: 0,
+                hears: HashMap::new(),
+            },
+        );
+        self.media(MediaOp::Open { call: id, leg });
+    }
+
+    /// The media plane opened a leg's port: answer or send what waited for it.
+    pub(crate) fn media_ready(&mut self, now: Instant, leg: LegId, port: u16) {
+        let Some(state) = self.legs.get_mut(leg) else {
+            return;
+        };
+        state.port = Some(port);
+        match state.opening.take() {
+            Some(Opening::Answer) => self.answer_caller(now, leg),
+            Some(invite @ Opening::Invite { .. }) => self.send_invite(now, leg, invite),
+            None => {}
+        }
+    }
+
+    pub(crate) fn media_unavailable(&mut self, now: Instant, leg: LegId) {
+        let Some(state) = self.legs.get(leg) else {
+            return;
+        };
+        match state.role {
+            LegRole::Customer => {
+                tracing::warn!("no free RTP ports; refusing a call");
+                let call = state.call;
+                if let Some(taken) = self.legs.remove(leg) {
+                    let sip = taken.sip();
+                    if let Some(invite) = &sip.invite {
+                        self.reply(now, invite, &sip.invite_key.clone(), sip.peer, 503);
+                    }
+                }
+                self.calls.remove(&call);
+            }
+            LegRole::Agent | LegRole::Consult => self.leg_failed(now, leg, 503),
+        }
+    }
+
+    fn answer_caller(&mut self, now: Instant, leg: LegId) {
+        let local_tag = self.token();
+        let version = self.next_id();
+        let Some(state) = self.legs.get_mut(leg) else {
+            return;
+        };
+        let (port, codec, call) = (state.port.unwrap_or(0), state.codec, state.call);
+        let sip = state.sip_mut();
+        let Some(invite) = sip.invite.take() else {
+            return;
+        };
+        let offer = sip.offer.take();
+        let peer = sip.peer;
+        let contact = if peer.transport == switchboard_sip::Transport::Tcp {
+            format!("<sip:switchboard@{};transport=tcp>", self.config.local)
+        } else {
+            format!("<sip:switchboard@{}>", self.config.local)
+        };
+        let dialog = Dialog::as_uas(&invite, &local_tag, &contact);
+        sip.dialog = Some(dialog);
+        let key = sip.invite_key.clone();
+        state.answered = true;
+        let ip = self.config.media_ip;
+        let body = match &offer {
+            Some(offer) => sdp::write(
+                leg.0,
+                version,
+                ip,
+                port,
+                &[codec],
+                offer.telephone_event,
+                sdp::Direction::SendRecv,
+            ),
+            None => sdp::write(
+                leg.0,
+                version,
+                ip,
+                port,
+                &[sdp::PCMU, sdp::PCMA],
+                Some(sdp::TELEPHONE_EVENT),
+                sdp::Direction::SendRecv,
+            ),
+        };
+        if let Some(offer) = &offer {
+            self.media(MediaOp::Remote {
+                leg,
+                addr: SocketAddr::new(offer.address, offer.port),
+                payload_type: codec,
+                dtmf: offer.telephone_event,
+            });
+        }
+        let mut response = Response::to(&invite, 200, "OK", Some(&local_tag));
+        response.headers.push("Contact", &contact);
+        response.headers.push("Allow", ALLOW);
+        response.headers.push("Content-Type", "application/sdp");
+        response.body = body;
+        self.respond(now, &key, peer, response);
+        let entry = {
+            let Some(call) = self.calls.get_mut(&call) else {
+                return;
+            };
+            call.state = CallState::Menu;
+            call.menu
+        };
+        self.output(crate::interface::Output::Metric(CallMetric::Started));
+        self.save(call);
+        self.enter_node(now, call, entry);
+    }
+
+    // ----- legs we place -----
+
+    /// Creates an outbound leg for `call` and opens its media; the INVITE leaves once the port
+    /// is known. Returns the leg.
+    pub(crate) fn place_leg(
+        &mut self,
+        call: CallId,
+        role: LegRole,
+        party: Party,
+        peer: Peer,
+        opening: Opening,
+        trunk: Option<Trunk>,
+    ) -> LegId {
+        let leg = LegId(self.next_id());
+        let call_id = format!("{}@{}", self.token(), self.config.media_ip);
+        let codec = self
+            .calls
+            .get(&call)
+            .and_then(|c| self.legs.get(c.customer))
+            .map_or(sdp::PCMU, |l| l.codec);
+        self.legs.insert(Leg {
+            id: leg,
+            call,
+            role,
+            party,
+            signalling: Signalling::Sip(SipLeg {
+                peer,
+                call_id,
+                dialog: None,
+                invite: None,
+                invite_key: None,
+                outbound: true,
+                offer: None,
+                late_offer: false,
+                trunk,
+                auth_tried: false,
+            }),
+            port: None,
+            codec,
+            answered: false,
+            opening: Some(opening),
+        });
+        if let Some(state) = self.calls.get_mut(&call) {
+            match role {
+                LegRole::Consult => state.consult = Some(leg),
+                _ => state.agent = Some(leg),
+            }
+        }
+        self.media(MediaOp::Open { call, leg });
+        leg
+    }
+
+    fn send_invite(&mut self, now: Instant, leg: LegId, opening: Opening) {
+        let Opening::Invite {
+            uri,
+            to,
+            from_user,
+            display,
+        } = opening
+        else {
+            return;
+        };
+        let Some(state) = self.legs.get(leg) else {
+            return;
+        };
+        let (port, codec) = (state.port.unwrap_or(0), state.codec);
+        let sip = state.sip();
+        let (peer, call_id) = (sip.peer, sip.call_id.clone());
+        let from_user = sip
+            .trunk
+            .as_ref()
+            .and_then(|t| t.caller_id.as_ref())
+            .map_or(from_user, |c| c.as_str().to_owned());
+        let mut headers = Headers::default();
+        headers.push("Via", &self.via(peer));
+        headers.push("Max-Forwards", "70");
+        let tag = self.token();
+        let ip = self.config.media_ip;
+        headers.push(
+            "From",
+            &format!("\"{display}\" <sip:{from_user}@{ip}>;tag={tag}"),
+        );
+        headers.push("To", &to);
+        headers.push("Call-ID", &call_id);
+        headers.push("CSeq", "1 INVITE");
+        headers.push("Contact", &self.contact_header(peer));
+        headers.push("Allow", ALLOW);
+        headers.push("Content-Type", "application/sdp");
+        let codecs = if codec == sdp::PCMA {
+            [sdp::PCMA, sdp::PCMU]
+        } else {
+            [sdp::PCMU, sdp::PCMA]
+        };
+        let version = self.next_id();
+        let request = Request {
+            method: Method::Invite,
+            uri,
+            headers,
+            body: sdp::write(
+                leg.0,
+                version,
+                ip,
+                port,
+                &codecs,
+                Some(sdp::TELEPHONE_EVENT),
+                sdp::Direction::SendRecv,
+            ),
+        };
+        let key = self.tx.send_request(now, request.clone(), peer);
+        if let Some(state) = self.legs.get_mut(leg) {
+            state.sip_mut().invite = Some(request);
+        }
+        self.legs.set_invite_key(leg, key);
+    }
+
+    pub(crate) fn on_response(&mut self, now: Instant, response: Response, key: Key) {
+        let status = response.status;
+        if let Some((request, peer)) = self.orphans.get(&key).cloned() {
+            if status >= 200 {
+                self.orphans.remove(&key);
+            }
+            if (200..300).contains(&status) {
+                let mut dialog = Dialog::as_uac(&request, &response);
+                let number = fields::cseq(&response.headers).map_or(1, |(n, _)| n);
+                let via = self.via(peer);
+                let ack = dialog.ack(number, &via);
+                self.tx.send_stateless(Message::Request(ack), peer);
+                let via = self.via(peer);
+                let bye = dialog.request(Method::Bye, &via);
+                self.tx.send_request(now, bye, peer);
+            }
+            return;
+        }
+        if key.method != Method::Invite || status < 200 {
+            return;
+        }
+        let Some(leg) = self.legs.of_client_invite(&key) else {
+            return;
+        };
+        if status >= 300 {
+            if status == 401 || status == 407 {
+                let random = self.token();
+                let retry = self
+                    .legs
+                    .get(leg)
+                    .and_then(|l| authorize(l, &response, random));
+                if let (Some(retry), Some(state)) = (retry, self.legs.get_mut(leg)) {
+                    let sip = state.sip_mut();
+                    sip.auth_tried = true;
+                    sip.invite = Some(retry.clone());
+                    let peer = sip.peer;
+                    let new_key = self.tx.send_request(now, retry, peer);
+                    self.legs.set_invite_key(leg, new_key);
+                    return;
+                }
+            }
+            self.leg_failed(now, leg, status);
+            return;
+        }
+        // A 2xx: confirm the dialog with an ACK (again, for a retransmitted 2xx).
+        let Some(state) = self.legs.get_mut(leg) else {
+            return;
+        };
+        let sip = state.sip_mut();
+        let Some(invite) = sip.invite.as_ref() else {
+            return;
+        };
+        let dialog = sip
+            .dialog
+            .get_or_insert_with(|| Dialog::as_uac(invite, &response))
+            .clone();
+        let peer = sip.peer;
+        let number = fields::cseq(&response.headers).map_or(1, |(n, _)| n);
+        let via = self.via(peer);
+        let ack = dialog.ack(number, &via);
+        self.tx.send_stateless(Message::Request(ack), peer);
+        let Some(state) = self.legs.get_mut(leg) else {
+            return;
+        };
+        if state.answered {
+            return;
+        }
+        state.answered = true;
+        if let Ok(answer) = sdp::parse(&response.body) {
+            let codec = sdp::choose_codec(&answer).unwrap_or(sdp::PCMU);
+            state.codec = codec;
+            self.media(MediaOp::Remote {
+                leg,
+                addr: SocketAddr::new(answer.address, answer.port),
+                payload_type: codec,
+                dtmf: answer.telephone_event,
+            });
+        }
+        self.leg_answered(now, leg);
+    }
+
+    // ----- requests within dialogs -----
+
+    pub(crate) fn on_bye(&mut self, now: Instant, request: Request, peer: Peer, key: Option<Key>) {
+        let Some(leg) = self.legs.of_dialog(&request) else {
+            self.reply(now, &request, &key, peer, 481);
+            return;
+        };
+        self.reply(now, &request, &key, peer, 200);
+        let Some(taken) = self.take_leg(leg) else {
+            return;
+        };
+        match taken.role {
+            LegRole::Customer => self.end_call(now, taken.call, EndReason::CallerHungUp),
+            LegRole::Agent => {
+                let reason = match taken.party {
+                    Party::Number(_) => EndReason::NumberHungUp,
+                    _ => EndReason::AgentHungUp,
+                };
+                self.end_call(now, taken.call, reason);
+            }
+            LegRole::Consult => self.rejoin(taken.call),
+        }
+    }
+
+    pub(crate) fn on_cancel(&mut self, now: Instant, request: Request, peer: Peer, key: Option<Key>) {
+        let invite_key = key.as_ref().map(|k| Key {
+            branch: k.branch.clone(),
+            method: Method::Invite,
+        });
+        let leg = invite_key
+            .as_ref()
+            .and_then(|k| self.legs.of_server_invite(k));
+        let (Some(leg), Some(invite_key)) = (leg, invite_key) else {
+            self.reply(now, &request, &key, peer, 481);
+            return;
+        };
+        self.reply(now, &request, &key, peer, 200);
+        if !self.tx.is_pending(&invite_key) {
+            return;
+        }
+        // Not answered yet: the INVITE ends with 487 and the call never starts.
+        let Some(state) = self.legs.get(leg) else {
+            return;
+        };
+        let call = state.call;
+        if let Some(invite) = state.sip().invite.clone() {
+            self.reply(now, &invite, &Some(invite_key), peer, 487);
+        }
+        self.end_call(now, call, EndReason::CallerHungUp);
+    }
+
+    /// Hangs up a leg of ours: BYE when answered, CANCEL while our INVITE is pending (a 2xx
+    /// that still arrives gets ACK and BYE), a final refusal for an unanswered INVITE of theirs;
+    /// then its media closes.
+    pub(crate) fn hang_up_leg(&mut self, now: Instant, leg: LegId) {
+        let Some(mut taken) = self.take_leg(leg) else {
+            return;
+        };
+        let answered = taken.answered;
+        let sip = taken.sip_mut();
+        let peer = sip.peer;
+        if answered {
+            if let Some(dialog) = sip.dialog.as_mut() {
+                let via = self.via(peer);
+                let bye = dialog.request(Method::Bye, &via);
+                self.tx.send_request(now, bye, peer);
+            }
+        } else if sip.outbound {
+            if let (Some(key), Some(invite)) = (sip.invite_key.take(), sip.invite.as_ref()) {
+                let cancel = cancel_for(invite);
+                self.tx.send_request(now, cancel, peer);
+                self.orphans.insert(key, (invite.clone(), peer));
+            }
+        } else if let Some(invite) = sip.invite.clone() {
+            let key = sip.invite_key.clone();
+            self.reply(now, &invite, &key, peer, 480);
+        }
+    }
+
+    pub(crate) fn on_reinvite(&mut self, now: Instant, request: Request, peer: Peer, key: Option<Key>) {
+        let Some(leg) = self.legs.of_dialog(&request) else {
+            self.reply(now, &request, &key, peer, 481);
+            return;
+        };
+        let offer = if request.body.is_empty() {
+            None
+        } else {
+            match sdp::parse(&request.body) {
+                Ok(offer) if sdp::choose_codec(&offer).is_some() => Some(offer),
+                _ => {
+                    self.reply(now, &request, &key, peer, 488);
+                    return;
+                }
+            }
+        };
+        let contact = self.contact_header(peer);
+        let version = self.next_id();
+        let ip = self.config.media_ip;
+        let Some(state) = self.legs.get_mut(leg) else {
+            return;
+        };
+        let direction = offer
+            .as_ref()
+            .map_or(sdp::Direction::SendRecv, |o| o.direction);
+        let codec = offer
+            .as_ref()
+            .and_then(sdp::choose_codec)
+            .unwrap_or(state.codec);
+        state.codec = codec;
+        let (call, role, port) = (state.call, state.role, state.port.unwrap_or(0));
+        let dialog_tag = state
+            .sip()
+            .dialog
+            .as_ref()
+            .map(|d| d.local_tag.clone())
+            .unwrap_or_default();
+        if let Some(offer) = &offer {
+            if !offer.address.is_unspecified() {
+                self.media(MediaOp::Remote {
+                    leg,
+                    addr: SocketAddr::new(offer.address, offer.port),
+                    payload_type: codec,
+                    dtmf: offer.telephone_event,
+                });
+            }
+        }
+        let body = sdp::write(
+            leg.0,
+            version,
+            ip,
+            port,
+            &[codec],
+            offer.as_ref().and_then(|o| o.telephone_event),
+            direction.answer(),
+        );
+        let mut response = Response::to(&request, 200, "OK", Some(&dialog_tag));
+        response.headers.push("Contact", &contact);
+        response.headers.push("Content-Type", "application/sdp");
+        response.body = body;
+        self.respond(now, &key, peer, response);
+        let sends = matches!(
+            direction,
+            sdp::Direction::SendRecv | sdp::Direction::SendOnly
+        );
+        let current = self.calls.get(&call).map(|c| (c.state, c.agent == Some(leg)));
+        match (role, current) {
+            (LegRole::Customer, _) => self.media(MediaOp::ExpectMedia { leg, expect: sends }),
+            // The agent's phone put the caller on hold, or took them off it.
+            (LegRole::Agent, Some((state, true))) => {
+                if direction.is_hold() && state == CallState::Talking {
+                    self.hold(call);
+                } else if !direction.is_hold() && state == CallState::Held {
+                    self.resume(call);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn on_info(&mut self, now: Instant, request: Request, peer: Peer, key: Option<Key>) {
+        let Some(leg) = self.legs.of_dialog(&request) else {
+            self.reply(now, &request, &key, peer, 481);
+            return;
+        };
+        self.reply(now, &request, &key, peer, 200);
+        let body = String::from_utf8_lossy(&request.body);
+        let content_type = request
+            .headers
+            .get("Content-Type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let digit = if content_type.contains("dtmf-relay") {
+            body.lines()
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix("Signal=")
+                        .or(l.trim().strip_prefix("Signal ="))
+                })
+                .and_then(|s| s.trim().chars().next())
+        } else if content_type.contains("application/dtmf") {
+            body.trim().chars().next()
+        } else {
+            None
+        };
+        let customer = self
+            .legs
+            .get(leg)
+            .filter(|l| l.role == LegRole::Customer)
+            .map(|l| l.call);
+        if let (Some(digit), Some(call)) = (digit, customer) {
+            self.on_digit(now, call, digit);
+        }
+    }
+
+    /// An ACK for our answer; after a late offer it carries the caller's answer.
+    pub(crate) fn on_ack(&mut self, request: Request) {
+        let Some(leg) = self.legs.of_dialog(&request) else {
+            return;
+        };
+        let Some(state) = self.legs.get_mut(leg) else {
+            return;
+        };
+        if state.role != LegRole::Customer || !state.sip().late_offer || request.body.is_empty() {
+            return;
+        }
+        if let Ok(answer) = sdp::parse(&request.body) {
+            let codec = sdp::choose_codec(&answer).unwrap_or(sdp::PCMU);
+            state.codec = codec;
+            state.sip_mut().late_offer = false;
+            self.media(MediaOp::Remote {
+                leg,
+                addr: SocketAddr::new(answer.address, answer.port),
+                payload_type: codec,
+                dtmf: answer.telephone_event,
+            });
+        }
+    }
+}
+
+/// Our INVITE again with credentials for a trunk's challenge, once, if the trunk has them.
+fn authorize(leg: &Leg, response: &Response, random: String) -> Option<Request> {
+    let sip = leg.sip();
+    if sip.auth_tried {
+        return None;
+    }
+    let trunk = sip.trunk.as_ref()?;
+    let (username, password) = (trunk.username.as_ref()?, trunk.secret.as_ref()?);
+    let (header, answer_header) = match response.status {
+        407 => ("Proxy-Authenticate", "Proxy-Authorization"),
+        _ => ("WWW-Authenticate", "Authorization"),
+    };
+    let (realm, nonce) = digest::parse_challenge(response.headers.get(header)?)?;
+    let mut retry = sip.invite.clone()?;
+    let number = fields::cseq(&retry.headers).map_or(1, |(n, _)| n) + 1;
+    retry.headers.set("CSeq", &format!("{number} INVITE"));
+    let via = retry.headers.get("Via")?.to_owned();
+    let fresh = fields::with_param(&via, "branch", &format!("z9hG4bK{random}"));
+    retry.headers.set("Via", &fresh);
+    let answer = digest::answer(
+        username,
+        password,
+        &realm,
+        &nonce,
+        "INVITE",
+        &retry.uri,
+        &random[..16],
+    );
+    retry.headers.push(answer_header, &answer);
+    Some(retry)
+}
