@@ -9,6 +9,7 @@ source scripts/system-packages.sh
 install_system_packages test
 ensure_postgres
 cargo fmt --all --check
+./scripts/check-sans-io.sh
 cargo clippy --locked --workspace --all-targets -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
