@@ -1,17 +1,30 @@
-//! RTP legs: one UDP port pair (RTP and RTCP) per call leg, a task per leg that plays audio to
-//! the far end, reports DTMF (RFC 4733) and, once bridged, relays packets to the other leg
-//! without decoding (G.711 of the other law is converted byte by byte). The far end's address
-//! is learnt from the packets it sends (symmetric RTP), so callers behind NAT are heard.
+//! The media plane's IO: one task per call that owns the call's RTP sockets and its
+//! `switchboard_media::Room`, feeding it packets and ticks and sending what it says. Ports come
+//! from a pool of the configured range; the far end's address is learnt from the packets it
+//! sends (symmetric RTP), after which the socket is connected to it, so sends skip the route
+//! lookup and the kernel drops packets from anyone else.
+//!
+//! The voice task talks to rooms through `MediaPlane::apply`, in the order the call engine
+//! emitted its operations; rooms report DTMF, finished playbacks, silent callers and closed
+//! legs back as `MediaEvent`s.
 
-use super::audio::Samples;
-use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use switchboard_sip::{rtp, sdp};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use switchboard_call::{LegId, MediaEvent, MediaOp, Samples};
+use switchboard_core::CallId;
+use switchboard_media::{
+    Codec, Event as RoomEvent, Output as RoomOutput, ParticipantId, Playback, Room, RoomConfig,
+};
+use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+
+/// How often rooms send RTCP sender reports for the streams they generate.
+const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// The free even RTP ports of the configured range (RTCP takes the odd port above).
 pub struct Ports {
@@ -38,434 +51,414 @@ impl Ports {
     }
 }
 
-const NO_PT: u8 = 0xff;
-
-/// Where a leg's media goes, read and written on every packet: an IPv4 address and port packed
-/// in one atomic (no lock on the relay path), IPv6 behind a lock.
-#[derive(Default)]
-struct RemoteAddr {
-    /// 0: none; bit 63 set: IPv4 (address << 16 | port); bit 62 set: IPv6, in `v6`.
-    packed: std::sync::atomic::AtomicU64,
-    v6: Mutex<Option<SocketAddr>>,
-}
-
-impl RemoteAddr {
-    const V4: u64 = 1 << 63;
-    const V6: u64 = 1 << 62;
-
-    fn get(&self) -> Option<SocketAddr> {
-        let packed = self.packed.load(Ordering::Relaxed);
-        if packed & Self::V4 != 0 {
-            let ip = std::net::Ipv4Addr::from(((packed >> 16) & 0xffff_ffff) as u32);
-            Some(SocketAddr::new(ip.into(), (packed & 0xffff) as u16))
-        } else if packed & Self::V6 != 0 {
-            self.v6.lock().ok().and_then(|v6| *v6)
-        } else {
-            None
-        }
-    }
-
-    fn latch(&self, addr: SocketAddr) {
-        let packed = match addr {
-            SocketAddr::V4(v4) => {
-                Self::V4 | u64::from(u32::from(*v4.ip())) << 16 | u64::from(v4.port())
-            }
-            SocketAddr::V6(_) => {
-                if let Ok(mut v6) = self.v6.lock() {
-                    *v6 = Some(addr);
-                }
-                Self::V6
-            }
-        };
-        if self.packed.load(Ordering::Relaxed) != packed || packed == Self::V6 {
-            self.packed.store(packed, Ordering::Relaxed);
-        }
-    }
-}
-
-/// What both a leg's task and its bridge partner see of it.
-pub struct LegShared {
-    socket: UdpSocket,
-    remote: RemoteAddr,
-    /// The socket is connected to `remote` (after the far end's first packet): sends skip the
-    /// route lookup, and packets from anyone else are dropped by the kernel.
-    connected: std::sync::atomic::AtomicBool,
-    codec: AtomicU8,
-    dtmf: AtomicU8,
-    /// Packets received and sent, for the call's statistics.
-    pub received: AtomicU32,
-    pub sent: AtomicU32,
-}
-
-impl LegShared {
-    fn remote(&self) -> Option<SocketAddr> {
-        self.remote.get()
-    }
-}
-
-/// What a leg reports to the call engine.
-#[derive(Debug)]
-pub enum MediaEvent {
-    Dtmf { leg: u64, digit: char },
-}
-
-enum Command {
-    Play {
-        parts: Vec<Samples>,
-        then_loop: Option<Samples>,
-    },
-    Stop,
-    Bridge(Arc<LegShared>),
-    Unbridge,
-    Remote {
-        addr: SocketAddr,
-        codec: u8,
-        dtmf: Option<u8>,
-    },
-}
-
-/// A call leg's media: its ports and the handle to its task. Dropping it ends the task and
-/// frees the ports.
-pub struct Leg {
-    pub port: u16,
-    pub shared: Arc<LegShared>,
-    control: mpsc::UnboundedSender<Command>,
-}
-
-impl Leg {
-    /// Opens a leg on the next free port pair of `ports`, on `ip`.
-    pub async fn open(
-        ports: &Arc<Ports>,
-        ip: std::net::IpAddr,
-        id: u64,
-        events: mpsc::UnboundedSender<MediaEvent>,
-    ) -> Option<Leg> {
-        for _ in 0..16 {
-            let port = ports.take()?;
-            let rtp = UdpSocket::bind(SocketAddr::new(ip, port)).await;
-            let rtcp = UdpSocket::bind(SocketAddr::new(ip, port + 1)).await;
-            let (Ok(rtp), Ok(rtcp)) = (rtp, rtcp) else {
-                // Taken (by another program, or a socket still closing): try it again later.
-                ports.give(port);
-                continue;
-            };
-            let shared = Arc::new(LegShared {
-                socket: rtp,
-                remote: RemoteAddr::default(),
-                connected: std::sync::atomic::AtomicBool::new(false),
-                codec: AtomicU8::new(sdp::PCMU),
-                dtmf: AtomicU8::new(NO_PT),
-                received: AtomicU32::new(0),
-                sent: AtomicU32::new(0),
-            });
-            let (control, commands) = mpsc::unbounded_channel();
-            let task = LegTask {
-                id,
-                shared: shared.clone(),
-                rtcp,
-                events,
-                ports: ports.clone(),
-                port,
-            };
-            tokio::spawn(task.run(commands));
-            return Some(Leg {
-                port,
-                shared,
-                control,
-            });
-        }
-        None
-    }
-
-    pub fn set_remote(&self, addr: SocketAddr, codec: u8, dtmf: Option<u8>) {
-        let _ = self.control.send(Command::Remote { addr, codec, dtmf });
-    }
-
-    /// Plays `parts` in order, then `then_loop` over and over.
-    pub fn play(&self, parts: Vec<Samples>, then_loop: Option<Samples>) {
-        let _ = self.control.send(Command::Play { parts, then_loop });
-    }
-
-    pub fn stop(&self) {
-        let _ = self.control.send(Command::Stop);
-    }
-
-    /// Sends what this leg receives to `other` (call it on both legs for two-way audio).
-    pub fn bridge(&self, other: &Leg) {
-        let _ = self.control.send(Command::Bridge(other.shared.clone()));
-    }
-
-    pub fn unbridge(&self) {
-        let _ = self.control.send(Command::Unbridge);
-    }
-
-    /// Packets received and sent so far.
-    pub fn counts(&self) -> (u32, u32) {
-        (
-            self.shared.received.load(Ordering::Relaxed),
-            self.shared.sent.load(Ordering::Relaxed),
-        )
-    }
-
-    pub fn codec(&self) -> u8 {
-        self.shared.codec.load(Ordering::Relaxed)
-    }
-}
-
-struct Player {
-    parts: VecDeque<Samples>,
-    then_loop: Option<Samples>,
-    position: usize,
-}
-
-impl Player {
-    /// The next 20 ms of audio, or `None` when done.
-    fn next(&mut self, out: &mut [i16; 160]) -> bool {
-        let mut filled = 0;
-        while filled < out.len() {
-            let current = match self.parts.front() {
-                Some(part) => part.clone(),
-                None => match &self.then_loop {
-                    Some(looped) if !looped.is_empty() => {
-                        self.parts.push_back(looped.clone());
-                        continue;
-                    }
-                    _ => break,
-                },
-            };
-            let take = (current.len() - self.position.min(current.len())).min(out.len() - filled);
-            out[filled..filled + take]
-                .copy_from_slice(&current[self.position..self.position + take]);
-            filled += take;
-            self.position += take;
-            if self.position >= current.len() {
-                self.parts.pop_front();
-                self.position = 0;
-            }
-        }
-        out[filled..].fill(0);
-        filled > 0
-    }
-}
-
-struct LegTask {
-    id: u64,
-    shared: Arc<LegShared>,
+/// A leg's sockets, handed to its room.
+struct LegSockets {
+    rtp: UdpSocket,
     rtcp: UdpSocket,
-    events: mpsc::UnboundedSender<MediaEvent>,
-    ports: Arc<Ports>,
     port: u16,
 }
 
-/// A leg task's state between wake-ups.
-struct LegState {
-    ssrc: u32,
-    sequence: u16,
-    timestamp: u32,
-    player: Option<Player>,
-    partner: Option<Arc<LegShared>>,
-    last_event_timestamp: Option<u32>,
-    marker: bool,
+/// What the voice task asks of a room.
+enum RoomCommand {
+    Add(LegId, LegSockets),
+    Op(MediaOp),
 }
 
-impl LegTask {
-    async fn run(self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let shared = self.shared.clone();
-        let ssrc: u32 = rand_u32(self.id);
-        let mut state = LegState {
-            ssrc,
-            sequence: (ssrc >> 16) as u16,
-            timestamp: ssrc.rotate_left(7),
-            player: None,
-            partner: None,
-            last_event_timestamp: None,
-            marker: true,
-        };
-        let mut frame = [0i16; 160];
-        let mut packet = Vec::with_capacity(200);
-        let mut buffer = vec![0u8; 2048];
-        let mut control_buffer = vec![0u8; 1500];
-        let mut clock = tokio::time::interval(Duration::from_millis(20));
-        clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut report = tokio::time::interval(Duration::from_secs(5));
-        'task: loop {
-            if state.partner.is_some() && state.player.is_none() {
-                // Bridged: the hot path relays packets and waits for nothing else but commands.
-                loop {
-                    tokio::select! {
-                        biased;
-                        received = shared.socket.recv_from(&mut buffer) => {
-                            if let Ok((length, from)) = received {
-                                self.on_packet(&mut state, &mut buffer[..length], from);
-                            }
-                        }
-                        command = commands.recv() => {
-                            let Some(command) = command else { break 'task };
-                            self.on_command(&mut state, command);
-                            continue 'task;
-                        }
-                    }
+struct RoomHandle {
+    commands: mpsc::UnboundedSender<RoomCommand>,
+    /// Legs opened and not yet closed; the room ends when this reaches zero.
+    open: usize,
+}
+
+/// The rooms of every call on this node.
+pub struct MediaPlane {
+    ports: Arc<Ports>,
+    ip: IpAddr,
+    config: RoomConfig,
+    rooms: HashMap<CallId, RoomHandle>,
+    legs: HashMap<LegId, CallId>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    next_seed: u64,
+}
+
+impl MediaPlane {
+    pub fn new(
+        ports: Arc<Ports>,
+        ip: IpAddr,
+        config: RoomConfig,
+        seed: u64,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) -> Self {
+        MediaPlane {
+            ports,
+            ip,
+            config,
+            rooms: HashMap::new(),
+            legs: HashMap::new(),
+            events,
+            next_seed: seed,
+        }
+    }
+
+    /// Carries out one operation of the call engine. Opening a leg is answered at once (the
+    /// sockets are bound here); everything else goes to the call's room.
+    pub fn apply(&mut self, op: MediaOp) -> Option<MediaEvent> {
+        match op {
+            MediaOp::Open { call, leg } => Some(self.open(call, leg)),
+            MediaOp::Close { leg } => {
+                let call = self.legs.remove(&leg)?;
+                let room = self.rooms.get_mut(&call)?;
+                let _ = room.commands.send(RoomCommand::Op(MediaOp::Close { leg }));
+                room.open = room.open.saturating_sub(1);
+                if room.open == 0 {
+                    // Dropping the sender ends the task once it has closed this leg.
+                    self.rooms.remove(&call);
                 }
+                None
             }
-            tokio::select! {
-                biased;
-                received = shared.socket.recv_from(&mut buffer) => {
-                    if let Ok((length, from)) = received {
-                        self.on_packet(&mut state, &mut buffer[..length], from);
-                    }
-                }
-                command = commands.recv() => {
-                    let Some(command) = command else { break };
-                    self.on_command(&mut state, command);
-                }
-                received = self.rtcp.recv_from(&mut control_buffer) => {
-                    // Reports from the far end are read and dropped; the socket must be drained.
-                    let _ = received;
-                }
-                _ = clock.tick(), if state.player.is_some() => {
-                    let Some(current) = state.player.as_mut() else { continue };
-                    if !current.next(&mut frame) {
-                        state.player = None;
-                        continue;
-                    }
-                    let Some(remote) = shared.remote() else { continue };
-                    let codec = shared.codec.load(Ordering::Relaxed);
-                    rtp::write_header(&mut packet, state.marker, codec, state.sequence, state.timestamp, state.ssrc);
-                    rtp::encode(codec, &frame, &mut packet);
-                    state.marker = false;
-                    state.sequence = state.sequence.wrapping_add(1);
-                    state.timestamp = state.timestamp.wrapping_add(160);
-                    if shared.socket.send_to(&packet, remote).await.is_ok() {
-                        shared.sent.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                _ = report.tick() => {
-                    let sent = shared.sent.load(Ordering::Relaxed);
-                    if let (Some(remote), true) = (shared.remote(), sent > 0 && state.partner.is_none()) {
-                        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-                        let fraction = (u64::from(now.subsec_nanos()) << 32) / 1_000_000_000;
-                        let ntp = ((now.as_secs() + 2_208_988_800) << 32) | fraction;
-                        let report = rtp::sender_report(state.ssrc, ntp, state.timestamp, sent, sent * 160);
-                        let _ = self.rtcp.send_to(&report, SocketAddr::new(remote.ip(), remote.port().wrapping_add(1))).await;
-                    }
+            op => {
+                let leg = match &op {
+                    MediaOp::Remote { leg, .. }
+                    | MediaOp::Hears { leg, .. }
+                    | MediaOp::Play { leg, .. }
+                    | MediaOp::StopPlaying { leg }
+                    | MediaOp::ExpectMedia { leg, .. } => *leg,
+                    MediaOp::Open { leg, .. } | MediaOp::Close { leg } => *leg,
+                };
+                let call = self.legs.get(&leg)?;
+                let _ = self.rooms.get(call)?.commands.send(RoomCommand::Op(op));
+                None
+            }
+        }
+    }
+
+    fn open(&mut self, call: CallId, leg: LegId) -> MediaEvent {
+        let Some(sockets) = self.bind() else {
+            return MediaEvent::Unavailable { leg };
+        };
+        let port = sockets.port;
+        let room = self.rooms.entry(call).or_insert_with(|| {
+            let (commands, receiver) = mpsc::unbounded_channel();
+            self.next_seed = self.next_seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let task = RoomTask {
+                room: Room::new(Instant::now(), self.config, self.next_seed),
+                legs: Vec::new(),
+                events: self.events.clone(),
+                ports: self.ports.clone(),
+                next: 0,
+            };
+            tokio::spawn(task.run(receiver));
+            RoomHandle { commands, open: 0 }
+        });
+        room.open += 1;
+        let _ = room.commands.send(RoomCommand::Add(leg, sockets));
+        self.legs.insert(leg, call);
+        MediaEvent::Ready { leg, port }
+    }
+
+    /// Binds the next free RTP/RTCP port pair.
+    fn bind(&self) -> Option<LegSockets> {
+        for _ in 0..16 {
+            let port = self.ports.take()?;
+            let bound = bind_pair(self.ip, port);
+            match bound {
+                Ok((rtp, rtcp)) => return Some(LegSockets { rtp, rtcp, port }),
+                Err(error) => {
+                    // Taken (by another program, or a socket still closing): try it later.
+                    tracing::debug!(%error, port, "RTP port not free");
+                    self.ports.give(port);
                 }
             }
         }
-        drop(state);
-        self.ports.give(self.port);
+        None
     }
+}
 
-    fn on_packet(&self, state: &mut LegState, packet: &mut [u8], from: SocketAddr) {
-        let shared = &self.shared;
-        let Some(header) = rtp::parse(packet) else {
+fn bind_pair(ip: IpAddr, port: u16) -> std::io::Result<(UdpSocket, UdpSocket)> {
+    let open = |port| -> std::io::Result<UdpSocket> {
+        let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, port))?;
+        socket.set_nonblocking(true)?;
+        UdpSocket::from_std(socket)
+    };
+    Ok((open(port)?, open(port + 1)?))
+}
+
+/// A leg inside its room's task.
+struct LegIo {
+    id: LegId,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    port: u16,
+    /// Where its media goes: from the SDP, then from the first packet it sends.
+    remote: Option<SocketAddr>,
+    /// The socket is connected to `remote`.
+    connected: bool,
+}
+
+impl LegIo {
+    fn send(&self, packet: &[u8]) {
+        let sent = if self.connected {
+            self.rtp.try_send(packet)
+        } else if let Some(remote) = self.remote {
+            self.rtp.try_send_to(packet, remote)
+        } else {
             return;
         };
-        shared.received.fetch_add(1, Ordering::Relaxed);
-        // Symmetric RTP: answer where the media comes from, and from then on hear only that.
-        if !shared.connected.load(Ordering::Relaxed) {
-            shared.remote.latch(from);
-            if socket2::SockRef::from(&shared.socket)
-                .connect(&from.into())
-                .is_ok()
-            {
-                shared.connected.store(true, Ordering::Relaxed);
-            }
+        if let Err(error) = sent {
+            tracing::trace!(%error, leg = %self.id, "RTP packet not sent");
         }
-        if header.payload_type == shared.dtmf.load(Ordering::Relaxed) {
-            let payload = &packet[header.payload_start..header.payload_end];
-            if let Some(event) = rtp::parse_event(payload) {
-                if state.last_event_timestamp != Some(header.timestamp) {
-                    state.last_event_timestamp = Some(header.timestamp);
-                    if let Some(digit) = rtp::event_digit(event.event) {
-                        let _ = self.events.send(MediaEvent::Dtmf {
-                            leg: self.id,
-                            digit,
+    }
+
+    /// Answers the far end where its media comes from (or where its SDP now says), connecting
+    /// the socket so that only that address is heard.
+    fn latch(&mut self, addr: SocketAddr) {
+        if self.remote == Some(addr) && self.connected {
+            return;
+        }
+        self.remote = Some(addr);
+        self.connected = socket2::SockRef::from(&self.rtp)
+            .connect(&addr.into())
+            .is_ok();
+    }
+}
+
+/// What woke a room's task.
+enum Wake {
+    Command(Option<RoomCommand>),
+    Packet { leg: usize, length: usize, from: SocketAddr },
+    Timer,
+    Report,
+}
+
+struct RoomTask {
+    room: Room,
+    legs: Vec<LegIo>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    ports: Arc<Ports>,
+    /// The leg polled first on the next wake-up, so a busy leg cannot starve the others.
+    next: usize,
+}
+
+impl RoomTask {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<RoomCommand>) {
+        let mut buffer = vec![0u8; 2048];
+        let mut drain = vec![0u8; 1500];
+        let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
+        let timer = tokio::time::sleep_until(far());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
+        let mut report = tokio::time::interval(REPORT_EVERY);
+        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next = self.room.poll_timeout();
+            if next != armed {
+                armed = next;
+                let at = next.map_or_else(far, tokio::time::Instant::from_std);
+                timer.as_mut().reset(at);
+            }
+            let wake = poll_fn(|cx| {
+                if let Poll::Ready(command) = commands.poll_recv(cx) {
+                    return Poll::Ready(Wake::Command(command));
+                }
+                let count = self.legs.len();
+                for step in 0..count {
+                    let index = (self.next + step) % count;
+                    let leg = &self.legs[index];
+                    let mut read = ReadBuf::new(&mut buffer);
+                    if let Poll::Ready(Ok(from)) = leg.rtp.poll_recv_from(cx, &mut read) {
+                        self.next = index + 1;
+                        let length = read.filled().len();
+                        return Poll::Ready(Wake::Packet {
+                            leg: index,
+                            length,
+                            from,
                         });
                     }
-                }
-            }
-        }
-        if let Some(other) = &state.partner {
-            relay(packet, &header, shared, other);
-        }
-    }
-
-    fn on_command(&self, state: &mut LegState, command: Command) {
-        let shared = &self.shared;
-        match command {
-            Command::Play { parts, then_loop } => {
-                state.player = Some(Player {
-                    parts: parts.into(),
-                    then_loop,
-                    position: 0,
-                });
-                state.marker = true;
-            }
-            Command::Stop => state.player = None,
-            Command::Bridge(other) => state.partner = Some(other),
-            Command::Unbridge => state.partner = None,
-            Command::Remote { addr, codec, dtmf } => {
-                // A new offer moved the far end's media: follow it (re-connecting if connected).
-                if shared.remote() != Some(addr) {
-                    shared.remote.latch(addr);
-                    if shared.connected.load(Ordering::Relaxed)
-                        && socket2::SockRef::from(&shared.socket)
-                            .connect(&addr.into())
-                            .is_err()
-                    {
-                        shared.connected.store(false, Ordering::Relaxed);
+                    // Reports from the far end are read and dropped; the socket must drain.
+                    loop {
+                        let mut read = ReadBuf::new(&mut drain);
+                        match leg.rtcp.poll_recv_from(cx, &mut read) {
+                            Poll::Ready(Ok(_)) => continue,
+                            _ => break,
+                        }
                     }
                 }
-                shared.codec.store(codec, Ordering::Relaxed);
-                shared.dtmf.store(dtmf.unwrap_or(NO_PT), Ordering::Relaxed);
+                if timer.as_mut().poll(cx).is_ready() {
+                    armed = None;
+                    return Poll::Ready(Wake::Timer);
+                }
+                if report.poll_tick(cx).is_ready() {
+                    return Poll::Ready(Wake::Report);
+                }
+                Poll::Pending
+            })
+            .await;
+            match wake {
+                Wake::Command(None) => break,
+                Wake::Command(Some(command)) => self.on_command(command),
+                Wake::Packet { leg, length, from } => {
+                    let io = &mut self.legs[leg];
+                    if !io.connected {
+                        io.latch(from);
+                    }
+                    let id = ParticipantId(io.id.0);
+                    let packet = &mut buffer[..length];
+                    if let Some(target) = self.room.receive(Instant::now(), id, packet) {
+                        if let Some(to) = self.legs.iter().find(|l| l.id.0 == target.0) {
+                            to.send(packet);
+                        }
+                    }
+                }
+                Wake::Timer => self.room.handle_timeout(Instant::now()),
+                Wake::Report => self.report(),
+            }
+            self.drain_outputs();
+        }
+        for leg in self.legs.drain(..) {
+            self.ports.give(leg.port);
+        }
+    }
+
+    fn on_command(&mut self, command: RoomCommand) {
+        let now = Instant::now();
+        match command {
+            RoomCommand::Add(id, sockets) => {
+                self.room.add(now, ParticipantId(id.0), Codec::Pcmu, None);
+                self.legs.push(LegIo {
+                    id,
+                    rtp: sockets.rtp,
+                    rtcp: sockets.rtcp,
+                    port: sockets.port,
+                    remote: None,
+                    connected: false,
+                });
+            }
+            RoomCommand::Op(op) => self.on_op(now, op),
+        }
+    }
+
+    fn on_op(&mut self, now: Instant, op: MediaOp) {
+        let participant = |leg: LegId| ParticipantId(leg.0);
+        match op {
+            MediaOp::Open { .. } => {}
+            MediaOp::Remote {
+                leg,
+                addr,
+                payload_type,
+                dtmf,
+            } => {
+                let codec = Codec::from_payload_type(payload_type).unwrap_or(Codec::Pcmu);
+                self.room.set_codec(participant(leg), codec, dtmf);
+                if let Some(io) = self.legs.iter_mut().find(|l| l.id == leg) {
+                    // A new offer moved the far end's media: follow it.
+                    if io.remote != Some(addr) {
+                        io.latch(addr);
+                    }
+                }
+            }
+            MediaOp::Hears { leg, sources } => {
+                let sources: Vec<ParticipantId> = sources.into_iter().map(participant).collect();
+                self.room.set_hears(participant(leg), &sources);
+            }
+            MediaOp::Play {
+                leg,
+                token,
+                parts,
+                then_loop,
+            } => self.room.play(
+                now,
+                participant(leg),
+                Playback {
+                    parts,
+                    then_loop,
+                    token,
+                },
+            ),
+            MediaOp::StopPlaying { leg } => self.room.stop_playing(participant(leg)),
+            MediaOp::ExpectMedia { leg, expect } => {
+                self.room.expect_media(now, participant(leg), expect)
+            }
+            MediaOp::Close { leg } => {
+                let stats = self.room.remove(participant(leg)).unwrap_or_default();
+                if let Some(index) = self.legs.iter().position(|l| l.id == leg) {
+                    let io = self.legs.swap_remove(index);
+                    self.ports.give(io.port);
+                }
+                let _ = self.events.send(MediaEvent::Closed {
+                    leg,
+                    received: stats.received,
+                    sent: stats.sent,
+                });
             }
         }
     }
-}
 
-/// Sends a received packet on through the partner leg, converting the payload where the two
-/// legs use different G.711 laws and renumbering telephone-events to the partner's type.
-fn relay(packet: &mut [u8], header: &rtp::Header, from: &LegShared, to: &LegShared) {
-    let Some(remote) = to.remote() else { return };
-    let theirs = to.codec.load(Ordering::Relaxed);
-    let pt = header.payload_type;
-    // Either G.711 law may arrive (an answer may list both); the partner gets its own.
-    let new_pt = if pt == sdp::PCMU || pt == sdp::PCMA {
-        if pt != theirs {
-            rtp::transcode(
-                pt,
-                theirs,
-                &mut packet[header.payload_start..header.payload_end],
-            );
+    fn drain_outputs(&mut self) {
+        while let Some(output) = self.room.poll_output() {
+            match output {
+                RoomOutput::Transmit { to, packet } => {
+                    if let Some(io) = self.legs.iter().find(|l| l.id.0 == to.0) {
+                        io.send(&packet);
+                    }
+                }
+                RoomOutput::Event(event) => {
+                    let event = match event {
+                        RoomEvent::Dtmf { from, digit } => MediaEvent::Dtmf {
+                            leg: LegId(from.0),
+                            digit,
+                        },
+                        RoomEvent::PlaybackDone { to, token } => MediaEvent::PlaybackDone {
+                            leg: LegId(to.0),
+                            token,
+                        },
+                        RoomEvent::MediaTimeout { from } => MediaEvent::Timeout {
+                            leg: LegId(from.0),
+                        },
+                        // Recording is not started by the call engine yet.
+                        RoomEvent::RecordingChunk { .. }
+                        | RoomEvent::RecordingPaused { .. }
+                        | RoomEvent::RecordingResumed { .. }
+                        | RoomEvent::RecordingStopped { .. } => continue,
+                    };
+                    let _ = self.events.send(event);
+                }
+            }
         }
-        theirs
-    } else if pt == from.dtmf.load(Ordering::Relaxed) {
-        match to.dtmf.load(Ordering::Relaxed) {
-            NO_PT => return,
-            other => other,
+    }
+
+    /// RTCP sender reports for the streams the room generates (prompts, music, mixes).
+    fn report(&mut self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let fraction = (u64::from(now.subsec_nanos()) << 32) / 1_000_000_000;
+        let ntp = ((now.as_secs() + 2_208_988_800) << 32) | fraction;
+        for io in &self.legs {
+            let (Some(report), Some(remote)) = (
+                self.room.sender_report(ParticipantId(io.id.0), ntp),
+                io.remote,
+            ) else {
+                continue;
+            };
+            let to = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
+            let _ = io.rtcp.try_send_to(&report, to);
         }
-    } else {
-        return;
-    };
-    packet[1] = (packet[1] & 0x80) | new_pt;
-    let sent = if to.connected.load(Ordering::Relaxed) {
-        to.socket.try_send(packet).is_ok()
-    } else {
-        to.socket.try_send_to(packet, remote).is_ok()
-    };
-    if sent {
-        to.sent.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// A per-leg SSRC: not secret, only distinct.
-fn rand_u32(seed: u64) -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let mixed = seed
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(u64::from(nanos));
-    (mixed ^ (mixed >> 29)) as u32
+/// The samples to hand a room for a render of `parts` then `then`, looping them all when
+/// `repeat` (a menu prompt and its pause, again and again).
+pub fn playback_parts(
+    parts: Vec<Samples>,
+    then: Option<Samples>,
+    repeat: bool,
+) -> (Vec<Samples>, Option<Samples>) {
+    if !repeat {
+        return (parts, then);
+    }
+    let mut all: Vec<i16> = parts.iter().flat_map(|s| s.iter().copied()).collect();
+    if let Some(tail) = &then {
+        all.extend_from_slice(tail);
+    }
+    (Vec::new(), Some(all.into()))
 }

@@ -1,49 +1,41 @@
-//! Voice: SIP trunks and phones, RTP media, the IVR, call queues and bridging to agents.
+//! Voice: the IO shell around the sans-IO call engine (`switchboard-call`) and media rooms
+//! (`switchboard-media`). It owns the clock, the SIP sockets (`transport`), the RTP sockets
+//! (`media`), the prompt renderer (`prompts`, `audio`: uploads and the text-to-speech process)
+//! and the way to the contact service, and carries out what the engine decides.
 //!
-//! `transport` moves SIP messages over UDP and TCP; `engine` is the one task that owns the
-//! SIP transactions (from `switchboard-sip`), registrations and calls; `media` runs the RTP
-//! legs; `prompts` and `audio` make what callers hear. The rest of the server talks to the
-//! engine through `VoiceService`, which sends it commands.
+//! One task drives the engine: SIP messages, media events, routing answers, rendered audio,
+//! contact changes and API commands all arrive as inputs on that task, and its outputs are
+//! carried out before the next input. Nothing in the task waits on the database or routing
+//! except one thing: when the voice configuration changed, it is loaded again before the next
+//! INVITE or REGISTER is handed to the engine (as a request right after an edit expects).
 
 pub mod audio;
-mod engine;
 mod media;
 pub mod prompts;
 mod transport;
 
 use crate::app::AppState;
-use crate::contacts::{ContactChange, ContactError};
-use engine::{Command, Engine};
+use crate::contacts::{ContactChange, ContactError, NewContact, TransferTarget};
+use crate::events::Subject;
+use crate::http::wire::{CallView, EventPayload};
+use chrono::Utc;
+use media::{MediaPlane, Ports};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use switchboard_call::{
+    CallError, CallMetric, ContactEvent, Directory, Engine, EngineConfig, Input, MediaEvent,
+    Output, ReplyToken, RoutingRefusal, RoutingRequest, RoutingResult, RoutingTarget,
+};
 use switchboard_core::voice::CallRecord;
-use switchboard_core::{CallId, QueueId, UserId};
+use switchboard_core::{CallId, Channel, UserId};
+use switchboard_media::RoomConfig;
+use switchboard_sip::{Message, Method};
 use tokio::sync::{mpsc, oneshot};
+use transport::{Inbound, Transport};
 
-pub use engine::REALM;
-
-/// Where a transfer sends a call.
-#[derive(Clone, Debug)]
-pub enum TransferTo {
-    Queue(QueueId),
-    Agent(UserId),
-    Number(String),
-}
-
-/// What the API may do to a live call.
-#[derive(Clone, Debug)]
-pub enum CallControl {
-    HangUp,
-    Hold,
-    Resume,
-    /// Blind (`attended: false`) or attended: the agent first talks to the target.
-    Transfer {
-        to: TransferTo,
-        attended: bool,
-    },
-    CompleteTransfer,
-    CancelTransfer,
-}
+pub use switchboard_call::{CallControl, TransferTo, REALM};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VoiceError {
@@ -52,9 +44,33 @@ pub enum VoiceError {
     #[error("{0}")]
     State(&'static str),
     #[error(transparent)]
-    Contact(#[from] ContactError),
+    Routing(#[from] RoutingRefusal),
     #[error("voice is not running")]
     Off,
+}
+
+impl From<CallError> for VoiceError {
+    fn from(error: CallError) -> Self {
+        match error {
+            CallError::NotFound => VoiceError::NotFound,
+            CallError::State(message) => VoiceError::State(message),
+            CallError::Routing(refusal) => VoiceError::Routing(refusal),
+        }
+    }
+}
+
+/// What the rest of the server asks of the voice task.
+enum Command {
+    Control {
+        call: CallId,
+        control: CallControl,
+        reply: oneshot::Sender<Result<CallRecord, VoiceError>>,
+    },
+    Live(oneshot::Sender<Vec<CallRecord>>),
+    Registrations(oneshot::Sender<Vec<(UserId, String, SocketAddr)>>),
+    Contact(ContactChange),
+    /// Trunks, numbers, phones, queues or audio changed.
+    Reload,
 }
 
 /// The handle the rest of the server holds.
@@ -62,59 +78,73 @@ pub enum VoiceError {
 pub struct VoiceService {
     commands: OnceLock<mpsc::UnboundedSender<Command>>,
     local: OnceLock<SocketAddr>,
-    prompts: OnceLock<std::sync::Arc<prompts::Prompts>>,
 }
 
 impl VoiceService {
-    /// Binds SIP (UDP and TCP) and starts the engine. Returns the tasks to stop on shutdown.
+    /// Binds SIP (UDP and TCP) and starts the voice task. Returns the tasks to stop on shutdown.
     pub async fn start(app: &AppState) -> std::io::Result<Vec<tokio::task::JoinHandle<()>>> {
         let Some(addr) = app.config.voice.sip else {
             tracing::info!("voice is off (SWITCHBOARD_SIP=off)");
             return Ok(Vec::new());
         };
+        let voice = &app.config.voice;
         let (inbound_tx, inbound) = mpsc::unbounded_channel();
-        let (transport, listener) = transport::Transport::bind(addr, inbound_tx).await?;
+        let (transport, listener) = Transport::bind(addr, inbound_tx).await?;
         let local = transport.local_addr()?;
-        let ip = app
-            .config
-            .voice
-            .public_ip
-            .unwrap_or(if local.ip().is_unspecified() {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            } else {
-                local.ip()
-            });
+        let ip = voice.public_ip.unwrap_or(if local.ip().is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            local.ip()
+        });
         let advertised = SocketAddr::new(ip, local.port());
-        let (media_tx, media) = mpsc::unbounded_channel();
-        let (commands_tx, commands) = mpsc::unbounded_channel();
-        let (records_tx, records) = mpsc::unbounded_channel();
-        let speech = audio::Speech::new(&app.config.voice.tts, app.config.data_dir.join("prompts"));
+        let speech = audio::Speech::new(&voice.tts, app.config.data_dir.join("prompts"));
         if let Some(engine) = speech.engine() {
             tracing::info!(engine, "voice prompts by text-to-speech");
         }
-        let prompts = std::sync::Arc::new(prompts::Prompts::new(
+        let prompts = Arc::new(prompts::Prompts::new(
             speech,
             app.store.clone(),
             app.blobs.clone(),
         ));
-        let _ = app.voice.prompts.set(prompts.clone());
-        let engine = Engine::new(
-            app.clone(),
-            transport.clone(),
-            advertised,
-            ip,
+        let seed = rand_seed();
+        let config = EngineConfig {
+            ring: Duration::from_secs(voice.ring_seconds),
+            announce: Duration::from_secs(voice.announce_seconds),
+            ..EngineConfig::new(advertised, ip, crate::secret::random_token(32), seed)
+        };
+        let engine = Engine::new(Instant::now(), Utc::now(), config);
+        let (media_tx, media_events) = mpsc::unbounded_channel();
+        let room = RoomConfig {
+            media_timeout: Duration::from_secs(voice.media_timeout_seconds),
+            ..RoomConfig::default()
+        };
+        let (first, last) = voice.rtp_ports;
+        let media = MediaPlane::new(Ports::new(first, last), ip, room, seed, media_tx);
+        let (inputs_tx, inputs) = mpsc::unbounded_channel();
+        let (routing_tx, routing) = mpsc::unbounded_channel();
+        let (records_tx, records) = mpsc::unbounded_channel();
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let task = VoiceTask {
+            app: app.clone(),
+            engine,
+            transport: transport.clone(),
+            media,
             prompts,
-            media_tx,
-            commands_tx.clone(),
-            records_tx,
-        );
+            inputs: inputs_tx.clone(),
+            routing: routing_tx,
+            records: records_tx,
+            replies: HashMap::new(),
+            next_token: 0,
+            stale: true,
+        };
         let _ = app.voice.commands.set(commands_tx);
         let _ = app.voice.local.set(local);
         tracing::info!(%local, "SIP listening on UDP and TCP");
         Ok(vec![
             tokio::spawn(transport.clone().run_udp()),
             tokio::spawn(transport.run_tcp(listener)),
-            tokio::spawn(engine.run(inbound, media, commands)),
+            tokio::spawn(task.run(inbound, inputs, media_events, commands)),
+            tokio::spawn(route(app.clone(), routing, inputs_tx)),
             tokio::spawn(write_records(app.clone(), records)),
         ])
     }
@@ -137,12 +167,9 @@ impl VoiceService {
         let _ = self.send(Command::Contact(change));
     }
 
-    /// Trunks, numbers or queues changed.
+    /// Trunks, numbers, phones, queues or audio changed.
     pub fn reload(&self) {
         let _ = self.send(Command::Reload);
-        if let Some(prompts) = self.prompts.get() {
-            prompts.forget_uploads();
-        }
     }
 
     pub async fn control(
@@ -171,6 +198,378 @@ impl VoiceService {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Registrations(reply))?;
         answer.await.map_err(|_| VoiceError::Off)
+    }
+}
+
+fn rand_seed() -> u64 {
+    let uuid = uuid::Uuid::new_v4();
+    let bytes = uuid.as_bytes();
+    u64::from_le_bytes([
+        bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+    ])
+}
+
+/// The task that drives the engine.
+struct VoiceTask {
+    app: AppState,
+    engine: Engine,
+    transport: Arc<Transport>,
+    media: MediaPlane,
+    prompts: Arc<prompts::Prompts>,
+    /// Where rendered audio and routing answers come back.
+    inputs: mpsc::UnboundedSender<Input>,
+    /// The routing worker's queue (requests are answered in order).
+    routing: mpsc::UnboundedSender<RoutingRequest>,
+    /// The record writer's queue.
+    records: mpsc::UnboundedSender<CallRecord>,
+    /// API commands waiting for the engine's answer.
+    replies: HashMap<u64, oneshot::Sender<Result<CallRecord, VoiceError>>>,
+    next_token: u64,
+    /// The configuration changed since the engine's directory was loaded.
+    stale: bool,
+}
+
+impl VoiceTask {
+    async fn run(
+        mut self,
+        mut inbound: mpsc::UnboundedReceiver<Inbound>,
+        mut inputs: mpsc::UnboundedReceiver<Input>,
+        mut media: mpsc::UnboundedReceiver<MediaEvent>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) {
+        self.reload().await;
+        loop {
+            let deadline = self
+                .engine
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                message = inbound.recv() => {
+                    let Some(Inbound { message, peer }) = message else { break };
+                    if self.stale && needs_directory(&message) {
+                        self.reload().await;
+                    }
+                    self.engine.handle_input(Instant::now(), Input::Sip { message, peer });
+                }
+                Some(input) = inputs.recv() => self.engine.handle_input(Instant::now(), input),
+                Some(event) = media.recv() => {
+                    self.engine.handle_input(Instant::now(), Input::Media(event));
+                }
+                Some(command) = commands.recv() => self.on_command(command),
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    self.engine.handle_timeout(Instant::now());
+                }
+            }
+            self.carry_out();
+        }
+    }
+
+    async fn reload(&mut self) {
+        match load_directory(&self.app).await {
+            Ok(directory) => {
+                self.stale = false;
+                self.engine
+                    .handle_input(Instant::now(), Input::Directory(directory));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not load the voice configuration; using the last one")
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Control {
+                call,
+                control,
+                reply,
+            } => {
+                self.next_token += 1;
+                let token = self.next_token;
+                self.replies.insert(token, reply);
+                self.engine.handle_input(
+                    now,
+                    Input::Command {
+                        token: ReplyToken(token),
+                        call,
+                        control,
+                    },
+                );
+            }
+            Command::Live(reply) => {
+                let _ = reply.send(self.engine.live());
+            }
+            Command::Registrations(reply) => {
+                let _ = reply.send(self.engine.registrations(now));
+            }
+            Command::Contact(change) => {
+                if let Some(event) = contact_event(change) {
+                    self.engine.handle_input(now, Input::Contact(event));
+                }
+            }
+            Command::Reload => {
+                self.stale = true;
+                self.prompts.forget_uploads();
+            }
+        }
+    }
+
+    /// Carries out everything the engine asked for, until it has nothing left.
+    fn carry_out(&mut self) {
+        while let Some(output) = self.engine.poll_output() {
+            match output {
+                Output::Transmit { peer, bytes } => self.transport.send(peer, bytes),
+                Output::Media(op) => {
+                    if let Some(event) = self.media.apply(op) {
+                        self.engine
+                            .handle_input(Instant::now(), Input::Media(event));
+                    }
+                }
+                Output::Render {
+                    leg,
+                    token,
+                    sounds,
+                    then,
+                    repeat,
+                } => {
+                    let prompts = self.prompts.clone();
+                    let inputs = self.inputs.clone();
+                    tokio::spawn(async move {
+                        let mut parts = Vec::with_capacity(sounds.len());
+                        for sound in sounds {
+                            parts.push(prompts.render(sound).await);
+                        }
+                        let then = match then {
+                            Some(sound) => Some(prompts.render(sound).await),
+                            None => None,
+                        };
+                        let (parts, then_loop) = media::playback_parts(parts, then, repeat);
+                        let _ = inputs.send(Input::Rendered {
+                            leg,
+                            token,
+                            parts,
+                            then_loop,
+                        });
+                    });
+                }
+                Output::Routing(request) => {
+                    let _ = self.routing.send(request);
+                }
+                Output::Call(record) => {
+                    self.app.events.publish(
+                        Subject::Waiting {
+                            queue: record.queue,
+                            channel: Channel::Voice,
+                        },
+                        &EventPayload::CallUpdated {
+                            call: CallView::from(&record),
+                        },
+                    );
+                    let _ = self.records.send(record);
+                }
+                Output::Metric(metric) => self.count(metric),
+                Output::Reply { token, result } => {
+                    if let Some(reply) = self.replies.remove(&token.0) {
+                        let _ = reply.send(result.map_err(VoiceError::from));
+                    }
+                }
+            }
+        }
+    }
+
+    fn count(&self, metric: CallMetric) {
+        let metrics = &self.app.metrics;
+        match metric {
+            CallMetric::Started => {
+                metrics.calls_in_progress.inc();
+            }
+            CallMetric::Queued => {
+                metrics.calls_queued.inc();
+            }
+            CallMetric::LeftQueue => {
+                metrics.calls_queued.dec();
+            }
+            CallMetric::Answered { wait_ms } => {
+                if let Some(wait) = wait_ms {
+                    metrics.call_wait_seconds.observe(wait as f64 / 1000.0);
+                }
+            }
+            CallMetric::Ended { disposition } => {
+                metrics.calls_in_progress.dec();
+                metrics.count_call(disposition.as_str());
+            }
+        }
+    }
+}
+
+/// Whether the engine reads the configuration for this message: a new INVITE (trunks,
+/// numbers, menus) or a REGISTER (phones).
+fn needs_directory(message: &Message) -> bool {
+    match message {
+        Message::Request(request) => match request.method {
+            Method::Register => true,
+            Method::Invite => request
+                .headers
+                .get("To")
+                .and_then(switchboard_sip::fields::tag)
+                .is_none(),
+            _ => false,
+        },
+        Message::Response(_) => false,
+    }
+}
+
+/// The voice configuration as the engine reads it, with the outbound trunks' hosts resolved.
+async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::StoreError> {
+    let store = &app.store;
+    let trunks = store.list_trunks().await?;
+    let dids = store.list_dids().await?;
+    let nodes = store
+        .list_queues()
+        .await?
+        .into_iter()
+        .filter(|n| n.channel == Channel::Voice)
+        .collect();
+    let phones = store
+        .list_sip_phones()
+        .await?
+        .into_iter()
+        .map(|(user, username, ha1)| (username.as_str().to_owned(), (user, ha1)))
+        .collect();
+    let mut resolved = HashMap::new();
+    for trunk in trunks
+        .iter()
+        .filter(|t| t.direction == switchboard_core::voice::TrunkDirection::Outbound)
+    {
+        let host = trunk.host.clone().unwrap_or_default();
+        let port = trunk.port.unwrap_or(5060);
+        match tokio::net::lookup_host((host.as_str(), port)).await {
+            Ok(mut addrs) => {
+                if let Some(addr) = addrs.next() {
+                    resolved.insert(trunk.id, addr);
+                }
+            }
+            Err(error) => tracing::warn!(%error, %host, "an outbound trunk's host does not resolve"),
+        }
+    }
+    Ok(Directory {
+        trunks,
+        dids,
+        nodes,
+        phones,
+        resolved,
+    })
+}
+
+/// What a contact change means to the engine.
+fn contact_event(change: ContactChange) -> Option<ContactEvent> {
+    Some(match change {
+        ContactChange::Assigned(contact) => ContactEvent::Assigned {
+            contact: contact.id,
+            agent: contact.agent?,
+        },
+        ContactChange::Ended(contact) => ContactEvent::Ended {
+            contact: contact.id,
+        },
+        ContactChange::Requeued { contact, from } => ContactEvent::Requeued {
+            contact: contact.id,
+            queue: contact.queue,
+            from,
+        },
+        ContactChange::Handed { contact, from } => ContactEvent::Handed {
+            contact: contact.id,
+            agent: contact.agent?,
+            from,
+        },
+    })
+}
+
+fn refusal(error: ContactError) -> RoutingRefusal {
+    match error {
+        ContactError::UnknownQueue => RoutingRefusal::UnknownQueue,
+        ContactError::NotALeaf => RoutingRefusal::NotALeaf,
+        ContactError::UnknownContact => RoutingRefusal::UnknownContact,
+        ContactError::AlreadyEnded => RoutingRefusal::AlreadyEnded,
+        ContactError::NotAssigned => RoutingRefusal::NotAssigned,
+        ContactError::AgentUnavailable => RoutingRefusal::AgentUnavailable,
+        ContactError::WrongChannel => RoutingRefusal::WrongChannel,
+        ContactError::Store(error) => RoutingRefusal::Unavailable(error.to_string()),
+    }
+}
+
+/// Carries out the engine's routing requests one after another, in the order it made them (a
+/// contact is queued before it can be ended), and sends the answers back.
+async fn route(
+    app: AppState,
+    mut requests: mpsc::UnboundedReceiver<RoutingRequest>,
+    inputs: mpsc::UnboundedSender<Input>,
+) {
+    while let Some(request) = requests.recv().await {
+        let answer = match request {
+            RoutingRequest::Enqueue {
+                call,
+                contact,
+                queue,
+                language,
+                customer,
+            } => {
+                let request = NewContact {
+                    queue,
+                    priority: None,
+                    language,
+                    customer: Some(customer),
+                    chat: None,
+                };
+                let result = app
+                    .contacts
+                    .enqueue(request, contact)
+                    .await
+                    .map(|_| ())
+                    .map_err(refusal);
+                Some(RoutingResult::Enqueued { call, result })
+            }
+            RoutingRequest::End { contact, reason } => {
+                if let Err(error) = app.contacts.end(contact, reason).await {
+                    tracing::debug!(%error, "the call's contact had already ended");
+                }
+                None
+            }
+            RoutingRequest::Transfer { op, contact, target } => {
+                let target = match target {
+                    RoutingTarget::Queue(queue) => TransferTarget::Queue(queue),
+                    RoutingTarget::Agent(agent) => TransferTarget::Agent(agent),
+                };
+                let result = app
+                    .contacts
+                    .transfer(contact, target)
+                    .await
+                    .map(|_| ())
+                    .map_err(refusal);
+                Some(RoutingResult::Transferred { op, result })
+            }
+            RoutingRequest::Missed { contact, agent } => {
+                if let Err(error) = app.contacts.mark_not_ready(agent).await {
+                    tracing::warn!(%error, "could not set the agent not ready");
+                }
+                if let Err(error) = app.contacts.return_to_queue(contact).await {
+                    tracing::warn!(%error, "could not return the call to its queue");
+                }
+                None
+            }
+            RoutingRequest::Position {
+                call,
+                contact,
+                token,
+            } => Some(RoutingResult::Position {
+                call,
+                token,
+                position: app.contacts.position(contact).await,
+            }),
+        };
+        if let Some(answer) = answer {
+            let _ = inputs.send(Input::Routing(answer));
+        }
     }
 }
 

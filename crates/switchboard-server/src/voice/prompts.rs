@@ -7,23 +7,8 @@ use crate::blobs::BlobStore;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use switchboard_core::{Language, QueueId};
+use switchboard_call::Sound;
 use switchboard_store::Store;
-
-/// Something to play.
-#[derive(Clone, Debug)]
-pub enum Sound {
-    /// A menu's prompt: its recording, or its choices spoken.
-    Menu {
-        node: Option<QueueId>,
-        language: Option<Language>,
-        choices: Vec<String>,
-    },
-    Invalid,
-    /// "You are number N in the queue."
-    Position(usize),
-    Hold(Option<QueueId>),
-    Silence(u32),
-}
 
 /// The key of uploaded audio: `menu:<queue or main>[:<language>]`, `hold:<queue or default>`.
 pub fn menu_key(node: Option<QueueId>, language: Option<&Language>) -> String {
