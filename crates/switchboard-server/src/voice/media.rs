@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchboard_sip::{rtp, sdp};
+use switchboard_media::rtp;
+use switchboard_sip::sdp;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 

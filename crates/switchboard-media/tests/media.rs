@@ -1,0 +1,3 @@
+//! The media crate's tests (one binary; submodules per subject).
+
+mod rtp;
