@@ -121,7 +121,10 @@ impl JitterBuffer {
             return Pushed::Refused;
         }
         let length = samples.len() as i64;
-        let start = if self.state == State::Empty || ssrc != self.ssrc {
+        // Far from where extended timestamps start only if a sender jumped by ~2^31 again and
+        // again: start over rather than let the arithmetic overflow.
+        let runaway = self.last_extended.unsigned_abs() > 1 << 60;
+        let start = if self.state == State::Empty || ssrc != self.ssrc || runaway {
             self.clear();
             self.anchor(ssrc, timestamp, i64::from(timestamp));
             i64::from(timestamp)
