@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 use switchboard_media::{rtp, Codec, Output, ParticipantId, Room, RoomConfig};
 
-const RUNS: usize = 7;
+const RUNS: usize = 11;
 const CALLER: ParticipantId = ParticipantId(1);
 const AGENT: ParticipantId = ParticipantId(2);
 const SUPERVISOR: ParticipantId = ParticipantId(3);
@@ -105,7 +105,7 @@ fn call_seconds(
     parties: &[(ParticipantId, Codec, f64)],
     configure: impl Fn(&mut Room, Instant),
 ) -> (f64, f64) {
-    const SECONDS: u64 = 30;
+    const SECONDS: u64 = 60;
     let base = Instant::now();
     let ids: Vec<(ParticipantId, Codec)> = parties.iter().map(|(id, c, _)| (*id, *c)).collect();
     let mut room = room(base, &ids);
