@@ -1,10 +1,10 @@
-//! Transactions (with time as an input), dialogs, digest authentication, SDP, RTP and G.711.
+//! Transactions (with time as an input), dialogs, digest authentication and SDP.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use switchboard_sip::dialog::Dialog;
 use switchboard_sip::transaction::{Event, Peer, Timers, Transactions};
-use switchboard_sip::{digest, parse, rtp, sdp, Message, Method, Response, Transport};
+use switchboard_sip::{digest, parse, sdp, Message, Method, Response, Transport};
 
 fn peer() -> Peer {
     Peer {
@@ -292,87 +292,4 @@ fn sdp_offers_and_answers_g711_with_telephone_events() {
     );
     assert!(sdp::parse(b"v=0\r\nc=IN IP4 nowhere\r\nm=audio 1 RTP/AVP 0\r\n").is_err());
     assert!(sdp::parse(&[0xff, 0xfe]).is_err());
-}
-
-#[test]
-fn g711_matches_the_reference_values_and_round_trips_closely() {
-    assert_eq!(rtp::linear_to_ulaw(0), 0xff);
-    assert_eq!(rtp::linear_to_alaw(0), 0xd5);
-    assert_eq!(rtp::linear_to_ulaw(i16::MAX), 0x80);
-    assert_eq!(rtp::linear_to_ulaw(i16::MIN), 0x00);
-    assert_eq!(rtp::linear_to_alaw(i16::MAX), 0xaa);
-    assert_eq!(rtp::linear_to_alaw(i16::MIN), 0x2a);
-    for code in 0..=255u8 {
-        // Decoding then encoding gives the code back (µ-law's two zeros aside).
-        let u = rtp::ulaw_to_linear(code);
-        if code != 0x7f {
-            assert_eq!(rtp::linear_to_ulaw(u), code, "µ-law {code:#x}");
-        }
-        assert_eq!(
-            rtp::linear_to_alaw(rtp::alaw_to_linear(code)),
-            code,
-            "A-law {code:#x}"
-        );
-    }
-    for sample in (-32768i32..32768).step_by(97) {
-        let sample = sample as i16;
-        let error = |decoded: i16| (i32::from(decoded) - i32::from(sample)).abs();
-        let bound = (i32::from(sample).abs() / 16).max(16);
-        assert!(
-            error(rtp::ulaw_to_linear(rtp::linear_to_ulaw(sample))) <= bound,
-            "µ-law {sample}"
-        );
-        assert!(
-            error(rtp::alaw_to_linear(rtp::linear_to_alaw(sample))) <= bound,
-            "A-law {sample}"
-        );
-    }
-    // Converting between the laws keeps the sound.
-    let mut payload: Vec<u8> = (0..=255).collect();
-    let original: Vec<i16> = payload.iter().map(|c| rtp::ulaw_to_linear(*c)).collect();
-    rtp::transcode(sdp::PCMU, sdp::PCMA, &mut payload);
-    for (code, before) in payload.iter().zip(original) {
-        let after = rtp::alaw_to_linear(*code);
-        assert!(
-            (i32::from(after) - i32::from(before)).abs() <= (i32::from(before).abs() / 8).max(16)
-        );
-    }
-}
-
-#[test]
-fn rtp_packets_and_telephone_events_are_read_strictly() {
-    let mut packet = Vec::new();
-    rtp::write_header(&mut packet, true, 101, 7, 16000, 0xdead_beef);
-    packet.extend_from_slice(&[5, 0x80 | 10, 0x03, 0x20]);
-    let header = rtp::parse(&packet).unwrap();
-    assert_eq!(
-        (
-            header.marker,
-            header.payload_type,
-            header.sequence,
-            header.timestamp,
-            header.ssrc
-        ),
-        (true, 101, 7, 16000, 0xdead_beef)
-    );
-    let event = rtp::parse_event(&packet[header.payload_start..header.payload_end]).unwrap();
-    assert_eq!(
-        (event.event, event.end, event.volume, event.duration),
-        (5, true, 10, 800)
-    );
-    assert_eq!(rtp::event_digit(5), Some('5'));
-    assert_eq!(rtp::event_digit(10), Some('*'));
-    assert_eq!(rtp::event_digit(11), Some('#'));
-    assert_eq!(rtp::event_digit(200), None);
-    // Not RTP: too short, version 1, RTCP, padding longer than the packet.
-    assert!(rtp::parse(&packet[..8]).is_none());
-    let mut old = packet.clone();
-    old[0] = 0x40;
-    assert!(rtp::parse(&old).is_none());
-    let report = rtp::sender_report(1, 2, 3, 4, 5);
-    assert!(rtp::is_rtcp(&report) && rtp::parse(&report).is_none());
-    let mut padded = packet.clone();
-    padded[0] |= 0x20;
-    *padded.last_mut().unwrap() = 200;
-    assert!(rtp::parse(&padded).is_none());
 }

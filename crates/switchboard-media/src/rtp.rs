@@ -1,5 +1,6 @@
 //! RTP (RFC 3550) packets, telephone-events (RFC 4733), G.711 µ-law and A-law, and the RTCP
-//! sender report this endpoint sends.
+//! sender report this endpoint sends. Payload types are plain `u8` here, as on the wire;
+//! [`crate::Codec`] names the two G.711 laws.
 
 /// An RTP packet's header fields and where its payload starts.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -183,10 +184,20 @@ pub fn alaw_to_linear(code: u8) -> i16 {
 
 /// Encodes linear samples with the G.711 law of `payload_type` (PCMA for 8, PCMU otherwise).
 pub fn encode(payload_type: u8, samples: &[i16], out: &mut Vec<u8>) {
-    if payload_type == crate::sdp::PCMA {
+    if payload_type == crate::codec::PCMA {
         out.extend(samples.iter().map(|s| linear_to_alaw(*s)));
     } else {
         out.extend(samples.iter().map(|s| linear_to_ulaw(*s)));
+    }
+}
+
+/// Decodes a G.711 payload with the law of `payload_type` (PCMA for 8, PCMU otherwise),
+/// appending to `out`.
+pub fn decode(payload_type: u8, payload: &[u8], out: &mut Vec<i16>) {
+    if payload_type == crate::codec::PCMA {
+        out.extend(payload.iter().map(|c| alaw_to_linear(*c)));
+    } else {
+        out.extend(payload.iter().map(|c| ulaw_to_linear(*c)));
     }
 }
 
@@ -205,7 +216,7 @@ pub fn transcode(from: u8, to: u8, payload: &mut [u8]) {
         }
         (u2a, a2u)
     });
-    let table = if to == crate::sdp::PCMA {
+    let table = if to == crate::codec::PCMA {
         ulaw_to_alaw
     } else {
         alaw_to_ulaw

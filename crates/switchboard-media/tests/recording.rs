@@ -1,0 +1,204 @@
+//! The recorder: each party on its channel, the channels aligned, large chunks, pauses as
+//! silence with their offsets, the length equal to the time it ran (even when the shell was
+//! late), and the forwarded packets untouched while recording.
+
+use crate::*;
+use switchboard_media::{Event, Route};
+
+/// The chunks and the final report of the recording events in `events`.
+fn recording(events: &[Event]) -> (Vec<Vec<i16>>, u64, Vec<(u64, u64)>) {
+    let chunks = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RecordingChunk { samples } => Some(samples.clone()),
+            _ => None,
+        })
+        .collect();
+    let (duration, paused) = events
+        .iter()
+        .find_map(|e| match e {
+            Event::RecordingStopped {
+                duration_ms,
+                paused,
+            } => Some((*duration_ms, paused.clone())),
+            _ => None,
+        })
+        .expect("the recording stopped");
+    (chunks, duration, paused)
+}
+
+fn channels(chunks: &[Vec<i16>]) -> (Vec<i16>, Vec<i16>) {
+    let all: Vec<i16> = chunks.concat();
+    (
+        all.iter().step_by(2).copied().collect(),
+        all.iter().skip(1).step_by(2).copied().collect(),
+    )
+}
+
+#[test]
+fn each_party_is_on_its_channel_in_large_chunks_and_forwarding_is_untouched() {
+    let mut plain = two_party_call();
+    plain.run(ms(5000));
+    let mut call = two_party_call();
+    call.room.start_recording(call.now, CALLER, AGENT);
+    assert_eq!(
+        call.room.route(CALLER),
+        Some(Route::Forward { from: AGENT })
+    );
+    call.run(ms(5000));
+    call.room.stop_recording(call.now);
+    call.drain();
+    let (chunks, duration, paused) = recording(&call.take_events());
+    let sizes: Vec<usize> = chunks.iter().map(Vec::len).collect();
+    assert_eq!(
+        sizes,
+        vec![32000, 32000, 16000],
+        "100 stereo frames a chunk, then the rest"
+    );
+    assert_eq!((duration, paused), (5000, vec![]));
+    let (left, right) = channels(&chunks);
+    let (left, right) = (&left[800..], &right[800..]);
+    assert!(amplitude(left, CALLER_TONE) > 0.8 * AMPLITUDE);
+    assert!(amplitude(left, AGENT_TONE) < 0.02 * AMPLITUDE);
+    assert!(amplitude(right, AGENT_TONE) > 0.8 * AMPLITUDE);
+    assert!(amplitude(right, CALLER_TONE) < 0.02 * AMPLITUDE);
+    // Recording decodes on the side: the parties got exactly what they get unrecorded.
+    assert_eq!(call.take(CALLER), plain.take(CALLER));
+    assert_eq!(call.take(AGENT), plain.take(AGENT));
+    // And with the recording stopped, nothing ticks or decodes any more.
+    assert_eq!(call.room.jitter_stats(CALLER), None);
+    assert!(call.room.poll_timeout().unwrap() > call.now + ms(1000));
+}
+
+#[test]
+fn the_two_directions_are_aligned_on_the_rooms_clock() {
+    // Both say nothing but a click, at the same moment, each its own.
+    let click = |seed| {
+        let mut samples = vec![0i16; 50 * 160];
+        samples[30 * 160..31 * 160].copy_from_slice(&speech_like(160, seed));
+        // Loud from its first sample, so where it starts is unmistakable in either law.
+        samples[30 * 160] = 12000;
+        samples
+    };
+    let mut call = Harness::new();
+    call.add(CALLER, Codec::Pcmu, Signal::Samples(click(1)));
+    call.add(AGENT, Codec::Pcma, Signal::Samples(click(2)));
+    call.room.set_hears(CALLER, &[AGENT]);
+    call.room.set_hears(AGENT, &[CALLER]);
+    call.room.start_recording(call.now, CALLER, AGENT);
+    call.run(ms(1000));
+    call.room.stop_recording(call.now);
+    call.drain();
+    let (chunks, _, _) = recording(&call.take_events());
+    let (left, right) = channels(&chunks);
+    // (A-law has no zero: its silence decodes to ±8.)
+    let first_sound = |channel: &[i16]| {
+        channel
+            .iter()
+            .position(|s| s.unsigned_abs() > 1000)
+            .expect("a click")
+    };
+    assert_eq!(
+        first_sound(&left),
+        first_sound(&right),
+        "the clicks line up"
+    );
+    // And each is the party's own click, sample for sample (through its law).
+    let at = first_sound(&left) - first_sound(&left) % 160;
+    let law = |codec: Codec, samples: &[i16]| {
+        let mut bytes = Vec::new();
+        wire::encode(codec.payload_type(), samples, &mut bytes);
+        let mut back = Vec::new();
+        wire::decode(codec.payload_type(), &bytes, &mut back);
+        back
+    };
+    assert_eq!(
+        left[at..at + 160],
+        law(Codec::Pcmu, &click(1)[4800..4960])[..]
+    );
+    assert_eq!(
+        right[at..at + 160],
+        law(Codec::Pcma, &click(2)[4800..4960])[..]
+    );
+}
+
+#[test]
+fn a_paused_span_is_silence_with_its_offsets() {
+    let mut call = two_party_call();
+    call.room.start_recording(call.now, CALLER, AGENT);
+    call.run(ms(1000));
+    call.room.pause_recording(call.now);
+    call.run(ms(1000));
+    call.room.resume_recording(call.now);
+    call.run(ms(1000));
+    call.room.stop_recording(call.now);
+    call.drain();
+    let events = call.take_events();
+    assert!(events.contains(&Event::RecordingPaused { at_ms: 1000 }));
+    assert!(events.contains(&Event::RecordingResumed { at_ms: 2000 }));
+    let (chunks, duration, paused) = recording(&events);
+    assert_eq!((duration, paused), (3000, vec![(1000, 2000)]));
+    let (left, right) = channels(&chunks);
+    assert_eq!(left.len(), 24000, "as long as the time it ran");
+    for channel in [&left, &right] {
+        assert!(
+            channel[8000..16000].iter().all(|s| *s == 0),
+            "paused: silence"
+        );
+        assert!(channel[16000..].iter().filter(|s| **s != 0).count() > 5000);
+    }
+    assert!(amplitude(&left[16000..], CALLER_TONE) > 0.8 * AMPLITUDE);
+    assert!(amplitude(&right[16000..], AGENT_TONE) > 0.8 * AMPLITUDE);
+
+    // A pause still open when the recording stops ends there.
+    call.room.start_recording(call.now, AGENT, CALLER);
+    call.run(ms(500));
+    call.room.pause_recording(call.now);
+    call.room.pause_recording(call.now);
+    call.run(ms(500));
+    call.room.stop_recording(call.now);
+    call.drain();
+    let events = call.take_events();
+    let pauses = events
+        .iter()
+        .filter(|e| matches!(e, Event::RecordingPaused { .. }))
+        .count();
+    assert_eq!(pauses, 1, "pausing a paused recording does nothing");
+    let (chunks, duration, paused) = recording(&events);
+    assert_eq!((duration, paused), (1000, vec![(500, 1000)]));
+    assert_eq!(chunks.concat().len(), 2 * 8000);
+}
+
+#[test]
+fn a_late_shell_re_anchors_and_the_recording_keeps_the_length_of_the_time_it_ran() {
+    let mut call = two_party_call();
+    call.room.start_recording(call.now, CALLER, AGENT);
+    call.run(ms(1000));
+    // The shell stalls for a second: 50 ticks late, far beyond catching up.
+    call.now += ms(1007);
+    call.room.handle_timeout(call.now);
+    assert_eq!(
+        call.room.poll_timeout(),
+        Some(call.now + ms(20)),
+        "re-anchored on now"
+    );
+    call.drain();
+    // The far ends' packets queued meanwhile arrive in a burst; the jitter buffers cope.
+    call.run(ms(993));
+    call.room.stop_recording(call.now);
+    call.drain();
+    let (chunks, duration, _) = recording(&call.take_events());
+    let elapsed = call.now.duration_since(call.start).as_millis() as u64;
+    assert!(
+        elapsed.abs_diff(duration) < 20,
+        "{duration} ms recorded in {elapsed} ms"
+    );
+    let (left, right) = channels(&chunks);
+    assert_eq!(left.len() as u64, duration * 8);
+    // The skipped span (frames 50 to 99) is silence on both channels; then they go on.
+    for (channel, tone) in [(&left, CALLER_TONE), (&right, AGENT_TONE)] {
+        assert!(channel[50 * 160..100 * 160].iter().all(|s| *s == 0));
+        assert!(channel[100 * 160..101 * 160].iter().any(|s| *s != 0));
+        assert!(amplitude(&channel[110 * 160..], tone) > 0.8 * AMPLITUDE);
+    }
+}
