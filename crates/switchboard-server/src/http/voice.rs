@@ -8,6 +8,7 @@ use super::require;
 use super::wire::CallView;
 use crate::app::AppState;
 use crate::voice::{prompts, CallControl, TransferTo, VoiceError, REALM};
+use switchboard_call::RoutingRefusal;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -46,11 +47,31 @@ impl From<VoiceError> for ApiError {
         match error {
             VoiceError::NotFound => ApiError::not_found("call"),
             VoiceError::State(message) => ApiError::conflict(message),
-            VoiceError::Contact(error) => error.into(),
+            VoiceError::Routing(refusal) => refusal.into(),
             VoiceError::Off => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "voice_off",
                 "voice is not running on this server",
+            ),
+        }
+    }
+}
+
+impl From<RoutingRefusal> for ApiError {
+    fn from(refusal: RoutingRefusal) -> Self {
+        let message = refusal.to_string();
+        match refusal {
+            RoutingRefusal::UnknownQueue => ApiError::not_found("queue"),
+            RoutingRefusal::UnknownContact => ApiError::not_found("contact"),
+            RoutingRefusal::NotALeaf => ApiError::bad_request("not_a_leaf_queue", message),
+            RoutingRefusal::WrongChannel => ApiError::bad_request("wrong_channel", message),
+            RoutingRefusal::AlreadyEnded
+            | RoutingRefusal::NotAssigned
+            | RoutingRefusal::AgentUnavailable => ApiError::conflict(message),
+            RoutingRefusal::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "routing_unavailable",
+                message,
             ),
         }
     }
