@@ -1,6 +1,6 @@
 //! The PostgreSQL backend, for centers that outgrow one machine.
 
-use crate::sql::impl_store;
+use crate::StoreResult;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 
@@ -37,16 +37,42 @@ impl PostgresStore {
     }
 }
 
-impl_store!(
-    PostgresStore,
-    sqlx::postgres::PgRow,
-    backend = "postgres",
-    // Queue-tree checks read the whole tree; this keeps two concurrent changes from both
-    // passing the check against the same old tree.
-    tree_lock = "LOCK TABLE queues IN SHARE ROW EXCLUSIVE MODE",
-    // Two servers starting at once must not both apply the same migration.
-    migration_lock = "SELECT pg_advisory_xact_lock(72010001)",
-    row_lock = "FOR UPDATE",
-    // Several servers may run job workers against one database.
-    skip_locked = "FOR UPDATE SKIP LOCKED"
-);
+// Every area of the store, each in a module of its own (see `sql.rs`).
+mod store {
+    crate::sql::backend_sql!(
+        super::PostgresStore,
+        backend = "postgres",
+        // Two servers starting at once must not both apply the same migration.
+        migration_lock = "SELECT pg_advisory_xact_lock(72010001)"
+    );
+}
+mod directory {
+    crate::directory::directory_sql!(
+        super::PostgresStore,
+        sqlx::postgres::PgRow,
+        // Queue-tree checks read the whole tree; this keeps two concurrent changes from both
+        // passing the check against the same old tree.
+        tree_lock = "LOCK TABLE queues IN SHARE ROW EXCLUSIVE MODE"
+    );
+}
+mod contacts {
+    crate::contacts::contacts_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+mod chat {
+    crate::chat::chat_sql!(
+        super::PostgresStore,
+        sqlx::postgres::PgRow,
+        row_lock = "FOR UPDATE"
+    );
+}
+mod voice {
+    crate::voice::voice_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+mod jobs {
+    crate::jobs::jobs_sql!(
+        super::PostgresStore,
+        sqlx::postgres::PgRow,
+        // Several servers may run job workers against one database.
+        skip_locked = "FOR UPDATE SKIP LOCKED"
+    );
+}

@@ -1,7 +1,7 @@
 //! The SQLite backend: the embedded default. One file, WAL mode, one writer connection (so
 //! write transactions queue in-process instead of failing with SQLITE_BUSY) and a few readers.
 
-use crate::sql::impl_store;
+use crate::{StoreError, StoreResult};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -62,12 +62,26 @@ impl SqliteStore {
     }
 }
 
-impl_store!(
-    SqliteStore,
-    sqlx::sqlite::SqliteRow,
-    backend = "sqlite",
-    tree_lock = "",
-    migration_lock = "",
-    row_lock = "",
-    skip_locked = ""
-);
+// Every area of the store, each in a module of its own (see `sql.rs`).
+mod store {
+    crate::sql::backend_sql!(super::SqliteStore, backend = "sqlite", migration_lock = "");
+}
+mod directory {
+    crate::directory::directory_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow, tree_lock = "");
+}
+mod contacts {
+    crate::contacts::contacts_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+mod chat {
+    crate::chat::chat_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow, row_lock = "");
+}
+mod voice {
+    crate::voice::voice_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+mod jobs {
+    crate::jobs::jobs_sql!(
+        super::SqliteStore,
+        sqlx::sqlite::SqliteRow,
+        skip_locked = ""
+    );
+}

@@ -1,0 +1,133 @@
+//! Contacts: every chat and call that asks for an agent, with its routing state (queued,
+//! assigned, ended). `ContactStore` says what is kept; `contacts_sql!` is its SQL for both
+//! backends. A chat's contact is stored with its session by `ChatStore::insert_chat`, which
+//! uses this file's `insert_contact` inside its own transaction.
+
+use crate::StoreResult;
+use async_trait::async_trait;
+use switchboard_core::{Contact, ContactId};
+
+/// Contacts and their routing state. Each method is one transaction.
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    async fn insert_contact(&self, contact: &Contact) -> StoreResult<()>;
+    /// Saves several contacts' new states at once (an assignment round, a release).
+    async fn update_contacts(&self, contacts: &[Contact]) -> StoreResult<()>;
+    async fn get_contact(&self, id: ContactId) -> StoreResult<Contact>;
+    /// Queued and assigned contacts, oldest first.
+    async fn open_contacts(&self) -> StoreResult<Vec<Contact>>;
+    /// The most recent contacts, newest first.
+    async fn recent_contacts(&self, limit: u32) -> StoreResult<Vec<Contact>>;
+}
+
+/// Implements `ContactStore` for a backend type with `writer()` and `reader()` pool accessors.
+macro_rules! contacts_sql {
+    ($store:ty, $row:ty) => {
+        use crate::codec::{self, millis};
+        use crate::contacts::ContactStore;
+        use crate::sql::{not_found_unless_one, opt_millis};
+        use crate::{StoreError, StoreResult};
+        use async_trait::async_trait;
+        use sqlx::Row;
+        use switchboard_core::{Channel, Contact, ContactId, ContactStatus, Language, QueueId, UserId};
+
+        const CONTACT_COLUMNS: &str = "id, channel, queue_id, issue, priority, language, status, agent_id, customer, \
+             created_at, assigned_at, ended_at, end_reason, transfers";
+
+        fn contact_from_row(row: &$row) -> StoreResult<Contact> {
+            let queue: Option<String> = row.try_get("queue_id")?;
+            let agent: Option<String> = row.try_get("agent_id")?;
+            let language: Option<String> = row.try_get("language")?;
+            Ok(Contact {
+                id: codec::id(&row.try_get::<String, _>("id")?, ContactId::parse)?,
+                channel: Channel::parse(&row.try_get::<String, _>("channel")?).map_err(codec::corrupt)?,
+                queue: queue.as_deref().map(|q| codec::id(q, QueueId::parse)).transpose()?,
+                issue: row.try_get("issue")?,
+                priority: row.try_get("priority")?,
+                language: language.as_deref().map(Language::parse).transpose().map_err(codec::corrupt)?,
+                status: ContactStatus::parse(&row.try_get::<String, _>("status")?).map_err(codec::corrupt)?,
+                agent: agent.as_deref().map(|a| codec::id(a, UserId::parse)).transpose()?,
+                customer: row.try_get("customer")?,
+                created_at: codec::time(row.try_get("created_at")?)?,
+                assigned_at: codec::opt_time(row.try_get("assigned_at")?)?,
+                ended_at: codec::opt_time(row.try_get("ended_at")?)?,
+                end_reason: row.try_get("end_reason")?,
+                transfers: u32::try_from(row.try_get::<i32, _>("transfers")?).map_err(codec::corrupt)?,
+            })
+        }
+
+        /// Inserts a contact with any executor (the pool, or a transaction shared with more writes).
+        pub(super) async fn insert_contact<'e, E>(executor: E, c: &Contact) -> StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = <$row as sqlx::Row>::Database>,
+        {
+            sqlx::query(&format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
+                .bind(c.id.to_string())
+                .bind(c.channel.as_str())
+                .bind(c.queue.map(|q| q.to_string()))
+                .bind(&c.issue)
+                .bind(c.priority)
+                .bind(c.language.as_ref().map(Language::as_str))
+                .bind(c.status.as_str())
+                .bind(c.agent.map(|a| a.to_string()))
+                .bind(&c.customer)
+                .bind(millis(c.created_at))
+                .bind(opt_millis(c.assigned_at))
+                .bind(opt_millis(c.ended_at))
+                .bind(&c.end_reason)
+                .bind(c.transfers as i32)
+                .execute(executor).await
+                .map_err(|e| StoreError::from(e).conflict_as("the contact's queue or agent does not exist"))?;
+            Ok(())
+        }
+
+        #[async_trait]
+        impl ContactStore for $store {
+            async fn insert_contact(&self, c: &Contact) -> StoreResult<()> {
+                insert_contact(self.writer(), c).await
+            }
+
+            async fn update_contacts(&self, contacts: &[Contact]) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                for c in contacts {
+                    let done = sqlx::query("UPDATE contacts SET status = $2, agent_id = $3, assigned_at = $4, ended_at = $5, end_reason = $6, \
+                         queue_id = $7, issue = $8, priority = $9, transfers = $10 WHERE id = $1")
+                        .bind(c.id.to_string())
+                        .bind(c.status.as_str())
+                        .bind(c.agent.map(|a| a.to_string()))
+                        .bind(opt_millis(c.assigned_at))
+                        .bind(opt_millis(c.ended_at))
+                        .bind(&c.end_reason)
+                        .bind(c.queue.map(|q| q.to_string()))
+                        .bind(&c.issue)
+                        .bind(c.priority)
+                        .bind(c.transfers as i32)
+                        .execute(&mut *tx).await?;
+                    not_found_unless_one(done.rows_affected(), "contact")?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_contact(&self, id: ContactId) -> StoreResult<Contact> {
+                let row = sqlx::query(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = $1"))
+                    .bind(id.to_string()).fetch_optional(self.reader()).await?;
+                contact_from_row(&row.ok_or(StoreError::NotFound("contact"))?)
+            }
+
+            async fn open_contacts(&self) -> StoreResult<Vec<Contact>> {
+                let rows = sqlx::query(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE status IN ('queued', 'assigned') ORDER BY created_at, id"))
+                    .fetch_all(self.reader()).await?;
+                rows.iter().map(contact_from_row).collect()
+            }
+
+            async fn recent_contacts(&self, limit: u32) -> StoreResult<Vec<Contact>> {
+                let rows = sqlx::query(&format!("SELECT {CONTACT_COLUMNS} FROM contacts ORDER BY created_at DESC, id LIMIT $1"))
+                    .bind(i64::from(limit)).fetch_all(self.reader()).await?;
+                rows.iter().map(contact_from_row).collect()
+            }
+        }
+    };
+}
+
+pub(crate) use contacts_sql;
