@@ -24,8 +24,8 @@ pub trait VoiceStore: Send + Sync {
     async fn delete_did(&self, number: &str) -> StoreResult<()>;
     /// Sets (or with `None` removes) an agent's SIP phone credential (HA1).
     async fn set_sip_phone(&self, user: UserId, ha1: Option<&str>) -> StoreResult<()>;
-    /// The user and HA1 of the SIP phone registered as `username`.
-    async fn sip_phone(&self, username: &Username) -> StoreResult<Option<(UserId, String)>>;
+    /// Every enabled agent's SIP phone credential: the user, their username and the HA1.
+    async fn list_sip_phones(&self) -> StoreResult<Vec<(UserId, Username, String)>>;
     async fn put_voice_audio(&self, key: &str, blob: &str, at: DateTime<Utc>) -> StoreResult<()>;
     async fn voice_audio(&self, key: &str) -> StoreResult<Option<String>>;
     async fn delete_voice_audio(&self, key: &str) -> StoreResult<()>;
@@ -264,10 +264,20 @@ macro_rules! voice_sql {
                 Ok(())
             }
 
-            async fn sip_phone(&self, username: &Username) -> StoreResult<Option<(UserId, String)>> {
-                let row = sqlx::query("SELECT p.user_id, p.ha1 FROM sip_phones p JOIN users u ON u.id = p.user_id WHERE u.username = $1 AND NOT u.disabled")
-                    .bind(username.as_str()).fetch_optional(self.reader()).await?;
-                row.map(|row| Ok((codec::id(&row.try_get::<String, _>("user_id")?, UserId::parse)?, row.try_get("ha1")?))).transpose()
+            async fn list_sip_phones(&self) -> StoreResult<Vec<(UserId, Username, String)>> {
+                let rows = sqlx::query("SELECT p.user_id, u.username, p.ha1 FROM sip_phones p JOIN users u ON u.id = p.user_id WHERE NOT u.disabled")
+                    .fetch_all(self.reader()).await?;
+                let mut phones = rows
+                    .iter()
+                    .map(|row| {
+                        let user = codec::id(&row.try_get::<String, _>("user_id")?, UserId::parse)?;
+                        let username = Username::parse(&row.try_get::<String, _>("username")?)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        Ok((user, username, row.try_get("ha1")?))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                phones.sort_by(|a: &(UserId, Username, String), b| a.1.as_str().cmp(b.1.as_str()));
+                Ok(phones)
             }
 
             async fn put_voice_audio(&self, key: &str, blob: &str, at: DateTime<Utc>) -> StoreResult<()> {

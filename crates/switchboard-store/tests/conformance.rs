@@ -546,11 +546,11 @@ async fn voice_story(store: &dyn Store, not_voice: QueueId) {
     store.create_user(&agent, None).await.unwrap();
     store.set_sip_phone(agent.id, Some("ha1")).await.unwrap();
     assert_eq!(
-        store.sip_phone(&agent.username).await.unwrap(),
-        Some((agent.id, "ha1".to_owned()))
+        store.list_sip_phones().await.unwrap(),
+        vec![(agent.id, agent.username.clone(), "ha1".to_owned())]
     );
     store.set_sip_phone(agent.id, None).await.unwrap();
-    assert_eq!(store.sip_phone(&agent.username).await.unwrap(), None);
+    assert!(store.list_sip_phones().await.unwrap().is_empty());
     assert!(matches!(
         store
             .set_sip_phone(UserId::from_uuid(Uuid::new_v4()), Some("x"))

@@ -412,6 +412,7 @@ async fn set_sip_phone(
     let username = app.store.get_user(user).await?.username;
     let ha1 = switchboard_sip::digest::ha1(username.as_str(), REALM, &input.password);
     app.store.set_sip_phone(user, Some(&ha1)).await?;
+    app.voice.reload();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -424,6 +425,7 @@ async fn delete_sip_phone(
 ) -> ApiResult<StatusCode> {
     let user = user_for_phone(&app, &current, &id).await?;
     app.store.set_sip_phone(user, None).await?;
+    app.voice.reload();
     Ok(StatusCode::NO_CONTENT)
 }
 

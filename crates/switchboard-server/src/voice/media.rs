@@ -209,16 +209,28 @@ impl LegIo {
         }
     }
 
-    /// Answers the far end where its media comes from (or where its SDP now says), connecting
-    /// the socket so that only that address is heard.
+    /// Answers the far end where its media comes from, connecting the socket so that only
+    /// that address is heard from then on.
     fn latch(&mut self, addr: SocketAddr) {
-        if self.remote == Some(addr) && self.connected {
-            return;
-        }
         self.remote = Some(addr);
         self.connected = socket2::SockRef::from(&self.rtp)
             .connect(&addr.into())
             .is_ok();
+    }
+
+    /// The far end's SDP names where its media goes. Phones often send from another port
+    /// than they listen on, so this only connects a socket that was connected already (to
+    /// follow a re-INVITE that moved the media); otherwise the first packet decides.
+    fn offered(&mut self, addr: SocketAddr) {
+        if self.remote == Some(addr) {
+            return;
+        }
+        self.remote = Some(addr);
+        if self.connected {
+            self.connected = socket2::SockRef::from(&self.rtp)
+                .connect(&addr.into())
+                .is_ok();
+        }
     }
 }
 
@@ -350,10 +362,7 @@ impl RoomTask {
                 let codec = Codec::from_payload_type(payload_type).unwrap_or(Codec::Pcmu);
                 self.room.set_codec(participant(leg), codec, dtmf);
                 if let Some(io) = self.legs.iter_mut().find(|l| l.id == leg) {
-                    // A new offer moved the far end's media: follow it.
-                    if io.remote != Some(addr) {
-                        io.latch(addr);
-                    }
+                    io.offered(addr);
                 }
             }
             MediaOp::Hears { leg, sources } => {

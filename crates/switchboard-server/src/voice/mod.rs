@@ -444,12 +444,14 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
     {
         let host = trunk.host.clone().unwrap_or_default();
         let port = trunk.port.unwrap_or(5060);
-        match tokio::net::lookup_host((host.as_str(), port)).await {
-            Ok(mut addrs) => {
-                if let Some(addr) = addrs.next() {
-                    resolved.insert(trunk.id, addr);
-                }
+        let found = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map(|mut addrs| addrs.next());
+        match found {
+            Ok(Some(addr)) => {
+                resolved.insert(trunk.id, addr);
             }
+            Ok(None) => tracing::warn!(%host, "an outbound trunk's host has no address"),
             Err(error) => tracing::warn!(%error, %host, "an outbound trunk's host does not resolve"),
         }
     }
