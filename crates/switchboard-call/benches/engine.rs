@@ -69,8 +69,5 @@ fn main() {
         rates[0],
         rates[RUNS - 1]
     );
-    println!(
-        "| µs per whole call | {:.1} | | |",
-        1e6 / median
-    );
+    println!("| µs per whole call | {:.1} | | |", 1e6 / median);
 }

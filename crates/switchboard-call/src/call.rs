@@ -231,7 +231,13 @@ impl Engine {
 
     /// Asks for audio for the caller; the newest request wins. With `repeat`, the parts play
     /// again after `then`.
-    pub(crate) fn play(&mut self, call: CallId, sounds: Vec<Sound>, then: Option<Sound>, repeat: bool) {
+    pub(crate) fn play(
+        &mut self,
+        call: CallId,
+        sounds: Vec<Sound>,
+        then: Option<Sound>,
+        repeat: bool,
+    ) {
         let Some(state) = self.calls.get_mut(&call) else {
             return;
         };
@@ -251,7 +257,9 @@ impl Engine {
             return;
         };
         let queue = state.record.queue;
-        let parts = position.map(|p| vec![Sound::Position(p)]).unwrap_or_default();
+        let parts = position
+            .map(|p| vec![Sound::Position(p)])
+            .unwrap_or_default();
         self.play(call, parts, Some(Sound::Hold(queue)), false);
     }
 
@@ -404,7 +412,10 @@ impl Engine {
 
     /// A leg of ours was answered.
     pub(crate) fn leg_answered(&mut self, now: Instant, leg: LegId) {
-        let Some((call, role, party)) = self.legs.get(leg).map(|l| (l.call, l.role, l.party.clone()))
+        let Some((call, role, party)) = self
+            .legs
+            .get(leg)
+            .map(|l| (l.call, l.role, l.party.clone()))
         else {
             return;
         };
@@ -480,15 +491,11 @@ impl Engine {
 
     /// Drops the call's agent leg (only if it is `party`, when given).
     pub(crate) fn drop_agent(&mut self, now: Instant, call: CallId, party: Option<&Party>) {
-        let leg = self
-            .calls
-            .get(&call)
-            .and_then(|c| c.agent)
-            .filter(|l| {
-                self.legs
-                    .get(*l)
-                    .is_some_and(|l| party.is_none_or(|p| *p == l.party))
-            });
+        let leg = self.calls.get(&call).and_then(|c| c.agent).filter(|l| {
+            self.legs
+                .get(*l)
+                .is_some_and(|l| party.is_none_or(|p| *p == l.party))
+        });
         if let Some(leg) = leg {
             self.hang_up_leg(now, leg);
         }
@@ -634,9 +641,8 @@ impl Engine {
         let Some(state) = self.calls.get(&call) else {
             return;
         };
-        let answered = |leg: Option<LegId>| {
-            leg.filter(|l| self.legs.get(*l).is_some_and(|l| l.answered))
-        };
+        let answered =
+            |leg: Option<LegId>| leg.filter(|l| self.legs.get(*l).is_some_and(|l| l.answered));
         let (agent, consult) = (answered(state.agent), answered(state.consult));
         let bridged = matches!(state.state, CallState::Talking | CallState::TransferringOut);
         let mut rows = vec![(

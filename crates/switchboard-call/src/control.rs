@@ -58,7 +58,13 @@ impl Engine {
     }
 
     /// Carries out a command; `None` when the answer waits for routing.
-    fn control(&mut self, now: Instant, token: ReplyToken, call: CallId, control: CallControl) -> Answer {
+    fn control(
+        &mut self,
+        now: Instant,
+        token: ReplyToken,
+        call: CallId,
+        control: CallControl,
+    ) -> Answer {
         let state = match self.calls.get(&call) {
             Some(c) if c.state != CallState::Answering => c.state,
             _ => return Some(Err(CallError::NotFound)),
@@ -183,7 +189,12 @@ impl Engine {
     }
 
     /// Routing answered a transfer.
-    pub(crate) fn transferred(&mut self, now: Instant, op: u64, result: Result<(), RoutingRefusal>) {
+    pub(crate) fn transferred(
+        &mut self,
+        now: Instant,
+        op: u64,
+        result: Result<(), RoutingRefusal>,
+    ) {
         let Some(pending) = self.pending.remove(&op) else {
             return;
         };
@@ -283,7 +294,9 @@ impl Engine {
             .directory
             .resolved
             .get(&trunk.id)
-            .ok_or(CallError::State("the outbound trunk's host does not resolve"))?;
+            .ok_or(CallError::State(
+                "the outbound trunk's host does not resolve",
+            ))?;
         let host = trunk.host.clone().unwrap_or_default();
         let port = trunk.port.unwrap_or(5060);
         let dialled = apply_dial_rules(&trunk.dial_rules, number);

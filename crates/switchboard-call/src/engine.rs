@@ -208,13 +208,20 @@ impl Engine {
     }
 
     /// Registered phones: user, contact URI, source address.
-    pub fn registrations(&self, now: Instant) -> Vec<(switchboard_core::UserId, String, SocketAddr)> {
+    pub fn registrations(
+        &self,
+        now: Instant,
+    ) -> Vec<(switchboard_core::UserId, String, SocketAddr)> {
         self.registrar.list(now)
     }
 
     /// How many SIP transactions, legs and calls are held (for tests and metrics).
     pub fn sizes(&self) -> (usize, usize, usize) {
-        (self.tx.len(), self.legs.len(), self.calls.len() + self.closing.len())
+        (
+            self.tx.len(),
+            self.legs.len(),
+            self.calls.len() + self.closing.len(),
+        )
     }
 
     // ----- plumbing used by every part of the engine -----
@@ -267,7 +274,13 @@ impl Engine {
         }
     }
 
-    pub(crate) fn respond(&mut self, now: Instant, key: &Option<Key>, peer: Peer, response: Response) {
+    pub(crate) fn respond(
+        &mut self,
+        now: Instant,
+        key: &Option<Key>,
+        peer: Peer,
+        response: Response,
+    ) {
         match key {
             Some(key) => {
                 self.tx.respond(now, key, response);

@@ -74,7 +74,10 @@ pub enum Output {
 pub enum MediaOp {
     /// Open media for a new leg (an RTP/RTCP port pair) in the call's room; answered with
     /// `MediaEvent::Ready` or `MediaEvent::Unavailable`.
-    Open { call: CallId, leg: LegId },
+    Open {
+        call: CallId,
+        leg: LegId,
+    },
     /// Where the leg's far end takes media, and its codec and telephone-event payload type.
     Remote {
         leg: LegId,
@@ -83,7 +86,10 @@ pub enum MediaOp {
         dtmf: Option<u8>,
     },
     /// The legs this leg hears (its row of the room's mix matrix).
-    Hears { leg: LegId, sources: Vec<LegId> },
+    Hears {
+        leg: LegId,
+        sources: Vec<LegId>,
+    },
     /// Play to the leg (replacing what it played).
     Play {
         leg: LegId,
@@ -91,23 +97,47 @@ pub enum MediaOp {
         parts: Vec<Samples>,
         then_loop: Option<Samples>,
     },
-    StopPlaying { leg: LegId },
+    StopPlaying {
+        leg: LegId,
+    },
     /// Whether the far end is expected to send media (not while it holds the call), so that
     /// silence means it is gone.
-    ExpectMedia { leg: LegId, expect: bool },
+    ExpectMedia {
+        leg: LegId,
+        expect: bool,
+    },
     /// Close the leg's media; answered with `MediaEvent::Closed` and its packet counts.
-    Close { leg: LegId },
+    Close {
+        leg: LegId,
+    },
 }
 
 #[derive(Debug)]
 pub enum MediaEvent {
-    Ready { leg: LegId, port: u16 },
-    Unavailable { leg: LegId },
-    Dtmf { leg: LegId, digit: char },
+    Ready {
+        leg: LegId,
+        port: u16,
+    },
+    Unavailable {
+        leg: LegId,
+    },
+    Dtmf {
+        leg: LegId,
+        digit: char,
+    },
     /// No media from the leg's far end for the configured time while it was expected.
-    Timeout { leg: LegId },
-    PlaybackDone { leg: LegId, token: u64 },
-    Closed { leg: LegId, received: u32, sent: u32 },
+    Timeout {
+        leg: LegId,
+    },
+    PlaybackDone {
+        leg: LegId,
+        token: u64,
+    },
+    Closed {
+        leg: LegId,
+        received: u32,
+        sent: u32,
+    },
 }
 
 /// What the engine asks of the contact service.
@@ -256,8 +286,12 @@ pub enum CallMetric {
     /// A waiting call left the queue (answered or gone).
     LeftQueue,
     /// First answered by an agent, after this wait.
-    Answered { wait_ms: Option<i64> },
-    Ended { disposition: Disposition },
+    Answered {
+        wait_ms: Option<i64>,
+    },
+    Ended {
+        disposition: Disposition,
+    },
 }
 
 /// Something to play; the shell turns it into audio (uploads, text-to-speech, tones).

@@ -77,7 +77,13 @@ impl Registrar {
             && wall.timestamp().saturating_sub(issued) <= NONCE_LIFETIME_SECONDS
     }
 
-    fn challenge(&self, request: &Request, stale: bool, wall: DateTime<Utc>, tag: &str) -> Response {
+    fn challenge(
+        &self,
+        request: &Request,
+        stale: bool,
+        wall: DateTime<Utc>,
+        tag: &str,
+    ) -> Response {
         let mut response = Response::to(request, 401, reason(401), Some(tag));
         response.headers.push(
             "WWW-Authenticate",
@@ -161,7 +167,10 @@ impl Registrar {
         }
         let mut response = Response::to(request, 200, "OK", Some(tag));
         if let Some(registration) = self.registrations.get(&user) {
-            let left = registration.expires.saturating_duration_since(now).as_secs();
+            let left = registration
+                .expires
+                .saturating_duration_since(now)
+                .as_secs();
             response.headers.push(
                 "Contact",
                 &format!("<{}>;expires={left}", registration.contact),

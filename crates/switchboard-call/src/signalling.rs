@@ -22,7 +22,13 @@ use switchboard_sip::{digest, sdp, Headers, Message, Method, Request, Response};
 impl Engine {
     // ----- a caller's INVITE -----
 
-    pub(crate) fn on_invite(&mut self, now: Instant, request: Request, peer: Peer, key: Option<Key>) {
+    pub(crate) fn on_invite(
+        &mut self,
+        now: Instant,
+        request: Request,
+        peer: Peer,
+        key: Option<Key>,
+    ) {
         let tag = self.token();
         let wall = self.wall(now);
         if let Admission::Refused(response) =
@@ -441,7 +447,13 @@ impl Engine {
         }
     }
 
-    pub(crate) fn on_cancel(&mut self, now: Instant, request: Request, peer: Peer, key: Option<Key>) {
+    pub(crate) fn on_cancel(
+        &mut self,
+        now: Instant,
+        request: Request,
+        peer: Peer,
+        key: Option<Key>,
+    ) {
         let invite_key = key.as_ref().map(|k| Key {
             branch: k.branch.clone(),
             method: Method::Invite,
@@ -496,7 +508,13 @@ impl Engine {
         }
     }
 
-    pub(crate) fn on_reinvite(&mut self, now: Instant, request: Request, peer: Peer, key: Option<Key>) {
+    pub(crate) fn on_reinvite(
+        &mut self,
+        now: Instant,
+        request: Request,
+        peer: Peer,
+        key: Option<Key>,
+    ) {
         let Some(leg) = self.legs.of_dialog(&request) else {
             self.reply(now, &request, &key, peer, 481);
             return;
@@ -561,7 +579,10 @@ impl Engine {
             direction,
             sdp::Direction::SendRecv | sdp::Direction::SendOnly
         );
-        let current = self.calls.get(&call).map(|c| (c.state, c.agent == Some(leg)));
+        let current = self
+            .calls
+            .get(&call)
+            .map(|c| (c.state, c.agent == Some(leg)));
         match (role, current) {
             (LegRole::Customer, _) => self.media(MediaOp::ExpectMedia { leg, expect: sends }),
             // The agent's phone put the caller on hold, or took them off it.

@@ -5,12 +5,12 @@
 
 mod harness;
 
+use harness::media::{decode, share_of, Tone};
 use harness::peers::{sdp, Outgoing, Peer};
 use harness::{addr, Center, CARRIER, CARRIER_OUT, NUMBER};
 use std::time::Duration;
 use switchboard_call::{
-    CallControl, CallError, CallMetric, Input, LegId, MediaEvent, RoutingRefusal, Sound,
-    TransferTo,
+    CallControl, CallError, CallMetric, Input, LegId, MediaEvent, RoutingRefusal, Sound, TransferTo,
 };
 use switchboard_core::voice::Disposition;
 use switchboard_sip::{Message, Method, Request};
@@ -44,7 +44,11 @@ fn call_in(center: &mut Center, carrier: &Peer, port: u16) -> Outgoing {
 /// The customer leg of the call whose media goes to `port` of the carrier.
 fn customer_leg(center: &Center, port: u16) -> LegId {
     let remote = addr(&format!("198.51.100.10:{port}"));
-    center.media.leg_to(remote).expect("the caller's media leg").0
+    center
+        .media
+        .leg_to(remote)
+        .expect("the caller's media leg")
+        .0
 }
 
 fn press(center: &mut Center, leg: LegId, digit: char) {
@@ -223,7 +227,14 @@ fn a_phone_that_answers_after_cancel_is_acknowledged_and_hung_up() {
     carrier.expect_response(&mut c, 200);
     let cancel = phone1.expect_request(&mut c, Method::Cancel);
     // The phone's 200 crosses the CANCEL.
-    c.deliver(phone1.peer, phone1.answer(&invite, 200, Some(sdp("203.0.113.1", 7000, "0", "sendrecv"))));
+    c.deliver(
+        phone1.peer,
+        phone1.answer(
+            &invite,
+            200,
+            Some(sdp("203.0.113.1", 7000, "0", "sendrecv")),
+        ),
+    );
     c.deliver(phone1.peer, phone1.ok(&cancel));
     phone1.expect_request(&mut c, Method::Ack);
     let bye = phone1.expect_request(&mut c, Method::Bye);
@@ -279,7 +290,9 @@ fn a_call_is_transferred_to_another_queue() {
     assert!(c.media.legs[&leg].playing.is_some());
     assert_eq!(
         c.command(id, CallControl::Hold),
-        Some(Err(CallError::State("only a call in conversation can be held")))
+        Some(Err(CallError::State(
+            "only a call in conversation can be held"
+        )))
     );
     assert!(c.command(id, CallControl::Resume).expect("at once").is_ok());
     assert_eq!(c.media.legs[&leg].hears.len(), 1);
@@ -291,8 +304,13 @@ fn a_call_is_transferred_to_another_queue() {
             attended: false,
         },
     );
-    let record = answer.expect("routing answered in the same step").expect("transferred");
-    assert_eq!(record.transfers, vec![format!("queue:{}", c.queues.support)]);
+    let record = answer
+        .expect("routing answered in the same step")
+        .expect("transferred");
+    assert_eq!(
+        record.transfers,
+        vec![format!("queue:{}", c.queues.support)]
+    );
     // agent1's phone is hung up; agent2 (free) rings and answers.
     let bye = phone1.expect_request(&mut c, Method::Bye);
     c.deliver(phone1.peer, phone1.ok(&bye));
@@ -366,9 +384,14 @@ fn an_attended_transfer_to_a_number() {
     // The dial rule turned 0… into +44…; the trunk's caller id is in From.
     let out = carrier_out.expect_request(&mut c, Method::Invite);
     assert_eq!(out.uri, "sip:+442079460000@carrier.example:5060");
-    assert!(out.headers.get("From").unwrap_or_default().contains("sip:15550199@"));
+    assert!(out
+        .headers
+        .get("From")
+        .unwrap_or_default()
+        .contains("sip:15550199@"));
     // The carrier asks for credentials; the INVITE is sent again with them.
-    let mut challenge = switchboard_sip::Response::to(&out, 407, "Proxy Authentication Required", Some("x"));
+    let mut challenge =
+        switchboard_sip::Response::to(&out, 407, "Proxy Authentication Required", Some("x"));
     challenge.headers.push(
         "Proxy-Authenticate",
         "Digest realm=\"carrier\", nonce=\"abc\", algorithm=MD5, qop=\"auth\"",
@@ -376,21 +399,32 @@ fn an_attended_transfer_to_a_number() {
     c.deliver(carrier_out.peer, Message::Response(challenge));
     carrier_out.expect_request(&mut c, Method::Ack);
     let retry = carrier_out.expect_request(&mut c, Method::Invite);
-    let auth = retry.headers.get("Proxy-Authorization").expect("credentials");
+    let auth = retry
+        .headers
+        .get("Proxy-Authorization")
+        .expect("credentials");
     assert!(auth.contains("username=\"center\"") && auth.contains("realm=\"carrier\""));
     assert_eq!(
         c.command(id, CallControl::CompleteTransfer),
-        Some(Err(CallError::State("the transfer target has not answered yet")))
+        Some(Err(CallError::State(
+            "the transfer target has not answered yet"
+        )))
     );
     carrier_out.pick_up(&mut c, &retry, 8000);
     // The caller holds while the agent talks to the number.
     let leg = customer_leg(&c, 6000);
     let agent_leg = c.media.leg_to(addr("203.0.113.1:7000")).expect("agent").0;
-    let number_leg = c.media.leg_to(addr("198.51.100.20:8000")).expect("number").0;
+    let number_leg = c
+        .media
+        .leg_to(addr("198.51.100.20:8000"))
+        .expect("number")
+        .0;
     assert!(c.media.legs[&leg].hears.is_empty());
     assert_eq!(c.media.legs[&agent_leg].hears, vec![number_leg]);
     assert_eq!(c.media.legs[&number_leg].hears, vec![agent_leg]);
-    let done = c.command(id, CallControl::CompleteTransfer).expect("at once");
+    let done = c
+        .command(id, CallControl::CompleteTransfer)
+        .expect("at once");
     assert!(done.is_ok());
     // The agent leaves; the caller talks to the number; the contact has ended.
     let bye = phone1.expect_request(&mut c, Method::Bye);
@@ -452,13 +486,23 @@ fn the_agents_phone_holds_and_resumes_by_reinvite() {
     let (_call, invite) = to_sales(&mut c, &carrier, 6000, &phone1);
     phone1.pick_up(&mut c, &invite, 7000);
     let leg = customer_leg(&c, 6000);
-    let hold = phone1.in_dialog(&invite, "INVITE", 2, &sdp("203.0.113.1", 7000, "0", "sendonly"));
+    let hold = phone1.in_dialog(
+        &invite,
+        "INVITE",
+        2,
+        &sdp("203.0.113.1", 7000, "0", "sendonly"),
+    );
     c.deliver(phone1.peer, hold);
     let ok = phone1.expect_response(&mut c, 200);
     assert!(String::from_utf8_lossy(&ok.body).contains("a=recvonly"));
     assert!(c.media.legs[&leg].hears.is_empty());
     assert!(c.media.legs[&leg].playing.is_some());
-    let resume = phone1.in_dialog(&invite, "INVITE", 3, &sdp("203.0.113.1", 7000, "0", "sendrecv"));
+    let resume = phone1.in_dialog(
+        &invite,
+        "INVITE",
+        3,
+        &sdp("203.0.113.1", 7000, "0", "sendrecv"),
+    );
     c.deliver(phone1.peer, resume);
     phone1.expect_response(&mut c, 200);
     assert_eq!(c.media.legs[&leg].hears.len(), 1);
@@ -476,6 +520,102 @@ fn the_agents_phone_holds_and_resumes_by_reinvite() {
     phone1.expect_response(&mut c, 481);
 }
 
+/// The local media port of a leg.
+fn port_of(center: &Center, leg: LegId) -> u16 {
+    center.media.legs[&leg].port
+}
+
+#[test]
+fn audio_flows_between_the_caller_and_the_agent_through_the_room() {
+    let (mut c, phone1, _) = center();
+    let carrier = Peer::at(CARRIER);
+    let (call, invite) = to_sales(&mut c, &carrier, 6000, &phone1);
+    let customer = customer_leg(&c, 6000);
+    let caller_media = addr("198.51.100.10:6000");
+    // While the phone rings the caller hears the hold music (the harness renders 300 Hz).
+    phone1.ring(&mut c, &invite);
+    c.advance(Duration::from_millis(500));
+    let waiting = decode(&c.media.take_sent(caller_media));
+    assert!(
+        waiting.len() >= 160 * 20,
+        "{} samples of hold music",
+        waiting.len()
+    );
+    assert!(share_of(&waiting, 300.0) > 0.8);
+    // The agent's phone speaks A-law only: the caller's µ-law is converted on the way.
+    let answer = phone1.answer(
+        &invite,
+        200,
+        Some(sdp("203.0.113.1", 7000, "8", "sendrecv")),
+    );
+    c.deliver(phone1.peer, answer);
+    phone1.expect_request(&mut c, Method::Ack);
+    let agent = c
+        .media
+        .leg_to(addr("203.0.113.1:7000"))
+        .expect("agent leg")
+        .0;
+    c.media.take_sent(caller_media);
+    let mut caller_voice = Tone::new(400.0, 0, 1);
+    let mut agent_voice = Tone::new(1000.0, 8, 2);
+    let (caller_port, agent_port) = (port_of(&c, customer), port_of(&c, agent));
+    c.talk(
+        &mut [
+            (caller_port, &mut caller_voice),
+            (agent_port, &mut agent_voice),
+        ],
+        seconds(2),
+    );
+    let to_agent = c.media.take_sent(addr("203.0.113.1:7000"));
+    let to_caller = c.media.take_sent(caller_media);
+    // Forwarded packet for packet (no mixing, no delay): 100 each way, in the far end's law.
+    assert_eq!(to_agent.len(), 100);
+    assert_eq!(to_caller.len(), 100);
+    assert!(to_agent.iter().all(|p| p[1] & 0x7f == 8));
+    assert!(to_caller.iter().all(|p| p[1] & 0x7f == 0));
+    assert!(share_of(&decode(&to_agent), 400.0) > 0.9);
+    let heard = decode(&to_caller);
+    assert!(share_of(&heard, 1000.0) > 0.9);
+    assert!(
+        share_of(&heard, 300.0) < 0.01,
+        "no hold music over the conversation"
+    );
+    c.deliver(carrier.peer, call.bye());
+    carrier.expect_response(&mut c, 200);
+    let bye = phone1.expect_request(&mut c, Method::Bye);
+    c.deliver(phone1.peer, phone1.ok(&bye));
+    // The record counts what the rooms counted.
+    let rtp = c.the_call().rtp;
+    assert_eq!(
+        (rtp.from_caller, rtp.from_agent, rtp.to_agent),
+        (100, 100, 100)
+    );
+    assert!(
+        rtp.to_caller >= 125,
+        "hold music and the agent: {}",
+        rtp.to_caller
+    );
+}
+
+#[test]
+fn a_digit_sent_as_a_telephone_event_chooses_in_the_menu() {
+    let (mut c, _, phone2) = center();
+    let carrier = Peer::at(CARRIER);
+    let _call = call_in(&mut c, &carrier, 6000);
+    let customer = customer_leg(&c, 6000);
+    let port = port_of(&c, customer);
+    // RFC 4733: digit 2, three packets of one event (the last ones marked as its end).
+    for (n, end) in [(0u16, false), (1, false), (2, true)] {
+        let mut packet = Vec::new();
+        switchboard_media::rtp::write_header(&mut packet, n == 0, 101, 100 + n, 8000, 7);
+        let duration = (160 * (n + 1)).to_be_bytes();
+        packet.extend_from_slice(&[2, if end { 0x80 } else { 0 } | 10, duration[0], duration[1]]);
+        c.rtp(port, packet);
+    }
+    phone2.expect_request(&mut c, Method::Invite);
+    assert_eq!(c.the_call().ivr_path, "2");
+}
+
 #[test]
 fn a_caller_who_holds_is_not_expected_to_send_and_one_who_vanishes_is_hung_up() {
     let (mut c, phone1, _) = center();
@@ -483,17 +623,32 @@ fn a_caller_who_holds_is_not_expected_to_send_and_one_who_vanishes_is_hung_up() 
     let (call, invite) = to_sales(&mut c, &carrier, 6000, &phone1);
     phone1.pick_up(&mut c, &invite, 7000);
     let leg = customer_leg(&c, 6000);
-    let hold = call.request("INVITE", &sdp("198.51.100.10", 6000, "0", "inactive"), "application/sdp");
+    let hold = call.request(
+        "INVITE",
+        &sdp("198.51.100.10", 6000, "0", "inactive"),
+        "application/sdp",
+    );
     c.deliver(carrier.peer, hold);
     let ok = carrier.expect_response(&mut c, 200);
+    c.deliver(carrier.peer, call.ack_last());
     assert!(String::from_utf8_lossy(&ok.body).contains("a=inactive"));
     assert!(!c.media.legs[&leg].expects_media);
-    let back = call.request("INVITE", &sdp("198.51.100.10", 6000, "0", "sendrecv"), "application/sdp");
+    let back = call.request(
+        "INVITE",
+        &sdp("198.51.100.10", 6000, "0", "sendrecv"),
+        "application/sdp",
+    );
     c.deliver(carrier.peer, back);
     carrier.expect_response(&mut c, 200);
+    c.deliver(carrier.peer, call.ack_last());
     assert!(c.media.legs[&leg].expects_media);
-    // The media plane reports the caller silent for too long: the call ends, both legs hung up.
-    c.input(Input::Media(MediaEvent::Timeout { leg }));
+    // The caller talks a moment, then vanishes without a BYE: once nothing came for the media
+    // timeout (120 s), the call ends and both legs are hung up.
+    let port = port_of(&c, leg);
+    c.talk(&mut [(port, &mut Tone::new(400.0, 0, 9))], seconds(1));
+    c.advance(seconds(119));
+    carrier.expect_nothing(&mut c);
+    c.advance(seconds(1));
     carrier.expect_request(&mut c, Method::Bye);
     phone1.expect_request(&mut c, Method::Bye);
     let record = c.the_call();
@@ -512,10 +667,17 @@ fn dtmf_by_sip_info_with_a_late_offer() {
     let offer = String::from_utf8_lossy(&ok.body).to_string();
     assert!(offer.contains("RTP/AVP 0 8 101"));
     call.answered(&ok);
-    c.deliver(carrier.peer, call.ack(&sdp("198.51.100.10", 6100, "8", "sendrecv")));
+    c.deliver(
+        carrier.peer,
+        call.ack(&sdp("198.51.100.10", 6100, "8", "sendrecv")),
+    );
     let leg = customer_leg(&c, 6100);
     assert_eq!(c.media.legs[&leg].remote.map(|r| r.1), Some(8));
-    let info = call.request("INFO", "Signal=2\r\nDuration=160\r\n", "application/dtmf-relay");
+    let info = call.request(
+        "INFO",
+        "Signal=2\r\nDuration=160\r\n",
+        "application/dtmf-relay",
+    );
     c.deliver(carrier.peer, info);
     carrier.expect_response(&mut c, 200);
     let invite = phone2.expect_request(&mut c, Method::Invite);
@@ -531,7 +693,10 @@ fn the_menu_times_out_and_a_wrong_digit_repeats_it() {
     let _call = call_in(&mut c, &carrier, 6000);
     let leg = customer_leg(&c, 6000);
     press(&mut c, leg, '7');
-    assert!(matches!(c.renders.last().map(|r| &r.1[0]), Some(Sound::Invalid)));
+    assert!(matches!(
+        c.renders.last().map(|r| &r.1[0]),
+        Some(Sound::Invalid)
+    ));
     c.advance(seconds(59));
     assert_eq!(c.engine.live().len(), 1);
     c.advance(seconds(1));
@@ -595,16 +760,40 @@ fn requests_the_engine_does_not_take_get_their_answers() {
     let phone = Peer::at(PHONE1);
     c.deliver(phone.peer, phone.register("agent1", None));
     let challenge = phone.expect_response(&mut c, 401);
-    let header = challenge.headers.get("WWW-Authenticate").expect("challenge").to_owned();
+    let header = challenge
+        .headers
+        .get("WWW-Authenticate")
+        .expect("challenge")
+        .to_owned();
     let (realm, nonce) = switchboard_sip::digest::parse_challenge(&header).expect("digest");
-    let wrong = switchboard_sip::digest::answer("agent1", "wrong", &realm, &nonce, "REGISTER", "sip:192.0.2.1:5060", "1");
+    let wrong = switchboard_sip::digest::answer(
+        "agent1",
+        "wrong",
+        &realm,
+        &nonce,
+        "REGISTER",
+        "sip:192.0.2.1:5060",
+        "1",
+    );
     c.deliver(phone.peer, phone.register("agent1", Some(&wrong)));
     phone.expect_response(&mut c, 403);
     assert!(c.engine.registrations(c.now).is_empty());
     // A nonce from before the restart of time (six minutes old) is stale.
     c.advance(seconds(360));
-    let late = switchboard_sip::digest::answer("agent1", harness::PASSWORD, &realm, &nonce, "REGISTER", "sip:192.0.2.1:5060", "1");
+    let late = switchboard_sip::digest::answer(
+        "agent1",
+        harness::PASSWORD,
+        &realm,
+        &nonce,
+        "REGISTER",
+        "sip:192.0.2.1:5060",
+        "1",
+    );
     c.deliver(phone.peer, phone.register("agent1", Some(&late)));
     let stale = phone.expect_response(&mut c, 401);
-    assert!(stale.headers.get("WWW-Authenticate").unwrap_or_default().contains("stale=true"));
+    assert!(stale
+        .headers
+        .get("WWW-Authenticate")
+        .unwrap_or_default()
+        .contains("stale=true"));
 }

@@ -16,13 +16,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard_call::{
-    CallControl, CallError, CallMetric, Directory, Engine, EngineConfig, Input, Output,
-    ReplyToken, Sound, REALM,
+    CallControl, CallError, CallMetric, Directory, Engine, EngineConfig, Input, Output, ReplyToken,
+    Sound, REALM,
 };
-use switchboard_core::voice::{CallRecord, Did, DialRule, Network, PhoneNumber, Trunk, TrunkDirection};
-use switchboard_core::{
-    CallId, Channel, Name, QueueId, QueueKind, QueueNode, TrunkId, UserId,
+use switchboard_core::voice::{
+    CallRecord, DialRule, Did, Network, PhoneNumber, Trunk, TrunkDirection,
 };
+use switchboard_core::{CallId, Channel, Name, QueueId, QueueKind, QueueNode, TrunkId, UserId};
 use switchboard_sip::transaction::Peer;
 use switchboard_sip::{digest, Message, Transport};
 
@@ -81,7 +81,10 @@ pub struct Center {
 impl Center {
     pub fn new() -> Center {
         let start = Instant::now();
-        let wall = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).single().expect("a valid date");
+        let wall = Utc
+            .with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+            .single()
+            .expect("a valid date");
         let config = EngineConfig {
             ring: Duration::from_secs(2),
             ..EngineConfig::new(addr(ENGINE), addr(ENGINE).ip(), "nonce-secret".into(), 7)
@@ -139,7 +142,10 @@ impl Center {
                 entry: None,
                 language: None,
             }],
-            nodes: vec![node(queues.sales, "Sales", 1), node(queues.support, "Support", 2)],
+            nodes: vec![
+                node(queues.sales, "Sales", 1),
+                node(queues.support, "Support", 2),
+            ],
             ..Directory::default()
         };
         directory
@@ -197,19 +203,48 @@ impl Center {
         });
     }
 
-    /// Moves virtual time forward, waking the engine at each of its timeouts on the way.
+    /// Moves virtual time forward, waking the engine and the media rooms at each of their
+    /// timeouts on the way.
     pub fn advance(&mut self, by: Duration) {
         let until = self.now + by;
-        while let Some(next) = self.engine.poll_timeout() {
-            if next > until {
+        loop {
+            let next = [self.engine.poll_timeout(), self.media.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(next) = next.filter(|n| *n <= until) else {
                 break;
-            }
+            };
             self.now = self.now.max(next);
             self.engine.handle_timeout(self.now);
+            for event in self.media.handle_timeout(self.now) {
+                self.engine.handle_input(self.now, Input::Media(event));
+            }
             self.settle();
         }
         self.now = until;
         self.settle();
+    }
+
+    /// An RTP packet from `from` reaches our media port `port`.
+    pub fn rtp(&mut self, port: u16, packet: Vec<u8>) {
+        for event in self.media.receive(self.now, port, packet) {
+            self.engine.handle_input(self.now, Input::Media(event));
+        }
+        self.settle();
+    }
+
+    /// Sends `seconds` of a tone from each of `streams` (to our port), 20 ms at a time, letting
+    /// time pass between packets.
+    pub fn talk(&mut self, streams: &mut [(u16, &mut media::Tone)], duration: Duration) {
+        let packets = duration.as_millis() / 20;
+        for _ in 0..packets {
+            for (port, tone) in streams.iter_mut() {
+                let packet = tone.next_packet();
+                self.rtp(*port, packet);
+            }
+            self.advance(Duration::from_millis(20));
+        }
     }
 
     /// Carries out the engine's outputs (and the inputs they cause) until it has nothing left.
@@ -227,11 +262,10 @@ impl Center {
                     self.inbox.entry(peer.addr).or_default().push_back(message);
                 }
                 Output::Media(op) => {
-                    if let Some(event) = self.media.apply(op) {
+                    for event in self.media.apply(self.now, op) {
                         self.engine.handle_input(self.now, Input::Media(event));
                     }
                 }
-
                 Output::Render {
                     leg,
                     token,
@@ -240,14 +274,21 @@ impl Center {
                     repeat: _,
                 } => {
                     self.renders.push((leg, sounds, then));
-                    let samples: Arc<[i16]> = vec![0i16; 160].into();
+                    // Every sound renders as a second of 300 Hz, looped, so a story can tell
+                    // what a caller hears from the people they talk to.
+                    let tone: Arc<[i16]> = (0..8000)
+                        .map(|n| {
+                            ((n as f32 / 8000.0 * 300.0 * std::f32::consts::TAU).sin() * 6000.0)
+                                as i16
+                        })
+                        .collect();
                     self.engine.handle_input(
                         self.now,
                         Input::Rendered {
                             leg,
                             token,
-                            parts: vec![samples],
-                            then_loop: None,
+                            parts: Vec::new(),
+                            then_loop: Some(tone),
                         },
                     );
                 }
@@ -272,7 +313,11 @@ impl Center {
     }
 
     /// An API command; returns its answer when it came at once.
-    pub fn command(&mut self, call: CallId, control: CallControl) -> Option<Result<CallRecord, CallError>> {
+    pub fn command(
+        &mut self,
+        call: CallId,
+        control: CallControl,
+    ) -> Option<Result<CallRecord, CallError>> {
         self.next_token += 1;
         let token = self.next_token;
         self.input(Input::Command {

@@ -10,7 +10,10 @@ use switchboard_sip::{fields, parse, Message, Method, Request, Response, Transpo
 fn message(text: String) -> Message {
     match parse(text.as_bytes(), Transport::Udp) {
         Ok(message) => message,
-        Err(rejection) => panic!("test message does not parse: {} in\n{text}", rejection.detail),
+        Err(rejection) => panic!(
+            "test message does not parse: {} in\n{text}",
+            rejection.detail
+        ),
     }
 }
 
@@ -59,7 +62,11 @@ impl Peer {
     }
 
     fn branch(&self) -> String {
-        format!("z9hG4bK-{}-{}", self.peer.addr.to_string().replace([':', '.'], "-"), self.next())
+        format!(
+            "z9hG4bK-{}-{}",
+            self.peer.addr.to_string().replace([':', '.'], "-"),
+            self.next()
+        )
     }
 
     /// The next message the engine sent here, which must be a response with `status` (a 100
@@ -202,7 +209,11 @@ impl Outgoing {
 
     /// Notes the To tag of the engine's answer.
     pub fn answered(&self, response: &Response) {
-        let tag = response.headers.get("To").and_then(fields::tag).map(str::to_owned);
+        let tag = response
+            .headers
+            .get("To")
+            .and_then(fields::tag)
+            .map(str::to_owned);
         *self.to_tag.borrow_mut() = tag;
     }
 
@@ -214,8 +225,23 @@ impl Outgoing {
     }
 
     pub fn ack(&self, body: &str) -> Message {
-        let head = self.head("ACK", 1, &format!("{}-ack", self.invite_branch), &self.to_with_tag());
+        let head = self.head(
+            "ACK",
+            1,
+            &format!("{}-ack", self.invite_branch),
+            &self.to_with_tag(),
+        );
         with_body(head, body, "application/sdp")
+    }
+
+    /// The ACK for the last re-INVITE sent with `request`.
+    pub fn ack_last(&self) -> Message {
+        let n = self.cseq.get();
+        let head = format!(
+            "ACK {} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch={}-{n}-ack\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {n} ACK\r\nMax-Forwards: 70\r\n",
+            self.uri, self.via_host, self.invite_branch, self.from, self.to_with_tag(), self.call_id
+        );
+        with_body(head, "", "")
     }
 
     pub fn cancel(&self) -> Message {
@@ -230,7 +256,12 @@ impl Outgoing {
     pub fn request(&self, method: &str, body: &str, content_type: &str) -> Message {
         self.cseq.set(self.cseq.get() + 1);
         let n = self.cseq.get();
-        let head = self.head(method, n, &format!("{}-{n}", self.invite_branch), &self.to_with_tag());
+        let head = self.head(
+            method,
+            n,
+            &format!("{}-{n}", self.invite_branch),
+            &self.to_with_tag(),
+        );
         with_body(head, body, content_type)
     }
 

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use switchboard_call::{ContactEvent, Input, RoutingRefusal, RoutingRequest, RoutingResult, RoutingTarget};
+use switchboard_call::{
+    ContactEvent, Input, RoutingRefusal, RoutingRequest, RoutingResult, RoutingTarget,
+};
 use switchboard_core::routing::{AgentSpec, Assignment, RoutingEngine, WaitingContact, WorkKind};
 use switchboard_core::{ContactId, QueueId, UserId};
 
@@ -32,7 +34,9 @@ impl Routing {
     pub fn new(queues: &[QueueId], agents: &[(UserId, Vec<QueueId>)], now: DateTime<Utc>) -> Self {
         let mut engine = RoutingEngine::new();
         for queue in queues {
-            engine.upsert_queue(*queue, WorkKind::Call).expect("a new queue");
+            engine
+                .upsert_queue(*queue, WorkKind::Call)
+                .expect("a new queue");
         }
         for (agent, queues) in agents {
             let spec = AgentSpec {
@@ -56,13 +60,18 @@ impl Routing {
 
     /// Makes an agent available (routable), which may assign them a waiting call.
     pub fn available(&mut self, agent: UserId, now: DateTime<Utc>) -> Vec<Input> {
-        let decided = self.engine.set_routable(agent, true, now).expect("a known agent");
+        let decided = self
+            .engine
+            .set_routable(agent, true, now)
+            .expect("a known agent");
         self.assigned(decided)
     }
 
     /// Makes an agent not routable (on a break).
     pub fn unavailable(&mut self, agent: UserId, now: DateTime<Utc>) {
-        self.engine.set_routable(agent, false, now).expect("a known agent");
+        self.engine
+            .set_routable(agent, false, now)
+            .expect("a known agent");
     }
 
     pub fn agent_of(&self, contact: ContactId) -> Option<UserId> {
@@ -148,7 +157,9 @@ impl Routing {
             }
             RoutingRequest::Missed { contact, agent } => {
                 self.not_ready.push(agent);
-                self.engine.set_routable(agent, false, now).expect("a known agent");
+                self.engine
+                    .set_routable(agent, false, now)
+                    .expect("a known agent");
                 let Some(queue) = self.open.get(&contact).map(|o| o.queue) else {
                     return Vec::new();
                 };
@@ -165,7 +176,11 @@ impl Routing {
                 out.extend(self.requeue(contact, queue, now));
                 out
             }
-            RoutingRequest::Transfer { op, contact, target } => {
+            RoutingRequest::Transfer {
+                op,
+                contact,
+                target,
+            } => {
                 let Some(from) = self.agent_of(contact) else {
                     return vec![Input::Routing(RoutingResult::Transferred {
                         op,
@@ -189,10 +204,15 @@ impl Routing {
                         changes.extend(self.requeue(contact, queue, now));
                         Ok(())
                     }
-                    RoutingTarget::Agent(agent) if agent == from => Err(RoutingRefusal::AgentUnavailable),
+                    RoutingTarget::Agent(agent) if agent == from => {
+                        Err(RoutingRefusal::AgentUnavailable)
+                    }
                     RoutingTarget::Agent(agent) => {
                         let released = self.engine.release(contact, now).unwrap_or_default();
-                        match self.engine.assign_direct(contact, agent, queue, WorkKind::Call, now) {
+                        match self
+                            .engine
+                            .assign_direct(contact, agent, queue, WorkKind::Call, now)
+                        {
                             Ok(_) => {
                                 if let Some(open) = self.open.get_mut(&contact) {
                                     open.agent = Some(agent);

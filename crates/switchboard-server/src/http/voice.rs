@@ -8,12 +8,12 @@ use super::require;
 use super::wire::CallView;
 use crate::app::AppState;
 use crate::voice::{prompts, CallControl, TransferTo, VoiceError, REALM};
-use switchboard_call::RoutingRefusal;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use switchboard_call::RoutingRefusal;
 use switchboard_core::voice::{
     CallRecord, DialRule, Did, Network, PhoneNumber, Trunk, TrunkDirection,
 };

@@ -237,7 +237,11 @@ impl LegIo {
 /// What woke a room's task.
 enum Wake {
     Command(Option<RoomCommand>),
-    Packet { leg: usize, length: usize, from: SocketAddr },
+    Packet {
+        leg: usize,
+        length: usize,
+        from: SocketAddr,
+    },
     Timer,
     Report,
 }
@@ -420,9 +424,9 @@ impl RoomTask {
                             leg: LegId(to.0),
                             token,
                         },
-                        RoomEvent::MediaTimeout { from } => MediaEvent::Timeout {
-                            leg: LegId(from.0),
-                        },
+                        RoomEvent::MediaTimeout { from } => {
+                            MediaEvent::Timeout { leg: LegId(from.0) }
+                        }
                         // Recording is not started by the call engine yet.
                         RoomEvent::RecordingChunk { .. }
                         | RoomEvent::RecordingPaused { .. }

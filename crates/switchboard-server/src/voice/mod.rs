@@ -452,7 +452,9 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
                 resolved.insert(trunk.id, addr);
             }
             Ok(None) => tracing::warn!(%host, "an outbound trunk's host has no address"),
-            Err(error) => tracing::warn!(%error, %host, "an outbound trunk's host does not resolve"),
+            Err(error) => {
+                tracing::warn!(%error, %host, "an outbound trunk's host does not resolve")
+            }
         }
     }
     Ok(Directory {
@@ -537,7 +539,11 @@ async fn route(
                 }
                 None
             }
-            RoutingRequest::Transfer { op, contact, target } => {
+            RoutingRequest::Transfer {
+                op,
+                contact,
+                target,
+            } => {
                 let target = match target {
                     RoutingTarget::Queue(queue) => TransferTarget::Queue(queue),
                     RoutingTarget::Agent(agent) => TransferTarget::Agent(agent),

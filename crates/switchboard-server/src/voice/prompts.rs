@@ -6,8 +6,8 @@ use super::audio::{self, Samples, Speech};
 use crate::blobs::BlobStore;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use switchboard_core::{Language, QueueId};
 use switchboard_call::Sound;
+use switchboard_core::{Language, QueueId};
 use switchboard_store::Store;
 
 /// The key of uploaded audio: `menu:<queue or main>[:<language>]`, `hold:<queue or default>`.
