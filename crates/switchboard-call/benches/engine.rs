@@ -3,6 +3,8 @@
 //! Prints calls per second of real time (median of runs) and the cost per call; it asserts
 //! nothing about time. Run with `cargo bench -p switchboard-call --bench engine`.
 
+// The benchmark drives calls with the tests' harness and uses only part of it.
+#[allow(dead_code)]
 #[path = "../tests/harness/mod.rs"]
 mod harness;
 
