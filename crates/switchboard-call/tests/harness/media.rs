@@ -24,6 +24,7 @@ pub struct Leg {
     pub closed: bool,
 }
 
+#[derive(Default)]
 pub struct Media {
     next_port: u16,
     pub legs: HashMap<LegId, Leg>,
@@ -36,21 +37,6 @@ pub struct Media {
     pub slow: bool,
     pub held: Vec<MediaEvent>,
     pub config: RoomConfig,
-}
-
-impl Default for Media {
-    fn default() -> Self {
-        Media {
-            next_port: 0,
-            legs: HashMap::new(),
-            rooms: HashMap::new(),
-            sent: HashMap::new(),
-            exhausted: false,
-            slow: false,
-            held: Vec::new(),
-            config: RoomConfig::default(),
-        }
-    }
 }
 
 fn participant(leg: LegId) -> ParticipantId {
