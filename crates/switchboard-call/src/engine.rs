@@ -35,12 +35,14 @@ pub fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        406 => "Not Acceptable",
         408 => "Request Timeout",
         415 => "Unsupported Media Type",
         420 => "Bad Extension",
         423 => "Interval Too Brief",
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
         483 => "Too Many Hops",
         486 => "Busy Here",
         487 => "Request Terminated",
@@ -101,6 +103,8 @@ pub(crate) enum Timer {
     Announce { call: CallId },
     /// An ended call stops waiting for its media counts.
     Closing { call: CallId },
+    /// A held-back answer (to a throttled source) is due.
+    Respond { id: u64 },
 }
 
 pub struct Engine {
@@ -122,6 +126,8 @@ pub struct Engine {
     pub(crate) closing_legs: HashMap<LegId, (CallId, crate::legs::LegRole)>,
     timers: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
     next_id: u64,
+    /// Answers held back from throttled sources, sent when their `Timer::Respond` fires.
+    delayed: HashMap<u64, (Option<Key>, Peer, Response)>,
     /// Transfers waiting for routing's answer, by operation id.
     pub(crate) pending: HashMap<u64, crate::control::Pending>,
     outputs: VecDeque<Output>,
@@ -146,6 +152,7 @@ impl Engine {
             timers: BinaryHeap::new(),
             next_id: 0,
             pending: HashMap::new(),
+            delayed: HashMap::new(),
             outputs: VecDeque::new(),
         }
     }
@@ -289,6 +296,24 @@ impl Engine {
         }
     }
 
+    /// Sends an answer now, or when its delay has passed.
+    pub(crate) fn answer(
+        &mut self,
+        now: Instant,
+        key: &Option<Key>,
+        peer: Peer,
+        answer: crate::registrar::Answer,
+    ) {
+        if answer.delay.is_zero() {
+            self.respond(now, key, peer, answer.response);
+            return;
+        }
+        let id = self.next_id();
+        self.delayed
+            .insert(id, (key.clone(), peer, answer.response));
+        self.schedule(now + answer.delay, Timer::Respond { id });
+    }
+
     /// Answers a request with a bare status (and Allow where the status asks for it).
     pub(crate) fn reply(
         &mut self,
@@ -374,10 +399,10 @@ impl Engine {
             Method::Register => {
                 let tag = self.token();
                 let wall = self.wall(now);
-                let response =
+                let answer =
                     self.registrar
                         .register(now, wall, &request, peer, &self.directory, &tag);
-                self.respond(now, &key, peer, response);
+                self.answer(now, &key, peer, answer);
             }
             Method::Options => {
                 let tag = self.token();
@@ -489,6 +514,11 @@ impl Engine {
             }
             Timer::Announce { call } => self.announce(now, call),
             Timer::Closing { call } => self.finish_closing(call),
+            Timer::Respond { id } => {
+                if let Some((key, peer, response)) = self.delayed.remove(&id) {
+                    self.respond(now, &key, peer, response);
+                }
+            }
         }
     }
 }

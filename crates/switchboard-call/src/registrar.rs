@@ -1,6 +1,13 @@
 //! Who may use the voice service: agents' phones registering with digest authentication (the
-//! registrar) and carriers' INVITEs accepted by source address or by credentials. Nonces are
-//! signed with a secret and carry the time they were issued, so no nonce state is kept.
+//! registrar) and carriers' INVITEs accepted by source address or by credentials.
+//!
+//! Digest (RFC 2617, RFC 7616 §3.3 and §5.5): nonces are signed with a secret and carry the
+//! time they were issued; only ours, unexpired, are accepted, and only ours earn `stale=true`.
+//! Each nonce's highest nonce count is kept until it expires, so a captured answer cannot be
+//! replayed (an answer without `qop` makes its nonce single-use), and the answer's `uri` must
+//! be the request's own Request-URI. Failed answers are throttled by source and by account
+//! (`switchboard_core::throttle`) and logged on the `security` target in one line that fail2ban
+//! can match: `SIP authentication failed source=<address> user=<name> method=<method>`.
 
 use crate::directory::Directory;
 use crate::engine::reason;
@@ -8,6 +15,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+use switchboard_core::throttle::{Throttle, Verdict};
 use switchboard_core::voice::{Trunk, TrunkDirection};
 use switchboard_core::UserId;
 use switchboard_sip::fields::{self, uri_of, user_of};
@@ -41,13 +49,55 @@ pub struct PhoneTarget {
 pub struct Registrar {
     secret: String,
     registrations: HashMap<UserId, Registration>,
+    /// Nonces answered so far: the highest nonce count seen, and when the nonce was issued.
+    used: HashMap<String, (u32, i64)>,
+    throttle: Throttle,
 }
 
 /// What an admission check decided.
 pub enum Admission {
     Allowed,
-    /// Answer the request with this (a challenge or a refusal).
-    Refused(Response),
+    /// Answer the request with this (a challenge or a refusal), after `delay`.
+    Refused(Answer),
+}
+
+/// A response and how long to hold it back (a throttled source waits for its answer).
+pub struct Answer {
+    pub response: Response,
+    pub delay: std::time::Duration,
+}
+
+impl From<Response> for Answer {
+    fn from(response: Response) -> Self {
+        Answer {
+            response,
+            delay: std::time::Duration::ZERO,
+        }
+    }
+}
+
+/// What a nonce in an answer is.
+#[derive(PartialEq, Eq)]
+enum NonceCheck {
+    Fresh,
+    /// Ours, but expired or already used with this count: a new challenge, `stale=true`.
+    Stale,
+    /// Not ours: a new challenge, not stale.
+    Forged,
+}
+
+/// How the credentials in a request fared.
+enum Proof {
+    /// Ask for them (none given, or a nonce to renew).
+    Challenge {
+        stale: bool,
+    },
+    /// Malformed: the `uri` is not the Request-URI.
+    Bad,
+    Refused,
+    /// Throttled: refused without looking.
+    Throttled(std::time::Duration),
+    Proved,
 }
 
 impl Registrar {
@@ -55,26 +105,158 @@ impl Registrar {
         Registrar {
             secret,
             registrations: HashMap::new(),
+            used: HashMap::new(),
+            throttle: Throttle::default(),
         }
     }
 
-    fn nonce(&self, wall: DateTime<Utc>) -> String {
+    /// A new nonce: when it was issued, a random salt (every challenge's nonce is its own),
+    /// and a signature over both.
+    fn nonce(&self, wall: DateTime<Utc>, salt: &str) -> String {
         let issued = wall.timestamp().max(0);
-        let sign = digest::md5_hex(&format!("{issued:x}:{}", self.secret));
-        format!("{issued:x}.{}", &sign[..16])
+        let salt: String = salt
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(16)
+            .collect();
+        let sign = digest::md5_hex(&format!("{issued:x}:{salt}:{}", self.secret));
+        format!("{issued:x}.{salt}.{}", &sign[..16])
     }
 
-    /// Whether a nonce is ours and fresh (five minutes).
-    fn nonce_fresh(&self, nonce: &str, wall: DateTime<Utc>) -> bool {
-        let Some((time, sign)) = nonce.split_once('.') else {
-            return false;
+    fn nonce_check(&self, credentials: &digest::Credentials, wall: DateTime<Utc>) -> NonceCheck {
+        let mut parts = credentials.nonce.split('.');
+        let (Some(time), Some(salt), Some(sign), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return NonceCheck::Forged;
         };
-        let expected = digest::md5_hex(&format!("{time}:{}", self.secret));
+        let expected = digest::md5_hex(&format!("{time}:{salt}:{}", self.secret));
         let Ok(issued) = i64::from_str_radix(time, 16) else {
-            return false;
+            return NonceCheck::Forged;
         };
-        expected.get(..16) == Some(sign)
-            && wall.timestamp().saturating_sub(issued) <= NONCE_LIFETIME_SECONDS
+        if expected.get(..16) != Some(sign) {
+            return NonceCheck::Forged;
+        }
+        if wall.timestamp().saturating_sub(issued) > NONCE_LIFETIME_SECONDS {
+            return NonceCheck::Stale;
+        }
+        let count = nonce_count(credentials);
+        match self.used.get(&credentials.nonce) {
+            Some((last, _)) if count <= *last => NonceCheck::Stale,
+            _ => NonceCheck::Fresh,
+        }
+    }
+
+    /// Notes a nonce's count once its answer proved right; forgets expired nonces.
+    fn spend(&mut self, credentials: &digest::Credentials, wall: DateTime<Utc>) {
+        let issued = credentials
+            .nonce
+            .split_once('.')
+            .and_then(|(t, _)| i64::from_str_radix(t, 16).ok())
+            .unwrap_or(0);
+        if self.used.len() >= 4096 {
+            let now = wall.timestamp();
+            self.used
+                .retain(|_, (_, at)| now.saturating_sub(*at) <= NONCE_LIFETIME_SECONDS);
+        }
+        self.used.insert(
+            credentials.nonce.clone(),
+            (nonce_count(credentials), issued),
+        );
+    }
+
+    /// Checks the credentials a request carries against `expected` (the HA1s that would
+    /// prove it), in order: throttle, nonce, URI binding, the answer, replay.
+    fn prove(
+        &mut self,
+        wall: DateTime<Utc>,
+        request: &Request,
+        credentials: Option<&digest::Credentials>,
+        peer: Peer,
+        verify: impl Fn(&digest::Credentials) -> bool,
+    ) -> Proof {
+        let Some(credentials) = credentials else {
+            return Proof::Challenge { stale: false };
+        };
+        let source = peer.addr.ip();
+        if let Verdict::Refuse(retry) = self.throttle.check(source, &credentials.username, wall) {
+            return Proof::Throttled(retry.to_std().unwrap_or_default());
+        }
+        match self.nonce_check(credentials, wall) {
+            NonceCheck::Forged => return Proof::Challenge { stale: false },
+            NonceCheck::Stale => return Proof::Challenge { stale: true },
+            NonceCheck::Fresh => {}
+        }
+        if !credentials
+            .uri
+            .trim()
+            .eq_ignore_ascii_case(request.uri.trim())
+        {
+            return Proof::Bad;
+        }
+        if !verify(credentials) {
+            self.throttle.failure(source, &credentials.username, wall);
+            tracing::warn!(
+                target: "security",
+                "SIP authentication failed source={} user={} method={}",
+                source,
+                credentials.username.replace(char::is_whitespace, "_"),
+                request.method.as_str()
+            );
+            return Proof::Refused;
+        }
+        self.throttle.success(source, &credentials.username, wall);
+        self.spend(credentials, wall);
+        Proof::Proved
+    }
+
+    /// The delay a refusal waits before it is sent: it grows with the failures from the source
+    /// and for the account, so guessing is slow even where it is not refused yet.
+    fn refusal_delay(
+        &self,
+        source: IpAddr,
+        account: &str,
+        wall: DateTime<Utc>,
+    ) -> std::time::Duration {
+        match self.throttle.check(source, account, wall) {
+            Verdict::Delay(delay) => delay.to_std().unwrap_or_default(),
+            _ => std::time::Duration::ZERO,
+        }
+    }
+
+    /// The answer for a proof that did not prove.
+    fn refusal(
+        &self,
+        proof: Proof,
+        request: &Request,
+        peer: Peer,
+        account: &str,
+        wall: DateTime<Utc>,
+        tag: &str,
+    ) -> Answer {
+        match proof {
+            Proof::Challenge { stale } => self.challenge(request, stale, wall, tag).into(),
+            Proof::Bad => {
+                let mut response = Response::to(request, 400, reason(400), Some(tag));
+                response.headers.push(
+                    "Warning",
+                    "399 switchboard \"the digest uri is not the Request-URI\"",
+                );
+                response.into()
+            }
+            Proof::Refused => Answer {
+                response: Response::to(request, 403, reason(403), Some(tag)),
+                delay: self.refusal_delay(peer.addr.ip(), account, wall),
+            },
+            Proof::Throttled(retry) => {
+                let mut response = Response::to(request, 503, reason(503), Some(tag));
+                response
+                    .headers
+                    .push("Retry-After", &retry.as_secs().max(1).to_string());
+                response.into()
+            }
+            Proof::Proved => Response::to(request, 500, reason(500), Some(tag)).into(),
+        }
     }
 
     fn challenge(
@@ -87,7 +269,7 @@ impl Registrar {
         let mut response = Response::to(request, 401, reason(401), Some(tag));
         response.headers.push(
             "WWW-Authenticate",
-            &digest::challenge(REALM, &self.nonce(wall), stale),
+            &digest::challenge(REALM, &self.nonce(wall, tag), stale),
         );
         response
     }
@@ -101,25 +283,25 @@ impl Registrar {
         peer: Peer,
         directory: &Directory,
         tag: &str,
-    ) -> Response {
+    ) -> Answer {
         let aor = request.headers.get("To").map(uri_of).unwrap_or_default();
-        let Some(username) = user_of(aor).map(|u| u.to_owned()) else {
-            return Response::to(request, 400, reason(400), Some(tag));
+        let Some(username) = user_of(aor).map(fields::unescape) else {
+            return Response::to(request, 400, reason(400), Some(tag)).into();
         };
-        let Some(credentials) = request.headers.get("Authorization").and_then(digest::parse) else {
-            return self.challenge(request, false, wall, tag);
+        let credentials = request.headers.get("Authorization").and_then(digest::parse);
+        let phone = directory.phones.get(&username);
+        let proof = self.prove(wall, request, credentials.as_ref(), peer, |c| {
+            c.username == username
+                && phone.is_some_and(|(_, ha1)| digest::verify(ha1, "REGISTER", c))
+        });
+        let Proof::Proved = proof else {
+            if matches!(proof, Proof::Refused) {
+                tracing::info!(%username, peer = %peer.addr, "SIP registration refused");
+            }
+            return self.refusal(proof, request, peer, &username, wall, tag);
         };
-        if !self.nonce_fresh(&credentials.nonce, wall) {
-            return self.challenge(request, true, wall, tag);
-        }
-        let verified = directory
-            .phones
-            .get(&username)
-            .filter(|_| credentials.username == username)
-            .filter(|(_, ha1)| digest::verify(ha1, "REGISTER", &credentials));
-        let Some((user, _)) = verified else {
-            tracing::info!(%username, peer = %peer.addr, "SIP registration refused");
-            return Response::to(request, 403, reason(403), Some(tag));
+        let Some((user, _)) = phone else {
+            return Response::to(request, 403, reason(403), Some(tag)).into();
         };
         let user = *user;
         let contact = request
@@ -149,7 +331,7 @@ impl Registrar {
                     response
                         .headers
                         .push("Min-Expires", &MIN_REGISTER_SECONDS.to_string());
-                    return response;
+                    return response.into();
                 } else {
                     let uri = uri_of(&c).to_owned();
                     tracing::info!(%username, contact = %uri, "SIP phone registered");
@@ -176,7 +358,7 @@ impl Registrar {
                 &format!("<{}>;expires={left}", registration.contact),
             );
         }
-        response
+        response.into()
     }
 
     /// Where to send requests for a registered phone: the Contact's address when it is the
@@ -225,7 +407,7 @@ impl Registrar {
     /// Whether an INVITE comes from an inbound trunk: by source address, or by digest
     /// credentials (challenged when missing).
     pub fn admit_trunk(
-        &self,
+        &mut self,
         wall: DateTime<Utc>,
         request: &Request,
         peer: Peer,
@@ -242,29 +424,38 @@ impl Registrar {
             .filter(|t| t.direction == TrunkDirection::Inbound && t.username.is_some())
             .collect();
         if with_credentials.is_empty() {
-            return Admission::Refused(Response::to(request, 403, reason(403), Some(tag)));
+            return Admission::Refused(Response::to(request, 403, reason(403), Some(tag)).into());
         }
         let credentials = request
             .headers
             .get("Authorization")
             .or(request.headers.get("Proxy-Authorization"))
             .and_then(digest::parse);
-        let Some(credentials) = credentials else {
-            return Admission::Refused(self.challenge(request, false, wall, tag));
-        };
-        if !self.nonce_fresh(&credentials.nonce, wall) {
-            return Admission::Refused(self.challenge(request, true, wall, tag));
-        }
-        let good = with_credentials.iter().any(|t| {
-            t.username.as_deref() == Some(credentials.username.as_str())
-                && t.secret
-                    .as_deref()
-                    .is_some_and(|ha1| digest::verify(ha1, "INVITE", &credentials))
+        let account = credentials
+            .as_ref()
+            .map(|c| c.username.clone())
+            .unwrap_or_default();
+        let proof = self.prove(wall, request, credentials.as_ref(), peer, |c| {
+            with_credentials.iter().any(|t| {
+                t.username.as_deref() == Some(c.username.as_str())
+                    && t.secret
+                        .as_deref()
+                        .is_some_and(|ha1| digest::verify(ha1, "INVITE", c))
+            })
         });
-        if good {
-            Admission::Allowed
-        } else {
-            Admission::Refused(Response::to(request, 403, reason(403), Some(tag)))
+        match proof {
+            Proof::Proved => Admission::Allowed,
+            proof => Admission::Refused(self.refusal(proof, request, peer, &account, wall, tag)),
         }
     }
+}
+
+/// A credential's nonce count (`nc`, hex); 0 for an answer without `qop`, which may then be
+/// used once only.
+fn nonce_count(credentials: &digest::Credentials) -> u32 {
+    credentials
+        .nc
+        .as_deref()
+        .and_then(|nc| u32::from_str_radix(nc, 16).ok())
+        .unwrap_or(0)
 }

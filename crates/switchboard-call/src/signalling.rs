@@ -31,21 +31,28 @@ impl Engine {
     ) {
         let tag = self.token();
         let wall = self.wall(now);
-        if let Admission::Refused(response) =
+        if let Admission::Refused(answer) =
             self.registrar
                 .admit_trunk(wall, &request, peer, &self.directory, &tag)
         {
-            self.respond(now, &key, peer, response);
+            self.answer(now, &key, peer, answer);
             return;
         }
         let dialled = user_of(&request.uri)
             .or_else(|| request.headers.get("To").map(uri_of).and_then(user_of))
-            .unwrap_or_default()
-            .to_owned();
+            .map(fields::unescape)
+            .unwrap_or_default();
         let Some(did) = self.directory.did(&dialled).cloned() else {
             self.reply(now, &request, &key, peer, 404);
             return;
         };
+        if !accepts_sdp(&request) {
+            // RFC 3261 §21.4.7: our answer is SDP, which the caller says it cannot take.
+            let mut response = Response::to(&request, 406, reason(406), Some(&tag));
+            response.headers.push("Accept", "application/sdp");
+            self.respond(now, &key, peer, response);
+            return;
+        }
         let offer = if request.body.is_empty() {
             None
         } else {
@@ -454,10 +461,7 @@ impl Engine {
         peer: Peer,
         key: Option<Key>,
     ) {
-        let invite_key = key.as_ref().map(|k| Key {
-            branch: k.branch.clone(),
-            method: Method::Invite,
-        });
+        let invite_key = key.as_ref().map(Key::invite);
         let leg = invite_key
             .as_ref()
             .and_then(|k| self.legs.of_server_invite(k));
@@ -655,6 +659,31 @@ impl Engine {
             });
         }
     }
+}
+
+/// Whether the request's Accept (if any) allows an SDP body in the answer.
+fn accepts_sdp(request: &Request) -> bool {
+    let accepts = request.headers.all("Accept");
+    if accepts.is_empty() {
+        return true;
+    }
+    accepts
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(|range| {
+            range
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .any(|range| {
+            range.is_empty()
+                || range == "application/sdp"
+                || range == "application/*"
+                || range == "*/*"
+        })
 }
 
 /// Our INVITE again with credentials for a trunk's challenge, once, if the trunk has them.

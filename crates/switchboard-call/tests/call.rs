@@ -4,6 +4,7 @@
 //! Each runs in milliseconds.
 
 mod harness;
+mod security;
 
 use harness::media::{decode, share_of, Tone};
 use harness::peers::{sdp, Outgoing, Peer};
@@ -740,10 +741,11 @@ fn requests_the_engine_does_not_take_get_their_answers() {
     let mut c = Center::new();
     let carrier = Peer::at(CARRIER);
     let stranger = Peer::at("192.0.2.99:5060");
-    // Not from a trunk: refused.
+    // Not from a trunk's address: asked for a trunk's credentials.
     let call = stranger.call(NUMBER, Some(sdp(&stranger.ip(), 6000, "0", "sendrecv")));
     c.deliver(stranger.peer, call.invite());
-    stranger.expect_response(&mut c, 403);
+    stranger.expect_response(&mut c, 401);
+    assert!(c.engine.live().is_empty());
     // An unknown number.
     let call = carrier.call("15559999", Some(sdp(&carrier.ip(), 6000, "0", "sendrecv")));
     c.deliver(carrier.peer, call.invite());

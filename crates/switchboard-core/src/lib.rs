@@ -16,6 +16,7 @@ pub mod presence;
 pub mod queue;
 pub mod routing;
 pub mod text;
+pub mod throttle;
 pub mod user;
 pub mod voice;
 

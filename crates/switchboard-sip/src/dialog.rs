@@ -125,11 +125,12 @@ impl Dialog {
         }
     }
 
-    /// Whether an in-dialog request belongs to this dialog (Call-ID and both tags).
+    /// Whether an in-dialog request belongs to this dialog (Call-ID and both tags). A peer
+    /// that sent no From tag (RFC 2543) has the empty tag on both sides (§12.2.2).
     pub fn matches(&self, request: &Request) -> bool {
         let headers = &request.headers;
         headers.get("Call-ID") == Some(self.call_id.as_str())
-            && headers.get("From").and_then(tag) == Some(self.remote_tag.as_str())
+            && headers.get("From").and_then(tag).unwrap_or_default() == self.remote_tag
             && headers.get("To").and_then(tag) == Some(self.local_tag.as_str())
     }
 }

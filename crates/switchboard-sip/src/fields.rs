@@ -44,6 +44,36 @@ pub fn user_of(uri: &str) -> Option<&str> {
     (!user.is_empty()).then_some(user)
 }
 
+/// A URI's user part with its %-escapes undone (RFC 3261 §19.1.4: `%31555%30100` is
+/// `15550100`); an escape that is not two hex digits stays as written.
+pub fn unescape(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[at] == b'%' && at + 2 < bytes.len() {
+            if let (Some(high), Some(low)) = (hex(bytes[at + 1]), hex(bytes[at + 2])) {
+                out.push((high * 16 + low) as u8);
+                at += 3;
+                continue;
+            }
+        }
+        out.push(bytes[at]);
+        at += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The top Via's sent-by (`host:port`, lowercase), which with the branch identifies a server
+/// transaction (RFC 3261 §17.2.3).
+pub fn sent_by(headers: &Headers) -> Option<String> {
+    let via = headers.all("Via").into_iter().next()?;
+    let (_, rest) = via.trim().split_once(char::is_whitespace)?;
+    let sent_by = rest.split([';', ',']).next()?.trim();
+    (!sent_by.is_empty()).then(|| sent_by.to_ascii_lowercase())
+}
+
 /// The host and port of a SIP URI (`sip:agent1@10.0.0.5:5062;transport=tcp`).
 pub fn host_port_of(uri: &str) -> Option<(&str, Option<u16>)> {
     let rest = uri.split_once(':')?.1;

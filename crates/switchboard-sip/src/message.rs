@@ -312,7 +312,7 @@ pub fn parse(bytes: &[u8], transport: Transport) -> Result<Message, Rejection> {
                 if !name.trim().is_empty()
                     && name.trim_end().chars().all(is_token_char)
                     && !name.starts_with([' ', '\t'])
-                    && !value.chars().any(|c| c.is_control() && c != '\t') =>
+                    && value_chars_ok(value) =>
             {
                 headers.push(name.trim_end(), value.trim());
             }
@@ -502,6 +502,18 @@ fn parse_request(
             ));
         }
     }
+    for (name, list) in [
+        ("From", false),
+        ("To", false),
+        ("Contact", true),
+        ("Via", true),
+    ] {
+        for value in headers.all(name) {
+            if let Err(problem) = check_structure(value, list) {
+                return Err(refuse(400, "Bad Request", format!("{name}: {problem}")));
+            }
+        }
+    }
     let cseq = headers.get("CSeq").unwrap_or_default();
     let (number, cseq_method) = cseq
         .split_once([' ', '\t'])
@@ -539,6 +551,88 @@ fn parse_request(
         headers,
         body,
     })
+}
+
+/// Whether a header value's characters are allowed: no control character but tab, except right
+/// after a backslash inside a quoted string, where RFC 3261 §25.1's quoted-pair allows any
+/// but CR and LF (%x00-09 / %x0B-0C / %x0E-7F).
+fn value_chars_ok(value: &str) -> bool {
+    let (mut quoted, mut escaped) = (false, false);
+    for c in value.chars() {
+        if escaped {
+            escaped = false;
+            if c == '\r' || c == '\n' || !c.is_ascii() {
+                return false;
+            }
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c.is_control() && c != '\t' => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Checks the structure of a name-addr or Via value outside its quoted strings and angle
+/// brackets: quotes must close (RFC 4475 §3.1.2.6), and parameters and list elements must not
+/// be empty (`;;`, `;,`, `,,`, a trailing `;` or `,`: §3.1.2.1). A single-valued header
+/// (`list` false) has no comma outside brackets and quotes.
+fn check_structure(value: &str, list: bool) -> Result<(), &'static str> {
+    let (mut quoted, mut escaped, mut bracket) = (false, false, false);
+    // The last separator seen with nothing but whitespace after it.
+    let mut open: Option<char> = None;
+    let mut started = false;
+    for c in value.chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        if quoted {
+            match c {
+                '\\' => escaped = true,
+                '"' => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        if bracket {
+            if c == '>' {
+                bracket = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            '<' => bracket = true,
+            ';' | ',' => {
+                if c == ',' && !list {
+                    return Err("a list where one value belongs");
+                }
+                if open.is_some() || (c == ',' && !started) {
+                    return Err("an empty parameter or list element");
+                }
+                open = Some(c);
+                continue;
+            }
+            c if c.is_whitespace() => continue,
+            _ => {}
+        }
+        started = true;
+        open = None;
+    }
+    if quoted || escaped {
+        return Err("a quoted string that does not end");
+    }
+    if bracket {
+        return Err("an angle bracket that does not close");
+    }
+    if open.is_some() {
+        return Err("an empty parameter or list element at the end");
+    }
+    Ok(())
 }
 
 /// A Request-URI must be an absolute URI; we serve `sip`, `sips` and `tel` (others get 416).

@@ -6,7 +6,7 @@
 //! acknowledges non-2xx final responses of client INVITEs itself, and times every transaction out
 //! (B, F, H, the ACK wait), so no transaction can hang.
 
-use crate::fields::{branch, cseq, tag};
+use crate::fields::{branch, cseq, sent_by, tag};
 use crate::message::{Headers, Message, Method, Request, Response, Transport};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -38,23 +38,63 @@ impl Default for Timers {
     }
 }
 
-/// A transaction's identity: the top Via branch and the method (ACK matches its INVITE).
+/// A transaction's identity: the top Via's branch and sent-by, and the method (ACK and CANCEL
+/// name their INVITE's transaction with the method INVITE where it matters).
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Key {
+    /// The branch (RFC 3261 magic cookie `z9hG4bK…`), or for a request of an RFC 2543 peer a
+    /// digest of what §17.2.3 matches such requests by.
     pub branch: String,
+    /// The top Via's sent-by: two peers that happen to use one branch are two transactions.
+    pub sent_by: String,
     pub method: Method,
 }
 
+const MAGIC_COOKIE: &str = "z9hG4bK";
+
 impl Key {
-    fn of(headers: &Headers, method: &Method) -> Option<Key> {
-        let method = match method {
+    /// The transaction a request belongs to (an ACK belongs to its INVITE's).
+    pub fn of_request(request: &Request) -> Option<Key> {
+        let headers = &request.headers;
+        let method = match &request.method {
             Method::Ack => Method::Invite,
             other => other.clone(),
         };
+        let sent_by = sent_by(headers)?;
+        let branch = match branch(headers) {
+            Some(branch) if branch.starts_with(MAGIC_COOKIE) => branch.to_owned(),
+            // RFC 2543: the Request-URI, From tag, Call-ID, CSeq number and top Via together.
+            _ => {
+                let via = headers.all("Via").into_iter().next().unwrap_or_default();
+                let from_tag = headers.get("From").and_then(tag).unwrap_or_default();
+                let number = cseq(headers).map_or(0, |(n, _)| n);
+                let call_id = headers.get("Call-ID").unwrap_or_default();
+                let text = format!("{}|{from_tag}|{call_id}|{number}|{via}", request.uri);
+                format!("rfc2543-{}", crate::digest::md5_hex(&text))
+            }
+        };
         Some(Key {
-            branch: branch(headers)?.to_owned(),
+            branch,
+            sent_by,
             method,
         })
+    }
+
+    /// The client transaction a response answers (its top Via is ours).
+    fn of_response(headers: &Headers, method: &Method) -> Option<Key> {
+        Some(Key {
+            branch: branch(headers)?.to_owned(),
+            sent_by: sent_by(headers)?,
+            method: method.clone(),
+        })
+    }
+
+    /// The INVITE transaction a CANCEL with this key cancels.
+    pub fn invite(&self) -> Key {
+        Key {
+            method: Method::Invite,
+            ..self.clone()
+        }
     }
 }
 
@@ -95,6 +135,29 @@ struct ServerTx {
     /// Retransmission interval for G (non-2xx over UDP).
     interval: Duration,
     generation: u64,
+    /// Its entry in `Transactions::merges`, removed with it.
+    merge: Option<MergeKey>,
+}
+
+/// What §8.2.2.2 compares to find merged requests: Call-ID, From tag, CSeq number and method.
+type MergeKey = (String, String, u32, Method);
+
+fn merge_key(request: &Request) -> Option<MergeKey> {
+    let headers = &request.headers;
+    if headers.get("To").and_then(tag).is_some() {
+        return None;
+    }
+    let (number, method) = cseq(headers)?;
+    Some((
+        headers.get("Call-ID")?.to_owned(),
+        headers
+            .get("From")
+            .and_then(tag)
+            .unwrap_or_default()
+            .to_owned(),
+        number,
+        method,
+    ))
 }
 
 enum ClientState {
@@ -141,6 +204,8 @@ enum TimerRef {
 pub struct Transactions {
     timers_config: Timers,
     server: HashMap<Key, ServerTx>,
+    /// Live server transactions of requests outside dialogs, for finding merged requests.
+    merges: HashMap<MergeKey, Key>,
     client: HashMap<Key, ClientTx>,
     /// 2xx responses awaiting ACK, by (Call-ID, CSeq number).
     pending_acks: HashMap<(String, u32), PendingAck>,
@@ -157,6 +222,7 @@ impl Transactions {
         Transactions {
             timers_config: timers,
             server: HashMap::new(),
+            merges: HashMap::new(),
             client: HashMap::new(),
             pending_acks: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -198,8 +264,8 @@ impl Transactions {
     }
 
     fn receive_request(&mut self, now: Instant, request: Request, peer: Peer) {
-        let Some(key) = Key::of(&request.headers, &request.method) else {
-            // No branch: a pre-RFC 3261 peer; served without retransmission matching.
+        let Some(key) = Key::of_request(&request) else {
+            // No usable Via: served without retransmission matching.
             let key = None;
             self.events.push_back(Event::Request { request, peer, key });
             return;
@@ -247,6 +313,23 @@ impl Transactions {
             }
             return;
         }
+        // RFC 3261 §8.2.2.2: a request outside a dialog that has the From tag, Call-ID and
+        // CSeq of a live transaction but is not that transaction (it came another way) is
+        // a merged request: refused with 482, or a second call would answer it.
+        let merge = merge_key(&request);
+        if let Some(merge) = &merge {
+            if self
+                .merges
+                .get(merge)
+                .is_some_and(|other| *other != key && self.server.contains_key(other))
+            {
+                let loop_detected = Response::to(&request, 482, "Loop Detected", Some("merged"));
+                self.transmits
+                    .push_back((peer, Message::Response(loop_detected).to_bytes()));
+                return;
+            }
+            self.merges.insert(merge.clone(), key.clone());
+        }
         let generation = self.generation();
         let mut tx = ServerTx {
             peer,
@@ -254,6 +337,7 @@ impl Transactions {
             last: None,
             interval: self.timers_config.t1,
             generation,
+            merge,
         };
         if request.method == Method::Invite {
             let trying = Message::Response(Response::to(&request, 100, "Trying", None)).to_bytes();
@@ -311,6 +395,7 @@ impl Transactions {
             if let (Some(call_id), Some(number)) = (call, number) {
                 let timer_key = Key {
                     branch: call_id.clone(),
+                    sent_by: String::new(),
                     method: Method::Invite,
                 };
                 self.pending_acks.insert(
@@ -377,7 +462,7 @@ impl Transactions {
     /// Sends a request in a new client transaction (its top Via must carry a fresh branch).
     /// ACK to a 2xx is sent with `send_stateless` instead.
     pub fn send_request(&mut self, now: Instant, request: Request, peer: Peer) -> Option<Key> {
-        let key = Key::of(&request.headers, &request.method)?;
+        let key = Key::of_request(&request)?;
         let bytes = Message::Request(request.clone()).to_bytes();
         self.transmits.push_back((peer, bytes.clone()));
         let generation = self.generation();
@@ -421,7 +506,7 @@ impl Transactions {
         let Some((_, method)) = cseq(&response.headers) else {
             return;
         };
-        let Some(key) = Key::of(&response.headers, &method) else {
+        let Some(key) = Key::of_response(&response.headers, &method) else {
             return;
         };
         let t4 = self.timers_config.t4;
@@ -536,7 +621,13 @@ impl Transactions {
                 if kind != 1 && tx.generation != generation {
                     return;
                 }
-                self.server.remove(&key);
+                if let Some(tx) = self.server.remove(&key) {
+                    if let Some(merge) = tx.merge {
+                        if self.merges.get(&merge) == Some(&key) {
+                            self.merges.remove(&merge);
+                        }
+                    }
+                }
             }
             TimerRef::ClientRetransmit => {
                 let Some(tx) = self.client.get_mut(&key) else {

@@ -2,6 +2,7 @@
 //! lists), malformed ones with the answer each must get, framing on streams, and no panic on
 //! any input.
 
+mod hardening;
 mod voice_protocols;
 
 use proptest::prelude::*;

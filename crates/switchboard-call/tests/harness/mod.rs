@@ -31,6 +31,9 @@ pub const CARRIER: &str = "198.51.100.10:5060";
 pub const CARRIER_OUT: &str = "198.51.100.20:5060";
 pub const NUMBER: &str = "15550100";
 pub const PASSWORD: &str = "phone-secret";
+/// An inbound trunk that proves itself with credentials instead of its address.
+pub const PBX: &str = "pbx";
+pub const PBX_PASSWORD: &str = "pbx-secret";
 
 pub fn addr(text: &str) -> SocketAddr {
     text.parse().expect("test addresses are valid")
@@ -117,6 +120,19 @@ impl Center {
                     addresses: vec![Network::parse("198.51.100.0/24").expect("a valid network")],
                     username: None,
                     secret: None,
+                    host: None,
+                    port: None,
+                    tcp: false,
+                    caller_id: None,
+                    dial_rules: Vec::new(),
+                },
+                Trunk {
+                    id: TrunkId::from_uuid(uuid(23)),
+                    name: Name::parse("name", "office pbx").expect("a valid name"),
+                    direction: TrunkDirection::Inbound,
+                    addresses: Vec::new(),
+                    username: Some(PBX.into()),
+                    secret: Some(digest::ha1(PBX, REALM, PBX_PASSWORD)),
                     host: None,
                     port: None,
                     tcp: false,
