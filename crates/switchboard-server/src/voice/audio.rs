@@ -101,10 +101,13 @@ fn beeps(count: usize) -> Vec<i16> {
 }
 
 /// Renders prompts with a text-to-speech engine, keeping each rendering in memory and on disk.
+/// Each prompt is rendered once however many callers ask at the same moment (the others wait
+/// for that rendering), into a temporary file of its own; a failed rendering plays tones for
+/// that caller and is never remembered, so the next caller tries again.
 pub struct Speech {
     engine: Option<String>,
     dir: PathBuf,
-    cache: Mutex<HashMap<String, Samples>>,
+    cache: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Samples>>>>,
 }
 
 impl Speech {
@@ -138,22 +141,25 @@ impl Speech {
             return beeps(options).into();
         };
         let key = hex(&Sha256::digest(format!("{engine}\n{text}").as_bytes()));
-        if let Some(found) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            return found;
-        }
+        let cell = match self.cache.lock() {
+            Ok(mut cache) => cache.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
         let path = self.dir.join(format!("{key}.wav"));
-        let samples = match self.load_or_render(engine, text, &path).await {
-            Ok(samples) => samples,
+        let rendered = cell
+            .get_or_try_init(|| async {
+                self.load_or_render(engine, text, &path)
+                    .await
+                    .map(Samples::from)
+            })
+            .await;
+        match rendered {
+            Ok(samples) => samples.clone(),
             Err(error) => {
                 tracing::warn!(%error, "text-to-speech failed; playing tones instead");
-                beeps(options)
+                beeps(options).into()
             }
-        };
-        let samples: Samples = samples.into();
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, samples.clone());
         }
-        samples
     }
 
     async fn load_or_render(
@@ -170,7 +176,8 @@ impl Speech {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(|e| e.to_string())?;
-        let partial = path.with_extension("part");
+        // A name of its own, so that no other rendering can write into it.
+        let partial = path.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
         let mut command = tokio::process::Command::new(engine);
         match engine {
             "espeak-ng" => command.arg("-w").arg(&partial).arg("--").arg(text),
@@ -187,12 +194,17 @@ impl Speech {
         if !status.success() {
             return Err(format!("{engine} exited with {status}"));
         }
-        let bytes = tokio::fs::read(&partial).await.map_err(|e| e.to_string())?;
-        let samples = decode_wav(&bytes)?;
-        tokio::fs::rename(&partial, path)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(samples)
+        let read = tokio::fs::read(&partial).await.map_err(|e| e.to_string());
+        let samples = read.and_then(|bytes| decode_wav(&bytes));
+        match &samples {
+            Ok(_) => tokio::fs::rename(&partial, path)
+                .await
+                .map_err(|e| e.to_string())?,
+            Err(_) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+            }
+        }
+        samples
     }
 }
 
@@ -203,4 +215,73 @@ fn installed(program: &str) -> bool {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A text-to-speech stand-in: counts its runs in `runs`, waits a little (so callers
+    /// overlap), and writes `good.wav` to its output, or fails while `fail` exists.
+    fn fake_engine(dir: &std::path::Path) -> PathBuf {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut writer = hound::WavWriter::create(dir.join("good.wav"), spec).unwrap();
+        for n in 0..800 {
+            writer.write_sample(((n % 20) as i16 - 10) * 900).unwrap();
+        }
+        writer.finalize().unwrap();
+        let script = dir.join("fake-tts");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho run >> {dir}/runs\nsleep 0.2\n[ -e {dir}/fail ] && exit 1\ncp {dir}/good.wav \"$4\"\n",
+                dir = dir.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    }
+
+    #[tokio::test]
+    async fn a_prompt_is_rendered_once_for_concurrent_callers_and_a_failure_is_not_kept() {
+        let dir = std::env::temp_dir().join(format!("switchboard-tts-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let engine = fake_engine(&dir);
+        let speech = Arc::new(Speech::new(engine.to_str().unwrap(), dir.join("prompts")));
+        let beeped: Samples = beeps(2).into();
+        // Eight first callers at once: one rendering, the same prompt for all, no tones.
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                let speech = speech.clone();
+                tokio::spawn(async move { speech.say("For Sales, press 1.", 2).await })
+            })
+            .collect();
+        for caller in callers {
+            let samples = caller.await.unwrap();
+            assert_eq!(samples.len(), 800);
+            assert_ne!(samples, beeped);
+        }
+        let runs = || std::fs::read_to_string(dir.join("runs")).unwrap_or_default().lines().count();
+        assert_eq!(runs(), 1);
+        // No temporary file is left behind.
+        let parts = std::fs::read_dir(dir.join("prompts"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().to_string_lossy().ends_with(".part"))
+            .count();
+        assert_eq!(parts, 0);
+        // A failing engine: this caller hears tones, and the next one gets a real prompt.
+        std::fs::write(dir.join("fail"), "").unwrap();
+        assert_eq!(speech.say("You are number 2 in the queue.", 1).await, beeps(1).into());
+        std::fs::remove_file(dir.join("fail")).unwrap();
+        assert_eq!(speech.say("You are number 2 in the queue.", 1).await.len(), 800);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
