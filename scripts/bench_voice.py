@@ -104,6 +104,8 @@ def start_server(data_dir, rtp_ports):
         SWITCHBOARD_DEMO_PASSWORD=PASSWORD,
         SWITCHBOARD_RTP_PORTS=rtp_ports,
         SWITCHBOARD_RING_SECONDS="30",
+        SWITCHBOARD_TRUNK_MAX_CALLS="100000",
+        SWITCHBOARD_TRUNK_MAX_CPS="100000",
         RUST_LOG="warn",
     )
     if os.environ.get("SWITCHBOARD_DATABASE_URL"):

@@ -100,6 +100,8 @@ pub(crate) struct Call {
     pub play_token: u64,
     /// The mix matrix rows last sent to the media room.
     pub hears: HashMap<LegId, Vec<LegId>>,
+    /// The inbound trunk the call came through (it counts towards the trunk's limits).
+    pub trunk: Option<switchboard_core::TrunkId>,
 }
 
 /// An ended call whose legs' media counts are still on their way.
@@ -538,7 +540,8 @@ impl Engine {
         let customer = state.customer;
         let answering = state.state == CallState::Answering;
         for leg in legs.into_iter().flatten() {
-            if leg == customer && reason == EndReason::CallerHungUp {
+            // A caller who hung up, or never acknowledged our answer, gets no BYE.
+            if leg == customer && matches!(reason, EndReason::CallerHungUp | EndReason::NoAck) {
                 self.take_leg(leg);
             } else {
                 self.hang_up_leg(now, leg);
@@ -547,6 +550,9 @@ impl Engine {
         let Some(mut state) = self.calls.remove(&call) else {
             return;
         };
+        if let Some(load) = state.trunk.and_then(|t| self.trunk_use.get_mut(&t)) {
+            load.calls = load.calls.saturating_sub(1);
+        }
         if answering {
             // Never answered, never announced: nothing to record.
             return;

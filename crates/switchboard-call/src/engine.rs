@@ -74,6 +74,13 @@ pub struct EngineConfig {
     pub nonce_secret: String,
     /// Seeds tags, branches, Call-IDs and the random bits of ids.
     pub seed: u64,
+    /// A trunk's concurrent calls at most, and new calls per second at most (beyond them a
+    /// new INVITE gets 503 with Retry-After), unless the trunk sets its own.
+    pub trunk_max_calls: usize,
+    pub trunk_calls_per_second: u32,
+    /// How long an answered caller has to acknowledge; a caller who has not by then is let go
+    /// and its media freed (RFC 3261 would wait 32 s, holding RTP ports all that time).
+    pub ack_wait: Duration,
     pub sip_timers: Timers,
 }
 
@@ -88,6 +95,9 @@ impl EngineConfig {
             closing_grace: Duration::from_secs(2),
             nonce_secret,
             seed,
+            trunk_max_calls: 1000,
+            trunk_calls_per_second: 100,
+            ack_wait: Duration::from_secs(8),
             sip_timers: Timers::default(),
         }
     }
@@ -105,6 +115,16 @@ pub(crate) enum Timer {
     Closing { call: CallId },
     /// A held-back answer (to a throttled source) is due.
     Respond { id: u64 },
+    /// The answered caller should have acknowledged by now.
+    AckWait { call: CallId },
+}
+
+/// A trunk's load, for its limits.
+#[derive(Default)]
+pub(crate) struct TrunkUse {
+    pub calls: usize,
+    pub window_start: Option<Instant>,
+    pub in_window: u32,
 }
 
 pub struct Engine {
@@ -126,6 +146,8 @@ pub struct Engine {
     pub(crate) closing_legs: HashMap<LegId, (CallId, crate::legs::LegRole)>,
     timers: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
     next_id: u64,
+    /// Calls each trunk carries now, and its calls in the current one-second window.
+    pub(crate) trunk_use: HashMap<switchboard_core::TrunkId, TrunkUse>,
     /// Answers held back from throttled sources, sent when their `Timer::Respond` fires.
     delayed: HashMap<u64, (Option<Key>, Peer, Response)>,
     /// Transfers waiting for routing's answer, by operation id.
@@ -153,6 +175,7 @@ impl Engine {
             next_id: 0,
             pending: HashMap::new(),
             delayed: HashMap::new(),
+            trunk_use: HashMap::new(),
             outputs: VecDeque::new(),
         }
     }
@@ -514,6 +537,17 @@ impl Engine {
             }
             Timer::Announce { call } => self.announce(now, call),
             Timer::Closing { call } => self.finish_closing(call),
+            Timer::AckWait { call } => {
+                let unacknowledged = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| self.legs.get(c.customer))
+                    .is_some_and(|l| !l.sip().acked);
+                if unacknowledged {
+                    tracing::warn!(%call, "caller never acknowledged the answer");
+                    self.end_call(now, call, EndReason::NoAck);
+                }
+            }
             Timer::Respond { id } => {
                 if let Some((key, peer, response)) = self.delayed.remove(&id) {
                     self.respond(now, &key, peer, response);

@@ -58,6 +58,8 @@ pub struct SipLeg {
     /// The outbound trunk the leg goes through (its credentials answer a challenge).
     pub trunk: Option<Trunk>,
     pub auth_tried: bool,
+    /// Inbound: the caller acknowledged our answer.
+    pub acked: bool,
 }
 
 /// What happens once a leg's media is open.

@@ -56,7 +56,8 @@ pub struct Registrar {
 
 /// What an admission check decided.
 pub enum Admission {
-    Allowed,
+    /// Through this trunk.
+    Allowed(Trunk),
     /// Answer the request with this (a challenge or a refusal), after `delay`.
     Refused(Answer),
 }
@@ -415,8 +416,8 @@ impl Registrar {
         tag: &str,
     ) -> Admission {
         let ip = peer.addr.ip();
-        if directory.trunks.iter().any(|t| t.accepts_address(ip)) {
-            return Admission::Allowed;
+        if let Some(trunk) = directory.trunks.iter().find(|t| t.accepts_address(ip)) {
+            return Admission::Allowed(trunk.clone());
         }
         let with_credentials: Vec<&Trunk> = directory
             .trunks
@@ -435,16 +436,27 @@ impl Registrar {
             .as_ref()
             .map(|c| c.username.clone())
             .unwrap_or_default();
+        let proves = |t: &&Trunk, c: &digest::Credentials| {
+            t.username.as_deref() == Some(c.username.as_str())
+                && t.secret
+                    .as_deref()
+                    .is_some_and(|ha1| digest::verify(ha1, "INVITE", c))
+        };
         let proof = self.prove(wall, request, credentials.as_ref(), peer, |c| {
-            with_credentials.iter().any(|t| {
-                t.username.as_deref() == Some(c.username.as_str())
-                    && t.secret
-                        .as_deref()
-                        .is_some_and(|ha1| digest::verify(ha1, "INVITE", c))
-            })
+            with_credentials.iter().any(|t| proves(t, c))
         });
         match proof {
-            Proof::Proved => Admission::Allowed,
+            Proof::Proved => {
+                let trunk = credentials
+                    .as_ref()
+                    .and_then(|c| with_credentials.iter().find(|t| proves(t, c)));
+                match trunk {
+                    Some(trunk) => Admission::Allowed((*trunk).clone()),
+                    None => Admission::Refused(
+                        Response::to(request, 403, reason(403), Some(tag)).into(),
+                    ),
+                }
+            }
             proof => Admission::Refused(self.refusal(proof, request, peer, &account, wall, tag)),
         }
     }

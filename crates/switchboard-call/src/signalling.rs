@@ -31,13 +31,16 @@ impl Engine {
     ) {
         let tag = self.token();
         let wall = self.wall(now);
-        if let Admission::Refused(answer) =
-            self.registrar
-                .admit_trunk(wall, &request, peer, &self.directory, &tag)
+        let trunk = match self
+            .registrar
+            .admit_trunk(wall, &request, peer, &self.directory, &tag)
         {
-            self.answer(now, &key, peer, answer);
-            return;
-        }
+            Admission::Allowed(trunk) => trunk,
+            Admission::Refused(answer) => {
+                self.answer(now, &key, peer, answer);
+                return;
+            }
+        };
         let dialled = user_of(&request.uri)
             .or_else(|| request.headers.get("To").map(uri_of).and_then(user_of))
             .map(fields::unescape)
@@ -79,6 +82,13 @@ impl Engine {
             self.reply(now, &request, &key, peer, 400);
             return;
         };
+        if let Some(retry) = self.trunk_full(now, &trunk) {
+            tracing::warn!(trunk = %trunk.name.as_str(), "a trunk is at its call limit; refusing a call");
+            let mut response = Response::to(&request, 503, reason(503), Some(&tag));
+            response.headers.push("Retry-After", &retry.to_string());
+            self.respond(now, &key, peer, response);
+            return;
+        }
         let caller = request
             .headers
             .get("From")
@@ -108,6 +118,7 @@ impl Engine {
                 outbound: false,
                 trunk: None,
                 auth_tried: false,
+                acked: false,
             }),
             port: None,
             codec,
@@ -127,8 +138,10 @@ impl Engine {
                 consult: None,
                 play_token: 0,
                 hears: HashMap::new(),
+                trunk: Some(trunk.id),
             },
         );
+        self.trunk_use.entry(trunk.id).or_default().calls += 1;
         self.media(MediaOp::Open { call: id, leg });
     }
 
@@ -230,6 +243,8 @@ impl Engine {
             call.menu
         };
         self.output(crate::interface::Output::Metric(CallMetric::Started));
+        let at = now + self.config.ack_wait;
+        self.schedule(at, crate::engine::Timer::AckWait { call });
         self.save(call);
         self.enter_node(now, call, entry);
     }
@@ -270,6 +285,7 @@ impl Engine {
                 late_offer: false,
                 trunk,
                 auth_tried: false,
+                acked: false,
             }),
             port: None,
             codec,
@@ -644,6 +660,7 @@ impl Engine {
         let Some(state) = self.legs.get_mut(leg) else {
             return;
         };
+        state.sip_mut().acked = true;
         if state.role != LegRole::Customer || !state.sip().late_offer || request.body.is_empty() {
             return;
         }
@@ -658,6 +675,35 @@ impl Engine {
                 dtmf: answer.telephone_event,
             });
         }
+    }
+}
+
+impl Engine {
+    /// `Some(seconds to wait)` when a new call would take the trunk over its limits; counts
+    /// the call in the trunk's one-second window otherwise.
+    fn trunk_full(&mut self, now: Instant, trunk: &Trunk) -> Option<u64> {
+        let max_calls = trunk
+            .max_calls
+            .map_or(self.config.trunk_max_calls, |n| n as usize);
+        let per_second = trunk
+            .max_calls_per_second
+            .unwrap_or(self.config.trunk_calls_per_second);
+        let load = self.trunk_use.entry(trunk.id).or_default();
+        if load.calls >= max_calls {
+            return Some(5);
+        }
+        let window = load
+            .window_start
+            .filter(|start| now.duration_since(*start) < std::time::Duration::from_secs(1));
+        if window.is_none() {
+            load.window_start = Some(now);
+            load.in_window = 0;
+        }
+        if load.in_window >= per_second {
+            return Some(1);
+        }
+        load.in_window += 1;
+        None
     }
 }
 

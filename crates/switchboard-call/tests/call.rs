@@ -720,20 +720,73 @@ fn a_call_routing_refuses_ends_as_failed() {
 }
 
 #[test]
-fn a_caller_who_never_acknowledges_is_hung_up() {
+fn a_caller_who_never_acknowledges_is_let_go_and_its_media_freed() {
     let mut c = Center::new();
     let carrier = Peer::at(CARRIER);
     let call = carrier.call(NUMBER, Some(sdp(&carrier.ip(), 6000, "0", "sendrecv")));
     c.deliver(carrier.peer, call.invite());
     carrier.expect_response(&mut c, 200);
-    // The 200 is resent (500 ms, 1 s, 2 s, …) and given up after 64·T1.
-    c.advance(seconds(33));
-    let resent = std::iter::from_fn(|| c.take(CARRIER))
-        .filter(|m| matches!(m, Message::Response(r) if r.status == 200))
-        .count();
-    assert!(resent >= 6, "{resent} retransmissions");
-    let record = c.the_call();
-    assert_eq!(record.disposition, Disposition::Failed);
+    c.advance(seconds(7));
+    let id = c.the_call().id;
+    assert_eq!(c.engine.live().len(), 1);
+    // Eight seconds without an ACK: the call ends (no BYE: the dialog was never confirmed)
+    // and its RTP ports are free, long before the 2xx retransmissions give up at 32 s.
+    c.advance(seconds(1));
+    assert!(c.engine.live().is_empty());
+    assert!(c.media.open_legs(id).is_empty());
+    assert_eq!(c.the_call().disposition, Disposition::Failed);
+    c.advance(seconds(30));
+    let messages: Vec<_> = std::iter::from_fn(|| c.take(CARRIER)).collect();
+    assert!(messages
+        .iter()
+        .all(|m| matches!(m, Message::Response(r) if r.status == 200)));
+    assert!(
+        messages.len() >= 5,
+        "{} retransmissions of the 200",
+        messages.len()
+    );
+    c.advance(seconds(40));
+    assert_eq!(c.engine.sizes(), (0, 0, 0));
+}
+
+#[test]
+fn a_trunk_over_its_limits_gets_503_with_retry_after() {
+    let mut c = Center::new();
+    let carrier = Peer::at(CARRIER);
+    // The default: 100 new calls a second from one trunk.
+    let mut statuses = Vec::new();
+    for n in 0..101 {
+        let call = carrier.call(
+            NUMBER,
+            Some(sdp(&carrier.ip(), 6000 + n * 2, "0", "sendrecv")),
+        );
+        c.deliver(carrier.peer, call.invite());
+        let answer = loop {
+            match c.take(CARRIER) {
+                Some(Message::Response(r)) if r.status >= 200 => break r,
+                Some(_) => continue,
+                None => panic!("no answer to call {n}"),
+            }
+        };
+        call.answered(&answer);
+        if answer.status == 200 {
+            c.deliver(carrier.peer, call.ack(""));
+        } else {
+            c.deliver(carrier.peer, call.ack_refusal());
+        }
+        statuses.push((
+            answer.status,
+            answer.headers.get("Retry-After").map(str::to_owned),
+        ));
+    }
+    assert!(statuses[..100].iter().all(|(s, _)| *s == 200));
+    assert_eq!(statuses[100], (503, Some("1".to_owned())));
+    // A second later there is room again.
+    c.advance(Duration::from_millis(1001));
+    let call = carrier.call(NUMBER, Some(sdp(&carrier.ip(), 9000, "0", "sendrecv")));
+    c.deliver(carrier.peer, call.invite());
+    carrier.expect_response(&mut c, 200);
+    assert_eq!(c.engine.live().len(), 101);
 }
 
 #[test]

@@ -182,6 +182,10 @@ pub struct Trunk {
     pub tcp: bool,
     pub caller_id: Option<PhoneNumber>,
     pub dial_rules: Vec<DialRule>,
+    /// Inbound: concurrent calls at most, and new calls per second at most; `None` takes the
+    /// server's defaults.
+    pub max_calls: Option<u32>,
+    pub max_calls_per_second: Option<u32>,
 }
 
 impl Trunk {

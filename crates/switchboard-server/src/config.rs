@@ -66,6 +66,18 @@ pub struct VoiceConfig {
     /// The text-to-speech engine: `flite` (default), `espeak-ng`, or `none` for tones only
     /// (`SWITCHBOARD_TTS`).
     pub tts: String,
+    /// SIP over TCP: connections at most (`SWITCHBOARD_SIP_TCP_MAX`, default 1024), from one
+    /// address at most (`SWITCHBOARD_SIP_TCP_PER_SOURCE`, default 32), and how long one may
+    /// stay silent, keep-alives counting as traffic (`SWITCHBOARD_SIP_TCP_IDLE_SECONDS`,
+    /// default 300).
+    pub tcp_max_connections: usize,
+    pub tcp_per_source: usize,
+    pub tcp_idle_seconds: u64,
+    /// An inbound trunk's concurrent calls at most (`SWITCHBOARD_TRUNK_MAX_CALLS`, default
+    /// 1000) and new calls per second at most (`SWITCHBOARD_TRUNK_MAX_CPS`, default 100),
+    /// unless the trunk sets its own.
+    pub trunk_max_calls: usize,
+    pub trunk_max_cps: usize,
 }
 
 impl Default for VoiceConfig {
@@ -78,6 +90,11 @@ impl Default for VoiceConfig {
             announce_seconds: 30,
             media_timeout_seconds: 120,
             tts: "flite".into(),
+            tcp_max_connections: 1024,
+            tcp_per_source: 32,
+            tcp_idle_seconds: 300,
+            trunk_max_calls: 1000,
+            trunk_max_cps: 100,
         }
     }
 }
@@ -99,6 +116,11 @@ struct FileConfig {
     announce_seconds: Option<u64>,
     media_timeout_seconds: Option<u64>,
     tts: Option<String>,
+    sip_tcp_max: Option<usize>,
+    sip_tcp_per_source: Option<usize>,
+    sip_tcp_idle_seconds: Option<u64>,
+    trunk_max_calls: Option<usize>,
+    trunk_max_cps: Option<usize>,
 }
 
 impl Config {
@@ -253,6 +275,14 @@ fn voice_config(
     if !["flite", "espeak-ng", "none"].contains(&tts.as_str()) {
         return Err(bad("SWITCHBOARD_TTS", &tts, "flite, espeak-ng or none"));
     }
+    let count = |name: &'static str, file_value: Option<usize>, default: usize| match env(name) {
+        None => Ok(file_value.unwrap_or(default)),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| bad(name, &text, "a whole number from 1 to 1000000")),
+    };
     Ok(VoiceConfig {
         sip,
         public_ip,
@@ -273,6 +303,31 @@ fn voice_config(
             defaults.media_timeout_seconds,
         )?,
         tts,
+        tcp_max_connections: count(
+            "SWITCHBOARD_SIP_TCP_MAX",
+            file.sip_tcp_max,
+            defaults.tcp_max_connections,
+        )?,
+        tcp_per_source: count(
+            "SWITCHBOARD_SIP_TCP_PER_SOURCE",
+            file.sip_tcp_per_source,
+            defaults.tcp_per_source,
+        )?,
+        tcp_idle_seconds: seconds(
+            "SWITCHBOARD_SIP_TCP_IDLE_SECONDS",
+            file.sip_tcp_idle_seconds,
+            defaults.tcp_idle_seconds,
+        )?,
+        trunk_max_calls: count(
+            "SWITCHBOARD_TRUNK_MAX_CALLS",
+            file.trunk_max_calls,
+            defaults.trunk_max_calls,
+        )?,
+        trunk_max_cps: count(
+            "SWITCHBOARD_TRUNK_MAX_CPS",
+            file.trunk_max_cps,
+            defaults.trunk_max_cps,
+        )?,
     })
 }
 

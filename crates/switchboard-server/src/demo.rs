@@ -174,6 +174,8 @@ async fn voice(app: &AppState, password: &str) -> SeedResult<()> {
             tcp: false,
             caller_id: None,
             dial_rules: vec![],
+            max_calls: None,
+            max_calls_per_second: None,
         };
         app.store.put_trunk(&trunk).await?;
     }

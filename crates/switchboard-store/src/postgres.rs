@@ -8,6 +8,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_chat.sql")),
     (3, include_str!("../migrations/postgres/0003_voice.sql")),
+    (4, include_str!("../migrations/postgres/0004_hardening.sql")),
 ];
 
 /// A PostgreSQL database.

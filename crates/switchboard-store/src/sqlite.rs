@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_chat.sql")),
     (3, include_str!("../migrations/sqlite/0003_voice.sql")),
+    (4, include_str!("../migrations/sqlite/0004_hardening.sql")),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).

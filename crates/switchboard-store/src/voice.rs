@@ -103,7 +103,7 @@ macro_rules! voice_sql {
         crate::sql::opt_id!($row);
 
         const TRUNK_COLUMNS: &str =
-            "id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules";
+            "id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, max_calls, max_calls_per_second";
         const CALL_COLUMNS: &str = "id, caller, did, ivr_path, queue_id, agent_id, contact_id, started_at, queued_at, \
              ringing_at, answered_at, ended_at, disposition, ended_by, transfers, rtp_from_caller, rtp_to_caller, rtp_from_agent, rtp_to_agent";
 
@@ -112,6 +112,10 @@ macro_rules! voice_sql {
             let addresses: String = row.try_get("addresses")?;
             let caller_id: Option<String> = row.try_get("caller_id")?;
             let port: Option<i32> = row.try_get("port")?;
+            let limit = |column: &str| -> StoreResult<Option<u32>> {
+                let value: Option<i64> = row.try_get(column)?;
+                value.map(|v| u32::try_from(v).map_err(codec::corrupt)).transpose()
+            };
             Ok(Trunk {
                 id: codec::id(&row.try_get::<String, _>("id")?, switchboard_core::TrunkId::parse)?,
                 name: Name::parse("name", &row.try_get::<String, _>("name")?).map_err(codec::corrupt)?,
@@ -128,6 +132,8 @@ macro_rules! voice_sql {
                     .transpose()
                     .map_err(codec::corrupt)?,
                 dial_rules: dial_rules(&row.try_get::<String, _>("dial_rules")?)?,
+                max_calls: limit("max_calls")?,
+                max_calls_per_second: limit("max_calls_per_second")?,
             })
         }
 
@@ -177,11 +183,12 @@ macro_rules! voice_sql {
 
             async fn put_trunk(&self, trunk: &switchboard_core::voice::Trunk) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO trunks (id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                    "INSERT INTO trunks (id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, created_at, max_calls, max_calls_per_second) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, direction = excluded.direction, addresses = excluded.addresses, \
                      username = excluded.username, secret = excluded.secret, host = excluded.host, port = excluded.port, tcp = excluded.tcp, \
-                     caller_id = excluded.caller_id, dial_rules = excluded.dial_rules",
+                     caller_id = excluded.caller_id, dial_rules = excluded.dial_rules, max_calls = excluded.max_calls, \
+                     max_calls_per_second = excluded.max_calls_per_second",
                 )
                 .bind(trunk.id.to_string())
                 .bind(trunk.name.as_str())
@@ -195,6 +202,8 @@ macro_rules! voice_sql {
                 .bind(trunk.caller_id.as_ref().map(|c| c.as_str().to_owned()))
                 .bind(dial_rules_text(&trunk.dial_rules))
                 .bind(millis(Utc::now()))
+                .bind(trunk.max_calls.map(i64::from))
+                .bind(trunk.max_calls_per_second.map(i64::from))
                 .execute(self.writer()).await?;
                 Ok(())
             }

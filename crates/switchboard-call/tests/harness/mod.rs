@@ -125,6 +125,8 @@ impl Center {
                     tcp: false,
                     caller_id: None,
                     dial_rules: Vec::new(),
+                    max_calls: None,
+                    max_calls_per_second: None,
                 },
                 Trunk {
                     id: TrunkId::from_uuid(uuid(23)),
@@ -138,6 +140,8 @@ impl Center {
                     tcp: false,
                     caller_id: None,
                     dial_rules: Vec::new(),
+                    max_calls: None,
+                    max_calls_per_second: None,
                 },
                 Trunk {
                     id: TrunkId::from_uuid(uuid(22)),
@@ -151,6 +155,8 @@ impl Center {
                     tcp: false,
                     caller_id: Some(PhoneNumber::parse("caller_id", "15550199").expect("valid")),
                     dial_rules: vec![DialRule::new("0", 1, "+44").expect("a valid rule")],
+                    max_calls: None,
+                    max_calls_per_second: None,
                 },
             ],
             dids: vec![Did {

@@ -234,6 +234,12 @@ impl Outgoing {
         with_body(head, body, "application/sdp")
     }
 
+    /// The ACK for a final refusal of our INVITE: in the INVITE's own transaction (§17.1.1.3).
+    pub fn ack_refusal(&self) -> Message {
+        let head = self.head("ACK", 1, &self.invite_branch, &self.to_with_tag());
+        with_body(head, "", "")
+    }
+
     /// The ACK for the last re-INVITE sent with `request`.
     pub fn ack_last(&self) -> Message {
         let n = self.cseq.get();

@@ -112,6 +112,11 @@ pub struct TrunkInput {
     pub caller_id: Option<String>,
     #[serde(default)]
     pub dial_rules: Vec<DialRuleView>,
+    /// Inbound: concurrent calls at most (1 to 100000; absent takes the server's default,
+    /// 1000), and new calls per second at most (1 to 10000; default 100). Beyond them a new
+    /// INVITE gets 503 with Retry-After.
+    pub max_calls: Option<u32>,
+    pub max_calls_per_second: Option<u32>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -128,6 +133,8 @@ pub struct TrunkView {
     pub transport: String,
     pub caller_id: Option<String>,
     pub dial_rules: Vec<DialRuleView>,
+    pub max_calls: Option<u32>,
+    pub max_calls_per_second: Option<u32>,
 }
 
 fn trunk_view(t: &Trunk) -> TrunkView {
@@ -151,6 +158,8 @@ fn trunk_view(t: &Trunk) -> TrunkView {
                 prepend: r.prepend.clone(),
             })
             .collect(),
+        max_calls: t.max_calls,
+        max_calls_per_second: t.max_calls_per_second,
     }
 }
 
@@ -200,6 +209,16 @@ fn trunk_from(id: TrunkId, input: TrunkInput, previous: Option<&Trunk>) -> ApiRe
             "host is a name or address",
         ));
     }
+    if input.max_calls.is_some_and(|n| !(1..=100_000).contains(&n))
+        || input
+            .max_calls_per_second
+            .is_some_and(|n| !(1..=10_000).contains(&n))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "max_calls is 1 to 100000 and max_calls_per_second 1 to 10000",
+        ));
+    }
     let trunk = Trunk {
         id,
         name: Name::parse("name", &input.name)?,
@@ -224,6 +243,8 @@ fn trunk_from(id: TrunkId, input: TrunkInput, previous: Option<&Trunk>) -> ApiRe
             .iter()
             .map(|r| DialRule::new(&r.prefix, r.strip, &r.prepend))
             .collect::<Result<_, _>>()?,
+        max_calls: input.max_calls,
+        max_calls_per_second: input.max_calls_per_second,
     };
     trunk.check()?;
     Ok(trunk)

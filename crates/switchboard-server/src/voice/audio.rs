@@ -268,7 +268,12 @@ mod tests {
             assert_eq!(samples.len(), 800);
             assert_ne!(samples, beeped);
         }
-        let runs = || std::fs::read_to_string(dir.join("runs")).unwrap_or_default().lines().count();
+        let runs = || {
+            std::fs::read_to_string(dir.join("runs"))
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
         assert_eq!(runs(), 1);
         // No temporary file is left behind.
         let parts = std::fs::read_dir(dir.join("prompts"))
@@ -279,9 +284,15 @@ mod tests {
         assert_eq!(parts, 0);
         // A failing engine: this caller hears tones, and the next one gets a real prompt.
         std::fs::write(dir.join("fail"), "").unwrap();
-        assert_eq!(speech.say("You are number 2 in the queue.", 1).await, beeps(1).into());
+        assert_eq!(
+            speech.say("You are number 2 in the queue.", 1).await,
+            beeps(1).into()
+        );
         std::fs::remove_file(dir.join("fail")).unwrap();
-        assert_eq!(speech.say("You are number 2 in the queue.", 1).await.len(), 800);
+        assert_eq!(
+            speech.say("You are number 2 in the queue.", 1).await.len(),
+            800
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -33,7 +33,7 @@ use switchboard_core::{CallId, Channel, UserId};
 use switchboard_media::RoomConfig;
 use switchboard_sip::{Message, Method};
 use tokio::sync::{mpsc, oneshot};
-use transport::{Inbound, Transport};
+use transport::{Inbound, TcpLimits, Transport};
 
 pub use switchboard_call::{CallControl, TransferTo, REALM};
 
@@ -89,7 +89,12 @@ impl VoiceService {
         };
         let voice = &app.config.voice;
         let (inbound_tx, inbound) = mpsc::unbounded_channel();
-        let (transport, listener) = Transport::bind(addr, inbound_tx).await?;
+        let limits = TcpLimits {
+            max_connections: voice.tcp_max_connections,
+            per_source: voice.tcp_per_source,
+            idle: Duration::from_secs(voice.tcp_idle_seconds),
+        };
+        let (transport, listener) = Transport::bind(addr, inbound_tx, limits).await?;
         let local = transport.local_addr()?;
         let ip = voice.public_ip.unwrap_or(if local.ip().is_unspecified() {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
@@ -110,6 +115,8 @@ impl VoiceService {
         let config = EngineConfig {
             ring: Duration::from_secs(voice.ring_seconds),
             announce: Duration::from_secs(voice.announce_seconds),
+            trunk_max_calls: voice.trunk_max_calls,
+            trunk_calls_per_second: u32::try_from(voice.trunk_max_cps).unwrap_or(u32::MAX),
             ..EngineConfig::new(advertised, ip, crate::secret::random_token(32), seed)
         };
         let engine = Engine::new(Instant::now(), Utc::now(), config);

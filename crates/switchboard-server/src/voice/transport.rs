@@ -1,10 +1,18 @@
 //! SIP over UDP and TCP: datagrams and stream frames in, parsed messages to the engine;
 //! messages out to a peer's address (UDP) or connection (TCP, opened when needed). A message
 //! that cannot be parsed is answered here (400, 413, 416, 505) or dropped, never passed on.
+//!
+//! TCP is bounded so that no peer can take the server's file descriptors: connections are
+//! limited in total and per source address, a connection silent for the idle time is closed
+//! (keep-alives and messages either way count as traffic), and when accepting fails (at the
+//! descriptor limit) the accept loop backs off instead of spinning. The malformed-message log
+//! line is rate-limited, with a count of what it left out.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use switchboard_sip::transaction::Peer;
 use switchboard_sip::{frame, parse, Message, Rejection, Response, Transport as Wire};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,10 +24,32 @@ pub struct Inbound {
     pub peer: Peer,
 }
 
+/// Bounds on SIP over TCP.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpLimits {
+    pub max_connections: usize,
+    pub per_source: usize,
+    pub idle: Duration,
+}
+
+/// At most this many malformed-message lines per `LOG_WINDOW`.
+const LOG_BURST: u64 = 20;
+const LOG_WINDOW: Duration = Duration::from_secs(10);
+
+struct Connection {
+    sender: mpsc::UnboundedSender<Vec<u8>>,
+    /// Milliseconds since the transport started, at the last byte either way.
+    last_active: Arc<AtomicU64>,
+}
+
 pub struct Transport {
     udp: Arc<UdpSocket>,
-    streams: Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>,
+    streams: Mutex<HashMap<SocketAddr, Connection>>,
     inbound: mpsc::UnboundedSender<Inbound>,
+    limits: TcpLimits,
+    started: Instant,
+    /// Lines logged in the current window, lines left out, and when the window began.
+    log: Mutex<(u64, u64, Instant)>,
 }
 
 impl Transport {
@@ -27,6 +57,7 @@ impl Transport {
     pub async fn bind(
         addr: SocketAddr,
         inbound: mpsc::UnboundedSender<Inbound>,
+        limits: TcpLimits,
     ) -> std::io::Result<(Arc<Self>, TcpListener)> {
         let mut last_error = None;
         for _ in 0..20 {
@@ -34,10 +65,14 @@ impl Transport {
             let local = udp.local_addr()?;
             match TcpListener::bind(local).await {
                 Ok(tcp) => {
+                    let now = Instant::now();
                     let transport = Arc::new(Transport {
                         udp: Arc::new(udp),
                         streams: Mutex::new(HashMap::new()),
                         inbound,
+                        limits,
+                        started: now,
+                        log: Mutex::new((0, 0, now)),
                     });
                     return Ok((transport, tcp));
                 }
@@ -52,6 +87,10 @@ impl Transport {
         self.udp.local_addr()
     }
 
+    fn millis(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     pub fn send(self: &Arc<Self>, peer: Peer, bytes: Vec<u8>) {
         match peer.transport {
             Wire::Udp => {
@@ -60,20 +99,22 @@ impl Transport {
                 }
             }
             Wire::Tcp => {
-                let existing = self
-                    .streams
-                    .lock()
-                    .ok()
-                    .and_then(|s| s.get(&peer.addr).cloned());
+                let existing = self.streams.lock().ok().and_then(|s| {
+                    s.get(&peer.addr)
+                        .map(|c| (c.sender.clone(), c.last_active.clone()))
+                });
                 match existing {
-                    Some(stream) if stream.send(bytes.clone()).is_ok() => {}
+                    Some((stream, active)) if stream.send(bytes.clone()).is_ok() => {
+                        active.store(self.millis(), Ordering::Relaxed);
+                    }
                     _ => {
                         let transport = self.clone();
                         tokio::spawn(async move {
                             match TcpStream::connect(peer.addr).await {
                                 Ok(stream) => {
-                                    let writer = transport.attach(stream, peer.addr);
-                                    let _ = writer.send(bytes);
+                                    if let Some(writer) = transport.attach(stream, peer.addr) {
+                                        let _ = writer.send(bytes);
+                                    }
                                 }
                                 Err(error) => {
                                     tracing::info!(%error, peer = %peer.addr, "SIP TCP connection failed")
@@ -112,7 +153,7 @@ impl Transport {
                 let _ = self.inbound.send(Inbound { message, peer });
             }
             Err(rejection) => {
-                tracing::info!(peer = %peer.addr, status = rejection.status, detail = %rejection.detail, "malformed SIP message");
+                self.log_malformed(peer, &rejection);
                 if let Some(answer) = rejection.answer {
                     self.send(peer, Message::Response(*answer).to_bytes());
                 }
@@ -120,26 +161,78 @@ impl Transport {
         }
     }
 
-    /// Accepts TCP connections until the listener fails.
-    pub async fn run_tcp(self: Arc<Self>, listener: TcpListener) {
-        loop {
-            let Ok((stream, from)) = listener.accept().await else {
-                continue;
-            };
-            self.attach(stream, from);
+    /// Logs a malformed message, at most `LOG_BURST` lines per `LOG_WINDOW`; the first line of
+    /// the next window says how many were left out.
+    fn log_malformed(&self, peer: Peer, rejection: &Rejection) {
+        let Ok(mut log) = self.log.lock() else {
+            return;
+        };
+        let (logged, dropped, since) = &mut *log;
+        if since.elapsed() >= LOG_WINDOW {
+            if *dropped > 0 {
+                tracing::info!(
+                    dropped = *dropped,
+                    "malformed SIP messages not logged in the last window"
+                );
+            }
+            (*logged, *dropped, *since) = (0, 0, Instant::now());
+        }
+        if *logged < LOG_BURST {
+            *logged += 1;
+            tracing::info!(peer = %peer.addr, status = rejection.status, detail = %rejection.detail, "malformed SIP message");
+        } else {
+            *dropped += 1;
         }
     }
 
-    /// Starts reading and writing a connection; returns where to queue outgoing messages.
+    /// Accepts TCP connections until the listener fails for good. When accepting fails (out
+    /// of descriptors), it waits, longer each time, instead of retrying at once.
+    pub async fn run_tcp(self: Arc<Self>, listener: TcpListener) {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            match listener.accept().await {
+                Ok((stream, from)) => {
+                    backoff = Duration::from_millis(10);
+                    self.attach(stream, from);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, wait_ms = backoff.as_millis() as u64, "SIP TCP accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    /// Whether another connection from `ip` fits the limits.
+    fn admits(&self, streams: &HashMap<SocketAddr, Connection>, ip: IpAddr) -> bool {
+        streams.len() < self.limits.max_connections
+            && streams.keys().filter(|a| a.ip() == ip).count() < self.limits.per_source
+    }
+
+    /// Starts reading and writing a connection; returns where to queue outgoing messages, or
+    /// `None` when the limits refuse it (it is closed at once).
     fn attach(
         self: &Arc<Self>,
         stream: TcpStream,
         from: SocketAddr,
-    ) -> mpsc::UnboundedSender<Vec<u8>> {
+    ) -> Option<mpsc::UnboundedSender<Vec<u8>>> {
         let (mut reader, mut writer) = stream.into_split();
         let (sender, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
-        if let Ok(mut streams) = self.streams.lock() {
-            streams.insert(from, sender.clone());
+        let last_active = Arc::new(AtomicU64::new(self.millis()));
+        {
+            let mut streams = self.streams.lock().ok()?;
+            if !self.admits(&streams, from.ip()) {
+                tracing::info!(peer = %from, "SIP TCP connection refused: too many connections");
+                return None;
+            }
+            streams.insert(
+                from,
+                Connection {
+                    sender: sender.clone(),
+                    last_active: last_active.clone(),
+                },
+            );
         }
         tokio::spawn(async move {
             while let Some(bytes) = outgoing.recv().await {
@@ -154,12 +247,25 @@ impl Transport {
                 addr: from,
                 transport: Wire::Tcp,
             };
+            let idle = transport.limits.idle;
             let mut buffer = Vec::with_capacity(8192);
             let mut chunk = vec![0u8; 16 * 1024];
-            'read: while let Ok(read) = reader.read(&mut chunk).await {
-                if read == 0 {
+            'read: loop {
+                // Silent for the idle time (since the last byte either way): closed.
+                let quiet_for = transport
+                    .millis()
+                    .saturating_sub(last_active.load(Ordering::Relaxed));
+                let left = idle.saturating_sub(Duration::from_millis(quiet_for));
+                if left.is_zero() {
+                    tracing::debug!(peer = %from, "idle SIP TCP connection closed");
                     break;
                 }
+                let read = match tokio::time::timeout(left, reader.read(&mut chunk)).await {
+                    Err(_) => continue,
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(read)) => read,
+                };
+                last_active.store(transport.millis(), Ordering::Relaxed);
                 buffer.extend_from_slice(&chunk[..read]);
                 loop {
                     match frame(&buffer) {
@@ -199,6 +305,6 @@ impl Transport {
                 streams.remove(&from);
             }
         });
-        sender
+        Some(sender)
     }
 }
