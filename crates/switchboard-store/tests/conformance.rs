@@ -494,6 +494,8 @@ async fn voice_story(store: &dyn Store, not_voice: QueueId) {
         tcp: true,
         caller_id: Some(PhoneNumber::parse("caller_id", "+15550100").unwrap()),
         dial_rules: vec![DialRule::new("9", 1, "+1").unwrap()],
+        max_calls: Some(250),
+        max_calls_per_second: None,
     };
     store.put_trunk(&trunk).await.unwrap();
     assert_eq!(store.get_trunk(trunk.id).await.unwrap(), trunk, "{backend}");
