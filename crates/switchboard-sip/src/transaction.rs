@@ -144,7 +144,7 @@ type MergeKey = (String, String, u32, Method);
 
 fn merge_key(request: &Request) -> Option<MergeKey> {
     let headers = &request.headers;
-    if headers.get("To").and_then(tag).is_some() {
+    if request.method != Method::Invite || headers.get("To").and_then(tag).is_some() {
         return None;
     }
     let (number, method) = cseq(headers)?;
@@ -313,9 +313,10 @@ impl Transactions {
             }
             return;
         }
-        // RFC 3261 §8.2.2.2: a request outside a dialog that has the From tag, Call-ID and
-        // CSeq of a live transaction but is not that transaction (it came another way) is
-        // a merged request: refused with 482, or a second call would answer it.
+        // RFC 3261 §8.2.2.2: an INVITE outside a dialog that has the From tag, Call-ID and
+        // CSeq of a live transaction but is not that transaction (it came another way) is a
+        // merged request: refused with 482, or a second call would answer it. Other requests
+        // create nothing, so answering them twice is harmless and they are not checked.
         let merge = merge_key(&request);
         if let Some(merge) = &merge {
             if self
