@@ -7,6 +7,7 @@ pub mod audio;
 pub mod capacity;
 pub mod chat;
 pub mod contact;
+pub mod dialing;
 pub mod hours;
 pub mod ids;
 pub mod jobs;

@@ -1,11 +1,13 @@
 //! The core's test binary: routing properties, business hours, queue trees, roles, presence.
 
 mod chat;
+mod dialing;
 mod hours;
 mod permissions;
 mod presence;
 mod queues;
 mod routing;
+mod throttle;
 
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
