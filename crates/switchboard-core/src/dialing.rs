@@ -124,7 +124,7 @@ impl HomePlan {
     pub fn classify(&self, number: &str) -> NumberKind {
         let plus = number.trim_start().starts_with('+');
         let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-        if !plus && self.emergency.iter().any(|e| *e == digits) {
+        if !plus && self.emergency.contains(&digits) {
             return NumberKind::Emergency;
         }
         let Some(e164) = self.e164(&digits, plus) else {
