@@ -5,7 +5,7 @@
 use crate::engine::{Engine, Timer};
 use crate::ids::LegId;
 use crate::interface::{CallMetric, ContactEvent, MediaOp, Output, RoutingRequest, Sound};
-use crate::legs::{LegRole, Opening, Party};
+use crate::legs::{LegRole, Party};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 use switchboard_core::voice::{choose, menu_choices, CallRecord, Disposition};
@@ -92,8 +92,11 @@ pub(crate) struct Call {
     /// Bumped on every menu entered, so a stale menu timer is ignored.
     pub menu_generation: u64,
     pub customer: LegId,
-    /// The agent or number the customer talks to (or whose phone rings).
+    /// The agent or number the customer talks to, once answered.
     pub agent: Option<LegId>,
+    /// Legs ringing for the customer: every device of the agent routing chose (the first to
+    /// answer becomes `agent`, the others stop), or the number a transfer calls.
+    pub ringing: Vec<LegId>,
     pub consult: Option<LegId>,
     /// Bumped on every change of what the customer hears; late audio with an old token is
     /// dropped.
@@ -308,12 +311,13 @@ impl Engine {
                     self.take_over_from_consult(now, call);
                     return;
                 }
-                let already = self
-                    .calls
-                    .get(&call)
-                    .and_then(|c| c.agent)
-                    .and_then(|l| self.legs.get(l))
-                    .is_some_and(|l| l.party == Party::Agent(agent));
+                let already = self.calls.get(&call).is_some_and(|c| {
+                    c.agent
+                        .iter()
+                        .chain(&c.ringing)
+                        .filter_map(|l| self.legs.get(*l))
+                        .any(|l| l.party == Party::Agent(agent))
+                });
                 if already {
                     return;
                 }
@@ -340,33 +344,20 @@ impl Engine {
         }
     }
 
-    /// Rings an agent's phone for a call routing assigned to them.
+    /// Rings every device of the agent routing assigned the call to: their SIP phone and their
+    /// open browser sessions, at once.
     pub(crate) fn ring_agent(&mut self, now: Instant, call: CallId, agent: UserId) {
-        let Some(target) = self.registrar.target(now, agent) else {
-            tracing::info!(%agent, "the agent has no registered phone; trying the next agent");
+        let devices = self.devices_of(now, call, agent);
+        if devices.is_empty() {
+            tracing::info!(%agent, "the agent has no phone or browser to ring; trying the next agent");
             self.missed(now, call, agent);
             return;
-        };
-        let Some(caller) = self.calls.get(&call).map(|c| c.record.caller.clone()) else {
-            return;
-        };
-        let to = format!("<sip:{}@{}>", target.username, self.config.media_ip);
-        let opening = Opening::Invite {
-            uri: target.uri,
-            to,
-            from_user: caller.clone(),
-            display: caller,
-        };
-        let leg = self.place_leg(
-            call,
-            LegRole::Agent,
-            Party::Agent(agent),
-            target.peer,
-            opening,
-            None,
-        );
-        let at = now + self.config.ring;
-        self.schedule(at, Timer::Ring { leg });
+        }
+        for device in devices {
+            let leg = self.place_leg(call, LegRole::Agent, Party::Agent(agent), device);
+            let at = now + self.config.ring;
+            self.schedule(at, Timer::Ring { leg });
+        }
         let wall = self.wall(now);
         if let Some(state) = self.calls.get_mut(&call) {
             state.state = CallState::Ringing;
@@ -387,8 +378,10 @@ impl Engine {
         };
         let call = leg.call;
         let ringing = !leg.answered
-            && leg.role == LegRole::Agent
-            && self.calls.get(&call).and_then(|c| c.agent) == Some(leg.id);
+            && self
+                .calls
+                .get(&call)
+                .is_some_and(|c| c.ringing.contains(&leg.id));
         if ringing {
             tracing::info!(%agent, "the agent did not answer in time");
             self.missed(now, call, agent);
@@ -412,7 +405,8 @@ impl Engine {
 
     // ----- answers and failures of legs -----
 
-    /// A leg of ours was answered.
+    /// A leg of ours was answered. An agent's device that answers first takes the call; the
+    /// other devices stop ringing.
     pub(crate) fn leg_answered(&mut self, now: Instant, leg: LegId) {
         let Some((call, role, party)) = self
             .legs
@@ -426,7 +420,9 @@ impl Engine {
             return;
         };
         match role {
-            LegRole::Agent if state.agent == Some(leg) => {
+            LegRole::Agent if state.ringing.contains(&leg) => {
+                let others: Vec<LegId> = state.ringing.drain(..).filter(|l| *l != leg).collect();
+                state.agent = Some(leg);
                 let first = state.record.answered_at.is_none();
                 if first {
                     state.record.answered_at = Some(wall);
@@ -445,6 +441,9 @@ impl Engine {
                 if first {
                     self.output(Output::Metric(CallMetric::Answered { wait_ms: wait }));
                 }
+                for other in others {
+                    self.hang_up_leg(now, other);
+                }
                 self.sync_media(call);
                 self.save(call);
             }
@@ -453,13 +452,23 @@ impl Engine {
         }
     }
 
-    /// A leg of ours could not be placed or was refused with `status`.
+    /// A leg of ours could not be placed or was refused with `status`. While another device
+    /// of the same agent still rings, the call waits for it.
     pub(crate) fn leg_failed(&mut self, now: Instant, leg: LegId, status: u16) {
         let Some(taken) = self.take_leg(leg) else {
             return;
         };
         tracing::info!(status, "a call leg was not answered");
         let call = taken.call;
+        let still_ringing = self.calls.get(&call).is_some_and(|c| {
+            c.ringing
+                .iter()
+                .filter_map(|l| self.legs.get(*l))
+                .any(|l| l.party == taken.party)
+        });
+        if still_ringing {
+            return;
+        }
         match (taken.role, taken.party) {
             (LegRole::Agent, Party::Agent(agent)) => self.missed(now, call, agent),
             (LegRole::Agent, Party::Number(_)) => {
@@ -474,6 +483,25 @@ impl Engine {
         }
     }
 
+    /// The far end of a leg hung up (a SIP BYE, a browser's hang-up): for the customer or the
+    /// agent the call ends, for a consult target the agent gets the caller back.
+    pub(crate) fn remote_hung_up(&mut self, now: Instant, leg: LegId) {
+        let Some(taken) = self.take_leg(leg) else {
+            return;
+        };
+        match taken.role {
+            LegRole::Customer => self.end_call(now, taken.call, EndReason::CallerHungUp),
+            LegRole::Agent => {
+                let reason = match taken.party {
+                    Party::Number(_) => EndReason::NumberHungUp,
+                    _ => EndReason::AgentHungUp,
+                };
+                self.end_call(now, taken.call, reason);
+            }
+            LegRole::Consult => self.rejoin(taken.call),
+        }
+    }
+
     /// Takes a leg out of its call (closing its media, not signalling anything).
     pub(crate) fn take_leg(&mut self, leg: LegId) -> Option<crate::legs::Leg> {
         let taken = self.legs.remove(leg)?;
@@ -481,6 +509,7 @@ impl Engine {
             if state.agent == Some(leg) {
                 state.agent = None;
             }
+            state.ringing.retain(|l| *l != leg);
             if state.consult == Some(leg) {
                 state.consult = None;
             }
@@ -491,15 +520,22 @@ impl Engine {
         Some(taken)
     }
 
-    /// Drops the call's agent leg (only if it is `party`, when given).
+    /// Drops the call's agent leg and the legs ringing for it (only those of `party`, when
+    /// given).
     pub(crate) fn drop_agent(&mut self, now: Instant, call: CallId, party: Option<&Party>) {
-        let leg = self.calls.get(&call).and_then(|c| c.agent).filter(|l| {
-            self.legs
-                .get(*l)
-                .is_some_and(|l| party.is_none_or(|p| *p == l.party))
-        });
-        if let Some(leg) = leg {
-            self.hang_up_leg(now, leg);
+        let legs: Vec<LegId> = self
+            .calls
+            .get(&call)
+            .map(|c| c.agent.iter().chain(&c.ringing).copied().collect())
+            .unwrap_or_default();
+        for leg in legs {
+            let matches = self
+                .legs
+                .get(leg)
+                .is_some_and(|l| party.is_none_or(|p| *p == l.party));
+            if matches {
+                self.hang_up_leg(now, leg);
+            }
         }
         self.sync_media(call);
     }
@@ -536,10 +572,17 @@ impl Engine {
         let Some(state) = self.calls.get(&call) else {
             return;
         };
-        let legs = [state.consult, state.agent, Some(state.customer)];
+        let legs: Vec<LegId> = state
+            .consult
+            .iter()
+            .chain(&state.ringing)
+            .chain(&state.agent)
+            .chain(std::iter::once(&state.customer))
+            .copied()
+            .collect();
         let customer = state.customer;
         let answering = state.state == CallState::Answering;
-        for leg in legs.into_iter().flatten() {
+        for leg in legs {
             // A caller who hung up, or never acknowledged our answer, gets no BYE.
             if leg == customer && matches!(reason, EndReason::CallerHungUp | EndReason::NoAck) {
                 self.take_leg(leg);

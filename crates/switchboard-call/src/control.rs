@@ -3,6 +3,7 @@
 //! accept waits for its answer (`Pending`) before the API hears back.
 
 use crate::call::{CallState, EndReason};
+use crate::devices::Device;
 use crate::engine::Engine;
 use crate::ids::ReplyToken;
 use crate::interface::{
@@ -321,14 +322,12 @@ impl Engine {
             from_user: caller.clone(),
             display: caller,
         };
-        self.place_leg(
-            call,
-            role,
-            Party::Number(number.to_owned()),
-            route.peer,
+        let device = Device::Sip {
+            peer: route.peer,
             opening,
-            Some(route.trunk),
-        );
+            trunk: Some(route.trunk),
+        };
+        self.place_leg(call, role, Party::Number(number.to_owned()), device);
     }
 
     fn transfer_out(&mut self, now: Instant, call: CallId, number: &str) -> Result<(), CallError> {
@@ -359,29 +358,13 @@ impl Engine {
                 ))
             }
             TransferTo::Agent(agent) => {
-                let target = self
-                    .registrar
-                    .target(now, agent)
+                // The agent's phone if registered, else their first open browser.
+                let device = self
+                    .devices_of(now, call, agent)
+                    .into_iter()
+                    .next()
                     .ok_or(CallError::State("that agent has no registered phone"))?;
-                let caller = self
-                    .calls
-                    .get(&call)
-                    .map(|c| c.record.caller.clone())
-                    .unwrap_or_default();
-                let opening = Opening::Invite {
-                    uri: target.uri,
-                    to: format!("<sip:{}@{}>", target.username, self.config.media_ip),
-                    from_user: caller.clone(),
-                    display: caller,
-                };
-                self.place_leg(
-                    call,
-                    LegRole::Consult,
-                    Party::Agent(agent),
-                    target.peer,
-                    opening,
-                    None,
-                );
+                self.place_leg(call, LegRole::Consult, Party::Agent(agent), device);
             }
             TransferTo::Number(number) => {
                 let route = self.route_number(&number)?;

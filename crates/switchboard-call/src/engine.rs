@@ -14,7 +14,7 @@ use crate::legs::Legs;
 use crate::registrar::Registrar;
 use chrono::{DateTime, Utc};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use switchboard_core::voice::CallRecord;
@@ -138,6 +138,8 @@ pub struct Engine {
     pub(crate) calls: HashMap<CallId, Call>,
     pub(crate) by_contact: HashMap<ContactId, CallId>,
     pub(crate) legs: Legs,
+    /// Agents' open browser sessions that can take calls.
+    pub(crate) browsers: HashMap<switchboard_core::UserId, BTreeSet<crate::ids::SessionId>>,
     /// INVITEs cancelled before a final response: a late 2xx gets ACK and BYE.
     pub(crate) orphans: HashMap<Key, (Request, Peer)>,
     /// Ended calls waiting for their legs' media counts.
@@ -168,6 +170,7 @@ impl Engine {
             calls: HashMap::new(),
             by_contact: HashMap::new(),
             legs: Legs::default(),
+            browsers: HashMap::new(),
             orphans: HashMap::new(),
             closing: HashMap::new(),
             closing_legs: HashMap::new(),
@@ -193,6 +196,7 @@ impl Engine {
             } => self.on_rendered(leg, token, parts, then_loop),
             Input::Routing(result) => self.on_routing(now, result),
             Input::Contact(event) => self.on_contact(now, event),
+            Input::Browser(event) => self.on_browser(now, event),
             Input::Command {
                 token,
                 call,
@@ -542,7 +546,7 @@ impl Engine {
                     .calls
                     .get(&call)
                     .and_then(|c| self.legs.get(c.customer))
-                    .is_some_and(|l| !l.sip().acked);
+                    .is_some_and(|l| l.sip().is_some_and(|s| !s.acked));
                 if unacknowledged {
                     tracing::warn!(%call, "caller never acknowledged the answer");
                     self.end_call(now, call, EndReason::NoAck);

@@ -14,6 +14,16 @@ impl fmt::Display for LegId {
     }
 }
 
+/// An agent's browser session (an open adapter that can take calls), named by the shell.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session-{}", self.0)
+    }
+}
+
 /// The shell's token for an API command, returned with its answer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct ReplyToken(pub u64);

@@ -3,7 +3,7 @@
 //! every `Output`; nothing else crosses the boundary.
 
 use crate::directory::Directory;
-use crate::ids::{LegId, ReplyToken};
+use crate::ids::{LegId, ReplyToken, SessionId};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use switchboard_core::voice::{CallRecord, Disposition};
@@ -33,6 +33,8 @@ pub enum Input {
     Routing(RoutingResult),
     /// What routing did to a contact (from the contact service's change bus).
     Contact(ContactEvent),
+    /// What an agent's browser session did.
+    Browser(BrowserEvent),
     /// An API command about a live call; answered with `Output::Reply` and this token.
     Command {
         token: ReplyToken,
@@ -47,6 +49,8 @@ pub enum Output {
     Transmit { peer: Peer, bytes: Vec<u8> },
     /// Something for the media plane to do.
     Media(MediaOp),
+    /// Something for an agent's browser session (through the shell's WebSocket to it).
+    Browser(BrowserOp),
     /// Render these sounds for a leg and answer with `Input::Rendered` and the same token.
     /// With `repeat`, `sounds` and `then` play again and again as one loop.
     Render {
@@ -72,11 +76,12 @@ pub enum Output {
 /// What the media plane is asked to do. A call's legs share one media room.
 #[derive(Debug)]
 pub enum MediaOp {
-    /// Open media for a new leg (an RTP/RTCP port pair) in the call's room; answered with
-    /// `MediaEvent::Ready` or `MediaEvent::Unavailable`.
+    /// Open media for a new leg in the call's room (an RTP/RTCP port pair, or a WebRTC
+    /// session with a browser); answered with `MediaEvent::Ready` or `MediaEvent::Unavailable`.
     Open {
         call: CallId,
         leg: LegId,
+        kind: MediaKind,
     },
     /// Where the leg's far end takes media, and its codec and telephone-event payload type.
     Remote {
@@ -110,6 +115,44 @@ pub enum MediaOp {
     Close {
         leg: LegId,
     },
+}
+
+/// How a leg's media travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaKind {
+    /// Plain RTP to a SIP endpoint.
+    Rtp,
+    /// DTLS-SRTP with the browser of this session, negotiated by the shell.
+    Browser { session: SessionId },
+}
+
+/// What an agent's browser session reports (the shell turns its WebSocket messages and its
+/// WebRTC connection's state into these).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrowserEvent {
+    /// An agent's adapter is open and can take calls.
+    Online { session: SessionId, agent: UserId },
+    /// It closed (or its connection was lost).
+    Offline { session: SessionId },
+    /// The agent answered the leg and its media is connected.
+    Answered { leg: LegId },
+    /// The agent declined the leg (or the browser could not set it up).
+    Declined { leg: LegId },
+    /// The agent hung up.
+    HungUp { leg: LegId },
+}
+
+/// What an agent's browser session is told.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BrowserOp {
+    /// A call rings for the agent; answering starts the WebRTC negotiation for `leg`.
+    Ring {
+        session: SessionId,
+        leg: LegId,
+        call: Box<CallRecord>,
+    },
+    /// The leg is over (answered elsewhere, the caller left, hung up by the system).
+    Stop { session: SessionId, leg: LegId },
 }
 
 #[derive(Debug)]

@@ -1,10 +1,12 @@
 //! Call legs and the one table that finds them. A leg is one party's connection to a call
-//! (the customer, an agent, a consult target), whatever carries it; today every leg is a SIP
-//! dialog, and a browser leg will be another `Signalling` kind without the call logic changing.
-//! `Legs` keeps the indices that find a leg from a SIP message (Call-ID, INVITE transactions)
-//! and is the only place that changes them, so they cannot drift apart.
+//! (the customer, an agent, a consult target), whatever carries it: a SIP dialog, or an
+//! agent's browser session (WebRTC, negotiated by the shell over the agent's WebSocket). The
+//! call logic asks a leg to ring, answer or hang up and hears that it answered, failed or hung
+//! up, without caring which. `Legs` keeps the indices that find a leg from a SIP message
+//! (Call-ID, INVITE transactions) and is the only place that changes them, so they cannot
+//! drift apart.
 
-use crate::ids::LegId;
+use crate::ids::{LegId, SessionId};
 use std::collections::HashMap;
 use switchboard_core::voice::Trunk;
 use switchboard_core::{CallId, UserId};
@@ -34,7 +36,14 @@ pub enum Party {
 /// What carries a leg.
 #[derive(Debug)]
 pub enum Signalling {
-    Sip(SipLeg),
+    Sip(Box<SipLeg>),
+    Browser(BrowserLeg),
+}
+
+/// A leg carried by an agent's browser session.
+#[derive(Debug)]
+pub struct BrowserLeg {
+    pub session: SessionId,
 }
 
 /// A leg carried by a SIP dialog, in either direction.
@@ -67,6 +76,8 @@ pub struct SipLeg {
 pub enum Opening {
     /// Answer the caller's INVITE.
     Answer,
+    /// Ring the browser session.
+    Ring,
     /// Send our INVITE to `uri` with `to` as the To header (and ring for `ring` when an agent).
     Invite {
         uri: String,
@@ -93,15 +104,24 @@ pub struct Leg {
 }
 
 impl Leg {
-    pub fn sip(&self) -> &SipLeg {
+    pub fn sip(&self) -> Option<&SipLeg> {
         match &self.signalling {
-            Signalling::Sip(sip) => sip,
+            Signalling::Sip(sip) => Some(sip),
+            Signalling::Browser(_) => None,
         }
     }
 
-    pub fn sip_mut(&mut self) -> &mut SipLeg {
+    pub fn sip_mut(&mut self) -> Option<&mut SipLeg> {
         match &mut self.signalling {
-            Signalling::Sip(sip) => sip,
+            Signalling::Sip(sip) => Some(sip),
+            Signalling::Browser(_) => None,
+        }
+    }
+
+    pub fn browser(&self) -> Option<&BrowserLeg> {
+        match &self.signalling {
+            Signalling::Browser(browser) => Some(browser),
+            Signalling::Sip(_) => None,
         }
     }
 }
@@ -116,13 +136,14 @@ pub struct Legs {
 
 impl Legs {
     pub fn insert(&mut self, leg: Leg) {
-        let sip = leg.sip();
-        self.by_call_id.insert(sip.call_id.clone(), leg.id);
-        if let Some(key) = &sip.invite_key {
-            if sip.outbound {
-                self.by_client_invite.insert(key.clone(), leg.id);
-            } else {
-                self.by_server_invite.insert(key.clone(), leg.id);
+        if let Some(sip) = leg.sip() {
+            self.by_call_id.insert(sip.call_id.clone(), leg.id);
+            if let Some(key) = &sip.invite_key {
+                if sip.outbound {
+                    self.by_client_invite.insert(key.clone(), leg.id);
+                } else {
+                    self.by_server_invite.insert(key.clone(), leg.id);
+                }
             }
         }
         self.legs.insert(leg.id, leg);
@@ -131,7 +152,9 @@ impl Legs {
     /// Takes a leg out, with every index entry that points at it.
     pub fn remove(&mut self, id: LegId) -> Option<Leg> {
         let leg = self.legs.remove(&id)?;
-        let sip = leg.sip();
+        let Some(sip) = leg.sip() else {
+            return Some(leg);
+        };
         if self.by_call_id.get(&sip.call_id) == Some(&id) {
             self.by_call_id.remove(&sip.call_id);
         }
@@ -159,10 +182,9 @@ impl Legs {
     /// Replaces the INVITE transaction key of a leg (an outbound retry with credentials, or an
     /// inbound INVITE that got its final answer: `None`).
     pub fn set_invite_key(&mut self, id: LegId, key: Option<Key>) {
-        let Some(leg) = self.legs.get_mut(&id) else {
+        let Some(sip) = self.legs.get_mut(&id).and_then(Leg::sip_mut) else {
             return;
         };
-        let sip = leg.sip_mut();
         let index = if sip.outbound {
             &mut self.by_client_invite
         } else {
@@ -180,7 +202,7 @@ impl Legs {
     /// The leg a request within a dialog belongs to: its Call-ID and both tags must match.
     pub fn of_dialog(&self, request: &Request) -> Option<LegId> {
         let id = *self.by_call_id.get(request.headers.get("Call-ID")?)?;
-        let dialog = self.legs.get(&id)?.sip().dialog.as_ref()?;
+        let dialog = self.legs.get(&id)?.sip()?.dialog.as_ref()?;
         dialog.matches(request).then_some(id)
     }
 
@@ -199,5 +221,17 @@ impl Legs {
 
     pub fn len(&self) -> usize {
         self.legs.len()
+    }
+
+    /// The legs a browser session carries.
+    pub fn of_session(&self, session: SessionId) -> Vec<LegId> {
+        let mut legs: Vec<LegId> = self
+            .legs
+            .values()
+            .filter(|l| l.browser().is_some_and(|b| b.session == session))
+            .map(|l| l.id)
+            .collect();
+        legs.sort();
+        legs
     }
 }

@@ -15,26 +15,31 @@
 //! call that has moved on is dropped.
 //!
 //! Layout: `engine` (the state, inputs, timers, SIP dispatch), `call` (the call's life: menu,
-//! queue, ringing, talking, hold, the end), `signalling` (SIP legs), `control` (API commands
-//! and transfers), `registrar` (phones and trunk admission), `legs` (legs and their indices),
-//! `directory` (the configuration snapshot), `interface` (the types that cross the boundary).
+//! queue, ringing, talking, hold, the end), `devices` (placing legs on phones, numbers and
+//! browser sessions; hanging them up), `sip` (SIP legs), `browser` (browser legs), `control`
+//! (API commands and transfers), `registrar` (phones and trunk admission), `legs` (legs and
+//! their indices), `directory` (the configuration snapshot), `interface` (the types that
+//! cross the boundary).
 
+mod browser;
 mod call;
 mod control;
+mod devices;
 mod directory;
 mod engine;
 mod ids;
 mod interface;
 mod legs;
 mod registrar;
-mod signalling;
+mod sip;
 
 pub use call::{CallState, EndReason};
 pub use directory::Directory;
 pub use engine::{reason, Engine, EngineConfig};
-pub use ids::{LegId, Random, ReplyToken};
+pub use ids::{LegId, Random, ReplyToken, SessionId};
 pub use interface::{
-    CallControl, CallError, CallMetric, ContactEvent, Input, MediaEvent, MediaOp, Output,
-    RoutingRefusal, RoutingRequest, RoutingResult, RoutingTarget, Samples, Sound, TransferTo,
+    BrowserEvent, BrowserOp, CallControl, CallError, CallMetric, ContactEvent, Input, MediaEvent,
+    MediaKind, MediaOp, Output, RoutingRefusal, RoutingRequest, RoutingResult, RoutingTarget,
+    Samples, Sound, TransferTo,
 };
 pub use registrar::REALM;

@@ -47,7 +47,7 @@ impl Media {
     /// Carries out one operation; returns what the media plane answers or reports.
     pub fn apply(&mut self, now: Instant, op: MediaOp) -> Vec<MediaEvent> {
         match op {
-            MediaOp::Open { call, leg } => {
+            MediaOp::Open { call, leg, .. } => {
                 if self.exhausted {
                     return vec![MediaEvent::Unavailable { leg }];
                 }

@@ -16,8 +16,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard_call::{
-    CallControl, CallError, CallMetric, Directory, Engine, EngineConfig, Input, Output, ReplyToken,
-    Sound, REALM,
+    BrowserOp, CallControl, CallError, CallMetric, Directory, Engine, EngineConfig, Input, Output,
+    ReplyToken, Sound, REALM,
 };
 use switchboard_core::voice::{
     CallRecord, DialRule, Did, Network, PhoneNumber, Trunk, TrunkDirection,
@@ -76,6 +76,8 @@ pub struct Center {
     /// Every render request: the leg and what to play.
     pub renders: Vec<(switchboard_call::LegId, Vec<Sound>, Option<Sound>)>,
     pub replies: HashMap<u64, Result<CallRecord, CallError>>,
+    /// What browser sessions were told, in order.
+    pub browser: Vec<BrowserOp>,
     next_token: u64,
     pub queues: Queues,
     pub agents: Agents,
@@ -200,6 +202,7 @@ impl Center {
             metrics: Vec::new(),
             renders: Vec::new(),
             replies: HashMap::new(),
+            browser: Vec::new(),
             next_token: 0,
             queues,
             agents,
@@ -321,6 +324,7 @@ impl Center {
                     }
                 }
                 Output::Call(record) => self.records.push(record),
+                Output::Browser(op) => self.browser.push(op),
                 Output::Metric(metric) => self.metrics.push(metric),
                 Output::Reply { token, result } => {
                     self.replies.insert(token.0, result);

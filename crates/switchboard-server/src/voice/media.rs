@@ -104,7 +104,7 @@ impl MediaPlane {
     /// sockets are bound here); everything else goes to the call's room.
     pub fn apply(&mut self, op: MediaOp) -> Option<MediaEvent> {
         match op {
-            MediaOp::Open { call, leg } => Some(self.open(call, leg)),
+            MediaOp::Open { call, leg, .. } => Some(self.open(call, leg)),
             MediaOp::Close { leg } => {
                 let call = self.legs.remove(&leg)?;
                 let room = self.rooms.get_mut(&call)?;

@@ -376,6 +376,8 @@ impl VoiceTask {
                     let _ = self.records.send(record);
                 }
                 Output::Metric(metric) => self.count(metric),
+                // No browser session has announced itself to the engine yet.
+                Output::Browser(_) => {}
                 Output::Reply { token, result } => {
                     if let Some(reply) = self.replies.remove(&token.0) {
                         let _ = reply.send(result.map_err(VoiceError::from));

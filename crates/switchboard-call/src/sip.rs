@@ -1,7 +1,8 @@
-//! SIP legs: accepting a caller's INVITE, placing INVITEs to phones and numbers, their
-//! answers, challenges and failures, BYE and CANCEL from either side, hold by re-INVITE, DTMF by
-//! SIP INFO, and the ACK that carries a late answer. What a leg's events mean for its call is
-//! `call.rs`'s business; this file only speaks SIP.
+//! SIP legs: accepting a caller's INVITE (trunk admission and limits, numbers, offers), the
+//! INVITEs we send to phones and numbers, their answers, challenges and failures, BYE and
+//! CANCEL from either side, hold by re-INVITE, DTMF by SIP INFO, and the ACK that carries a
+//! late answer. What a leg's events mean for its call is `call.rs`'s business; this file only
+//! speaks SIP.
 
 use crate::call::{Call, CallState, EndReason};
 use crate::engine::{reason, Engine, ALLOW};
@@ -16,7 +17,7 @@ use switchboard_core::voice::{CallRecord, Trunk};
 use switchboard_core::CallId;
 use switchboard_sip::dialog::Dialog;
 use switchboard_sip::fields::{self, uri_of, user_of};
-use switchboard_sip::transaction::{cancel_for, Key, Peer};
+use switchboard_sip::transaction::{Key, Peer};
 use switchboard_sip::{digest, sdp, Headers, Message, Method, Request, Response};
 
 impl Engine {
@@ -107,7 +108,7 @@ impl Engine {
             call: id,
             role: LegRole::Customer,
             party: Party::Caller,
-            signalling: Signalling::Sip(SipLeg {
+            signalling: Signalling::Sip(Box::new(SipLeg {
                 peer,
                 call_id,
                 dialog: None,
@@ -119,7 +120,7 @@ impl Engine {
                 trunk: None,
                 auth_tried: false,
                 acked: false,
-            }),
+            })),
             port: None,
             codec,
             answered: false,
@@ -135,6 +136,7 @@ impl Engine {
                 menu_generation: 0,
                 customer: leg,
                 agent: None,
+                ringing: Vec::new(),
                 consult: None,
                 play_token: 0,
                 hears: HashMap::new(),
@@ -142,50 +144,23 @@ impl Engine {
             },
         );
         self.trunk_use.entry(trunk.id).or_default().calls += 1;
-        self.media(MediaOp::Open { call: id, leg });
+        self.media(MediaOp::Open {
+            call: id,
+            leg,
+            kind: crate::interface::MediaKind::Rtp,
+        });
     }
 
-    /// The media plane opened a leg's port: answer or send what waited for it.
-    pub(crate) fn media_ready(&mut self, now: Instant, leg: LegId, port: u16) {
-        let Some(state) = self.legs.get_mut(leg) else {
-            return;
-        };
-        state.port = Some(port);
-        match state.opening.take() {
-            Some(Opening::Answer) => self.answer_caller(now, leg),
-            Some(invite @ Opening::Invite { .. }) => self.send_invite(now, leg, invite),
-            None => {}
-        }
-    }
-
-    pub(crate) fn media_unavailable(&mut self, now: Instant, leg: LegId) {
-        let Some(state) = self.legs.get(leg) else {
-            return;
-        };
-        match state.role {
-            LegRole::Customer => {
-                tracing::warn!("no free RTP ports; refusing a call");
-                let call = state.call;
-                if let Some(taken) = self.legs.remove(leg) {
-                    let sip = taken.sip();
-                    if let Some(invite) = &sip.invite {
-                        self.reply(now, invite, &sip.invite_key.clone(), sip.peer, 503);
-                    }
-                }
-                self.calls.remove(&call);
-            }
-            LegRole::Agent | LegRole::Consult => self.leg_failed(now, leg, 503),
-        }
-    }
-
-    fn answer_caller(&mut self, now: Instant, leg: LegId) {
+    pub(crate) fn answer_caller(&mut self, now: Instant, leg: LegId) {
         let local_tag = self.token();
         let version = self.next_id();
         let Some(state) = self.legs.get_mut(leg) else {
             return;
         };
         let (port, codec, call) = (state.port.unwrap_or(0), state.codec, state.call);
-        let sip = state.sip_mut();
+        let Some(sip) = state.sip_mut() else {
+            return;
+        };
         let Some(invite) = sip.invite.take() else {
             return;
         };
@@ -249,60 +224,7 @@ impl Engine {
         self.enter_node(now, call, entry);
     }
 
-    // ----- legs we place -----
-
-    /// Creates an outbound leg for `call` and opens its media; the INVITE leaves once the port
-    /// is known. Returns the leg.
-    pub(crate) fn place_leg(
-        &mut self,
-        call: CallId,
-        role: LegRole,
-        party: Party,
-        peer: Peer,
-        opening: Opening,
-        trunk: Option<Trunk>,
-    ) -> LegId {
-        let leg = LegId(self.next_id());
-        let call_id = format!("{}@{}", self.token(), self.config.media_ip);
-        let codec = self
-            .calls
-            .get(&call)
-            .and_then(|c| self.legs.get(c.customer))
-            .map_or(sdp::PCMU, |l| l.codec);
-        self.legs.insert(Leg {
-            id: leg,
-            call,
-            role,
-            party,
-            signalling: Signalling::Sip(SipLeg {
-                peer,
-                call_id,
-                dialog: None,
-                invite: None,
-                invite_key: None,
-                outbound: true,
-                offer: None,
-                late_offer: false,
-                trunk,
-                auth_tried: false,
-                acked: false,
-            }),
-            port: None,
-            codec,
-            answered: false,
-            opening: Some(opening),
-        });
-        if let Some(state) = self.calls.get_mut(&call) {
-            match role {
-                LegRole::Consult => state.consult = Some(leg),
-                _ => state.agent = Some(leg),
-            }
-        }
-        self.media(MediaOp::Open { call, leg });
-        leg
-    }
-
-    fn send_invite(&mut self, now: Instant, leg: LegId, opening: Opening) {
+    pub(crate) fn send_invite(&mut self, now: Instant, leg: LegId, opening: Opening) {
         let Opening::Invite {
             uri,
             to,
@@ -316,7 +238,9 @@ impl Engine {
             return;
         };
         let (port, codec) = (state.port.unwrap_or(0), state.codec);
-        let sip = state.sip();
+        let Some(sip) = state.sip() else {
+            return;
+        };
         let (peer, call_id) = (sip.peer, sip.call_id.clone());
         let from_user = sip
             .trunk
@@ -360,7 +284,9 @@ impl Engine {
         };
         let key = self.tx.send_request(now, request.clone(), peer);
         if let Some(state) = self.legs.get_mut(leg) {
-            state.sip_mut().invite = Some(request);
+            if let Some(sip) = state.sip_mut() {
+                sip.invite = Some(request);
+            }
         }
         self.legs.set_invite_key(leg, key);
     }
@@ -397,7 +323,9 @@ impl Engine {
                     .get(leg)
                     .and_then(|l| authorize(l, &response, random));
                 if let (Some(retry), Some(state)) = (retry, self.legs.get_mut(leg)) {
-                    let sip = state.sip_mut();
+                    let Some(sip) = state.sip_mut() else {
+                        return;
+                    };
                     sip.auth_tried = true;
                     sip.invite = Some(retry.clone());
                     let peer = sip.peer;
@@ -413,7 +341,9 @@ impl Engine {
         let Some(state) = self.legs.get_mut(leg) else {
             return;
         };
-        let sip = state.sip_mut();
+        let Some(sip) = state.sip_mut() else {
+            return;
+        };
         let Some(invite) = sip.invite.as_ref() else {
             return;
         };
@@ -454,20 +384,7 @@ impl Engine {
             return;
         };
         self.reply(now, &request, &key, peer, 200);
-        let Some(taken) = self.take_leg(leg) else {
-            return;
-        };
-        match taken.role {
-            LegRole::Customer => self.end_call(now, taken.call, EndReason::CallerHungUp),
-            LegRole::Agent => {
-                let reason = match taken.party {
-                    Party::Number(_) => EndReason::NumberHungUp,
-                    _ => EndReason::AgentHungUp,
-                };
-                self.end_call(now, taken.call, reason);
-            }
-            LegRole::Consult => self.rejoin(taken.call),
-        }
+        self.remote_hung_up(now, leg);
     }
 
     pub(crate) fn on_cancel(
@@ -494,38 +411,10 @@ impl Engine {
             return;
         };
         let call = state.call;
-        if let Some(invite) = state.sip().invite.clone() {
+        if let Some(invite) = state.sip().and_then(|s| s.invite.clone()) {
             self.reply(now, &invite, &Some(invite_key), peer, 487);
         }
         self.end_call(now, call, EndReason::CallerHungUp);
-    }
-
-    /// Hangs up a leg of ours: BYE when answered, CANCEL while our INVITE is pending (a 2xx
-    /// that still arrives gets ACK and BYE), a final refusal for an unanswered INVITE of theirs;
-    /// then its media closes.
-    pub(crate) fn hang_up_leg(&mut self, now: Instant, leg: LegId) {
-        let Some(mut taken) = self.take_leg(leg) else {
-            return;
-        };
-        let answered = taken.answered;
-        let sip = taken.sip_mut();
-        let peer = sip.peer;
-        if answered {
-            if let Some(dialog) = sip.dialog.as_mut() {
-                let via = self.via(peer);
-                let bye = dialog.request(Method::Bye, &via);
-                self.tx.send_request(now, bye, peer);
-            }
-        } else if sip.outbound {
-            if let (Some(key), Some(invite)) = (sip.invite_key.take(), sip.invite.as_ref()) {
-                let cancel = cancel_for(invite);
-                self.tx.send_request(now, cancel, peer);
-                self.orphans.insert(key, (invite.clone(), peer));
-            }
-        } else if let Some(invite) = sip.invite.clone() {
-            let key = sip.invite_key.clone();
-            self.reply(now, &invite, &key, peer, 480);
-        }
     }
 
     pub(crate) fn on_reinvite(
@@ -567,8 +456,7 @@ impl Engine {
         let (call, role, port) = (state.call, state.role, state.port.unwrap_or(0));
         let dialog_tag = state
             .sip()
-            .dialog
-            .as_ref()
+            .and_then(|s| s.dialog.as_ref())
             .map(|d| d.local_tag.clone())
             .unwrap_or_default();
         if let Some(offer) = &offer {
@@ -660,14 +548,18 @@ impl Engine {
         let Some(state) = self.legs.get_mut(leg) else {
             return;
         };
-        state.sip_mut().acked = true;
-        if state.role != LegRole::Customer || !state.sip().late_offer || request.body.is_empty() {
+        let customer = state.role == LegRole::Customer;
+        let Some(sip) = state.sip_mut() else {
+            return;
+        };
+        sip.acked = true;
+        if !customer || !sip.late_offer || request.body.is_empty() {
             return;
         }
         if let Ok(answer) = sdp::parse(&request.body) {
             let codec = sdp::choose_codec(&answer).unwrap_or(sdp::PCMU);
+            sip.late_offer = false;
             state.codec = codec;
-            state.sip_mut().late_offer = false;
             self.media(MediaOp::Remote {
                 leg,
                 addr: SocketAddr::new(answer.address, answer.port),
@@ -734,7 +626,7 @@ fn accepts_sdp(request: &Request) -> bool {
 
 /// Our INVITE again with credentials for a trunk's challenge, once, if the trunk has them.
 fn authorize(leg: &Leg, response: &Response, random: String) -> Option<Request> {
-    let sip = leg.sip();
+    let sip = leg.sip()?;
     if sip.auth_tried {
         return None;
     }
