@@ -4,6 +4,11 @@
 //! SIP transactions (from `switchboard-sip`), registrations and calls; `media` runs the RTP
 //! legs; `prompts` and `audio` make what callers hear. The rest of the server talks to the
 //! engine through `VoiceService`, which sends it commands.
+//!
+//! Configuration changes reach voice through the configuration events: the engine compares
+//! the generation it loaded trunks, numbers and voice queues at with the current one before
+//! each new call, and `VoiceService` forgets cached uploaded prompts when audio or queues
+//! change.
 
 pub mod audio;
 mod engine;
@@ -12,12 +17,14 @@ pub mod prompts;
 mod transport;
 
 use crate::app::AppState;
-use crate::contacts::{ContactChange, ContactError};
 use engine::{Command, Engine};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
 use switchboard_core::voice::CallRecord;
 use switchboard_core::{CallId, QueueId, UserId};
+use switchboard_services::bus::ContactChange;
+use switchboard_services::config::ConfigArea;
+use switchboard_services::contacts::ContactError;
 use tokio::sync::{mpsc, oneshot};
 
 pub use engine::REALM;
@@ -62,7 +69,6 @@ pub enum VoiceError {
 pub struct VoiceService {
     commands: OnceLock<mpsc::UnboundedSender<Command>>,
     local: OnceLock<SocketAddr>,
-    prompts: OnceLock<std::sync::Arc<prompts::Prompts>>,
 }
 
 impl VoiceService {
@@ -94,10 +100,11 @@ impl VoiceService {
         }
         let prompts = std::sync::Arc::new(prompts::Prompts::new(
             speech,
-            app.store.clone(),
+            app.services.store.clone(),
             app.blobs.clone(),
         ));
-        let _ = app.voice.prompts.set(prompts.clone());
+        let config_changes = app.services.config.subscribe();
+        let prompts_for_changes = prompts.clone();
         let engine = Engine::new(
             app.clone(),
             transport.clone(),
@@ -116,6 +123,7 @@ impl VoiceService {
             tokio::spawn(transport.run_tcp(listener)),
             tokio::spawn(engine.run(inbound, media, commands)),
             tokio::spawn(write_records(app.clone(), records)),
+            tokio::spawn(forget_changed_audio(prompts_for_changes, config_changes)),
         ])
     }
 
@@ -135,14 +143,6 @@ impl VoiceService {
     /// Routing changed a call's contact.
     pub fn contact_changed(&self, change: ContactChange) {
         let _ = self.send(Command::Contact(change));
-    }
-
-    /// Trunks, numbers or queues changed.
-    pub fn reload(&self) {
-        let _ = self.send(Command::Reload);
-        if let Some(prompts) = self.prompts.get() {
-            prompts.forget_uploads();
-        }
     }
 
     pub async fn control(
@@ -174,6 +174,19 @@ impl VoiceService {
     }
 }
 
+/// Forgets cached uploaded prompts and hold music when uploads or the queues they belong to
+/// change (the engine checks trunks, numbers and queues itself, by generation).
+async fn forget_changed_audio(
+    prompts: std::sync::Arc<prompts::Prompts>,
+    mut changes: mpsc::UnboundedReceiver<ConfigArea>,
+) {
+    while let Some(area) = changes.recv().await {
+        if matches!(area, ConfigArea::VoiceAudio | ConfigArea::Queues) {
+            prompts.forget_uploads();
+        }
+    }
+}
+
 /// Writes call records in the order the engine produced them, in batches, keeping only the
 /// newest state of each call when several wait.
 async fn write_records(app: AppState, mut records: mpsc::UnboundedReceiver<CallRecord>) {
@@ -187,7 +200,7 @@ async fn write_records(app: AppState, mut records: mpsc::UnboundedReceiver<CallR
             }
         }
         // One transaction for the batch: a busy center writes thousands of changes a second.
-        if let Err(error) = app.store.put_calls(&newest).await {
+        if let Err(error) = app.services.store.put_calls(&newest).await {
             tracing::error!(%error, count = newest.len(), "could not store call records");
         }
     }

@@ -61,7 +61,7 @@ impl Engine {
         }
         let phone = match Username::parse(&username) {
             Ok(name) if credentials.username == username => {
-                match self.app.store.sip_phone(&name).await {
+                match self.app.services.store.sip_phone(&name).await {
                     Ok(phone) => phone,
                     Err(error) => {
                         // The store failing is not a wrong password: the phone may retry.

@@ -71,7 +71,7 @@ impl Engine {
                     };
                     // Routing moves the contact; its change tells this engine what to ring.
                     if let Some(target) = target {
-                        self.app.contacts.transfer(contact, target).await?;
+                        self.app.services.contacts.transfer(contact, target).await?;
                     }
                 }
                 if let Some(state) = self.calls.get_mut(&call) {
@@ -109,6 +109,7 @@ impl Engine {
                     }
                     if let Err(error) = self
                         .app
+                        .services
                         .contacts
                         .transfer(contact, TransferTarget::Agent(agent))
                         .await
@@ -170,7 +171,11 @@ impl Engine {
                         self.by_contact.remove(&contact);
                         let app = self.app.clone();
                         tokio::spawn(async move {
-                            let _ = app.contacts.end(contact, "transferred to a number").await;
+                            let _ = app
+                                .services
+                                .contacts
+                                .end(contact, "transferred to a number".into())
+                                .await;
                         });
                     }
                 }
@@ -245,7 +250,11 @@ impl Engine {
             self.by_contact.remove(&contact);
             let app = self.app.clone();
             tokio::spawn(async move {
-                let _ = app.contacts.end(contact, "transferred to a number").await;
+                let _ = app
+                    .services
+                    .contacts
+                    .end(contact, "transferred to a number".into())
+                    .await;
             });
         }
         self.call_number(call, Side::Other, number, route, &caller, codec)

@@ -265,11 +265,12 @@ impl Engine {
                     state.state = State::Talking;
                 }
                 if was_queued && first {
-                    self.app.metrics.calls_queued.dec();
+                    self.app.services.metrics.calls_queued.dec();
                 }
                 if first {
                     if let Some(wait) = state.record.wait_ms() {
                         self.app
+                            .services
                             .metrics
                             .call_wait_seconds
                             .observe(wait as f64 / 1000.0);
@@ -324,10 +325,10 @@ impl Engine {
         };
         let app = self.app.clone();
         tokio::spawn(async move {
-            if let Err(error) = app.contacts.mark_not_ready(agent).await {
+            if let Err(error) = app.services.contacts.mark_not_ready(agent).await {
                 tracing::warn!(%error, "could not set the agent not ready");
             }
-            if let Err(error) = app.contacts.return_to_queue(contact).await {
+            if let Err(error) = app.services.contacts.return_to_queue(contact).await {
                 tracing::warn!(%error, "could not return the call to its queue");
             }
         });
@@ -448,12 +449,13 @@ impl Engine {
         let transferred_out = state.state == State::TransferringOut;
         let was_waiting = matches!(state.state, State::Queued | State::Ringing);
         if was_waiting {
-            self.app.metrics.calls_queued.dec();
+            self.app.services.metrics.calls_queued.dec();
         }
         let disposition = disposition.or(transferred_out.then_some(Disposition::TransferredOut));
         state.record.end(Utc::now(), by, disposition);
-        self.app.metrics.calls_in_progress.dec();
+        self.app.services.metrics.calls_in_progress.dec();
         self.app
+            .services
             .metrics
             .count_call(state.record.disposition.as_str());
         if let Some(contact) = state.record.contact {
@@ -465,7 +467,7 @@ impl Engine {
                     _ => "call ended",
                 };
                 tokio::spawn(async move {
-                    if let Err(error) = app.contacts.end(contact, reason).await {
+                    if let Err(error) = app.services.contacts.end(contact, reason.into()).await {
                         tracing::debug!(%error, "the call's contact had already ended");
                     }
                 });

@@ -12,9 +12,6 @@ use super::prompts::{Prompts, Sound};
 use super::transport::{Inbound, Transport};
 use super::{CallControl, TransferTo, VoiceError};
 use crate::app::AppState;
-use crate::contacts::{ContactChange, NewContact, TransferTarget};
-use crate::events::Subject;
-use crate::http::wire::{CallView, EventPayload};
 use chrono::Utc;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -27,6 +24,9 @@ use switchboard_core::voice::{
 use switchboard_core::{
     CallId, Channel, Contact, ContactId, Language, QueueId, QueueKind, QueueNode, UserId, Username,
 };
+use switchboard_services::bus::ContactChange;
+use switchboard_services::contacts::{NewContact, TransferTarget};
+use switchboard_services::events::{DomainEvent, Subject};
 use switchboard_sip::dialog::Dialog;
 use switchboard_sip::fields::{self, uri_of, user_of};
 use switchboard_sip::transaction::{cancel_for, Event, Key, Peer, Timers, Transactions};
@@ -55,7 +55,6 @@ pub enum Command {
     },
     Live(oneshot::Sender<Vec<CallRecord>>),
     Registrations(oneshot::Sender<Vec<(UserId, String, SocketAddr)>>),
-    Reload,
     /// Audio is ready for the leg it was asked for, if that request is still current.
     Play {
         call: u64,
@@ -205,7 +204,8 @@ pub struct Engine {
     next_id: u64,
     nonce_secret: String,
     directory: Directory,
-    directory_stale: bool,
+    /// The configuration generation the directory was loaded at; `None` before the first load.
+    directory_generation: Option<u64>,
 }
 
 fn random() -> String {
@@ -273,7 +273,7 @@ impl Engine {
             next_id: 0,
             nonce_secret: random(),
             directory: Directory::default(),
-            directory_stale: true,
+            directory_generation: None,
             app,
         }
     }
@@ -449,10 +449,11 @@ impl Engine {
     // ----- inbound calls (registration and trunk checks: access.rs) -----
 
     async fn load_directory(&mut self) {
-        if !self.directory_stale {
+        let generation = self.app.services.config.generation();
+        if self.directory_generation == Some(generation) {
             return;
         }
-        let store = &self.app.store;
+        let store = &self.app.services.store;
         match (
             store.list_trunks().await,
             store.list_dids().await,
@@ -467,7 +468,7 @@ impl Engine {
                         .filter(|n| n.channel == Channel::Voice)
                         .collect(),
                 };
-                self.directory_stale = false;
+                self.directory_generation = Some(generation);
             }
             _ => tracing::warn!("could not load the voice configuration; using the last one"),
         }
@@ -608,7 +609,7 @@ impl Engine {
         );
         let check = self.media_check_interval();
         self.schedule(Instant::now() + check, Timer::Media { call });
-        self.app.metrics.calls_in_progress.inc();
+        self.app.services.metrics.calls_in_progress.inc();
         self.save(call);
         self.enter_node(call, did.entry);
     }
@@ -720,7 +721,7 @@ impl Engine {
         let language = state.language.clone();
         let customer = Some(state.record.caller.clone());
         self.by_contact.insert(contact, call);
-        self.app.metrics.calls_queued.inc();
+        self.app.services.metrics.calls_queued.inc();
         self.save(call);
         self.hold_music(call, None);
         let app = self.app.clone();
@@ -734,6 +735,7 @@ impl Engine {
                 chat: None,
             };
             let result = app
+                .services
                 .contacts
                 .enqueue(request, contact)
                 .await
@@ -992,7 +994,7 @@ impl Engine {
                     let commands = self.commands.clone();
                     let token = token_now;
                     tokio::spawn(async move {
-                        let position = app.contacts.position(contact).await;
+                        let position = app.services.contacts.position(contact).await;
                         let _ = commands.send(Command::Position {
                             call,
                             token,
@@ -1010,7 +1012,6 @@ impl Engine {
     async fn on_command(&mut self, command: Command) {
         match command {
             Command::Contact(change) => self.on_contact(change).await,
-            Command::Reload => self.directory_stale = true,
             Command::Play {
                 call,
                 token,
@@ -1071,14 +1072,12 @@ impl Engine {
     }
 
     fn publish(&self, record: &CallRecord) {
-        self.app.events.publish(
+        self.app.services.events.publish(
             Subject::Waiting {
                 queue: record.queue,
                 channel: Channel::Voice,
             },
-            &EventPayload::CallUpdated {
-                call: CallView::from(record),
-            },
+            DomainEvent::CallUpdated(record.clone()),
         );
     }
 
