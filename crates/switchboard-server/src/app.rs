@@ -1,36 +1,36 @@
-//! The running server: shared state, start-up and the HTTP listener.
+//! The running server: what handlers share, start-up, and the HTTP listener.
 
 use crate::blobs::{BlobStore, LocalBlobs};
-use crate::chat::ChatService;
+use crate::chat::{AgentNames, ChatService};
 use crate::config::Config;
-use crate::contacts::{ContactChange, ContactService};
-use crate::events::EventBus;
-use crate::metrics::Metrics;
+use crate::crm::CrmConnector;
 use std::future::Future;
 use std::sync::Arc;
 use switchboard_core::login::LoginThrottle;
+use switchboard_core::Channel;
+use switchboard_services::bus::ContactChange;
+use switchboard_services::jobs::{JobKind, JobWorker};
+use switchboard_services::Services;
 use switchboard_store::{Store, StoreError};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 /// Everything handlers share. Cloned per request as an `Arc`.
 pub struct App {
     pub config: Config,
-    pub store: Arc<dyn Store>,
-    pub events: EventBus,
-    pub contacts: ContactService,
-    pub metrics: Arc<Metrics>,
+    /// The services' handles: store, routing, the buses, configuration events, jobs, metrics.
+    pub services: Services,
     /// Failed sign-ins per username (in memory: a restart forgets them).
     pub login_throttle: std::sync::Mutex<LoginThrottle>,
-    pub chat: ChatService,
+    pub chat: Arc<ChatService>,
     pub voice: crate::voice::VoiceService,
     /// Attachment and tone bytes.
     pub blobs: Arc<dyn BlobStore>,
-    /// Wakes the job worker when a job is stored.
-    pub jobs_wake: tokio::sync::Notify,
-    /// For outgoing calls (the webhook CRM).
-    pub http: reqwest::Client,
-    /// Routing's change stream, until `launch` starts the chat service listening to it.
-    changes: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<ContactChange>>>,
+    /// Runs background jobs (CRM deliveries) once `launch` starts it; tests may drive it.
+    pub jobs: Arc<JobWorker>,
+    /// Routing's changes, subscribed at start so none is missed, until `launch` hands them to
+    /// the carriers.
+    changes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<ContactChange>>>,
 }
 
 pub type AppState = Arc<App>;
@@ -63,11 +63,8 @@ impl App {
         config: Config,
         store: Arc<dyn Store>,
     ) -> Result<AppState, LaunchError> {
-        let events = EventBus::default();
-        let metrics = Arc::new(Metrics::default());
-        let contacts =
-            ContactService::start(store.clone(), events.clone(), metrics.clone()).await?;
-        let changes = std::sync::Mutex::new(Some(contacts.subscribe_changes()));
+        let services = Services::start(store.clone()).await?;
+        let changes = std::sync::Mutex::new(Some(services.bus.subscribe()));
         // Makes the identity secret on first start, so identity tokens can be verified.
         store
             .integration_settings(&crate::secret::random_token(32))
@@ -77,19 +74,25 @@ impl App {
             .timeout(std::time::Duration::from_secs(15))
             .build()
             .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?;
-        let chat = ChatService::new(store.clone());
+        let names = Arc::new(AgentNames::new(store.clone()));
+        let chat = Arc::new(ChatService::new(
+            store.clone(),
+            services.contacts.clone(),
+            services.jobs.clone(),
+            names.clone(),
+        ));
+        let jobs = Arc::new(JobWorker::new(&services.jobs).register(
+            JobKind::CrmDelivery,
+            Arc::new(CrmConnector::new(store, http, names)),
+        ));
         Ok(Arc::new(App {
             config,
-            store,
-            events,
-            contacts,
-            metrics,
+            services,
             login_throttle: Default::default(),
             chat,
             voice: Default::default(),
             blobs,
-            jobs_wake: tokio::sync::Notify::new(),
-            http,
+            jobs,
             changes,
         }))
     }
@@ -104,10 +107,10 @@ pub async fn launch(
 ) -> Result<(), LaunchError> {
     let mut background = vec![
         tokio::spawn(sweep_sessions(app.clone())),
-        crate::crm::spawn_worker(app.clone()),
+        app.jobs.clone().spawn(),
     ];
     if let Some(changes) = app.changes.lock().ok().and_then(|mut slot| slot.take()) {
-        background.push(spawn_contact_listener(app.clone(), changes));
+        background.push(spawn_carriers(app.clone(), changes));
     }
     background.extend(crate::voice::VoiceService::start(&app).await?);
     let router = crate::http::router(app);
@@ -120,23 +123,22 @@ pub async fn launch(
     Ok(result?)
 }
 
-/// Hands routing's changes to the service that carries the contact: voice or chat.
-fn spawn_contact_listener(
+/// Hands each of routing's changes to the service that carries its contact. This is the one
+/// place where a channel meets its carrier.
+fn spawn_carriers(
     app: AppState,
-    mut changes: tokio::sync::mpsc::UnboundedReceiver<ContactChange>,
+    mut changes: mpsc::UnboundedReceiver<ContactChange>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(change) = changes.recv().await {
-            let contact = match &change {
-                ContactChange::Assigned(c) | ContactChange::Ended(c) => c,
-                ContactChange::Requeued { contact, .. } | ContactChange::Handed { contact, .. } => {
-                    contact
+            match change.contact().channel {
+                Channel::Voice => app.voice.contact_changed(change),
+                Channel::Web | Channel::Mobile => app.chat.on_change(change).await,
+                // SMS has no carrier yet: routing queues and assigns SMS contacts, and nothing
+                // delivers them until an SMS service takes this arm.
+                Channel::Sms => {
+                    tracing::debug!(contact = %change.contact().id, "SMS contact changed; SMS has no carrier yet")
                 }
-            };
-            if contact.channel.is_call() {
-                app.voice.contact_changed(change);
-            } else {
-                app.chat.on_change(&app, change).await;
             }
         }
     })
@@ -147,7 +149,7 @@ async fn sweep_sessions(app: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        match app.store.purge_sessions(chrono::Utc::now()).await {
+        match app.services.store.purge_sessions(chrono::Utc::now()).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "expired sessions removed"),
             Err(error) => tracing::warn!(%error, "session sweep failed"),

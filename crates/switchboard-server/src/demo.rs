@@ -1,11 +1,11 @@
 //! The demo center: a few queues in menu trees, business hours, teams, capacity profiles,
 //! and the users `admin`, `supervisor`, `agent1` and `agent2`. Seeding is idempotent: on a
-//! database that has the demo already, it only resets the demo users' passwords.
+//! database that has the demo already, it only resets the demo users' passwords. The center
+//! is written through the store and announced through the configuration events, as an
+//! administrator's edits are; its fixed values are valid by construction.
 
 use crate::app::AppState;
-use crate::http::auth::hash_password;
-use crate::http::error::ApiError;
-use crate::http::setup::issue_api_key;
+use crate::secret;
 use chrono::Utc;
 use switchboard_core::hours::{parse_time_zone, Holiday, HoursScope, Schedule, WeeklyPeriod};
 use switchboard_core::presence::PresenceState;
@@ -13,7 +13,8 @@ use switchboard_core::{
     BuiltinRole, CapacityProfile, CapacityProfileId, Channel, EmailList, Language, Name, QueueId,
     QueueKind, QueueNode, RoleKey, Team, TeamId, User, UserId, Username,
 };
-use switchboard_store::{CenterSettings, HoursRecord, StoreError};
+use switchboard_services::config::ConfigArea;
+use switchboard_store::{CenterSettings, HoursRecord, Store, StoreError};
 use uuid::Uuid;
 
 /// What the demo prints for people to use.
@@ -23,7 +24,22 @@ pub struct DemoCredentials {
     pub api_secret: String,
 }
 
-type SeedResult<T> = Result<T, ApiError>;
+/// Why seeding failed: the database, or hashing the password.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SeedError {
+    pub message: String,
+}
+
+impl From<StoreError> for SeedError {
+    fn from(error: StoreError) -> Self {
+        Self {
+            message: error.to_string(),
+        }
+    }
+}
+
+type SeedResult<T> = Result<T, SeedError>;
 
 fn name(text: &str) -> Name {
     Name::parse("name", text).expect("demo names are valid")
@@ -33,9 +49,18 @@ fn lang(text: &str) -> Language {
     Language::parse(text).expect("demo languages are valid")
 }
 
-async fn team(app: &AppState, team_name: &str) -> SeedResult<TeamId> {
-    if let Some(existing) = app
-        .store
+fn parse_username(text: &str) -> Username {
+    Username::parse(text).expect("demo usernames are valid")
+}
+
+async fn hash_password(password: String) -> SeedResult<String> {
+    secret::hash_password_off_thread(password)
+        .await
+        .map_err(|message| SeedError { message })
+}
+
+async fn team(store: &dyn Store, team_name: &str) -> SeedResult<TeamId> {
+    if let Some(existing) = store
         .list_teams()
         .await?
         .into_iter()
@@ -48,19 +73,18 @@ async fn team(app: &AppState, team_name: &str) -> SeedResult<TeamId> {
         name: name(team_name),
         created_at: Utc::now(),
     };
-    app.store.create_team(&team).await?;
+    store.create_team(&team).await?;
     Ok(team.id)
 }
 
 async fn profile(
-    app: &AppState,
+    store: &dyn Store,
     profile_name: &str,
     chats: u16,
     calls: u16,
     outbound: bool,
 ) -> SeedResult<CapacityProfileId> {
-    if let Some(existing) = app
-        .store
+    if let Some(existing) = store
         .list_capacity_profiles()
         .await?
         .into_iter()
@@ -74,20 +98,21 @@ async fn profile(
         chats,
         calls,
         outbound,
-    )?;
-    app.store.create_capacity_profile(&profile).await?;
+    )
+    .expect("demo capacity profiles are valid");
+    store.create_capacity_profile(&profile).await?;
     Ok(profile.id)
 }
 
 async fn queue(
-    app: &AppState,
+    store: &dyn Store,
     channel: Channel,
     parent: Option<QueueId>,
     queue_name: &str,
     kind: QueueKind,
     position: i32,
 ) -> SeedResult<QueueId> {
-    let existing = app.store.list_queues().await?;
+    let existing = store.list_queues().await?;
     if let Some(node) = existing
         .iter()
         .find(|n| n.channel == channel && n.parent == parent && n.name.as_str() == queue_name)
@@ -104,7 +129,7 @@ async fn queue(
         priority: 0,
         languages: vec![],
     };
-    app.store.create_queue(&node).await?;
+    store.create_queue(&node).await?;
     Ok(node.id)
 }
 
@@ -118,10 +143,10 @@ struct DemoUser<'a> {
     profile: Option<CapacityProfileId>,
 }
 
-async fn user(app: &AppState, spec: DemoUser<'_>, password_hash: &str) -> SeedResult<()> {
-    let username = Username::parse(spec.username)?;
-    if let Some(existing) = app.store.find_user(&username).await? {
-        app.store.set_password(existing.id, password_hash).await?;
+async fn user(store: &dyn Store, spec: DemoUser<'_>, password_hash: &str) -> SeedResult<()> {
+    let username = parse_username(spec.username);
+    if let Some(existing) = store.find_user(&username).await? {
+        store.set_password(existing.id, password_hash).await?;
         return Ok(());
     }
     let now = Utc::now();
@@ -130,7 +155,7 @@ async fn user(app: &AppState, spec: DemoUser<'_>, password_hash: &str) -> SeedRe
         username,
         display_name: name(spec.display_name),
         email: None,
-        role: RoleKey::parse(spec.role.key())?,
+        role: RoleKey::parse(spec.role.key()).expect("built-in role keys are valid"),
         managed_teams: if spec.role == BuiltinRole::Supervisor {
             spec.teams.clone()
         } else {
@@ -146,17 +171,16 @@ async fn user(app: &AppState, spec: DemoUser<'_>, password_hash: &str) -> SeedRe
         totp_enabled: false,
         created_at: now,
     };
-    app.store.create_user(&user, Some(password_hash)).await?;
+    store.create_user(&user, Some(password_hash)).await?;
     Ok(())
 }
 
 /// The demo's voice side: calls from 127.0.0.1 are the carrier trunk, the number 15550100
 /// answers with the IVR (1 sales, 2 support), and agent1 and agent2 register SIP phones with
 /// the demo password.
-async fn voice(app: &AppState, password: &str) -> SeedResult<()> {
+async fn voice(store: &dyn Store, password: &str) -> SeedResult<()> {
     use switchboard_core::voice::{Did, Network, PhoneNumber, Trunk, TrunkDirection};
-    if !app
-        .store
+    if !store
         .list_trunks()
         .await?
         .iter()
@@ -166,7 +190,9 @@ async fn voice(app: &AppState, password: &str) -> SeedResult<()> {
             id: switchboard_core::TrunkId::from_uuid(Uuid::now_v7()),
             name: name("Demo carrier"),
             direction: TrunkDirection::Inbound,
-            addresses: vec![Network::parse("127.0.0.1")?, Network::parse("::1")?],
+            addresses: ["127.0.0.1", "::1"]
+                .map(|a| Network::parse(a).expect("demo addresses are valid"))
+                .to_vec(),
             username: None,
             secret: None,
             host: None,
@@ -177,22 +203,21 @@ async fn voice(app: &AppState, password: &str) -> SeedResult<()> {
             max_calls: None,
             max_calls_per_second: None,
         };
-        app.store.put_trunk(&trunk).await?;
+        store.put_trunk(&trunk).await?;
     }
-    app.store
+    store
         .put_did(&Did {
-            number: PhoneNumber::parse("number", DEMO_NUMBER)?,
+            number: PhoneNumber::parse("number", DEMO_NUMBER).expect("the demo number is valid"),
             entry: None,
             language: Some(lang("en")),
         })
         .await?;
     for username in ["agent1", "agent2"] {
-        if let Some(agent) = app.store.find_user(&Username::parse(username)?).await? {
+        if let Some(agent) = store.find_user(&parse_username(username)).await? {
             let ha1 = switchboard_sip::digest::ha1(username, crate::voice::REALM, password);
-            app.store.set_sip_phone(agent.id, Some(&ha1)).await?;
+            store.set_sip_phone(agent.id, Some(&ha1)).await?;
         }
     }
-    app.voice.reload();
     Ok(())
 }
 
@@ -201,24 +226,25 @@ pub const DEMO_NUMBER: &str = "15550100";
 
 /// Seeds the demo center and returns what to print.
 pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredentials> {
+    let store = app.services.store.as_ref();
     let settings = CenterSettings {
         name: "Switchboard Demo".into(),
         time_zone: "America/New_York".into(),
         languages: vec![lang("en"), lang("es")],
     };
-    app.store.update_center_settings(&settings).await?;
+    store.update_center_settings(&settings).await?;
 
-    let sales_team = team(app, "Sales team").await?;
-    let support_team = team(app, "Support team").await?;
-    let blended = profile(app, "Blended", 3, 1, true).await?;
-    profile(app, "Chat only", 4, 0, false).await?;
+    let sales_team = team(store, "Sales team").await?;
+    let support_team = team(store, "Support team").await?;
+    let blended = profile(store, "Blended", 3, 1, true).await?;
+    profile(store, "Chat only", 4, 0, false).await?;
 
     // Voice: the IVR offers 1 for sales, 2 for support (position order).
-    let voice_sales = queue(app, Channel::Voice, None, "Sales", QueueKind::Leaf, 1).await?;
-    let voice_support = queue(app, Channel::Voice, None, "Support", QueueKind::Leaf, 2).await?;
-    let billing = queue(app, Channel::Web, None, "Billing", QueueKind::Menu, 1).await?;
+    let voice_sales = queue(store, Channel::Voice, None, "Sales", QueueKind::Leaf, 1).await?;
+    let voice_support = queue(store, Channel::Voice, None, "Support", QueueKind::Leaf, 2).await?;
+    let billing = queue(store, Channel::Web, None, "Billing", QueueKind::Menu, 1).await?;
     let refunds = queue(
-        app,
+        store,
         Channel::Web,
         Some(billing),
         "Refunds",
@@ -227,7 +253,7 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
     )
     .await?;
     let invoices = queue(
-        app,
+        store,
         Channel::Web,
         Some(billing),
         "Invoices",
@@ -236,7 +262,7 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
     )
     .await?;
     let tech = queue(
-        app,
+        store,
         Channel::Web,
         None,
         "Technical support",
@@ -244,22 +270,25 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
         2,
     )
     .await?;
-    let sms = queue(app, Channel::Sms, None, "Text us", QueueKind::Leaf, 1).await?;
+    let sms = queue(store, Channel::Sms, None, "Text us", QueueKind::Leaf, 1).await?;
 
-    if app.store.list_hours().await?.is_empty() {
-        let days = ["mon", "tue", "wed", "thu", "fri"];
-        let mut periods: Vec<WeeklyPeriod> = days
+    if store.list_hours().await?.is_empty() {
+        let period = |text: &str| WeeklyPeriod::parse(text).expect("demo periods are valid");
+        let mut periods: Vec<WeeklyPeriod> = ["mon", "tue", "wed", "thu", "fri"]
             .iter()
-            .map(|d| WeeklyPeriod::parse(&format!("{d} 08:00-20:00")))
-            .collect::<Result<_, _>>()?;
-        periods.push(WeeklyPeriod::parse("sat 10:00-16:00")?);
+            .map(|d| period(&format!("{d} 08:00-20:00")))
+            .collect();
+        periods.push(period("sat 10:00-16:00"));
         let schedule = Schedule::new(
-            parse_time_zone("America/New_York")?,
+            parse_time_zone("America/New_York").expect("the demo time zone exists"),
             periods,
-            vec![Holiday::parse("12-25")?, Holiday::parse("01-01")?],
+            ["12-25", "01-01"]
+                .map(|h| Holiday::parse(h).expect("demo holidays are valid"))
+                .to_vec(),
             vec![],
-        )?;
-        app.store
+        )
+        .expect("the demo schedule is valid");
+        store
             .put_hours(&HoursRecord {
                 id: Uuid::now_v7().to_string(),
                 name: "Center hours".into(),
@@ -268,7 +297,7 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
             })
             .await?;
     }
-    match app.store.create_custom_status("Training").await {
+    match store.create_custom_status("Training").await {
         Ok(()) | Err(StoreError::Conflict(_)) => {}
         Err(other) => return Err(other.into()),
     }
@@ -313,26 +342,42 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
         },
     ];
     for spec in users {
-        user(app, spec, &hash).await?;
+        user(store, spec, &hash).await?;
     }
-    voice(app, &password).await?;
+    voice(store, &password).await?;
 
     // A fresh Apps API key each start, so its secret can be printed; the previous one goes.
-    for key in app
-        .store
+    for key in store
         .list_api_keys()
         .await?
         .into_iter()
         .filter(|k| k.name == "Demo integration")
     {
-        app.store.delete_api_key(&key.key_id).await?;
+        store.delete_api_key(&key.key_id).await?;
     }
-    let key = issue_api_key(app, "Demo integration").await?;
-    app.contacts.rebuild().await?;
+    let (key, api_secret) = secret::new_api_key("Demo integration".into(), Utc::now());
+    store.create_api_key(&key).await?;
+    // Everything the demo wrote, announced at once: routing is rebuilt once, voice reloads.
+    app.services
+        .config
+        .changed_all(vec![
+            ConfigArea::Settings,
+            ConfigArea::Teams,
+            ConfigArea::CapacityProfiles,
+            ConfigArea::Queues,
+            ConfigArea::Hours,
+            ConfigArea::CustomStatuses,
+            ConfigArea::Users,
+            ConfigArea::Trunks,
+            ConfigArea::Numbers,
+            ConfigArea::SipPhones,
+            ConfigArea::ApiKeys,
+        ])
+        .await?;
     Ok(DemoCredentials {
         password,
         api_key_id: key.key_id,
-        api_secret: key.secret.unwrap_or_default(),
+        api_secret,
     })
 }
 
@@ -341,7 +386,8 @@ pub async fn ensure_first_admin(
     app: &AppState,
     password: Option<String>,
 ) -> SeedResult<Option<String>> {
-    if !app.store.list_users().await?.is_empty() {
+    let store = app.services.store.as_ref();
+    if !store.list_users().await?.is_empty() {
         return Ok(None);
     }
     let password = password.unwrap_or_else(crate::secret::random_password);
@@ -355,6 +401,7 @@ pub async fn ensure_first_admin(
         languages: vec![],
         profile: None,
     };
-    user(app, spec, &hash).await?;
+    user(store, spec, &hash).await?;
+    app.services.config.changed(ConfigArea::Users).await?;
     Ok(Some(password))
 }

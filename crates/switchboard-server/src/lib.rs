@@ -1,17 +1,16 @@
-//! The Switchboard server: the IO shell around the domain core. It owns the HTTP API, the live
-//! event stream, the contact service that drives routing, and the demo center.
+//! The Switchboard server: the IO shell around the domain core and the services. It owns the
+//! HTTP API and the live event stream (the only place JSON is made, with chat's WebSocket
+//! frames), the chat and voice carriers, the CRM connectors, and the demo center. Routing,
+//! the buses, configuration events, jobs and metrics are `switchboard-services`.
 
 pub mod app;
 pub mod blobs;
 pub mod chat;
 pub mod config;
-pub mod contacts;
 pub mod crm;
 pub mod demo;
-pub mod events;
 pub mod http;
 pub mod identity;
-pub mod metrics;
 pub mod secret;
 pub mod tones;
 pub mod voice;

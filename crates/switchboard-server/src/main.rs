@@ -93,7 +93,7 @@ async fn run(demo_mode: bool) -> Result<(), String> {
         println!(
             "Switchboard demo center is running on {} ({})",
             base,
-            app.store.backend()
+            app.services.store.backend()
         );
         println!();
         println!("  Portal API       {base}/api/v1  (sign in: POST {base}/api/v1/auth/login)");
@@ -148,7 +148,10 @@ async fn run(demo_mode: bool) -> Result<(), String> {
         {
             println!("First start: created user `admin` with password {password}");
         }
-        println!("Switchboard is running on {base} ({})", app.store.backend());
+        println!(
+            "Switchboard is running on {base} ({})",
+            app.services.store.backend()
+        );
     }
     launch(app, listener, shutdown_signal())
         .await

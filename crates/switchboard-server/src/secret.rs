@@ -1,9 +1,12 @@
-//! Secrets: random tokens, hashes of tokens, password hashing (argon2) and TOTP (RFC 6238).
+//! Secrets: random tokens, hashes of tokens, Apps API keys, password hashing (argon2) and TOTP
+//! (RFC 6238).
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use switchboard_store::ApiKey;
 use totp_rs::{Algorithm, Secret, TOTP};
 
 /// Hex text of `bytes` random bytes from the operating system.
@@ -49,6 +52,26 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| e.to_string())
+}
+
+/// Hashes a password on the blocking pool (argon2 is slow on purpose).
+pub async fn hash_password_off_thread(password: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// A new Apps API key named `name` and its secret. The secret is shown once and kept only as
+/// its hash.
+pub fn new_api_key(name: String, now: DateTime<Utc>) -> (ApiKey, String) {
+    let secret = random_token(32);
+    let key = ApiKey {
+        key_id: format!("sbk_{}", random_token(10)),
+        name,
+        secret_hash: sha256_hex(&secret),
+        created_at: now,
+    };
+    (key, secret)
 }
 
 /// Checks a password against a stored argon2 hash. Slow on purpose: call it off the async threads.

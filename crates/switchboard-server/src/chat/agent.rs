@@ -1,32 +1,30 @@
-//! An agent's adapter connection (`/api/v1/agent/ws`, signed in with the session cookie).
-//! Agents act only on chats assigned to them; anything else gets an `error` frame and the
-//! connection stays open.
+//! An agent's adapter connection (`/api/v1/agent/ws`, signed in with the session cookie; the
+//! HTTP layer hands over the signed-in agent as an `Actor`). Agents act only on chats assigned
+//! to them; anything else gets an `error` frame and the connection stays open.
 
 use super::protocol::{parse_agent, AgentCommand, ServerEvent, Tones};
-use super::{parse_chat_id, ChatError};
-use crate::app::AppState;
-use crate::contacts::TransferTarget;
-use crate::http::extract::CurrentUser;
+use super::{parse_chat_id, ChatError, ChatService};
 use axum::extract::ws::{Message, WebSocket};
 use chrono::Utc;
 use std::sync::Arc;
 use switchboard_core::chat::Sender;
-use switchboard_core::{Channel, ContactId, ContactStatus, QueueId, UserId};
+use switchboard_core::{Actor, Channel, ContactId, ContactStatus, QueueId, UserId};
+use switchboard_services::contacts::TransferTarget;
 
 /// Messages per `history` answer at most.
 const HISTORY_BATCH: u32 = 500;
 
-pub async fn serve(app: AppState, current: CurrentUser, mut socket: WebSocket) {
-    let (conn, mut outbox) = app.chat.hub.connect();
-    let agent = current.user.id;
-    app.chat.hub.join_agent(agent, &conn);
+pub async fn serve(chat: Arc<ChatService>, actor: Actor, mut socket: WebSocket) {
+    let (conn, mut outbox) = chat.hub.connect();
+    let agent = actor.user_id;
+    chat.hub.join_agent(agent, &conn);
     let mut chats = Vec::new();
-    if let Ok(open) = app.store.open_contacts().await {
+    if let Ok(open) = chat.store.open_contacts().await {
         for contact in open.iter().filter(|c| {
             c.agent == Some(agent) && matches!(c.channel, Channel::Web | Channel::Mobile)
         }) {
-            if let Ok(chat) = app.chat.agent_chat(&app, contact).await {
-                chats.push(chat);
+            if let Ok(view) = chat.agent_chat(contact).await {
+                chats.push(view);
             }
         }
     }
@@ -36,18 +34,18 @@ pub async fn serve(app: AppState, current: CurrentUser, mut socket: WebSocket) {
         user_id: Some(agent.to_string()),
         chats: Vec::new(),
         agent_chats: chats,
-        tones: Some(tones(&app, agent).await),
+        tones: Some(tones(&chat, agent).await),
     };
     if socket
         .send(Message::Text(welcome.to_json().to_string().into()))
         .await
         .is_err()
     {
-        app.chat.hub.leave(conn.id);
+        chat.hub.leave(conn.id);
         return;
     }
     super::connection::pump(
-        &app,
+        &chat,
         &conn,
         &mut socket,
         &mut outbox,
@@ -64,20 +62,20 @@ struct AgentSession {
 impl super::connection::Commands for AgentSession {
     async fn handle(
         &mut self,
-        app: &AppState,
+        chat: &ChatService,
         conn: &super::hub::Conn,
         text: &str,
     ) -> Vec<Arc<str>> {
         match parse_agent(text) {
-            Ok(command) => handle(app, conn, self.agent, command).await,
+            Ok(command) => handle(chat, conn, self.agent, command).await,
             Err(e) => vec![ServerEvent::error(e.code, e.message, None).to_json()],
         }
     }
 }
 
 /// The agent's tones as URLs (NTF-3).
-pub async fn tones(app: &AppState, agent: UserId) -> Tones {
-    let settings = app.store.notification_settings(agent).await.ok().flatten();
+pub async fn tones(chat: &ChatService, agent: UserId) -> Tones {
+    let settings = chat.store.notification_settings(agent).await.ok().flatten();
     let url = |tone: &str| format!("/api/v1/tones/{tone}");
     match settings {
         Some(s) => Tones {
@@ -94,12 +92,16 @@ pub async fn tones(app: &AppState, agent: UserId) -> Tones {
 }
 
 /// The agent's own open chat, or an error.
-async fn own_chat(app: &AppState, agent: UserId, chat_id: &str) -> Result<ContactId, ChatError> {
+async fn own_chat(
+    service: &ChatService,
+    agent: UserId,
+    chat_id: &str,
+) -> Result<ContactId, ChatError> {
     let chat = parse_chat_id(chat_id)?;
-    let contact = match app.contacts.open_contact(chat).await {
+    let contact = match service.contacts.open_contact(chat).await {
         Some(contact) => contact,
         None => {
-            return Err(match app.store.get_contact(chat).await {
+            return Err(match service.store.get_contact(chat).await {
                 Ok(c) if c.agent == Some(agent) => ChatError::Ended,
                 Ok(_) => ChatError::Forbidden,
                 Err(_) => ChatError::NotFound,
@@ -113,7 +115,7 @@ async fn own_chat(app: &AppState, agent: UserId, chat_id: &str) -> Result<Contac
 }
 
 async fn handle(
-    app: &AppState,
+    service: &ChatService,
     conn: &super::hub::Conn,
     agent: UserId,
     command: AgentCommand,
@@ -122,15 +124,16 @@ async fn handle(
         match command {
             AgentCommand::Ping => Ok(vec![ServerEvent::Pong.to_json()]),
             AgentCommand::Accept { chat_id } => {
-                let chat = own_chat(app, agent, &chat_id)
+                let chat = own_chat(service, agent, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
-                app.store
+                service
+                    .store
                     .mark_chat_accepted(chat, Utc::now())
                     .await
                     .map_err(|e| (e.into(), None))?;
                 let frame = ServerEvent::Accepted { chat_id }.to_json();
-                app.chat.hub.to_agent(agent, &frame, Some(conn.id));
+                service.hub.to_agent(agent, &frame, Some(conn.id));
                 Ok(vec![frame])
             }
             AgentCommand::Message {
@@ -140,13 +143,11 @@ async fn handle(
                 attachment_id,
             } => {
                 let reference = Some(client_id.clone());
-                let chat = own_chat(app, agent, &chat_id)
+                let chat = own_chat(service, agent, &chat_id)
                     .await
                     .map_err(|e| (e, reference.clone()))?;
-                let ack = app
-                    .chat
+                let ack = service
                     .post(
-                        app,
                         chat,
                         Sender::Agent(agent),
                         super::Draft {
@@ -161,7 +162,7 @@ async fn handle(
                 Ok(vec![ack.to_json()])
             }
             AgentCommand::Typing { chat_id, active } => {
-                let chat = own_chat(app, agent, &chat_id)
+                let chat = own_chat(service, agent, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
                 let frame = ServerEvent::Typing {
@@ -170,12 +171,12 @@ async fn handle(
                     active,
                 }
                 .to_json();
-                app.chat.hub.to_chat(chat, &frame, None);
+                service.hub.to_chat(chat, &frame, None);
                 Ok(Vec::new())
             }
             AgentCommand::History { chat_id, after_seq } => {
                 let chat = parse_chat_id(&chat_id).map_err(|e| (e, None))?;
-                let contact = app
+                let contact = service
                     .store
                     .get_contact(chat)
                     .await
@@ -183,14 +184,14 @@ async fn handle(
                 if contact.agent != Some(agent) {
                     return Err((ChatError::Forbidden, None));
                 }
-                let batch = app
+                let batch = service
                     .store
                     .messages(chat, after_seq.max(0), HISTORY_BATCH)
                     .await
                     .map_err(|e| (e.into(), None))?;
                 let mut messages = Vec::with_capacity(batch.len());
                 for message in &batch {
-                    messages.push(app.chat.message_view(app, message).await);
+                    messages.push(service.message_view(message).await);
                 }
                 let last_seq = batch.last().map_or(after_seq, |m| m.seq);
                 Ok(vec![ServerEvent::History {
@@ -205,7 +206,7 @@ async fn handle(
                 queue_id,
                 agent_id,
             } => {
-                let chat = own_chat(app, agent, &chat_id)
+                let chat = own_chat(service, agent, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
                 let target = match (queue_id, agent_id) {
@@ -222,18 +223,20 @@ async fn handle(
                         ))
                     }
                 };
-                app.contacts
+                service
+                    .contacts
                     .transfer(chat, target)
                     .await
                     .map_err(|e| (e.into(), None))?;
                 Ok(Vec::new())
             }
             AgentCommand::End { chat_id } => {
-                let chat = own_chat(app, agent, &chat_id)
+                let chat = own_chat(service, agent, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
-                app.contacts
-                    .end(chat, "completed")
+                service
+                    .contacts
+                    .end(chat, "completed".into())
                     .await
                     .map_err(|e| (e.into(), None))?;
                 Ok(Vec::new())

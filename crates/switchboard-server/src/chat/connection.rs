@@ -4,7 +4,7 @@
 
 use super::hub::Conn;
 use super::protocol::{ServerEvent, MAX_FRAME_BYTES};
-use crate::app::AppState;
+use super::ChatService;
 use axum::extract::ws::{Message, WebSocket};
 use std::future::Future;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 pub trait Commands {
     fn handle(
         &mut self,
-        app: &AppState,
+        chat: &ChatService,
         conn: &Conn,
         text: &str,
     ) -> impl Future<Output = Vec<Arc<str>>> + Send;
@@ -27,7 +27,7 @@ async fn send(socket: &mut WebSocket, frame: &str) -> bool {
 /// Runs the connection until the client closes it, the socket fails, or the hub drops it as
 /// too slow (the client then reconnects and catches up by sequence number).
 pub async fn pump(
-    app: &AppState,
+    chat: &ChatService,
     conn: &Conn,
     socket: &mut WebSocket,
     outbox: &mut mpsc::Receiver<Arc<str>>,
@@ -50,7 +50,7 @@ pub async fn pump(
                 )
                 .to_json()]
             }
-            Some(Ok(Message::Text(text))) => commands.handle(app, conn, &text).await,
+            Some(Ok(Message::Text(text))) => commands.handle(chat, conn, &text).await,
             Some(Ok(Message::Binary(_))) => {
                 vec![ServerEvent::error("invalid_message", "frames are JSON text", None).to_json()]
             }
@@ -59,10 +59,10 @@ pub async fn pump(
         };
         for reply in replies {
             if !send(socket, &reply).await {
-                app.chat.hub.leave(conn.id);
+                chat.hub.leave(conn.id);
                 return;
             }
         }
     }
-    app.chat.hub.leave(conn.id);
+    chat.hub.leave(conn.id);
 }

@@ -3,8 +3,7 @@
 //! closes nothing; only a failed `hello` ends the connection.
 
 use super::protocol::{parse_consumer, ConsumerCommand, ServerEvent};
-use super::{parse_chat_id, ChatError};
-use crate::app::AppState;
+use super::{parse_chat_id, ChatError, ChatService};
 use crate::secret;
 use axum::extract::ws::{Message, WebSocket};
 use chrono::Utc;
@@ -21,8 +20,8 @@ const HELLO_WITHIN: Duration = Duration::from_secs(15);
 /// Messages sent per `resume` frame batch.
 const RESUME_BATCH: u32 = 200;
 
-pub async fn serve(app: AppState, mut socket: WebSocket) {
-    let (conn, mut outbox) = app.chat.hub.connect();
+pub async fn serve(chat: Arc<ChatService>, mut socket: WebSocket) {
+    let (conn, mut outbox) = chat.hub.connect();
     let visitor = match tokio::time::timeout(HELLO_WITHIN, socket.recv()).await {
         Ok(Some(Ok(Message::Text(text)))) => match parse_consumer(&text) {
             Ok(ConsumerCommand::Hello {
@@ -31,7 +30,7 @@ pub async fn serve(app: AppState, mut socket: WebSocket) {
                 identity_token,
             }) => {
                 hello(
-                    &app,
+                    &chat,
                     &mut socket,
                     &conn,
                     visitor_id,
@@ -58,12 +57,12 @@ pub async fn serve(app: AppState, mut socket: WebSocket) {
             return;
         }
     };
-    super::connection::pump(&app, &conn, &mut socket, &mut outbox, &mut session).await;
+    super::connection::pump(&chat, &conn, &mut socket, &mut outbox, &mut session).await;
 }
 
 /// Finds or makes the visitor, applies an identity token, and welcomes them.
 async fn hello(
-    app: &AppState,
+    service: &ChatService,
     socket: &mut WebSocket,
     conn: &super::hub::Conn,
     visitor_id: Option<String>,
@@ -81,7 +80,7 @@ async fn hello(
     let (mut visitor, new_token) = match visitor_id {
         Some(id) => {
             let id = VisitorId::parse(&id).map_err(|_| refuse())?;
-            let visitor = app.store.get_visitor(id).await.map_err(|_| refuse())?;
+            let visitor = service.store.get_visitor(id).await.map_err(|_| refuse())?;
             let token = visitor_token.ok_or_else(refuse)?;
             if !secret::constant_time_eq(&secret::sha256_hex(&token), &visitor.token_hash) {
                 return Err(refuse());
@@ -96,7 +95,8 @@ async fn hello(
                 identity: None,
                 created_at: Utc::now(),
             };
-            app.store
+            service
+                .store
                 .create_visitor(&visitor)
                 .await
                 .map_err(|e| ChatError::from(e).frame(None))?;
@@ -104,15 +104,15 @@ async fn hello(
         }
     };
     let mut chats = Vec::new();
-    for chat in app
+    for chat in service
         .store
         .open_chats_of_visitor(visitor.id)
         .await
         .map_err(|e| ChatError::from(e).frame(None))?
     {
-        app.chat.hub.join_chat(chat, conn);
-        if let Ok(contact) = app.store.get_contact(chat).await {
-            chats.push(app.chat.chat_info(app, &contact).await);
+        service.hub.join_chat(chat, conn);
+        if let Ok(contact) = service.store.get_contact(chat).await {
+            chats.push(service.chat_info(&contact).await);
         }
     }
     let welcome = ServerEvent::Welcome {
@@ -128,7 +128,7 @@ async fn hello(
         .await
         .map_err(|_| refuse())?;
     if let Some(token) = identity_token {
-        let reply = identify(app, &mut visitor, &token)
+        let reply = identify(service, &mut visitor, &token)
             .await
             .unwrap_or_else(|e| e.frame(None));
         socket
@@ -141,11 +141,11 @@ async fn hello(
 
 /// Verifies an identity token and merges the visitor's anonymous history into the identity.
 async fn identify(
-    app: &AppState,
+    service: &ChatService,
     visitor: &mut Visitor,
     token: &str,
 ) -> Result<Arc<str>, ChatError> {
-    let secret_text = app
+    let secret_text = service
         .store
         .integration_settings(&secret::random_token(32))
         .await?
@@ -159,7 +159,7 @@ async fn identify(
         name: claims.name,
         created_at: Utc::now(),
     };
-    let outcome = app
+    let outcome = service
         .store
         .identify_visitor(visitor.id, &identity)
         .await
@@ -169,7 +169,7 @@ async fn identify(
         })?;
     visitor.identity = Some(outcome.identity.id);
     crate::crm::enqueue(
-        app,
+        &service.jobs,
         crate::crm::Event::IdentityMerged {
             visitor: visitor.id,
             identity: outcome.identity.id,
@@ -194,12 +194,12 @@ struct Session {
 impl super::connection::Commands for Session {
     async fn handle(
         &mut self,
-        app: &AppState,
+        chat: &ChatService,
         conn: &super::hub::Conn,
         text: &str,
     ) -> Vec<Arc<str>> {
         match parse_consumer(text) {
-            Ok(command) => handle(app, conn, self, command).await,
+            Ok(command) => handle(chat, conn, self, command).await,
             Err(e) => vec![ServerEvent::error(e.code, e.message, None).to_json()],
         }
     }
@@ -207,12 +207,16 @@ impl super::connection::Commands for Session {
 
 impl Session {
     /// The visitor's own chat, or an error.
-    async fn own_chat(&mut self, app: &AppState, chat_id: &str) -> Result<ContactId, ChatError> {
+    async fn own_chat(
+        &mut self,
+        service: &ChatService,
+        chat_id: &str,
+    ) -> Result<ContactId, ChatError> {
         let chat = parse_chat_id(chat_id)?;
         if self.owned.contains(&chat) {
             return Ok(chat);
         }
-        let session = app
+        let session = service
             .store
             .get_chat(chat)
             .await
@@ -226,7 +230,7 @@ impl Session {
 }
 
 async fn handle(
-    app: &AppState,
+    service: &ChatService,
     conn: &super::hub::Conn,
     session: &mut Session,
     command: ConsumerCommand,
@@ -243,10 +247,8 @@ async fn handle(
                 language,
                 properties,
             } => {
-                let chat = app
-                    .chat
+                let chat = service
                     .start(
-                        app,
                         &session.visitor,
                         conn,
                         &queue_id,
@@ -265,13 +267,11 @@ async fn handle(
             } => {
                 let reference = Some(client_id.clone());
                 let chat = session
-                    .own_chat(app, &chat_id)
+                    .own_chat(service, &chat_id)
                     .await
                     .map_err(|e| (e, reference.clone()))?;
-                let ack = app
-                    .chat
+                let ack = service
                     .post(
-                        app,
                         chat,
                         Sender::Consumer,
                         super::Draft {
@@ -287,30 +287,35 @@ async fn handle(
             }
             ConsumerCommand::Typing { chat_id, active } => {
                 let chat = session
-                    .own_chat(app, &chat_id)
+                    .own_chat(service, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
-                if let Some(agent) = app.contacts.open_contact(chat).await.and_then(|c| c.agent) {
+                if let Some(agent) = service
+                    .contacts
+                    .open_contact(chat)
+                    .await
+                    .and_then(|c| c.agent)
+                {
                     let frame = ServerEvent::Typing {
                         chat_id,
                         from: "consumer".into(),
                         active,
                     }
                     .to_json();
-                    app.chat.hub.to_agent(agent, &frame, None);
+                    service.hub.to_agent(agent, &frame, None);
                 }
                 Ok(Vec::new())
             }
             ConsumerCommand::Resume { chat_id, after_seq } => {
                 let chat = session
-                    .own_chat(app, &chat_id)
+                    .own_chat(service, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
-                app.chat.hub.join_chat(chat, conn);
+                service.hub.join_chat(chat, conn);
                 let mut frames = Vec::new();
                 let mut last = after_seq.max(0);
                 loop {
-                    let batch = app
+                    let batch = service
                         .store
                         .messages(chat, last, RESUME_BATCH)
                         .await
@@ -320,7 +325,7 @@ async fn handle(
                         frames.push(
                             ServerEvent::Message {
                                 chat_id: chat_id.clone(),
-                                message: app.chat.message_view(app, message).await,
+                                message: service.message_view(message).await,
                             }
                             .to_json(),
                         );
@@ -329,7 +334,7 @@ async fn handle(
                         break;
                     }
                 }
-                let status = app
+                let status = service
                     .store
                     .get_contact(chat)
                     .await
@@ -345,22 +350,23 @@ async fn handle(
                 );
                 Ok(frames)
             }
-            ConsumerCommand::Identify { identity_token } => {
-                Ok(vec![identify(app, &mut session.visitor, &identity_token)
-                    .await
-                    .map_err(|e| (e, None))?])
-            }
+            ConsumerCommand::Identify { identity_token } => Ok(vec![identify(
+                service,
+                &mut session.visitor,
+                &identity_token,
+            )
+            .await
+            .map_err(|e| (e, None))?]),
             ConsumerCommand::Properties {
                 chat_id,
                 properties,
             } => {
                 let chat = session
-                    .own_chat(app, &chat_id)
+                    .own_chat(service, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
-                let flags = app
-                    .chat
-                    .set_properties(app, chat, &properties)
+                let flags = service
+                    .set_properties(chat, properties)
                     .await
                     .map_err(|e| (e, None))?;
                 Ok(vec![ServerEvent::Properties {
@@ -371,11 +377,12 @@ async fn handle(
             }
             ConsumerCommand::End { chat_id } => {
                 let chat = session
-                    .own_chat(app, &chat_id)
+                    .own_chat(service, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
-                app.contacts
-                    .end(chat, "ended_by_consumer")
+                service
+                    .contacts
+                    .end(chat, "ended_by_consumer".into())
                     .await
                     .map_err(|e| (e.into(), None))?;
                 Ok(Vec::new())

@@ -1,6 +1,11 @@
 //! Web chat: the consumer and agent WebSocket protocols, the live connections, and what chats
 //! do when routing moves them. Every message is stored before it is acknowledged or shown to
 //! anyone; live delivery is best effort on top, and clients catch up by sequence number.
+//!
+//! `ChatService` holds the handles it works with (the store, the contact service, the job
+//! queue for CRM deliveries, agents' names); the HTTP layer hands it sockets and the signed-in
+//! agent as a domain value (`Actor`). The frames on the sockets are chat's own wire, in
+//! `protocol`.
 
 pub mod agent;
 pub mod connection;
@@ -8,8 +13,6 @@ pub mod consumer;
 pub mod hub;
 pub mod protocol;
 
-use crate::app::AppState;
-use crate::contacts::{ContactChange, ContactError, NewContact};
 use crate::crm;
 use chrono::Utc;
 use hub::{Conn, Hub};
@@ -25,6 +28,9 @@ use switchboard_core::hours::parse_time_zone;
 use switchboard_core::{
     AttachmentId, Channel, Contact, ContactId, Language, MessageId, QueueId, TicketId, UserId,
 };
+use switchboard_services::bus::ContactChange;
+use switchboard_services::contacts::{ContactError, ContactService, NewContact};
+use switchboard_services::jobs::Jobs;
 use switchboard_store::{ChatSession, NewMessage, Store, StoreError, Ticket, Visitor};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -98,11 +104,54 @@ struct PendingWrite {
     reply: oneshot::Sender<Result<(ChatMessage, bool), StoreError>>,
 }
 
-/// The chat service's own state: live connections, the message writer, and a cache of agents'
-/// display names.
+/// Agents' display names, cached: names change rarely and messages are many. Shared by chat
+/// and the CRM connector's transcripts.
+pub struct AgentNames {
+    store: Arc<dyn Store>,
+    names: Mutex<HashMap<UserId, String>>,
+}
+
+impl AgentNames {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            names: Mutex::default(),
+        }
+    }
+
+    /// An agent's display name ("Agent" when the user cannot be read).
+    pub async fn get(&self, agent: UserId) -> String {
+        if let Some(name) = self
+            .names
+            .lock()
+            .ok()
+            .and_then(|names| names.get(&agent).cloned())
+        {
+            return name;
+        }
+        let name = self
+            .store
+            .get_user(agent)
+            .await
+            .map(|u| u.display_name.to_string())
+            .unwrap_or_else(|_| "Agent".into());
+        if let Ok(mut names) = self.names.lock() {
+            names.insert(agent, name.clone());
+        }
+        name
+    }
+}
+
+/// The chat service: live connections, the message writers, and what it needs of the other
+/// services. Lives as long as the server.
 pub struct ChatService {
     pub hub: Hub,
-    names: Mutex<HashMap<UserId, String>>,
+    store: Arc<dyn Store>,
+    /// Routing: chats are contacts.
+    contacts: ContactService,
+    /// Where CRM deliveries are stored.
+    jobs: Jobs,
+    names: Arc<AgentNames>,
     /// One queue per writer; a chat always goes to the same one, so its messages keep their order.
     writers: Vec<mpsc::Sender<PendingWrite>>,
 }
@@ -111,7 +160,12 @@ impl ChatService {
     /// Starts the service and its writer tasks (which end when the service is dropped). SQLite
     /// has one writer connection, so one writer; PostgreSQL commits several transactions at
     /// once and flushes them together, so chats are spread over four writers.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        contacts: ContactService,
+        jobs: Jobs,
+        names: Arc<AgentNames>,
+    ) -> Self {
         let count = if store.backend() == "postgres" { 4 } else { 1 };
         let writers = (0..count)
             .map(|_| {
@@ -122,7 +176,10 @@ impl ChatService {
             .collect();
         Self {
             hub: Hub::default(),
-            names: Mutex::default(),
+            store,
+            contacts,
+            jobs,
+            names,
             writers,
         }
     }
@@ -173,41 +230,20 @@ pub fn parse_chat_id(text: &str) -> Result<ContactId, ChatError> {
     ContactId::parse(text).map_err(|_| ChatError::NotFound)
 }
 
-fn is_chat(channel: Channel) -> bool {
-    matches!(channel, Channel::Web | Channel::Mobile)
-}
-
 impl ChatService {
-    /// An agent's display name (cached: names change rarely and messages are many).
-    pub async fn agent_name(&self, app: &AppState, agent: UserId) -> String {
-        if let Some(name) = self
-            .names
-            .lock()
-            .ok()
-            .and_then(|names| names.get(&agent).cloned())
-        {
-            return name;
-        }
-        let name = app
-            .store
-            .get_user(agent)
-            .await
-            .map(|u| u.display_name.to_string())
-            .unwrap_or_else(|_| "Agent".into());
-        if let Ok(mut names) = self.names.lock() {
-            names.insert(agent, name.clone());
-        }
-        name
+    /// An agent's display name.
+    pub async fn agent_name(&self, agent: UserId) -> String {
+        self.names.get(agent).await
     }
 
-    pub async fn message_view(&self, app: &AppState, message: &ChatMessage) -> MessageView {
+    pub async fn message_view(&self, message: &ChatMessage) -> MessageView {
         let (from, agent_name) = match message.sender {
             Sender::Consumer => ("consumer", None),
-            Sender::Agent(id) => ("agent", Some(self.agent_name(app, id).await)),
+            Sender::Agent(id) => ("agent", Some(self.agent_name(id).await)),
             Sender::System => ("system", None),
         };
         let attachment = match message.attachment {
-            Some(id) => app
+            Some(id) => self
                 .store
                 .get_attachment(id)
                 .await
@@ -232,9 +268,9 @@ impl ChatService {
         }
     }
 
-    pub async fn chat_info(&self, app: &AppState, contact: &Contact) -> ChatInfo {
+    pub async fn chat_info(&self, contact: &Contact) -> ChatInfo {
         let agent_name = match contact.agent {
-            Some(agent) => Some(self.agent_name(app, agent).await),
+            Some(agent) => Some(self.agent_name(agent).await),
             None => None,
         };
         ChatInfo {
@@ -246,13 +282,9 @@ impl ChatService {
         }
     }
 
-    pub async fn agent_chat(
-        &self,
-        app: &AppState,
-        contact: &Contact,
-    ) -> Result<AgentChat, ChatError> {
-        let chat = app.store.get_chat(contact.id).await?;
-        let identity = identity_of(app, chat.visitor).await;
+    pub async fn agent_chat(&self, contact: &Contact) -> Result<AgentChat, ChatError> {
+        let chat = self.store.get_chat(contact.id).await?;
+        let identity = identity_of(&self.store, chat.visitor).await;
         Ok(AgentChat {
             chat_id: contact.id.to_string(),
             issue: contact.issue.clone(),
@@ -278,7 +310,6 @@ impl ChatService {
     /// shown twice.
     pub async fn post(
         &self,
-        app: &AppState,
         chat: ContactId,
         sender: Sender,
         draft: Draft<'_>,
@@ -291,7 +322,7 @@ impl ChatService {
         } = draft;
         let client_id = ClientMessageId::parse(client_id)?;
         check_text(text, attachment.is_some())?;
-        let contact = app
+        let contact = self
             .contacts
             .open_contact(chat)
             .await
@@ -300,7 +331,7 @@ impl ChatService {
             Some(text) => {
                 let id = AttachmentId::parse(text)
                     .map_err(|_| ChatError::Invalid("attachment_id is not an id".into()))?;
-                let stored = app
+                let stored = self
                     .store
                     .get_attachment(id)
                     .await
@@ -325,8 +356,7 @@ impl ChatService {
         };
         let (stored, new) = self.store_message(message).await?;
         if new {
-            self.broadcast(app, &contact, &stored, Some(origin.id))
-                .await;
+            self.broadcast(&contact, &stored, Some(origin.id)).await;
         }
         Ok(ServerEvent::Ack {
             chat_id: chat.to_string(),
@@ -336,16 +366,10 @@ impl ChatService {
         })
     }
 
-    async fn broadcast(
-        &self,
-        app: &AppState,
-        contact: &Contact,
-        message: &ChatMessage,
-        except: Option<u64>,
-    ) {
+    async fn broadcast(&self, contact: &Contact, message: &ChatMessage, except: Option<u64>) {
         let frame = ServerEvent::Message {
             chat_id: contact.id.to_string(),
-            message: self.message_view(app, message).await,
+            message: self.message_view(message).await,
         }
         .to_json();
         self.hub.to_chat(contact.id, &frame, except);
@@ -355,7 +379,7 @@ impl ChatService {
     }
 
     /// A message from Switchboard itself (joins, transfers), stored and shown to both sides.
-    async fn system_message(&self, app: &AppState, contact: &Contact, text: String) {
+    async fn system_message(&self, contact: &Contact, text: String) {
         let message = NewMessage {
             id: MessageId::from_uuid(Uuid::now_v7()),
             contact: contact.id,
@@ -366,7 +390,7 @@ impl ChatService {
             sent_at: Utc::now(),
         };
         match self.store_message(message).await {
-            Ok((stored, _)) => self.broadcast(app, contact, &stored, None).await,
+            Ok((stored, _)) => self.broadcast(contact, &stored, None).await,
             Err(error) => tracing::warn!(%error, "system message not stored"),
         }
     }
@@ -374,21 +398,20 @@ impl ChatService {
     /// Starts a chat for a visitor, or answers with the one they already have open.
     pub async fn start(
         &self,
-        app: &AppState,
         visitor: &Visitor,
         conn: &Conn,
         queue: &str,
         language: Option<&str>,
         properties: Option<&Map<String, Value>>,
     ) -> Result<ChatInfo, ChatError> {
-        if let Some(open) = app.store.open_chats_of_visitor(visitor.id).await?.first() {
-            let contact = app.store.get_contact(*open).await?;
+        if let Some(open) = self.store.open_chats_of_visitor(visitor.id).await?.first() {
+            let contact = self.store.get_contact(*open).await?;
             self.hub.join_chat(contact.id, conn);
-            return Ok(self.chat_info(app, &contact).await);
+            return Ok(self.chat_info(&contact).await);
         }
         let queue =
             QueueId::parse(queue).map_err(|_| ChatError::Contact(ContactError::UnknownQueue))?;
-        let node = app
+        let node = self
             .contacts
             .queue_node(queue)
             .await
@@ -404,9 +427,9 @@ impl ChatService {
             reserved.apply(property_values(properties))?;
         }
         let now = Utc::now();
-        let settings = app.store.center_settings().await?;
+        let settings = self.store.center_settings().await?;
         let zone = parse_time_zone(&settings.time_zone).unwrap_or(chrono_tz::UTC);
-        let identity = identity_of(app, visitor.id).await;
+        let identity = identity_of(&self.store, visitor.id).await;
         let name = match &identity {
             Some((external, email, Some(name))) => format!(
                 "{name} ({})",
@@ -447,31 +470,30 @@ impl ChatService {
             customer: Some(name),
             chat: Some((session, ticket.clone())),
         };
-        let contact = match app.contacts.enqueue(request, contact_id).await {
+        let contact = match self.contacts.enqueue(request, contact_id).await {
             Ok(contact) => contact,
             Err(error) => {
                 self.hub.close_chat(contact_id);
                 return Err(error.into());
             }
         };
-        crm::enqueue(app, crm::Event::TicketCreated { ticket: ticket.id }).await;
-        Ok(self.chat_info(app, &contact).await)
+        crm::enqueue(&self.jobs, crm::Event::TicketCreated { ticket: ticket.id }).await;
+        Ok(self.chat_info(&contact).await)
     }
 
     /// Sets reserved properties on a chat and shows them to its agent live (RDP-1, RDP-3).
     pub async fn set_properties(
         &self,
-        app: &AppState,
         chat: ContactId,
-        properties: &Map<String, Value>,
+        properties: Map<String, Value>,
     ) -> Result<Flags, ChatError> {
-        let mut session = app.store.get_chat(chat).await?;
-        session.properties.apply(property_values(properties))?;
-        app.store
+        let mut session = self.store.get_chat(chat).await?;
+        session.properties.apply(property_values(&properties))?;
+        self.store
             .set_chat_properties(chat, &session.properties)
             .await?;
         let shown = flags(&session.properties);
-        if let Some(agent) = app.contacts.open_contact(chat).await.and_then(|c| c.agent) {
+        if let Some(agent) = self.contacts.open_contact(chat).await.and_then(|c| c.agent) {
             let frame = ServerEvent::Properties {
                 chat_id: chat.to_string(),
                 properties: shown.clone(),
@@ -483,21 +505,20 @@ impl ChatService {
     }
 
     /// Reacts to routing: tells both sides of a chat when it reaches an agent, moves, or ends.
-    pub async fn on_change(&self, app: &AppState, change: ContactChange) {
+    /// Only chats' changes come here (the server hands each change to its channel's carrier).
+    pub async fn on_change(&self, change: ContactChange) {
         match change {
-            ContactChange::Assigned(contact) if is_chat(contact.channel) => {
-                self.joined(app, &contact).await
-            }
-            ContactChange::Handed { contact, from } if is_chat(contact.channel) => {
+            ContactChange::Assigned(contact) => self.joined(&contact).await,
+            ContactChange::Handed { contact, from } => {
                 let frame = ServerEvent::ChatRemoved {
                     chat_id: contact.id.to_string(),
                     reason: "transferred".into(),
                 }
                 .to_json();
                 self.hub.to_agent(from, &frame, None);
-                self.joined(app, &contact).await;
+                self.joined(&contact).await;
             }
-            ContactChange::Requeued { contact, from } if is_chat(contact.channel) => {
+            ContactChange::Requeued { contact, from } => {
                 let frame = ServerEvent::ChatRemoved {
                     chat_id: contact.id.to_string(),
                     reason: "transferred".into(),
@@ -510,10 +531,10 @@ impl ChatService {
                 }
                 .to_json();
                 self.hub.to_chat(contact.id, &queued, None);
-                self.system_message(app, &contact, format!("Transferred to {}", contact.issue))
+                self.system_message(&contact, format!("Transferred to {}", contact.issue))
                     .await;
             }
-            ContactChange::Ended(contact) if is_chat(contact.channel) => {
+            ContactChange::Ended(contact) => {
                 let reason = contact.end_reason.clone().unwrap_or_else(|| "ended".into());
                 let frame = ServerEvent::ChatEnded {
                     chat_id: contact.id.to_string(),
@@ -525,10 +546,10 @@ impl ChatService {
                     self.hub.to_agent(agent, &frame, None);
                 }
                 self.hub.close_chat(contact.id);
-                match app.store.get_chat(contact.id).await {
+                match self.store.get_chat(contact.id).await {
                     Ok(chat) => {
                         crm::enqueue(
-                            app,
+                            &self.jobs,
                             crm::Event::TicketClosed {
                                 ticket: chat.ticket,
                             },
@@ -538,27 +559,26 @@ impl ChatService {
                     Err(error) => tracing::warn!(%error, "ended chat without a session"),
                 }
             }
-            _ => {}
         }
     }
 
-    async fn joined(&self, app: &AppState, contact: &Contact) {
+    async fn joined(&self, contact: &Contact) {
         let Some(agent) = contact.agent else { return };
-        match self.agent_chat(app, contact).await {
+        match self.agent_chat(contact).await {
             Ok(chat) => {
                 self.hub
                     .to_agent(agent, &ServerEvent::ChatAssigned { chat }.to_json(), None)
             }
             Err(error) => tracing::warn!(%error, "assigned chat could not be described"),
         }
-        let name = self.agent_name(app, agent).await;
+        let name = self.agent_name(agent).await;
         let frame = ServerEvent::AgentJoined {
             chat_id: contact.id.to_string(),
             agent_name: name.clone(),
         }
         .to_json();
         self.hub.to_chat(contact.id, &frame, None);
-        self.system_message(app, contact, format!("{name} joined the chat"))
+        self.system_message(contact, format!("{name} joined the chat"))
             .await;
     }
 }
@@ -587,10 +607,10 @@ pub fn property_values(
 
 /// The identity a visitor is bound to, as (external id, email, name).
 async fn identity_of(
-    app: &AppState,
+    store: &Arc<dyn Store>,
     visitor: switchboard_core::VisitorId,
 ) -> Option<(String, Option<String>, Option<String>)> {
-    let visitor = app.store.get_visitor(visitor).await.ok()?;
-    let identity = app.store.identity(visitor.identity?).await.ok()?;
+    let visitor = store.get_visitor(visitor).await.ok()?;
+    let identity = store.identity(visitor.identity?).await.ok()?;
     Some((identity.external_id, identity.email, identity.name))
 }

@@ -7,11 +7,11 @@ use super::live::agent_views;
 use super::setup::{queue_views, ChannelFilter};
 use super::wire::{AgentView, ContactView, MenuNode, NewContactInput, QueueView};
 use crate::app::AppState;
-use crate::contacts::NewContact;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use switchboard_core::{Channel, ContactId, Language, QueueId};
+use switchboard_services::contacts::NewContact;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -91,6 +91,7 @@ async fn create_contact(
         chat: None,
     };
     let contact = app
+        .services
         .contacts
         .enqueue(request, ContactId::from_uuid(Uuid::now_v7()))
         .await?;
@@ -111,7 +112,10 @@ async fn get_contact(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ContactView>> {
     Ok(Json(ContactView::from(
-        &app.store.get_contact(parse_contact_id(&id)?).await?,
+        &app.services
+            .store
+            .get_contact(parse_contact_id(&id)?)
+            .await?,
     )))
 }
 
@@ -124,8 +128,9 @@ async fn end_contact(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ContactView>> {
     Ok(Json(ContactView::from(
-        &app.contacts
-            .end(parse_contact_id(&id)?, "ended_by_integration")
+        &app.services
+            .contacts
+            .end(parse_contact_id(&id)?, "ended_by_integration".into())
             .await?,
     )))
 }

@@ -42,9 +42,8 @@ pub fn check_password_policy(password: &str) -> ApiResult<()> {
 
 /// Hashes a password on the blocking pool (argon2 is slow on purpose).
 pub async fn hash_password(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || secret::hash_password(&password))
+    secret::hash_password_off_thread(password)
         .await
-        .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))
 }
 
@@ -67,7 +66,12 @@ async fn accept_totp(app: &AppState, user: &User, secret_text: &str, code: &str)
             "the code is wrong or expired",
         )
     })?;
-    if !app.store.use_totp_step(user.id, step as i64).await? {
+    if !app
+        .services
+        .store
+        .use_totp_step(user.id, step as i64)
+        .await?
+    {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "totp_invalid",
@@ -82,7 +86,7 @@ pub async fn session_view(
     user: &User,
     session: &Session,
 ) -> ApiResult<SessionView> {
-    let role = app.store.get_role(&user.role).await?;
+    let role = app.services.store.get_role(&user.role).await?;
     Ok(SessionView {
         user: UserView::from(user),
         mfa: session.mfa,
@@ -127,11 +131,11 @@ async fn login(
         )
     };
     let user = match Username::parse(&name) {
-        Ok(username) => app.store.find_user(&username).await?,
+        Ok(username) => app.services.store.find_user(&username).await?,
         Err(_) => None,
     };
     let credentials = match &user {
-        Some(user) => Some(app.store.credentials(user.id).await?),
+        Some(user) => Some(app.services.store.credentials(user.id).await?),
         None => None,
     };
     let hash = credentials
@@ -176,7 +180,7 @@ async fn login(
         expires_at: now + Duration::hours(app.config.session_hours),
         mfa,
     };
-    app.store.create_session(&session).await?;
+    app.services.store.create_session(&session).await?;
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         app.config.session_hours * 3600,
@@ -200,7 +204,8 @@ async fn login(
 /// Ends the session and clears the cookie.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("session" = [])), responses((status = 204)))]
 async fn logout(State(app): State<AppState>, current: CurrentUser) -> ApiResult<impl IntoResponse> {
-    app.store
+    app.services
+        .store
         .delete_session(&current.session.token_hash)
         .await?;
     let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
@@ -227,6 +232,7 @@ async fn change_password(
 ) -> ApiResult<StatusCode> {
     check_password_policy(&input.new_password)?;
     let stored = app
+        .services
         .store
         .credentials(current.user.id)
         .await?
@@ -240,7 +246,10 @@ async fn change_password(
         ));
     }
     let hash = hash_password(input.new_password).await?;
-    app.store.set_password(current.user.id, &hash).await?;
+    app.services
+        .store
+        .set_password(current.user.id, &hash)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -256,10 +265,11 @@ async fn totp_enroll(
         ));
     }
     let secret_text = secret::new_totp_secret();
-    app.store
+    app.services
+        .store
         .set_totp(current.user.id, Some(&secret_text), false)
         .await?;
-    let issuer = app.store.center_settings().await?.name;
+    let issuer = app.services.store.center_settings().await?.name;
     let otpauth_uri = secret::totp_uri(&secret_text, current.user.username.as_str(), &issuer);
     Ok(axum::Json(TotpEnrolment {
         secret: secret_text,
@@ -274,7 +284,7 @@ async fn totp_confirm(
     current: CurrentUser,
     ApiJson(input): ApiJson<TotpCode>,
 ) -> ApiResult<StatusCode> {
-    let credentials = app.store.credentials(current.user.id).await?;
+    let credentials = app.services.store.credentials(current.user.id).await?;
     if credentials.totp_enabled {
         return Err(ApiError::conflict("two-factor sign-in is already enabled"));
     }
@@ -282,7 +292,8 @@ async fn totp_confirm(
         .totp_secret
         .ok_or_else(|| ApiError::conflict("start enrolment first"))?;
     accept_totp(&app, &current.user, &secret_text, &input.code).await?;
-    app.store
+    app.services
+        .store
         .set_totp(current.user.id, Some(&secret_text), true)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -295,11 +306,14 @@ async fn totp_disable(
     current: CurrentUser,
     ApiJson(input): ApiJson<TotpCode>,
 ) -> ApiResult<StatusCode> {
-    let credentials = app.store.credentials(current.user.id).await?;
+    let credentials = app.services.store.credentials(current.user.id).await?;
     let (true, Some(secret_text)) = (credentials.totp_enabled, credentials.totp_secret) else {
         return Err(ApiError::conflict("two-factor sign-in is not enabled"));
     };
     accept_totp(&app, &current.user, &secret_text, &input.code).await?;
-    app.store.set_totp(current.user.id, None, false).await?;
+    app.services
+        .store
+        .set_totp(current.user.id, None, false)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

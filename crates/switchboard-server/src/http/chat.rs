@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 use switchboard_core::audio::check_mp3;
 use switchboard_core::chat::{AttachmentKind, Sender};
 use switchboard_core::{AttachmentId, ContactId, Permission, Target, TicketId, VisitorId, Watched};
+use switchboard_services::config::ConfigArea;
 use switchboard_store::{Attachment, IntegrationSettings, NotificationSettings, Ticket, Tone};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -115,7 +116,7 @@ async fn consumer_socket(State(app): State<AppState>, upgrade: WebSocketUpgrade)
         .max_message_size(crate::chat::protocol::TRANSPORT_LIMIT_BYTES)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| consumer::serve(app, socket))
+        .on_upgrade(move |socket| consumer::serve(app.chat.clone(), socket))
 }
 
 /// The agent chat protocol (WebSocket, signed in; see docs/chat-protocol.md).
@@ -130,7 +131,7 @@ async fn agent_socket(
     }
     Ok(upgrade
         .max_message_size(crate::chat::protocol::TRANSPORT_LIMIT_BYTES)
-        .on_upgrade(move |socket| agent::serve(app, current, socket)))
+        .on_upgrade(move |socket| agent::serve(app.chat.clone(), current.actor, socket)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -218,7 +219,7 @@ async fn store_attachment(
             other => ApiError::bad_request("content_mismatch", other.to_string()),
         },
     )?;
-    if app.contacts.open_contact(chat).await.is_none() {
+    if app.services.contacts.open_contact(chat).await.is_none() {
         return Err(ApiError::conflict("the chat has ended"));
     }
     let attachment = Attachment {
@@ -234,7 +235,7 @@ async fn store_attachment(
         .put(&attachment.id.to_string(), body)
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    if let Err(error) = app.store.insert_attachment(&attachment).await {
+    if let Err(error) = app.services.store.insert_attachment(&attachment).await {
         let _ = app.blobs.delete(&attachment.id.to_string()).await;
         return Err(error.into());
     }
@@ -255,6 +256,7 @@ async fn visitor(app: &AppState, headers: &HeaderMap) -> ApiResult<VisitorId> {
         .and_then(|v| v.to_str().ok())
         .ok_or_else(refuse)?;
     let visitor = app
+        .services
         .store
         .get_visitor(VisitorId::parse(id).map_err(|_| refuse())?)
         .await
@@ -269,6 +271,7 @@ async fn visitor_chat(app: &AppState, headers: &HeaderMap, chat: &str) -> ApiRes
     let visitor = visitor(app, headers).await?;
     let chat = ContactId::parse(chat).map_err(|_| ApiError::not_found("chat"))?;
     let session = app
+        .services
         .store
         .get_chat(chat)
         .await
@@ -329,7 +332,8 @@ async fn serve_file(app: &AppState, attachment: &Attachment) -> ApiResult<Respon
 
 async fn attachment(app: &AppState, id: &str) -> ApiResult<Attachment> {
     let id = AttachmentId::parse(id).map_err(|_| ApiError::not_found("attachment"))?;
-    app.store
+    app.services
+        .store
         .get_attachment(id)
         .await
         .map_err(|_| ApiError::not_found("attachment"))
@@ -361,6 +365,7 @@ async fn agent_upload(
 ) -> ApiResult<(StatusCode, Json<AttachmentInfo>)> {
     let chat = ContactId::parse(&id).map_err(|_| ApiError::not_found("chat"))?;
     let contact = app
+        .services
         .contacts
         .open_contact(chat)
         .await
@@ -389,11 +394,12 @@ async fn agent_download(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let attachment = attachment(&app, &id).await?;
-    let contact = app.store.get_contact(attachment.contact).await?;
+    let contact = app.services.store.get_contact(attachment.contact).await?;
     let allowed = match contact.agent {
         Some(agent) if agent == current.user.id => true,
         Some(agent) => {
             let teams = app
+                .services
                 .store
                 .get_user(agent)
                 .await
@@ -443,7 +449,11 @@ async fn apps_get_properties(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Flags>> {
     Ok(Json(flags(
-        &app.store.get_chat(parse_chat(&id)?).await?.properties,
+        &app.services
+            .store
+            .get_chat(parse_chat(&id)?)
+            .await?
+            .properties,
     )))
 }
 
@@ -458,12 +468,12 @@ async fn apps_set_properties(
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> ApiResult<Json<Flags>> {
     let chat = parse_chat(&id)?;
-    app.store.get_chat(chat).await?;
-    if app.contacts.open_contact(chat).await.is_none() {
+    app.services.store.get_chat(chat).await?;
+    if app.services.contacts.open_contact(chat).await.is_none() {
         return Err(ApiError::conflict("the session has ended"));
     }
     app.chat
-        .set_properties(&app, chat, &body)
+        .set_properties(chat, body)
         .await
         .map(Json)
         .map_err(|e| match e {
@@ -493,6 +503,7 @@ pub struct TicketView {
 async fn ticket_view(app: &AppState, ticket: &Ticket) -> ApiResult<TicketView> {
     let attachments = match ticket.contact {
         Some(chat) => app
+            .services
             .store
             .attachments_of(chat)
             .await?
@@ -518,7 +529,7 @@ async fn ticket_view(app: &AppState, ticket: &Ticket) -> ApiResult<TicketView> {
 
 async fn load_ticket(app: &AppState, id: &str) -> ApiResult<Ticket> {
     let id = TicketId::parse(id).map_err(|_| ApiError::not_found("ticket"))?;
-    Ok(app.store.get_ticket(id).await?)
+    Ok(app.services.store.get_ticket(id).await?)
 }
 
 /// A ticket of the built-in CRM, with its transcript once the chat has ended.
@@ -541,7 +552,7 @@ async fn list_tickets(
 ) -> ApiResult<Json<Vec<TicketView>>> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     let mut views = Vec::new();
-    for ticket in app.store.list_tickets(200).await? {
+    for ticket in app.services.store.list_tickets(200).await? {
         views.push(ticket_view(&app, &ticket).await?);
     }
     Ok(Json(views))
@@ -580,6 +591,7 @@ async fn get_integrations(
 ) -> ApiResult<Json<IntegrationsView>> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     let s = app
+        .services
         .store
         .integration_settings(&secret::random_token(32))
         .await?;
@@ -643,7 +655,11 @@ async fn put_integrations(
         crm_webhook_url: input.crm_webhook_url.clone(),
         crm_webhook_secret: input.crm_webhook_secret.clone(),
     };
-    app.store.update_integration_settings(&settings).await?;
+    app.services
+        .store
+        .update_integration_settings(&settings)
+        .await?;
+    app.services.config.changed(ConfigArea::Integration).await?;
     Ok(Json(input))
 }
 
@@ -666,7 +682,8 @@ async fn list_jobs(
 ) -> ApiResult<Json<Vec<JobView>>> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     Ok(Json(
-        app.store
+        app.services
+            .store
             .list_jobs(200)
             .await?
             .into_iter()
@@ -706,7 +723,7 @@ async fn list_tones(
             url: format!("/api/v1/tones/{n}"),
         })
         .collect();
-    for tone in app.store.list_tones().await? {
+    for tone in app.services.store.list_tones().await? {
         tones.push(ToneView {
             url: format!("/api/v1/tones/{}", tone.id),
             id: tone.id,
@@ -735,7 +752,14 @@ async fn get_tone(
         )
             .into_response());
     }
-    if !app.store.list_tones().await?.iter().any(|t| t.id == id) {
+    if !app
+        .services
+        .store
+        .list_tones()
+        .await?
+        .iter()
+        .any(|t| t.id == id)
+    {
         return Err(ApiError::not_found("tone"));
     }
     let bytes = app
@@ -783,7 +807,8 @@ async fn upload_tone(
         .put(&tone.id, &body)
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    app.store.create_tone(&tone).await?;
+    app.services.store.create_tone(&tone).await?;
+    app.services.config.changed(ConfigArea::Tones).await?;
     Ok((
         StatusCode::CREATED,
         Json(ToneView {
@@ -804,8 +829,9 @@ async fn delete_tone(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
-    app.store.delete_tone(&id).await?;
+    app.services.store.delete_tone(&id).await?;
     let _ = app.blobs.delete(&id).await;
+    app.services.config.changed(ConfigArea::Tones).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -826,7 +852,12 @@ async fn get_notifications(
     current: CurrentUser,
 ) -> ApiResult<Json<NotificationsView>> {
     Ok(Json(
-        match app.store.notification_settings(current.user.id).await? {
+        match app
+            .services
+            .store
+            .notification_settings(current.user.id)
+            .await?
+        {
             Some(s) => NotificationsView {
                 new_chat_tone: s.new_chat_tone,
                 new_message_tone: s.new_message_tone,
@@ -850,6 +881,7 @@ async fn put_notifications(
     ApiJson(input): ApiJson<NotificationsView>,
 ) -> ApiResult<Json<NotificationsView>> {
     let uploaded: Vec<String> = app
+        .services
         .store
         .list_tones()
         .await?
@@ -882,6 +914,9 @@ async fn put_notifications(
         new_message_tone: input.new_message_tone.clone(),
         repeat_seconds: input.repeat_seconds,
     };
-    app.store.put_notification_settings(&settings).await?;
+    app.services
+        .store
+        .put_notification_settings(&settings)
+        .await?;
     Ok(Json(input))
 }

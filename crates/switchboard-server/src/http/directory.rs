@@ -18,6 +18,7 @@ use switchboard_core::{
     Actor, CapacityProfileId, Email, EmailList, Language, Name, Permission, PermissionSet, QueueId,
     Role, RoleKey, RoleScope, Target, Team, TeamId, User, UserId, Username,
 };
+use switchboard_services::config::ConfigArea;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -74,7 +75,7 @@ fn may_view(actor: &Actor, user: &User) -> bool {
 
 /// Checks that the actor may give `user` their role, teams and managed teams.
 async fn check_assignment(app: &AppState, actor: &Actor, user: &User) -> ApiResult<()> {
-    let role = app.store.get_role(&user.role).await.map_err(|_| {
+    let role = app.services.store.get_role(&user.role).await.map_err(|_| {
         ApiError::bad_request(
             "invalid_field",
             format!("role `{}` does not exist", user.role),
@@ -111,7 +112,7 @@ async fn list_users(
     State(app): State<AppState>,
     current: CurrentUser,
 ) -> ApiResult<Json<Vec<UserView>>> {
-    let users = app.store.list_users().await?;
+    let users = app.services.store.list_users().await?;
     Ok(Json(
         users
             .iter()
@@ -166,9 +167,11 @@ async fn create_user(
         }
         None => None,
     };
-    app.store.create_user(&user, hash.as_deref()).await?;
-    app.contacts.rebuild().await?;
-    app.voice.reload();
+    app.services
+        .store
+        .create_user(&user, hash.as_deref())
+        .await?;
+    app.services.config.changed(ConfigArea::Users).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
@@ -184,7 +187,7 @@ async fn get_user(
     current: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<UserView>> {
-    let user = app.store.get_user(parse_user_id(&id)?).await?;
+    let user = app.services.store.get_user(parse_user_id(&id)?).await?;
     if !may_view(&current.actor, &user) {
         return Err(ApiError::not_found("user"));
     }
@@ -200,7 +203,7 @@ async fn update_user(
     ApiPath(id): ApiPath<String>,
     ApiJson(changes): ApiJson<UserChanges>,
 ) -> ApiResult<Json<UserView>> {
-    let before = app.store.get_user(parse_user_id(&id)?).await?;
+    let before = app.services.store.get_user(parse_user_id(&id)?).await?;
     if !may_view(&current.actor, &before) {
         return Err(ApiError::not_found("user"));
     }
@@ -253,9 +256,8 @@ async fn update_user(
     {
         check_assignment(&app, &current.actor, &user).await?;
     }
-    app.store.update_user(&user).await?;
-    app.contacts.rebuild().await?;
-    app.voice.reload();
+    app.services.store.update_user(&user).await?;
+    app.services.config.changed(ConfigArea::Users).await?;
     Ok(Json(UserView::from(&user)))
 }
 
@@ -267,7 +269,7 @@ async fn delete_user(
     current: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let user = app.store.get_user(parse_user_id(&id)?).await?;
+    let user = app.services.store.get_user(parse_user_id(&id)?).await?;
     if !may_view(&current.actor, &user) {
         return Err(ApiError::not_found("user"));
     }
@@ -275,9 +277,8 @@ async fn delete_user(
     if user.id == current.user.id {
         return Err(ApiError::conflict("you cannot remove yourself"));
     }
-    app.store.delete_user(user.id).await?;
-    app.contacts.rebuild().await?;
-    app.voice.reload();
+    app.services.store.delete_user(user.id).await?;
+    app.services.config.changed(ConfigArea::Users).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -290,14 +291,14 @@ async fn set_user_password(
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<SetPassword>,
 ) -> ApiResult<StatusCode> {
-    let user = app.store.get_user(parse_user_id(&id)?).await?;
+    let user = app.services.store.get_user(parse_user_id(&id)?).await?;
     if !may_view(&current.actor, &user) {
         return Err(ApiError::not_found("user"));
     }
     require(&current.actor, Permission::UsersEdit, user_target(&user))?;
     check_password_policy(&input.password)?;
     let hash = hash_password(input.password).await?;
-    app.store.set_password(user.id, &hash).await?;
+    app.services.store.set_password(user.id, &hash).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -308,7 +309,8 @@ async fn list_teams(
     _current: CurrentUser,
 ) -> ApiResult<Json<Vec<TeamView>>> {
     Ok(Json(
-        app.store
+        app.services
+            .store
             .list_teams()
             .await?
             .iter()
@@ -331,7 +333,8 @@ async fn create_team(
         name: Name::parse("name", &input.name)?,
         created_at: Utc::now(),
     };
-    app.store.create_team(&team).await?;
+    app.services.store.create_team(&team).await?;
+    app.services.config.changed(ConfigArea::Teams).await?;
     Ok((StatusCode::CREATED, Json(TeamView::from(&team))))
 }
 
@@ -349,9 +352,10 @@ async fn update_team(
     ApiJson(input): ApiJson<TeamInput>,
 ) -> ApiResult<Json<TeamView>> {
     require(&current.actor, Permission::UsersEdit, Target::Center)?;
-    let mut team = app.store.get_team(parse_team_id(&id)?).await?;
+    let mut team = app.services.store.get_team(parse_team_id(&id)?).await?;
     team.name = Name::parse("name", &input.name)?;
-    app.store.update_team(&team).await?;
+    app.services.store.update_team(&team).await?;
+    app.services.config.changed(ConfigArea::Teams).await?;
     Ok(Json(TeamView::from(&team)))
 }
 
@@ -364,9 +368,8 @@ async fn delete_team(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     require(&current.actor, Permission::UsersEdit, Target::Center)?;
-    app.store.delete_team(parse_team_id(&id)?).await?;
-    app.contacts.rebuild().await?;
-    app.voice.reload();
+    app.services.store.delete_team(parse_team_id(&id)?).await?;
+    app.services.config.changed(ConfigArea::Teams).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -377,7 +380,8 @@ async fn list_roles(
     _current: CurrentUser,
 ) -> ApiResult<Json<Vec<RoleView>>> {
     Ok(Json(
-        app.store
+        app.services
+            .store
             .list_roles()
             .await?
             .iter()
@@ -418,13 +422,14 @@ async fn create_role(
         scope: RoleScope::parse(input.scope.as_deref().unwrap_or("center"))?,
         builtin: false,
     };
-    app.store.create_role(&role).await?;
+    app.services.store.create_role(&role).await?;
+    app.services.config.changed(ConfigArea::Roles).await?;
     Ok((StatusCode::CREATED, Json(RoleView::from(&role))))
 }
 
 async fn custom_role(app: &AppState, key: &str) -> ApiResult<Role> {
     let key = RoleKey::parse(key).map_err(|_| ApiError::not_found("role"))?;
-    let role = app.store.get_role(&key).await?;
+    let role = app.services.store.get_role(&key).await?;
     if role.builtin {
         return Err(ApiError::conflict(
             "built-in roles cannot be changed or removed",
@@ -453,9 +458,8 @@ async fn update_role(
     if let Some(scope) = &changes.scope {
         role.scope = RoleScope::parse(scope)?;
     }
-    app.store.update_role(&role).await?;
-    app.contacts.rebuild().await?;
-    app.voice.reload();
+    app.services.store.update_role(&role).await?;
+    app.services.config.changed(ConfigArea::Roles).await?;
     Ok(Json(RoleView::from(&role)))
 }
 
@@ -469,6 +473,7 @@ async fn delete_role(
 ) -> ApiResult<StatusCode> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     let role = custom_role(&app, &key).await?;
-    app.store.delete_role(&role.key).await?;
+    app.services.store.delete_role(&role.key).await?;
+    app.services.config.changed(ConfigArea::Roles).await?;
     Ok(StatusCode::NO_CONTENT)
 }

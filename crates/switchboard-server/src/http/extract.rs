@@ -106,11 +106,13 @@ impl CurrentUser {
     /// Resolves a session token to a user who may act.
     pub async fn from_token(app: &AppState, token: &str) -> Result<Self, ApiError> {
         let session = app
+            .services
             .store
             .get_session(&secret::sha256_hex(token), Utc::now())
             .await?
             .ok_or_else(|| ApiError::unauthorized("the session has ended; sign in again"))?;
         let user = app
+            .services
             .store
             .get_user(session.user_id)
             .await
@@ -118,7 +120,7 @@ impl CurrentUser {
         if user.disabled {
             return Err(ApiError::unauthorized("the user is disabled"));
         }
-        let role = app.store.get_role(&user.role).await?;
+        let role = app.services.store.get_role(&user.role).await?;
         let actor = Actor {
             user_id: user.id,
             role,
@@ -170,7 +172,12 @@ impl FromRequestParts<AppState> for AppsClient {
             .map_err(|_| refuse())?;
         let text = String::from_utf8(decoded).map_err(|_| refuse())?;
         let (key_id, secret_text) = text.split_once(':').ok_or_else(refuse)?;
-        let key = app.store.get_api_key(key_id).await?.ok_or_else(refuse)?;
+        let key = app
+            .services
+            .store
+            .get_api_key(key_id)
+            .await?
+            .ok_or_else(refuse)?;
         if !secret::constant_time_eq(&secret::sha256_hex(secret_text), &key.secret_hash) {
             return Err(refuse());
         }

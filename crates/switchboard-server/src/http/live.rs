@@ -4,9 +4,8 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, CurrentUser};
 use super::require;
-use super::wire::{AgentView, ContactView, EventPayload, PresenceInput};
+use super::wire::{event_json, AgentView, ContactView, EventPayload, PresenceInput};
 use crate::app::AppState;
-use crate::contacts::ContactError;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -16,6 +15,7 @@ use std::collections::HashMap;
 use switchboard_core::{
     Actor, Contact, ContactId, Permission, Presence, Target, TeamId, User, UserId, Watched,
 };
+use switchboard_services::contacts::ContactError;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -50,6 +50,7 @@ pub async fn agent_views(
     may_see: impl Fn(&User) -> bool,
 ) -> ApiResult<Vec<AgentView>> {
     let handlers: Vec<String> = app
+        .services
         .store
         .list_roles()
         .await?
@@ -58,11 +59,11 @@ pub async fn agent_views(
         .map(|r| r.key.to_string())
         .collect();
     let mut views = Vec::new();
-    for user in app.store.list_users().await? {
+    for user in app.services.store.list_users().await? {
         if user.disabled || !handlers.contains(&user.role.to_string()) || !may_see(&user) {
             continue;
         }
-        let (calls, chats) = app.contacts.load_of(user.id).await;
+        let (calls, chats) = app.services.contacts.load_of(user.id).await;
         views.push(AgentView {
             user_id: user.id.to_string(),
             username: user.username.to_string(),
@@ -105,10 +106,10 @@ async fn set_presence(
     ApiJson(input): ApiJson<PresenceInput>,
 ) -> ApiResult<Json<AgentView>> {
     let id = UserId::parse(&id).map_err(|_| ApiError::not_found("agent"))?;
-    let mut user = if id == current.user.id {
+    let user = if id == current.user.id {
         current.user.clone()
     } else {
-        app.store.get_user(id).await?
+        app.services.store.get_user(id).await?
     };
     if id != current.user.id {
         if !current.actor.may_watch(Watched::Agent {
@@ -129,6 +130,7 @@ async fn set_presence(
     let presence = Presence::parse(&input.presence)?;
     if let Presence::Custom(name) = &presence {
         if !app
+            .services
             .store
             .list_custom_statuses()
             .await?
@@ -142,14 +144,18 @@ async fn set_presence(
         }
     }
     if presence.is_routable() {
-        let role = app.store.get_role(&user.role).await?;
+        let role = app.services.store.get_role(&user.role).await?;
         if !role.permissions.contains(Permission::HandleContacts) || user.disabled {
             return Err(ApiError::conflict(
                 "this user's role does not take contacts, so they cannot be available",
             ));
         }
     }
-    app.contacts.set_presence(&mut user, presence).await?;
+    let user = app
+        .services
+        .contacts
+        .set_presence(user.id, presence)
+        .await?;
     let views = agent_views(&app, |u| u.id == user.id).await?;
     views
         .into_iter()
@@ -161,6 +167,7 @@ async fn set_presence(
 /// Teams of every user, to decide who may see contacts held by an agent.
 async fn teams_by_user(app: &AppState) -> ApiResult<HashMap<UserId, Vec<TeamId>>> {
     Ok(app
+        .services
         .store
         .list_users()
         .await?
@@ -189,7 +196,7 @@ async fn list_contacts(
     current: CurrentUser,
 ) -> ApiResult<Json<Vec<ContactView>>> {
     let teams = teams_by_user(&app).await?;
-    let open = app.store.open_contacts().await?;
+    let open = app.services.store.open_contacts().await?;
     Ok(Json(
         open.iter()
             .filter(|c| may_see_contact(&current.actor, c, &teams))
@@ -204,7 +211,7 @@ async fn visible_contact(
     id: &str,
 ) -> ApiResult<(Contact, HashMap<UserId, Vec<TeamId>>)> {
     let id = ContactId::parse(id).map_err(|_| ApiError::not_found("contact"))?;
-    let contact = app.store.get_contact(id).await?;
+    let contact = app.services.store.get_contact(id).await?;
     let teams = teams_by_user(app).await?;
     if !may_see_contact(actor, &contact, &teams) {
         return Err(ApiError::not_found("contact"));
@@ -248,7 +255,10 @@ async fn end_contact(
         "ended_by_supervisor"
     };
     Ok(Json(ContactView::from(
-        &app.contacts.end(contact.id, reason).await?,
+        &app.services
+            .contacts
+            .end(contact.id, reason.to_owned())
+            .await?,
     )))
 }
 
@@ -271,8 +281,8 @@ async fn events(
 const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn stream_events(app: AppState, current: CurrentUser, mut socket: WebSocket) {
-    app.metrics.event_subscribers.inc();
-    let mut receiver = app.events.subscribe();
+    app.services.metrics.event_subscribers.inc();
+    let mut receiver = app.services.events.subscribe();
     let hello = EventPayload::Hello {
         user_id: current.user.id.to_string(),
         permissions: current
@@ -290,7 +300,12 @@ async fn stream_events(app: AppState, current: CurrentUser, mut socket: WebSocke
             tokio::select! {
                 event = receiver.recv() => match event {
                     Ok(event) => {
-                        if event.visible_to(&current.actor) && socket.send(Message::Text(event.json.clone().into())).await.is_err() {
+                        if !event.visible_to(&current.actor) {
+                            continue;
+                        }
+                        // Encoded by the first watcher that sends it; the same text for the rest.
+                        let Some(json) = event.encoded(event_json) else { continue };
+                        if socket.send(Message::Text(json.to_owned().into())).await.is_err() {
                             break;
                         }
                     }
@@ -307,7 +322,7 @@ async fn stream_events(app: AppState, current: CurrentUser, mut socket: WebSocke
                     Some(Ok(_)) => {}
                 },
                 _ = recheck.tick() => {
-                    let alive = app.store.get_session(&current.session.token_hash, Utc::now()).await;
+                    let alive = app.services.store.get_session(&current.session.token_hash, Utc::now()).await;
                     if !matches!(alive, Ok(Some(_))) {
                         let _ = socket.send(Message::Close(None)).await;
                         break;
@@ -316,7 +331,7 @@ async fn stream_events(app: AppState, current: CurrentUser, mut socket: WebSocke
             }
         }
     }
-    app.metrics.event_subscribers.dec();
+    app.services.metrics.event_subscribers.dec();
 }
 
 async fn send_json(socket: &mut WebSocket, payload: &EventPayload) -> bool {

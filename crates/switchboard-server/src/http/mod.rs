@@ -1,6 +1,7 @@
 //! The HTTP API. Every route is registered through `OpenApiRouter`, so `/api/openapi.json`
 //! describes every endpoint by construction. Handlers are thin: extract, check permission,
-//! call the store or a service, map the result.
+//! call the store or a service, map the result. A handler that changes the center's
+//! configuration announces it once, with `app.services.config.changed(area)`.
 
 pub mod apps;
 pub mod assets;
@@ -13,6 +14,7 @@ pub mod live;
 pub mod setup;
 pub mod system;
 pub mod voice;
+pub mod webhook;
 pub mod wire;
 
 use crate::app::AppState;
@@ -123,9 +125,10 @@ async fn cors_for_consumers(request: Request, next: Next) -> Response {
 async fn count_responses(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let class = format!("{}xx", response.status().as_u16() / 100);
-    app.metrics
+    app.services
+        .metrics
         .http_responses
-        .get_or_create(&crate::metrics::StatusLabels { class })
+        .get_or_create(&switchboard_services::metrics::StatusLabels { class })
         .inc();
     response
 }

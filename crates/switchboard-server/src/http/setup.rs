@@ -24,7 +24,8 @@ use switchboard_core::{
     CapacityProfile, CapacityProfileId, Channel, Language, Name, Permission, QueueId, QueueKind,
     QueueNode, QueueTree, Target,
 };
-use switchboard_store::{ApiKey, CenterSettings, HoursRecord};
+use switchboard_services::config::ConfigArea;
+use switchboard_store::{CenterSettings, HoursRecord};
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -58,7 +59,7 @@ pub struct ChannelFilter {
 
 /// Every queue node with its path, in menu order.
 pub async fn queue_views(app: &AppState, channel: Option<Channel>) -> ApiResult<Vec<QueueView>> {
-    let nodes = app.store.list_queues().await?;
+    let nodes = app.services.store.list_queues().await?;
     let tree = QueueTree::new(nodes.clone()).map_err(|e| ApiError::internal(&e))?;
     Ok(nodes
         .iter()
@@ -109,9 +110,8 @@ async fn create_queue(
         priority: input.priority.unwrap_or(0),
         languages: parse_languages(&input.languages)?,
     };
-    app.store.create_queue(&node).await?;
-    app.contacts.rebuild().await?;
-    app.voice.reload();
+    app.services.store.create_queue(&node).await?;
+    app.services.config.changed(ConfigArea::Queues).await?;
     Ok((StatusCode::CREATED, Json(view_of(&app, node.id).await?)))
 }
 
@@ -127,6 +127,7 @@ async fn update_queue(
     settings_editor(&current)?;
     let id = parse_queue_id(&id)?;
     let mut node = app
+        .services
         .store
         .list_queues()
         .await?
@@ -151,9 +152,8 @@ async fn update_queue(
     if let Some(languages) = &changes.languages {
         node.languages = parse_languages(languages)?;
     }
-    app.store.update_queue(&node).await?;
-    app.contacts.rebuild().await?;
-    app.voice.reload();
+    app.services.store.update_queue(&node).await?;
+    app.services.config.changed(ConfigArea::Queues).await?;
     Ok(Json(view_of(&app, id).await?))
 }
 
@@ -166,7 +166,8 @@ async fn delete_queue(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     settings_editor(&current)?;
-    app.store
+    app.services
+        .store
         .delete_queue(parse_queue_id(&id)?)
         .await
         .map_err(|e| match e {
@@ -175,8 +176,7 @@ async fn delete_queue(
             }
             other => other.into(),
         })?;
-    app.contacts.rebuild().await?;
-    app.voice.reload();
+    app.services.config.changed(ConfigArea::Queues).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -187,7 +187,8 @@ async fn list_profiles(
     _current: CurrentUser,
 ) -> ApiResult<Json<Vec<CapacityProfileView>>> {
     Ok(Json(
-        app.store
+        app.services
+            .store
             .list_capacity_profiles()
             .await?
             .iter()
@@ -216,7 +217,11 @@ async fn create_profile(
 ) -> ApiResult<(StatusCode, Json<CapacityProfileView>)> {
     settings_editor(&current)?;
     let profile = profile_from(CapacityProfileId::from_uuid(Uuid::now_v7()), &input)?;
-    app.store.create_capacity_profile(&profile).await?;
+    app.services.store.create_capacity_profile(&profile).await?;
+    app.services
+        .config
+        .changed(ConfigArea::CapacityProfiles)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(CapacityProfileView::from(&profile)),
@@ -238,9 +243,11 @@ async fn update_profile(
 ) -> ApiResult<Json<CapacityProfileView>> {
     settings_editor(&current)?;
     let profile = profile_from(parse_profile_id(&id)?, &input)?;
-    app.store.update_capacity_profile(&profile).await?;
-    app.contacts.rebuild().await?;
-    app.voice.reload();
+    app.services.store.update_capacity_profile(&profile).await?;
+    app.services
+        .config
+        .changed(ConfigArea::CapacityProfiles)
+        .await?;
     Ok(Json(CapacityProfileView::from(&profile)))
 }
 
@@ -253,8 +260,13 @@ async fn delete_profile(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     settings_editor(&current)?;
-    app.store
+    app.services
+        .store
         .delete_capacity_profile(parse_profile_id(&id)?)
+        .await?;
+    app.services
+        .config
+        .changed(ConfigArea::CapacityProfiles)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -266,7 +278,8 @@ async fn list_hours(
     _current: CurrentUser,
 ) -> ApiResult<Json<Vec<HoursView>>> {
     Ok(Json(
-        app.store
+        app.services
+            .store
             .list_hours()
             .await?
             .iter()
@@ -286,7 +299,7 @@ fn parse_scope(scope: &ScopeView) -> ApiResult<HoursScope> {
 async fn hours_record(app: &AppState, id: String, input: &HoursInput) -> ApiResult<HoursRecord> {
     let zone = match &input.time_zone {
         Some(zone) => zone.clone(),
-        None => app.store.center_settings().await?.time_zone,
+        None => app.services.store.center_settings().await?.time_zone,
     };
     let schedule = Schedule::new(
         parse_time_zone(&zone)?,
@@ -324,12 +337,14 @@ async fn create_hours(
 ) -> ApiResult<(StatusCode, Json<HoursView>)> {
     settings_editor(&current)?;
     let record = hours_record(&app, Uuid::now_v7().to_string(), &input).await?;
-    app.store.put_hours(&record).await?;
+    app.services.store.put_hours(&record).await?;
+    app.services.config.changed(ConfigArea::Hours).await?;
     Ok((StatusCode::CREATED, Json(HoursView::from(&record))))
 }
 
 async fn existing_hours(app: &AppState, id: &str) -> ApiResult<HoursRecord> {
-    app.store
+    app.services
+        .store
         .list_hours()
         .await?
         .into_iter()
@@ -349,7 +364,8 @@ async fn replace_hours(
     settings_editor(&current)?;
     let existing = existing_hours(&app, &id).await?;
     let record = hours_record(&app, existing.id, &input).await?;
-    app.store.put_hours(&record).await?;
+    app.services.store.put_hours(&record).await?;
+    app.services.config.changed(ConfigArea::Hours).await?;
     Ok(Json(HoursView::from(&record)))
 }
 
@@ -362,7 +378,8 @@ async fn delete_hours(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     settings_editor(&current)?;
-    app.store.delete_hours(&id).await?;
+    app.services.store.delete_hours(&id).await?;
+    app.services.config.changed(ConfigArea::Hours).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -395,6 +412,7 @@ async fn hours_status(
 pub async fn open_status(app: &AppState, query: &StatusQuery) -> ApiResult<OpenStatus> {
     let queue_id = parse_queue_id(&query.queue_id)?;
     let node = app
+        .services
         .store
         .list_queues()
         .await?
@@ -402,7 +420,7 @@ pub async fn open_status(app: &AppState, query: &StatusQuery) -> ApiResult<OpenS
         .find(|n| n.id == queue_id)
         .ok_or_else(|| ApiError::not_found("queue"))?;
     let language = query.language.as_deref().map(Language::parse).transpose()?;
-    let records = app.store.list_hours().await?;
+    let records = app.services.store.list_hours().await?;
     let set = HoursSet::new(
         records
             .iter()
@@ -440,7 +458,7 @@ async fn get_settings(
     _current: CurrentUser,
 ) -> ApiResult<Json<SettingsView>> {
     Ok(Json(SettingsView::from(
-        &app.store.center_settings().await?,
+        &app.services.store.center_settings().await?,
     )))
 }
 
@@ -458,7 +476,8 @@ async fn update_settings(
         time_zone: parse_time_zone(&input.time_zone)?.name().to_owned(),
         languages: parse_languages(&input.languages)?,
     };
-    app.store.update_center_settings(&settings).await?;
+    app.services.store.update_center_settings(&settings).await?;
+    app.services.config.changed(ConfigArea::Settings).await?;
     Ok(Json(SettingsView::from(&settings)))
 }
 
@@ -469,7 +488,8 @@ async fn list_custom_statuses(
     _current: CurrentUser,
 ) -> ApiResult<Json<Vec<CustomStatusInput>>> {
     Ok(Json(
-        app.store
+        app.services
+            .store
             .list_custom_statuses()
             .await?
             .into_iter()
@@ -488,7 +508,11 @@ async fn create_custom_status(
 ) -> ApiResult<(StatusCode, Json<CustomStatusInput>)> {
     settings_editor(&current)?;
     let name = Name::parse("name", &input.name)?.to_string();
-    app.store.create_custom_status(&name).await?;
+    app.services.store.create_custom_status(&name).await?;
+    app.services
+        .config
+        .changed(ConfigArea::CustomStatuses)
+        .await?;
     Ok((StatusCode::CREATED, Json(CustomStatusInput { name })))
 }
 
@@ -501,7 +525,11 @@ async fn delete_custom_status(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     settings_editor(&current)?;
-    app.store.delete_custom_status(&name).await?;
+    app.services.store.delete_custom_status(&name).await?;
+    app.services
+        .config
+        .changed(ConfigArea::CustomStatuses)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -513,7 +541,8 @@ async fn list_api_keys(
 ) -> ApiResult<Json<Vec<ApiKeyView>>> {
     settings_editor(&current)?;
     Ok(Json(
-        app.store
+        app.services
+            .store
             .list_api_keys()
             .await?
             .iter()
@@ -523,15 +552,11 @@ async fn list_api_keys(
 }
 
 /// Makes a new key and secret for an integration; the answer is the only time the secret is shown.
-pub async fn issue_api_key(app: &AppState, name: &str) -> ApiResult<ApiKeyView> {
-    let secret_text = secret::random_token(32);
-    let key = ApiKey {
-        key_id: format!("sbk_{}", secret::random_token(10)),
-        name: Name::parse("name", name)?.to_string(),
-        secret_hash: secret::sha256_hex(&secret_text),
-        created_at: Utc::now(),
-    };
-    app.store.create_api_key(&key).await?;
+async fn issue_api_key(app: &AppState, name: &str) -> ApiResult<ApiKeyView> {
+    let name = Name::parse("name", name)?.to_string();
+    let (key, secret_text) = secret::new_api_key(name, Utc::now());
+    app.services.store.create_api_key(&key).await?;
+    app.services.config.changed(ConfigArea::ApiKeys).await?;
     Ok(ApiKeyView {
         secret: Some(secret_text),
         ..ApiKeyView::from(&key)
@@ -562,6 +587,7 @@ async fn delete_api_key(
     ApiPath(key_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     settings_editor(&current)?;
-    app.store.delete_api_key(&key_id).await?;
+    app.services.store.delete_api_key(&key_id).await?;
+    app.services.config.changed(ConfigArea::ApiKeys).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,12 +17,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Liveness and database reachability; 503 when the database does not answer.
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn healthz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
-    match app.store.ping().await {
+    match app.services.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
             Json(Health {
                 status: "ok".into(),
-                database: app.store.backend().into(),
+                database: app.services.store.backend().into(),
             }),
         ),
         Err(error) => {
@@ -31,7 +31,7 @@ async fn healthz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(Health {
                     status: "database unreachable".into(),
-                    database: app.store.backend().into(),
+                    database: app.services.store.backend().into(),
                 }),
             )
         }
@@ -46,7 +46,7 @@ async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        app.services.metrics.render(),
     )
 }
 

@@ -18,6 +18,7 @@ use switchboard_core::voice::{
     CallRecord, DialRule, Did, Network, PhoneNumber, Trunk, TrunkDirection,
 };
 use switchboard_core::{CallId, Language, Name, Permission, QueueId, Target, TrunkId, UserId};
+use switchboard_services::config::ConfigArea;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -259,7 +260,8 @@ async fn list_trunks(
 ) -> ApiResult<Json<Vec<TrunkView>>> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     Ok(Json(
-        app.store
+        app.services
+            .store
             .list_trunks()
             .await?
             .iter()
@@ -278,8 +280,8 @@ async fn create_trunk(
 ) -> ApiResult<(StatusCode, Json<TrunkView>)> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     let trunk = trunk_from(TrunkId::from_uuid(Uuid::now_v7()), input, None)?;
-    app.store.put_trunk(&trunk).await?;
-    app.voice.reload();
+    app.services.store.put_trunk(&trunk).await?;
+    app.services.config.changed(ConfigArea::Trunks).await?;
     Ok((StatusCode::CREATED, Json(trunk_view(&trunk))))
 }
 
@@ -294,10 +296,10 @@ async fn update_trunk(
 ) -> ApiResult<Json<TrunkView>> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     let id = TrunkId::parse(&id)?;
-    let previous = app.store.get_trunk(id).await?;
+    let previous = app.services.store.get_trunk(id).await?;
     let trunk = trunk_from(id, input, Some(&previous))?;
-    app.store.put_trunk(&trunk).await?;
-    app.voice.reload();
+    app.services.store.put_trunk(&trunk).await?;
+    app.services.config.changed(ConfigArea::Trunks).await?;
     Ok(Json(trunk_view(&trunk)))
 }
 
@@ -309,8 +311,11 @@ async fn delete_trunk(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
-    app.store.delete_trunk(TrunkId::parse(&id)?).await?;
-    app.voice.reload();
+    app.services
+        .store
+        .delete_trunk(TrunkId::parse(&id)?)
+        .await?;
+    app.services.config.changed(ConfigArea::Trunks).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -346,7 +351,8 @@ async fn list_numbers(
 ) -> ApiResult<Json<Vec<NumberView>>> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
     Ok(Json(
-        app.store
+        app.services
+            .store
             .list_dids()
             .await?
             .iter()
@@ -374,8 +380,8 @@ async fn put_number(
             .transpose()?,
         language: input.language.as_deref().map(Language::parse).transpose()?,
     };
-    app.store.put_did(&did).await?;
-    app.voice.reload();
+    app.services.store.put_did(&did).await?;
+    app.services.config.changed(ConfigArea::Numbers).await?;
     Ok(Json(number_view(&did)))
 }
 
@@ -387,8 +393,8 @@ async fn delete_number(
     ApiPath(number): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
-    app.store.delete_did(&number).await?;
-    app.voice.reload();
+    app.services.store.delete_did(&number).await?;
+    app.services.config.changed(ConfigArea::Numbers).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -400,7 +406,7 @@ pub struct SipPhoneInput {
 }
 
 async fn user_for_phone(app: &AppState, current: &CurrentUser, id: &str) -> ApiResult<UserId> {
-    let user = app.store.get_user(UserId::parse(id)?).await?;
+    let user = app.services.store.get_user(UserId::parse(id)?).await?;
     if user.id != current.actor.user_id {
         require(
             &current.actor,
@@ -430,10 +436,10 @@ async fn set_sip_phone(
             "password is 8 to 128 characters",
         ));
     }
-    let username = app.store.get_user(user).await?.username;
+    let username = app.services.store.get_user(user).await?.username;
     let ha1 = switchboard_sip::digest::ha1(username.as_str(), REALM, &input.password);
-    app.store.set_sip_phone(user, Some(&ha1)).await?;
-    app.voice.reload();
+    app.services.store.set_sip_phone(user, Some(&ha1)).await?;
+    app.services.config.changed(ConfigArea::SipPhones).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -445,8 +451,8 @@ async fn delete_sip_phone(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let user = user_for_phone(&app, &current, &id).await?;
-    app.store.set_sip_phone(user, None).await?;
-    app.voice.reload();
+    app.services.store.set_sip_phone(user, None).await?;
+    app.services.config.changed(ConfigArea::SipPhones).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -532,8 +538,11 @@ async fn put_audio(
         .put(&blob, &body)
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    app.store.put_voice_audio(&key, &blob, Utc::now()).await?;
-    app.voice.reload();
+    app.services
+        .store
+        .put_voice_audio(&key, &blob, Utc::now())
+        .await?;
+    app.services.config.changed(ConfigArea::VoiceAudio).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -545,8 +554,11 @@ async fn delete_audio(
     ApiPath(key): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
-    app.store.delete_voice_audio(&audio_key(&key)?).await?;
-    app.voice.reload();
+    app.services
+        .store
+        .delete_voice_audio(&audio_key(&key)?)
+        .await?;
+    app.services.config.changed(ConfigArea::VoiceAudio).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -579,7 +591,7 @@ async fn list_calls(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("invalid_field", "limit is 1 to 1000"));
     }
-    let calls = app.store.list_calls(limit).await?;
+    let calls = app.services.store.list_calls(limit).await?;
     Ok(Json(
         calls
             .iter()
@@ -614,7 +626,7 @@ async fn get_call(
     current: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<CallView>> {
-    let record = app.store.get_call(CallId::parse(&id)?).await?;
+    let record = app.services.store.get_call(CallId::parse(&id)?).await?;
     if !visible(&current, &record) {
         return Err(ApiError::not_found("call"));
     }

@@ -1,11 +1,14 @@
-//! Wire types: what the HTTP API and the event stream send and accept. Only this module derives
-//! Serialize/Deserialize for the outside world; domain types convert explicitly.
+//! Wire types: what the HTTP API and the event stream send and accept. Only this module (and the
+//! few views kept next to their handlers in `http/`) derives Serialize/Deserialize for the
+//! outside world; domain types convert explicitly. The event stream's JSON is made here, from
+//! the services' `DomainEvent`, once per event (`event_json`).
 //! Requests deny unknown fields, so a misspelt field is a clear 400, not silently ignored.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use switchboard_core::hours::{HoursScope, Schedule};
 use switchboard_core::{CapacityProfile, Contact, Language, QueueNode, Role, Team, User};
+use switchboard_services::events::DomainEvent;
 use switchboard_store::{ApiKey, CenterSettings, HoursRecord};
 use utoipa::ToSchema;
 
@@ -623,4 +626,44 @@ pub enum EventPayload {
     CallUpdated { call: CallView },
     /// The stream fell behind and this many events were skipped.
     Lagged { missed: u64 },
+}
+
+impl From<&DomainEvent> for EventPayload {
+    fn from(event: &DomainEvent) -> Self {
+        match event {
+            DomainEvent::PresenceChanged {
+                user,
+                presence,
+                since,
+            } => EventPayload::PresenceChanged {
+                user_id: user.to_string(),
+                presence: presence.to_string(),
+                since: *since,
+            },
+            DomainEvent::ContactQueued(contact) => EventPayload::ContactQueued {
+                contact: ContactView::from(contact),
+            },
+            DomainEvent::ContactAssigned(contact) => EventPayload::ContactAssigned {
+                contact: ContactView::from(contact),
+            },
+            DomainEvent::ContactEnded(contact) => EventPayload::ContactEnded {
+                contact: ContactView::from(contact),
+            },
+            DomainEvent::CallUpdated(call) => EventPayload::CallUpdated {
+                call: CallView::from(call),
+            },
+        }
+    }
+}
+
+/// A domain event as the event stream sends it: the encoder every watcher shares (see
+/// `switchboard_services::events`), so each event is encoded once.
+pub fn event_json(event: &DomainEvent) -> Option<String> {
+    match serde_json::to_string(&EventPayload::from(event)) {
+        Ok(json) => Some(json),
+        Err(error) => {
+            tracing::error!(%error, "event not serialisable");
+            None
+        }
+    }
 }

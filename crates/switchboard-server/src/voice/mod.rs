@@ -6,8 +6,10 @@
 //! One task drives the engine: SIP messages, media events, routing answers, rendered audio,
 //! contact changes and API commands all arrive as inputs on that task, and its outputs are
 //! carried out before the next input. Nothing in the task waits on the database or routing
-//! except one thing: when the voice configuration changed, it is loaded again before the next
-//! INVITE or REGISTER is handed to the engine (as a request right after an edit expects).
+//! except one thing: when the configuration changed (its generation moved on), the voice
+//! configuration is loaded again before the next INVITE or REGISTER is handed to the engine, as
+//! a request right after an edit expects. Cached uploaded prompts are forgotten when audio or
+//! queues change.
 
 pub mod audio;
 mod media;
@@ -15,9 +17,6 @@ pub mod prompts;
 mod transport;
 
 use crate::app::AppState;
-use crate::contacts::{ContactChange, ContactError, NewContact, TransferTarget};
-use crate::events::Subject;
-use crate::http::wire::{CallView, EventPayload};
 use chrono::Utc;
 use media::{MediaPlane, Ports};
 use std::collections::HashMap;
@@ -31,6 +30,10 @@ use switchboard_call::{
 use switchboard_core::voice::CallRecord;
 use switchboard_core::{CallId, Channel, UserId};
 use switchboard_media::RoomConfig;
+use switchboard_services::bus::ContactChange;
+use switchboard_services::config::ConfigArea;
+use switchboard_services::contacts::{ContactError, NewContact, TransferTarget};
+use switchboard_services::events::{DomainEvent, Subject};
 use switchboard_sip::{Message, Method};
 use tokio::sync::{mpsc, oneshot};
 use transport::{Inbound, TcpLimits, Transport};
@@ -69,8 +72,6 @@ enum Command {
     Live(oneshot::Sender<Vec<CallRecord>>),
     Registrations(oneshot::Sender<Vec<(UserId, String, SocketAddr)>>),
     Contact(ContactChange),
-    /// Trunks, numbers, phones, queues or audio changed.
-    Reload,
 }
 
 /// The handle the rest of the server holds.
@@ -108,7 +109,7 @@ impl VoiceService {
         }
         let prompts = Arc::new(prompts::Prompts::new(
             speech,
-            app.store.clone(),
+            app.services.store.clone(),
             app.blobs.clone(),
         ));
         let seed = rand_seed();
@@ -131,6 +132,8 @@ impl VoiceService {
         let (routing_tx, routing) = mpsc::unbounded_channel();
         let (records_tx, records) = mpsc::unbounded_channel();
         let (commands_tx, commands) = mpsc::unbounded_channel();
+        let prompts_for_changes = prompts.clone();
+        let config_changes = app.services.config.subscribe();
         let task = VoiceTask {
             app: app.clone(),
             engine,
@@ -142,7 +145,7 @@ impl VoiceService {
             records: records_tx,
             replies: HashMap::new(),
             next_token: 0,
-            stale: true,
+            loaded: None,
         };
         let _ = app.voice.commands.set(commands_tx);
         let _ = app.voice.local.set(local);
@@ -153,6 +156,7 @@ impl VoiceService {
             tokio::spawn(task.run(inbound, inputs, media_events, commands)),
             tokio::spawn(route(app.clone(), routing, inputs_tx)),
             tokio::spawn(write_records(app.clone(), records)),
+            tokio::spawn(forget_changed_audio(prompts_for_changes, config_changes)),
         ])
     }
 
@@ -172,11 +176,6 @@ impl VoiceService {
     /// Routing changed a call's contact.
     pub fn contact_changed(&self, change: ContactChange) {
         let _ = self.send(Command::Contact(change));
-    }
-
-    /// Trunks, numbers, phones, queues or audio changed.
-    pub fn reload(&self) {
-        let _ = self.send(Command::Reload);
     }
 
     pub async fn control(
@@ -232,8 +231,8 @@ struct VoiceTask {
     /// API commands waiting for the engine's answer.
     replies: HashMap<u64, oneshot::Sender<Result<CallRecord, VoiceError>>>,
     next_token: u64,
-    /// The configuration changed since the engine's directory was loaded.
-    stale: bool,
+    /// The configuration generation the engine's directory was loaded at.
+    loaded: Option<u64>,
 }
 
 impl VoiceTask {
@@ -253,7 +252,8 @@ impl VoiceTask {
             tokio::select! {
                 message = inbound.recv() => {
                     let Some(Inbound { message, peer }) = message else { break };
-                    if self.stale && needs_directory(&message) {
+                    let current = self.app.services.config.generation();
+                    if self.loaded != Some(current) && needs_directory(&message) {
                         self.reload().await;
                     }
                     self.engine.handle_input(Instant::now(), Input::Sip { message, peer });
@@ -272,9 +272,11 @@ impl VoiceTask {
     }
 
     async fn reload(&mut self) {
+        // Read before loading: a change made meanwhile is loaded again next time.
+        let generation = self.app.services.config.generation();
         match load_directory(&self.app).await {
             Ok(directory) => {
-                self.stale = false;
+                self.loaded = Some(generation);
                 self.engine
                     .handle_input(Instant::now(), Input::Directory(directory));
             }
@@ -314,10 +316,6 @@ impl VoiceTask {
                 if let Some(event) = contact_event(change) {
                     self.engine.handle_input(now, Input::Contact(event));
                 }
-            }
-            Command::Reload => {
-                self.stale = true;
-                self.prompts.forget_uploads();
             }
         }
     }
@@ -364,14 +362,12 @@ impl VoiceTask {
                     let _ = self.routing.send(request);
                 }
                 Output::Call(record) => {
-                    self.app.events.publish(
+                    self.app.services.events.publish(
                         Subject::Waiting {
                             queue: record.queue,
                             channel: Channel::Voice,
                         },
-                        &EventPayload::CallUpdated {
-                            call: CallView::from(&record),
-                        },
+                        DomainEvent::CallUpdated(record.clone()),
                     );
                     let _ = self.records.send(record);
                 }
@@ -388,7 +384,7 @@ impl VoiceTask {
     }
 
     fn count(&self, metric: CallMetric) {
-        let metrics = &self.app.metrics;
+        let metrics = &self.app.services.metrics;
         match metric {
             CallMetric::Started => {
                 metrics.calls_in_progress.inc();
@@ -431,7 +427,7 @@ fn needs_directory(message: &Message) -> bool {
 
 /// The voice configuration as the engine reads it, with the outbound trunks' hosts resolved.
 async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::StoreError> {
-    let store = &app.store;
+    let store = &app.services.store;
     let trunks = store.list_trunks().await?;
     let dids = store.list_dids().await?;
     let nodes = store
@@ -535,6 +531,7 @@ async fn route(
                     chat: None,
                 };
                 let result = app
+                    .services
                     .contacts
                     .enqueue(request, contact)
                     .await
@@ -543,7 +540,7 @@ async fn route(
                 Some(RoutingResult::Enqueued { call, result })
             }
             RoutingRequest::End { contact, reason } => {
-                if let Err(error) = app.contacts.end(contact, reason).await {
+                if let Err(error) = app.services.contacts.end(contact, reason.to_owned()).await {
                     tracing::debug!(%error, "the call's contact had already ended");
                 }
                 None
@@ -558,6 +555,7 @@ async fn route(
                     RoutingTarget::Agent(agent) => TransferTarget::Agent(agent),
                 };
                 let result = app
+                    .services
                     .contacts
                     .transfer(contact, target)
                     .await
@@ -566,10 +564,10 @@ async fn route(
                 Some(RoutingResult::Transferred { op, result })
             }
             RoutingRequest::Missed { contact, agent } => {
-                if let Err(error) = app.contacts.mark_not_ready(agent).await {
+                if let Err(error) = app.services.contacts.mark_not_ready(agent).await {
                     tracing::warn!(%error, "could not set the agent not ready");
                 }
-                if let Err(error) = app.contacts.return_to_queue(contact).await {
+                if let Err(error) = app.services.contacts.return_to_queue(contact).await {
                     tracing::warn!(%error, "could not return the call to its queue");
                 }
                 None
@@ -581,11 +579,24 @@ async fn route(
             } => Some(RoutingResult::Position {
                 call,
                 token,
-                position: app.contacts.position(contact).await,
+                position: app.services.contacts.position(contact).await,
             }),
         };
         if let Some(answer) = answer {
             let _ = inputs.send(Input::Routing(answer));
+        }
+    }
+}
+
+/// Forgets cached uploaded prompts and hold music when uploads or the queues they belong to
+/// change (the directory is checked by generation before each new call).
+async fn forget_changed_audio(
+    prompts: Arc<prompts::Prompts>,
+    mut changes: mpsc::UnboundedReceiver<ConfigArea>,
+) {
+    while let Some(area) = changes.recv().await {
+        if matches!(area, ConfigArea::VoiceAudio | ConfigArea::Queues) {
+            prompts.forget_uploads();
         }
     }
 }
@@ -603,7 +614,7 @@ async fn write_records(app: AppState, mut records: mpsc::UnboundedReceiver<CallR
             }
         }
         // One transaction for the batch: a busy center writes thousands of changes a second.
-        if let Err(error) = app.store.put_calls(&newest).await {
+        if let Err(error) = app.services.store.put_calls(&newest).await {
             tracing::error!(%error, count = newest.len(), "could not store call records");
         }
     }

@@ -1,13 +1,17 @@
-//! The contact service: the routing engine inside the IO shell. It keeps the engine in step
-//! with the store, persists every decision before announcing it, and publishes events.
+//! The contact service: the routing engine inside the IO shell, and the one writer of routing
+//! decisions. It keeps the engine in step with the store, stores every decision before
+//! announcing it (domain events for watchers, contact changes for the carriers), and keeps the
+//! routing metrics.
 //!
-//! All routing work goes through one lock, so decisions and their writes happen in one order.
-//! Configuration changes (queues, users, capacity profiles) rebuild the engine from the store;
-//! presence changes and contacts update it incrementally. If a write fails after the engine
-//! decided, the engine is rebuilt from the store, which stays the truth.
+//! `ContactService` is a handle (clone it freely); every method takes owned arguments and
+//! gives owned results, so a call could later cross a network between nodes. All routing work
+//! goes through one lock, so decisions and their writes happen in one order. Configuration
+//! changes (queues, users, roles, capacity profiles, teams) rebuild the engine from the store
+//! (see `config`); presence changes and contacts update it incrementally. If a write fails
+//! after the engine decided, the engine is rebuilt from the store, which stays the truth.
 
-use crate::events::{EventBus, Subject};
-use crate::http::wire::{ContactView, EventPayload};
+use crate::bus::{ChangeBus, ContactChange};
+use crate::events::{DomainEvent, EventBus, Subject};
 use crate::metrics::{Metrics, PresenceLabels};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -18,24 +22,7 @@ use switchboard_core::{
     QueueId, QueueKind, QueueTree, TeamId, User, UserId,
 };
 use switchboard_store::{ChatSession, Store, StoreError, StoreResult, Ticket};
-use tokio::sync::{mpsc, Mutex};
-
-/// What happened to a contact, for the services that carry it (the chat service).
-#[derive(Clone, Debug)]
-pub enum ContactChange {
-    Assigned(Contact),
-    Ended(Contact),
-    /// Transferred back to waiting in a queue; `from` held it until now.
-    Requeued {
-        contact: Contact,
-        from: UserId,
-    },
-    /// Transferred from one agent straight to another (already assigned).
-    Handed {
-        contact: Contact,
-        from: UserId,
-    },
-}
+use tokio::sync::Mutex;
 
 /// Where a transfer sends a contact.
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +49,7 @@ struct State {
 }
 
 /// A request to put a contact in a queue.
+#[derive(Clone, Debug)]
 pub struct NewContact {
     pub queue: QueueId,
     pub priority: Option<i32>,
@@ -91,13 +79,21 @@ pub enum ContactError {
     Store(#[from] StoreError),
 }
 
+/// The handle to the contact service. Cloning gives another handle to the same service.
+#[derive(Clone)]
 pub struct ContactService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     store: Arc<dyn Store>,
+    /// Watchers' events (what happened, for people).
     events: EventBus,
+    /// Carriers' changes (what to do, for voice and chat).
+    changes: ChangeBus,
     metrics: Arc<Metrics>,
+    /// The engine and what the service knows besides it; held for a decision and its writes.
     state: Mutex<State>,
-    /// Where contact changes go (the chat service), once it listens.
-    changes: std::sync::Mutex<Option<mpsc::UnboundedSender<ContactChange>>>,
 }
 
 fn kind_of(channel: Channel) -> WorkKind {
@@ -109,9 +105,11 @@ fn kind_of(channel: Channel) -> WorkKind {
 }
 
 impl ContactService {
+    /// Starts the service with routing built from the store.
     pub async fn start(
         store: Arc<dyn Store>,
         events: EventBus,
+        changes: ChangeBus,
         metrics: Arc<Metrics>,
     ) -> StoreResult<Self> {
         let empty = State {
@@ -121,37 +119,131 @@ impl ContactService {
             open: HashMap::new(),
         };
         let service = Self {
-            store,
-            events,
-            metrics,
-            state: Mutex::new(empty),
-            changes: Default::default(),
+            inner: Arc::new(Inner {
+                store,
+                events,
+                changes,
+                metrics,
+                state: Mutex::new(empty),
+            }),
         };
         service.rebuild().await?;
         Ok(service)
     }
 
-    /// Starts the stream of contact changes (one listener: a second call replaces the first).
-    pub fn subscribe_changes(&self) -> mpsc::UnboundedReceiver<ContactChange> {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        if let Ok(mut slot) = self.changes.lock() {
-            *slot = Some(sender);
-        }
-        receiver
-    }
-
-    fn tell(&self, change: ContactChange) {
-        if let Ok(slot) = self.changes.lock() {
-            if let Some(sender) = slot.as_ref() {
-                let _ = sender.send(change);
-            }
-        }
-    }
-
     /// Rebuilds routing from the store: after configuration changes, and after a failed write.
     pub async fn rebuild(&self) -> StoreResult<()> {
-        let mut state = self.state.lock().await;
-        self.rebuild_locked(&mut state, Utc::now()).await
+        let mut state = self.inner.state.lock().await;
+        self.inner.rebuild_locked(&mut state, Utc::now()).await
+    }
+
+    /// The issue path of a queue ("Billing > Refunds").
+    pub async fn issue_of(&self, queue: QueueId) -> Option<String> {
+        self.inner.state.lock().await.tree.path(queue)
+    }
+
+    /// Puts a new contact in a queue; it may reach an agent at once.
+    pub async fn enqueue(
+        &self,
+        request: NewContact,
+        id: ContactId,
+    ) -> Result<Contact, ContactError> {
+        self.inner.enqueue(request, id).await
+    }
+
+    /// Ends a contact (completed by the agent, ended by a supervisor, abandoned by the
+    /// consumer); `reason` is stored as its end reason.
+    pub async fn end(&self, id: ContactId, reason: String) -> Result<Contact, ContactError> {
+        self.inner.end(id, &reason).await
+    }
+
+    /// Transfers a contact that is with an agent: back to waiting in a queue of its channel
+    /// (keeping its arrival time), or straight to another agent who is available and has room.
+    /// A refused transfer leaves the contact with its agent.
+    pub async fn transfer(
+        &self,
+        id: ContactId,
+        target: TransferTarget,
+    ) -> Result<Contact, ContactError> {
+        self.inner.move_contact(id, target, true).await
+    }
+
+    /// Puts a contact an agent did not take (a call that rang out) back in its queue, keeping
+    /// its place; not counted as a transfer.
+    pub async fn return_to_queue(&self, id: ContactId) -> Result<Contact, ContactError> {
+        let queue = self
+            .open_contact(id)
+            .await
+            .and_then(|c| c.queue)
+            .ok_or(ContactError::UnknownContact)?;
+        self.inner
+            .move_contact(id, TransferTarget::Queue(queue), false)
+            .await
+    }
+
+    /// Sets an agent's presence (stored, announced, and given to routing); the user as stored
+    /// afterwards.
+    pub async fn set_presence(
+        &self,
+        user: UserId,
+        presence: Presence,
+    ) -> Result<User, ContactError> {
+        let mut user = self.inner.store.get_user(user).await?;
+        self.inner.set_presence(&mut user, presence).await?;
+        Ok(user)
+    }
+
+    /// Makes an agent who missed a call not ready (the custom status "Missed call", created
+    /// when the center has none), so routing tries the next agent.
+    pub async fn mark_not_ready(&self, agent: UserId) -> Result<(), ContactError> {
+        let name = switchboard_core::Name::parse("custom status", MISSED_CALL)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let store = &self.inner.store;
+        if !store
+            .list_custom_statuses()
+            .await?
+            .iter()
+            .any(|s| s == MISSED_CALL)
+        {
+            match store.create_custom_status(MISSED_CALL).await {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        self.set_presence(agent, Presence::Custom(name)).await?;
+        Ok(())
+    }
+
+    /// An open contact (queued or assigned) as routing holds it; `None` once it has ended.
+    pub async fn open_contact(&self, id: ContactId) -> Option<Contact> {
+        self.inner.state.lock().await.open.get(&id).cloned()
+    }
+
+    /// A queue node of the current tree.
+    pub async fn queue_node(&self, id: QueueId) -> Option<switchboard_core::QueueNode> {
+        self.inner.state.lock().await.tree.get(id).cloned()
+    }
+
+    /// How many calls and chats an agent holds now.
+    pub async fn load_of(&self, user: UserId) -> (u16, u16) {
+        self.inner
+            .state
+            .lock()
+            .await
+            .engine
+            .load_of(user)
+            .unwrap_or((0, 0))
+    }
+
+    /// How many contacts wait ahead of this one.
+    pub async fn position(&self, contact: ContactId) -> Option<usize> {
+        self.inner.state.lock().await.engine.position(contact)
+    }
+}
+
+impl Inner {
+    fn tell(&self, change: ContactChange) {
+        self.changes.publish(change);
     }
 
     async fn rebuild_locked(&self, state: &mut State, now: DateTime<Utc>) -> StoreResult<()> {
@@ -263,17 +355,7 @@ impl ContactService {
         Ok(())
     }
 
-    /// The issue path of a queue ("Billing > Refunds").
-    pub async fn issue_of(&self, queue: QueueId) -> Option<String> {
-        self.state.lock().await.tree.path(queue)
-    }
-
-    /// Puts a new contact in a queue; it may reach an agent at once.
-    pub async fn enqueue(
-        &self,
-        request: NewContact,
-        id: ContactId,
-    ) -> Result<Contact, ContactError> {
+    async fn enqueue(&self, request: NewContact, id: ContactId) -> Result<Contact, ContactError> {
         let now = Utc::now();
         let mut state = self.state.lock().await;
         let node = state
@@ -305,11 +387,7 @@ impl ContactService {
         }
         self.metrics
             .count_contact(contact.channel.as_str(), "queued");
-        self.publish_contact(
-            |contact| EventPayload::ContactQueued { contact },
-            &contact,
-            &state,
-        );
+        self.publish_contact(DomainEvent::ContactQueued, &contact, &state);
         let waiting = WaitingContact {
             id,
             queue: node.id,
@@ -334,8 +412,7 @@ impl ContactService {
         }
     }
 
-    /// Ends a contact (completed by the agent, ended by a supervisor, abandoned by the consumer).
-    pub async fn end(&self, id: ContactId, reason: &str) -> Result<Contact, ContactError> {
+    async fn end(&self, id: ContactId, reason: &str) -> Result<Contact, ContactError> {
         let now = Utc::now();
         let mut state = self.state.lock().await;
         let Some(mut contact) = state.open.get(&id).cloned() else {
@@ -371,42 +448,15 @@ impl ContactService {
                 self.metrics.wait_seconds.observe(wait as f64 / 1000.0);
             }
         }
-        self.publish_contact(
-            |contact| EventPayload::ContactEnded { contact },
-            &contact,
-            &state,
-        );
+        self.publish_contact(DomainEvent::ContactEnded, &contact, &state);
         self.tell(ContactChange::Ended(contact.clone()));
         self.announce_assigned(&mut state, assigned);
         self.refresh_gauges(&state);
         Ok(contact)
     }
 
-    /// Transfers a contact that is with an agent: back to waiting in a queue of its channel
-    /// (keeping its arrival time), or straight to another agent who is available and has room.
-    /// A refused transfer leaves the contact with its agent.
-    pub async fn transfer(
-        &self,
-        id: ContactId,
-        target: TransferTarget,
-    ) -> Result<Contact, ContactError> {
-        self.move_contact(id, target, true).await
-    }
-
-    /// Puts a contact an agent did not take (a call that rang out) back in its queue, keeping
-    /// its place; not counted as a transfer.
-    pub async fn return_to_queue(&self, id: ContactId) -> Result<Contact, ContactError> {
-        let queue = self
-            .open_contact(id)
-            .await
-            .and_then(|c| c.queue)
-            .ok_or(ContactError::UnknownContact)?;
-        self.move_contact(id, TransferTarget::Queue(queue), false)
-            .await
-    }
-
     /// Sets an agent's presence (stored, announced, and given to routing).
-    pub async fn set_presence(&self, user: &mut User, presence: Presence) -> StoreResult<()> {
+    async fn set_presence(&self, user: &mut User, presence: Presence) -> StoreResult<()> {
         if let Some(change) = user.presence.set(presence, Utc::now()) {
             self.store.save_presence(user.id, &user.presence).await?;
             self.events.publish(
@@ -414,36 +464,15 @@ impl ContactService {
                     id: user.id,
                     teams: user.teams.clone(),
                 },
-                &EventPayload::PresenceChanged {
-                    user_id: user.id.to_string(),
-                    presence: change.to.to_string(),
+                DomainEvent::PresenceChanged {
+                    user: user.id,
+                    presence: change.to,
                     since: change.at,
                 },
             );
             self.presence_changed(user).await?;
         }
         Ok(())
-    }
-
-    /// Makes an agent who missed a call not ready (the custom status "Missed call", created
-    /// when the center has none), so routing tries the next agent.
-    pub async fn mark_not_ready(&self, agent: UserId) -> StoreResult<()> {
-        let name = switchboard_core::Name::parse("custom status", MISSED_CALL)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if !self
-            .store
-            .list_custom_statuses()
-            .await?
-            .iter()
-            .any(|s| s == MISSED_CALL)
-        {
-            match self.store.create_custom_status(MISSED_CALL).await {
-                Ok(()) | Err(StoreError::Conflict(_)) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        let mut user = self.store.get_user(agent).await?;
-        self.set_presence(&mut user, Presence::Custom(name)).await
     }
 
     async fn move_contact(
@@ -522,22 +551,14 @@ impl ContactService {
         }
         match target {
             TransferTarget::Queue(_) => {
-                self.publish_contact(
-                    |contact| EventPayload::ContactQueued { contact },
-                    &contact,
-                    &state,
-                );
+                self.publish_contact(DomainEvent::ContactQueued, &contact, &state);
                 self.tell(ContactChange::Requeued {
                     contact: contact.clone(),
                     from,
                 });
             }
             TransferTarget::Agent(_) => {
-                self.publish_contact(
-                    |contact| EventPayload::ContactAssigned { contact },
-                    &contact,
-                    &state,
-                );
+                self.publish_contact(DomainEvent::ContactAssigned, &contact, &state);
                 self.tell(ContactChange::Handed {
                     contact: contact.clone(),
                     from,
@@ -550,7 +571,7 @@ impl ContactService {
     }
 
     /// Tells routing that a user's presence changed (already stored).
-    pub async fn presence_changed(&self, user: &User) -> StoreResult<()> {
+    async fn presence_changed(&self, user: &User) -> StoreResult<()> {
         let now = Utc::now();
         let mut state = self.state.lock().await;
         let Some(info) = state.agents.get_mut(&user.id) else {
@@ -565,31 +586,6 @@ impl ContactService {
         self.apply_or_rebuild(&mut state, decided, now).await?;
         self.refresh_gauges(&state);
         Ok(())
-    }
-
-    /// An open contact (queued or assigned) as routing holds it; `None` once it has ended.
-    pub async fn open_contact(&self, id: ContactId) -> Option<Contact> {
-        self.state.lock().await.open.get(&id).cloned()
-    }
-
-    /// A queue node of the current tree.
-    pub async fn queue_node(&self, id: QueueId) -> Option<switchboard_core::QueueNode> {
-        self.state.lock().await.tree.get(id).cloned()
-    }
-
-    /// How many calls and chats an agent holds now.
-    pub async fn load_of(&self, user: UserId) -> (u16, u16) {
-        self.state
-            .lock()
-            .await
-            .engine
-            .load_of(user)
-            .unwrap_or((0, 0))
-    }
-
-    /// How many contacts wait ahead of this one.
-    pub async fn position(&self, contact: ContactId) -> Option<usize> {
-        self.state.lock().await.engine.position(contact)
     }
 
     async fn apply_or_rebuild(
@@ -644,22 +640,13 @@ impl ContactService {
             if let Some(wait) = contact.wait_millis() {
                 self.metrics.wait_seconds.observe(wait as f64 / 1000.0);
             }
-            self.publish_contact(
-                |contact| EventPayload::ContactAssigned { contact },
-                &contact,
-                state,
-            );
+            self.publish_contact(DomainEvent::ContactAssigned, &contact, state);
             self.tell(ContactChange::Assigned(contact.clone()));
             state.open.insert(contact.id, contact);
         }
     }
 
-    fn publish_contact(
-        &self,
-        payload: fn(ContactView) -> EventPayload,
-        contact: &Contact,
-        state: &State,
-    ) {
+    fn publish_contact(&self, event: fn(Contact) -> DomainEvent, contact: &Contact, state: &State) {
         let subject = match contact.agent {
             Some(agent) => Subject::Agent {
                 id: agent,
@@ -674,8 +661,7 @@ impl ContactService {
                 channel: contact.channel,
             },
         };
-        self.events
-            .publish(subject, &payload(ContactView::from(contact)));
+        self.events.publish(subject, event(contact.clone()));
     }
 
     fn refresh_gauges(&self, state: &State) {

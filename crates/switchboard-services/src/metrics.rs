@@ -1,4 +1,5 @@
-//! Prometheus metrics, served as text at `/metrics`.
+//! Prometheus metrics: every counter and gauge Switchboard exports, and their text format for
+//! `/metrics`. The contact service and voice update them; the HTTP layer counts responses.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

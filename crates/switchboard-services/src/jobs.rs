@@ -1,0 +1,209 @@
+//! Background work as rows: a generic job worker. A job is stored first (`Jobs::enqueue`, which
+//! wakes the worker), then claimed with a lease, handed to the handler registered for its kind,
+//! and completed or rescheduled with the core's retry policy (`switchboard_core::jobs`). Nothing
+//! is lost to a restart or an outage: a job whose worker died is claimed again when its lease
+//! expires.
+//!
+//! A new kind of work is a `JobKind` variant (its stored name) and a `JobHandler` registered
+//! with the worker. A stored kind this server does not know, or has no handler for, fails its
+//! job for good with a message saying so; it never panics the worker.
+//!
+//! The worker wakes when a job is enqueued and once a second for retries that fall due; tests
+//! call `run_due(now)` themselves.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use switchboard_core::jobs::next_attempt;
+use switchboard_core::JobId;
+use switchboard_store::{Job, JobState, Store, StoreResult};
+use tokio::sync::Notify;
+
+/// How long a claimed job is ours before another worker may take it over.
+pub const LEASE_SECONDS: i64 = 120;
+
+/// How often the worker looks for retries that fell due, when nothing wakes it.
+const POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a job does, stored as its `kind` text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Tells the CRM about a ticket or an identity (the webhook CRM receives it as JSON).
+    CrmDelivery,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 1] = [JobKind::CrmDelivery];
+
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobKind::CrmDelivery => "crm",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, UnknownJobKind> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| UnknownJobKind(text.chars().take(60).collect()))
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored kind this version does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown job kind `{0}`: this server cannot run it")]
+pub struct UnknownJobKind(pub String);
+
+/// How a run went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done,
+    /// Failed this time; try again per the retry policy (or give up once it says so).
+    Retry {
+        error: String,
+    },
+    /// Failed for good: trying again would fail the same way.
+    GiveUp {
+        error: String,
+    },
+}
+
+/// Runs jobs of one kind.
+#[async_trait]
+pub trait JobHandler: Send + Sync {
+    /// Runs the job once; `now` is the time the worker counts from.
+    async fn run(&self, job: &Job, now: DateTime<Utc>) -> JobOutcome;
+}
+
+/// The handle that stores jobs and wakes the worker. Cloning gives another handle.
+#[derive(Clone)]
+pub struct Jobs {
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+}
+
+impl Jobs {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Stores a job due at `now` and wakes the worker.
+    pub async fn enqueue(
+        &self,
+        id: JobId,
+        kind: JobKind,
+        payload: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let job = Job {
+            id,
+            kind: kind.as_str().to_owned(),
+            payload,
+            state: JobState::Pending,
+            run_at: now,
+            attempts: 0,
+            last_error: None,
+            created_at: now,
+        };
+        self.store.enqueue_job(&job).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+/// Claims due jobs and runs each with the handler of its kind.
+pub struct JobWorker {
+    jobs: Jobs,
+    handlers: HashMap<JobKind, Arc<dyn JobHandler>>,
+}
+
+impl JobWorker {
+    /// A worker for the jobs `jobs` stores, with no handlers yet.
+    pub fn new(jobs: &Jobs) -> Self {
+        Self {
+            jobs: jobs.clone(),
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// Registers the handler for a kind (replacing any before it).
+    pub fn register(mut self, kind: JobKind, handler: Arc<dyn JobHandler>) -> Self {
+        self.handlers.insert(kind, handler);
+        self
+    }
+
+    /// Runs every job due at `now` until none is left; returns how many ran. `now` is also
+    /// what the lease and the next attempt count from.
+    pub async fn run_due(&self, now: DateTime<Utc>) -> usize {
+        let store = &self.jobs.store;
+        let mut ran = 0;
+        loop {
+            let job = match store
+                .claim_job(now, now + Duration::seconds(LEASE_SECONDS))
+                .await
+            {
+                Ok(Some(job)) => job,
+                Ok(None) => return ran,
+                Err(error) => {
+                    tracing::warn!(%error, "claiming a job failed");
+                    return ran;
+                }
+            };
+            ran += 1;
+            let stored = match self.run(&job, now).await {
+                JobOutcome::Done => store.complete_job(job.id).await,
+                JobOutcome::Retry { error } => {
+                    let retry = next_attempt(job.attempts, now);
+                    tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, %error, retry = ?retry, "job failed");
+                    store.fail_job(job.id, &error, retry).await
+                }
+                JobOutcome::GiveUp { error } => {
+                    tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, %error, "job failed for good");
+                    store.fail_job(job.id, &error, None).await
+                }
+            };
+            if let Err(error) = stored {
+                tracing::error!(%error, "job outcome not stored; the lease will expire and it runs again");
+            }
+        }
+    }
+
+    async fn run(&self, job: &Job, now: DateTime<Utc>) -> JobOutcome {
+        match JobKind::parse(&job.kind) {
+            Ok(kind) => match self.handlers.get(&kind) {
+                Some(handler) => handler.run(job, now).await,
+                None => JobOutcome::GiveUp {
+                    error: format!("no handler for job kind `{kind}` on this server"),
+                },
+            },
+            Err(unknown) => JobOutcome::GiveUp {
+                error: unknown.to_string(),
+            },
+        }
+    }
+
+    /// Runs jobs as they are enqueued and as retries fall due, until the task is aborted.
+    pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                self.run_due(Utc::now()).await;
+                tokio::select! {
+                    _ = self.jobs.wake.notified() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                }
+            }
+        })
+    }
+}
