@@ -11,6 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -66,8 +67,21 @@ enum RoomCommand {
 
 struct RoomHandle {
     commands: mpsc::UnboundedSender<RoomCommand>,
+    /// Commands sent and not yet taken: the room looks at its queue only when this is not
+    /// zero (its waker stays registered with the queue meanwhile, so a send still wakes it).
+    queued: Arc<AtomicUsize>,
     /// Legs opened and not yet closed; the room ends when this reaches zero.
     open: usize,
+}
+
+impl RoomHandle {
+    fn send(&self, command: RoomCommand) {
+        // Counted before it is sent, so the room never sees the command without the count.
+        self.queued.fetch_add(1, Ordering::Release);
+        if self.commands.send(command).is_err() {
+            self.queued.fetch_sub(1, Ordering::Release);
+        }
+    }
 }
 
 /// The rooms of every call on this node.
@@ -108,7 +122,7 @@ impl MediaPlane {
             MediaOp::Close { leg } => {
                 let call = self.legs.remove(&leg)?;
                 let room = self.rooms.get_mut(&call)?;
-                let _ = room.commands.send(RoomCommand::Op(MediaOp::Close { leg }));
+                room.send(RoomCommand::Op(MediaOp::Close { leg }));
                 room.open = room.open.saturating_sub(1);
                 if room.open == 0 {
                     // Dropping the sender ends the task once it has closed this leg.
@@ -126,7 +140,7 @@ impl MediaPlane {
                     MediaOp::Open { leg, .. } | MediaOp::Close { leg } => *leg,
                 };
                 let call = self.legs.get(&leg)?;
-                let _ = self.rooms.get(call)?.commands.send(RoomCommand::Op(op));
+                self.rooms.get(call)?.send(RoomCommand::Op(op));
                 None
             }
         }
@@ -139,19 +153,24 @@ impl MediaPlane {
         let port = sockets.port;
         let room = self.rooms.entry(call).or_insert_with(|| {
             let (commands, receiver) = mpsc::unbounded_channel();
+            let queued = Arc::new(AtomicUsize::new(0));
             self.next_seed = self.next_seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let task = RoomTask {
                 room: Room::new(Instant::now(), self.config, self.next_seed),
                 legs: Vec::new(),
                 events: self.events.clone(),
                 ports: self.ports.clone(),
-                next: 0,
+                queued: queued.clone(),
             };
             tokio::spawn(task.run(receiver));
-            RoomHandle { commands, open: 0 }
+            RoomHandle {
+                commands,
+                queued,
+                open: 0,
+            }
         });
         room.open += 1;
-        let _ = room.commands.send(RoomCommand::Add(leg, sockets));
+        room.send(RoomCommand::Add(leg, sockets));
         self.legs.insert(leg, call);
         MediaEvent::Ready { leg, port }
     }
@@ -234,63 +253,73 @@ impl LegIo {
     }
 }
 
-/// What woke a room's task.
-enum Wake {
-    Command(Option<RoomCommand>),
-    Packet {
-        leg: usize,
-        length: usize,
-        from: SocketAddr,
-    },
-    Timer,
-    Report,
-}
-
 struct RoomTask {
     room: Room,
     legs: Vec<LegIo>,
     events: mpsc::UnboundedSender<MediaEvent>,
     ports: Arc<Ports>,
-    /// The leg polled first on the next wake-up, so a busy leg cannot starve the others.
-    next: usize,
+    /// Commands waiting in the queue (see `RoomHandle::queued`).
+    queued: Arc<AtomicUsize>,
 }
 
 impl RoomTask {
+    /// Runs the room until its last leg closes. One long-lived poll does everything that is
+    /// ready at each wake-up (every command, every datagram waiting on any leg's sockets, the
+    /// timer) before it sleeps again, so a wake-up costs one pass however much arrived.
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<RoomCommand>) {
         let mut buffer = vec![0u8; 2048];
         let mut drain = vec![0u8; 1500];
-        let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
-        let timer = tokio::time::sleep_until(far());
+        let timer =
+            tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
-        let mut report = tokio::time::interval(REPORT_EVERY);
-        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let next = self.room.poll_timeout();
-            if next != armed {
-                armed = next;
-                let at = next.map_or_else(far, tokio::time::Instant::from_std);
-                timer.as_mut().reset(at);
-            }
-            let wake = poll_fn(|cx| {
-                if let Poll::Ready(command) = commands.poll_recv(cx) {
-                    return Poll::Ready(Wake::Command(command));
-                }
-                let count = self.legs.len();
-                for step in 0..count {
-                    let index = (self.next + step) % count;
-                    let leg = &self.legs[index];
-                    let mut read = ReadBuf::new(&mut buffer);
-                    if let Poll::Ready(Ok(from)) = leg.rtp.poll_recv_from(cx, &mut read) {
-                        self.next = index + 1;
-                        let length = read.filled().len();
-                        return Poll::Ready(Wake::Packet {
-                            leg: index,
-                            length,
-                            from,
-                        });
+        let mut next_report = Instant::now() + REPORT_EVERY;
+        // Whether the command queue holds this task's waker (it said Pending since the last
+        // command taken).
+        let mut listening = false;
+        poll_fn(|cx| {
+            // The queue is looked at when a command is waiting, when the plane closed it (the
+            // last leg is gone), or until it has said Pending once since the last command,
+            // which leaves this task's waker with it so a later send wakes the room.
+            while !listening || self.queued.load(Ordering::Acquire) > 0 || commands.is_closed() {
+                match commands.poll_recv(cx) {
+                    Poll::Ready(Some(command)) => {
+                        listening = false;
+                        self.queued.fetch_sub(1, Ordering::AcqRel);
+                        self.on_command(command);
                     }
-                    // Reports from the far end are read and dropped; the socket must drain.
+                    Poll::Ready(None) => return Poll::Ready(()),
+                    Poll::Pending => {
+                        listening = true;
+                        break;
+                    }
+                }
+            }
+            for index in 0..self.legs.len() {
+                loop {
+                    let mut read = ReadBuf::new(&mut buffer);
+                    let Poll::Ready(Ok(from)) = self.legs[index].rtp.poll_recv_from(cx, &mut read)
+                    else {
+                        break;
+                    };
+                    let length = read.filled().len();
+                    self.on_packet(index, &mut buffer[..length], from);
+                }
+            }
+            // The timer and the report clock are polled only when due: their wakers stay
+            // registered from the last poll, and on the relay path every poll costs.
+            let now = Instant::now();
+            if armed.is_some_and(|at| now >= at) && timer.as_mut().poll(cx).is_ready() {
+                armed = None;
+                self.room.handle_timeout(now);
+            }
+            if now >= next_report {
+                next_report = now + REPORT_EVERY;
+                self.report();
+                // Reports from the far ends are read and dropped here, every few seconds: the
+                // kernel keeps them meanwhile, and reading them on every wake-up would cost
+                // more than the relay.
+                for leg in &self.legs {
                     loop {
                         let mut read = ReadBuf::new(&mut drain);
                         match leg.rtcp.poll_recv_from(cx, &mut read) {
@@ -299,39 +328,43 @@ impl RoomTask {
                         }
                     }
                 }
-                if timer.as_mut().poll(cx).is_ready() {
-                    armed = None;
-                    return Poll::Ready(Wake::Timer);
-                }
-                if report.poll_tick(cx).is_ready() {
-                    return Poll::Ready(Wake::Report);
-                }
-                Poll::Pending
-            })
-            .await;
-            match wake {
-                Wake::Command(None) => break,
-                Wake::Command(Some(command)) => self.on_command(command),
-                Wake::Packet { leg, length, from } => {
-                    let io = &mut self.legs[leg];
-                    if !io.connected {
-                        io.latch(from);
-                    }
-                    let id = ParticipantId(io.id.0);
-                    let packet = &mut buffer[..length];
-                    if let Some(target) = self.room.receive(Instant::now(), id, packet) {
-                        if let Some(to) = self.legs.iter().find(|l| l.id.0 == target.0) {
-                            to.send(packet);
-                        }
-                    }
-                }
-                Wake::Timer => self.room.handle_timeout(Instant::now()),
-                Wake::Report => self.report(),
             }
             self.drain_outputs();
-        }
+            // Re-arm only for an earlier deadline: on the fast path the media-timeout deadline
+            // moves later with every packet, and resetting the timer each time would cost more
+            // than the relay. A timer that fires early finds nothing due and is armed again.
+            let next = self
+                .room
+                .poll_timeout()
+                .map_or(next_report, |at| at.min(next_report));
+            if armed.is_none_or(|at| next < at) {
+                armed = Some(next);
+                timer.as_mut().reset(tokio::time::Instant::from_std(next));
+                if timer.as_mut().poll(cx).is_ready() {
+                    // Already due: go round again at once rather than wait for a wake-up.
+                    armed = None;
+                    cx.waker().wake_by_ref();
+                }
+            }
+            Poll::Pending
+        })
+        .await;
         for leg in self.legs.drain(..) {
             self.ports.give(leg.port);
+        }
+    }
+
+    /// A datagram from a leg's far end: latch onto its address, then let the room route it.
+    fn on_packet(&mut self, index: usize, packet: &mut [u8], from: SocketAddr) {
+        let io = &mut self.legs[index];
+        if !io.connected {
+            io.latch(from);
+        }
+        let id = ParticipantId(io.id.0);
+        if let Some(target) = self.room.receive(Instant::now(), id, packet) {
+            if let Some(to) = self.legs.iter().find(|l| l.id.0 == target.0) {
+                to.send(packet);
+            }
         }
     }
 
