@@ -261,18 +261,21 @@ pub enum Disposition {
     LeftInMenu,
     /// Sent to a number outside the center.
     TransferredOut,
-    /// Could not be connected (no media, a failed leg, shutdown).
+    /// Could not be connected (no media, a failed leg).
     Failed,
+    /// The server stopped while the call was up; closed when it started again.
+    Interrupted,
 }
 
 impl Disposition {
-    pub const ALL: [Disposition; 6] = [
+    pub const ALL: [Disposition; 7] = [
         Disposition::InProgress,
         Disposition::Answered,
         Disposition::Abandoned,
         Disposition::LeftInMenu,
         Disposition::TransferredOut,
         Disposition::Failed,
+        Disposition::Interrupted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -283,6 +286,7 @@ impl Disposition {
             Disposition::LeftInMenu => "left_in_menu",
             Disposition::TransferredOut => "transferred_out",
             Disposition::Failed => "failed",
+            Disposition::Interrupted => "interrupted",
         }
     }
 

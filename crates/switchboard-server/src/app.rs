@@ -63,6 +63,13 @@ impl App {
         config: Config,
         store: Arc<dyn Store>,
     ) -> Result<AppState, LaunchError> {
+        // Calls do not survive a restart (their media and signalling lived in the last
+        // process): close what it left open before routing is built, so no ghost call keeps
+        // an agent busy or is handed to one. Chats survive and are left as they are.
+        let (calls, contacts) = store.close_interrupted_calls(chrono::Utc::now()).await?;
+        if calls + contacts > 0 {
+            tracing::warn!(calls, contacts, "closed calls a previous run left open");
+        }
         let services = Services::start(store.clone()).await?;
         let changes = std::sync::Mutex::new(Some(services.bus.subscribe()));
         // Makes the identity secret on first start, so identity tokens can be verified.

@@ -713,6 +713,59 @@ async fn baresip_answers_as_an_agent_phone() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A restart with a call up (its media and signalling lived in the process that stopped): the
+/// next process closes the call's record as interrupted and ends its contact before routing
+/// starts, so the agent is not left busy with a ghost call.
+#[tokio::test]
+async fn a_restart_closes_the_calls_it_interrupted() {
+    let server = Server::start(Backend::Sqlite).await;
+    let sip = server.sip().await;
+    let agent1 = server.login("agent1").await;
+    available(&agent1).await;
+    let phone = agent_phone(sip, "agent1", "agent").await;
+    let call = caller(sip, "caller", DTMF_1, 30_000);
+    let id = answered_call(&agent1).await;
+    let busy = agent1.get("/api/v1/agents").await;
+    let me = busy
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["user_id"] == agent1.user_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(me["calls"], 1, "{me}");
+    let (config, database) = server.stop().await;
+    drop((phone, call));
+    let server = Server::start_with(config, database).await;
+    let admin = server.login("admin").await;
+    let record = admin.get(&format!("/api/v1/calls/{id}")).await;
+    assert_eq!(record["disposition"], "interrupted", "{record}");
+    assert_eq!(record["ended_by"], "system");
+    assert!(record["ended_at"].is_string());
+    let contact = admin
+        .get(&format!(
+            "/api/v1/contacts/{}",
+            record["contact_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(contact["status"], "ended", "{contact}");
+    let agents = admin.get("/api/v1/agents").await;
+    let me = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["user_id"] == agent1.user_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(me["calls"], 0, "no ghost call holds the agent: {me}");
+    assert!(admin
+        .get("/api/v1/calls/live")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
 /// What the server answers to one message, if anything, within a second.
 async fn udp_exchange(sip: SocketAddr, message: &[u8]) -> Option<String> {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();

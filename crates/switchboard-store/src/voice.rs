@@ -38,6 +38,11 @@ pub trait VoiceStore: Send + Sync {
     async fn get_call(&self, id: CallId) -> StoreResult<CallRecord>;
     /// The newest calls first.
     async fn list_calls(&self, limit: u32) -> StoreResult<Vec<CallRecord>>;
+    /// After a restart: closes every call record still in progress (disposition
+    /// `interrupted`) and ends every open voice contact, in one transaction, so no ghost call
+    /// keeps an agent busy or is routed later. Chats are not touched: they survive restarts.
+    /// Returns how many calls and contacts were closed.
+    async fn close_interrupted_calls(&self, now: DateTime<Utc>) -> StoreResult<(u64, u64)>;
 }
 
 /// Trunk source networks, comma-joined (`192.0.2.0/24,198.51.100.7`).
@@ -347,6 +352,28 @@ macro_rules! voice_sql {
                     .bind(id.to_string()).fetch_optional(self.reader()).await?
                     .ok_or(StoreError::NotFound("call"))?;
                 call_from_row(&row)
+            }
+
+            async fn close_interrupted_calls(&self, now: DateTime<Utc>) -> StoreResult<(u64, u64)> {
+                let mut tx = self.writer().begin().await?;
+                let calls = sqlx::query(
+                    "UPDATE calls SET disposition = 'interrupted', ended_at = $1, ended_by = 'system' \
+                     WHERE disposition = 'in_progress'",
+                )
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let contacts = sqlx::query(
+                    "UPDATE contacts SET status = 'ended', ended_at = $1, end_reason = 'the server stopped during the call' \
+                     WHERE channel = 'voice' AND status IN ('queued', 'assigned')",
+                )
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok((calls, contacts))
             }
 
             async fn list_calls(&self, limit: u32) -> StoreResult<Vec<switchboard_core::voice::CallRecord>> {

@@ -626,6 +626,19 @@ async fn voice_story(store: &dyn Store, not_voice: QueueId) {
         store.get_call(CallId::from_uuid(Uuid::new_v4())).await,
         Err(StoreError::NotFound(_))
     ));
+    // After a restart the call still in progress is closed as interrupted; the ended one is
+    // left as it was.
+    let restarted = now() + Duration::seconds(120);
+    let (calls, _) = store.close_interrupted_calls(restarted).await.unwrap();
+    assert_eq!(calls, 1, "{backend}");
+    let closed = store.get_call(second.id).await.unwrap();
+    assert_eq!(closed.disposition, Disposition::Interrupted, "{backend}");
+    assert_eq!(closed.ended_at, Some(restarted));
+    assert_eq!(store.get_call(first.id).await.unwrap(), first, "{backend}");
+    assert_eq!(
+        store.close_interrupted_calls(restarted).await.unwrap(),
+        (0, 0)
+    );
 }
 
 /// Chats: visitors, messages with client ids, attachments, tickets, identity merge, jobs, tones.
