@@ -373,6 +373,33 @@ impl Actor {
         }
     }
 
+    /// Whether the actor may see a call (its live state, its record in history, its events):
+    /// a call with an agent is seen as that agent is (by the agent, and by those who watch
+    /// agents in their reach, a manager only for their teams); a call without one (at the
+    /// menu, waiting, abandoned) as a contact waiting in its queue.
+    pub fn may_see_call(&self, agent: Option<(UserId, &[TeamId])>, queue: Option<QueueId>) -> bool {
+        match agent {
+            Some((id, teams)) => self.may_watch(Watched::Agent { id, teams }),
+            None => self.may_watch(Watched::Waiting {
+                queue,
+                channel: Channel::Voice,
+            }),
+        }
+    }
+
+    /// Whether the actor may act on a live call (hold, transfer, hang up): its agent, or one
+    /// who may barge into that agent's calls (in their scope); a call without an agent only
+    /// with the permission center-wide.
+    pub fn may_control_call(&self, agent: Option<(UserId, &[TeamId])>) -> bool {
+        match agent {
+            Some((id, teams)) => {
+                id == self.user_id
+                    || self.can(Permission::MonitorCallsBarge, Target::User { id, teams })
+            }
+            None => self.can(Permission::MonitorCallsBarge, Target::Center),
+        }
+    }
+
     /// Whether the actor may place a user in exactly these teams: center-scoped user
     /// editors anywhere, team-scoped ones only within the teams they manage.
     pub fn may_assign_teams(&self, teams: &[TeamId]) -> bool {

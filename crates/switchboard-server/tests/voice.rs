@@ -766,6 +766,89 @@ async fn a_restart_closes_the_calls_it_interrupted() {
         .is_empty());
 }
 
+/// Calls follow the scope rules of chats and users, on the API and the event stream alike: a
+/// manager of the sales team sees, reads and acts on the sales agents' calls only, and the
+/// events of a support agent's call do not reach them once it has an agent.
+#[tokio::test]
+async fn a_managers_reach_over_calls_is_their_teams() {
+    let server = Server::start(Backend::Sqlite).await;
+    let sip = server.sip().await;
+    let admin = server.login("admin").await;
+    let teams = admin.get("/api/v1/teams").await;
+    let sales = teams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Sales team")
+        .unwrap()["id"]
+        .clone();
+    admin
+        .expect(
+            StatusCode::CREATED,
+            Method::POST,
+            "/api/v1/users",
+            json!({"username": "mgr", "role": "manager", "password": PASSWORD, "managed_teams": [sales]}),
+        )
+        .await;
+    let manager = server.login("mgr").await;
+    let supervisor = server.login("supervisor").await;
+    let (mut manager_events, _) = crate::events::EventStream::open(&server, &manager).await;
+    let (mut supervisor_events, _) = crate::events::EventStream::open(&server, &supervisor).await;
+    let agent2 = server.login("agent2").await;
+    available(&agent2).await;
+    let phone = agent_phone(sip, "agent2", "agent").await;
+    let call = caller(sip, "caller", DTMF_2, 3000);
+    let id = answered_call(&agent2).await;
+    // The support agent's live call: not listed for the sales manager, not readable, not theirs
+    // to hold; the supervisor has it.
+    let live = manager.get("/api/v1/calls/live").await;
+    assert!(live.as_array().unwrap().is_empty(), "{live}");
+    manager
+        .expect(
+            StatusCode::NOT_FOUND,
+            Method::GET,
+            &format!("/api/v1/calls/{id}"),
+            Value::Null,
+        )
+        .await;
+    manager
+        .expect(
+            StatusCode::FORBIDDEN,
+            Method::POST,
+            &format!("/api/v1/calls/{id}/hold"),
+            json!({}),
+        )
+        .await;
+    let seen = supervisor.get("/api/v1/calls/live").await;
+    assert_eq!(seen.as_array().unwrap().len(), 1, "{seen}");
+    call.succeeds().await;
+    drop(phone);
+    let record = ended(&admin, &id).await;
+    assert_eq!(record["agent_id"], agent2.user_id.as_str());
+    assert!(manager
+        .get("/api/v1/calls")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // A marker the manager does see: the sales agent's presence.
+    let agent1 = server.login("agent1").await;
+    available(&agent1).await;
+    let (_, before) = manager_events
+        .until(|e| e["type"] == "presence_changed" && e["user_id"] == agent1.user_id.as_str())
+        .await;
+    assert!(
+        !before.iter().any(
+            |e| e["type"] == "call_updated" && e["call"]["agent_id"] == agent2.user_id.as_str()
+        ),
+        "the support agent's call reached the sales manager: {before:?}"
+    );
+    let (with_agent, _) = supervisor_events
+        .until(|e| e["type"] == "call_updated" && e["call"]["agent_id"] == agent2.user_id.as_str())
+        .await;
+    assert_eq!(with_agent["call"]["id"], id.as_str());
+}
+
 /// What the server answers to one message, if anything, within a second.
 async fn udp_exchange(sip: SocketAddr, message: &[u8]) -> Option<String> {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();

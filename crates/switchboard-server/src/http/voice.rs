@@ -13,11 +13,14 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use switchboard_call::RoutingRefusal;
 use switchboard_core::voice::{
     CallRecord, DialRule, Did, Network, PhoneNumber, Trunk, TrunkDirection,
 };
-use switchboard_core::{CallId, Language, Name, Permission, QueueId, Target, TrunkId, UserId};
+use switchboard_core::{
+    CallId, Language, Name, Permission, QueueId, Target, TeamId, TrunkId, UserId,
+};
 use switchboard_services::config::ConfigArea;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -568,18 +571,33 @@ pub struct CallsQuery {
     pub limit: Option<u32>,
 }
 
-/// Whether the user sees every call (supervisors, admins) or only their own.
-fn sees_all(current: &CurrentUser) -> bool {
-    current.actor.holds(Permission::MonitorCallsListen)
-        || current.actor.can(Permission::SettingsEdit, Target::Center)
+/// Every user's teams, for deciding who may see and act on whose calls.
+async fn teams_of_users(app: &AppState) -> ApiResult<HashMap<UserId, Vec<TeamId>>> {
+    Ok(app
+        .services
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.teams))
+        .collect())
 }
 
-fn visible(current: &CurrentUser, record: &CallRecord) -> bool {
-    sees_all(current) || record.agent == Some(current.actor.user_id)
+/// The same rules as chats and users: a call with an agent is seen as that agent is, a call
+/// without one as a contact waiting in its queue (see `Actor::may_see_call`).
+fn visible(
+    current: &CurrentUser,
+    record: &CallRecord,
+    teams: &HashMap<UserId, Vec<TeamId>>,
+) -> bool {
+    let agent = record
+        .agent
+        .map(|id| (id, teams.get(&id).map_or(&[][..], Vec::as_slice)));
+    current.actor.may_see_call(agent, record.queue)
 }
 
-/// Call history, newest first: every call for supervisors and admins, an agent's own calls
-/// for agents.
+/// Call history, newest first: the calls the user may see (their own, their reach's agents',
+/// those that waited in their queues).
 #[utoipa::path(get, path = "/api/v1/calls", tag = "voice", security(("session" = [])), params(CallsQuery),
     responses((status = 200, body = [CallView]), (status = 400, body = super::error::ErrorBody)))]
 async fn list_calls(
@@ -592,10 +610,11 @@ async fn list_calls(
         return Err(ApiError::bad_request("invalid_field", "limit is 1 to 1000"));
     }
     let calls = app.services.store.list_calls(limit).await?;
+    let teams = teams_of_users(&app).await?;
     Ok(Json(
         calls
             .iter()
-            .filter(|c| visible(&current, c))
+            .filter(|c| visible(&current, c, &teams))
             .map(CallView::from)
             .collect(),
     ))
@@ -609,10 +628,11 @@ async fn live_calls(
     current: CurrentUser,
 ) -> ApiResult<Json<Vec<CallView>>> {
     let calls = app.voice.live().await?;
+    let teams = teams_of_users(&app).await?;
     Ok(Json(
         calls
             .iter()
-            .filter(|c| visible(&current, c))
+            .filter(|c| visible(&current, c, &teams))
             .map(CallView::from)
             .collect(),
     ))
@@ -627,22 +647,25 @@ async fn get_call(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<CallView>> {
     let record = app.services.store.get_call(CallId::parse(&id)?).await?;
-    if !visible(&current, &record) {
+    if !visible(&current, &record, &teams_of_users(&app).await?) {
         return Err(ApiError::not_found("call"));
     }
     Ok(Json(CallView::from(&record)))
 }
 
-/// May this user act on this live call: its agent, or someone who may barge in.
+/// May this user act on this live call: its agent, or someone who may barge into that agent's
+/// calls (a manager only for their teams).
 async fn may_control(app: &AppState, current: &CurrentUser, call: CallId) -> ApiResult<()> {
     let live = app.voice.live().await?;
     let record = live
         .iter()
         .find(|c| c.id == call)
         .ok_or_else(|| ApiError::not_found("call"))?;
-    if record.agent == Some(current.actor.user_id)
-        || current.actor.holds(Permission::MonitorCallsBarge)
-    {
+    let teams = teams_of_users(app).await?;
+    let agent = record
+        .agent
+        .map(|id| (id, teams.get(&id).map_or(&[][..], Vec::as_slice)));
+    if current.actor.may_control_call(agent) && visible(current, record, &teams) {
         Ok(())
     } else {
         Err(ApiError::forbidden(

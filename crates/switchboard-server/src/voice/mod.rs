@@ -28,7 +28,7 @@ use switchboard_call::{
     Output, ReplyToken, RoutingRefusal, RoutingRequest, RoutingResult, RoutingTarget,
 };
 use switchboard_core::voice::CallRecord;
-use switchboard_core::{CallId, Channel, UserId};
+use switchboard_core::{CallId, Channel, TeamId, UserId};
 use switchboard_media::RoomConfig;
 use switchboard_services::bus::ContactChange;
 use switchboard_services::config::ConfigArea;
@@ -72,6 +72,8 @@ enum Command {
     Live(oneshot::Sender<Vec<CallRecord>>),
     Registrations(oneshot::Sender<Vec<(UserId, String, SocketAddr)>>),
     Contact(ContactChange),
+    /// Users' teams changed (events about a call go to those who may watch its agent).
+    Teams(HashMap<UserId, Vec<TeamId>>),
 }
 
 /// The handle the rest of the server holds.
@@ -146,6 +148,7 @@ impl VoiceService {
             replies: HashMap::new(),
             next_token: 0,
             loaded: None,
+            teams: HashMap::new(),
         };
         let _ = app.voice.commands.set(commands_tx);
         let _ = app.voice.local.set(local);
@@ -156,7 +159,11 @@ impl VoiceService {
             tokio::spawn(task.run(inbound, inputs, media_events, commands)),
             tokio::spawn(route(app.clone(), routing, inputs_tx)),
             tokio::spawn(write_records(app.clone(), records)),
-            tokio::spawn(forget_changed_audio(prompts_for_changes, config_changes)),
+            tokio::spawn(follow_config(
+                app.clone(),
+                prompts_for_changes,
+                config_changes,
+            )),
         ])
     }
 
@@ -233,6 +240,8 @@ struct VoiceTask {
     next_token: u64,
     /// The configuration generation the engine's directory was loaded at.
     loaded: Option<u64>,
+    /// Every user's teams, for the subject of a call's events.
+    teams: HashMap<UserId, Vec<TeamId>>,
 }
 
 impl VoiceTask {
@@ -274,6 +283,10 @@ impl VoiceTask {
     async fn reload(&mut self) {
         // Read before loading: a change made meanwhile is loaded again next time.
         let generation = self.app.services.config.generation();
+        match teams_of_users(&self.app).await {
+            Ok(teams) => self.teams = teams,
+            Err(error) => tracing::warn!(%error, "could not read users' teams"),
+        }
         match load_directory(&self.app).await {
             Ok(directory) => {
                 self.loaded = Some(generation);
@@ -317,6 +330,7 @@ impl VoiceTask {
                     self.engine.handle_input(now, Input::Contact(event));
                 }
             }
+            Command::Teams(teams) => self.teams = teams,
         }
     }
 
@@ -362,13 +376,22 @@ impl VoiceTask {
                     let _ = self.routing.send(request);
                 }
                 Output::Call(record) => {
-                    self.app.services.events.publish(
-                        Subject::Waiting {
+                    // Seen as its agent is, or as a contact waiting in its queue: the same
+                    // rule as the REST API's (`Actor::may_see_call`).
+                    let subject = match record.agent {
+                        Some(id) => Subject::Agent {
+                            id,
+                            teams: self.teams.get(&id).cloned().unwrap_or_default(),
+                        },
+                        None => Subject::Waiting {
                             queue: record.queue,
                             channel: Channel::Voice,
                         },
-                        DomainEvent::CallUpdated(record.clone()),
-                    );
+                    };
+                    self.app
+                        .services
+                        .events
+                        .publish(subject, DomainEvent::CallUpdated(record.clone()));
                     let _ = self.records.send(record);
                 }
                 Output::Metric(metric) => self.count(metric),
@@ -588,9 +611,11 @@ async fn route(
     }
 }
 
-/// Forgets cached uploaded prompts and hold music when uploads or the queues they belong to
-/// change (the directory is checked by generation before each new call).
-async fn forget_changed_audio(
+/// Follows configuration changes beside the voice task: forgets cached uploaded prompts and
+/// hold music when uploads or the queues they belong to change, and hands the task users'
+/// new teams (the directory itself is checked by generation before each new call).
+async fn follow_config(
+    app: AppState,
     prompts: Arc<prompts::Prompts>,
     mut changes: mpsc::UnboundedReceiver<ConfigArea>,
 ) {
@@ -598,7 +623,28 @@ async fn forget_changed_audio(
         if matches!(area, ConfigArea::VoiceAudio | ConfigArea::Queues) {
             prompts.forget_uploads();
         }
+        if matches!(area, ConfigArea::Users | ConfigArea::Teams) {
+            match teams_of_users(&app).await {
+                Ok(teams) => {
+                    let _ = app.voice.send(Command::Teams(teams));
+                }
+                Err(error) => tracing::warn!(%error, "could not read users' teams"),
+            }
+        }
     }
+}
+
+async fn teams_of_users(
+    app: &AppState,
+) -> Result<HashMap<UserId, Vec<TeamId>>, switchboard_store::StoreError> {
+    Ok(app
+        .services
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.teams))
+        .collect())
 }
 
 /// Writes call records in the order the engine produced them, in batches, keeping only the
