@@ -231,6 +231,7 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
         name: "Switchboard Demo".into(),
         time_zone: "America/New_York".into(),
         languages: vec![lang("en"), lang("es")],
+        country: "US".into(),
     };
     store.update_center_settings(&settings).await?;
 

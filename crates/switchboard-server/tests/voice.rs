@@ -849,6 +849,76 @@ async fn a_managers_reach_over_calls_is_their_teams() {
     assert_eq!(with_agent["call"]["id"], id.as_str());
 }
 
+/// Class of service: an agent cannot transfer a call to a satellite or premium-rate number;
+/// the refusal is a 403 with a stable code and is in the audit log; a policy for the agent's
+/// role can allow it, and the adapter can ask before it dials.
+#[tokio::test]
+async fn toll_fraud_destinations_are_refused_and_audited() {
+    let server = Server::start(Backend::Sqlite).await;
+    let sip = server.sip().await;
+    let admin = server.login("admin").await;
+    let agent1 = server.login("agent1").await;
+    available(&agent1).await;
+    let phone = agent_phone(sip, "agent1", "agent").await;
+    let call = caller(sip, "caller", DTMF_1, 4000);
+    let id = answered_call(&agent1).await;
+    for number in ["+88213000123", "19005550100", "+442079460000"] {
+        let (status, body) = agent1
+            .call(
+                Method::POST,
+                &format!("/api/v1/calls/{id}/transfer"),
+                Some(json!({ "number": number })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{number}: {body}");
+        assert_eq!(body["code"], "dial_refused", "{body}");
+    }
+    let audit = admin.get("/api/v1/audit?action=dial_refused").await;
+    let numbers: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, ["+442079460000", "19005550100", "+88213000123"]);
+    assert!(audit.as_array().unwrap().iter().all(|e| e["actor_id"] == agent1.user_id.as_str()));
+    // The call is untouched by the refusals.
+    let live = agent1.get("/api/v1/calls/live").await;
+    assert!(live[0]["transfers"].as_array().unwrap().is_empty(), "{live}");
+    let check = agent1.get("/api/v1/dialing/check?number=%2B442079460000").await;
+    assert_eq!((check["kind"].as_str(), check["allowed"].as_bool()), (Some("international"), Some(false)));
+    admin
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            "/api/v1/dialing/policies/role:agent",
+            json!({"allowed": ["national"], "allow": ["+44"]}),
+        )
+        .await;
+    let check = agent1.get("/api/v1/dialing/check?number=%2B442079460000").await;
+    assert_eq!(check["allowed"], true, "{check}");
+    let check = agent1.get("/api/v1/dialing/check?number=911").await;
+    assert_eq!((check["kind"].as_str(), check["allowed"].as_bool()), (Some("emergency"), Some(true)));
+    // Bad policies are refused and change nothing; agents cannot set them.
+    for bad in [
+        json!({"allowed": ["cheap"]}),
+        json!({"allowed": [], "allow": ["+44x"]}),
+    ] {
+        admin
+            .expect(StatusCode::BAD_REQUEST, Method::PUT, "/api/v1/dialing/policies/center", bad)
+            .await;
+    }
+    admin
+        .expect(StatusCode::BAD_REQUEST, Method::PUT, "/api/v1/dialing/policies/nowhere", json!({"allowed": []}))
+        .await;
+    agent1
+        .expect(StatusCode::FORBIDDEN, Method::PUT, "/api/v1/dialing/policies/center", json!({"allowed": ["international"]}))
+        .await;
+    assert_eq!(admin.get("/api/v1/dialing/policies").await.as_array().unwrap().len(), 1);
+    call.succeeds().await;
+    drop(phone);
+}
+
 /// What the server answers to one message, if anything, within a second.
 async fn udp_exchange(sip: SocketAddr, message: &[u8]) -> Option<String> {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();

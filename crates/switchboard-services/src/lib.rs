@@ -8,14 +8,18 @@
 //! - `config`: configuration events, which rebuild routing and tell every copy it is stale.
 //! - `jobs`: the generic job worker and its handler trait.
 //! - `metrics`: the Prometheus metrics.
+//! - `audit`: the audit log (who did what to whom).
+//! - `dialing`: class of service, the policy each user's dialling goes through.
 //!
 //! Every service is a cheap handle; `Services` bundles them. Cross-service calls are handle
 //! methods with owned arguments and owned results, so a call can later cross a network
 //! between nodes.
 
+pub mod audit;
 pub mod bus;
 pub mod config;
 pub mod contacts;
+pub mod dialing;
 pub mod events;
 pub mod jobs;
 pub mod metrics;
@@ -40,6 +44,9 @@ pub struct Services {
     /// server's: they may need the edges, as the CRM webhook does).
     pub jobs: jobs::Jobs,
     pub metrics: Arc<metrics::Metrics>,
+    pub audit: audit::Audit,
+    /// Which numbers each user may dial or transfer to.
+    pub dialing: dialing::Dialing,
 }
 
 impl Services {
@@ -55,7 +62,10 @@ impl Services {
             metrics.clone(),
         )
         .await?;
+        let audit = audit::Audit::new(store.clone());
         Ok(Self {
+            dialing: dialing::Dialing::new(store.clone(), audit.clone()),
+            audit,
             config: config::ConfigEvents::new(contacts.clone()),
             jobs: jobs::Jobs::new(store.clone()),
             store,

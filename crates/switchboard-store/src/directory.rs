@@ -403,20 +403,22 @@ macro_rules! directory_sql {
         #[async_trait]
         impl DirectoryStore for $store {
             async fn center_settings(&self) -> StoreResult<CenterSettings> {
-                let row = sqlx::query("SELECT name, time_zone, languages FROM center_settings WHERE id = 1")
+                let row = sqlx::query("SELECT name, time_zone, languages, country FROM center_settings WHERE id = 1")
                     .fetch_one(self.reader()).await?;
                 Ok(CenterSettings {
                     name: row.try_get("name")?,
                     time_zone: row.try_get("time_zone")?,
                     languages: codec::languages(&row.try_get::<String, _>("languages")?)?,
+                    country: row.try_get("country")?,
                 })
             }
 
             async fn update_center_settings(&self, settings: &CenterSettings) -> StoreResult<()> {
-                sqlx::query("UPDATE center_settings SET name = $1, time_zone = $2, languages = $3 WHERE id = 1")
+                sqlx::query("UPDATE center_settings SET name = $1, time_zone = $2, languages = $3, country = $4 WHERE id = 1")
                     .bind(&settings.name)
                     .bind(&settings.time_zone)
                     .bind(codec::language_texts(&settings.languages))
+                    .bind(&settings.country)
                     .execute(self.writer()).await?;
                 Ok(())
             }

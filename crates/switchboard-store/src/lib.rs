@@ -16,29 +16,35 @@
 //! - `VoiceStore` (`voice.rs`): trunks, dialled numbers, SIP phones, uploaded voice audio, call
 //!   records.
 //! - `JobStore` (`jobs.rs`): background jobs (rows claimed with a lease).
+//! - `PolicyStore` (`policy.rs`): dialling policies (class of service) per center, role, team.
+//! - `AuditStore` (`audit.rs`): the audit log, append-only.
 //!
 //! `Store` is all of them together, plus the backend's name and a health check, so an
 //! `Arc<dyn Store>` serves every caller; `use switchboard_store::prelude::*` brings every
 //! area's methods into scope. A new area is a new file with its trait and its SQL macro, one
 //! more supertrait of `Store`, and one line per backend.
 
+mod audit;
 mod chat;
 mod codec;
 mod contacts;
 mod directory;
 mod error;
 mod jobs;
+mod policy;
 mod postgres;
 mod records;
 mod sql;
 mod sqlite;
 mod voice;
 
+pub use audit::{AuditEntry, AuditFilter, AuditStore};
 pub use chat::ChatStore;
 pub use contacts::ContactStore;
 pub use directory::DirectoryStore;
 pub use error::StoreError;
 pub use jobs::JobStore;
+pub use policy::{PolicyScope, PolicyStore};
 pub use postgres::PostgresStore;
 pub use records::{
     ApiKey, Attachment, CenterSettings, ChatSession, Credentials, HoursRecord, IdentifyOutcome,
@@ -55,13 +61,25 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The store traits, to bring every area's methods into scope at once.
 pub mod prelude {
-    pub use crate::{ChatStore, ContactStore, DirectoryStore, JobStore, Store, VoiceStore};
+    pub use crate::{
+        AuditStore, ChatStore, ContactStore, DirectoryStore, JobStore, PolicyStore, Store,
+        VoiceStore,
+    };
 }
 
 /// Everything Switchboard keeps: every area, on one backend.
 #[async_trait]
 pub trait Store:
-    DirectoryStore + ContactStore + ChatStore + VoiceStore + JobStore + Send + Sync + 'static
+    DirectoryStore
+    + ContactStore
+    + ChatStore
+    + VoiceStore
+    + JobStore
+    + PolicyStore
+    + AuditStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -77,3 +77,9 @@ mod jobs {
         skip_locked = "FOR UPDATE SKIP LOCKED"
     );
 }
+mod policy {
+    crate::policy::policy_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+mod audit {
+    crate::audit::audit_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}

@@ -15,6 +15,9 @@ pub struct CenterSettings {
     pub time_zone: String,
     /// Languages the center serves.
     pub languages: Vec<Language>,
+    /// The ISO code of the center's country (`US`, `CA`, `PR`, `GB`, `DK`): its numbering
+    /// plan and emergency numbers.
+    pub country: String,
 }
 
 /// What a user signs in with.

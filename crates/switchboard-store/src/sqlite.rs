@@ -86,3 +86,9 @@ mod jobs {
         skip_locked = ""
     );
 }
+mod policy {
+    crate::policy::policy_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+mod audit {
+    crate::audit::audit_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}

@@ -78,6 +78,7 @@ async fn story(store: Arc<dyn Store>) {
             Language::parse("fr").unwrap(),
             Language::parse("en").unwrap(),
         ],
+        country: "DK".into(),
     };
     store.update_center_settings(&settings).await.unwrap();
     assert_eq!(store.center_settings().await.unwrap(), settings);

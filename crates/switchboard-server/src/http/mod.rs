@@ -7,6 +7,7 @@ pub mod apps;
 pub mod assets;
 pub mod auth;
 pub mod chat;
+pub mod dialing;
 pub mod directory;
 pub mod error;
 pub mod extract;
@@ -75,6 +76,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(system::routes())
         .merge(chat::routes())
         .merge(voice::routes())
+        .merge(dialing::routes())
 }
 
 /// The whole HTTP service.

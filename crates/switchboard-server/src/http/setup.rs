@@ -471,10 +471,28 @@ async fn update_settings(
     ApiJson(input): ApiJson<SettingsView>,
 ) -> ApiResult<Json<SettingsView>> {
     settings_editor(&current)?;
+    let country = match input.country {
+        Some(country) => {
+            let country = country.trim().to_ascii_uppercase();
+            if switchboard_core::dialing::HomePlan::of_country(&country).is_none() {
+                return Err(ApiError::bad_request(
+                    "invalid_field",
+                    "country is one of US, CA, PR, GB, DK",
+                ));
+            }
+            if country == "UK" {
+                "GB".to_owned()
+            } else {
+                country
+            }
+        }
+        None => app.services.store.center_settings().await?.country,
+    };
     let settings = CenterSettings {
         name: Name::parse("name", &input.name)?.to_string(),
         time_zone: parse_time_zone(&input.time_zone)?.name().to_owned(),
         languages: parse_languages(&input.languages)?,
+        country,
     };
     app.services.store.update_center_settings(&settings).await?;
     app.services.config.changed(ConfigArea::Settings).await?;

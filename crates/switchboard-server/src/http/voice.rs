@@ -711,7 +711,7 @@ pub struct TransferInput {
 
 /// Transfers a call to a queue, an agent or a number, blind or attended.
 #[utoipa::path(post, path = "/api/v1/calls/{id}/transfer", tag = "voice", security(("session" = [])), params(("id" = String, Path)), request_body = TransferInput,
-    responses((status = 200, body = CallView), (status = 400, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
+    responses((status = 200, body = CallView), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 async fn transfer_call(
     State(app): State<AppState>,
     current: CurrentUser,
@@ -733,6 +733,13 @@ async fn transfer_call(
     };
     let call = CallId::parse(&id)?;
     may_control(&app, &current, call).await?;
+    if let TransferTo::Number(number) = &to {
+        // Class of service: toll fraud starts with a transfer to a number like this one.
+        app.services
+            .dialing
+            .check(&current.actor, number, "transfer")
+            .await?;
+    }
     let record = app
         .voice
         .control(

@@ -369,6 +369,10 @@ pub struct SettingsView {
     pub name: String,
     pub time_zone: String,
     pub languages: Vec<String>,
+    /// The center's country, `US`, `CA`, `PR`, `GB` or `DK` (its numbering plan and emergency
+    /// numbers); when changing settings, absent keeps the current one.
+    #[serde(default)]
+    pub country: Option<String>,
 }
 
 impl From<&CenterSettings> for SettingsView {
@@ -377,6 +381,7 @@ impl From<&CenterSettings> for SettingsView {
             name: s.name.clone(),
             time_zone: s.time_zone.clone(),
             languages: languages(&s.languages),
+            country: Some(s.country.clone()),
         }
     }
 }

@@ -1,0 +1,90 @@
+//! Dialling policy as a service: the policy that applies to a user (the union of their role's
+//! and their teams' policies, else the center's, else the built-in default: national numbers
+//! only), checked for every number anyone dials or transfers to, with every refusal audited.
+
+use crate::audit::Audit;
+use chrono::Utc;
+use std::sync::Arc;
+use switchboard_core::dialing::{DialPolicy, DialRefusal, HomePlan, NumberKind};
+use switchboard_core::Actor;
+use switchboard_store::{PolicyScope, Store, StoreError};
+
+#[derive(Clone)]
+pub struct Dialing {
+    store: Arc<dyn Store>,
+    audit: Audit,
+}
+
+/// Why a number may not be dialled.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error(transparent)]
+    Refused(#[from] DialRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Dialing {
+    pub fn new(store: Arc<dyn Store>, audit: Audit) -> Self {
+        Dialing { store, audit }
+    }
+
+    /// The policy that applies to `actor`.
+    pub async fn policy_of(&self, actor: &Actor) -> Result<DialPolicy, StoreError> {
+        let policies = self.store.list_dial_policies().await?;
+        let own: Vec<&DialPolicy> = policies
+            .iter()
+            .filter(|(scope, _)| match scope {
+                PolicyScope::Role(role) => *role == actor.role.key,
+                PolicyScope::Team(team) => actor.teams.contains(team),
+                PolicyScope::Center => false,
+            })
+            .map(|(_, policy)| policy)
+            .collect();
+        if !own.is_empty() {
+            return Ok(DialPolicy::union(own));
+        }
+        Ok(policies
+            .into_iter()
+            .find(|(scope, _)| *scope == PolicyScope::Center)
+            .map(|(_, policy)| policy)
+            .unwrap_or_default())
+    }
+
+    /// The center's numbering plan.
+    pub async fn plan(&self) -> Result<HomePlan, StoreError> {
+        let country = self.store.center_settings().await?.country;
+        Ok(HomePlan::of_country(&country)
+            .or_else(|| HomePlan::of_country("US"))
+            .unwrap_or(HomePlan {
+                country_code: "1".into(),
+                emergency: vec!["911".into()],
+            }))
+    }
+
+    /// Whether `actor` may dial (or transfer a call to) `number`; a refusal is audited.
+    /// `purpose` says what for (`transfer`, `dial`).
+    pub async fn check(
+        &self,
+        actor: &Actor,
+        number: &str,
+        purpose: &str,
+    ) -> Result<NumberKind, DialError> {
+        let (plan, policy) = (self.plan().await?, self.policy_of(actor).await?);
+        match policy.permits(&plan, number) {
+            Ok(kind) => Ok(kind),
+            Err(refusal) => {
+                self.audit
+                    .record(
+                        Utc::now(),
+                        Some(actor.user_id),
+                        "dial_refused",
+                        Some(number.to_owned()),
+                        format!("{purpose}: {refusal}"),
+                    )
+                    .await;
+                Err(refusal.into())
+            }
+        }
+    }
+}
