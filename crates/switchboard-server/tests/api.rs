@@ -6,6 +6,7 @@ mod bad_input;
 mod center;
 mod chat;
 mod security;
+mod sip_hardening;
 mod voice;
 
 pub use support::*;
