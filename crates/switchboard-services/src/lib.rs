@@ -75,4 +75,20 @@ impl Services {
             metrics,
         })
     }
+
+    /// Every user's teams: who may see and act on a contact or call held by an agent depends
+    /// on the agent's teams.
+    pub async fn teams_by_user(
+        &self,
+    ) -> StoreResult<
+        std::collections::HashMap<switchboard_core::UserId, Vec<switchboard_core::TeamId>>,
+    > {
+        Ok(self
+            .store
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.teams))
+            .collect())
+    }
 }

@@ -164,18 +164,6 @@ async fn set_presence(
         .ok_or_else(|| ApiError::not_found("agent"))
 }
 
-/// Teams of every user, to decide who may see contacts held by an agent.
-async fn teams_by_user(app: &AppState) -> ApiResult<HashMap<UserId, Vec<TeamId>>> {
-    Ok(app
-        .services
-        .store
-        .list_users()
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.teams))
-        .collect())
-}
-
 fn may_see_contact(actor: &Actor, contact: &Contact, teams: &HashMap<UserId, Vec<TeamId>>) -> bool {
     match contact.agent {
         Some(agent) => actor.may_watch(Watched::Agent {
@@ -195,7 +183,7 @@ async fn list_contacts(
     State(app): State<AppState>,
     current: CurrentUser,
 ) -> ApiResult<Json<Vec<ContactView>>> {
-    let teams = teams_by_user(&app).await?;
+    let teams = app.services.teams_by_user().await?;
     let open = app.services.store.open_contacts().await?;
     Ok(Json(
         open.iter()
@@ -212,7 +200,7 @@ async fn visible_contact(
 ) -> ApiResult<(Contact, HashMap<UserId, Vec<TeamId>>)> {
     let id = ContactId::parse(id).map_err(|_| ApiError::not_found("contact"))?;
     let contact = app.services.store.get_contact(id).await?;
-    let teams = teams_by_user(app).await?;
+    let teams = app.services.teams_by_user().await?;
     if !may_see_contact(actor, &contact, &teams) {
         return Err(ApiError::not_found("contact"));
     }

@@ -571,18 +571,6 @@ pub struct CallsQuery {
     pub limit: Option<u32>,
 }
 
-/// Every user's teams, for deciding who may see and act on whose calls.
-async fn teams_of_users(app: &AppState) -> ApiResult<HashMap<UserId, Vec<TeamId>>> {
-    Ok(app
-        .services
-        .store
-        .list_users()
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.teams))
-        .collect())
-}
-
 /// The same rules as chats and users: a call with an agent is seen as that agent is, a call
 /// without one as a contact waiting in its queue (see `Actor::may_see_call`).
 fn visible(
@@ -610,7 +598,7 @@ async fn list_calls(
         return Err(ApiError::bad_request("invalid_field", "limit is 1 to 1000"));
     }
     let calls = app.services.store.list_calls(limit).await?;
-    let teams = teams_of_users(&app).await?;
+    let teams = app.services.teams_by_user().await?;
     Ok(Json(
         calls
             .iter()
@@ -628,7 +616,7 @@ async fn live_calls(
     current: CurrentUser,
 ) -> ApiResult<Json<Vec<CallView>>> {
     let calls = app.voice.live().await?;
-    let teams = teams_of_users(&app).await?;
+    let teams = app.services.teams_by_user().await?;
     Ok(Json(
         calls
             .iter()
@@ -647,7 +635,7 @@ async fn get_call(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<CallView>> {
     let record = app.services.store.get_call(CallId::parse(&id)?).await?;
-    if !visible(&current, &record, &teams_of_users(&app).await?) {
+    if !visible(&current, &record, &app.services.teams_by_user().await?) {
         return Err(ApiError::not_found("call"));
     }
     Ok(Json(CallView::from(&record)))
@@ -661,7 +649,7 @@ async fn may_control(app: &AppState, current: &CurrentUser, call: CallId) -> Api
         .iter()
         .find(|c| c.id == call)
         .ok_or_else(|| ApiError::not_found("call"))?;
-    let teams = teams_of_users(app).await?;
+    let teams = app.services.teams_by_user().await?;
     let agent = record
         .agent
         .map(|id| (id, teams.get(&id).map_or(&[][..], Vec::as_slice)));

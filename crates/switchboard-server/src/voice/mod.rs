@@ -283,7 +283,7 @@ impl VoiceTask {
     async fn reload(&mut self) {
         // Read before loading: a change made meanwhile is loaded again next time.
         let generation = self.app.services.config.generation();
-        match teams_of_users(&self.app).await {
+        match self.app.services.teams_by_user().await {
             Ok(teams) => self.teams = teams,
             Err(error) => tracing::warn!(%error, "could not read users' teams"),
         }
@@ -624,7 +624,7 @@ async fn follow_config(
             prompts.forget_uploads();
         }
         if matches!(area, ConfigArea::Users | ConfigArea::Teams) {
-            match teams_of_users(&app).await {
+            match app.services.teams_by_user().await {
                 Ok(teams) => {
                     let _ = app.voice.send(Command::Teams(teams));
                 }
@@ -632,19 +632,6 @@ async fn follow_config(
             }
         }
     }
-}
-
-async fn teams_of_users(
-    app: &AppState,
-) -> Result<HashMap<UserId, Vec<TeamId>>, switchboard_store::StoreError> {
-    Ok(app
-        .services
-        .store
-        .list_users()
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.teams))
-        .collect())
 }
 
 /// Writes call records in the order the engine produced them, in batches, keeping only the
