@@ -38,6 +38,9 @@ pub struct Config {
     pub secure_cookies: bool,
     /// The password for the demo users; generated and printed when unset.
     pub demo_password: Option<String>,
+    /// Where the demo's outbound trunk sends calls (`SWITCHBOARD_DEMO_CARRIER`, default
+    /// 127.0.0.1:5080, so that a SIP peer listening there plays the carrier).
+    pub demo_carrier: SocketAddr,
     /// The first admin's password when `serve` starts on an empty database; generated and
     /// printed when unset.
     pub admin_password: Option<String>,
@@ -204,6 +207,14 @@ impl Config {
             session_hours,
             secure_cookies,
             demo_password: env("SWITCHBOARD_DEMO_PASSWORD").filter(|p| !p.is_empty()),
+            demo_carrier: match env("SWITCHBOARD_DEMO_CARRIER").filter(|v| !v.is_empty()) {
+                Some(value) => value.parse().map_err(|_| ConfigError::Env {
+                    name: "SWITCHBOARD_DEMO_CARRIER",
+                    reason: "an address and port such as 127.0.0.1:5080".into(),
+                    value,
+                })?,
+                None => SocketAddr::from(([127, 0, 0, 1], 5080)),
+            },
             admin_password: env("SWITCHBOARD_ADMIN_PASSWORD").filter(|p| !p.is_empty()),
         })
     }

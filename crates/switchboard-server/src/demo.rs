@@ -176,10 +176,40 @@ async fn user(store: &dyn Store, spec: DemoUser<'_>, password_hash: &str) -> See
 }
 
 /// The demo's voice side: calls from 127.0.0.1 are the carrier trunk, the number 15550100
-/// answers with the IVR (1 sales, 2 support), and agent1 and agent2 register SIP phones with
-/// the demo password.
-async fn voice(store: &dyn Store, password: &str) -> SeedResult<()> {
-    use switchboard_core::voice::{Did, Network, PhoneNumber, Trunk, TrunkDirection};
+/// answers with the IVR (1 sales, 2 support), agent1 and agent2 register SIP phones with the
+/// demo password, and calls to numbers leave through an outbound trunk to `carrier` (9 for
+/// an outside line, dropped before sending).
+async fn voice(store: &dyn Store, password: &str, carrier: std::net::SocketAddr) -> SeedResult<()> {
+    use switchboard_core::voice::{DialRule, Did, Network, PhoneNumber, Trunk, TrunkDirection};
+    let trunks = store.list_trunks().await?;
+    let outbound = Trunk {
+        id: trunks
+            .iter()
+            .find(|t| t.name.as_str() == "Demo carrier out")
+            .map_or_else(
+                || switchboard_core::TrunkId::from_uuid(Uuid::now_v7()),
+                |t| t.id,
+            ),
+        name: name("Demo carrier out"),
+        direction: TrunkDirection::Outbound,
+        addresses: vec![],
+        username: None,
+        secret: None,
+        host: Some(carrier.ip().to_string()),
+        port: Some(carrier.port()),
+        tcp: false,
+        caller_id: Some(
+            PhoneNumber::parse("caller_id", DEMO_CALLER_ID).expect("the demo caller id is valid"),
+        ),
+        dial_rules: vec![DialRule {
+            prefix: "9".into(),
+            strip: 1,
+            prepend: String::new(),
+        }],
+        max_calls: None,
+        max_calls_per_second: None,
+    };
+    store.put_trunk(&outbound).await?;
     if !store
         .list_trunks()
         .await?
@@ -223,6 +253,8 @@ async fn voice(store: &dyn Store, password: &str) -> SeedResult<()> {
 
 /// The demo's dialled number.
 pub const DEMO_NUMBER: &str = "15550100";
+/// The caller id the demo's outbound trunk sends.
+pub const DEMO_CALLER_ID: &str = "+15550100";
 
 /// Seeds the demo center and returns what to print.
 pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredentials> {
@@ -345,7 +377,7 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
     for spec in users {
         user(store, spec, &hash).await?;
     }
-    voice(store, &password).await?;
+    voice(store, &password, app.config.demo_carrier).await?;
 
     // A fresh Apps API key each start, so its secret can be printed; the previous one goes.
     for key in store

@@ -96,6 +96,8 @@ async fn run(demo_mode: bool) -> Result<(), String> {
             app.services.store.backend()
         );
         println!();
+        println!("  Widget page      {base}/demo/  (a shop page with the chat widget)");
+        println!("  Agent adapter    {base}/agent/  (sign in as agent1 or agent2)");
         println!("  Portal API       {base}/api/v1  (sign in: POST {base}/api/v1/auth/login)");
         println!("  API description  {base}/api/openapi.json");
         println!("  Live events      ws://{shown_host}/api/v1/events");
@@ -118,6 +120,10 @@ async fn run(demo_mode: bool) -> Result<(), String> {
                 sip.port()
             );
             println!("  SIP phones       agent1 and agent2 register at {host}:{} with the password below", sip.port());
+            println!(
+                "  Outbound calls   leave through sip:{} (9 for an outside line; SWITCHBOARD_DEMO_CARRIER moves it)",
+                config.demo_carrier
+            );
         }
         println!("  Users: admin, supervisor, agent1, agent2");
         println!(

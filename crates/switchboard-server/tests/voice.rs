@@ -519,19 +519,15 @@ async fn a_call_is_transferred_to_another_queue() {
 /// agent's phone is released.
 #[tokio::test]
 async fn an_attended_transfer_to_a_number() {
-    let server = Server::start(Backend::Sqlite).await;
+    // The demo's outbound trunk (9 for an outside line, caller id +15550100) sends to the
+    // carrier named by SWITCHBOARD_DEMO_CARRIER: here, a sipp UAS.
+    let carrier_port = free_port();
+    let server = Server::start_configured(Backend::Sqlite, |config| {
+        config.demo_carrier = std::net::SocketAddr::from(([127, 0, 0, 1], carrier_port));
+    })
+    .await;
     let sip = server.sip().await;
     let admin = server.login("admin").await;
-    let carrier_port = free_port();
-    admin
-        .expect(
-            StatusCode::CREATED,
-            Method::POST,
-            "/api/v1/voice/trunks",
-            json!({"name": "Carrier out", "direction": "outbound", "host": "127.0.0.1", "port": carrier_port,
-                   "caller_id": "15550100", "dial_rules": [{"prefix": "9", "strip": 1, "prepend": ""}]}),
-        )
-        .await;
     let carrier = Sipp::start(
         "carrier_out",
         &[
@@ -1263,6 +1259,7 @@ async fn voice_configuration_is_checked() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert!(body["code"].is_string());
     }
+    // The demo's inbound and outbound carriers, and the new one.
     assert_eq!(
         admin
             .get("/api/v1/voice/trunks")
@@ -1270,7 +1267,7 @@ async fn voice_configuration_is_checked() {
             .as_array()
             .unwrap()
             .len(),
-        2
+        3
     );
     let sales = queue_id(&admin, "Sales").await;
     admin
