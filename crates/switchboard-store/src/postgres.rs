@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/postgres/0002_chat.sql")),
     (3, include_str!("../migrations/postgres/0003_voice.sql")),
     (4, include_str!("../migrations/postgres/0004_hardening.sql")),
+    (6, include_str!("../migrations/postgres/0006_dialing.sql")),
 ];
 
 /// A PostgreSQL database.

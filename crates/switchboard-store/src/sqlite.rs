@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_chat.sql")),
     (3, include_str!("../migrations/sqlite/0003_voice.sql")),
     (4, include_str!("../migrations/sqlite/0004_hardening.sql")),
+    (6, include_str!("../migrations/sqlite/0006_dialing.sql")),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).
