@@ -178,6 +178,12 @@ impl Engine {
                 }
                 self.rejoin(call);
             }
+            CallControl::SetProperties(properties) => {
+                if let Some(state) = self.calls.get_mut(&call) {
+                    state.record.properties = properties;
+                }
+                self.save(call);
+            }
         }
         Some(self.record(call))
     }

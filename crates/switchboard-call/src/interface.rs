@@ -306,6 +306,8 @@ pub enum CallControl {
     },
     CompleteTransfer,
     CancelTransfer,
+    /// Replaces the caller's profile flags (the Apps API, during the call).
+    SetProperties(switchboard_core::chat::ReservedProperties),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

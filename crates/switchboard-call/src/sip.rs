@@ -13,7 +13,7 @@ use crate::registrar::Admission;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
-use switchboard_core::voice::{CallRecord, Trunk};
+use switchboard_core::voice::{header_properties, CallRecord, Trunk};
 use switchboard_core::CallId;
 use switchboard_sip::dialog::Dialog;
 use switchboard_sip::fields::{self, uri_of, user_of};
@@ -97,6 +97,7 @@ impl Engine {
             .and_then(user_of)
             .unwrap_or("anonymous")
             .to_owned();
+        let properties = header_properties(&trunk.header_flags, |name| request.headers.get(name));
         let id = CallId::from_uuid(self.random.uuid_v7(wall));
         let leg = LegId(self.next_id());
         let codec = offer
@@ -129,7 +130,10 @@ impl Engine {
         self.calls.insert(
             id,
             Call {
-                record: CallRecord::new(id, caller, did.number.as_str().to_owned(), wall),
+                record: CallRecord {
+                    properties,
+                    ..CallRecord::new(id, caller, did.number.as_str().to_owned(), wall)
+                },
                 language: did.language.clone(),
                 state: CallState::Answering,
                 menu: did.entry,

@@ -853,3 +853,43 @@ fn requests_the_engine_does_not_take_get_their_answers() {
         .unwrap_or_default()
         .contains("stale=true"));
 }
+
+/// RDP-2: the trunk's header flags put the caller's profile flags on the call, and the Apps
+/// API replaces them during the call; both reach the stored record.
+#[test]
+fn caller_flags_come_from_sip_headers_and_the_api() {
+    let (mut c, _phone1, _phone2) = center();
+    let carrier = Peer::at(CARRIER);
+    let call = carrier.call(NUMBER, Some(sdp(&carrier.ip(), 6000, "0", "sendrecv")));
+    let mut invite = call.invite();
+    if let Message::Request(request) = &mut invite {
+        request.headers.push("x-verified-customer", "true");
+        request.headers.push("X-Fraud-Risk", "no");
+        request.headers.push("X-Unmapped", "true");
+    }
+    c.deliver(carrier.peer, invite);
+    let ok = carrier.expect_response(&mut c, 200);
+    call.answered(&ok);
+    c.deliver(carrier.peer, call.ack(""));
+    let record = c.the_call().clone();
+    assert_eq!(
+        record.properties.pairs(),
+        [
+            ("reserved_verified_customer", true),
+            ("reserved_bad_actor", false)
+        ]
+    );
+    let mut changed = record.properties;
+    changed.repeat_customer = Some(true);
+    let answer = c
+        .command(record.id, CallControl::SetProperties(changed))
+        .expect("answered at once")
+        .expect("the call is live");
+    assert_eq!(answer.properties, changed);
+    assert_eq!(c.record(record.id).unwrap().properties, changed);
+    // A call from elsewhere with no flags carries none.
+    let other = carrier.call(NUMBER, Some(sdp(&carrier.ip(), 6002, "0", "sendrecv")));
+    c.deliver(carrier.peer, other.invite());
+    carrier.expect_response(&mut c, 200);
+    assert!(c.records.last().unwrap().properties.pairs().is_empty());
+}

@@ -1,6 +1,7 @@
 //! Voice configuration and call history as data: trunks and their dial rules, dialled numbers,
 //! source-address matching, the IVR's digit choices, and a call's record.
 
+use crate::chat::{PropertyValue, ReservedProperties};
 use crate::ids::{CallId, ContactId, QueueId, TrunkId, UserId};
 use crate::queue::{Channel, QueueNode};
 use crate::text::{Language, Name, TextError};
@@ -141,6 +142,65 @@ pub fn apply_dial_rules(rules: &[DialRule], number: &str) -> String {
     }
 }
 
+/// One incoming SIP header that a trunk maps onto a reserved data property (RDP-2), such as
+/// `X-Verified-Customer` onto `reserved_verified_customer`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct HeaderFlag {
+    pub header: String,
+    pub property: String,
+}
+
+impl HeaderFlag {
+    pub fn new(header: &str, property: &str) -> Result<Self, TextError> {
+        let header = header.trim();
+        let token = !header.is_empty()
+            && header.len() <= 64
+            && header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.!%*+`'~".contains(&b));
+        if !token {
+            return Err(invalid(
+                "header_flags",
+                "a header name is 1 to 64 letters, digits or -_.!%*+`'~",
+            ));
+        }
+        if !ReservedProperties::KEYS.contains(&property) {
+            return Err(invalid(
+                "header_flags",
+                format!(
+                    "the property is one of {}",
+                    ReservedProperties::KEYS.join(", ")
+                ),
+            ));
+        }
+        Ok(HeaderFlag {
+            header: header.to_owned(),
+            property: property.to_owned(),
+        })
+    }
+}
+
+/// The reserved properties an INVITE carries under a trunk's header flags: a header saying
+/// `true`, `yes` or `1` sets its property, `false`, `no` or `0` clears it, and anything else
+/// (or no such header) leaves it unset. `header` finds a header's value by name (any case).
+pub fn header_properties<'h>(
+    flags: &[HeaderFlag],
+    header: impl Fn(&str) -> Option<&'h str>,
+) -> ReservedProperties {
+    let mut properties = ReservedProperties::default();
+    let sent = flags.iter().filter_map(|flag| {
+        let value = match header(&flag.header)?.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => true,
+            "false" | "no" | "0" => false,
+            _ => return None,
+        };
+        Some((flag.property.as_str(), PropertyValue::Bool(value)))
+    });
+    // Each flag's property was checked when it was made, so this cannot be refused.
+    let _ = properties.apply(sent);
+    properties
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TrunkDirection {
     /// The carrier sends calls to us.
@@ -186,6 +246,8 @@ pub struct Trunk {
     /// server's defaults.
     pub max_calls: Option<u32>,
     pub max_calls_per_second: Option<u32>,
+    /// Inbound: SIP headers read onto the call's reserved properties.
+    pub header_flags: Vec<HeaderFlag>,
 }
 
 impl Trunk {
@@ -324,6 +386,9 @@ pub struct CallRecord {
     /// RTP packets received from and sent to the caller, and from and to the agents and
     /// numbers the caller talked to.
     pub rtp: RtpCounts,
+    /// The caller's profile flags: from the trunk's header flags, and set over the Apps API
+    /// during the call.
+    pub properties: ReservedProperties,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -353,6 +418,7 @@ impl CallRecord {
             ended_by: None,
             transfers: Vec::new(),
             rtp: RtpCounts::default(),
+            properties: ReservedProperties::default(),
         }
     }
 

@@ -8,6 +8,7 @@ mod presence;
 mod queues;
 mod routing;
 mod throttle;
+mod voice;
 
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;

@@ -208,6 +208,7 @@ async fn voice(store: &dyn Store, password: &str, carrier: std::net::SocketAddr)
         }],
         max_calls: None,
         max_calls_per_second: None,
+        header_flags: vec![],
     };
     store.put_trunk(&outbound).await?;
     if !store
@@ -232,6 +233,7 @@ async fn voice(store: &dyn Store, password: &str, carrier: std::net::SocketAddr)
             dial_rules: vec![],
             max_calls: None,
             max_calls_per_second: None,
+            header_flags: vec![],
         };
         store.put_trunk(&trunk).await?;
     }

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
 #[derive(Clone, Copy, Debug)]
-enum Transport {
+pub(crate) enum Transport {
     Udp,
     Tcp,
 }
@@ -25,14 +25,14 @@ enum Wire {
 
 /// A connection, the answers that came for requests nobody waits on yet, and what was sent
 /// (for failure messages).
-struct Link {
+pub(crate) struct Link {
     wire: Wire,
     early: Vec<String>,
     sent: Vec<(String, String)>,
 }
 
 impl Link {
-    async fn open(transport: Transport, from: &str, sip: SocketAddr) -> Link {
+    pub(crate) async fn open(transport: Transport, from: &str, sip: SocketAddr) -> Link {
         let ip: IpAddr = from.parse().unwrap();
         let wire = match transport {
             Transport::Udp => Wire::Udp(UdpSocket::bind((ip, 0)).await.unwrap(), sip),
@@ -63,7 +63,7 @@ impl Link {
         }
     }
 
-    async fn send(&mut self, message: &Message) {
+    pub(crate) async fn send(&mut self, message: &Message) {
         let bytes = message.render(self.token(), self.local());
         self.sent.push((
             message.call_id.clone(),
@@ -108,7 +108,7 @@ impl Link {
     }
 
     /// The next final response for `call_id` (provisional ones and other calls' skipped).
-    async fn answer(&mut self, call_id: &str) -> String {
+    pub(crate) async fn answer(&mut self, call_id: &str) -> String {
         match self.answer_within(call_id, Duration::from_secs(5)).await {
             Some(answer) => answer,
             None => {
@@ -159,7 +159,7 @@ fn frame(pending: &mut Vec<u8>) -> Option<String> {
     Some(message)
 }
 
-fn header(message: &str, name: &str) -> Option<String> {
+pub(crate) fn header(message: &str, name: &str) -> Option<String> {
     message.lines().find_map(|line| {
         let (key, value) = line.split_once(':')?;
         key.trim()
@@ -168,7 +168,7 @@ fn header(message: &str, name: &str) -> Option<String> {
     })
 }
 
-fn status(message: &str) -> u16 {
+pub(crate) fn status(message: &str) -> u16 {
     message
         .split_whitespace()
         .nth(1)
@@ -189,7 +189,7 @@ const OFFER: &str = "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0
 
 /// A request, rendered for the link that sends it (its transport and sent-by in the Via).
 #[derive(Clone)]
-struct Message {
+pub(crate) struct Message {
     method: String,
     uri: String,
     /// `None`: an RFC 2543 Via without a branch.
@@ -198,9 +198,9 @@ struct Message {
     from_tag: Option<String>,
     to: String,
     to_tag: Option<String>,
-    call_id: String,
+    pub(crate) call_id: String,
     cseq: u32,
-    extra: String,
+    pub(crate) extra: String,
     body: String,
     /// A Via written out whole (with `{sent_by}` and `{transport}` filled in), for malformed
     /// cases.
@@ -225,7 +225,7 @@ impl Message {
         }
     }
 
-    fn invite(uri: &str) -> Message {
+    pub(crate) fn invite(uri: &str) -> Message {
         let mut message = Message::new("INVITE", uri);
         message.extra = "Content-Type: application/sdp\r\nContact: <sip:peer@127.0.0.1>\r\n".into();
         message.body = OFFER.into();
@@ -233,7 +233,7 @@ impl Message {
     }
 
     /// A request in the dialog an answer to this INVITE set up.
-    fn in_dialog(&self, method: &str, answer: &str, cseq: u32) -> Message {
+    pub(crate) fn in_dialog(&self, method: &str, answer: &str, cseq: u32) -> Message {
         Message {
             method: method.into(),
             branch: Some(format!("z9hG4bK{}", fresh())),
@@ -245,7 +245,7 @@ impl Message {
         }
     }
 
-    fn ack(&self, answer: &str) -> Message {
+    pub(crate) fn ack(&self, answer: &str) -> Message {
         let mut ack = self.in_dialog("ACK", answer, self.cseq);
         // An ACK for a 2xx is its own transaction, but a branchless INVITE's ACK stays
         // branchless.
@@ -292,7 +292,7 @@ impl Message {
 }
 
 /// Ends a call the IVR answered: ACK, then BYE, which must be answered 200.
-async fn hang_up(link: &mut Link, invite: &Message, answer: &str, what: &str) {
+pub(crate) async fn hang_up(link: &mut Link, invite: &Message, answer: &str, what: &str) {
     link.send(&invite.ack(answer)).await;
     let bye = invite.in_dialog("BYE", answer, invite.cseq + 1);
     let bye = Message {

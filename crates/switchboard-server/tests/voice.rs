@@ -1535,3 +1535,98 @@ impl PipeReplace for Vec<u8> {
             .into_bytes()
     }
 }
+
+/// RDP-2: a trunk maps SIP headers onto the caller's profile flags; they show on the live call
+/// and its record, and the Apps API reads and sets them while the call lasts.
+#[tokio::test]
+async fn caller_flags_come_from_sip_headers() {
+    use crate::sip_hardening::{status, Link, Message, Transport};
+    let server = Server::start(Backend::Sqlite).await;
+    let sip = server.sip().await;
+    let admin = server.login("admin").await;
+    let trunks = admin.get("/api/v1/voice/trunks").await;
+    let carrier = find(&trunks, "name", "Demo carrier");
+    let mut input = json!({"name": "Demo carrier", "direction": "inbound",
+        "addresses": carrier["addresses"].clone(),
+        "header_flags": [{"header": "X-Verified-Customer", "property": "reserved_verified_customer"},
+                         {"header": "X-Fraud-Risk", "property": "reserved_bad_actor"}]});
+    let path = format!("/api/v1/voice/trunks/{}", carrier["id"].as_str().unwrap());
+    let updated = admin
+        .expect(StatusCode::OK, Method::PUT, &path, input.clone())
+        .await;
+    assert_eq!(updated["header_flags"][1]["header"], "X-Fraud-Risk");
+    input["header_flags"] = json!([{"header": "X-Vip", "property": "reserved_vip"}]);
+    let (status_code, body) = admin.call(Method::PUT, &path, Some(input)).await;
+    assert_eq!(status_code, StatusCode::BAD_REQUEST, "{body}");
+
+    let mut link = Link::open(Transport::Udp, "127.0.0.1", sip).await;
+    let mut invite = Message::invite(&format!("sip:15550100@{sip}"));
+    invite
+        .extra
+        .push_str("X-Verified-Customer: true\r\nX-Fraud-Risk: no\r\n");
+    link.send(&invite).await;
+    let answer = link.answer(&invite.call_id).await;
+    assert_eq!(status(&answer), 200, "{answer}");
+    link.send(&invite.ack(&answer)).await;
+    let live = admin.get("/api/v1/calls/live").await;
+    let call = &live[0];
+    assert_eq!(
+        call["properties"]["reserved_verified_customer"], true,
+        "{call}"
+    );
+    assert_eq!(call["properties"]["reserved_bad_actor"], false, "{call}");
+    assert!(call["properties"]["reserved_repeat_customer"].is_null());
+    let properties = format!(
+        "/apps/api/v1/calls/{}/properties",
+        call["id"].as_str().unwrap()
+    );
+    let (code, flags) = server.apps(Method::GET, &properties, None).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(flags["reserved_verified_customer"], true);
+    let (code, flags) = server
+        .apps(
+            Method::PATCH,
+            &properties,
+            Some(json!({"reserved_repeat_customer": true})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{flags}");
+    assert_eq!(flags["reserved_repeat_customer"], true);
+    assert_eq!(flags["reserved_verified_customer"], true);
+    for bad in [
+        json!({"reserved_vip": true}),
+        json!({"reserved_bad_actor": "yes"}),
+    ] {
+        let (code, body) = server.apps(Method::PATCH, &properties, Some(bad)).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    }
+    let bye = invite.in_dialog("BYE", &answer, 2);
+    link.send(&bye).await;
+    assert_eq!(status(&link.answer(&bye.call_id).await), 200);
+    let record = ended_call(&admin).await;
+    assert_eq!(
+        record["properties"]["reserved_repeat_customer"], true,
+        "{record}"
+    );
+    assert_eq!(
+        record["properties"]["reserved_bad_actor"], false,
+        "{record}"
+    );
+    // Once the call has ended its flags are read, not changed.
+    let (code, _) = server
+        .apps(
+            Method::PATCH,
+            &properties,
+            Some(json!({"reserved_bad_actor": true})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    let (code, _) = server
+        .apps(
+            Method::GET,
+            "/apps/api/v1/calls/not-a-call/properties",
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}

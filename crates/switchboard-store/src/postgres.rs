@@ -10,6 +10,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_voice.sql")),
     (4, include_str!("../migrations/postgres/0004_hardening.sql")),
     (6, include_str!("../migrations/postgres/0006_dialing.sql")),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_caller_flags.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.

@@ -14,6 +14,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_voice.sql")),
     (4, include_str!("../migrations/sqlite/0004_hardening.sql")),
     (6, include_str!("../migrations/sqlite/0006_dialing.sql")),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_caller_flags.sql"),
+    ),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).

@@ -93,12 +93,40 @@ pub(crate) fn dial_rules_text(rules: &[switchboard_core::voice::DialRule]) -> St
     .to_string()
 }
 
+pub(crate) fn header_flags(text: &str) -> StoreResult<Vec<switchboard_core::voice::HeaderFlag>> {
+    let values: Vec<serde_json::Value> = serde_json::from_str(text).map_err(codec::corrupt)?;
+    values
+        .iter()
+        .map(|v| {
+            let field = |name: &str| {
+                v.get(name)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+            };
+            switchboard_core::voice::HeaderFlag::new(field("header"), field("property"))
+                .map_err(codec::corrupt)
+        })
+        .collect()
+}
+
+pub(crate) fn header_flags_text(flags: &[switchboard_core::voice::HeaderFlag]) -> String {
+    serde_json::Value::Array(
+        flags
+            .iter()
+            .map(|f| serde_json::json!({"header": f.header, "property": f.property}))
+            .collect(),
+    )
+    .to_string()
+}
+
 /// Implements `VoiceStore` for a backend type with `writer()` and `reader()` pool accessors.
 macro_rules! voice_sql {
     ($store:ty, $row:ty) => {
         use crate::codec::{self, millis};
         use crate::sql::not_found_unless_one;
-        use crate::voice::{dial_rules, dial_rules_text, networks, networks_text, VoiceStore};
+        use crate::voice::{
+            dial_rules, dial_rules_text, header_flags, header_flags_text, networks, networks_text, VoiceStore,
+        };
         use crate::{StoreError, StoreResult};
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
@@ -108,9 +136,10 @@ macro_rules! voice_sql {
         crate::sql::opt_id!($row);
 
         const TRUNK_COLUMNS: &str =
-            "id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, max_calls, max_calls_per_second";
+            "id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, max_calls, max_calls_per_second, header_flags";
         const CALL_COLUMNS: &str = "id, caller, did, ivr_path, queue_id, agent_id, contact_id, started_at, queued_at, \
-             ringing_at, answered_at, ended_at, disposition, ended_by, transfers, rtp_from_caller, rtp_to_caller, rtp_from_agent, rtp_to_agent";
+             ringing_at, answered_at, ended_at, disposition, ended_by, transfers, rtp_from_caller, rtp_to_caller, rtp_from_agent, rtp_to_agent, \
+             verified_customer, bad_actor, repeat_customer";
 
         fn trunk_from_row(row: &$row) -> StoreResult<switchboard_core::voice::Trunk> {
             use switchboard_core::voice::{PhoneNumber, Trunk, TrunkDirection};
@@ -139,6 +168,7 @@ macro_rules! voice_sql {
                 dial_rules: dial_rules(&row.try_get::<String, _>("dial_rules")?)?,
                 max_calls: limit("max_calls")?,
                 max_calls_per_second: limit("max_calls_per_second")?,
+                header_flags: header_flags(&row.try_get::<String, _>("header_flags")?)?,
             })
         }
 
@@ -167,6 +197,11 @@ macro_rules! voice_sql {
                     from_agent: codec::count(row.try_get("rtp_from_agent")?)?,
                     to_agent: codec::count(row.try_get("rtp_to_agent")?)?,
                 },
+                properties: switchboard_core::chat::ReservedProperties {
+                    verified_customer: row.try_get("verified_customer")?,
+                    bad_actor: row.try_get("bad_actor")?,
+                    repeat_customer: row.try_get("repeat_customer")?,
+                },
             })
         }
 
@@ -188,12 +223,12 @@ macro_rules! voice_sql {
 
             async fn put_trunk(&self, trunk: &switchboard_core::voice::Trunk) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO trunks (id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, created_at, max_calls, max_calls_per_second) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                    "INSERT INTO trunks (id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, created_at, max_calls, max_calls_per_second, header_flags) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, direction = excluded.direction, addresses = excluded.addresses, \
                      username = excluded.username, secret = excluded.secret, host = excluded.host, port = excluded.port, tcp = excluded.tcp, \
                      caller_id = excluded.caller_id, dial_rules = excluded.dial_rules, max_calls = excluded.max_calls, \
-                     max_calls_per_second = excluded.max_calls_per_second",
+                     max_calls_per_second = excluded.max_calls_per_second, header_flags = excluded.header_flags",
                 )
                 .bind(trunk.id.to_string())
                 .bind(trunk.name.as_str())
@@ -209,6 +244,7 @@ macro_rules! voice_sql {
                 .bind(millis(Utc::now()))
                 .bind(trunk.max_calls.map(i64::from))
                 .bind(trunk.max_calls_per_second.map(i64::from))
+                .bind(header_flags_text(&trunk.header_flags))
                 .execute(self.writer()).await?;
                 Ok(())
             }
@@ -315,12 +351,13 @@ macro_rules! voice_sql {
                 let mut tx = self.writer().begin().await?;
                 for call in calls {
                 sqlx::query(&format!(
-                    "INSERT INTO calls ({CALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+                    "INSERT INTO calls ({CALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
                      ON CONFLICT (id) DO UPDATE SET rtp_from_caller = excluded.rtp_from_caller, rtp_to_caller = excluded.rtp_to_caller, \
                      rtp_from_agent = excluded.rtp_from_agent, rtp_to_agent = excluded.rtp_to_agent, ivr_path = excluded.ivr_path, queue_id = excluded.queue_id, agent_id = excluded.agent_id, \
                      contact_id = excluded.contact_id, queued_at = excluded.queued_at, ringing_at = excluded.ringing_at, \
                      answered_at = excluded.answered_at, ended_at = excluded.ended_at, disposition = excluded.disposition, \
-                     ended_by = excluded.ended_by, transfers = excluded.transfers"
+                     ended_by = excluded.ended_by, transfers = excluded.transfers, verified_customer = excluded.verified_customer, \
+                     bad_actor = excluded.bad_actor, repeat_customer = excluded.repeat_customer"
                 ))
                 .bind(call.id.to_string())
                 .bind(&call.caller)
@@ -341,6 +378,9 @@ macro_rules! voice_sql {
                 .bind(i32::try_from(call.rtp.to_caller).unwrap_or(i32::MAX))
                 .bind(i32::try_from(call.rtp.from_agent).unwrap_or(i32::MAX))
                 .bind(i32::try_from(call.rtp.to_agent).unwrap_or(i32::MAX))
+                .bind(call.properties.verified_customer)
+                .bind(call.properties.bad_actor)
+                .bind(call.properties.repeat_customer)
                 .execute(&mut *tx).await?;
                 }
                 tx.commit().await?;

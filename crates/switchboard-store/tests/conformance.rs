@@ -473,7 +473,7 @@ async fn story(store: Arc<dyn Store>) {
 /// call records kept whole.
 async fn voice_story(store: &dyn Store, not_voice: QueueId) {
     use switchboard_core::voice::{
-        CallRecord, DialRule, Did, Disposition, Network, PhoneNumber, RtpCounts, Trunk,
+        CallRecord, DialRule, Did, Disposition, HeaderFlag, Network, PhoneNumber, RtpCounts, Trunk,
         TrunkDirection,
     };
     use switchboard_core::{CallId, TrunkId};
@@ -497,6 +497,9 @@ async fn voice_story(store: &dyn Store, not_voice: QueueId) {
         dial_rules: vec![DialRule::new("9", 1, "+1").unwrap()],
         max_calls: Some(250),
         max_calls_per_second: None,
+        header_flags: vec![
+            HeaderFlag::new("X-Verified-Customer", "reserved_verified_customer").unwrap(),
+        ],
     };
     store.put_trunk(&trunk).await.unwrap();
     assert_eq!(store.get_trunk(trunk.id).await.unwrap(), trunk, "{backend}");
@@ -598,6 +601,11 @@ async fn voice_story(store: &dyn Store, not_voice: QueueId) {
         to_caller: 990,
         from_agent: 980,
         to_agent: 970,
+    };
+    first.properties = ReservedProperties {
+        verified_customer: Some(true),
+        bad_actor: Some(false),
+        repeat_customer: None,
     };
     first.end(now() + Duration::seconds(70), "agent", None);
     store.put_call(&first).await.unwrap();

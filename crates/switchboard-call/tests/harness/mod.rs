@@ -20,7 +20,7 @@ use switchboard_call::{
     ReplyToken, Sound, REALM,
 };
 use switchboard_core::voice::{
-    CallRecord, DialRule, Did, Network, PhoneNumber, Trunk, TrunkDirection,
+    CallRecord, DialRule, Did, HeaderFlag, Network, PhoneNumber, Trunk, TrunkDirection,
 };
 use switchboard_core::{CallId, Channel, Name, QueueId, QueueKind, QueueNode, TrunkId, UserId};
 use switchboard_sip::transaction::Peer;
@@ -129,6 +129,12 @@ impl Center {
                     dial_rules: Vec::new(),
                     max_calls: None,
                     max_calls_per_second: None,
+                    header_flags: vec![
+                        HeaderFlag::new("X-Verified-Customer", "reserved_verified_customer")
+                            .expect("a valid flag"),
+                        HeaderFlag::new("X-Fraud-Risk", "reserved_bad_actor")
+                            .expect("a valid flag"),
+                    ],
                 },
                 Trunk {
                     id: TrunkId::from_uuid(uuid(23)),
@@ -144,6 +150,7 @@ impl Center {
                     dial_rules: Vec::new(),
                     max_calls: None,
                     max_calls_per_second: None,
+                    header_flags: vec![],
                 },
                 Trunk {
                     id: TrunkId::from_uuid(uuid(22)),
@@ -159,6 +166,7 @@ impl Center {
                     dial_rules: vec![DialRule::new("0", 1, "+44").expect("a valid rule")],
                     max_calls: None,
                     max_calls_per_second: None,
+                    header_flags: vec![],
                 },
             ],
             dids: vec![Did {

@@ -184,7 +184,7 @@ pub struct ChatInfo {
 }
 
 /// Reserved data properties as profile flags (RDP-3).
-#[derive(Serialize, Clone, Debug, Default)]
+#[derive(Serialize, Clone, Debug, Default, utoipa::ToSchema)]
 pub struct Flags {
     pub reserved_verified_customer: Option<bool>,
     pub reserved_bad_actor: Option<bool>,

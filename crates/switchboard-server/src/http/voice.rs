@@ -3,7 +3,7 @@
 
 use super::chat::ApiBytes;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
+use super::extract::{ApiJson, ApiPath, ApiQuery, AppsClient, CurrentUser};
 use super::require;
 use super::wire::CallView;
 use crate::app::AppState;
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use switchboard_call::RoutingRefusal;
 use switchboard_core::voice::{
-    CallRecord, DialRule, Did, Network, PhoneNumber, Trunk, TrunkDirection,
+    CallRecord, DialRule, Did, HeaderFlag, Network, PhoneNumber, Trunk, TrunkDirection,
 };
 use switchboard_core::{
     CallId, Language, Name, Permission, QueueId, Target, TeamId, TrunkId, UserId,
@@ -39,6 +39,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_call))
         .routes(routes!(control_call))
         .routes(routes!(transfer_call))
+        .routes(routes!(apps_call_properties, apps_set_call_properties))
 }
 
 /// Uploads need a larger body limit than JSON.
@@ -121,6 +122,19 @@ pub struct TrunkInput {
     /// INVITE gets 503 with Retry-After.
     pub max_calls: Option<u32>,
     pub max_calls_per_second: Option<u32>,
+    /// Inbound: SIP headers read onto the caller's profile flags (RDP-2), such as
+    /// `{"header": "X-Verified-Customer", "property": "reserved_verified_customer"}`. A header
+    /// saying `true`, `yes` or `1` sets the flag, `false`, `no` or `0` clears it.
+    #[serde(default)]
+    pub header_flags: Vec<HeaderFlagView>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderFlagView {
+    pub header: String,
+    /// `reserved_verified_customer`, `reserved_bad_actor` or `reserved_repeat_customer`.
+    pub property: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -139,6 +153,7 @@ pub struct TrunkView {
     pub dial_rules: Vec<DialRuleView>,
     pub max_calls: Option<u32>,
     pub max_calls_per_second: Option<u32>,
+    pub header_flags: Vec<HeaderFlagView>,
 }
 
 fn trunk_view(t: &Trunk) -> TrunkView {
@@ -164,6 +179,14 @@ fn trunk_view(t: &Trunk) -> TrunkView {
             .collect(),
         max_calls: t.max_calls,
         max_calls_per_second: t.max_calls_per_second,
+        header_flags: t
+            .header_flags
+            .iter()
+            .map(|f| HeaderFlagView {
+                header: f.header.clone(),
+                property: f.property.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -249,7 +272,18 @@ fn trunk_from(id: TrunkId, input: TrunkInput, previous: Option<&Trunk>) -> ApiRe
             .collect::<Result<_, _>>()?,
         max_calls: input.max_calls,
         max_calls_per_second: input.max_calls_per_second,
+        header_flags: input
+            .header_flags
+            .iter()
+            .map(|f| HeaderFlag::new(&f.header, &f.property))
+            .collect::<Result<_, _>>()?,
     };
+    if trunk.header_flags.len() > 16 {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "a trunk has at most 16 header flags",
+        ));
+    }
     trunk.check()?;
     Ok(trunk)
 }
@@ -739,4 +773,45 @@ async fn transfer_call(
         )
         .await?;
     Ok(Json(CallView::from(&record)))
+}
+
+/// A call's profile flags (RDP-2), for an integration.
+#[utoipa::path(get, path = "/apps/api/v1/calls/{id}/properties", tag = "apps", security(("apps" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = crate::chat::protocol::Flags), (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+async fn apps_call_properties(
+    State(app): State<AppState>,
+    _client: AppsClient,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<crate::chat::protocol::Flags>> {
+    let call = CallId::parse(&id).map_err(|_| ApiError::not_found("call"))?;
+    let record = app.services.store.get_call(call).await?;
+    Ok(Json(crate::chat::flags(&record.properties)))
+}
+
+/// Sets a live call's profile flags: booleans only; an unknown `reserved_*` key is refused and
+/// nothing changes. The call's record (and so the agent's card and the live views) shows them
+/// at once. An ended call is 409.
+#[utoipa::path(patch, path = "/apps/api/v1/calls/{id}/properties", tag = "apps", security(("apps" = [])), params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = crate::chat::protocol::Flags), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody), (status = 415, body = super::error::ErrorBody)))]
+async fn apps_set_call_properties(
+    State(app): State<AppState>,
+    _client: AppsClient,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<Json<crate::chat::protocol::Flags>> {
+    let call = CallId::parse(&id).map_err(|_| ApiError::not_found("call"))?;
+    let mut properties = app.services.store.get_call(call).await?.properties;
+    properties
+        .apply(crate::chat::property_values(&body))
+        .map_err(|e| ApiError::bad_request("invalid_field", e.to_string()))?;
+    let record = app
+        .voice
+        .control(call, CallControl::SetProperties(properties))
+        .await
+        .map_err(|e| match e {
+            VoiceError::NotFound => ApiError::conflict("the call has ended"),
+            other => other.into(),
+        })?;
+    Ok(Json(crate::chat::flags(&record.properties)))
 }

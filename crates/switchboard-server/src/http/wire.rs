@@ -441,6 +441,9 @@ pub struct CallView {
     pub transfers: Vec<String>,
     /// RTP packets: `from_caller`, `to_caller`, `from_agent`, `to_agent`.
     pub rtp: RtpView,
+    /// The caller's profile flags (RDP-2): from the trunk's header flags, or set over the Apps
+    /// API during the call.
+    pub properties: crate::chat::protocol::Flags,
 }
 
 #[derive(Serialize, ToSchema, Clone)]
@@ -477,6 +480,7 @@ impl From<&switchboard_core::voice::CallRecord> for CallView {
                 from_agent: c.rtp.from_agent,
                 to_agent: c.rtp.to_agent,
             },
+            properties: crate::chat::flags(&c.properties),
         }
     }
 }
