@@ -296,6 +296,17 @@ async fn a_consumer_and_an_agent_chat_with_nothing_lost() {
         let error = other.expect("error").await;
         assert_eq!(error["code"], code, "{error}");
     }
+    // A failed command's error names it by its client_id (the protocol's `ref`).
+    other
+        .socket
+        .send(json!({"type": "message", "chat_id": chat_id, "client_id": "m9", "text": 5}))
+        .await;
+    let error = other.expect("error").await;
+    assert_eq!(
+        (error["code"].as_str(), error["ref"].as_str()),
+        (Some("invalid_message"), Some("m9")),
+        "{error}"
+    );
     other.socket.send(json!({"type": "ping"})).await;
     other.expect("pong").await;
     desk.send(json!({"type": "end", "chat_id": "00000000-0000-0000-0000-000000000000"}))

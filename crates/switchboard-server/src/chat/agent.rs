@@ -68,7 +68,7 @@ impl super::connection::Commands for AgentSession {
     ) -> Vec<Arc<str>> {
         match parse_agent(text) {
             Ok(command) => handle(chat, conn, self.agent, command).await,
-            Err(e) => vec![ServerEvent::error(e.code, e.message, None).to_json()],
+            Err(e) => vec![ServerEvent::error(e.code, e.message, e.client_id).to_json()],
         }
     }
 }

@@ -42,7 +42,7 @@ pub async fn serve(chat: Arc<ChatService>, mut socket: WebSocket) {
             Ok(_) => Err(
                 ServerEvent::error("hello_first", "the first frame must be hello", None).to_json(),
             ),
-            Err(e) => Err(ServerEvent::error(e.code, e.message, None).to_json()),
+            Err(e) => Err(ServerEvent::error(e.code, e.message, e.client_id).to_json()),
         },
         _ => Err(ServerEvent::error("hello_first", "say hello first", None).to_json()),
     };
@@ -200,7 +200,7 @@ impl super::connection::Commands for Session {
     ) -> Vec<Arc<str>> {
         match parse_consumer(text) {
             Ok(command) => handle(chat, conn, self, command).await,
-            Err(e) => vec![ServerEvent::error(e.code, e.message, None).to_json()],
+            Err(e) => vec![ServerEvent::error(e.code, e.message, e.client_id).to_json()],
         }
     }
 }

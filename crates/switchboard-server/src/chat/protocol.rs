@@ -92,11 +92,13 @@ pub enum AgentCommand {
     Ping,
 }
 
-/// A frame that could not be understood.
+/// A frame that could not be understood; `client_id` is the frame's own, when it had one, for
+/// the error's `ref`.
 #[derive(Debug)]
 pub struct FrameError {
     pub code: &'static str,
     pub message: String,
+    pub client_id: Option<String>,
 }
 
 const CONSUMER_TYPES: &[&str] = &[
@@ -118,13 +120,19 @@ fn parse<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, FrameErro
     let value: Value = serde_json::from_str(text).map_err(|e| FrameError {
         code: "invalid_json",
         message: e.to_string(),
+        client_id: None,
     })?;
+    let client_id = value
+        .get("client_id")
+        .and_then(Value::as_str)
+        .map(|id| id.chars().take(64).collect::<String>());
     let kind = value
         .get("type")
         .and_then(Value::as_str)
         .ok_or_else(|| FrameError {
             code: "invalid_message",
             message: "every frame is a JSON object with a string `type`".into(),
+            client_id: client_id.clone(),
         })?;
     if !known.contains(&kind) {
         return Err(FrameError {
@@ -133,11 +141,13 @@ fn parse<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, FrameErro
                 "unknown type `{}`",
                 kind.chars().take(40).collect::<String>()
             ),
+            client_id,
         });
     }
     serde_json::from_value(value).map_err(|e| FrameError {
         code: "invalid_message",
         message: e.to_string(),
+        client_id,
     })
 }
 
