@@ -109,3 +109,97 @@ impl Contact {
         Some((until - self.created_at).num_milliseconds())
     }
 }
+
+/// What the agent recorded after a contact (wrap-up): one of the center's dispositions and a
+/// note.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct WrapUp {
+    pub contact: ContactId,
+    pub agent: UserId,
+    pub disposition: Option<String>,
+    pub note: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The longest wrap-up note, in characters.
+pub const WRAP_UP_NOTE_MAX: usize = 4000;
+/// The most dispositions a center has, and the longest one.
+pub const DISPOSITIONS_MAX: usize = 50;
+pub const DISPOSITION_MAX_CHARS: usize = 60;
+
+/// Checks a center's dispositions: 1 to 60 characters each after trimming, no two alike
+/// (ignoring case), at most 50. Returns them trimmed, in order.
+pub fn check_dispositions(list: &[String]) -> Result<Vec<String>, TextError> {
+    let invalid = |detail: String| TextError::Invalid {
+        field: "dispositions",
+        detail,
+    };
+    if list.len() > DISPOSITIONS_MAX {
+        return Err(invalid(format!(
+            "a center has at most {DISPOSITIONS_MAX} dispositions"
+        )));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for item in list {
+        let item = item.trim();
+        let length = item.chars().count();
+        if length == 0 || length > DISPOSITION_MAX_CHARS || item.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "a disposition is 1 to {DISPOSITION_MAX_CHARS} characters of text"
+            )));
+        }
+        if out.iter().any(|o| o.to_lowercase() == item.to_lowercase()) {
+            return Err(invalid(format!("`{item}` is listed twice")));
+        }
+        out.push(item.to_owned());
+    }
+    Ok(out)
+}
+
+impl WrapUp {
+    /// A wrap-up checked against the center's dispositions: when the center has any, one of
+    /// them is required (matched ignoring case, stored as the center spells it); when it has
+    /// none, there is no disposition to give. The note is at most 4,000 characters.
+    pub fn new(
+        contact: ContactId,
+        agent: UserId,
+        disposition: Option<&str>,
+        note: &str,
+        dispositions: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<WrapUp, TextError> {
+        let invalid = |field: &'static str, detail: &str| TextError::Invalid {
+            field,
+            detail: detail.to_owned(),
+        };
+        let disposition = match disposition.map(str::trim).filter(|d| !d.is_empty()) {
+            Some(given) => Some(
+                dispositions
+                    .iter()
+                    .find(|d| d.to_lowercase() == given.to_lowercase())
+                    .cloned()
+                    .ok_or_else(|| {
+                        invalid("disposition", "the disposition is not one of the center's")
+                    })?,
+            ),
+            None if !dispositions.is_empty() => {
+                return Err(invalid(
+                    "disposition",
+                    "choose one of the center's dispositions",
+                ))
+            }
+            None => None,
+        };
+        let note = note.trim();
+        if note.chars().count() > WRAP_UP_NOTE_MAX {
+            return Err(invalid("note", "the note is at most 4000 characters"));
+        }
+        Ok(WrapUp {
+            contact,
+            agent,
+            disposition,
+            note: note.to_owned(),
+            at,
+        })
+    }
+}

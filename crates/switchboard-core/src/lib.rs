@@ -22,7 +22,7 @@ pub mod user;
 pub mod voice;
 
 pub use capacity::CapacityProfile;
-pub use contact::{Contact, ContactStatus};
+pub use contact::{Contact, ContactStatus, WrapUp};
 pub use ids::{
     AttachmentId, CallId, CapacityProfileId, ContactId, IdError, IdentityId, JobId, MessageId,
     QueueId, TeamId, TicketId, TrunkId, UserId, VisitorId,

@@ -158,3 +158,42 @@ fn tones_must_be_real_mp3() {
         Err(AudioError::TooLarge { max_bytes: 100 })
     );
 }
+
+#[test]
+fn wrap_ups_follow_the_centers_dispositions() {
+    use switchboard_core::contact::check_dispositions;
+    use switchboard_core::{ContactId, UserId, WrapUp};
+    let (contact, agent) = (
+        ContactId::from_uuid(crate::uuid(1)),
+        UserId::from_uuid(crate::uuid(2)),
+    );
+    let list = check_dispositions(&[" Resolved ".into(), "Call back".into()]).unwrap();
+    assert_eq!(list, ["Resolved", "Call back"]);
+    for bad in [
+        vec!["Resolved".into(), "resolved".into()],
+        vec!["".into()],
+        vec!["x".repeat(61)],
+        vec!["a\u{7}b".into()],
+        (0..51).map(|n| format!("d{n}")).collect(),
+    ] {
+        assert!(check_dispositions(&bad).is_err(), "{bad:?}");
+    }
+    let now = at(2026, 3, 2, 9, 0);
+    let wrap = WrapUp::new(
+        contact,
+        agent,
+        Some("resolved"),
+        " refund sent ",
+        &list,
+        now,
+    )
+    .unwrap();
+    assert_eq!(wrap.disposition.as_deref(), Some("Resolved"));
+    assert_eq!(wrap.note, "refund sent");
+    assert!(WrapUp::new(contact, agent, Some("Escalated"), "", &list, now).is_err());
+    assert!(WrapUp::new(contact, agent, None, "no code", &list, now).is_err());
+    assert!(WrapUp::new(contact, agent, None, &"n".repeat(4001), &[], now).is_err());
+    let free = WrapUp::new(contact, agent, None, "just a note", &[], now).unwrap();
+    assert_eq!(free.disposition, None);
+    assert!(WrapUp::new(contact, agent, Some("Resolved"), "", &[], now).is_err());
+}

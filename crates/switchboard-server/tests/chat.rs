@@ -853,3 +853,120 @@ async fn tones_are_validated_chosen_and_transfers_to_a_queue_requeue() {
         "Bea Agent"
     );
 }
+
+/// Wrap-up: the admin sets the center's dispositions; the agent records a disposition and a
+/// note on the chat they took, during it and after; others may read it but not write it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_wraps_up_a_chat_with_a_disposition_and_a_note() {
+    for backend in crate::backends() {
+        let server = Server::start(backend).await;
+        let admin = server.login("admin").await;
+        let agent = server.login("agent1").await;
+        let other = server.login("agent2").await;
+        for bad in [
+            json!({"dispositions": ["Resolved", "resolved"]}),
+            json!({"dispositions": [""]}),
+            json!({"dispositions": "Resolved"}),
+        ] {
+            let (status, body) = admin
+                .call(Method::PUT, "/api/v1/dispositions", Some(bad.clone()))
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        }
+        let (status, _) = agent
+            .call(
+                Method::PUT,
+                "/api/v1/dispositions",
+                Some(json!({"dispositions": ["Mine"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        admin
+            .expect(
+                StatusCode::OK,
+                Method::PUT,
+                "/api/v1/dispositions",
+                json!({"dispositions": ["Resolved", " Call back "]}),
+            )
+            .await;
+        assert_eq!(
+            agent.get("/api/v1/dispositions").await["dispositions"],
+            json!(["Resolved", "Call back"])
+        );
+
+        agent
+            .expect(
+                StatusCode::OK,
+                Method::PUT,
+                &format!("/api/v1/agents/{}/presence", agent.user_id),
+                json!({"presence": "available"}),
+            )
+            .await;
+        let mut desk =
+            EventStream::connect(&server, "/api/v1/agent/ws", Some(agent.cookie_pair())).await;
+        desk.until(|e| e["type"] == "welcome").await;
+        let refunds = queue_path(&server, "Billing > Refunds").await;
+        let (mut consumer, _) = Consumer::new(&server, None).await;
+        consumer
+            .socket
+            .send(json!({"type": "start", "client_id": "s1", "queue_id": refunds}))
+            .await;
+        let started = consumer.expect("chat_started").await;
+        let chat_id = started["chat"]["chat_id"].as_str().unwrap().to_owned();
+        desk.until(|e| e["type"] == "chat_assigned").await;
+        let path = format!("/api/v1/contacts/{chat_id}/wrap-up");
+        let (status, _) = agent.call(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "nothing recorded yet");
+
+        for bad in [
+            json!({"note": "no disposition"}),
+            json!({"disposition": "Escalated"}),
+            json!({"disposition": "Resolved", "note": "n".repeat(4001)}),
+            json!({"disposition": "Resolved", "mood": "good"}),
+        ] {
+            let (status, body) = agent.call(Method::PUT, &path, Some(bad.clone())).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        }
+        let during = agent
+            .expect(
+                StatusCode::OK,
+                Method::PUT,
+                &path,
+                json!({"disposition": "call back", "note": "wants a refund"}),
+            )
+            .await;
+        assert_eq!(during["disposition"], "Call back");
+        let (status, body) = other
+            .call(Method::PUT, &path, Some(json!({"disposition": "Resolved"})))
+            .await;
+        assert!(
+            matches!(status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+            "{status}: {body}"
+        );
+
+        // After the chat has ended the agent can still say how it went.
+        agent
+            .expect(
+                StatusCode::OK,
+                Method::POST,
+                &format!("/api/v1/contacts/{chat_id}/end"),
+                json!({}),
+            )
+            .await;
+        agent
+            .expect(
+                StatusCode::OK,
+                Method::PUT,
+                &path,
+                json!({"disposition": "Resolved", "note": "refund sent"}),
+            )
+            .await;
+        let read = admin.get(&path).await;
+        assert_eq!(
+            (read["disposition"].as_str(), read["note"].as_str()),
+            (Some("Resolved"), Some("refund sent")),
+            "{read}"
+        );
+        assert_eq!(read["agent_id"], agent.user_id.as_str());
+    }
+}

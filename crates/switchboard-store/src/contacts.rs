@@ -5,7 +5,7 @@
 
 use crate::StoreResult;
 use async_trait::async_trait;
-use switchboard_core::{Contact, ContactId};
+use switchboard_core::{Contact, ContactId, WrapUp};
 
 /// Contacts and their routing state. Each method is one transaction.
 #[async_trait]
@@ -18,6 +18,14 @@ pub trait ContactStore: Send + Sync {
     async fn open_contacts(&self) -> StoreResult<Vec<Contact>>;
     /// The most recent contacts, newest first.
     async fn recent_contacts(&self, limit: u32) -> StoreResult<Vec<Contact>>;
+
+    /// The center's dispositions for wrap-up, in order.
+    async fn dispositions(&self) -> StoreResult<Vec<String>>;
+    /// Replaces the center's dispositions (wrap-ups already stored keep theirs).
+    async fn set_dispositions(&self, dispositions: &[String]) -> StoreResult<()>;
+    /// Stores a contact's wrap-up, replacing an earlier one.
+    async fn put_wrap_up(&self, wrap_up: &WrapUp) -> StoreResult<()>;
+    async fn wrap_up(&self, contact: ContactId) -> StoreResult<Option<WrapUp>>;
 }
 
 /// Implements `ContactStore` for a backend type with `writer()` and `reader()` pool accessors.
@@ -29,7 +37,7 @@ macro_rules! contacts_sql {
         use crate::{StoreError, StoreResult};
         use async_trait::async_trait;
         use sqlx::Row;
-        use switchboard_core::{Channel, Contact, ContactId, ContactStatus, Language, QueueId, UserId};
+        use switchboard_core::{Channel, Contact, ContactId, ContactStatus, Language, QueueId, UserId, WrapUp};
 
         const CONTACT_COLUMNS: &str = "id, channel, queue_id, issue, priority, language, status, agent_id, customer, \
              created_at, assigned_at, ended_at, end_reason, transfers";
@@ -125,6 +133,54 @@ macro_rules! contacts_sql {
                 let rows = sqlx::query(&format!("SELECT {CONTACT_COLUMNS} FROM contacts ORDER BY created_at DESC, id LIMIT $1"))
                     .bind(i64::from(limit)).fetch_all(self.reader()).await?;
                 rows.iter().map(contact_from_row).collect()
+            }
+
+            async fn dispositions(&self) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query("SELECT label FROM dispositions ORDER BY position")
+                    .fetch_all(self.reader()).await?;
+                rows.iter().map(|r| Ok(r.try_get("label")?)).collect()
+            }
+
+            async fn set_dispositions(&self, dispositions: &[String]) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM dispositions").execute(&mut *tx).await?;
+                for (position, label) in dispositions.iter().enumerate() {
+                    sqlx::query("INSERT INTO dispositions (position, label) VALUES ($1, $2)")
+                        .bind(i64::try_from(position).map_err(codec::corrupt)?)
+                        .bind(label)
+                        .execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn put_wrap_up(&self, w: &WrapUp) -> StoreResult<()> {
+                sqlx::query("INSERT INTO contact_wrap_ups (contact_id, agent_id, disposition, note, at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (contact_id) DO UPDATE SET agent_id = excluded.agent_id, disposition = excluded.disposition, \
+                     note = excluded.note, at = excluded.at")
+                    .bind(w.contact.to_string())
+                    .bind(w.agent.to_string())
+                    .bind(&w.disposition)
+                    .bind(&w.note)
+                    .bind(millis(w.at))
+                    .execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("the contact or the agent does not exist"))?;
+                Ok(())
+            }
+
+            async fn wrap_up(&self, contact: ContactId) -> StoreResult<Option<WrapUp>> {
+                let row = sqlx::query("SELECT contact_id, agent_id, disposition, note, at FROM contact_wrap_ups WHERE contact_id = $1")
+                    .bind(contact.to_string()).fetch_optional(self.reader()).await?;
+                row.map(|row| {
+                    Ok(WrapUp {
+                        contact: codec::id(&row.try_get::<String, _>("contact_id")?, ContactId::parse)?,
+                        agent: codec::id(&row.try_get::<String, _>("agent_id")?, UserId::parse)?,
+                        disposition: row.try_get("disposition")?,
+                        note: row.try_get("note")?,
+                        at: codec::time(row.try_get("at")?)?,
+                    })
+                })
+                .transpose()
             }
         }
     };

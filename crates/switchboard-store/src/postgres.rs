@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/postgres/0007_caller_flags.sql"),
     ),
+    (8, include_str!("../migrations/postgres/0008_wrap_up.sql")),
 ];
 
 /// A PostgreSQL database.

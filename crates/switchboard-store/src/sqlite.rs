@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/sqlite/0007_caller_flags.sql"),
     ),
+    (8, include_str!("../migrations/sqlite/0008_wrap_up.sql")),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).

@@ -13,7 +13,7 @@ use switchboard_core::{AttachmentId, IdentityId, JobId, MessageId, TicketId, Vis
 use switchboard_core::{
     BuiltinRole, CapacityProfile, CapacityProfileId, Channel, Contact, ContactId, ContactStatus,
     EmailList, Language, Name, Permission, PermissionSet, QueueId, QueueKind, QueueNode, Role,
-    RoleKey, RoleScope, Team, TeamId, TreeError, User, UserId, Username,
+    RoleKey, RoleScope, Team, TeamId, TreeError, User, UserId, Username, WrapUp,
 };
 use switchboard_store::{
     ApiKey, Attachment, CenterSettings, ChatSession, HoursRecord, Identity, IntegrationSettings,
@@ -442,6 +442,42 @@ async fn story(store: Arc<dyn Store>) {
         .unwrap();
     assert!(store.open_contacts().await.unwrap().is_empty());
     assert_eq!(store.recent_contacts(10).await.unwrap(), vec![ended]);
+
+    // Wrap-up: the center's dispositions in order, one wrap-up per contact (the last wins).
+    assert!(store.dispositions().await.unwrap().is_empty());
+    let list = vec!["Resolved".to_owned(), "Call back".to_owned()];
+    store.set_dispositions(&list).await.unwrap();
+    assert_eq!(store.dispositions().await.unwrap(), list, "{backend}");
+    store.set_dispositions(&list[1..]).await.unwrap();
+    assert_eq!(store.dispositions().await.unwrap(), &list[1..], "{backend}");
+    assert_eq!(store.wrap_up(contact.id).await.unwrap(), None);
+    let mut wrap = WrapUp {
+        contact: contact.id,
+        agent: agent.id,
+        disposition: Some("Call back".into()),
+        note: "wants a refund".into(),
+        at: now() + Duration::minutes(6),
+    };
+    store.put_wrap_up(&wrap).await.unwrap();
+    wrap.note = "refund sent".into();
+    wrap.disposition = None;
+    store.put_wrap_up(&wrap).await.unwrap();
+    assert_eq!(
+        store.wrap_up(contact.id).await.unwrap(),
+        Some(wrap.clone()),
+        "{backend}"
+    );
+    let orphan = WrapUp {
+        contact: ContactId::from_uuid(Uuid::new_v4()),
+        ..wrap
+    };
+    assert!(
+        matches!(
+            store.put_wrap_up(&orphan).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: a wrap-up needs its contact"
+    );
     assert!(
         matches!(
             store.delete_user(agent.id).await,

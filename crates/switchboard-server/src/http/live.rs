@@ -193,7 +193,7 @@ async fn list_contacts(
     ))
 }
 
-async fn visible_contact(
+pub(super) async fn visible_contact(
     app: &AppState,
     actor: &Actor,
     id: &str,

@@ -17,6 +17,7 @@ pub mod system;
 pub mod voice;
 pub mod webhook;
 pub mod wire;
+pub mod wrapup;
 
 use crate::app::AppState;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -77,6 +78,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(chat::routes())
         .merge(voice::routes())
         .merge(dialing::routes())
+        .merge(wrapup::routes())
 }
 
 /// The whole HTTP service.

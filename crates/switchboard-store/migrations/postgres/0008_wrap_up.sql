@@ -1,0 +1,13 @@
+-- Wrap-up: the center's dispositions, and what the agent recorded after each contact.
+CREATE TABLE dispositions (
+    position BIGINT PRIMARY KEY,
+    label TEXT NOT NULL
+);
+
+CREATE TABLE contact_wrap_ups (
+    contact_id TEXT PRIMARY KEY REFERENCES contacts (id) ON DELETE CASCADE,
+    agent_id TEXT NOT NULL REFERENCES users (id),
+    disposition TEXT,
+    note TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
