@@ -16,6 +16,7 @@ pub mod setup;
 pub mod system;
 pub mod voice;
 pub mod webhook;
+pub mod widget;
 pub mod wire;
 pub mod wrapup;
 
@@ -79,6 +80,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(voice::routes())
         .merge(dialing::routes())
         .merge(wrapup::routes())
+        .merge(widget::routes())
 }
 
 /// The whole HTTP service.

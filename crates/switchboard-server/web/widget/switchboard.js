@@ -52,7 +52,26 @@ const STYLE = `
   form { display: flex; gap: 6px; padding: 8px; border-top: 1px solid #e1e6ef; }
   textarea { flex: 1; resize: none; font: inherit; padding: 6px; border: 1px solid #d5dbe6; border-radius: 6px; height: 36px; }
   .notice { color: #a32020; font-size: 12px; padding: 0 10px; }
+  .time { display: block; font-size: 11px; opacity: .7; margin-top: 2px; }
+  .msg.consumer .time { text-align: right; }
+  @media (max-width: 480px) {
+    :host { right: 12px; bottom: 12px; }
+    :host(.open) { inset: 0; }
+    :host(.open) .panel { width: 100vw; height: 100dvh; border-radius: 0; }
+    form button { padding: 8px 9px; }
+  }
 `;
+
+// A message's time as the consumer's clock shows it (hours and minutes; the date too when it
+// is not today).
+function shownTime(iso) {
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return '';
+  const time = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return at.toDateString() === new Date().toDateString()
+    ? time
+    : `${at.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
+}
 
 class SwitchboardChat extends HTMLElement {
   constructor() {
@@ -68,12 +87,28 @@ class SwitchboardChat extends HTMLElement {
     this.menu = [];
     this.typingTimer = null;
     this.media = new Map();        // attachment id -> object URL, fetched once
+    this.centerName = 'Support';   // until the center's own name arrives
   }
 
   connectedCallback() {
     this.open = this.hasAttribute('open');
     this.render();
     this.connect();
+    this.loadCenter();
+  }
+
+  async loadCenter() {
+    try {
+      const response = await fetch(`${SERVER}/chat/v1/center`);
+      if (!response.ok) return;
+      const center = await response.json();
+      if (center.name) {
+        this.centerName = center.name;
+        this.render();
+      }
+    } catch {
+      // Keep the generic title.
+    }
   }
 
   identityToken() {
@@ -290,7 +325,7 @@ class SwitchboardChat extends HTMLElement {
         this.media.set(attachment.id, url);
       }
       const media = attachment.mime.startsWith('video/') ? element('video', { src: url, controls: '' }) : element('img', { src: url, alt: attachment.name });
-      container.append(media);
+      container.insertBefore(media, container.querySelector('.time'));
     } catch {
       container.append(element('span', {}, ` (${attachment.name})`));
     }
@@ -312,6 +347,7 @@ class SwitchboardChat extends HTMLElement {
   render() {
     const root = this.root;
     root.replaceChildren(element('style', {}, STYLE));
+    this.classList.toggle('open', this.open);
     if (!this.open) {
       root.append(element('button', { class: 'launcher', 'data-testid': 'open-chat', onclick: () => { this.open = true; this.render(); } }, 'Chat with us'));
       return;
@@ -319,7 +355,7 @@ class SwitchboardChat extends HTMLElement {
     const body = element('div', { class: 'body', 'data-testid': 'messages' });
     const panel = element('div', { class: 'panel', 'data-testid': 'chat-panel' },
       element('header', {},
-        element('div', {}, element('strong', {}, 'Support'), element('div', { class: 'status', 'data-testid': 'status' }, this.statusText())),
+        element('div', {}, element('strong', { 'data-testid': 'center-name' }, this.centerName), element('div', { class: 'status', 'data-testid': 'status' }, this.statusText())),
         element('button', { 'aria-label': 'Close', onclick: () => { this.open = false; this.render(); } }, '×')),
       body);
     root.append(panel);
@@ -339,6 +375,7 @@ class SwitchboardChat extends HTMLElement {
       for (const message of sorted) {
         const bubble = element('div', { class: `msg ${message.from}`, 'data-seq': String(message.seq) }, message.text);
         if (message.attachment) this.showAttachment(bubble, message.attachment);
+        if (message.sent_at) bubble.append(element('time', { class: 'time', datetime: message.sent_at }, shownTime(message.sent_at)));
         body.append(bubble);
       }
       const shown = new Set(sorted.map((m) => m.client_id).filter(Boolean));
