@@ -51,6 +51,7 @@ fn settings_editor(current: &CurrentUser) -> ApiResult<()> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelFilter {
     /// Only this channel's tree.
@@ -384,6 +385,7 @@ async fn delete_hours(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatusQuery {
     /// The leaf queue asked about.
