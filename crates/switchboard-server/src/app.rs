@@ -27,6 +27,9 @@ pub struct App {
     /// hash, so at most this many run at once and sign-ins beyond them are refused with 503
     /// instead of queueing memory without bound.
     pub password_hashing: Arc<tokio::sync::Semaphore>,
+    /// Argon2's working memory, one buffer per slot in use, reused by every check (see
+    /// `secret::verify_password_in`). Holds at most as many buffers as there are slots.
+    pub hashing_memory: Arc<std::sync::Mutex<Vec<Vec<argon2::Block>>>>,
     /// Visitors created per source address.
     pub visitor_creation: std::sync::Mutex<RateLimit<std::net::IpAddr>>,
     /// Attachments uploaded per visitor.
@@ -118,6 +121,7 @@ impl App {
             password_hashing: Arc::new(tokio::sync::Semaphore::new(
                 security.password_hash_slots.max(1),
             )),
+            hashing_memory: Arc::default(),
             visitor_creation: std::sync::Mutex::new(RateLimit::new(
                 security.visitors_per_minute,
                 chrono::Duration::minutes(1),

@@ -63,6 +63,14 @@ async fn parameters_are_where_the_description_says() {
     assert_eq!(limit["required"], false);
     assert_eq!(limit["schema"]["minimum"], 1);
     assert_eq!(limit["schema"]["maximum"], 1000);
+    let id = &parameters(&doc["paths"]["/api/v1/users/{id}"]["get"], "path")[0];
+    assert_eq!(id["schema"]["format"], "uuid");
+    let chat = &parameters(&doc["paths"]["/chat/v1/attachments"]["post"], "query");
+    assert!(
+        chat.iter()
+            .any(|p| p["name"] == "chat_id" && p["required"] == true),
+        "{chat:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,8 @@
 //! requests at every route and fails when one answers a status its description does not list.
 
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::{Content, OpenApi, Ref, RefOr, ResponseBuilder};
+use utoipa::openapi::schema::SchemaFormat;
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, ResponseBuilder, Schema};
 
 /// Paths signed-in users use for themselves: no role is needed, so no 403.
 const OWN_ACCOUNT: &str = "/api/v1/auth/";
@@ -32,7 +33,23 @@ fn add(operation: &mut Operation, status: &str, description: &str) {
         .or_insert_with(|| error_answer(description));
 }
 
-/// Adds the answers that follow from an operation's shape to every operation in `openapi`.
+/// Path parameters named `id` are typed ids (UUIDs), except the tones', which are names of
+/// built-in tones or of uploads.
+fn mark_uuid_ids(path: &str, operation: &mut Operation) {
+    if path.starts_with("/api/v1/tones/") {
+        return;
+    }
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if parameter.name == "id" && matches!(parameter.parameter_in, ParameterIn::Path) {
+            if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut() {
+                object.format = Some(SchemaFormat::Custom("uuid".into()));
+            }
+        }
+    }
+}
+
+/// Adds the answers that follow from an operation's shape to every operation in `openapi`,
+/// and marks typed ids in paths as UUIDs.
 pub fn document_error_answers(openapi: &mut OpenApi) {
     for (path, item) in openapi.paths.paths.iter_mut() {
         let operations = [
@@ -46,6 +63,7 @@ pub fn document_error_answers(openapi: &mut OpenApi) {
             let Some(operation) = operation.as_mut() else {
                 continue;
             };
+            mark_uuid_ids(path, operation);
             let parameters = operation.parameters.as_deref().unwrap_or_default();
             let in_path = parameters
                 .iter()

@@ -74,11 +74,21 @@ pub async fn hash_password(app: &AppState, password: String) -> ApiResult<String
     .map_err(|e| ApiError::internal(&e))
 }
 
-/// Checks a password against a hash on the blocking pool, in a hashing slot.
+/// Checks a password against a hash on the blocking pool, in a hashing slot and with the
+/// slot's reused memory.
 async fn verify_password(app: &AppState, password: String, hash: String) -> ApiResult<bool> {
     let permit = hashing_slot(app).await?;
+    let pool = app.hashing_memory.clone();
     Ok(tokio::task::spawn_blocking(move || {
-        let ok = secret::verify_password(&password, &hash);
+        let mut memory = pool
+            .lock()
+            .ok()
+            .and_then(|mut buffers| buffers.pop())
+            .unwrap_or_default();
+        let ok = secret::verify_password_in(&password, &hash, &mut memory);
+        if let Ok(mut buffers) = pool.lock() {
+            buffers.push(memory);
+        }
         drop(permit);
         ok
     })
