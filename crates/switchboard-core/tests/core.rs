@@ -6,6 +6,7 @@ mod hours;
 mod permissions;
 mod presence;
 mod queues;
+mod rate;
 mod routing;
 mod throttle;
 mod voice;

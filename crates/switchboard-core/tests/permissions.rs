@@ -148,30 +148,3 @@ fn the_event_stream_shows_what_a_role_reaches() {
         channel: Channel::Voice
     }));
 }
-
-#[test]
-fn sign_in_locks_after_repeated_failures_and_unlocks_later() {
-    use switchboard_core::login::{LoginThrottle, MAX_FAILURES};
-    let t = crate::at(2026, 1, 1, 12, 0);
-    let mut throttle = LoginThrottle::default();
-    for _ in 0..MAX_FAILURES {
-        assert!(throttle.check("alice", t).is_ok());
-        throttle.record_failure("alice", t);
-    }
-    let wait = throttle
-        .check("alice", t + chrono::Duration::minutes(1))
-        .unwrap_err();
-    assert_eq!(wait, chrono::Duration::minutes(14));
-    assert!(
-        throttle.check("bob", t).is_ok(),
-        "other names are not affected"
-    );
-    assert!(
-        throttle
-            .check("alice", t + chrono::Duration::minutes(15))
-            .is_ok(),
-        "unlocks after the window"
-    );
-    throttle.record_success("alice");
-    assert!(throttle.check("alice", t).is_ok());
-}

@@ -6,7 +6,8 @@ use crate::config::Config;
 use crate::crm::CrmConnector;
 use std::future::Future;
 use std::sync::Arc;
-use switchboard_core::login::LoginThrottle;
+use switchboard_core::rate::RateLimit;
+use switchboard_core::throttle::Throttle;
 use switchboard_core::Channel;
 use switchboard_services::bus::ContactChange;
 use switchboard_services::jobs::{JobKind, JobWorker};
@@ -20,8 +21,19 @@ pub struct App {
     pub config: Config,
     /// The services' handles: store, routing, the buses, configuration events, jobs, metrics.
     pub services: Services,
-    /// Failed sign-ins per username (in memory: a restart forgets them).
-    pub login_throttle: std::sync::Mutex<LoginThrottle>,
+    /// Failed sign-ins by source address and by account (in memory: a restart forgets them).
+    pub login_throttle: std::sync::Mutex<Throttle>,
+    /// Password hashing slots: argon2 takes about 19 MiB and a core's worth of time per
+    /// hash, so at most this many run at once and sign-ins beyond them are refused with 503
+    /// instead of queueing memory without bound.
+    pub password_hashing: Arc<tokio::sync::Semaphore>,
+    /// Argon2's working memory, one buffer per slot in use, reused by every check (see
+    /// `secret::verify_password_in`). Holds at most as many buffers as there are slots.
+    pub hashing_memory: Arc<std::sync::Mutex<Vec<Vec<argon2::Block>>>>,
+    /// Visitors created per source address.
+    pub visitor_creation: std::sync::Mutex<RateLimit<std::net::IpAddr>>,
+    /// Attachments uploaded per visitor.
+    pub attachment_uploads: std::sync::Mutex<RateLimit<switchboard_core::VisitorId>>,
     pub chat: Arc<ChatService>,
     pub voice: crate::voice::VoiceService,
     /// Attachment and tone bytes.
@@ -44,6 +56,8 @@ pub enum LaunchError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Keys(#[from] crate::secret::KeyError),
     #[error("HTTP server failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -55,7 +69,8 @@ impl App {
             path: config.data_dir.clone(),
             source,
         })?;
-        let store = switchboard_store::open(&config.database_url).await?;
+        let keys = crate::secret::secret_keys(&config)?;
+        let store = switchboard_store::open_sealed(&config.database_url, keys).await?;
         Self::with_store(config, store).await
     }
 
@@ -69,6 +84,12 @@ impl App {
         let (calls, contacts) = store.close_interrupted_calls(chrono::Utc::now()).await?;
         if calls + contacts > 0 {
             tracing::warn!(calls, contacts, "closed calls a previous run left open");
+        }
+        // Secrets stored in clear by an older version, or sealed under an older key, are sealed
+        // with the current key before anything reads them.
+        let resealed = store.reseal_secrets().await?;
+        if resealed > 0 {
+            tracing::info!(resealed, "sealed stored secrets with the current key");
         }
         let services = Services::start(store.clone()).await?;
         let changes = std::sync::Mutex::new(Some(services.bus.subscribe()));
@@ -92,10 +113,25 @@ impl App {
             JobKind::CrmDelivery,
             Arc::new(CrmConnector::new(store, http, names)),
         ));
+        let security = config.security.clone();
         Ok(Arc::new(App {
             config,
             services,
-            login_throttle: Default::default(),
+            login_throttle: std::sync::Mutex::new(Throttle::new(security.login_throttle)),
+            password_hashing: Arc::new(tokio::sync::Semaphore::new(
+                security.password_hash_slots.max(1),
+            )),
+            hashing_memory: Arc::default(),
+            visitor_creation: std::sync::Mutex::new(RateLimit::new(
+                security.visitors_per_minute,
+                chrono::Duration::minutes(1),
+                100_000,
+            )),
+            attachment_uploads: std::sync::Mutex::new(RateLimit::new(
+                security.attachments_per_minute,
+                chrono::Duration::minutes(1),
+                100_000,
+            )),
             chat,
             voice: Default::default(),
             blobs,
@@ -121,9 +157,13 @@ pub async fn launch(
     }
     background.extend(crate::voice::VoiceService::start(&app).await?);
     let router = crate::http::router(app);
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Handlers see the peer's address (sign-in throttling, visitor rate limits).
+    let result = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     for task in background {
         task.abort();
     }

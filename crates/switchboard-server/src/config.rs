@@ -48,6 +48,59 @@ pub struct Config {
     pub attachment_max_bytes: u64,
     /// Voice settings.
     pub voice: VoiceConfig,
+    /// Limits that keep strangers from locking users out or exhausting the server.
+    pub security: SecurityConfig,
+    /// The key that seals secrets at rest, 64 hex digits (`SWITCHBOARD_SECRET_KEY`); when
+    /// unset, the first line of `<data dir>/secret.key`, made on first start.
+    pub secret_key: Option<String>,
+    /// Older keys that still open what they sealed, during a rotation
+    /// (`SWITCHBOARD_SECRET_KEY_OLD`, comma-separated).
+    pub secret_key_old: Vec<String>,
+}
+
+/// HTTP security limits; every one has a default that suits a center of any size.
+#[derive(Clone, Debug)]
+pub struct SecurityConfig {
+    /// Failed sign-ins throttled by source address and by account. Only the counts are
+    /// configurable (`SWITCHBOARD_LOGIN_FREE_FAILURES`, default 3;
+    /// `SWITCHBOARD_LOGIN_SOURCE_REFUSE_AFTER`, 20; `SWITCHBOARD_LOGIN_ACCOUNT_SLOW_AFTER`, 10;
+    /// `SWITCHBOARD_LOGIN_ACCOUNT_REFUSE_AFTER`, 50); delays grow from 0.5 s to 8 s and
+    /// failures count for 15 minutes.
+    pub login_throttle: switchboard_core::throttle::Policy,
+    /// Password hashes computed at once at most (`SWITCHBOARD_PASSWORD_HASH_SLOTS`, default
+    /// the number of cores); beyond it sign-in answers 503 `busy` at once.
+    pub password_hash_slots: usize,
+    /// Attachment bytes one chat may hold (`SWITCHBOARD_CHAT_MAX_MB`, default 50).
+    pub chat_max_bytes: u64,
+    /// Attachment bytes one visitor may upload over all their chats
+    /// (`SWITCHBOARD_VISITOR_MAX_MB`, default 100).
+    pub visitor_max_bytes: u64,
+    /// Attachments one visitor may upload in a minute (`SWITCHBOARD_ATTACHMENTS_PER_MINUTE`,
+    /// default 10).
+    pub attachments_per_minute: u32,
+    /// Visitors one source address may create in a minute (`SWITCHBOARD_VISITORS_PER_MINUTE`,
+    /// default 30).
+    pub visitors_per_minute: u32,
+    /// Origins besides the server's own whose pages may open the agent and event WebSockets
+    /// (`SWITCHBOARD_ALLOWED_ORIGINS`, comma-separated, such as `https://crm.example.com`;
+    /// default none). The widget's consumer socket is open to every embedding site.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            login_throttle: Default::default(),
+            password_hash_slots: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
+            chat_max_bytes: 50 * 1024 * 1024,
+            visitor_max_bytes: 100 * 1024 * 1024,
+            attachments_per_minute: 10,
+            visitors_per_minute: 30,
+            allowed_origins: Vec::new(),
+        }
+    }
 }
 
 /// Where SIP listens and how calls behave.
@@ -124,6 +177,16 @@ struct FileConfig {
     sip_tcp_idle_seconds: Option<u64>,
     trunk_max_calls: Option<usize>,
     trunk_max_cps: Option<usize>,
+    login_free_failures: Option<u32>,
+    login_source_refuse_after: Option<u32>,
+    login_account_slow_after: Option<u32>,
+    login_account_refuse_after: Option<u32>,
+    password_hash_slots: Option<usize>,
+    chat_max_mb: Option<u64>,
+    visitor_max_mb: Option<u64>,
+    attachments_per_minute: Option<u32>,
+    visitors_per_minute: Option<u32>,
+    allowed_origins: Option<Vec<String>>,
 }
 
 impl Config {
@@ -145,6 +208,7 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let voice = voice_config(&file, &env)?;
+        let security = security_config(&file, &env)?;
         let data_dir = env("SWITCHBOARD_DATA_DIR")
             .map(PathBuf::from)
             .or(file.data_dir)
@@ -200,12 +264,23 @@ impl Config {
         };
         Ok(Self {
             voice,
+            security,
             attachment_max_bytes: attachment_max_mb * 1024 * 1024,
             database_url,
             http,
             data_dir,
             session_hours,
             secure_cookies,
+            secret_key: env("SWITCHBOARD_SECRET_KEY").filter(|k| !k.is_empty()),
+            secret_key_old: env("SWITCHBOARD_SECRET_KEY_OLD")
+                .map(|text| {
+                    text.split(',')
+                        .map(str::trim)
+                        .filter(|k| !k.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
             demo_password: env("SWITCHBOARD_DEMO_PASSWORD").filter(|p| !p.is_empty()),
             demo_carrier: match env("SWITCHBOARD_DEMO_CARRIER").filter(|v| !v.is_empty()) {
                 Some(value) => value.parse().map_err(|_| ConfigError::Env {
@@ -339,6 +414,103 @@ fn voice_config(
             file.trunk_max_cps,
             defaults.trunk_max_cps,
         )?,
+    })
+}
+
+fn security_config(
+    file: &FileConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<SecurityConfig, ConfigError> {
+    let defaults = SecurityConfig::default();
+    let number = |name: &'static str, file_value: Option<u64>, default: u64| match env(name) {
+        None => Ok(file_value.unwrap_or(default)),
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| ConfigError::Env {
+                name,
+                value: text,
+                reason: "a whole number from 1 to 1000000".into(),
+            }),
+    };
+    let small = |name: &'static str, file_value: Option<u32>, default: u32| {
+        number(name, file_value.map(u64::from), u64::from(default))
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+    };
+    let policy = defaults.login_throttle;
+    let login_throttle = switchboard_core::throttle::Policy {
+        free_failures: small(
+            "SWITCHBOARD_LOGIN_FREE_FAILURES",
+            file.login_free_failures,
+            policy.free_failures,
+        )?,
+        source_refuse_after: small(
+            "SWITCHBOARD_LOGIN_SOURCE_REFUSE_AFTER",
+            file.login_source_refuse_after,
+            policy.source_refuse_after,
+        )?,
+        account_slow_after: small(
+            "SWITCHBOARD_LOGIN_ACCOUNT_SLOW_AFTER",
+            file.login_account_slow_after,
+            policy.account_slow_after,
+        )?,
+        account_refuse_after: small(
+            "SWITCHBOARD_LOGIN_ACCOUNT_REFUSE_AFTER",
+            file.login_account_refuse_after,
+            policy.account_refuse_after,
+        )?,
+        ..policy
+    };
+    let megabytes = 1024 * 1024;
+    let allowed_origins = match env("SWITCHBOARD_ALLOWED_ORIGINS") {
+        Some(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => file.allowed_origins.clone().unwrap_or_default(),
+    };
+    if let Some(bad) = allowed_origins
+        .iter()
+        .find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/'))
+    {
+        return Err(ConfigError::Env {
+            name: "SWITCHBOARD_ALLOWED_ORIGINS",
+            value: bad.clone(),
+            reason: "origins such as https://crm.example.com (scheme and host, no path)".into(),
+        });
+    }
+    Ok(SecurityConfig {
+        login_throttle,
+        password_hash_slots: usize::try_from(number(
+            "SWITCHBOARD_PASSWORD_HASH_SLOTS",
+            file.password_hash_slots.map(|n| n as u64),
+            defaults.password_hash_slots as u64,
+        )?)
+        .unwrap_or(1),
+        chat_max_bytes: number(
+            "SWITCHBOARD_CHAT_MAX_MB",
+            file.chat_max_mb,
+            defaults.chat_max_bytes / megabytes,
+        )? * megabytes,
+        visitor_max_bytes: number(
+            "SWITCHBOARD_VISITOR_MAX_MB",
+            file.visitor_max_mb,
+            defaults.visitor_max_bytes / megabytes,
+        )? * megabytes,
+        attachments_per_minute: small(
+            "SWITCHBOARD_ATTACHMENTS_PER_MINUTE",
+            file.attachments_per_minute,
+            defaults.attachments_per_minute,
+        )?,
+        visitors_per_minute: small(
+            "SWITCHBOARD_VISITORS_PER_MINUTE",
+            file.visitors_per_minute,
+            defaults.visitors_per_minute,
+        )?,
+        allowed_origins,
     })
 }
 

@@ -12,19 +12,23 @@ Usage: switchboard <command>
 Commands:
   serve    run the contact center
   demo     run it with a demo center seeded (queues, hours, users admin, supervisor, agent1, agent2)
+  rotate-secret-key
+           seal every stored secret under a new key in the data directory's secret.key
+           (stop the server first; see docs/http-security.md)
   help     show this text
   version  show the version
 
 Configuration: switchboard.toml in the working directory (or the file SWITCHBOARD_CONFIG names),
 overridden by SWITCHBOARD_DATABASE_URL, SWITCHBOARD_HTTP, SWITCHBOARD_DATA_DIR,
 SWITCHBOARD_SESSION_HOURS, SWITCHBOARD_SECURE_COOKIES, SWITCHBOARD_DEMO_PASSWORD and
-SWITCHBOARD_ADMIN_PASSWORD. Logging: RUST_LOG (default info).
+SWITCHBOARD_ADMIN_PASSWORD, SWITCHBOARD_SECRET_KEY and the limits in docs/http-security.md.
+Logging: RUST_LOG (default info).
 ";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
     match command.as_str() {
-        "serve" | "demo" => {}
+        "serve" | "demo" | "rotate-secret-key" => {}
         "version" | "--version" | "-V" => {
             println!("switchboard {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
@@ -53,13 +57,31 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(command == "demo")) {
+    let outcome = if command == "rotate-secret-key" {
+        runtime.block_on(rotate())
+    } else {
+        runtime.block_on(run(command == "demo"))
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("switchboard: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn rotate() -> Result<(), String> {
+    let config = Config::load().map_err(|e| e.to_string())?;
+    let count = switchboard::secret::rotate_key_file(&config).await?;
+    println!(
+        "switchboard: {count} stored secrets sealed under the new key in {}",
+        config
+            .data_dir
+            .join(switchboard::secret::KEY_FILE)
+            .display()
+    );
+    Ok(())
 }
 
 async fn run(demo_mode: bool) -> Result<(), String> {

@@ -5,6 +5,8 @@ mod support;
 mod bad_input;
 mod center;
 mod chat;
+mod limits;
+mod openapi;
 mod security;
 mod sip_hardening;
 mod voice;

@@ -61,7 +61,7 @@ impl Consumer {
     }
 }
 
-async fn queue_path(server: &Server, path: &str) -> String {
+pub async fn queue_path(server: &Server, path: &str) -> String {
     let menu: Value = reqwest::get(server.url("/chat/v1/menu"))
         .await
         .unwrap()

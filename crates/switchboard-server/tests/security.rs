@@ -108,43 +108,182 @@ async fn sessions_cookies_and_two_factor() {
     );
 }
 
+/// A client whose requests come from `address` (any 127.x address reaches the loopback).
+fn client_from(address: &str) -> Client {
+    Client::builder()
+        .local_address(address.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn sign_in_from(
+    server: &Server,
+    client: &Client,
+    username: &str,
+    password: &str,
+) -> (StatusCode, Option<String>, serde_json::Value) {
+    let response = client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, body) = crate::read(response).await;
+    (status, retry_after, body)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeated_failures_lock_a_name() {
-    let server = Server::start(Backend::Sqlite).await;
-    let client = Client::new();
-    let attempt = |password: &'static str| {
-        let request = client
-            .post(server.url("/api/v1/auth/login"))
-            .json(&json!({"username": "agent2", "password": password}));
-        async move { crate::read(request.send().await.unwrap()).await }
-    };
-    for _ in 0..5 {
-        let (status, body) = attempt("wrong password").await;
+async fn strangers_failures_do_not_lock_the_owner_out() {
+    // No delays, small counts: the story runs at once, the rules are the defaults' shape.
+    let server = Server::start_configured(Backend::Sqlite, |config| {
+        config.security.login_throttle = switchboard_core::throttle::Policy {
+            free_failures: 1,
+            first_delay: chrono::Duration::zero(),
+            max_delay: chrono::Duration::zero(),
+            source_refuse_after: 4,
+            account_slow_after: 100,
+            account_refuse_after: 6,
+            ..Default::default()
+        };
+    })
+    .await;
+    let owner = client_from("127.0.0.1");
+    let (status, _, _) = sign_in_from(&server, &owner, "agent2", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "the owner's usual address");
+
+    // A guesser is refused after four failures, the right password included, with a wait.
+    let guesser = client_from("127.0.0.2");
+    for _ in 0..4 {
+        let (status, _, body) = sign_in_from(&server, &guesser, "agent2", "wrong password").await;
         assert_eq!(
             (status, body["code"].as_str()),
             (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
         );
     }
-    let (status, body) = attempt(PASSWORD).await;
+    let (status, retry_after, body) = sign_in_from(&server, &guesser, "agent2", PASSWORD).await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")),
-        "locked even with the right password"
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts"))
     );
+    let seconds: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=900).contains(&seconds), "{seconds}");
+
+    // Failures from a second address bring the account over its limit: new addresses are
+    // refused for it, other accounts are not.
+    let second = client_from("127.0.0.3");
+    for _ in 0..2 {
+        let (status, _, _) = sign_in_from(&server, &second, "agent2", "wrong again").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let newcomer = client_from("127.0.0.4");
+    let (status, _, body) = sign_in_from(&server, &newcomer, "agent2", PASSWORD).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts"))
+    );
+    let (status, _, _) = sign_in_from(&server, &newcomer, "agent1", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "another account is not affected");
+
+    // The owner, from their own address, still signs in with the right password.
+    let (status, _, body) = sign_in_from(&server, &owner, "agent2", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
     // An unknown name answers exactly like a wrong password.
-    let unknown = client
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({"username": "nobody", "password": "x"}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = crate::read(unknown).await;
+    let (status, _, body) = sign_in_from(&server, &owner, "nobody", "x").await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
     );
-    // Another user is not affected.
-    server.login("agent1").await;
+
+    // Admins see the throttles and clear them; others may not; clearing is audited.
+    let admin = server.login("admin").await;
+    let list = admin.get("/api/v1/security/throttles").await;
+    let source = find(&list, "key", "source:127.0.0.2");
+    assert_eq!(source["failures"], 4);
+    assert!(source["refused_until"].is_string(), "{list}");
+    assert!(find(&list, "key", "account:agent2")["failures"].as_u64() >= Some(6));
+    let agent = server.login("agent1").await;
+    let (status, _) = agent
+        .call(Method::GET, "/api/v1/security/throttles", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = agent
+        .call(
+            Method::DELETE,
+            "/api/v1/security/throttles/source:127.0.0.2",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for key in ["source:127.0.0.2", "account:agent2"] {
+        let (status, body) = admin
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/security/throttles/{key}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    let (status, body) = admin
+        .call(
+            Method::DELETE,
+            "/api/v1/security/throttles/source:127.0.0.2",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, body) = admin
+        .call(Method::DELETE, "/api/v1/security/throttles/nonsense", None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_path"))
+    );
+    let (status, _, body) = sign_in_from(&server, &guesser, "agent2", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "cleared: {body}");
+    let audit = admin.get("/api/v1/audit?action=throttle_cleared").await;
+    assert_eq!(audit.as_array().unwrap().len(), 2, "{audit}");
+    assert_eq!(audit[0]["actor_id"], admin.user_id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_hashing_is_bounded_and_refuses_beyond_its_slots() {
+    let server = Server::start_configured(Backend::Sqlite, |config| {
+        config.security.password_hash_slots = 1;
+    })
+    .await;
+    // Every slot is taken (as by a flood of sign-ins): the next sign-in is refused at once
+    // rather than queued.
+    let taken = server
+        .app
+        .password_hashing
+        .clone()
+        .acquire_owned()
+        .await
+        .unwrap();
+    let client = client_from("127.0.0.1");
+    let (status, retry_after, body) = sign_in_from(&server, &client, "agent1", PASSWORD).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("busy"))
+    );
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    drop(taken);
+    let (status, _, body) = sign_in_from(&server, &client, "agent1", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        server.app.password_hashing.available_permits(),
+        1,
+        "the slot is returned"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,4 +485,84 @@ async fn roles_limit_what_users_can_do() {
         .await;
     let (status, _) = server.apps(Method::GET, "/apps/api/v1/agents", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_sealed_at_rest_and_the_key_rotates() {
+    use sqlx::Connection;
+    let server = Server::start(Backend::Sqlite).await;
+    let admin = server.login("admin").await;
+    let enrolment = admin
+        .expect(
+            StatusCode::OK,
+            Method::POST,
+            "/api/v1/auth/totp/enroll",
+            json!({}),
+        )
+        .await;
+    let totp = enrolment["secret"].as_str().unwrap().to_owned();
+    let identity = admin.get("/api/v1/integrations").await["identity_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (config, database) = server.stop().await;
+
+    let raw = |sql: &'static str| {
+        let url = config.database_url.clone();
+        async move {
+            let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let value: String = sqlx::query_scalar(sql).fetch_one(&mut db).await.unwrap();
+            value
+        }
+    };
+    let stored_totp = raw("SELECT totp_secret FROM users WHERE username = 'admin'").await;
+    let stored_identity = raw("SELECT identity_secret FROM integration_settings").await;
+    for (stored, clear) in [(&stored_totp, &totp), (&stored_identity, &identity)] {
+        assert!(switchboard_store::is_sealed(stored), "{stored}");
+        assert!(!stored.contains(clear.as_str()));
+    }
+    // A row an older version wrote in clear.
+    {
+        let mut db = sqlx::SqliteConnection::connect(&config.database_url)
+            .await
+            .unwrap();
+        sqlx::query(
+            "UPDATE integration_settings SET crm_webhook_secret = 'webhook-secret-in-clear'",
+        )
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+
+    // Rotation seals everything under a new key and keeps only that key.
+    let key_before = std::fs::read_to_string(config.data_dir.join("secret.key")).unwrap();
+    let resealed = switchboard::secret::rotate_key_file(&config).await.unwrap();
+    assert_eq!(resealed, 3, "TOTP, identity and the clear webhook secret");
+    let key_after = std::fs::read_to_string(config.data_dir.join("secret.key")).unwrap();
+    assert_ne!(key_before, key_after);
+    assert_eq!(key_after.lines().count(), 1);
+    let rotated_totp = raw("SELECT totp_secret FROM users WHERE username = 'admin'").await;
+    assert!(switchboard_store::is_sealed(&rotated_totp));
+    assert_ne!(rotated_totp, stored_totp);
+    assert!(switchboard_store::is_sealed(
+        &raw("SELECT crm_webhook_secret FROM integration_settings").await
+    ));
+
+    // After a restart everything reads back: the TOTP enrolment confirms with its secret.
+    let server = Server::start_with(config, database).await;
+    let admin = server.login("admin").await;
+    admin
+        .expect(
+            StatusCode::NO_CONTENT,
+            Method::POST,
+            "/api/v1/auth/totp/confirm",
+            json!({"code": code_at(&totp, now_seconds())}),
+        )
+        .await;
+    let integrations = admin.get("/api/v1/integrations").await;
+    assert_eq!(integrations["identity_secret"], identity.as_str());
+    assert_eq!(
+        integrations["crm_webhook_secret"],
+        "webhook-secret-in-clear"
+    );
 }

@@ -5,7 +5,7 @@
 
 use crate::records::{
     Attachment, ChatSession, IdentifyOutcome, Identity, NewMessage, NotificationSettings, Ticket,
-    Tone, Visitor,
+    Tone, UploadBytes, Visitor,
 };
 use crate::StoreResult;
 use async_trait::async_trait;
@@ -66,6 +66,9 @@ pub trait ChatStore: Send + Sync {
     async fn insert_attachment(&self, attachment: &Attachment) -> StoreResult<()>;
     async fn get_attachment(&self, id: AttachmentId) -> StoreResult<Attachment>;
     async fn attachments_of(&self, contact: ContactId) -> StoreResult<Vec<Attachment>>;
+    /// Bytes of the files the consumer uploaded: to this chat, and to every chat of its
+    /// visitor (for upload quotas).
+    async fn consumer_upload_bytes(&self, contact: ContactId) -> StoreResult<UploadBytes>;
 
     async fn get_ticket(&self, id: TicketId) -> StoreResult<Ticket>;
     async fn list_tickets(&self, limit: u32) -> StoreResult<Vec<Ticket>>;
@@ -93,7 +96,7 @@ macro_rules! chat_sql {
         use crate::chat::ChatStore;
         use crate::codec::{self, millis};
         use crate::records::{
-            Attachment, ChatSession, IdentifyOutcome, Identity, NewMessage, NotificationSettings, Ticket, Tone, Visitor,
+            Attachment, ChatSession, IdentifyOutcome, Identity, NewMessage, NotificationSettings, Ticket, Tone, UploadBytes, Visitor,
         };
         use crate::sql::{not_found_unless_one, opt_millis};
         use crate::{StoreError, StoreResult};
@@ -527,6 +530,19 @@ macro_rules! chat_sql {
                 let rows = sqlx::query("SELECT id, contact_id, kind, size, name, uploaded_by, created_at FROM attachments WHERE contact_id = $1 ORDER BY created_at, id")
                     .bind(contact.to_string()).fetch_all(self.reader()).await?;
                 rows.iter().map(attachment_from_row).collect()
+            }
+
+            async fn consumer_upload_bytes(&self, contact: ContactId) -> StoreResult<UploadBytes> {
+                let row = sqlx::query(
+                    "SELECT \
+                       CAST((SELECT COALESCE(SUM(size), 0) FROM attachments WHERE contact_id = $1 AND uploaded_by = 'consumer') AS BIGINT) AS chat_bytes, \
+                       CAST((SELECT COALESCE(SUM(a.size), 0) FROM attachments a JOIN chat_sessions s ON s.contact_id = a.contact_id \
+                        WHERE a.uploaded_by = 'consumer' AND s.visitor_id = (SELECT visitor_id FROM chat_sessions WHERE contact_id = $1)) AS BIGINT) AS visitor_bytes")
+                    .bind(contact.to_string()).fetch_one(self.reader()).await?;
+                Ok(UploadBytes {
+                    chat: row.try_get::<i64, _>("chat_bytes")?,
+                    visitor: row.try_get::<i64, _>("visitor_bytes")?,
+                })
             }
 
             async fn get_ticket(&self, id: TicketId) -> StoreResult<Ticket> {

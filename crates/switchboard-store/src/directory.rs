@@ -597,7 +597,7 @@ macro_rules! directory_sql {
                     .ok_or(StoreError::NotFound("user"))?;
                 Ok(Credentials {
                     password_hash: row.try_get("password_hash")?,
-                    totp_secret: row.try_get("totp_secret")?,
+                    totp_secret: self.secrets().open_opt("totp_secret", row.try_get("totp_secret")?)?,
                     totp_enabled: row.try_get("totp_enabled")?,
                 })
             }
@@ -614,7 +614,7 @@ macro_rules! directory_sql {
 
             async fn set_totp(&self, id: UserId, secret: Option<&str>, enabled: bool) -> StoreResult<()> {
                 let done = sqlx::query("UPDATE users SET totp_secret = $2, totp_enabled = $3 WHERE id = $1")
-                    .bind(id.to_string()).bind(secret).bind(enabled && secret.is_some())
+                    .bind(id.to_string()).bind(self.secrets().seal_opt("totp_secret", secret)?).bind(enabled && secret.is_some())
                     .execute(self.writer()).await?;
                 not_found_unless_one(done.rows_affected(), "user")
             }
@@ -860,23 +860,23 @@ macro_rules! directory_sql {
 
             async fn integration_settings(&self, new_identity_secret: &str) -> StoreResult<IntegrationSettings> {
                 sqlx::query("INSERT INTO integration_settings (id, identity_secret, crm_connector) VALUES (1, $1, 'builtin') ON CONFLICT (id) DO NOTHING")
-                    .bind(new_identity_secret).execute(self.writer()).await?;
+                    .bind(self.secrets().seal("identity_secret", new_identity_secret)?).execute(self.writer()).await?;
                 let row = sqlx::query("SELECT identity_secret, crm_connector, crm_webhook_url, crm_webhook_secret FROM integration_settings WHERE id = 1")
                     .fetch_one(self.writer()).await?;
                 Ok(IntegrationSettings {
-                    identity_secret: row.try_get("identity_secret")?,
+                    identity_secret: self.secrets().open("identity_secret", &row.try_get::<String, _>("identity_secret")?)?,
                     crm_connector: row.try_get("crm_connector")?,
                     crm_webhook_url: row.try_get("crm_webhook_url")?,
-                    crm_webhook_secret: row.try_get("crm_webhook_secret")?,
+                    crm_webhook_secret: self.secrets().open_opt("crm_webhook_secret", row.try_get("crm_webhook_secret")?)?,
                 })
             }
 
             async fn update_integration_settings(&self, settings: &IntegrationSettings) -> StoreResult<()> {
                 let done = sqlx::query("UPDATE integration_settings SET identity_secret = $1, crm_connector = $2, crm_webhook_url = $3, crm_webhook_secret = $4 WHERE id = 1")
-                    .bind(&settings.identity_secret)
+                    .bind(self.secrets().seal("identity_secret", &settings.identity_secret)?)
                     .bind(&settings.crm_connector)
                     .bind(&settings.crm_webhook_url)
-                    .bind(&settings.crm_webhook_secret)
+                    .bind(self.secrets().seal_opt("crm_webhook_secret", settings.crm_webhook_secret.as_deref())?)
                     .execute(self.writer()).await?;
                 not_found_unless_one(done.rows_affected(), "integration settings")
             }

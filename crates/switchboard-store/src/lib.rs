@@ -34,6 +34,7 @@ mod jobs;
 mod policy;
 mod postgres;
 mod records;
+mod secrets;
 mod sql;
 mod sqlite;
 mod voice;
@@ -49,8 +50,9 @@ pub use postgres::PostgresStore;
 pub use records::{
     ApiKey, Attachment, CenterSettings, ChatSession, Credentials, HoursRecord, IdentifyOutcome,
     Identity, IntegrationSettings, Job, JobState, NewMessage, NotificationSettings, Session,
-    Ticket, Tone, Visitor,
+    Ticket, Tone, UploadBytes, Visitor,
 };
+pub use secrets::{is_sealed, SecretKeys};
 pub use sqlite::SqliteStore;
 pub use voice::VoiceStore;
 
@@ -85,15 +87,31 @@ pub trait Store:
     fn backend(&self) -> &'static str;
     /// Answers when the database is reachable (for health checks).
     async fn ping(&self) -> StoreResult<()>;
+    /// Rewrites one row, to learn whether the database takes writes (a full disk, a
+    /// read-only replica, a lost lock); for health checks.
+    async fn probe_write(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<()>;
+    /// Seals every stored secret that is clear or sealed under an older key with the current
+    /// key, in one transaction; returns how many were sealed again. Run on start, and by a
+    /// key rotation.
+    async fn reseal_secrets(&self) -> StoreResult<u64>;
 }
 
 /// Opens the store a URL names (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and brings
 /// its schema up to date.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    open_sealed(url, SecretKeys::none()).await
+}
+
+/// Opens the store like `open`, sealing secrets at rest with `keys` (see `secrets.rs`).
+pub async fn open_sealed(url: &str, keys: SecretKeys) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
+        Ok(Arc::new(
+            SqliteStore::open(url).await?.with_secret_keys(keys),
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::open(url).await?))
+        Ok(Arc::new(
+            PostgresStore::open(url).await?.with_secret_keys(keys),
+        ))
     } else {
         Err(StoreError::Config(format!(
             "database URL must start with sqlite: or postgres://, got `{}`",

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/postgres/0002_chat.sql")),
     (3, include_str!("../migrations/postgres/0003_voice.sql")),
     (4, include_str!("../migrations/postgres/0004_hardening.sql")),
+    (5, include_str!("../migrations/postgres/0005_security.sql")),
     (6, include_str!("../migrations/postgres/0006_dialing.sql")),
     (
         7,
@@ -20,6 +21,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// A PostgreSQL database.
 pub struct PostgresStore {
     pool: PgPool,
+    /// Seals and opens the secrets the server reads back.
+    secrets: crate::SecretKeys,
 }
 
 impl PostgresStore {
@@ -30,9 +33,22 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            secrets: crate::SecretKeys::none(),
+        };
         store.migrate(MIGRATIONS).await?;
         Ok(store)
+    }
+
+    /// Seals secrets with `keys` from now on (values already stored are read with them too).
+    pub fn with_secret_keys(mut self, keys: crate::SecretKeys) -> Self {
+        self.secrets = keys;
+        self
+    }
+
+    fn secrets(&self) -> &crate::SecretKeys {
+        &self.secrets
     }
 
     fn writer(&self) -> &PgPool {

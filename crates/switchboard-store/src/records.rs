@@ -138,6 +138,15 @@ pub struct Attachment {
     pub created_at: DateTime<Utc>,
 }
 
+/// Bytes a consumer uploaded, for quotas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct UploadBytes {
+    /// To one chat.
+    pub chat: i64,
+    /// To every chat of the chat's visitor.
+    pub visitor: i64,
+}
+
 /// A CRM ticket kept by the built-in CRM (and mirrored to a webhook CRM when configured).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ticket {

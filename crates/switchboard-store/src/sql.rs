@@ -93,6 +93,43 @@ macro_rules! backend_sql {
                 sqlx::query("SELECT 1").execute(self.reader()).await?;
                 Ok(())
             }
+
+            async fn reseal_secrets(&self) -> StoreResult<u64> {
+                use sqlx::Row;
+                let keys = self.secrets();
+                let mut tx = self.writer().begin().await?;
+                let mut count = 0;
+                // (table, key column, secret column): every secret the server reads back.
+                for (table, id, column) in [
+                    ("users", "id", "totp_secret"),
+                    ("trunks", "id", "secret"),
+                    ("integration_settings", "id", "identity_secret"),
+                    ("integration_settings", "id", "crm_webhook_secret"),
+                ] {
+                    let rows = sqlx::query(&format!("SELECT CAST({id} AS TEXT) AS id, {column} AS value FROM {table} WHERE {column} IS NOT NULL"))
+                        .fetch_all(&mut *tx).await?;
+                    for row in rows {
+                        let key: String = row.try_get("id")?;
+                        let stored: String = row.try_get("value")?;
+                        if !keys.needs_reseal(&stored) {
+                            continue;
+                        }
+                        let sealed = keys.seal(column, &keys.open(column, &stored)?)?;
+                        sqlx::query(&format!("UPDATE {table} SET {column} = $1 WHERE CAST({id} AS TEXT) = $2"))
+                            .bind(sealed).bind(key).execute(&mut *tx).await?;
+                        count += 1;
+                    }
+                }
+                tx.commit().await?;
+                Ok(count)
+            }
+
+            async fn probe_write(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
+                sqlx::query("INSERT INTO health_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
+                    .bind(now.timestamp_millis())
+                    .execute(self.writer()).await?;
+                Ok(())
+            }
         }
     };
 }

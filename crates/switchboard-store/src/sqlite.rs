@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_chat.sql")),
     (3, include_str!("../migrations/sqlite/0003_voice.sql")),
     (4, include_str!("../migrations/sqlite/0004_hardening.sql")),
+    (5, include_str!("../migrations/sqlite/0005_security.sql")),
     (6, include_str!("../migrations/sqlite/0006_dialing.sql")),
     (
         7,
@@ -26,6 +27,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Readers; the same pool as `writer` for an in-memory database, which one connection owns.
     reader: SqlitePool,
+    /// Seals and opens the secrets the server reads back.
+    secrets: crate::SecretKeys,
 }
 
 impl SqliteStore {
@@ -55,9 +58,23 @@ impl SqliteStore {
                 .connect_with(options.read_only(true))
                 .await?
         };
-        let store = Self { writer, reader };
+        let store = Self {
+            writer,
+            reader,
+            secrets: crate::SecretKeys::none(),
+        };
         store.migrate(MIGRATIONS).await?;
         Ok(store)
+    }
+
+    /// Seals secrets with `keys` from now on (values already stored are read with them too).
+    pub fn with_secret_keys(mut self, keys: crate::SecretKeys) -> Self {
+        self.secrets = keys;
+        self
+    }
+
+    fn secrets(&self) -> &crate::SecretKeys {
+        &self.secrets
     }
 
     fn writer(&self) -> &SqlitePool {

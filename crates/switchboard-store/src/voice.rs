@@ -141,7 +141,7 @@ macro_rules! voice_sql {
              ringing_at, answered_at, ended_at, disposition, ended_by, transfers, rtp_from_caller, rtp_to_caller, rtp_from_agent, rtp_to_agent, \
              verified_customer, bad_actor, repeat_customer";
 
-        fn trunk_from_row(row: &$row) -> StoreResult<switchboard_core::voice::Trunk> {
+        fn trunk_from_row(row: &$row, secrets: &crate::SecretKeys) -> StoreResult<switchboard_core::voice::Trunk> {
             use switchboard_core::voice::{PhoneNumber, Trunk, TrunkDirection};
             let addresses: String = row.try_get("addresses")?;
             let caller_id: Option<String> = row.try_get("caller_id")?;
@@ -156,7 +156,7 @@ macro_rules! voice_sql {
                 direction: TrunkDirection::parse(&row.try_get::<String, _>("direction")?).map_err(codec::corrupt)?,
                 addresses: networks(&addresses)?,
                 username: row.try_get("username")?,
-                secret: row.try_get("secret")?,
+                secret: secrets.open_opt("secret", row.try_get("secret")?)?,
                 host: row.try_get("host")?,
                 port: port.map(|p| u16::try_from(p).map_err(codec::corrupt)).transpose()?,
                 tcp: row.try_get("tcp")?,
@@ -209,7 +209,7 @@ macro_rules! voice_sql {
         impl VoiceStore for $store {
             async fn list_trunks(&self) -> StoreResult<Vec<switchboard_core::voice::Trunk>> {
                 let rows = sqlx::query(&format!("SELECT {TRUNK_COLUMNS} FROM trunks")).fetch_all(self.reader()).await?;
-                let mut trunks = rows.iter().map(trunk_from_row).collect::<StoreResult<Vec<_>>>()?;
+                let mut trunks = rows.iter().map(|row| trunk_from_row(row, self.secrets())).collect::<StoreResult<Vec<_>>>()?;
                 trunks.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()).then(a.id.cmp(&b.id)));
                 Ok(trunks)
             }
@@ -218,7 +218,7 @@ macro_rules! voice_sql {
                 let row = sqlx::query(&format!("SELECT {TRUNK_COLUMNS} FROM trunks WHERE id = $1"))
                     .bind(id.to_string()).fetch_optional(self.reader()).await?
                     .ok_or(StoreError::NotFound("trunk"))?;
-                trunk_from_row(&row)
+                trunk_from_row(&row, self.secrets())
             }
 
             async fn put_trunk(&self, trunk: &switchboard_core::voice::Trunk) -> StoreResult<()> {
@@ -235,7 +235,7 @@ macro_rules! voice_sql {
                 .bind(trunk.direction.as_str())
                 .bind(networks_text(&trunk.addresses))
                 .bind(&trunk.username)
-                .bind(&trunk.secret)
+                .bind(self.secrets().seal_opt("secret", trunk.secret.as_deref())?)
                 .bind(&trunk.host)
                 .bind(trunk.port.map(i32::from))
                 .bind(trunk.tcp)

@@ -17,8 +17,8 @@ use switchboard_core::{
 };
 use switchboard_store::{
     ApiKey, Attachment, CenterSettings, ChatSession, HoursRecord, Identity, IntegrationSettings,
-    Job, JobState, NewMessage, NotificationSettings, Session, Store, StoreError, Ticket, Tone,
-    Visitor,
+    Job, JobState, NewMessage, NotificationSettings, SecretKeys, Session, Store, StoreError,
+    Ticket, Tone, UploadBytes, Visitor,
 };
 use uuid::Uuid;
 
@@ -67,6 +67,8 @@ fn user(username: &str, role: BuiltinRole) -> User {
 async fn story(store: Arc<dyn Store>) {
     let backend = store.backend();
     store.ping().await.unwrap();
+    store.probe_write(now()).await.unwrap();
+    store.probe_write(now()).await.unwrap();
 
     // Settings and built-in roles exist from the first migration.
     let mut settings = store.center_settings().await.unwrap();
@@ -850,7 +852,25 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
     };
     store.insert_attachment(&file).await.unwrap();
     assert_eq!(store.get_attachment(file.id).await.unwrap(), file);
-    assert_eq!(store.attachments_of(contact.id).await.unwrap(), vec![file]);
+    assert_eq!(
+        store.attachments_of(contact.id).await.unwrap(),
+        vec![file.clone()]
+    );
+    // Upload quotas count the consumer's bytes, per chat and per visitor; agents' files do not.
+    let agents_file = Attachment {
+        id: AttachmentId::from_uuid(Uuid::new_v4()),
+        size: 999,
+        uploaded_by: Sender::System,
+        ..file
+    };
+    store.insert_attachment(&agents_file).await.unwrap();
+    assert_eq!(
+        store.consumer_upload_bytes(contact.id).await.unwrap(),
+        UploadBytes {
+            chat: 1234,
+            visitor: 1234
+        }
+    );
     let flags = ReservedProperties {
         bad_actor: Some(false),
         repeat_customer: Some(true),
@@ -1042,6 +1062,141 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
         Some(choice)
     );
     store.delete_tone("t1").await.unwrap();
+}
+
+/// Secrets at rest: sealed under the current key, read back in clear, clear rows from before
+/// sealing and rows under an older key sealed again on `reseal_secrets`, and a key that did
+/// not seal a value does not open it. `url` is a fresh database.
+async fn sealing_story(url: &str) {
+    let old_key = [7u8; 32];
+    let new_key = [9u8; 32];
+    let clear_store = switchboard_store::open(url).await.unwrap();
+    let alice = user("alice", BuiltinRole::Agent);
+    clear_store.create_user(&alice, Some("hash")).await.unwrap();
+    // An older version wrote the identity secret in clear.
+    let settings = clear_store
+        .integration_settings("identity-secret-in-clear-0123456789")
+        .await
+        .unwrap();
+    assert_eq!(
+        settings.identity_secret,
+        "identity-secret-in-clear-0123456789"
+    );
+    drop(clear_store);
+
+    let sealed_old = switchboard_store::open_sealed(url, SecretKeys::new(&old_key, &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        sealed_old.reseal_secrets().await.unwrap(),
+        1,
+        "the clear identity secret"
+    );
+    sealed_old
+        .set_totp(alice.id, Some("JBSWY3DPEHPK3PXP"), true)
+        .await
+        .unwrap();
+    let credentials = sealed_old.credentials(alice.id).await.unwrap();
+    assert_eq!(credentials.totp_secret.as_deref(), Some("JBSWY3DPEHPK3PXP"));
+    let mut settings = sealed_old.integration_settings("unused").await.unwrap();
+    assert_eq!(
+        settings.identity_secret,
+        "identity-secret-in-clear-0123456789"
+    );
+    settings.crm_webhook_secret = Some("webhook-secret-0123".into());
+    sealed_old
+        .update_integration_settings(&settings)
+        .await
+        .unwrap();
+    drop(sealed_old);
+
+    // What the database holds is sealed; without the key it does not open.
+    let clear_store = switchboard_store::open(url).await.unwrap();
+    assert!(matches!(
+        clear_store.credentials(alice.id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    drop(clear_store);
+
+    // Rotation: the new key seals, the old one still opens until everything is sealed again.
+    let rotating = switchboard_store::open_sealed(url, SecretKeys::new(&new_key, &[old_key]))
+        .await
+        .unwrap();
+    assert_eq!(
+        rotating
+            .credentials(alice.id)
+            .await
+            .unwrap()
+            .totp_secret
+            .as_deref(),
+        Some("JBSWY3DPEHPK3PXP")
+    );
+    assert_eq!(
+        rotating.reseal_secrets().await.unwrap(),
+        3,
+        "TOTP, identity and webhook secrets"
+    );
+    assert_eq!(
+        rotating.reseal_secrets().await.unwrap(),
+        0,
+        "nothing left under the old key"
+    );
+    drop(rotating);
+    let new_only = switchboard_store::open_sealed(url, SecretKeys::new(&new_key, &[]))
+        .await
+        .unwrap();
+    let settings = new_only.integration_settings("unused").await.unwrap();
+    assert_eq!(
+        settings.crm_webhook_secret.as_deref(),
+        Some("webhook-secret-0123")
+    );
+    assert_eq!(
+        new_only
+            .credentials(alice.id)
+            .await
+            .unwrap()
+            .totp_secret
+            .as_deref(),
+        Some("JBSWY3DPEHPK3PXP")
+    );
+    drop(new_only);
+    let old_only = switchboard_store::open_sealed(url, SecretKeys::new(&old_key, &[]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        old_only.credentials(alice.id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[tokio::test]
+async fn sqlite_seals_secrets() {
+    let dir = std::env::temp_dir().join(format!("switchboard-sealing-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    sealing_story(&format!("sqlite://{}", dir.join("sealed.db").display())).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn postgres_seals_secrets() {
+    if std::env::var("SWITCHBOARD_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
+        eprintln!("PostgreSQL left out: SWITCHBOARD_TEST_SKIP_POSTGRES=1");
+        return;
+    }
+    let admin_url = std::env::var("SWITCHBOARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let database = TestDatabase {
+        admin_url: admin_url.clone(),
+        name: format!("switchboard_sealing_{}", Uuid::new_v4().simple()),
+    };
+    sqlx::raw_sql(&format!("CREATE DATABASE {}", database.name))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.ok();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    sealing_story(&format!("{base}/{}", database.name)).await;
 }
 
 #[tokio::test]

@@ -20,7 +20,11 @@ const HELLO_WITHIN: Duration = Duration::from_secs(15);
 /// Messages sent per `resume` frame batch.
 const RESUME_BATCH: u32 = 200;
 
-pub async fn serve(chat: Arc<ChatService>, mut socket: WebSocket) {
+/// Asks whether this connection may make a new visitor: `Err(wait)` when its source address
+/// has made too many lately.
+pub type AdmitVisitor = Box<dyn FnOnce() -> Result<(), chrono::Duration> + Send>;
+
+pub async fn serve(chat: Arc<ChatService>, mut socket: WebSocket, admit_visitor: AdmitVisitor) {
     let (conn, mut outbox) = chat.hub.connect();
     let visitor = match tokio::time::timeout(HELLO_WITHIN, socket.recv()).await {
         Ok(Some(Ok(Message::Text(text)))) => match parse_consumer(&text) {
@@ -36,6 +40,7 @@ pub async fn serve(chat: Arc<ChatService>, mut socket: WebSocket) {
                     visitor_id,
                     visitor_token,
                     identity_token,
+                    admit_visitor,
                 )
                 .await
             }
@@ -68,6 +73,7 @@ async fn hello(
     visitor_id: Option<String>,
     visitor_token: Option<String>,
     identity_token: Option<String>,
+    admit_visitor: AdmitVisitor,
 ) -> Result<Visitor, Arc<str>> {
     let refuse = || {
         ServerEvent::error(
@@ -88,6 +94,17 @@ async fn hello(
             (visitor, None)
         }
         None => {
+            if let Err(wait) = admit_visitor() {
+                return Err(ServerEvent::error(
+                    "too_many_visitors",
+                    format!(
+                        "too many new visitors from this address; try again in {} seconds",
+                        wait.num_seconds().max(1)
+                    ),
+                    None,
+                )
+                .to_json());
+            }
             let token = secret::random_token(24);
             let visitor = Visitor {
                 id: VisitorId::from_uuid(Uuid::now_v7()),

@@ -2,7 +2,7 @@
 //! enrolment (RFC 6238) and password change.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, CurrentUser, SESSION_COOKIE};
+use super::extract::{ApiJson, CurrentUser, SourceAddress, SESSION_COOKIE};
 use super::wire::{LoginInput, PasswordChange, SessionView, TotpCode, TotpEnrolment, UserView};
 use crate::app::AppState;
 use crate::secret;
@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use chrono::{Duration, Utc};
+use switchboard_core::throttle::Verdict;
 use switchboard_core::{User, Username};
 use switchboard_store::Session;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -40,17 +41,59 @@ pub fn check_password_policy(password: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Hashes a password on the blocking pool (argon2 is slow on purpose).
-pub async fn hash_password(password: String) -> ApiResult<String> {
-    secret::hash_password_off_thread(password)
-        .await
-        .map_err(|e| ApiError::internal(&e))
+/// How long a sign-in waits for a hashing slot before it is refused with 503.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Takes a password hashing slot, waiting a moment for one; refuses with 503 `busy` when
+/// every slot stays taken, so a flood of sign-ins costs a bounded amount of memory.
+async fn hashing_slot(app: &AppState) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+    let slots = app.password_hashing.clone();
+    match tokio::time::timeout(HASHING_WAIT, slots.acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the server is checking too many passwords at once; try again in a second",
+        )
+        .retry_after(std::time::Duration::from_secs(1))),
+    }
 }
 
-async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || secret::verify_password(&password, &hash))
-        .await
-        .unwrap_or(false)
+/// Hashes a password on the blocking pool (argon2 is slow on purpose), in a hashing slot.
+pub async fn hash_password(app: &AppState, password: String) -> ApiResult<String> {
+    let permit = hashing_slot(app).await?;
+    // The slot moves into the blocking task, so it is held until argon2 is done even when
+    // the request is dropped.
+    tokio::task::spawn_blocking(move || {
+        let hash = secret::hash_password(&password);
+        drop(permit);
+        hash
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::internal(&e))
+}
+
+/// Checks a password against a hash on the blocking pool, in a hashing slot and with the
+/// slot's reused memory.
+async fn verify_password(app: &AppState, password: String, hash: String) -> ApiResult<bool> {
+    let permit = hashing_slot(app).await?;
+    let pool = app.hashing_memory.clone();
+    Ok(tokio::task::spawn_blocking(move || {
+        let mut memory = pool
+            .lock()
+            .ok()
+            .and_then(|mut buffers| buffers.pop())
+            .unwrap_or_default();
+        let ok = secret::verify_password_in(&password, &hash, &mut memory);
+        if let Ok(mut buffers) = pool.lock() {
+            buffers.push(memory);
+        }
+        drop(permit);
+        ok
+    })
+    .await
+    .unwrap_or(false))
 }
 
 fn unix_seconds() -> u64 {
@@ -99,30 +142,50 @@ pub async fn session_view(
     })
 }
 
-/// Signs in and sets the session cookie (HttpOnly, SameSite=Strict).
+/// A sign-in refused by the throttle: 429 `too_many_attempts` with `Retry-After`.
+fn throttled(wait: chrono::Duration) -> ApiError {
+    let wait = wait.to_std().unwrap_or_default();
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!(
+            "too many failed sign-ins; try again in {} seconds",
+            wait.as_secs().max(1)
+        ),
+    )
+    .retry_after(wait)
+}
+
+/// Signs in and sets the session cookie (HttpOnly, SameSite=Strict). Failed attempts are
+/// throttled by source address and by account (growing delays, then 429 with Retry-After);
+/// an account's owner signing in from an address they used before is not held back by a
+/// stranger's failures. 503 `busy` when every password hashing slot is taken.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginInput,
-    responses((status = 200, body = SessionView), (status = 401, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)))]
+    responses((status = 200, body = SessionView), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+        (status = 415, body = super::error::ErrorBody),
+        (status = 429, description = "too_many_attempts: throttled; see Retry-After", body = super::error::ErrorBody),
+        (status = 503, description = "busy: every password hashing slot is taken; see Retry-After", body = super::error::ErrorBody)))]
 async fn login(
     State(app): State<AppState>,
+    SourceAddress(source): SourceAddress,
     ApiJson(input): ApiJson<LoginInput>,
 ) -> ApiResult<impl IntoResponse> {
-    let now = Utc::now();
     let name = input.username.trim().to_lowercase();
-    if let Err(wait) = app
+    let verdict = app
         .login_throttle
         .lock()
-        .map(|t| t.check(&name, now))
-        .unwrap_or(Ok(()))
-    {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!(
-                "too many failed sign-ins; try again in {} minutes",
-                wait.num_minutes() + 1
-            ),
-        ));
+        .map(|t| t.check(source, &name, Utc::now()))
+        .unwrap_or(Verdict::Go);
+    match verdict {
+        Verdict::Go => {}
+        Verdict::Delay(wait) => tokio::time::sleep(wait.to_std().unwrap_or_default()).await,
+        Verdict::Refuse(wait) => return Err(throttled(wait)),
     }
+    let failed = |app: &AppState| {
+        if let Ok(mut throttle) = app.login_throttle.lock() {
+            throttle.failure(source, &name, Utc::now());
+        }
+    };
     let refused = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -142,11 +205,9 @@ async fn login(
         .as_ref()
         .and_then(|c| c.password_hash.clone())
         .unwrap_or_else(|| secret::decoy_hash().to_owned());
-    let password_ok = verify_password(input.password, hash).await;
+    let password_ok = verify_password(&app, input.password, hash).await?;
     let (Some(user), Some(credentials), true) = (user, credentials, password_ok) else {
-        if let Ok(mut throttle) = app.login_throttle.lock() {
-            throttle.record_failure(&name, now);
-        }
+        failed(&app);
         return Err(refused());
     };
     if user.disabled || credentials.password_hash.is_none() {
@@ -163,14 +224,13 @@ async fn login(
         };
         let secret_text = credentials.totp_secret.as_deref().unwrap_or_default();
         if let Err(error) = accept_totp(&app, &user, secret_text, code).await {
-            if let Ok(mut throttle) = app.login_throttle.lock() {
-                throttle.record_failure(&name, now);
-            }
+            failed(&app);
             return Err(error);
         }
     }
+    let now = Utc::now();
     if let Ok(mut throttle) = app.login_throttle.lock() {
-        throttle.record_success(&name);
+        throttle.success(source, &name, now);
     }
     let token = secret::random_token(32);
     let session = Session {
@@ -238,14 +298,14 @@ async fn change_password(
         .await?
         .password_hash
         .unwrap_or_default();
-    if !verify_password(input.current_password, stored).await {
+    if !verify_password(&app, input.current_password, stored).await? {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
             "the current password is wrong",
         ));
     }
-    let hash = hash_password(input.new_password).await?;
+    let hash = hash_password(&app, input.new_password).await?;
     app.services
         .store
         .set_password(current.user.id, &hash)

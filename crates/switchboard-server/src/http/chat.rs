@@ -4,13 +4,12 @@
 //! they answer CORS preflights and authenticate with the visitor's id and token headers.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath, ApiQuery, AppsClient, CurrentUser};
+use super::extract::{ApiJson, ApiPath, ApiQuery, AppsClient, CurrentUser, SourceAddress};
 use super::require;
 use crate::app::AppState;
 use crate::chat::{agent, consumer, flags, protocol::Flags};
 use crate::secret;
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -109,23 +108,41 @@ async fn consumer_menu(State(app): State<AppState>) -> ApiResult<Json<Vec<super:
     Ok(Json(super::apps::nest(&views, None)))
 }
 
-/// The consumer chat protocol (WebSocket; see docs/chat-protocol.md).
-#[utoipa::path(get, path = "/chat/v1/ws", tag = "chat", responses((status = 101, description = "WebSocket; the first frame must be `hello`")))]
-async fn consumer_socket(State(app): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+/// The consumer chat protocol (WebSocket; see docs/chat-protocol.md). Open to every embedding
+/// site (no Origin check). A `hello` without a visitor id makes a new visitor; one source
+/// address may make `visitors_per_minute` of them (default 30), beyond which the `hello` is
+/// answered with the error frame `too_many_visitors`.
+#[utoipa::path(get, path = "/chat/v1/ws", tag = "chat", responses((status = 101, description = "WebSocket; the first frame must be `hello`"), (status = 400, body = super::error::ErrorBody)))]
+async fn consumer_socket(
+    State(app): State<AppState>,
+    SourceAddress(source): SourceAddress,
+    super::extract::ApiWebSocket(upgrade): super::extract::ApiWebSocket,
+) -> Response {
+    let admission = app.clone();
+    let admit_visitor: consumer::AdmitVisitor = Box::new(move || {
+        admission
+            .visitor_creation
+            .lock()
+            .map(|mut limit| limit.allow(source, Utc::now()))
+            .unwrap_or(Ok(()))
+    });
     upgrade
         .max_message_size(crate::chat::protocol::TRANSPORT_LIMIT_BYTES)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| consumer::serve(app.chat.clone(), socket))
+        .on_upgrade(move |socket| consumer::serve(app.chat.clone(), socket, admit_visitor))
 }
 
 /// The agent chat protocol (WebSocket, signed in; see docs/chat-protocol.md).
-#[utoipa::path(get, path = "/api/v1/agent/ws", tag = "chat", security(("session" = [])), responses((status = 101, description = "WebSocket"), (status = 401, body = super::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/agent/ws", tag = "chat", security(("session" = [])), responses((status = 101, description = "WebSocket"), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+    (status = 403, description = "forbidden (the role handles no contacts) or origin_not_allowed (the page's Origin is neither the server's own nor configured)", body = super::error::ErrorBody)))]
 async fn agent_socket(
     State(app): State<AppState>,
     current: CurrentUser,
-    upgrade: WebSocketUpgrade,
+    headers: HeaderMap,
+    super::extract::ApiWebSocket(upgrade): super::extract::ApiWebSocket,
 ) -> ApiResult<Response> {
+    super::extract::check_origin(&headers, &app.config.security.allowed_origins)?;
     if !current.actor.holds(Permission::HandleContacts) {
         return Err(ApiError::forbidden("your role does not handle contacts"));
     }
@@ -158,6 +175,7 @@ impl From<&Attachment> for AttachmentInfo {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     pub chat_id: String,
@@ -166,6 +184,7 @@ pub struct UploadQuery {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NameQuery {
     pub name: Option<String>,
@@ -242,6 +261,60 @@ async fn store_attachment(
     Ok(attachment)
 }
 
+/// Anonymous visitors' quotas, checked before a consumer's file is stored: uploads per minute
+/// per visitor (429 `too_many_uploads`), and bytes per chat and per visitor over all their
+/// chats (413 `chat_quota_exceeded`, `visitor_quota_exceeded`).
+async fn check_upload_quotas(
+    app: &AppState,
+    visitor: VisitorId,
+    chat: ContactId,
+    size: usize,
+) -> ApiResult<()> {
+    let security = &app.config.security;
+    let used = app.services.store.consumer_upload_bytes(chat).await?;
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    let megabytes = |bytes: u64| match bytes {
+        0..1_048_576 => format!("{bytes} bytes"),
+        _ => format!("{} MB", bytes / 1_048_576),
+    };
+    if used.chat.saturating_add(size) > i64::try_from(security.chat_max_bytes).unwrap_or(i64::MAX) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "chat_quota_exceeded",
+            format!(
+                "a chat holds at most {} of files",
+                megabytes(security.chat_max_bytes)
+            ),
+        ));
+    }
+    if used.visitor.saturating_add(size)
+        > i64::try_from(security.visitor_max_bytes).unwrap_or(i64::MAX)
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "visitor_quota_exceeded",
+            format!(
+                "a visitor uploads at most {} of files",
+                megabytes(security.visitor_max_bytes)
+            ),
+        ));
+    }
+    let allowed = app
+        .attachment_uploads
+        .lock()
+        .map(|mut limit| limit.allow(visitor, Utc::now()))
+        .unwrap_or(Ok(()));
+    if let Err(wait) = allowed {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_uploads",
+            format!("at most {} files a minute", security.attachments_per_minute),
+        )
+        .retry_after(wait.to_std().unwrap_or_default()));
+    }
+    Ok(())
+}
+
 /// The visitor from the `X-Visitor-Id` and `X-Visitor-Token` headers.
 async fn visitor(app: &AppState, headers: &HeaderMap) -> ApiResult<VisitorId> {
     let refuse = || {
@@ -267,7 +340,11 @@ async fn visitor(app: &AppState, headers: &HeaderMap) -> ApiResult<VisitorId> {
     Ok(visitor.id)
 }
 
-async fn visitor_chat(app: &AppState, headers: &HeaderMap, chat: &str) -> ApiResult<ContactId> {
+async fn visitor_chat(
+    app: &AppState,
+    headers: &HeaderMap,
+    chat: &str,
+) -> ApiResult<(VisitorId, ContactId)> {
     let visitor = visitor(app, headers).await?;
     let chat = ContactId::parse(chat).map_err(|_| ApiError::not_found("chat"))?;
     let session = app
@@ -279,20 +356,25 @@ async fn visitor_chat(app: &AppState, headers: &HeaderMap, chat: &str) -> ApiRes
     if session.visitor != visitor {
         return Err(ApiError::not_found("chat"));
     }
-    Ok(chat)
+    Ok((visitor, chat))
 }
 
 /// A consumer attaches a .png, .jpg or .mp4 to their chat; the body is the file, with its
 /// Content-Type. The file is checked by content and kept only if it is what it claims.
 #[utoipa::path(post, path = "/chat/v1/attachments", tag = "chat", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = AttachmentInfo), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody), (status = 415, body = super::error::ErrorBody)))]
+    responses((status = 201, body = AttachmentInfo), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody), (status = 409, description = "the chat has ended", body = super::error::ErrorBody),
+        (status = 413, description = "payload_too_large (one file), chat_quota_exceeded (50 MB a chat by default), visitor_quota_exceeded (100 MB a visitor)", body = super::error::ErrorBody),
+        (status = 415, body = super::error::ErrorBody),
+        (status = 429, description = "too_many_uploads: 10 files a minute a visitor by default; see Retry-After", body = super::error::ErrorBody)))]
 async fn consumer_upload(
     State(app): State<AppState>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<UploadQuery>,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<(StatusCode, Json<AttachmentInfo>)> {
-    let chat = visitor_chat(&app, &headers, &query.chat_id).await?;
+    let (visitor, chat) = visitor_chat(&app, &headers, &query.chat_id).await?;
+    check_upload_quotas(&app, visitor, chat, body.len()).await?;
     let attachment = store_attachment(
         &app,
         chat,

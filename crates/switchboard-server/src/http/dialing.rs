@@ -193,6 +193,7 @@ async fn delete_policy(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CheckQuery {
     /// The number as the user would dial it.
@@ -235,6 +236,7 @@ async fn check_number(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only this action (`dial_refused`, `settings_changed`, …).
@@ -244,6 +246,7 @@ pub struct AuditQuery {
     /// Only from this time on.
     pub since: Option<DateTime<Utc>>,
     /// At most this many, newest first (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

@@ -163,7 +163,7 @@ async fn create_user(
     let hash = match input.password {
         Some(password) => {
             check_password_policy(&password)?;
-            Some(hash_password(password).await?)
+            Some(hash_password(&app, password).await?)
         }
         None => None,
     };
@@ -297,7 +297,7 @@ async fn set_user_password(
     }
     require(&current.actor, Permission::UsersEdit, user_target(&user))?;
     check_password_policy(&input.password)?;
-    let hash = hash_password(input.password).await?;
+    let hash = hash_password(&app, input.password).await?;
     app.services.store.set_password(user.id, &hash).await?;
     Ok(StatusCode::NO_CONTENT)
 }

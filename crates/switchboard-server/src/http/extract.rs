@@ -51,6 +51,87 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// The address of the peer that sent the request (the TCP peer; the server does not trust
+/// forwarding headers). Unspecified when the server runs without connection information.
+pub struct SourceAddress(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        Ok(SourceAddress(address))
+    }
+}
+
+/// Refuses a WebSocket upgrade from a page of another site (403 `origin_not_allowed`). The
+/// session cookie is SameSite=Strict, but the WebSocket handshake is a GET that a browser
+/// makes from any page, so the `Origin` it sends must be the server's own (its scheme and the
+/// `Host` the request was sent to) or one of `allowed`. A request without `Origin` is not
+/// from a browser page and passes.
+pub fn check_origin(headers: &axum::http::HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
+    let own = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| {
+            origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                .is_some_and(|authority| authority.eq_ignore_ascii_case(host))
+        });
+    if own || allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this WebSocket is open only to the portal's own pages and the configured origins",
+        ))
+    }
+}
+
+/// A WebSocket handshake; a request that is not one is a 400 `websocket_expected` (426 when
+/// the connection cannot be upgraded).
+pub struct ApiWebSocket(pub axum::extract::ws::WebSocketUpgrade);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiWebSocket {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::ws::WebSocketUpgrade::from_request_parts(parts, state)
+            .await
+            .map(ApiWebSocket)
+            .map_err(|rejection| {
+                let status = rejection.status();
+                let code = if status == StatusCode::UPGRADE_REQUIRED {
+                    "upgrade_required"
+                } else {
+                    "websocket_expected"
+                };
+                ApiError::new(
+                    if status.is_client_error() {
+                        status
+                    } else {
+                        StatusCode::BAD_REQUEST
+                    },
+                    code,
+                    format!(
+                        "open this endpoint as a WebSocket: {}",
+                        rejection.body_text()
+                    ),
+                )
+            })
+    }
+}
+
 /// Query parameters; a malformed query is a 400.
 pub struct ApiQuery<T>(pub T);
 

@@ -6,7 +6,7 @@ use super::extract::{ApiJson, ApiPath, CurrentUser};
 use super::require;
 use super::wire::{event_json, AgentView, ContactView, EventPayload, PresenceInput};
 use crate::app::AppState;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket};
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
@@ -254,15 +254,18 @@ async fn end_contact(
 /// `contact_assigned` and `contact_ended` events the user may watch, one JSON object per text
 /// frame (see EventPayload). A slow reader gets `lagged` with the number of events it missed.
 #[utoipa::path(get, path = "/api/v1/events", tag = "live", security(("session" = [])),
-    responses((status = 101, description = "Switching to WebSocket; frames are EventPayload JSON"), (status = 401, body = super::error::ErrorBody)))]
+    responses((status = 101, description = "Switching to WebSocket; frames are EventPayload JSON"), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+        (status = 403, description = "origin_not_allowed: the page's Origin is neither the server's own nor configured", body = super::error::ErrorBody)))]
 async fn events(
     State(app): State<AppState>,
     current: CurrentUser,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade
+    headers: axum::http::HeaderMap,
+    super::extract::ApiWebSocket(upgrade): super::extract::ApiWebSocket,
+) -> super::error::ApiResult<Response> {
+    super::extract::check_origin(&headers, &app.config.security.allowed_origins)?;
+    Ok(upgrade
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| stream_events(app, current, socket))
+        .on_upgrade(move |socket| stream_events(app, current, socket)))
 }
 
 /// How often a stream checks that its session still exists.

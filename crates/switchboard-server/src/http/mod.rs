@@ -3,6 +3,7 @@
 //! call the store or a service, map the result. A handler that changes the center's
 //! configuration announces it once, with `app.services.config.changed(area)`.
 
+pub mod answers;
 pub mod apps;
 pub mod assets;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod directory;
 pub mod error;
 pub mod extract;
 pub mod live;
+pub mod security;
 pub mod setup;
 pub mod system;
 pub mod voice;
@@ -81,6 +83,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(dialing::routes())
         .merge(wrapup::routes())
         .merge(widget::routes())
+        .merge(security::routes())
 }
 
 /// The whole HTTP service.
@@ -88,10 +91,11 @@ pub fn router(app: AppState) -> Router {
     let upload_limit = usize::try_from(app.config.attachment_max_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(64 * 1024);
-    let (routes, openapi) = api_routes()
+    let (routes, mut openapi) = api_routes()
         .merge(chat::upload_routes().layer(DefaultBodyLimit::max(upload_limit)))
         .merge(voice::upload_routes().layer(DefaultBodyLimit::max(upload_limit)))
         .split_for_parts();
+    answers::document_error_answers(&mut openapi);
     let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".into());
     routes
         .route(

@@ -51,6 +51,7 @@ fn settings_editor(current: &CurrentUser) -> ApiResult<()> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelFilter {
     /// Only this channel's tree.
@@ -384,6 +385,7 @@ async fn delete_hours(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatusQuery {
     /// The leaf queue asked about.
@@ -392,8 +394,10 @@ pub struct StatusQuery {
     /// The instant to check (RFC 3339); now when absent.
     pub at: Option<DateTime<Utc>>,
     /// How many next open slots to list (0 to 100).
+    #[param(minimum = 0, maximum = 100)]
     pub slots: Option<usize>,
     /// Slot length in minutes (5 to 1440), default 30.
+    #[param(minimum = 5, maximum = 1440)]
     pub slot_minutes: Option<i64>,
 }
 

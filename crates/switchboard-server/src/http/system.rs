@@ -14,27 +14,57 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics))
 }
 
-/// Liveness and database reachability; 503 when the database does not answer.
+/// How long the health check waits for the database to read and to write.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Liveness and the store's health: a read and a one-row write, each within 2 seconds. 503
+/// when either fails, naming the part in `failing`, so an orchestrator sees a full disk or
+/// a read-only database, not only one that is down.
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn healthz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
-    match app.services.store.ping().await {
-        Ok(()) => (
+    let store = &app.services.store;
+    let read = tokio::time::timeout(PROBE_TIMEOUT, store.ping()).await;
+    let write = match read {
+        Ok(Ok(())) => {
+            Some(tokio::time::timeout(PROBE_TIMEOUT, store.probe_write(chrono::Utc::now())).await)
+        }
+        _ => None,
+    };
+    let failing = match (read, write) {
+        (Ok(Ok(())), Some(Ok(Ok(())))) => None,
+        (Ok(Ok(())), Some(outcome)) => {
+            match outcome {
+                Ok(Err(error)) => tracing::warn!(%error, "health check: database write failed"),
+                _ => tracing::warn!("health check: database write timed out"),
+            }
+            Some(("database_write", "database writes failing"))
+        }
+        (outcome, _) => {
+            match outcome {
+                Ok(Err(error)) => tracing::warn!(%error, "health check: database unreachable"),
+                _ => tracing::warn!("health check: database read timed out"),
+            }
+            Some(("database_read", "database unreachable"))
+        }
+    };
+    let database = store.backend().to_owned();
+    match failing {
+        None => (
             StatusCode::OK,
             Json(Health {
                 status: "ok".into(),
-                database: app.services.store.backend().into(),
+                database,
+                failing: Vec::new(),
             }),
         ),
-        Err(error) => {
-            tracing::warn!(%error, "health check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health {
-                    status: "database unreachable".into(),
-                    database: app.services.store.backend().into(),
-                }),
-            )
-        }
+        Some((part, status)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: status.into(),
+                database,
+                failing: vec![part.into()],
+            }),
+        ),
     }
 }
 

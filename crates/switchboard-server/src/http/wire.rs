@@ -607,8 +607,13 @@ pub struct PasswordChange {
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
+    /// `ok`, or what failed in words.
     pub status: String,
+    /// The store's backend: `sqlite` or `postgres`.
     pub database: String,
+    /// The parts that failed: `database_read` (the database does not answer),
+    /// `database_write` (it answers but does not take writes in time). Empty when healthy.
+    pub failing: Vec<String>,
 }
 
 /// Messages on the live event stream (`/api/v1/events`), one JSON object per text frame.

@@ -1,0 +1,5 @@
+-- Health: one row that the health check rewrites, to learn whether writes succeed.
+CREATE TABLE health_probe (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL
+) STRICT;
