@@ -26,7 +26,7 @@ after(async () => {
 });
 
 async function messageTexts(page) {
-  return page.locator('[data-testid=messages] .msg').evaluateAll((nodes) => nodes.map((n) => n.textContent));
+  return page.locator('[data-testid=messages] .msg').evaluateAll((nodes) => nodes.map((n) => (n.querySelector('.text') ?? n).textContent));
 }
 
 test('a consumer and an agent chat in the browser and nothing is lost', async () => {
@@ -86,6 +86,8 @@ test('a consumer and an agent chat in the browser and nothing is lost', async ()
   const afterReload = await messageTexts(consumer);
   assert.deepEqual(afterReload, before);
   assert.deepEqual(afterReload.filter((t) => t.startsWith('Hello')), ['Hello, my refund is late'], 'shown once');
+  assert.equal(await consumer.getByTestId('center-name').textContent(), 'Switchboard Demo');
+  assert.ok(await consumer.locator('[data-testid=messages] .msg.consumer time').count() >= 1, 'messages show their time');
   await consumer.screenshot({ path: `${ARTIFACTS}consumer.png` });
   await agent.screenshot({ path: `${ARTIFACTS}agent.png` });
 

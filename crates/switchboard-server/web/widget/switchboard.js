@@ -373,7 +373,7 @@ class SwitchboardChat extends HTMLElement {
     } else {
       const sorted = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
       for (const message of sorted) {
-        const bubble = element('div', { class: `msg ${message.from}`, 'data-seq': String(message.seq) }, message.text);
+        const bubble = element('div', { class: `msg ${message.from}`, 'data-seq': String(message.seq) }, element('span', { class: 'text' }, message.text));
         if (message.attachment) this.showAttachment(bubble, message.attachment);
         if (message.sent_at) bubble.append(element('time', { class: 'time', datetime: message.sent_at }, shownTime(message.sent_at)));
         body.append(bubble);
