@@ -178,9 +178,13 @@ impl Engine {
                 }
                 self.rejoin(call);
             }
-            CallControl::SetProperties(properties) => {
+            CallControl::UpdateProperties(update) => {
                 if let Some(state) = self.calls.get_mut(&call) {
-                    state.record.properties = properties;
+                    let current = &mut state.record.properties;
+                    current.verified_customer =
+                        update.verified_customer.or(current.verified_customer);
+                    current.bad_actor = update.bad_actor.or(current.bad_actor);
+                    current.repeat_customer = update.repeat_customer.or(current.repeat_customer);
                 }
                 self.save(call);
             }

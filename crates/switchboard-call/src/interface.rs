@@ -306,8 +306,9 @@ pub enum CallControl {
     },
     CompleteTransfer,
     CancelTransfer,
-    /// Replaces the caller's profile flags (the Apps API, during the call).
-    SetProperties(switchboard_core::chat::ReservedProperties),
+    /// Sets the caller's profile flags that are `Some` here, leaving the others as they are
+    /// (the Apps API, during the call).
+    UpdateProperties(switchboard_core::chat::ReservedProperties),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

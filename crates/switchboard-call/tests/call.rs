@@ -879,12 +879,17 @@ fn caller_flags_come_from_sip_headers_and_the_api() {
             ("reserved_bad_actor", false)
         ]
     );
-    let mut changed = record.properties;
-    changed.repeat_customer = Some(true);
+    // An update sets what it names and keeps the rest.
+    let update = switchboard_core::chat::ReservedProperties {
+        repeat_customer: Some(true),
+        ..Default::default()
+    };
     let answer = c
-        .command(record.id, CallControl::SetProperties(changed))
+        .command(record.id, CallControl::UpdateProperties(update))
         .expect("answered at once")
         .expect("the call is live");
+    let mut changed = record.properties;
+    changed.repeat_customer = Some(true);
     assert_eq!(answer.properties, changed);
     assert_eq!(c.record(record.id).unwrap().properties, changed);
     // A call from elsewhere with no flags carries none.

@@ -128,7 +128,14 @@ impl HomePlan {
             return NumberKind::Emergency;
         }
         let Some(e164) = self.e164(&digits, plus) else {
-            return NumberKind::National;
+            // Seven digits are a local number in North America; anything else that cannot be
+            // read as a number here is treated as international, so a policy that refuses
+            // international numbers refuses it too.
+            return if self.north_american() && !plus && digits.len() == 7 {
+                NumberKind::National
+            } else {
+                NumberKind::International
+            };
         };
         if ["881", "882", "883"].iter().any(|p| e164.starts_with(p)) {
             return NumberKind::Satellite;

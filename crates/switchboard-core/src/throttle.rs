@@ -120,6 +120,11 @@ impl Throttle {
 
     /// What to do with an attempt from `source` for `account` at `now`.
     pub fn check(&self, source: IpAddr, account: &str, now: DateTime<Utc>) -> Verdict {
+        // The owner from an address they signed in from: never held back by what others at
+        // that address (a shared office or carrier address) or elsewhere got wrong.
+        if self.trusted(source, account, now) {
+            return Verdict::Go;
+        }
         let window = self.policy.window;
         let by_source = self.sources.get(&source);
         let source_failures = by_source.map_or(0, |f| f.current(now, window));
@@ -166,9 +171,9 @@ impl Throttle {
         bump(self.accounts.entry(account.to_owned()).or_insert(fresh));
     }
 
-    /// A correct answer: the source is forgiven and trusted for the account.
+    /// A correct answer: the source is trusted for this account. Its failures for other
+    /// accounts still count (one good sign-in must not wipe out a spray of bad ones).
     pub fn success(&mut self, source: IpAddr, account: &str, now: DateTime<Utc>) {
-        self.sources.remove(&source);
         self.make_room(now);
         self.trusted.insert((account.to_owned(), source), now);
     }

@@ -131,8 +131,13 @@ impl DialRule {
     }
 }
 
-/// The number to send to the carrier for `number` under `rules`.
+/// The number to send to the carrier for `number` under `rules`. Short codes of three digits
+/// or fewer (911, 112, 999, 411) are sent as dialled: an outside-line prefix rule must never
+/// turn 911 into 11.
 pub fn apply_dial_rules(rules: &[DialRule], number: &str) -> String {
+    if number.len() <= 3 && number.bytes().all(|b| b.is_ascii_digit()) {
+        return number.to_owned();
+    }
     match rules.iter().find(|r| number.starts_with(&r.prefix)) {
         Some(rule) => {
             let rest: String = number.chars().skip(usize::from(rule.strip)).collect();

@@ -24,6 +24,10 @@ fn numbers_are_classified_against_the_home_plan() {
         (&us, "+442079460000", NumberKind::International),
         (&us, "01144207946000", NumberKind::International),
         (&us, "+88213000123", NumberKind::Satellite),
+        // A local seven-digit number; anything else unreadable counts as international.
+        (&us, "5551234", NumberKind::National),
+        (&us, "9011442079460000", NumberKind::International),
+        (&us, "919005550100", NumberKind::International),
         (&uk, "999", NumberKind::Emergency),
         (&uk, "112", NumberKind::Emergency),
         (&uk, "02079460000", NumberKind::National),
@@ -123,4 +127,16 @@ fn patterns_allow_countries_and_deny_numbers_in_either_form() {
         Ok(NumberKind::PremiumRate)
     );
     assert!(NumberKind::parse("cheap").is_err());
+}
+
+#[test]
+fn dial_rules_never_rewrite_short_codes() {
+    use switchboard_core::voice::{apply_dial_rules, DialRule};
+    let outside_line = [DialRule::new("9", 1, "").unwrap()];
+    assert_eq!(apply_dial_rules(&outside_line, "911"), "911");
+    assert_eq!(apply_dial_rules(&outside_line, "95551234"), "5551234");
+    assert_eq!(
+        apply_dial_rules(&outside_line, "9011442079460000"),
+        "011442079460000"
+    );
 }

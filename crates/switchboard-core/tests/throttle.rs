@@ -42,3 +42,24 @@ fn a_guesser_is_slowed_then_refused_and_the_owner_is_not() {
     assert_eq!(throttle.check(guesser, "other", later), Verdict::Go);
     assert!(throttle.list(now + Duration::minutes(16)).is_empty());
 }
+
+#[test]
+fn one_good_sign_in_does_not_wipe_out_a_spray_of_bad_ones() {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let sprayer: IpAddr = "10.6.6.6".parse().unwrap();
+    let mut throttle = Throttle::new(Policy::default());
+    for n in 0..20 {
+        throttle.failure(sprayer, &format!("victim{n}"), now + Duration::seconds(n));
+    }
+    // The sprayer signs in to an account of its own.
+    let later = now + Duration::seconds(30);
+    throttle.success(sprayer, "mine", later);
+    assert_eq!(throttle.check(sprayer, "mine", later), Verdict::Go);
+    assert!(
+        matches!(
+            throttle.check(sprayer, "victim99", later),
+            Verdict::Refuse(_)
+        ),
+        "still refused for everyone else"
+    );
+}

@@ -422,17 +422,24 @@ fn security_config(
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<SecurityConfig, ConfigError> {
     let defaults = SecurityConfig::default();
-    let number = |name: &'static str, file_value: Option<u64>, default: u64| match env(name) {
-        None => Ok(file_value.unwrap_or(default)),
-        Some(text) => text
-            .parse::<u64>()
+    // The same range from the file as from the environment: a 0 would refuse every sign-in
+    // or switch the widget off, and a huge size would overflow.
+    let number = |name: &'static str, file_value: Option<u64>, default: u64| {
+        let text = match env(name) {
+            Some(text) => text,
+            None => match file_value {
+                Some(value) => value.to_string(),
+                None => return Ok(default),
+            },
+        };
+        text.parse::<u64>()
             .ok()
             .filter(|n| (1..=1_000_000).contains(n))
             .ok_or_else(|| ConfigError::Env {
                 name,
                 value: text,
-                reason: "a whole number from 1 to 1000000".into(),
-            }),
+                reason: "a whole number from 1 to 1000000 (in the environment or the file)".into(),
+            })
     };
     let small = |name: &'static str, file_value: Option<u32>, default: u32| {
         number(name, file_value.map(u64::from), u64::from(default))
@@ -555,5 +562,22 @@ mod tests {
             toml::from_str::<FileConfig>("htp = 1").is_err(),
             "typos in the file are errors"
         );
+    }
+
+    #[test]
+    fn security_limits_from_the_file_are_checked_like_the_environment() {
+        for text in [
+            "login_source_refuse_after = 0",
+            "visitors_per_minute = 0",
+            "chat_max_mb = 9223372036854775807",
+        ] {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            assert!(
+                Config::from_sources(file, |_| None).is_err(),
+                "{text} is refused"
+            );
+        }
+        let file: FileConfig = toml::from_str("visitors_per_minute = 5").unwrap();
+        assert!(Config::from_sources(file, |_| None).is_ok());
     }
 }

@@ -858,7 +858,14 @@ async fn toll_fraud_destinations_are_refused_and_audited() {
     let phone = agent_phone(sip, "agent1", "agent").await;
     let call = caller(sip, "caller", DTMF_1, 4000);
     let id = answered_call(&agent1).await;
-    for number in ["+88213000123", "19005550100", "+442079460000"] {
+    // Also through the outside-line prefix: `9` + `011…` reaches the carrier as `011…`.
+    for number in [
+        "+88213000123",
+        "19005550100",
+        "+442079460000",
+        "9011442079460000",
+        "919005550100",
+    ] {
         let (status, body) = agent1
             .call(
                 Method::POST,
@@ -876,7 +883,16 @@ async fn toll_fraud_destinations_are_refused_and_audited() {
         .iter()
         .map(|e| e["subject"].as_str().unwrap())
         .collect();
-    assert_eq!(numbers, ["+442079460000", "19005550100", "+88213000123"]);
+    assert_eq!(
+        numbers,
+        [
+            "919005550100",
+            "9011442079460000",
+            "+442079460000",
+            "19005550100",
+            "+88213000123"
+        ]
+    );
     assert!(audit
         .as_array()
         .unwrap()

@@ -6,6 +6,7 @@ use crate::audit::Audit;
 use chrono::Utc;
 use std::sync::Arc;
 use switchboard_core::dialing::{DialPolicy, DialRefusal, HomePlan, NumberKind};
+use switchboard_core::voice::{apply_dial_rules, TrunkDirection};
 use switchboard_core::Actor;
 use switchboard_store::{PolicyScope, Store, StoreError};
 
@@ -62,6 +63,30 @@ impl Dialing {
             }))
     }
 
+    /// What `number` is and whether `actor` may dial it, without recording anything. What
+    /// counts is what reaches the carrier: the number after the outbound trunk's dial rules
+    /// (`9` + `011…` is international however it was typed), except that an emergency number
+    /// is recognised as typed.
+    pub async fn evaluate(
+        &self,
+        actor: &Actor,
+        number: &str,
+    ) -> Result<(NumberKind, Result<NumberKind, DialRefusal>), StoreError> {
+        let (plan, policy) = (self.plan().await?, self.policy_of(actor).await?);
+        let sent = self
+            .store
+            .list_trunks()
+            .await?
+            .iter()
+            .find(|t| t.direction == TrunkDirection::Outbound)
+            .map(|t| apply_dial_rules(&t.dial_rules, number))
+            .filter(|sent| sent != number && plan.classify(number) != NumberKind::Emergency);
+        Ok(match sent {
+            Some(sent) => (plan.classify(&sent), policy.permits(&plan, &sent)),
+            None => (plan.classify(number), policy.permits(&plan, number)),
+        })
+    }
+
     /// Whether `actor` may dial (or transfer a call to) `number`; a refusal is audited.
     /// `purpose` says what for (`transfer`, `dial`).
     pub async fn check(
@@ -70,8 +95,8 @@ impl Dialing {
         number: &str,
         purpose: &str,
     ) -> Result<NumberKind, DialError> {
-        let (plan, policy) = (self.plan().await?, self.policy_of(actor).await?);
-        match policy.permits(&plan, number) {
+        let (_, verdict) = self.evaluate(actor, number).await?;
+        match verdict {
             Ok(kind) => Ok(kind),
             Err(refusal) => {
                 self.audit

@@ -220,13 +220,11 @@ async fn check_number(
     ApiQuery(query): ApiQuery<CheckQuery>,
 ) -> ApiResult<Json<DialCheck>> {
     let number = PhoneNumber::parse("number", query.number.trim())?;
-    let dialing = &app.services.dialing;
-    let (plan, policy) = (
-        dialing.plan().await?,
-        dialing.policy_of(&current.actor).await?,
-    );
-    let kind = plan.classify(number.as_str());
-    let verdict = policy.permits(&plan, number.as_str());
+    let (kind, verdict) = app
+        .services
+        .dialing
+        .evaluate(&current.actor, number.as_str())
+        .await?;
     Ok(Json(DialCheck {
         number: number.as_str().to_owned(),
         kind: kind.as_str().to_owned(),

@@ -804,17 +804,23 @@ async fn apps_set_call_properties(
     ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> ApiResult<Json<crate::chat::protocol::Flags>> {
     let call = CallId::parse(&id).map_err(|_| ApiError::not_found("call"))?;
-    let mut properties = app.services.store.get_call(call).await?.properties;
-    properties
+    // Only the keys sent change, on the live call itself (its stored record may lag behind).
+    let mut update = switchboard_core::chat::ReservedProperties::default();
+    update
         .apply(crate::chat::property_values(&body))
         .map_err(|e| ApiError::bad_request("invalid_field", e.to_string()))?;
-    let record = app
+    let record = match app
         .voice
-        .control(call, CallControl::SetProperties(properties))
+        .control(call, CallControl::UpdateProperties(update))
         .await
-        .map_err(|e| match e {
-            VoiceError::NotFound => ApiError::conflict("the call has ended"),
-            other => other.into(),
-        })?;
+    {
+        Ok(record) => record,
+        Err(VoiceError::NotFound) => {
+            // Not live: an ended call (409) or none at all (404).
+            app.services.store.get_call(call).await?;
+            return Err(ApiError::conflict("the call has ended"));
+        }
+        Err(other) => return Err(other.into()),
+    };
     Ok(Json(crate::chat::flags(&record.properties)))
 }
