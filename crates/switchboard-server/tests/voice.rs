@@ -881,12 +881,24 @@ async fn toll_fraud_destinations_are_refused_and_audited() {
         .map(|e| e["subject"].as_str().unwrap())
         .collect();
     assert_eq!(numbers, ["+442079460000", "19005550100", "+88213000123"]);
-    assert!(audit.as_array().unwrap().iter().all(|e| e["actor_id"] == agent1.user_id.as_str()));
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["actor_id"] == agent1.user_id.as_str()));
     // The call is untouched by the refusals.
     let live = agent1.get("/api/v1/calls/live").await;
-    assert!(live[0]["transfers"].as_array().unwrap().is_empty(), "{live}");
-    let check = agent1.get("/api/v1/dialing/check?number=%2B442079460000").await;
-    assert_eq!((check["kind"].as_str(), check["allowed"].as_bool()), (Some("international"), Some(false)));
+    assert!(
+        live[0]["transfers"].as_array().unwrap().is_empty(),
+        "{live}"
+    );
+    let check = agent1
+        .get("/api/v1/dialing/check?number=%2B442079460000")
+        .await;
+    assert_eq!(
+        (check["kind"].as_str(), check["allowed"].as_bool()),
+        (Some("international"), Some(false))
+    );
     admin
         .expect(
             StatusCode::OK,
@@ -895,26 +907,54 @@ async fn toll_fraud_destinations_are_refused_and_audited() {
             json!({"allowed": ["national"], "allow": ["+44"]}),
         )
         .await;
-    let check = agent1.get("/api/v1/dialing/check?number=%2B442079460000").await;
+    let check = agent1
+        .get("/api/v1/dialing/check?number=%2B442079460000")
+        .await;
     assert_eq!(check["allowed"], true, "{check}");
     let check = agent1.get("/api/v1/dialing/check?number=911").await;
-    assert_eq!((check["kind"].as_str(), check["allowed"].as_bool()), (Some("emergency"), Some(true)));
+    assert_eq!(
+        (check["kind"].as_str(), check["allowed"].as_bool()),
+        (Some("emergency"), Some(true))
+    );
     // Bad policies are refused and change nothing; agents cannot set them.
     for bad in [
         json!({"allowed": ["cheap"]}),
         json!({"allowed": [], "allow": ["+44x"]}),
     ] {
         admin
-            .expect(StatusCode::BAD_REQUEST, Method::PUT, "/api/v1/dialing/policies/center", bad)
+            .expect(
+                StatusCode::BAD_REQUEST,
+                Method::PUT,
+                "/api/v1/dialing/policies/center",
+                bad,
+            )
             .await;
     }
     admin
-        .expect(StatusCode::BAD_REQUEST, Method::PUT, "/api/v1/dialing/policies/nowhere", json!({"allowed": []}))
+        .expect(
+            StatusCode::BAD_REQUEST,
+            Method::PUT,
+            "/api/v1/dialing/policies/nowhere",
+            json!({"allowed": []}),
+        )
         .await;
     agent1
-        .expect(StatusCode::FORBIDDEN, Method::PUT, "/api/v1/dialing/policies/center", json!({"allowed": ["international"]}))
+        .expect(
+            StatusCode::FORBIDDEN,
+            Method::PUT,
+            "/api/v1/dialing/policies/center",
+            json!({"allowed": ["international"]}),
+        )
         .await;
-    assert_eq!(admin.get("/api/v1/dialing/policies").await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        admin
+            .get("/api/v1/dialing/policies")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     call.succeeds().await;
     drop(phone);
 }

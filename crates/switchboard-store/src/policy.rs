@@ -28,10 +28,14 @@ impl PolicyScope {
             return Some(PolicyScope::Center);
         }
         if let Some(role) = text.strip_prefix("role:") {
-            return switchboard_core::RoleKey::parse(role).ok().map(PolicyScope::Role);
+            return switchboard_core::RoleKey::parse(role)
+                .ok()
+                .map(PolicyScope::Role);
         }
         let team = text.strip_prefix("team:")?;
-        switchboard_core::TeamId::parse(team).ok().map(PolicyScope::Team)
+        switchboard_core::TeamId::parse(team)
+            .ok()
+            .map(PolicyScope::Team)
     }
 }
 
@@ -53,11 +57,7 @@ pub(crate) fn kinds_text(policy: &DialPolicy) -> String {
         .join(",")
 }
 
-pub(crate) fn policy_from(
-    allowed: &str,
-    allow: &str,
-    deny: &str,
-) -> StoreResult<DialPolicy> {
+pub(crate) fn policy_from(allowed: &str, allow: &str, deny: &str) -> StoreResult<DialPolicy> {
     let allowed = crate::codec::split(allowed)
         .map(|k| switchboard_core::dialing::NumberKind::parse(k).map_err(crate::codec::corrupt))
         .collect::<StoreResult<Vec<_>>>()?;

@@ -30,11 +30,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 impl From<DialError> for ApiError {
     fn from(error: DialError) -> Self {
         match error {
-            DialError::Refused(refusal) => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "dial_refused",
-                refusal.to_string(),
-            ),
+            DialError::Refused(refusal) => {
+                ApiError::new(StatusCode::FORBIDDEN, "dial_refused", refusal.to_string())
+            }
             DialError::Store(store) => store.into(),
         }
     }
@@ -67,7 +65,11 @@ pub struct DialPolicyView {
 fn policy_view(scope: &PolicyScope, policy: &DialPolicy) -> DialPolicyView {
     DialPolicyView {
         scope: scope.key(),
-        allowed: policy.allowed.iter().map(|k| k.as_str().to_owned()).collect(),
+        allowed: policy
+            .allowed
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect(),
         allow: policy.allow.clone(),
         deny: policy.deny.clone(),
     }
@@ -146,7 +148,11 @@ async fn put_policy(
             Some(format!("dial policy {}", scope.key())),
             format!(
                 "allowed {:?}, allow {:?}, deny {:?}",
-                policy.allowed.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+                policy
+                    .allowed
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>(),
                 policy.allow,
                 policy.deny
             ),
