@@ -116,6 +116,9 @@ impl BrowserMedia {
             .clear_codecs()
             .enable_pcmu(law == Codec::Pcmu, false)
             .enable_pcma(law == Codec::Pcma, false)
+            // No RTP header extensions (audio levels, transport-wide congestion control): a
+            // G.711 call at a fixed rate uses none, and each costs work on every packet.
+            .clear_extension_map()
             // The browser's own RTCP is enough for a call; str0m's statistics events are off.
             .set_stats_interval(None);
         if let Some((provider, cert)) = shared() {
