@@ -22,12 +22,21 @@ async function freePort() {
   });
 }
 
-/// Starts `switchboard demo` on a free port with its own data folder.
+/// Starts `switchboard demo` on a free port with its own data folder; SIP on another free
+/// port of 127.0.0.1 (`center.sip`), media on that address too.
 export async function startCenter() {
   const port = await freePort();
+  const sip = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-e2e-'));
   const child = spawn(BINARY, ['demo'], {
-    env: { ...process.env, SWITCHBOARD_HTTP: `127.0.0.1:${port}`, SWITCHBOARD_DATA_DIR: dataDir, SWITCHBOARD_DEMO_PASSWORD: PASSWORD, RUST_LOG: 'warn' },
+    env: {
+      ...process.env,
+      SWITCHBOARD_HTTP: `127.0.0.1:${port}`,
+      SWITCHBOARD_SIP: `127.0.0.1:${sip}`,
+      SWITCHBOARD_DATA_DIR: dataDir,
+      SWITCHBOARD_DEMO_PASSWORD: PASSWORD,
+      RUST_LOG: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let output = '';
@@ -45,6 +54,7 @@ export async function startCenter() {
   }
   return {
     base,
+    sip: `127.0.0.1:${sip}`,
     output: () => output,
     async stop() {
       child.kill('SIGTERM');
@@ -67,13 +77,30 @@ export async function startCustomerSite(center) {
   return { url: `http://127.0.0.1:${port}/`, stop: () => new Promise((r) => server.close(r)) };
 }
 
-export async function launchBrowser() {
+/// Debian's Chromium; `extra` flags add to the usual ones (a fake microphone, say).
+export async function launchBrowser(extra = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+      '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required', ...extra],
   });
 }
+
+/// Flags for WebRTC with a fake microphone (a beeping tone) and no permission prompt, over
+/// loopback (the center's media address in these tests).
+export const FAKE_MEDIA = ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', '--allow-loopback-in-peer-connection'];
+
+/// Runs a command to its end; resolves with its exit code and what it printed.
+export function run(command, args, options = {}) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  let output = '';
+  child.stdout.on('data', (chunk) => { output += chunk; });
+  child.stderr.on('data', (chunk) => { output += chunk; });
+  const done = new Promise((resolveDone) => child.once('exit', (code) => resolveDone({ code, output })));
+  return { child, done };
+}
+
+export { freePort };
 
 /// Signs in through the API (for checks the browser does not show).
 export async function apiSession(center, username) {

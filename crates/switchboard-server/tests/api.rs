@@ -7,6 +7,7 @@ mod center;
 mod chat;
 mod limits;
 mod openapi;
+mod phone;
 mod security;
 mod sip_hardening;
 mod voice;

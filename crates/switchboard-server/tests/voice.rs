@@ -34,7 +34,7 @@ fn free_port() -> u16 {
 }
 
 /// A sipp process with its own working directory for its logs.
-struct Sipp {
+pub(crate) struct Sipp {
     child: Child,
     dir: PathBuf,
     name: String,
@@ -76,7 +76,7 @@ impl Sipp {
     }
 
     /// Waits for sipp to finish and insists every call of its scenario succeeded.
-    async fn succeeds(mut self) {
+    pub(crate) async fn succeeds(mut self) {
         let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
             .unwrap_or_else(|_| panic!("sipp {} did not finish", self.name))
@@ -122,7 +122,7 @@ async fn register(sip: SocketAddr, username: &str, contact_port: u16) {
 }
 
 /// An agent phone (sipp as UAS) on a fresh port, registered for `username`.
-async fn agent_phone(sip: SocketAddr, username: &str, behaviour: &str) -> Sipp {
+pub(crate) async fn agent_phone(sip: SocketAddr, username: &str, behaviour: &str) -> Sipp {
     let port = free_port();
     let phone = Sipp::start(
         behaviour,

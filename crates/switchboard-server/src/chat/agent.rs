@@ -1,6 +1,10 @@
 //! An agent's adapter connection (`/api/v1/agent/ws`, signed in with the session cookie; the
 //! HTTP layer hands over the signed-in agent as an `Actor`). Agents act only on chats assigned
 //! to them; anything else gets an `error` frame and the connection stays open.
+//!
+//! The same connection carries the browser phone's signalling (docs/browser-phone.md): after
+//! `phone_ready` the connection is a browser session of the voice engine until it closes; the
+//! voice task sends it `call_ring` and `call_stop` and checks every leg it names.
 
 use super::protocol::{parse_agent, AgentCommand, ServerEvent, Tones};
 use super::{parse_chat_id, ChatError, ChatService};
@@ -14,7 +18,12 @@ use switchboard_services::contacts::TransferTarget;
 /// Messages per `history` answer at most.
 const HISTORY_BATCH: u32 = 500;
 
-pub async fn serve(chat: Arc<ChatService>, actor: Actor, mut socket: WebSocket) {
+pub async fn serve(
+    chat: Arc<ChatService>,
+    voice: Arc<crate::app::App>,
+    actor: Actor,
+    mut socket: WebSocket,
+) {
     let (conn, mut outbox) = chat.hub.connect();
     let agent = actor.user_id;
     chat.hub.join_agent(agent, &conn);
@@ -44,19 +53,24 @@ pub async fn serve(chat: Arc<ChatService>, actor: Actor, mut socket: WebSocket) 
         chat.hub.leave(conn.id);
         return;
     }
-    super::connection::pump(
-        &chat,
-        &conn,
-        &mut socket,
-        &mut outbox,
-        &mut AgentSession { agent },
-    )
-    .await;
+    let mut session = AgentSession {
+        agent,
+        app: voice,
+        phone: false,
+    };
+    super::connection::pump(&chat, &conn, &mut socket, &mut outbox, &mut session).await;
+    if session.phone {
+        session.app.voice.phone_offline(conn.id);
+    }
 }
 
-/// An agent's connection: who they are.
+/// An agent's connection: who they are, and whether it takes calls.
 struct AgentSession {
     agent: UserId,
+    /// For the voice service (the browser phone's signalling).
+    app: Arc<crate::app::App>,
+    /// Said `phone_ready`: a browser session of the voice engine until the connection closes.
+    phone: bool,
 }
 
 impl super::connection::Commands for AgentSession {
@@ -67,10 +81,76 @@ impl super::connection::Commands for AgentSession {
         text: &str,
     ) -> Vec<Arc<str>> {
         match parse_agent(text) {
-            Ok(command) => handle(chat, conn, self.agent, command).await,
+            Ok(command) => match phone(self, conn, command).await {
+                Ok(frames) => frames,
+                Err(command) => handle(chat, conn, self.agent, command).await,
+            },
             Err(e) => vec![ServerEvent::error(e.code, e.message, e.client_id).to_json()],
         }
     }
+}
+
+/// The browser phone's commands; any other command is handed back.
+async fn phone(
+    session: &mut AgentSession,
+    conn: &super::hub::Conn,
+    command: AgentCommand,
+) -> Result<Vec<Arc<str>>, AgentCommand> {
+    let voice = &session.app.voice;
+    let leg = |leg_id: &str| leg_id.parse::<u64>().ok();
+    let not_ringing = |leg_id: String| {
+        ServerEvent::error(
+            "not_found",
+            "no such call is ringing on this adapter",
+            Some(leg_id),
+        )
+        .to_json()
+    };
+    Ok(match command {
+        AgentCommand::PhoneReady => {
+            if !session.phone {
+                if let Err(error) = voice.phone_online(session.agent, conn.clone()) {
+                    return Ok(vec![ServerEvent::error(
+                        "voice_off",
+                        error.to_string(),
+                        None,
+                    )
+                    .to_json()]);
+                }
+                session.phone = true;
+            }
+            vec![ServerEvent::PhoneReady.to_json()]
+        }
+        AgentCommand::CallAnswer { leg_id, sdp } => {
+            let Some(id) = leg(&leg_id).filter(|_| session.phone) else {
+                return Ok(vec![not_ringing(leg_id)]);
+            };
+            match voice.phone_answer(conn.id, id, sdp).await {
+                Ok(sdp) => vec![ServerEvent::CallSdp { leg_id, sdp }.to_json()],
+                Err(crate::voice::PhoneError::NotRinging) => vec![not_ringing(leg_id)],
+                Err(error) => {
+                    vec![
+                        ServerEvent::error("media_refused", error.to_string(), Some(leg_id))
+                            .to_json(),
+                    ]
+                }
+            }
+        }
+        AgentCommand::CallDecline { leg_id } | AgentCommand::CallHangup { leg_id }
+            if !session.phone || leg(&leg_id).is_none() =>
+        {
+            vec![not_ringing(leg_id)]
+        }
+        AgentCommand::CallDecline { leg_id } => {
+            let _ = voice.phone_leg(conn.id, leg(&leg_id).unwrap_or_default(), false);
+            Vec::new()
+        }
+        AgentCommand::CallHangup { leg_id } => {
+            let _ = voice.phone_leg(conn.id, leg(&leg_id).unwrap_or_default(), true);
+            Vec::new()
+        }
+        other => return Err(other),
+    })
 }
 
 /// The agent's tones as URLs (NTF-3).
@@ -123,6 +203,11 @@ async fn handle(
     let result: Result<Vec<Arc<str>>, (ChatError, Option<String>)> = async {
         match command {
             AgentCommand::Ping => Ok(vec![ServerEvent::Pong.to_json()]),
+            // Taken by `phone` before this match.
+            AgentCommand::PhoneReady
+            | AgentCommand::CallAnswer { .. }
+            | AgentCommand::CallDecline { .. }
+            | AgentCommand::CallHangup { .. } => Ok(Vec::new()),
             AgentCommand::Accept { chat_id } => {
                 let chat = own_chat(service, agent, &chat_id)
                     .await

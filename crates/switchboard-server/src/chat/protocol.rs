@@ -90,6 +90,19 @@ pub enum AgentCommand {
         chat_id: String,
     },
     Ping,
+    /// The browser phone (docs/browser-phone.md): this connection takes calls from now on.
+    PhoneReady,
+    /// Answer a ringing call with the browser's SDP offer; answered with `call_sdp`.
+    CallAnswer {
+        leg_id: String,
+        sdp: String,
+    },
+    CallDecline {
+        leg_id: String,
+    },
+    CallHangup {
+        leg_id: String,
+    },
 }
 
 /// A frame that could not be understood; `client_id` is the frame's own, when it had one, for
@@ -113,7 +126,17 @@ const CONSUMER_TYPES: &[&str] = &[
     "ping",
 ];
 const AGENT_TYPES: &[&str] = &[
-    "accept", "message", "typing", "history", "transfer", "end", "ping",
+    "accept",
+    "message",
+    "typing",
+    "history",
+    "transfer",
+    "end",
+    "ping",
+    "phone_ready",
+    "call_answer",
+    "call_decline",
+    "call_hangup",
 ];
 
 fn parse<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, FrameError> {
@@ -317,6 +340,28 @@ pub enum ServerEvent {
         reference: Option<String>,
     },
     Pong,
+    /// The browser phone is ready on this connection.
+    PhoneReady,
+    /// A call rings on this adapter (and on the agent's other devices).
+    CallRing {
+        leg_id: String,
+        call_id: String,
+        /// The caller's number or SIP user.
+        caller: String,
+        queue_id: Option<String>,
+        /// The queue's path, "Support > Billing".
+        queue: Option<String>,
+        started_at: DateTime<Utc>,
+    },
+    /// Our SDP answer to the browser's offer for this leg.
+    CallSdp {
+        leg_id: String,
+        sdp: String,
+    },
+    /// The leg is over: answered on another device, the caller left, or the call ended.
+    CallStop {
+        leg_id: String,
+    },
 }
 
 impl ServerEvent {

@@ -11,6 +11,7 @@ const WIDGET: &str = include_str!("../../web/widget/switchboard.js");
 const COMMON: &str = include_str!("../../web/common.js");
 const AGENT_PAGE: &str = include_str!("../../web/agent/index.html");
 const AGENT_DESK: &str = include_str!("../../web/agent/desk.js");
+const AGENT_PHONE: &str = include_str!("../../web/agent/phone.js");
 const DEMO_PAGE: &str = include_str!("../../web/demo/index.html");
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -52,6 +53,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/agent/desk.js",
             get(|| async { asset("text/javascript; charset=utf-8", AGENT_DESK) }),
+        )
+        .route(
+            "/agent/phone.js",
+            get(|| async { asset("text/javascript; charset=utf-8", AGENT_PHONE) }),
         )
         .route(
             "/demo/",

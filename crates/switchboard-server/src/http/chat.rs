@@ -148,7 +148,7 @@ async fn agent_socket(
     }
     Ok(upgrade
         .max_message_size(crate::chat::protocol::TRANSPORT_LIMIT_BYTES)
-        .on_upgrade(move |socket| agent::serve(app.chat.clone(), current.actor, socket)))
+        .on_upgrade(move |socket| agent::serve(app.chat.clone(), app, current.actor, socket)))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -4,10 +4,15 @@
 //! sends (symmetric RTP), after which the socket is connected to it, so sends skip the route
 //! lookup and the kernel drops packets from anyone else.
 //!
+//! A browser leg is a participant of the same room: its WebRTC session (`webrtc`) and its one
+//! UDP socket live in the room task beside the RTP legs, and its frames go through the room as
+//! RTP packets, so the call logic and the room do not care which kind a leg is.
+//!
 //! The voice task talks to rooms through `MediaPlane::apply`, in the order the call engine
 //! emitted its operations; rooms report DTMF, finished playbacks, silent callers and closed
-//! legs back as `MediaEvent`s.
+//! legs back as `MediaEvent`s, and a browser leg's connected or lost media as `BrowserEvent`s.
 
+use super::webrtc::{BrowserMedia, Note};
 use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::net::{IpAddr, SocketAddr};
@@ -15,14 +20,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use switchboard_call::{LegId, MediaEvent, MediaOp, Samples};
+use switchboard_call::{BrowserEvent, Input, LegId, MediaEvent, MediaKind, MediaOp, Samples};
 use switchboard_core::CallId;
 use switchboard_media::{
     Codec, Event as RoomEvent, Output as RoomOutput, ParticipantId, Playback, Room, RoomConfig,
 };
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How often rooms send RTCP sender reports for the streams they generate.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
@@ -52,17 +57,42 @@ impl Ports {
     }
 }
 
-/// A leg's sockets, handed to its room.
-struct LegSockets {
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
-    port: u16,
+/// A leg's sockets, handed to its room: an RTP/RTCP pair, or a browser leg's one socket
+/// (RTP and RTCP multiplexed with STUN and DTLS; the odd port of its pair stays unbound).
+enum LegSockets {
+    Rtp {
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        port: u16,
+    },
+    Browser {
+        socket: UdpSocket,
+        local: SocketAddr,
+    },
 }
+
+impl LegSockets {
+    fn port(&self) -> u16 {
+        match self {
+            LegSockets::Rtp { port, .. } => *port,
+            LegSockets::Browser { local, .. } => local.port(),
+        }
+    }
+}
+
+/// The answer to a browser's offer: our SDP, or why there is none.
+pub type OfferReply = oneshot::Sender<Result<String, super::PhoneError>>;
 
 /// What the voice task asks of a room.
 enum RoomCommand {
     Add(LegId, LegSockets),
     Op(MediaOp),
+    /// A browser leg's SDP offer, to answer.
+    Offer {
+        leg: LegId,
+        sdp: String,
+        reply: OfferReply,
+    },
 }
 
 struct RoomHandle {
@@ -91,7 +121,7 @@ pub struct MediaPlane {
     config: RoomConfig,
     rooms: HashMap<CallId, RoomHandle>,
     legs: HashMap<LegId, CallId>,
-    events: mpsc::UnboundedSender<MediaEvent>,
+    events: mpsc::UnboundedSender<Input>,
     next_seed: u64,
 }
 
@@ -101,7 +131,7 @@ impl MediaPlane {
         ip: IpAddr,
         config: RoomConfig,
         seed: u64,
-        events: mpsc::UnboundedSender<MediaEvent>,
+        events: mpsc::UnboundedSender<Input>,
     ) -> Self {
         MediaPlane {
             ports,
@@ -118,7 +148,7 @@ impl MediaPlane {
     /// sockets are bound here); everything else goes to the call's room.
     pub fn apply(&mut self, op: MediaOp) -> Option<MediaEvent> {
         match op {
-            MediaOp::Open { call, leg, .. } => Some(self.open(call, leg)),
+            MediaOp::Open { call, leg, kind } => Some(self.open(call, leg, kind)),
             MediaOp::Close { leg } => {
                 let call = self.legs.remove(&leg)?;
                 let room = self.rooms.get_mut(&call)?;
@@ -146,11 +176,24 @@ impl MediaPlane {
         }
     }
 
-    fn open(&mut self, call: CallId, leg: LegId) -> MediaEvent {
-        let Some(sockets) = self.bind() else {
+    /// Hands a browser's SDP offer for `leg` to its room, which answers on `reply` (dropped
+    /// unanswered when the leg is gone).
+    pub fn offer(&self, leg: LegId, sdp: String, reply: OfferReply) {
+        let Some(room) = self.legs.get(&leg).and_then(|call| self.rooms.get(call)) else {
+            return;
+        };
+        room.send(RoomCommand::Offer { leg, sdp, reply });
+    }
+
+    fn open(&mut self, call: CallId, leg: LegId, kind: MediaKind) -> MediaEvent {
+        let bound = match kind {
+            MediaKind::Rtp => self.bind(),
+            MediaKind::Browser { .. } => self.bind_browser(),
+        };
+        let Some(sockets) = bound else {
             return MediaEvent::Unavailable { leg };
         };
-        let port = sockets.port;
+        let port = sockets.port();
         let room = self.rooms.entry(call).or_insert_with(|| {
             let (commands, receiver) = mpsc::unbounded_channel();
             let queued = Arc::new(AtomicUsize::new(0));
@@ -158,6 +201,8 @@ impl MediaPlane {
             let task = RoomTask {
                 room: Room::new(Instant::now(), self.config, self.next_seed),
                 legs: Vec::new(),
+                ip: self.ip,
+                notes: Vec::new(),
                 events: self.events.clone(),
                 ports: self.ports.clone(),
                 queued: queued.clone(),
@@ -181,7 +226,7 @@ impl MediaPlane {
             let port = self.ports.take()?;
             let bound = bind_pair(self.ip, port);
             match bound {
-                Ok((rtp, rtcp)) => return Some(LegSockets { rtp, rtcp, port }),
+                Ok((rtp, rtcp)) => return Some(LegSockets::Rtp { rtp, rtcp, port }),
                 Err(error) => {
                     // Taken (by another program, or a socket still closing): try it later.
                     tracing::debug!(%error, port, "RTP port not free");
@@ -191,6 +236,32 @@ impl MediaPlane {
         }
         None
     }
+}
+
+impl MediaPlane {
+    /// Binds the even port of the next free pair for a browser leg.
+    fn bind_browser(&self) -> Option<LegSockets> {
+        for _ in 0..16 {
+            let port = self.ports.take()?;
+            match bind_one(self.ip, port) {
+                Ok(socket) => {
+                    let local = SocketAddr::new(self.ip, port);
+                    return Some(LegSockets::Browser { socket, local });
+                }
+                Err(error) => {
+                    tracing::debug!(%error, port, "media port not free");
+                    self.ports.give(port);
+                }
+            }
+        }
+        None
+    }
+}
+
+fn bind_one(ip: IpAddr, port: u16) -> std::io::Result<UdpSocket> {
+    let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, port))?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
 }
 
 fn bind_pair(ip: IpAddr, port: u16) -> std::io::Result<(UdpSocket, UdpSocket)> {
@@ -205,17 +276,47 @@ fn bind_pair(ip: IpAddr, port: u16) -> std::io::Result<(UdpSocket, UdpSocket)> {
 /// A leg inside its room's task.
 struct LegIo {
     id: LegId,
+    port: u16,
+    /// The G.711 law the leg's far end uses (from its SDP; a browser is offered the caller's).
+    law: Codec,
+    media: LegMedia,
+}
+
+enum LegMedia {
+    Rtp(RtpIo),
+    Browser(Box<BrowserMedia>),
+}
+
+impl LegIo {
+    /// The socket its far end sends to.
+    fn socket(&self) -> &UdpSocket {
+        match &self.media {
+            LegMedia::Rtp(io) => &io.rtp,
+            LegMedia::Browser(browser) => &browser.socket,
+        }
+    }
+
+    /// Sends a packet from the room to the leg's far end.
+    fn send(&mut self, now: Instant, packet: &[u8]) {
+        match &mut self.media {
+            LegMedia::Rtp(io) => io.send(self.id, packet),
+            LegMedia::Browser(browser) => browser.send(now, packet),
+        }
+    }
+}
+
+/// A plain RTP leg's sockets and where its far end is.
+struct RtpIo {
     rtp: UdpSocket,
     rtcp: UdpSocket,
-    port: u16,
     /// Where its media goes: from the SDP, then from the first packet it sends.
     remote: Option<SocketAddr>,
     /// The socket is connected to `remote`.
     connected: bool,
 }
 
-impl LegIo {
-    fn send(&self, packet: &[u8]) {
+impl RtpIo {
+    fn send(&self, id: LegId, packet: &[u8]) {
         let sent = if self.connected {
             self.rtp.try_send(packet)
         } else if let Some(remote) = self.remote {
@@ -224,7 +325,7 @@ impl LegIo {
             return;
         };
         if let Err(error) = sent {
-            tracing::trace!(%error, leg = %self.id, "RTP packet not sent");
+            tracing::trace!(%error, leg = %id, "RTP packet not sent");
         }
     }
 
@@ -256,7 +357,11 @@ impl LegIo {
 struct RoomTask {
     room: Room,
     legs: Vec<LegIo>,
-    events: mpsc::UnboundedSender<MediaEvent>,
+    /// The media address (browser legs' host candidate).
+    ip: IpAddr,
+    /// What browser legs reported during this pass, sent once it is over.
+    notes: Vec<(LegId, Note)>,
+    events: mpsc::UnboundedSender<Input>,
     ports: Arc<Ports>,
     /// Commands waiting in the queue (see `RoomHandle::queued`).
     queued: Arc<AtomicUsize>,
@@ -298,7 +403,8 @@ impl RoomTask {
             for index in 0..self.legs.len() {
                 loop {
                     let mut read = ReadBuf::new(&mut buffer);
-                    let Poll::Ready(Ok(from)) = self.legs[index].rtp.poll_recv_from(cx, &mut read)
+                    let Poll::Ready(Ok(from)) =
+                        self.legs[index].socket().poll_recv_from(cx, &mut read)
                     else {
                         break;
                     };
@@ -313,6 +419,7 @@ impl RoomTask {
                 armed = None;
                 self.room.handle_timeout(now);
             }
+            self.browser_timeouts(now);
             if now >= next_report {
                 next_report = now + REPORT_EVERY;
                 self.report();
@@ -320,9 +427,12 @@ impl RoomTask {
                 // kernel keeps them meanwhile, and reading them on every wake-up would cost
                 // more than the relay.
                 for leg in &self.legs {
+                    let LegMedia::Rtp(io) = &leg.media else {
+                        continue;
+                    };
                     loop {
                         let mut read = ReadBuf::new(&mut drain);
-                        match leg.rtcp.poll_recv_from(cx, &mut read) {
+                        match io.rtcp.poll_recv_from(cx, &mut read) {
                             Poll::Ready(Ok(_)) => continue,
                             _ => break,
                         }
@@ -330,6 +440,7 @@ impl RoomTask {
                 }
             }
             self.drain_outputs();
+            self.send_notes();
             // Re-arm only for an earlier deadline: on the fast path the media-timeout deadline
             // moves later with every packet, and resetting the timer each time would cost more
             // than the relay. A timer that fires early finds nothing due and is armed again.
@@ -337,6 +448,14 @@ impl RoomTask {
                 .room
                 .poll_timeout()
                 .map_or(next_report, |at| at.min(next_report));
+            let next = self
+                .legs
+                .iter()
+                .filter_map(|leg| match &leg.media {
+                    LegMedia::Browser(browser) => browser.poll_timeout(),
+                    LegMedia::Rtp(_) => None,
+                })
+                .fold(next, Instant::min);
             if armed.is_none_or(|at| next < at) {
                 armed = Some(next);
                 timer.as_mut().reset(tokio::time::Instant::from_std(next));
@@ -354,18 +473,98 @@ impl RoomTask {
         }
     }
 
-    /// A datagram from a leg's far end: latch onto its address, then let the room route it.
+    /// A datagram from a leg's far end. RTP: latch onto its address, then let the room route
+    /// it. A browser's: through its WebRTC session, whose media frames the room routes.
     fn on_packet(&mut self, index: usize, packet: &mut [u8], from: SocketAddr) {
-        let io = &mut self.legs[index];
-        if !io.connected {
-            io.latch(from);
-        }
-        let id = ParticipantId(io.id.0);
-        if let Some(target) = self.room.receive(Instant::now(), id, packet) {
-            if let Some(to) = self.legs.iter().find(|l| l.id.0 == target.0) {
-                to.send(packet);
+        let now = Instant::now();
+        let (before, rest) = self.legs.split_at_mut(index);
+        let Some((leg, after)) = rest.split_first_mut() else {
+            return;
+        };
+        let id = leg.id;
+        let room = &mut self.room;
+        match &mut leg.media {
+            LegMedia::Rtp(io) => {
+                if !io.connected {
+                    io.latch(from);
+                }
+                if let Some(target) = room.receive(now, ParticipantId(id.0), packet) {
+                    deliver(before, after, target, now, packet);
+                }
+            }
+            LegMedia::Browser(browser) => {
+                let notes = &mut self.notes;
+                browser.receive(
+                    now,
+                    from,
+                    packet,
+                    &mut |frame| {
+                        if let Some(target) = room.receive(now, ParticipantId(id.0), frame) {
+                            deliver(before, after, target, now, frame);
+                        }
+                    },
+                    &mut |note| notes.push((id, note)),
+                );
             }
         }
+    }
+
+    /// Runs the timers of browser legs that are due.
+    fn browser_timeouts(&mut self, now: Instant) {
+        for leg in &mut self.legs {
+            let LegMedia::Browser(browser) = &mut leg.media else {
+                continue;
+            };
+            if browser.poll_timeout().is_some_and(|at| at <= now) {
+                let id = leg.id;
+                let notes = &mut self.notes;
+                browser.handle_timeout(now, &mut |note| notes.push((id, note)));
+            }
+        }
+    }
+
+    /// Tells the voice task what browser legs reported: media up is the agent's answer, media
+    /// lost is the agent gone.
+    fn send_notes(&mut self) {
+        for (leg, note) in self.notes.drain(..) {
+            let event = match note {
+                Note::Connected => BrowserEvent::Answered { leg },
+                Note::Lost => BrowserEvent::HungUp { leg },
+            };
+            let _ = self.events.send(Input::Browser(event));
+        }
+    }
+
+    /// Answers a browser leg's offer with the caller's law (the law of the room's other legs),
+    /// so the room forwards packets without transcoding. A failed offer declines the leg.
+    fn on_offer(&mut self, leg: LegId, sdp: &str, reply: OfferReply) {
+        let now = Instant::now();
+        let law = self
+            .legs
+            .iter()
+            .find(|l| l.id != leg && matches!(l.media, LegMedia::Rtp(_)))
+            .map_or(Codec::Pcmu, |l| l.law);
+        let Some(io) = self.legs.iter_mut().find(|l| l.id == leg) else {
+            return;
+        };
+        let LegMedia::Browser(browser) = &mut io.media else {
+            let _ = reply.send(Err(super::PhoneError::NotRinging));
+            return;
+        };
+        let answer = browser.accept_offer(now, sdp, law);
+        match &answer {
+            Ok((_, telephone)) => {
+                io.law = law;
+                self.room.set_codec(ParticipantId(leg.0), law, *telephone);
+            }
+            Err(error) => {
+                tracing::info!(%error, %leg, "a browser's offer was refused");
+                let _ = self
+                    .events
+                    .send(Input::Browser(BrowserEvent::Declined { leg }));
+            }
+        }
+        let _ = reply.send(answer.map(|(sdp, _)| sdp).map_err(super::PhoneError::from));
     }
 
     fn on_command(&mut self, command: RoomCommand) {
@@ -373,16 +572,31 @@ impl RoomTask {
         match command {
             RoomCommand::Add(id, sockets) => {
                 self.room.add(now, ParticipantId(id.0), Codec::Pcmu, None);
+                let port = sockets.port();
+                let media = match sockets {
+                    LegSockets::Rtp { rtp, rtcp, .. } => LegMedia::Rtp(RtpIo {
+                        rtp,
+                        rtcp,
+                        remote: None,
+                        connected: false,
+                    }),
+                    LegSockets::Browser { socket, local } => {
+                        debug_assert_eq!(local.ip(), self.ip);
+                        // The SSRC of the browser's audio inside the room: any fixed value will
+                        // do, since the room rewrites nothing by it.
+                        let ssrc = (id.0 as u32).wrapping_mul(0x9E37_79B9) | 1;
+                        LegMedia::Browser(Box::new(BrowserMedia::new(socket, local, ssrc)))
+                    }
+                };
                 self.legs.push(LegIo {
                     id,
-                    rtp: sockets.rtp,
-                    rtcp: sockets.rtcp,
-                    port: sockets.port,
-                    remote: None,
-                    connected: false,
+                    port,
+                    law: Codec::Pcmu,
+                    media,
                 });
             }
             RoomCommand::Op(op) => self.on_op(now, op),
+            RoomCommand::Offer { leg, sdp, reply } => self.on_offer(leg, &sdp, reply),
         }
     }
 
@@ -399,7 +613,10 @@ impl RoomTask {
                 let codec = Codec::from_payload_type(payload_type).unwrap_or(Codec::Pcmu);
                 self.room.set_codec(participant(leg), codec, dtmf);
                 if let Some(io) = self.legs.iter_mut().find(|l| l.id == leg) {
-                    io.offered(addr);
+                    io.law = codec;
+                    if let LegMedia::Rtp(rtp) = &mut io.media {
+                        rtp.offered(addr);
+                    }
                 }
             }
             MediaOp::Hears { leg, sources } => {
@@ -430,21 +647,22 @@ impl RoomTask {
                     let io = self.legs.swap_remove(index);
                     self.ports.give(io.port);
                 }
-                let _ = self.events.send(MediaEvent::Closed {
+                let _ = self.events.send(Input::Media(MediaEvent::Closed {
                     leg,
                     received: stats.received,
                     sent: stats.sent,
-                });
+                }));
             }
         }
     }
 
     fn drain_outputs(&mut self) {
+        let now = Instant::now();
         while let Some(output) = self.room.poll_output() {
             match output {
                 RoomOutput::Transmit { to, packet } => {
-                    if let Some(io) = self.legs.iter().find(|l| l.id.0 == to.0) {
-                        io.send(&packet);
+                    if let Some(io) = self.legs.iter_mut().find(|l| l.id.0 == to.0) {
+                        io.send(now, &packet);
                     }
                 }
                 RoomOutput::Event(event) => {
@@ -466,7 +684,7 @@ impl RoomTask {
                         | RoomEvent::RecordingResumed { .. }
                         | RoomEvent::RecordingStopped { .. } => continue,
                     };
-                    let _ = self.events.send(event);
+                    let _ = self.events.send(Input::Media(event));
                 }
             }
         }
@@ -479,9 +697,13 @@ impl RoomTask {
             .unwrap_or_default();
         let fraction = (u64::from(now.subsec_nanos()) << 32) / 1_000_000_000;
         let ntp = ((now.as_secs() + 2_208_988_800) << 32) | fraction;
-        for io in &self.legs {
+        for leg in &self.legs {
+            // A browser's session sends its own RTCP.
+            let LegMedia::Rtp(io) = &leg.media else {
+                continue;
+            };
             let (Some(report), Some(remote)) = (
-                self.room.sender_report(ParticipantId(io.id.0), ntp),
+                self.room.sender_report(ParticipantId(leg.id.0), ntp),
                 io.remote,
             ) else {
                 continue;
@@ -489,6 +711,24 @@ impl RoomTask {
             let to = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
             let _ = io.rtcp.try_send_to(&report, to);
         }
+    }
+}
+
+/// Hands a packet the room routed to `target`, which is one of the legs either side of the
+/// sender's.
+fn deliver(
+    before: &mut [LegIo],
+    after: &mut [LegIo],
+    target: ParticipantId,
+    now: Instant,
+    packet: &[u8],
+) {
+    if let Some(to) = before
+        .iter_mut()
+        .chain(after.iter_mut())
+        .find(|l| l.id.0 == target.0)
+    {
+        to.send(now, packet);
     }
 }
 

@@ -10,13 +10,25 @@
 //! configuration is loaded again before the next INVITE or REGISTER is handed to the engine, as
 //! a request right after an edit expects. Cached uploaded prompts are forgotten when audio or
 //! queues change.
+//!
+//! Browser phones (docs/browser-phone.md): an agent's adapter that says `phone_ready` on its
+//! WebSocket becomes a browser session of the engine; the task keeps each session's connection
+//! and which legs ring on it, turns the engine's `BrowserOp`s into frames to that connection,
+//! and checks that an answer, a decline or a hang-up names a leg of the session that sent it.
 
 pub mod audio;
-mod media;
+// Public for the browser-leg benchmark (benches/browser_legs.rs), which drives the media plane
+// without the rest of the server; nothing else outside voice uses them.
+#[doc(hidden)]
+pub mod media;
 pub mod prompts;
 mod transport;
+#[doc(hidden)]
+pub mod webrtc;
 
 use crate::app::AppState;
+use crate::chat::hub::Conn;
+use crate::chat::protocol::ServerEvent;
 use chrono::Utc;
 use media::{MediaPlane, Ports};
 use std::collections::HashMap;
@@ -24,11 +36,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use switchboard_call::{
-    CallError, CallMetric, ContactEvent, Directory, Engine, EngineConfig, Input, MediaEvent,
-    Output, ReplyToken, RoutingRefusal, RoutingRequest, RoutingResult, RoutingTarget,
+    BrowserEvent, BrowserOp, CallError, CallMetric, ContactEvent, Directory, Engine, EngineConfig,
+    Input, LegId, Output, ReplyToken, RoutingRefusal, RoutingRequest, RoutingResult, RoutingTarget,
+    SessionId,
 };
 use switchboard_core::voice::CallRecord;
-use switchboard_core::{CallId, Channel, TeamId, UserId};
+use switchboard_core::{CallId, Channel, QueueId, TeamId, UserId};
 use switchboard_media::RoomConfig;
 use switchboard_services::bus::ContactChange;
 use switchboard_services::config::ConfigArea;
@@ -74,6 +87,41 @@ enum Command {
     Contact(ContactChange),
     /// Users' teams changed (events about a call go to those who may watch its agent).
     Teams(HashMap<UserId, Vec<TeamId>>),
+    /// An agent's adapter can take calls on this connection (its id names the session).
+    PhoneOnline {
+        agent: UserId,
+        conn: Conn,
+    },
+    /// The adapter's connection closed.
+    PhoneOffline {
+        session: SessionId,
+    },
+    /// The agent answered a leg ringing on the session, with the browser's SDP offer.
+    PhoneAnswer {
+        session: SessionId,
+        leg: LegId,
+        sdp: String,
+        reply: oneshot::Sender<Result<String, PhoneError>>,
+    },
+    /// The agent declined (ringing) or hung up (answered) a leg of the session.
+    PhoneLeg {
+        session: SessionId,
+        leg: LegId,
+        hang_up: bool,
+    },
+}
+
+/// Why a browser's answer got no SDP back.
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneError {
+    #[error(
+        "no such call is ringing on this adapter (it may have ended or been answered elsewhere)"
+    )]
+    NotRinging,
+    #[error(transparent)]
+    Media(#[from] webrtc::WebRtcError),
+    #[error("voice is not running")]
+    Off,
 }
 
 /// The handle the rest of the server holds.
@@ -149,6 +197,9 @@ impl VoiceService {
             next_token: 0,
             loaded: None,
             teams: HashMap::new(),
+            queue_paths: HashMap::new(),
+            phones: HashMap::new(),
+            ringing: HashMap::new(),
         };
         let _ = app.voice.commands.set(commands_tx);
         let _ = app.voice.local.set(local);
@@ -206,6 +257,45 @@ impl VoiceService {
         answer.await.map_err(|_| VoiceError::Off)
     }
 
+    /// An agent's adapter connection takes calls from now on, until `phone_offline`.
+    pub fn phone_online(&self, agent: UserId, conn: Conn) -> Result<(), VoiceError> {
+        self.send(Command::PhoneOnline { agent, conn })
+    }
+
+    pub fn phone_offline(&self, session: u64) {
+        let _ = self.send(Command::PhoneOffline {
+            session: SessionId(session),
+        });
+    }
+
+    /// The browser's SDP offer for a leg ringing on its session; answers with our SDP.
+    pub async fn phone_answer(
+        &self,
+        session: u64,
+        leg: u64,
+        sdp: String,
+    ) -> Result<String, PhoneError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::PhoneAnswer {
+            session: SessionId(session),
+            leg: LegId(leg),
+            sdp,
+            reply,
+        })
+        .map_err(|_| PhoneError::Off)?;
+        // No answer at all: the leg went away before its room took the offer.
+        answer.await.unwrap_or(Err(PhoneError::NotRinging))
+    }
+
+    /// Declines a ringing leg, or hangs up an answered one (`hang_up`).
+    pub fn phone_leg(&self, session: u64, leg: u64, hang_up: bool) -> Result<(), VoiceError> {
+        self.send(Command::PhoneLeg {
+            session: SessionId(session),
+            leg: LegId(leg),
+            hang_up,
+        })
+    }
+
     /// Registered phones: user, contact URI, source address.
     pub async fn registrations(&self) -> Result<Vec<(UserId, String, SocketAddr)>, VoiceError> {
         let (reply, answer) = oneshot::channel();
@@ -242,6 +332,12 @@ struct VoiceTask {
     loaded: Option<u64>,
     /// Every user's teams, for the subject of a call's events.
     teams: HashMap<UserId, Vec<TeamId>>,
+    /// Voice queues' paths ("Support > Billing"), for what a ringing browser shows.
+    queue_paths: HashMap<QueueId, String>,
+    /// Adapter connections that take calls, by session (the connection's id), until closed.
+    phones: HashMap<SessionId, Conn>,
+    /// Browser legs and the session they ring or talk on, from `Ring` until `Stop`.
+    ringing: HashMap<LegId, SessionId>,
 }
 
 impl VoiceTask {
@@ -249,7 +345,7 @@ impl VoiceTask {
         mut self,
         mut inbound: mpsc::UnboundedReceiver<Inbound>,
         mut inputs: mpsc::UnboundedReceiver<Input>,
-        mut media: mpsc::UnboundedReceiver<MediaEvent>,
+        mut media: mpsc::UnboundedReceiver<Input>,
         mut commands: mpsc::UnboundedReceiver<Command>,
     ) {
         self.reload().await;
@@ -268,9 +364,7 @@ impl VoiceTask {
                     self.engine.handle_input(Instant::now(), Input::Sip { message, peer });
                 }
                 Some(input) = inputs.recv() => self.engine.handle_input(Instant::now(), input),
-                Some(event) = media.recv() => {
-                    self.engine.handle_input(Instant::now(), Input::Media(event));
-                }
+                Some(input) = media.recv() => self.on_media(input),
                 Some(command) = commands.recv() => self.on_command(command),
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     self.engine.handle_timeout(Instant::now());
@@ -290,6 +384,7 @@ impl VoiceTask {
         match load_directory(&self.app).await {
             Ok(directory) => {
                 self.loaded = Some(generation);
+                self.queue_paths = queue_paths(&directory.nodes);
                 self.engine
                     .handle_input(Instant::now(), Input::Directory(directory));
             }
@@ -331,6 +426,93 @@ impl VoiceTask {
                 }
             }
             Command::Teams(teams) => self.teams = teams,
+            Command::PhoneOnline { agent, conn } => {
+                let session = SessionId(conn.id);
+                tracing::debug!(%agent, %session, "a browser phone is online");
+                self.phones.insert(session, conn);
+                self.engine
+                    .handle_input(now, Input::Browser(BrowserEvent::Online { session, agent }));
+            }
+            Command::PhoneOffline { session } => {
+                if self.phones.remove(&session).is_some() {
+                    tracing::debug!(%session, "a browser phone went offline");
+                    self.engine
+                        .handle_input(now, Input::Browser(BrowserEvent::Offline { session }));
+                }
+            }
+            Command::PhoneAnswer {
+                session,
+                leg,
+                sdp,
+                reply,
+            } => {
+                if self.ringing.get(&leg) == Some(&session) {
+                    self.media.offer(leg, sdp, reply);
+                } else {
+                    let _ = reply.send(Err(PhoneError::NotRinging));
+                }
+            }
+            Command::PhoneLeg {
+                session,
+                leg,
+                hang_up,
+            } => {
+                if self.ringing.get(&leg) == Some(&session) {
+                    let event = if hang_up {
+                        BrowserEvent::HungUp { leg }
+                    } else {
+                        BrowserEvent::Declined { leg }
+                    };
+                    self.engine.handle_input(now, Input::Browser(event));
+                }
+            }
+        }
+    }
+
+    /// What a media room reports: its own events, and browser legs whose media came up (the
+    /// agent's answer) or was lost, for legs still ringing or talking on their session.
+    fn on_media(&mut self, input: Input) {
+        if let Input::Browser(
+            BrowserEvent::Answered { leg }
+            | BrowserEvent::Declined { leg }
+            | BrowserEvent::HungUp { leg },
+        ) = &input
+        {
+            if !self.ringing.contains_key(leg) {
+                return;
+            }
+        }
+        self.engine.handle_input(Instant::now(), input);
+    }
+
+    /// Tells a browser session what the engine decided about one of its legs.
+    fn tell_phone(&mut self, op: BrowserOp) {
+        let (session, frame) = match op {
+            BrowserOp::Ring { session, leg, call } => {
+                self.ringing.insert(leg, session);
+                let queue = call.queue.and_then(|q| self.queue_paths.get(&q).cloned());
+                let frame = ServerEvent::CallRing {
+                    leg_id: leg.0.to_string(),
+                    call_id: call.id.to_string(),
+                    caller: call.caller.clone(),
+                    queue_id: call.queue.map(|q| q.to_string()),
+                    queue,
+                    started_at: call.started_at,
+                };
+                (session, frame)
+            }
+            BrowserOp::Stop { session, leg } => {
+                self.ringing.remove(&leg);
+                let frame = ServerEvent::CallStop {
+                    leg_id: leg.0.to_string(),
+                };
+                (session, frame)
+            }
+        };
+        if let Some(conn) = self.phones.get(&session) {
+            // A connection too slow to take the frame is dropped by the hub and reconnects;
+            // its close takes the session's legs with it.
+            conn.send(frame.to_json());
         }
     }
 
@@ -340,6 +522,10 @@ impl VoiceTask {
             match output {
                 Output::Transmit { peer, bytes } => self.transport.send(peer, bytes),
                 Output::Media(op) => {
+                    if let switchboard_call::MediaOp::Close { leg } = &op {
+                        // However the leg ended, it no longer belongs to its session.
+                        self.ringing.remove(leg);
+                    }
                     if let Some(event) = self.media.apply(op) {
                         self.engine
                             .handle_input(Instant::now(), Input::Media(event));
@@ -395,8 +581,7 @@ impl VoiceTask {
                     let _ = self.records.send(record);
                 }
                 Output::Metric(metric) => self.count(metric),
-                // No browser session has announced itself to the engine yet.
-                Output::Browser(_) => {}
+                Output::Browser(op) => self.tell_phone(op),
                 Output::Reply { token, result } => {
                     if let Some(reply) = self.replies.remove(&token.0) {
                         let _ = reply.send(result.map_err(VoiceError::from));
@@ -492,6 +677,29 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
         phones,
         resolved,
     })
+}
+
+/// Each voice queue's path from the top of the menu, names joined with " > ".
+fn queue_paths(nodes: &[switchboard_core::queue::QueueNode]) -> HashMap<QueueId, String> {
+    let by_id: HashMap<QueueId, &switchboard_core::queue::QueueNode> =
+        nodes.iter().map(|n| (n.id, n)).collect();
+    nodes
+        .iter()
+        .map(|node| {
+            let mut names = vec![node.name.as_str()];
+            let mut parent = node.parent;
+            // Bounded by the node count: a tree has no cycles, but a bad row must not hang us.
+            while let Some(up) = parent.and_then(|p| by_id.get(&p)) {
+                if names.len() > nodes.len() {
+                    break;
+                }
+                names.push(up.name.as_str());
+                parent = up.parent;
+            }
+            names.reverse();
+            (node.id, names.join(" > "))
+        })
+        .collect()
 }
 
 /// What a contact change means to the engine.

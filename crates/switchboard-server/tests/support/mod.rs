@@ -2,6 +2,7 @@
 //! integration would.
 
 pub mod events;
+pub mod webrtc;
 
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};

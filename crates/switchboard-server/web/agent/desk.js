@@ -1,9 +1,13 @@
 // Switchboard agent adapter (PLT-6): sign in, set presence, take chats routed to you, reply,
 // attach files, transfer, end. Profile flags (RDP-3) show on each chat and update live.
 // Notification tones (NTF-3): a new chat plays its tone once or every N seconds until it is
-// accepted or gone; a new consumer message plays the message tone.
+// accepted or gone; a new consumer message plays the message tone. Calls ring on the browser
+// phone (phone.js), whose signalling shares this page's WebSocket.
 
 import { element, newClientId } from '/widget/common.js';
+import '/agent/phone.js';
+
+const PHONE_FRAMES = new Set(['phone_ready', 'call_ring', 'call_sdp', 'call_stop']);
 
 const PRESENCES = ['available', 'busy', 'break', 'do_not_disturb', 'offline'];
 const FLAG_LABELS = {
@@ -34,7 +38,8 @@ const STYLE = `
   .top { display: flex; gap: 12px; align-items: center; padding: 10px 16px; background: #1d2330; color: #fff; }
   .top .grow { flex: 1; }
   .main { display: flex; height: calc(100vh - 52px); }
-  .list { width: 280px; overflow-y: auto; border-right: 1px solid #d5dbe6; background: #fff; }
+  .side { width: 300px; display: flex; flex-direction: column; border-right: 1px solid #d5dbe6; background: #fff; }
+  .list { flex: 1; overflow-y: auto; }
   .item { padding: 10px 12px; border-bottom: 1px solid #eef1f6; cursor: pointer; }
   .item.selected { background: #e8efff; }
   .item.ringing { border-left: 4px solid #d68a24; }
@@ -72,6 +77,9 @@ class AgentDesk extends HTMLElement {
     this.backoff = 500;
     this.queues = [];
     this.agents = [];
+    this.phone = document.createElement('sb-phone');
+    // The main view says when the agent is on a call rather than waiting for chats.
+    this.phone.addEventListener('phonechange', () => this.render());
   }
 
   async connectedCallback() {
@@ -111,6 +119,11 @@ class AgentDesk extends HTMLElement {
     } catch {
       this.queues = [];
     }
+    try {
+      this.phone.setQueues((await api('GET', '/api/v1/queues?channel=voice')).filter((q) => q.kind === 'leaf'));
+    } catch {
+      this.phone.setQueues([]);
+    }
     this.connect();
     this.render();
   }
@@ -144,9 +157,15 @@ class AgentDesk extends HTMLElement {
   }
 
   onEvent(event) {
+    // The phone's own frames, and errors about its calls (their `ref` is a leg id).
+    if (PHONE_FRAMES.has(event.type) || (event.type === 'error' && event.ref && this.phone.calls.has(event.ref))) {
+      this.phone.onFrame(event);
+      return;
+    }
     switch (event.type) {
       case 'welcome':
         this.backoff = 500;
+        this.phone.connected((frame) => this.send(frame));
         this.tones = event.tones;
         for (const info of event.agent_chats) {
           const chat = this.chatState(info);
@@ -298,6 +317,7 @@ class AgentDesk extends HTMLElement {
       ...PRESENCES.map((p) => element('option', { value: p, selected: p === this.me.presence }, p.replaceAll('_', ' '))));
     const top = element('div', { class: 'top' }, element('strong', {}, 'Switchboard'), element('span', { class: 'grow' }, this.me.display_name), presence);
     const list = element('div', { class: 'list', 'data-testid': 'chat-list' });
+    const side = element('div', { class: 'side' }, this.phone, list);
     for (const [id, chat] of this.chats) {
       list.append(element('div', {
         class: `item${id === this.selected ? ' selected' : ''}${!chat.info.accepted && !chat.ended ? ' ringing' : ''}`,
@@ -308,7 +328,8 @@ class AgentDesk extends HTMLElement {
     const view = element('div', { class: 'chat' });
     const chat = this.chats.get(this.selected);
     if (!chat) {
-      view.append(element('div', { class: 'empty' }, this.me.presence === 'available' ? 'Waiting for chats…' : 'Set yourself available to take chats.'));
+      const onCall = { ringing: 'A call is ringing.', connecting: 'Connecting the call…', talking: 'On a call.', held: 'A call is on hold.' }[this.phone.state];
+      view.append(element('div', { class: 'empty', 'data-testid': 'empty' }, onCall || (this.me.presence === 'available' ? 'Waiting for chats or calls…' : 'Set yourself available to take chats and calls.')));
     } else {
       const id = this.selected;
       const header = element('header', {}, element('div', { class: 'grow' }, element('strong', {}, chat.info.customer.name), ' · ', chat.info.issue, this.flags(chat.info.properties)));
@@ -345,7 +366,7 @@ class AgentDesk extends HTMLElement {
       queueMicrotask(() => { messages.scrollTop = messages.scrollHeight; });
     }
     if (this.notice) view.append(element('div', { class: 'notice', 'data-testid': 'notice' }, this.notice));
-    this.root.replaceChildren(element('style', {}, STYLE), top, element('div', { class: 'main' }, list, view));
+    this.root.replaceChildren(element('style', {}, STYLE), top, element('div', { class: 'main' }, side, view));
   }
 }
 
