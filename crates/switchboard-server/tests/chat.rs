@@ -894,14 +894,7 @@ async fn the_agent_wraps_up_a_chat_with_a_disposition_and_a_note() {
             json!(["Resolved", "Call back"])
         );
 
-        agent
-            .expect(
-                StatusCode::OK,
-                Method::PUT,
-                &format!("/api/v1/agents/{}/presence", agent.user_id),
-                json!({"presence": "available"}),
-            )
-            .await;
+        crate::voice::available(&agent).await;
         let mut desk =
             EventStream::connect(&server, "/api/v1/agent/ws", Some(agent.cookie_pair())).await;
         desk.until(|e| e["type"] == "welcome").await;

@@ -5,39 +5,13 @@
 
 use crate::events::EventStream;
 use crate::webrtc::Client;
-use crate::{Backend, Server, Session};
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use crate::{Backend, Server};
+use serde_json::json;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
-const DTMF_1: &str = "/usr/share/sip-tester/dtmf_2833_1.pcap";
-
-async fn available(session: &Session) {
-    session
-        .expect(
-            StatusCode::OK,
-            Method::PUT,
-            &format!("/api/v1/agents/{}/presence", session.user_id),
-            json!({"presence": "available"}),
-        )
-        .await;
-}
-
-/// A free even UDP port with the next one free too (sipp's media uses a pair).
-fn free_port() -> u16 {
-    loop {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = socket.local_addr().unwrap().port();
-        if port % 2 == 0
-            && port < 65000
-            && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
-        {
-            return port;
-        }
-    }
-}
+use crate::voice::{available, ended_call, free_port, DTMF_1};
 
 /// The echoing caller: dials the demo number, presses 1 (Sales), waits for our BYE.
 fn caller(sip: std::net::SocketAddr) -> tokio::process::Child {
@@ -95,20 +69,6 @@ async fn talk(client: &mut Client, done: impl Fn(&Client) -> bool) {
         "the media did not get there: connected {}, sent {}, received {}",
         client.connected, client.sent, client.received
     );
-}
-
-/// Waits until the newest call has ended, and returns its record.
-async fn ended_call(admin: &Session) -> Value {
-    for _ in 0..300 {
-        let calls = admin.get("/api/v1/calls?limit=1").await;
-        if let Some(call) = calls.as_array().and_then(|c| c.first()) {
-            if !call["ended_at"].is_null() {
-                return call.clone();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no call ended");
 }
 
 /// The agent's SIP phone and their browser ring together; the browser answers first, so the

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::process::{Child, Command};
 
-const DTMF_1: &str = "/usr/share/sip-tester/dtmf_2833_1.pcap";
+pub(crate) const DTMF_1: &str = "/usr/share/sip-tester/dtmf_2833_1.pcap";
 const DTMF_2: &str = "/usr/share/sip-tester/dtmf_2833_2.pcap";
 
 fn scenario(name: &str) -> String {
@@ -20,7 +20,7 @@ fn scenario(name: &str) -> String {
 }
 
 /// A free even UDP port with the next one free too (sipp's media uses a pair).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     loop {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = socket.local_addr().unwrap().port();
@@ -155,7 +155,7 @@ fn caller(sip: SocketAddr, scenario_name: &str, dtmf: &str, talk_ms: u32) -> Sip
     )
 }
 
-async fn available(session: &Session) {
+pub(crate) async fn available(session: &Session) {
     session
         .expect(
             StatusCode::OK,
@@ -190,7 +190,7 @@ async fn ended(admin: &Session, id: &str) -> Value {
 }
 
 /// Waits until the newest call has ended, and returns its record.
-async fn ended_call(admin: &Session) -> Value {
+pub(crate) async fn ended_call(admin: &Session) -> Value {
     for _ in 0..300 {
         let calls = admin.get("/api/v1/calls?limit=1").await;
         if let Some(call) = calls.as_array().and_then(|c| c.first()) {
