@@ -70,6 +70,11 @@ async fn clear_throttle(
     ApiPath(key): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     require(&current.actor, Permission::SettingsEdit, Target::Center)?;
+    // Accounts are throttled under their lowercased names, as sign-in matches them.
+    let key = match key.strip_prefix("account:") {
+        Some(name) => format!("account:{}", name.trim().to_lowercase()),
+        None => key,
+    };
     let valid = key
         .strip_prefix("source:")
         .map(|ip| ip.parse::<std::net::IpAddr>().is_ok())
