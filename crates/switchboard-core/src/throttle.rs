@@ -133,16 +133,14 @@ impl Throttle {
             return Verdict::Refuse(since + window - now);
         }
         let mut delay = self.delay_for(source_failures);
-        if !self.trusted(source, account, now) {
-            let by_account = self.accounts.get(account);
-            let account_failures = by_account.map_or(0, |f| f.current(now, window));
-            if account_failures >= self.policy.account_refuse_after {
-                let since = by_account.map_or(now, |f| f.since);
-                return Verdict::Refuse(since + window - now);
-            }
-            if account_failures >= self.policy.account_slow_after {
-                delay = delay.max(self.policy.max_delay);
-            }
+        let by_account = self.accounts.get(account);
+        let account_failures = by_account.map_or(0, |f| f.current(now, window));
+        if account_failures >= self.policy.account_refuse_after {
+            let since = by_account.map_or(now, |f| f.since);
+            return Verdict::Refuse(since + window - now);
+        }
+        if account_failures >= self.policy.account_slow_after {
+            delay = delay.max(self.policy.max_delay);
         }
         if delay > Duration::zero() {
             Verdict::Delay(delay)

@@ -33,12 +33,7 @@ async fn upload(
         .send()
         .await
         .unwrap();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let (status, body) = crate::read(response).await;
-    (status, retry_after, body)
+    crate::read_with_retry(response).await
 }
 
 async fn start_chat(consumer: &mut Consumer, server: &Server, client_id: &str) -> String {

@@ -128,12 +128,7 @@ async fn sign_in_from(
         .send()
         .await
         .unwrap();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let (status, body) = crate::read(response).await;
-    (status, retry_after, body)
+    crate::read_with_retry(response).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

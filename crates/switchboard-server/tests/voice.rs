@@ -721,14 +721,12 @@ async fn a_restart_closes_the_calls_it_interrupted() {
     let phone = agent_phone(sip, "agent1", "agent").await;
     let call = caller(sip, "caller", DTMF_1, 30_000);
     let id = answered_call(&agent1).await;
-    let busy = agent1.get("/api/v1/agents").await;
-    let me = busy
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["user_id"] == agent1.user_id.as_str())
-        .unwrap()
-        .clone();
+    let me = find(
+        &agent1.get("/api/v1/agents").await,
+        "user_id",
+        &agent1.user_id,
+    )
+    .clone();
     assert_eq!(me["calls"], 1, "{me}");
     let (config, database) = server.stop().await;
     drop((phone, call));
@@ -745,14 +743,12 @@ async fn a_restart_closes_the_calls_it_interrupted() {
         ))
         .await;
     assert_eq!(contact["status"], "ended", "{contact}");
-    let agents = admin.get("/api/v1/agents").await;
-    let me = agents
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["user_id"] == agent1.user_id.as_str())
-        .unwrap()
-        .clone();
+    let me = find(
+        &admin.get("/api/v1/agents").await,
+        "user_id",
+        &agent1.user_id,
+    )
+    .clone();
     assert_eq!(me["calls"], 0, "no ghost call holds the agent: {me}");
     assert!(admin
         .get("/api/v1/calls/live")

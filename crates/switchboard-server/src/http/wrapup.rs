@@ -131,23 +131,14 @@ async fn put_wrap_up(
     ApiJson(input): ApiJson<WrapUpInput>,
 ) -> ApiResult<Json<WrapUpView>> {
     let (contact, _) = visible_contact(&app, &current.actor, &id).await?;
-    match contact.agent {
-        Some(agent) if agent == current.user.id => {}
-        Some(_) => {
-            return Err(ApiError::forbidden(
-                "only the contact's agent records its wrap-up",
-            ))
-        }
-        None if contact.status == ContactStatus::Queued => {
-            return Err(ApiError::conflict(
-                "the contact has not reached an agent yet",
-            ))
-        }
-        None => {
-            return Err(ApiError::forbidden(
-                "only the contact's agent records its wrap-up",
-            ))
-        }
+    if contact.agent != Some(current.user.id) {
+        return Err(
+            if contact.agent.is_none() && contact.status == ContactStatus::Queued {
+                ApiError::conflict("the contact has not reached an agent yet")
+            } else {
+                ApiError::forbidden("only the contact's agent records its wrap-up")
+            },
+        );
     }
     let dispositions = app.services.store.dispositions().await?;
     let wrap_up = WrapUp::new(

@@ -247,6 +247,16 @@ pub struct Session {
     pub cookie: String,
 }
 
+/// An answer's status, its Retry-After (when it has one) and its JSON body.
+pub async fn read_with_retry(response: Response) -> (StatusCode, Option<String>, Value) {
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, body) = read(response).await;
+    (status, retry_after, body)
+}
+
 pub async fn read(response: Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.unwrap();
