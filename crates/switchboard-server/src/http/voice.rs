@@ -671,11 +671,22 @@ async fn get_call(
     current: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<CallView>> {
-    let record = app.services.store.get_call(CallId::parse(&id)?).await?;
+    let record = call_record(&app, CallId::parse(&id)?).await?;
     if !visible(&current, &record, &app.services.teams_by_user().await?) {
         return Err(ApiError::not_found("call"));
     }
     Ok(Json(CallView::from(&record)))
+}
+
+/// A call's record: the live one while the call lasts (the stored copy is written in batches
+/// and may lag behind), else the stored one.
+async fn call_record(app: &AppState, call: CallId) -> ApiResult<CallRecord> {
+    if let Ok(live) = app.voice.live().await {
+        if let Some(record) = live.into_iter().find(|c| c.id == call) {
+            return Ok(record);
+        }
+    }
+    Ok(app.services.store.get_call(call).await?)
 }
 
 /// May this user act on this live call: its agent, or someone who may barge into that agent's
@@ -787,7 +798,7 @@ async fn apps_call_properties(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<crate::chat::protocol::Flags>> {
     let call = CallId::parse(&id).map_err(|_| ApiError::not_found("call"))?;
-    let record = app.services.store.get_call(call).await?;
+    let record = call_record(&app, call).await?;
     Ok(Json(crate::chat::flags(&record.properties)))
 }
 
