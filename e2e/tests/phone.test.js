@@ -1,9 +1,12 @@
 // The browser phone end to end: a SIP caller (sipp, PCMA only, echoing what it hears) dials
 // the demo number and picks Sales; agent1's adapter in real Chromium with a fake microphone
 // rings with the caller's number and the queue, answers over WebRTC (DTLS-SRTP to the
-// server's str0m session), holds and resumes, and hangs up. Audio is checked both ways: the
-// browser's own packets come back to it only through the caller's echo, and the call record
-// counts packets on both legs. The record ends as answered, hung up by the agent.
+// server's str0m session), hears the whisper before the caller is connected, holds and
+// resumes, and hangs up, then wraps up. Audio is checked both ways: the browser's own packets
+// come back to it only through the caller's echo, and the call record counts packets on both
+// legs. The record ends as answered, hung up by the agent. Then the agent dials a number from
+// the adapter: a sipp carrier checks the dial rule's result and the caller id, answers and
+// talks.
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -12,13 +15,16 @@ import { apiSession, FAKE_MEDIA, freePort, launchBrowser, PASSWORD, run, startCe
 
 const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
 const SCENARIO = new URL('../../crates/switchboard-server/tests/sipp/caller_echo.xml', import.meta.url).pathname;
+const CARRIER = new URL('../../crates/switchboard-server/tests/sipp/carrier_out.xml', import.meta.url).pathname;
 const DTMF_1 = '/usr/share/sip-tester/dtmf_2833_1.pcap';
 let center;
 let browser;
+let carrierPort;
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  center = await startCenter();
+  carrierPort = await freePort();
+  center = await startCenter({ SWITCHBOARD_DEMO_CARRIER: `127.0.0.1:${carrierPort}` });
   browser = await launchBrowser(FAKE_MEDIA);
 });
 
@@ -38,8 +44,7 @@ async function waitForState(page, state) {
   await page.waitForFunction(`${PHONE}.dataset.state === ${JSON.stringify(state)}`);
 }
 
-test('a caller reaches the browser phone, both hear each other, the agent hangs up', async () => {
-  const context = await browser.newContext();
+async function signIn(context) {
   const agent = await context.newPage();
   await agent.goto(`${center.base}/agent/`);
   await agent.fill('input[name=username]', 'agent1');
@@ -48,6 +53,25 @@ test('a caller reaches the browser phone, both hear each other, the agent hangs 
   await agent.selectOption('[data-testid=presence]', 'available');
   await agent.waitForFunction(() => document.querySelector('sb-agent-desk').shadowRoot.querySelector('[data-testid=presence]').value === 'available');
   await waitForState(agent, 'idle');
+  return agent;
+}
+
+/// Saves the wrap-up form the phone shows after a call, and returns the stored wrap-up.
+async function wrapUp(agent, contact, disposition, note) {
+  const form = agent.locator('sb-phone sb-wrap-up [data-testid=wrapup]');
+  await form.waitFor();
+  await form.locator('[data-testid=disposition]').selectOption(disposition);
+  await form.locator('[data-testid=wrapup-note]').fill(note);
+  await agent.screenshot({ path: `${ARTIFACTS}phone-wrap-up-${disposition.replace(/\W+/g, '-').toLowerCase()}.png` });
+  await form.locator('[data-testid=wrapup-save]').click();
+  await agent.locator('sb-phone sb-wrap-up').waitFor({ state: 'detached' });
+  const session = await apiSession(center, 'agent1');
+  return session(`/api/v1/contacts/${contact}/wrap-up`);
+}
+
+test('a caller reaches the browser phone, both hear each other, the agent hangs up', async () => {
+  const context = await browser.newContext();
+  const agent = await signIn(context);
 
   // The caller dials the demo number and presses 1 (Sales, agent1's queue).
   const caller = run('sipp', ['-sf', SCENARIO, '-s', '15550100', '-key', 'dtmf', DTMF_1, '-rtp_echo',
@@ -59,11 +83,27 @@ test('a caller reaches the browser phone, both hear each other, the agent hangs 
   const call = agent.locator('sb-phone [data-testid=call]');
   assert.equal(await call.locator('[data-testid=caller]').textContent(), '15557654321');
   assert.equal(await call.locator('[data-testid=call-queue]').textContent(), 'Sales');
+  // The incoming-call tone plays while it rings (the agent's default: "ring", every 4 s).
+  await agent.waitForFunction(`Number(${PHONE}.dataset.tonePlays) >= 1`);
+  assert.equal(await call.locator('[data-testid=call-kind]').textContent(), 'Inbound call');
   await agent.screenshot({ path: `${ARTIFACTS}phone-ringing.png` });
 
   // Answer: the browser offers, the server answers with the caller's law only.
   await call.locator('[data-testid=answer]').click();
   await waitForState(agent, 'talking');
+  // The whisper (the demo's "Inbound call from Sales") reaches the browser before the caller
+  // is connected: sound arrives while the call is not yet answered. The caller only echoes
+  // what it hears, and hears nothing of the agent until connected.
+  const agentApi = await apiSession(center, 'agent1');
+  let whispered = false;
+  for (let attempt = 0; attempt < 200 && !whispered; attempt += 1) {
+    const [live] = await agentApi('/api/v1/calls/live');
+    const heard = await agent.evaluate(`${PHONE}.stats()`);
+    if (live?.answered_at) break;
+    whispered = heard.totalAudioEnergy > 0;
+    if (!whispered) await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.ok(whispered, 'the browser heard the whisper while the caller still waited');
   // Media both ways: the browser sends its microphone, the caller echoes what it receives,
   // and the browser receives it back.
   let stats;
@@ -111,6 +151,59 @@ test('a caller reaches the browser phone, both hear each other, the agent hangs 
   assert.equal(record.caller, '15557654321');
   assert.ok(record.rtp.from_agent > 100 && record.rtp.to_agent > 100, JSON.stringify(record.rtp));
   assert.ok(record.rtp.from_caller > 100 && record.rtp.to_caller > 100, JSON.stringify(record.rtp));
+  assert.ok(record.whisper_ms > 300, `the whisper's time is on the record: ${record.whisper_ms}`);
   assert.equal(await phoneState(agent), 'idle');
+
+  // The wrap-up form follows the call.
+  const saved = await wrapUp(agent, record.contact_id, 'Resolved', 'Asked about delivery times');
+  assert.equal(saved.disposition, 'Resolved');
+  assert.equal(saved.note, 'Asked about delivery times');
+  await context.close();
+});
+
+test('the agent dials a number from the adapter, talks, hangs up and wraps up', async () => {
+  const context = await browser.newContext();
+  const agent = await signIn(context);
+  // The carrier's side: insists on 5551234 (the outside-line 9 dropped by the dial rule) and
+  // the demo's caller id, answers and plays speech.
+  const carrier = run('sipp', ['-sf', CARRIER, '-i', '127.0.0.1', '-p', String(carrierPort), '-mp', String(await freePort()),
+    '-m', '1', '-nostdin', '-timeout', '120', '-timeout_error', '-trace_err']);
+  const dialer = agent.locator('sb-phone [data-testid=dialer]');
+  // A number the policy refuses says why before anything is dialled.
+  await dialer.locator('[data-testid=dial-number]').fill('9011 44 20 7946 0000');
+  await agent.waitForFunction(`${PHONE}.shadowRoot.querySelector('[data-testid=dial-check]').classList.contains('refused')`);
+  await dialer.locator('[data-testid=dial-number]').fill('9 555 1234');
+  await agent.waitForFunction(`${PHONE}.shadowRoot.querySelector('[data-testid=dial-check]').textContent.includes('national')`);
+  await agent.screenshot({ path: `${ARTIFACTS}phone-dialer.png` });
+  await dialer.locator('[data-testid=dial]').click();
+  // The adapter answers its own call at once, the number rings, then answers.
+  await waitForState(agent, 'talking');
+  const call = agent.locator('sb-phone [data-testid=call]');
+  assert.equal(await call.locator('[data-testid=call-kind]').textContent(), 'Outbound call');
+  assert.equal(await call.locator('[data-testid=caller]').textContent(), '95551234');
+  let stats;
+  for (let attempt = 0; attempt < 400; attempt += 1) {
+    stats = await agent.evaluate(`${PHONE}.stats()`);
+    if (stats.packetsReceived > 100 && stats.totalAudioEnergy > 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(stats.packetsReceived > 100 && stats.totalAudioEnergy > 0, `the agent hears the number: ${JSON.stringify(stats)}`);
+  await agent.screenshot({ path: `${ARTIFACTS}phone-outbound.png` });
+  await call.locator('[data-testid=hangup]').click();
+  const { code, output } = await carrier.done;
+  assert.equal(code, 0, `the carrier saw the wrong number or caller id, or no BYE:\n${output}`);
+
+  const admin = await apiSession(center, 'admin');
+  let record;
+  for (let attempt = 0; attempt < 200 && !record?.ended_at; attempt += 1) {
+    if (attempt) await new Promise((r) => setTimeout(r, 50));
+    [record] = await admin('/api/v1/calls?limit=1');
+  }
+  assert.equal(record.direction, 'outbound');
+  assert.equal(record.did, '95551234');
+  assert.equal(record.disposition, 'answered');
+  assert.equal(record.ended_by, 'agent');
+  const saved = await wrapUp(agent, record.contact_id, 'Sale made', 'Ordered the blue one');
+  assert.equal(saved.disposition, 'Sale made');
   await context.close();
 });

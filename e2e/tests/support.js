@@ -23,8 +23,9 @@ async function freePort() {
 }
 
 /// Starts `switchboard demo` on a free port with its own data folder; SIP on another free
-/// port of 127.0.0.1 (`center.sip`), media on that address too.
-export async function startCenter() {
+/// port of 127.0.0.1 (`center.sip`), media on that address too. `env` adds settings (the
+/// demo's carrier address, say).
+export async function startCenter(env = {}) {
   const port = await freePort();
   const sip = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-e2e-'));
@@ -36,6 +37,7 @@ export async function startCenter() {
       SWITCHBOARD_DATA_DIR: dataDir,
       SWITCHBOARD_DEMO_PASSWORD: PASSWORD,
       RUST_LOG: 'warn',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -102,13 +104,18 @@ export function run(command, args, options = {}) {
 
 export { freePort };
 
-/// Signs in through the API (for checks the browser does not show).
+/// Signs in through the API (for checks the browser does not show). The session reads with
+/// `session(path)`, or sends with `session(path, { method, body })`.
 export async function apiSession(center, username) {
   const response = await fetch(`${center.base}/api/v1/auth/login`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }),
   });
   const cookie = response.headers.get('set-cookie').split(';')[0];
-  return async (path) => (await fetch(`${center.base}${path}`, { headers: { cookie } })).json();
+  return async (path, { method = 'GET', body } = {}) => {
+    const headers = body === undefined ? { cookie } : { cookie, 'content-type': 'application/json' };
+    const answer = await fetch(`${center.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    return answer.status === 204 ? null : answer.json();
+  };
 }
 
 /// A 2x2 red PNG made here (a real image the browser decodes).

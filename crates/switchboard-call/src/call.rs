@@ -8,7 +8,8 @@ use crate::interface::{CallMetric, ContactEvent, MediaOp, Output, RoutingRequest
 use crate::legs::{LegRole, Party};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
-use switchboard_core::voice::{choose, menu_choices, CallRecord, Disposition};
+use switchboard_core::voice::{choose, menu_choices, CallDirection, CallRecord, Disposition};
+use switchboard_core::whisper::{whisper_parts, CallType, WhisperPart};
 use switchboard_core::{CallId, ContactId, Language, QueueId, QueueKind, UserId};
 
 /// Where a call stands.
@@ -29,6 +30,13 @@ pub enum CallState {
     Consulting,
     /// Ringing or talking to a number after a transfer out; the contact has ended.
     TransferringOut,
+    /// The agent answered and hears the whisper (and countdown); the caller still hears hold
+    /// music and is connected when it ends.
+    Whisper,
+    /// An agent's own outbound call rings on their device.
+    Dialing,
+    /// The agent answered their outbound call and hears ringback while the number rings.
+    Calling,
 }
 
 /// Why a call ended.
@@ -36,7 +44,7 @@ pub enum CallState {
 pub enum EndReason {
     CallerHungUp,
     AgentHungUp,
-    /// The number the call was transferred to hung up.
+    /// The number the call was transferred to (or an agent called) hung up.
     NumberHungUp,
     MenuTimeout,
     MediaTimeout,
@@ -46,6 +54,10 @@ pub enum EndReason {
     NotQueued,
     /// A transfer out failed and there was no queue to return to.
     TransferFailed,
+    /// The number an agent dialled did not answer (busy, refused, unreachable).
+    NumberUnanswered,
+    /// The agent did not pick up their own outbound call on their device.
+    NotPickedUp,
     /// Routing ended the call's contact (a supervisor, or the service).
     ContactEnded,
     /// Hung up through the API.
@@ -58,7 +70,8 @@ impl EndReason {
         match self {
             EndReason::CallerHungUp => "caller",
             EndReason::AgentHungUp => "agent",
-            EndReason::NumberHungUp => "number",
+            EndReason::NumberHungUp | EndReason::NumberUnanswered => "number",
+            EndReason::NotPickedUp => "agent",
             _ => "system",
         }
     }
@@ -69,6 +82,7 @@ impl EndReason {
             EndReason::NoAck | EndReason::NotQueued | EndReason::TransferFailed => {
                 Some(Disposition::Failed)
             }
+            EndReason::NumberUnanswered | EndReason::NotPickedUp => Some(Disposition::Unanswered),
             _ => None,
         }
     }
@@ -105,6 +119,13 @@ pub(crate) struct Call {
     pub hears: HashMap<LegId, Vec<LegId>>,
     /// The inbound trunk the call came through (it counts towards the trunk's limits).
     pub trunk: Option<switchboard_core::TrunkId>,
+    /// Like `play_token`, for what the agent's leg hears from the engine (the whisper,
+    /// ringback).
+    pub agent_token: u64,
+    /// When the agent's whisper started, while it plays.
+    pub whisper_started: Option<Instant>,
+    /// An agent's outbound call: the number to call once the agent has answered, and how.
+    pub dial: Option<crate::control::Route>,
 }
 
 /// An ended call whose legs' media counts are still on their way.
@@ -391,6 +412,11 @@ impl Engine {
     /// The agent did not take the call: their phone stops ringing, they become not ready and
     /// the call goes back to its queue keeping its place.
     pub(crate) fn missed(&mut self, now: Instant, call: CallId, agent: UserId) {
+        if self.calls.get(&call).map(|c| c.state) == Some(CallState::Dialing) {
+            // Their own call: nothing goes back to a queue, and they are not made not ready.
+            self.end_call(now, call, EndReason::NotPickedUp);
+            return;
+        }
         self.drop_agent(now, call, Some(&Party::Agent(agent)));
         let Some(state) = self.calls.get_mut(&call) else {
             return;
@@ -415,7 +441,6 @@ impl Engine {
         else {
             return;
         };
-        let wall = self.wall(now);
         let Some(state) = self.calls.get_mut(&call) else {
             return;
         };
@@ -423,33 +448,149 @@ impl Engine {
             LegRole::Agent if state.ringing.contains(&leg) => {
                 let others: Vec<LegId> = state.ringing.drain(..).filter(|l| *l != leg).collect();
                 state.agent = Some(leg);
-                let first = state.record.answered_at.is_none();
-                if first {
-                    state.record.answered_at = Some(wall);
-                }
                 if let Party::Agent(agent) = party {
                     state.record.agent = Some(agent);
                 }
-                let was_waiting = matches!(state.state, CallState::Ringing | CallState::Queued);
-                if state.state != CallState::TransferringOut {
-                    state.state = CallState::Talking;
-                }
-                let wait = state.record.wait_ms();
-                if was_waiting && first {
-                    self.output(Output::Metric(CallMetric::LeftQueue));
-                }
-                if first {
-                    self.output(Output::Metric(CallMetric::Answered { wait_ms: wait }));
-                }
+                let dialing = state.state == CallState::Dialing;
                 for other in others {
                     self.hang_up_leg(now, other);
                 }
-                self.sync_media(call);
-                self.save(call);
+                if dialing {
+                    self.call_out(now, call);
+                } else if !self.start_whisper(now, call, leg) {
+                    self.connect_agent(now, call);
+                }
+            }
+            LegRole::Customer if state.state == CallState::Calling => {
+                self.number_answered(now, call);
             }
             LegRole::Consult => self.sync_media(call),
             _ => {}
         }
+    }
+
+    /// The caller and the agent (or number) who answered for them hear each other from now
+    /// on: after the answer, or once the agent's whisper has played. The wait ends here.
+    pub(crate) fn connect_agent(&mut self, now: Instant, call: CallId) {
+        let wall = self.wall(now);
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let first = state.record.answered_at.is_none();
+        if first {
+            state.record.answered_at = Some(wall);
+        }
+        if let Some(started) = state.whisper_started.take() {
+            let heard = u32::try_from(now.saturating_duration_since(started).as_millis())
+                .unwrap_or(u32::MAX);
+            state.record.whisper_ms = Some(state.record.whisper_ms.unwrap_or(0) + heard);
+        }
+        let was_waiting = matches!(
+            state.state,
+            CallState::Ringing | CallState::Queued | CallState::Whisper
+        );
+        if state.state != CallState::TransferringOut {
+            state.state = CallState::Talking;
+        }
+        let wait = state.record.wait_ms();
+        if was_waiting && first {
+            self.output(Output::Metric(CallMetric::LeftQueue));
+        }
+        if first {
+            self.output(Output::Metric(CallMetric::Answered { wait_ms: wait }));
+        }
+        self.sync_media(call);
+        self.save(call);
+    }
+
+    /// Plays the whisper (and countdown) to the agent who just answered, if the call's queue
+    /// has one; `false` when there is nothing to play (connect at once).
+    fn start_whisper(&mut self, now: Instant, call: CallId, leg: LegId) -> bool {
+        let Some(state) = self.calls.get(&call) else {
+            return false;
+        };
+        if state.state == CallState::TransferringOut
+            || state.record.direction == CallDirection::Outbound
+        {
+            return false;
+        }
+        let queue = state.record.queue;
+        let name = queue
+            .and_then(|q| self.directory.nodes.iter().find(|n| n.id == q))
+            .map(|n| n.name.as_str().to_owned())
+            .unwrap_or_default();
+        let call_type = if state.record.transfers.is_empty() {
+            CallType::Inbound
+        } else {
+            CallType::Transfer
+        };
+        let whisper = self.directory.whisper_for(queue);
+        let sounds: Vec<Sound> = whisper_parts(&whisper, call_type, &name)
+            .into_iter()
+            .map(|part| match (part, queue) {
+                (WhisperPart::Speak { text, speed }, _) => Sound::Speak { text, speed },
+                (WhisperPart::Recording { fallback, speed }, Some(queue)) => {
+                    Sound::WhisperRecording {
+                        queue,
+                        fallback,
+                        speed,
+                    }
+                }
+                (WhisperPart::Recording { fallback, speed }, None) => Sound::Speak {
+                    text: fallback,
+                    speed,
+                },
+            })
+            .collect();
+        if sounds.is_empty() {
+            return false;
+        }
+        if let Some(state) = self.calls.get_mut(&call) {
+            state.state = CallState::Whisper;
+            state.whisper_started = Some(now);
+        }
+        self.sync_media(call);
+        let token = self.play_to_agent(call, leg, sounds, None);
+        // Should the audio never come or never finish, the caller is not kept waiting.
+        let at = now + self.config.whisper_limit;
+        self.schedule(at, Timer::Whisper { call, token });
+        self.save(call);
+        true
+    }
+
+    /// What the engine plays to the agent's leg ended (or its time ran out): if it was the
+    /// whisper, the caller is connected now.
+    pub(crate) fn agent_playback_done(&mut self, now: Instant, call: CallId, token: u64) {
+        let whispering = self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.state == CallState::Whisper && c.agent_token == token);
+        if whispering {
+            self.connect_agent(now, call);
+        }
+    }
+
+    /// Asks for audio for the agent's leg (the whisper, ringback); returns its token.
+    pub(crate) fn play_to_agent(
+        &mut self,
+        call: CallId,
+        leg: LegId,
+        sounds: Vec<Sound>,
+        then: Option<Sound>,
+    ) -> u64 {
+        let Some(state) = self.calls.get_mut(&call) else {
+            return 0;
+        };
+        state.agent_token += 1;
+        let token = state.agent_token;
+        self.output(Output::Render {
+            leg,
+            token,
+            sounds,
+            then,
+            repeat: false,
+        });
+        token
     }
 
     /// A leg of ours could not be placed or was refused with `status`. While another device
@@ -479,6 +620,9 @@ impl Engine {
                 }
             }
             (LegRole::Consult, _) => self.rejoin(call),
+            (LegRole::Customer, Party::Number(_)) => {
+                self.end_call(now, call, EndReason::NumberUnanswered)
+            }
             _ => {}
         }
     }
@@ -490,7 +634,13 @@ impl Engine {
             return;
         };
         match taken.role {
-            LegRole::Customer => self.end_call(now, taken.call, EndReason::CallerHungUp),
+            LegRole::Customer => {
+                let reason = match taken.party {
+                    Party::Number(_) => EndReason::NumberHungUp,
+                    _ => EndReason::CallerHungUp,
+                };
+                self.end_call(now, taken.call, reason);
+            }
             LegRole::Agent => {
                 let reason = match taken.party {
                     Party::Number(_) => EndReason::NumberHungUp,
@@ -601,12 +751,18 @@ impl Engine {
             return;
         }
         let transferred_out = state.state == CallState::TransferringOut;
-        if matches!(state.state, CallState::Queued | CallState::Ringing) {
+        if matches!(
+            state.state,
+            CallState::Queued | CallState::Ringing | CallState::Whisper
+        ) {
             self.output(Output::Metric(CallMetric::LeftQueue));
         }
+        let unanswered_out =
+            state.record.direction == CallDirection::Outbound && state.record.answered_at.is_none();
         let disposition = reason
             .disposition()
-            .or(transferred_out.then_some(Disposition::TransferredOut));
+            .or(transferred_out.then_some(Disposition::TransferredOut))
+            .or(unanswered_out.then_some(Disposition::Unanswered));
         state
             .record
             .end(self.wall(now), reason.ended_by(), disposition);

@@ -29,10 +29,12 @@ pub(crate) enum Pending {
 }
 
 /// An outbound trunk, the request URI for a number through it, and where to send.
-struct Route {
-    trunk: Trunk,
-    uri: String,
-    peer: Peer,
+pub(crate) struct Route {
+    pub trunk: Trunk,
+    pub uri: String,
+    pub peer: Peer,
+    /// The number as the agent gave it.
+    pub number: String,
 }
 
 type Answer = Option<Result<CallRecord, CallError>>;
@@ -295,7 +297,7 @@ impl Engine {
         self.save(call);
     }
 
-    fn route_number(&self, number: &str) -> Result<Route, CallError> {
+    pub(crate) fn route_number(&self, number: &str) -> Result<Route, CallError> {
         let trunk = self
             .directory
             .outbound_trunk()
@@ -316,11 +318,22 @@ impl Engine {
             addr,
             transport: if trunk.tcp { Wire::Tcp } else { Wire::Udp },
         };
-        Ok(Route { trunk, uri, peer })
+        Ok(Route {
+            trunk,
+            uri,
+            peer,
+            number: number.to_owned(),
+        })
     }
 
     /// Calls a number through the outbound trunk as the call's `role` leg.
-    fn call_number(&mut self, call: CallId, role: LegRole, number: &str, route: Route) {
+    pub(crate) fn call_number(
+        &mut self,
+        call: CallId,
+        role: LegRole,
+        number: &str,
+        route: Route,
+    ) -> crate::ids::LegId {
         let caller = self
             .calls
             .get(&call)
@@ -337,7 +350,7 @@ impl Engine {
             opening,
             trunk: Some(route.trunk),
         };
-        self.place_leg(call, role, Party::Number(number.to_owned()), device);
+        self.place_leg(call, role, Party::Number(number.to_owned()), device)
     }
 
     fn transfer_out(&mut self, now: Instant, call: CallId, number: &str) -> Result<(), CallError> {

@@ -31,10 +31,14 @@ impl Engine {
     /// Every device of an agent that can ring now: their registered phone and their open
     /// browser sessions.
     pub(crate) fn devices_of(&mut self, now: Instant, call: CallId, agent: UserId) -> Vec<Device> {
+        // What the phone shows: who calls, or for the agent's own call, whom they call.
         let caller = self
             .calls
             .get(&call)
-            .map(|c| c.record.caller.clone())
+            .map(|c| match c.record.direction {
+                switchboard_core::voice::CallDirection::Outbound => c.record.did.clone(),
+                switchboard_core::voice::CallDirection::Inbound => c.record.caller.clone(),
+            })
             .unwrap_or_default();
         let mut devices = Vec::new();
         if let Some(target) = self.registrar.target(now, agent) {
@@ -150,7 +154,10 @@ impl Engine {
         let Some(state) = self.legs.get(leg) else {
             return;
         };
+        let ours = !matches!(state.party, Party::Caller);
         match state.role {
+            // The number an agent dials: their call fails like an unanswered one.
+            LegRole::Customer if ours => self.leg_failed(now, leg, 503),
             LegRole::Customer => {
                 tracing::warn!("no free RTP ports; refusing a call");
                 let call = state.call;

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use switchboard_core::voice::{Did, Trunk, TrunkDirection};
-use switchboard_core::{QueueNode, UserId};
+use switchboard_core::whisper::{Whisper, WhisperOverride};
+use switchboard_core::{QueueId, QueueNode, UserId};
 
 #[derive(Clone, Debug, Default)]
 pub struct Directory {
@@ -17,6 +18,10 @@ pub struct Directory {
     pub phones: HashMap<String, (UserId, String)>,
     /// The outbound trunks' addresses, resolved by the shell when it loaded the directory.
     pub resolved: HashMap<switchboard_core::TrunkId, SocketAddr>,
+    /// What agents hear before a caller is connected: the center's whisper, and queues'
+    /// changes to it.
+    pub whisper: Whisper,
+    pub queue_whispers: HashMap<QueueId, WhisperOverride>,
 }
 
 impl Directory {
@@ -26,6 +31,12 @@ impl Directory {
             let number = d.number.as_str();
             number == dialled || number.trim_start_matches('+') == dialled.trim_start_matches('+')
         })
+    }
+
+    /// The whisper for a call from `queue`.
+    pub fn whisper_for(&self, queue: Option<QueueId>) -> Whisper {
+        self.whisper
+            .for_queue(queue.and_then(|q| self.queue_whispers.get(&q)))
     }
 
     pub fn outbound_trunk(&self) -> Option<&Trunk> {

@@ -81,6 +81,9 @@ pub struct EngineConfig {
     /// How long an answered caller has to acknowledge; a caller who has not by then is let go
     /// and its media freed (RFC 3261 would wait 32 s, holding RTP ports all that time).
     pub ack_wait: Duration,
+    /// The longest an agent's whisper may keep a caller waiting: the caller is connected then
+    /// even if the whisper's audio never finished.
+    pub whisper_limit: Duration,
     pub sip_timers: Timers,
 }
 
@@ -98,6 +101,7 @@ impl EngineConfig {
             trunk_max_calls: 1000,
             trunk_calls_per_second: 100,
             ack_wait: Duration::from_secs(8),
+            whisper_limit: Duration::from_secs(20),
             sip_timers: Timers::default(),
         }
     }
@@ -117,6 +121,8 @@ pub(crate) enum Timer {
     Respond { id: u64 },
     /// The answered caller should have acknowledged by now.
     AckWait { call: CallId },
+    /// The whisper played as `token` has had all its time.
+    Whisper { call: CallId, token: u64 },
 }
 
 /// A trunk's load, for its limits.
@@ -197,6 +203,15 @@ impl Engine {
             Input::Routing(result) => self.on_routing(now, result),
             Input::Contact(event) => self.on_contact(now, event),
             Input::Browser(event) => self.on_browser(now, event),
+            Input::Dial {
+                token,
+                agent,
+                number,
+                from,
+            } => {
+                let result = self.dial(now, agent, &number, from);
+                self.output(Output::Reply { token, result });
+            }
             Input::Command {
                 token,
                 call,
@@ -464,7 +479,16 @@ impl Engine {
                     self.end_call(now, call, EndReason::MediaTimeout);
                 }
             }
-            MediaEvent::PlaybackDone { .. } => {}
+            MediaEvent::PlaybackDone { leg, token } => {
+                let call = self
+                    .legs
+                    .get(leg)
+                    .map(|l| l.call)
+                    .filter(|c| self.calls.get(c).is_some_and(|c| c.agent == Some(leg)));
+                if let Some(call) = call {
+                    self.agent_playback_done(now, call, token);
+                }
+            }
             MediaEvent::Closed {
                 leg,
                 received,
@@ -490,7 +514,10 @@ impl Engine {
             .legs
             .get(leg)
             .and_then(|l| self.calls.get(&l.call))
-            .is_some_and(|c| c.play_token == token && c.customer == leg);
+            .is_some_and(|c| {
+                (c.customer == leg && c.play_token == token)
+                    || (c.agent == Some(leg) && c.agent_token == token)
+            });
         if current {
             self.media(MediaOp::Play {
                 leg,
@@ -552,6 +579,7 @@ impl Engine {
                     self.end_call(now, call, EndReason::NoAck);
                 }
             }
+            Timer::Whisper { call, token } => self.agent_playback_done(now, call, token),
             Timer::Respond { id } => {
                 if let Some((key, peer, response)) = self.delayed.remove(&id) {
                     self.respond(now, &key, peer, response);

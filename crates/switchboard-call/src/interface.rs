@@ -35,6 +35,17 @@ pub enum Input {
     Contact(ContactEvent),
     /// What an agent's browser session did.
     Browser(BrowserEvent),
+    /// An agent places a call to a number (the adapter's dialer, or the calls API); answered
+    /// with `Output::Reply` and this token. The agent's device rings first (the browser
+    /// session `from` alone, when given, else every device of theirs); once they answer, the
+    /// number is called through the outbound trunk. The shell has checked the agent may dial
+    /// out and the number is allowed.
+    Dial {
+        token: ReplyToken,
+        agent: UserId,
+        number: String,
+        from: Option<SessionId>,
+    },
     /// An API command about a live call; answered with `Output::Reply` and this token.
     Command {
         token: ReplyToken,
@@ -186,6 +197,14 @@ pub enum MediaEvent {
 /// What the engine asks of the contact service.
 #[derive(Debug)]
 pub enum RoutingRequest {
+    /// Open a contact for an agent's outbound call, held by that agent (it takes their call
+    /// capacity); answered with `RoutingResult::Enqueued`.
+    Outbound {
+        call: CallId,
+        contact: ContactId,
+        agent: UserId,
+        number: String,
+    },
     /// Queue the call's contact; answered with `RoutingResult::Enqueued`.
     Enqueue {
         call: CallId,
@@ -356,4 +375,17 @@ pub enum Sound {
     /// The queue's hold music (or the center's).
     Hold(Option<QueueId>),
     Silence(u32),
+    /// A text spoken at `speed` percent of normal (the whisper and the countdown).
+    Speak {
+        text: String,
+        speed: u16,
+    },
+    /// The recording uploaded as the queue's whisper, or `fallback` spoken when there is none.
+    WhisperRecording {
+        queue: QueueId,
+        fallback: String,
+        speed: u16,
+    },
+    /// What an agent hears while the number they dialled rings.
+    Ringback,
 }

@@ -17,14 +17,15 @@
 //! Layout: `engine` (the state, inputs, timers, SIP dispatch), `call` (the call's life: menu,
 //! queue, ringing, talking, hold, the end), `devices` (placing legs on phones, numbers and
 //! browser sessions; hanging them up), `sip` (SIP legs), `browser` (browser legs), `control`
-//! (API commands and transfers), `registrar` (phones and trunk admission), `legs` (legs and
-//! their indices), `directory` (the configuration snapshot), `interface` (the types that
-//! cross the boundary).
+//! (API commands and transfers), `dial` (agents' outbound calls), `registrar` (phones and
+//! trunk admission), `legs` (legs and their indices), `directory` (the configuration
+//! snapshot), `interface` (the types that cross the boundary).
 
 mod browser;
 mod call;
 mod control;
 mod devices;
+mod dial;
 mod directory;
 mod engine;
 mod ids;

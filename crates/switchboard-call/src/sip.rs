@@ -145,6 +145,9 @@ impl Engine {
                 play_token: 0,
                 hears: HashMap::new(),
                 trunk: Some(trunk.id),
+                agent_token: 0,
+                whisper_started: None,
+                dial: None,
             },
         );
         self.trunk_use.entry(trunk.id).or_default().calls += 1;

@@ -5,7 +5,9 @@
 
 mod browser;
 mod harness;
+mod outbound;
 mod security;
+mod whisper;
 
 use harness::media::{decode, share_of, Tone};
 use harness::peers::{sdp, Outgoing, Peer};

@@ -263,3 +263,12 @@ impl DialPolicy {
         out
     }
 }
+
+/// A number as people type it ("+1 (555) 010-0199", "555.0100") with the spaces, dashes,
+/// dots and parentheses taken out; what is left is checked as a phone number.
+pub fn strip_separators(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}'))
+        .collect()
+}

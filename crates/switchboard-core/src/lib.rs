@@ -20,6 +20,7 @@ pub mod text;
 pub mod throttle;
 pub mod user;
 pub mod voice;
+pub mod whisper;
 
 pub use capacity::CapacityProfile;
 pub use contact::{Contact, ContactStatus, WrapUp};

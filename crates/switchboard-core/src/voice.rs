@@ -330,12 +330,15 @@ pub enum Disposition {
     TransferredOut,
     /// Could not be connected (no media, a failed leg).
     Failed,
+    /// An agent's outbound call that the number did not answer (busy, refused, no answer), or
+    /// that the agent gave up before it was answered.
+    Unanswered,
     /// The server stopped while the call was up; closed when it started again.
     Interrupted,
 }
 
 impl Disposition {
-    pub const ALL: [Disposition; 7] = [
+    pub const ALL: [Disposition; 8] = [
         Disposition::InProgress,
         Disposition::Answered,
         Disposition::Abandoned,
@@ -343,6 +346,7 @@ impl Disposition {
         Disposition::TransferredOut,
         Disposition::Failed,
         Disposition::Interrupted,
+        Disposition::Unanswered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -354,6 +358,7 @@ impl Disposition {
             Disposition::TransferredOut => "transferred_out",
             Disposition::Failed => "failed",
             Disposition::Interrupted => "interrupted",
+            Disposition::Unanswered => "unanswered",
         }
     }
 
@@ -394,6 +399,40 @@ pub struct CallRecord {
     /// The caller's profile flags: from the trunk's header flags, and set over the Apps API
     /// during the call.
     pub properties: ReservedProperties,
+    /// Who placed the call: a caller from outside, or an agent dialling out.
+    pub direction: CallDirection,
+    /// How long the agent heard the whisper (and countdown) before the caller was connected;
+    /// part of the wait.
+    pub whisper_ms: Option<u32>,
+}
+
+/// Who placed a call. An outbound call's `caller` is the number presented (the trunk's caller
+/// id) and its `did` the number the agent dialled.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum CallDirection {
+    #[default]
+    Inbound,
+    Outbound,
+}
+
+impl CallDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallDirection::Inbound => "inbound",
+            CallDirection::Outbound => "outbound",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        match text {
+            "inbound" => Ok(CallDirection::Inbound),
+            "outbound" => Ok(CallDirection::Outbound),
+            _ => Err(invalid(
+                "direction",
+                format!("unknown call direction `{text}`"),
+            )),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -424,6 +463,8 @@ impl CallRecord {
             transfers: Vec::new(),
             rtp: RtpCounts::default(),
             properties: ReservedProperties::default(),
+            direction: CallDirection::Inbound,
+            whisper_ms: None,
         }
     }
 

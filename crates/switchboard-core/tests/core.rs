@@ -10,6 +10,7 @@ mod rate;
 mod routing;
 mod throttle;
 mod voice;
+mod whisper;
 
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;

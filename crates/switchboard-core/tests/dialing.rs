@@ -140,3 +140,12 @@ fn dial_rules_never_rewrite_short_codes() {
         "011442079460000"
     );
 }
+
+#[test]
+fn separators_people_type_are_taken_out() {
+    use switchboard_core::dialing::strip_separators;
+    assert_eq!(strip_separators(" +1 (555) 010-0199 "), "+15550100199");
+    assert_eq!(strip_separators("555.0100"), "5550100");
+    assert_eq!(strip_separators("9-911"), "9911");
+    assert_eq!(strip_separators("12a"), "12a");
+}

@@ -1,6 +1,7 @@
 //! What a room costs on one core: the two-party fast path per packet and per call-second, a
-//! monitored call, a three-party barge (decode, mix, encode) and a recorded call, each per
-//! simulated call-second. Prints medians over several runs as a Markdown table for
+//! monitored call, a three-party barge (decode, mix, encode), a recorded call, and a call
+//! whose agent first heard a whisper and countdown (measured once they are over, to show they
+//! leave no cost behind), each per simulated call-second. Prints medians over several runs as a Markdown table for
 //! docs/benchmarks.md; asserts nothing about time.
 //!
 //! The room runs on virtual time (a base `Instant` plus offsets), so a simulated second
@@ -9,7 +10,7 @@
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use switchboard_media::{rtp, Codec, Output, ParticipantId, Room, RoomConfig};
+use switchboard_media::{rtp, Codec, Output, ParticipantId, Playback, Room, RoomConfig};
 
 const RUNS: usize = 11;
 const CALLER: ParticipantId = ParticipantId(1);
@@ -100,42 +101,66 @@ fn fast_path(agent_codec: Codec) -> f64 {
 }
 
 /// Microseconds of CPU per simulated call-second of a room where each party in `parties`
-/// sends 50 packets a second and the room runs its ticks.
-fn call_seconds(
+/// sends 50 packets a second and the room runs its ticks, timed only after `prelude` seconds (set up by `before`, untimed) and then
+/// `configure`: what a call costs once what happened first is over.
+fn call_seconds_after(
     parties: &[(ParticipantId, Codec, f64)],
+    prelude: u64,
+    before: impl Fn(&mut Room, Instant),
     configure: impl Fn(&mut Room, Instant),
 ) -> (f64, f64) {
     const SECONDS: u64 = 60;
     let base = Instant::now();
     let ids: Vec<(ParticipantId, Codec)> = parties.iter().map(|(id, c, _)| (*id, *c)).collect();
     let mut room = room(base, &ids);
-    configure(&mut room, base);
+    before(&mut room, base);
     let mut streams: Vec<(ParticipantId, Stream)> = parties
         .iter()
         .map(|(id, codec, tone)| (*id, Stream::new(*codec, *tone, id.0 as u32)))
         .collect();
     let mut buffer = [0u8; 1500];
-    let mut outputs = 0;
+    ticks(&mut room, &mut streams, &mut buffer, base, 0..prelude * 50);
+    configure(&mut room, base + Duration::from_secs(prelude));
     let started = Instant::now();
-    for tick in 0..SECONDS * 50 {
+    let outputs = ticks(
+        &mut room,
+        &mut streams,
+        &mut buffer,
+        base,
+        prelude * 50..(prelude + SECONDS) * 50,
+    );
+    let micros = started.elapsed().as_nanos() as f64 / 1000.0 / SECONDS as f64;
+    (micros, outputs as f64 / SECONDS as f64)
+}
+
+/// Runs the room's 20 ms ticks in `range`, every party sending a packet in each; returns the
+/// outputs.
+fn ticks(
+    room: &mut Room,
+    streams: &mut [(ParticipantId, Stream)],
+    buffer: &mut [u8; 1500],
+    base: Instant,
+    range: std::ops::Range<u64>,
+) -> u64 {
+    let mut outputs = 0;
+    for tick in range {
         // Packets arrive 5 ms after a tick, and the tick follows.
         let arrival = base + Duration::from_millis(tick * 20 + 5);
-        for (from, stream) in &mut streams {
-            let length = stream.next(&mut buffer);
+        for (from, stream) in streams.iter_mut() {
+            let length = stream.next(buffer);
             if let Some(to) = room.receive(arrival, *from, &mut buffer[..length]) {
                 black_box((to, &buffer[..length]));
                 outputs += 1;
             }
         }
-        outputs += drain(&mut room);
+        outputs += drain(room) as u64;
         let next = base + Duration::from_millis(tick * 20 + 20);
         while room.poll_timeout().is_some_and(|t| t <= next) {
             room.handle_timeout(next);
         }
-        outputs += drain(&mut room);
+        outputs += drain(room) as u64;
     }
-    let micros = started.elapsed().as_nanos() as f64 / 1000.0 / SECONDS as f64;
-    (micros, outputs as f64 / SECONDS as f64)
+    outputs
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -156,13 +181,19 @@ fn main() {
         (AGENT, Codec::Pcma, 1000.0),
         (SUPERVISOR, Codec::Pcmu, 700.0),
     ];
-    let measure = |parties: &[(ParticipantId, Codec, f64)],
-                   configure: &dyn Fn(&mut Room, Instant)| {
+    let measure_after = |parties: &[(ParticipantId, Codec, f64)],
+                         prelude: u64,
+                         before: &dyn Fn(&mut Room, Instant),
+                         configure: &dyn Fn(&mut Room, Instant)| {
         let runs: Vec<(f64, f64)> = (0..RUNS)
-            .map(|_| call_seconds(parties, configure))
+            .map(|_| call_seconds_after(parties, prelude, before, configure))
             .collect();
         let outputs = runs[0].1;
         (median(runs.into_iter().map(|r| r.0).collect()), outputs)
+    };
+    let measure = |parties: &[(ParticipantId, Codec, f64)],
+                   configure: &dyn Fn(&mut Room, Instant)| {
+        measure_after(parties, 0, &|_, _| {}, configure)
     };
     let talk = |room: &mut Room, _: Instant| {
         room.set_hears(CALLER, &[AGENT]);
@@ -182,6 +213,44 @@ fn main() {
         talk(room, base);
         room.start_recording(base, CALLER, AGENT);
     });
+
+    // The whisper and countdown: 3 s of speech to the agent alone while the caller hears hold
+    // music (a loop), then the two are bridged (which stops the caller's music, as the engine
+    // does). Timed from the bridge on.
+    let speech: std::sync::Arc<[i16]> = (0..24_000)
+        .map(|n| ((f64::from(n) * 0.07).sin() * 6000.0) as i16)
+        .collect();
+    let music: std::sync::Arc<[i16]> = (0..8000)
+        .map(|n| ((f64::from(n) * 0.2).sin() * 4000.0) as i16)
+        .collect();
+    let (whispered, whispered_outputs) = measure_after(
+        &two,
+        3,
+        &|room: &mut Room, base: Instant| {
+            room.play(
+                base,
+                CALLER,
+                Playback {
+                    parts: Vec::new(),
+                    then_loop: Some(music.clone()),
+                    token: 1,
+                },
+            );
+            room.play(
+                base,
+                AGENT,
+                Playback {
+                    parts: vec![speech.clone()],
+                    then_loop: None,
+                    token: 2,
+                },
+            );
+        },
+        &|room: &mut Room, base: Instant| {
+            room.stop_playing(CALLER);
+            talk(room, base);
+        },
+    );
 
     println!("Room benchmark: medians of {RUNS} runs, one core, virtual time.");
     println!();
@@ -214,6 +283,11 @@ fn main() {
             barge_outputs,
         ),
         ("recorded two-party call (c)", recorded, recorded_outputs),
+        (
+            "two-party call after a 3 s whisper and countdown (d)",
+            whispered,
+            whispered_outputs,
+        ),
     ] {
         println!(
             "| {name} | | {micros:.1} µs | {outputs:.0} | {:.0} |",

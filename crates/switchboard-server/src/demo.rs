@@ -250,6 +250,22 @@ async fn voice(store: &dyn Store, password: &str, carrier: std::net::SocketAddr)
             store.set_sip_phone(agent.id, Some(&ha1)).await?;
         }
     }
+    // What agents pick from when they wrap up a call or a chat.
+    if store.dispositions().await?.is_empty() {
+        let labels = ["Resolved", "Follow-up needed", "Sale made", "Wrong number"];
+        store.set_dispositions(&labels.map(String::from)).await?;
+    }
+    // Agents hear "Inbound call from Sales" before the caller is connected, unless an admin
+    // chose otherwise.
+    use switchboard_core::whisper::{Whisper, WhisperMessage};
+    if store.whisper_settings().await?.center == Whisper::default() {
+        store
+            .put_center_whisper(&Whisper {
+                message: WhisperMessage::CallType,
+                ..Whisper::default()
+            })
+            .await?;
+    }
     Ok(())
 }
 

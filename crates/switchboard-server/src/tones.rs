@@ -5,14 +5,19 @@ use std::sync::OnceLock;
 
 pub const DEFAULT_NEW_CHAT: &str = "chime";
 pub const DEFAULT_NEW_MESSAGE: &str = "pop";
+pub const DEFAULT_NEW_CALL: &str = "ring";
+/// A ringing call's tone repeats every this many seconds unless the agent chose otherwise.
+pub const DEFAULT_CALL_REPEAT: u32 = 4;
 /// The largest tone upload.
 pub const MAX_TONE_BYTES: usize = 1024 * 1024;
 
 /// Built-in tones: (name, [(frequency Hz, milliseconds)]), silence where the frequency is 0.
-const BUILT_IN: [(&str, &[(f32, u32)]); 3] = [
+const BUILT_IN: [(&str, &[(f32, u32)]); 4] = [
     ("chime", &[(880.0, 140), (0.0, 40), (1320.0, 220)]),
     ("bell", &[(660.0, 400)]),
     ("pop", &[(1200.0, 60)]),
+    // A telephone's double ring.
+    ("ring", &[(480.0, 400), (0.0, 200), (480.0, 400)]),
 ];
 
 pub fn built_in_names() -> impl Iterator<Item = &'static str> {

@@ -772,20 +772,39 @@ async fn tones_are_validated_chosen_and_transfers_to_a_queue_requeue() {
             json!({"new_chat_tone": "chime", "new_message_tone": "pop", "repeat_seconds": 1}),
         )
         .await;
+    // The incoming-call tone is checked the same way.
+    for bad in [
+        json!({"new_chat_tone": "chime", "new_message_tone": "pop", "repeat_seconds": 3, "new_call_tone": "nope"}),
+        json!({"new_chat_tone": "chime", "new_message_tone": "pop", "repeat_seconds": 3, "call_repeat_seconds": 301}),
+    ] {
+        agent
+            .expect(
+                StatusCode::BAD_REQUEST,
+                Method::PUT,
+                "/api/v1/agent/notifications",
+                bad,
+            )
+            .await;
+    }
     agent
         .expect(
             StatusCode::OK,
             Method::PUT,
             "/api/v1/agent/notifications",
-            json!({"new_chat_tone": tone["id"], "new_message_tone": "pop", "repeat_seconds": 3}),
+            json!({"new_chat_tone": tone["id"], "new_message_tone": "pop", "repeat_seconds": 3,
+                   "new_call_tone": "bell", "call_repeat_seconds": null}),
         )
         .await;
+    let mine = agent.get("/api/v1/agent/notifications").await;
+    assert_eq!(mine["new_call_tone"], "bell");
+    assert_eq!(mine["call_repeat_seconds"], json!(null));
     let mut desk =
         EventStream::connect(&server, "/api/v1/agent/ws", Some(agent.cookie_pair())).await;
     let welcome = desk.next().await;
     assert_eq!(
         welcome["tones"],
-        json!({"new_chat": tone["url"], "new_message": "/api/v1/tones/pop", "repeat_seconds": 3})
+        json!({"new_chat": tone["url"], "new_message": "/api/v1/tones/pop", "repeat_seconds": 3,
+               "new_call": "/api/v1/tones/bell", "call_repeat_seconds": null})
     );
 
     // A transfer back to a queue: the agent loses the chat, the consumer waits again, and the

@@ -6,12 +6,13 @@
 use crate::events::EventStream;
 use crate::webrtc::Client;
 use crate::{Backend, Server};
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
-use crate::voice::{available, ended_call, free_port, DTMF_1};
+use crate::voice::{available, ended_call, free_port, scenario, Sipp, DTMF_1};
 
 /// The echoing caller: dials the demo number, presses 1 (Sales), waits for our BYE.
 fn caller(sip: std::net::SocketAddr) -> tokio::process::Child {
@@ -69,6 +70,24 @@ async fn talk(client: &mut Client, done: impl Fn(&Client) -> bool) {
         "the media did not get there: connected {}, sent {}, received {}",
         client.connected, client.sent, client.received
     );
+}
+
+/// Drives the client until the agent's live call is answered (the caller connected, once the
+/// whisper is over); returns the packets the client had received by then.
+async fn until_connected(client: &mut Client, agent: &crate::Session) -> u64 {
+    for round in 0..1500 {
+        let now = Instant::now();
+        client.drive(now);
+        client.send_frame(now);
+        if round % 5 == 0 {
+            let live = agent.get("/api/v1/calls/live").await;
+            if live[0]["answered_at"].is_string() {
+                return client.received;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the caller was never connected");
 }
 
 /// The agent's SIP phone and their browser ring together; the browser answers first, so the
@@ -149,11 +168,16 @@ async fn a_call_rings_in_the_browser_and_talks_over_webrtc() {
     // The caller offered PCMA only: the browser is answered with PCMA, nothing transcoded.
     assert_eq!(client.payload_type(), Some(8));
 
-    // Our frames reach the caller, whose echo is all the client can hear.
-    talk(&mut client, |c| c.connected && c.received >= 100).await;
+    // First the whisper (the demo's "Inbound call from Sales"), to the browser alone: it hears
+    // sound while the caller is not yet connected.
+    let whisper = until_connected(&mut client, &agent1).await;
+    assert!(
+        whisper >= 10,
+        "the browser heard {whisper} packets of whisper"
+    );
+    // Then our frames reach the caller, whose echo is all the client can hear.
+    talk(&mut client, |c| c.received >= whisper + 100).await;
     assert_eq!(client.received_pts, vec![8]);
-    let live = agent1.get("/api/v1/calls/live").await;
-    assert!(live[0]["answered_at"].is_string(), "{live}");
 
     desk.send(json!({"type": "call_hangup", "leg_id": leg}))
         .await;
@@ -174,4 +198,131 @@ async fn a_call_rings_in_the_browser_and_talks_over_webrtc() {
     // After the call the leg is gone: hanging it up again names nothing.
     desk.send(json!({"type": "call_hangup", "leg_id": leg}))
         .await;
+}
+
+/// The dialer: the agent calls a number from the adapter. Only that adapter rings and answers
+/// at once; then the number is called through the outbound trunk. The carrier (a sipp UAS)
+/// insists on the dial rule's result (9 for an outside line dropped) and the trunk's caller id,
+/// answers and talks; the agent hears it and hangs up. Refusals say why before anything rings.
+#[tokio::test]
+async fn an_agent_dials_a_number_from_the_adapter() {
+    let carrier_port = free_port();
+    let server = Server::start_configured(Backend::Sqlite, |config| {
+        config.demo_carrier = std::net::SocketAddr::from(([127, 0, 0, 1], carrier_port));
+    })
+    .await;
+    let admin = server.login("admin").await;
+    let agent1 = server.login("agent1").await;
+    let mut desk =
+        EventStream::connect(&server, "/api/v1/agent/ws", Some(agent1.cookie_pair())).await;
+    assert_eq!(desk.next().await["type"], "welcome");
+    desk.send(json!({"type": "phone_ready"})).await;
+    let ready = desk.until(|e| e["type"] == "phone_ready").await.0;
+    let session = ready["session_id"]
+        .as_str()
+        .expect("a session id")
+        .to_owned();
+
+    // What cannot be dialled is refused with a reason, and nothing rings.
+    let supervisor = server.login("supervisor").await;
+    let refusals = [
+        (&agent1, "call me", StatusCode::BAD_REQUEST, "invalid_field"),
+        (
+            &agent1,
+            "9011 44 20 7946 0000",
+            StatusCode::FORBIDDEN,
+            "dial_refused",
+        ),
+        (
+            &supervisor,
+            "95551234",
+            StatusCode::FORBIDDEN,
+            "voice_outbound_not_allowed",
+        ),
+    ];
+    for (who, number, status, code) in refusals {
+        let body = json!({"number": number, "session_id": session});
+        let refused = who
+            .expect(status, Method::POST, "/api/v1/calls", body)
+            .await;
+        assert_eq!(refused["code"], code, "{number}: {refused}");
+    }
+
+    let carrier = Sipp::start(
+        "carrier_out",
+        &[
+            "-sf",
+            &scenario("carrier_out"),
+            "-p",
+            &carrier_port.to_string(),
+        ],
+    );
+    let placed = agent1
+        .expect(
+            StatusCode::CREATED,
+            Method::POST,
+            "/api/v1/calls",
+            json!({"number": "9 555-1234", "session_id": session}),
+        )
+        .await;
+    assert_eq!(placed["direction"], "outbound", "{placed}");
+    assert_eq!(placed["did"], "95551234");
+    assert_eq!(placed["caller"], "+15550100");
+    // A second call while this one is up is refused.
+    let busy = agent1
+        .expect(
+            StatusCode::CONFLICT,
+            Method::POST,
+            "/api/v1/calls",
+            json!({"number": "95551234", "session_id": session}),
+        )
+        .await;
+    assert!(
+        busy["message"]
+            .as_str()
+            .unwrap()
+            .contains("already on a call"),
+        "{busy}"
+    );
+
+    let ring = desk.until(|e| e["type"] == "call_ring").await.0;
+    assert_eq!(ring["direction"], "outbound", "{ring}");
+    assert_eq!(ring["call_id"], placed["id"]);
+    assert_eq!(ring["number"], "95551234");
+    let leg = ring["leg_id"].as_str().unwrap().to_owned();
+    let (mut client, offer) = Client::offer(Instant::now());
+    desk.send(json!({"type": "call_answer", "leg_id": leg, "sdp": offer}))
+        .await;
+    let answer = desk.until(|e| e["type"] == "call_sdp").await.0;
+    client.answer(Instant::now(), answer["sdp"].as_str().unwrap());
+    // Ringback, then the carrier answers and plays speech; the browser hears it.
+    let ringback = until_connected(&mut client, &agent1).await;
+    talk(&mut client, |c| c.received >= ringback + 40).await;
+    let id = placed["id"].as_str().unwrap();
+    let live = agent1.get(&format!("/api/v1/calls/{id}")).await;
+    assert!(live["answered_at"].is_string(), "{live}");
+    desk.send(json!({"type": "call_hangup", "leg_id": leg}))
+        .await;
+    carrier.succeeds().await;
+
+    let call = ended_call(&admin).await;
+    assert_eq!(call["id"], placed["id"]);
+    assert_eq!(call["disposition"], "answered", "{call}");
+    assert_eq!(call["ended_by"], "agent");
+    assert_eq!(call["agent_id"], agent1.user_id.as_str());
+    // The number's speech reached Switchboard and went on to the browser.
+    assert!(call["rtp"]["from_caller"].as_u64().unwrap() >= 30, "{call}");
+    // The call's contact was the agent's, and ended with it: the wrap-up goes there.
+    let contact = call["contact_id"].as_str().expect("an outbound contact");
+    agent1
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            &format!("/api/v1/contacts/{contact}/wrap-up"),
+            json!({"disposition": "Resolved", "note": "Called back about the order"}),
+        )
+        .await;
+    // Refusals were audited.
+    let audit = admin.get("/api/v1/audit?action=dial_refused").await;
+    assert!(audit.as_array().unwrap().len() >= 2, "{audit}");
 }

@@ -15,7 +15,7 @@ use tokio::process::{Child, Command};
 pub(crate) const DTMF_1: &str = "/usr/share/sip-tester/dtmf_2833_1.pcap";
 const DTMF_2: &str = "/usr/share/sip-tester/dtmf_2833_2.pcap";
 
-fn scenario(name: &str) -> String {
+pub(crate) fn scenario(name: &str) -> String {
     format!("{}/tests/sipp/{name}.xml", env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -41,7 +41,7 @@ pub(crate) struct Sipp {
 }
 
 impl Sipp {
-    fn start(name: &str, args: &[&str]) -> Sipp {
+    pub(crate) fn start(name: &str, args: &[&str]) -> Sipp {
         let dir = std::env::temp_dir().join(format!("switchboard-sipp-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let media = free_port().to_string();

@@ -44,6 +44,8 @@ pub enum ConfigArea {
     SipPhones,
     /// Uploaded menu prompts and hold music.
     VoiceAudio,
+    /// What agents hear before a caller is connected (the whisper and countdown).
+    Whisper,
 }
 
 impl ConfigArea {

@@ -151,6 +151,17 @@ impl ContactService {
         self.inner.enqueue(request, id).await
     }
 
+    /// Opens the contact of an agent's own outbound call: with that agent from the start, not
+    /// in any queue, taking their call capacity so routing offers them no call meanwhile.
+    pub async fn start_outbound(
+        &self,
+        id: ContactId,
+        agent: UserId,
+        number: String,
+    ) -> Result<Contact, ContactError> {
+        self.inner.start_outbound(id, agent, number).await
+    }
+
     /// Ends a contact (completed by the agent, ended by a supervisor, abandoned by the
     /// consumer); `reason` is stored as its end reason.
     pub async fn end(&self, id: ContactId, reason: String) -> Result<Contact, ContactError> {
@@ -410,6 +421,49 @@ impl Inner {
             Some(contact) => Ok(contact.clone()),
             None => Ok(self.store.get_contact(id).await?),
         }
+    }
+
+    async fn start_outbound(
+        &self,
+        id: ContactId,
+        agent: UserId,
+        number: String,
+    ) -> Result<Contact, ContactError> {
+        let now = Utc::now();
+        let mut state = self.state.lock().await;
+        if !state.agents.contains_key(&agent) {
+            return Err(ContactError::AgentUnavailable);
+        }
+        let contact = Contact {
+            id,
+            channel: Channel::Voice,
+            queue: None,
+            issue: "Outbound call".into(),
+            priority: 0,
+            language: None,
+            status: ContactStatus::Assigned,
+            agent: Some(agent),
+            customer: Some(number),
+            created_at: now,
+            assigned_at: Some(now),
+            ended_at: None,
+            end_reason: None,
+            transfers: 0,
+        };
+        state
+            .engine
+            .assign_override(id, agent, WorkKind::Call)
+            .map_err(|_| ContactError::AgentUnavailable)?;
+        if let Err(error) = self.store.insert_contact(&contact).await {
+            self.rebuild_locked(&mut state, now).await?;
+            return Err(error.into());
+        }
+        self.metrics
+            .count_contact(contact.channel.as_str(), "outbound");
+        self.publish_contact(DomainEvent::ContactAssigned, &contact, &state);
+        state.open.insert(id, contact.clone());
+        self.refresh_gauges(&state);
+        Ok(contact)
     }
 
     async fn end(&self, id: ContactId, reason: &str) -> Result<Contact, ContactError> {

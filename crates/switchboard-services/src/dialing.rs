@@ -21,6 +21,9 @@ pub struct Dialing {
 pub enum DialError {
     #[error(transparent)]
     Refused(#[from] DialRefusal),
+    /// The agent's capacity profile does not include voice outbound.
+    #[error("your capacity profile does not include outbound calls; an admin can add voice outbound to it")]
+    NoOutbound,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -87,6 +90,27 @@ impl Dialing {
         })
     }
 
+    /// Whether `user` may place a call to `number` themselves: their capacity profile
+    /// includes voice outbound, and the dialling policy allows the number (a refusal of either
+    /// is audited).
+    pub async fn check_dial_out(
+        &self,
+        actor: &Actor,
+        user: &switchboard_core::User,
+        number: &str,
+    ) -> Result<NumberKind, DialError> {
+        let outbound = match user.capacity_profile {
+            Some(id) => self.store.get_capacity_profile(id).await?.voice_outbound,
+            None => false,
+        };
+        if !outbound {
+            let why = "dial: no voice outbound in the capacity profile".to_owned();
+            self.refused(actor, number, why).await;
+            return Err(DialError::NoOutbound);
+        }
+        self.check(actor, number, "dial").await
+    }
+
     /// Whether `actor` may dial (or transfer a call to) `number`; a refusal is audited.
     /// `purpose` says what for (`transfer`, `dial`).
     pub async fn check(
@@ -99,17 +123,23 @@ impl Dialing {
         match verdict {
             Ok(kind) => Ok(kind),
             Err(refusal) => {
-                self.audit
-                    .record(
-                        Utc::now(),
-                        Some(actor.user_id),
-                        "dial_refused",
-                        Some(number.to_owned()),
-                        format!("{purpose}: {refusal}"),
-                    )
+                self.refused(actor, number, format!("{purpose}: {refusal}"))
                     .await;
                 Err(refusal.into())
             }
         }
+    }
+
+    /// Audits a refused number.
+    async fn refused(&self, actor: &Actor, number: &str, why: String) {
+        self.audit
+            .record(
+                Utc::now(),
+                Some(actor.user_id),
+                "dial_refused",
+                Some(number.to_owned()),
+                why,
+            )
+            .await;
     }
 }

@@ -598,28 +598,34 @@ macro_rules! chat_sql {
             }
 
             async fn notification_settings(&self, user: UserId) -> StoreResult<Option<NotificationSettings>> {
-                let row = sqlx::query("SELECT user_id, new_chat_tone, new_message_tone, repeat_seconds FROM notification_settings WHERE user_id = $1")
+                let row = sqlx::query("SELECT user_id, new_chat_tone, new_message_tone, repeat_seconds, new_call_tone, call_repeat_seconds FROM notification_settings WHERE user_id = $1")
                     .bind(user.to_string()).fetch_optional(self.reader()).await?;
                 let Some(row) = row else { return Ok(None) };
                 let repeat: Option<i32> = row.try_get("repeat_seconds")?;
+                let call_repeat: Option<i32> = row.try_get("call_repeat_seconds")?;
                 Ok(Some(NotificationSettings {
                     user,
                     new_chat_tone: row.try_get("new_chat_tone")?,
                     new_message_tone: row.try_get("new_message_tone")?,
                     repeat_seconds: repeat.map(|r| u32::try_from(r).map_err(codec::corrupt)).transpose()?,
+                    new_call_tone: row.try_get("new_call_tone")?,
+                    call_repeat_seconds: call_repeat.map(|r| u32::try_from(r).map_err(codec::corrupt)).transpose()?,
                 }))
             }
 
             async fn put_notification_settings(&self, settings: &NotificationSettings) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO notification_settings (user_id, new_chat_tone, new_message_tone, repeat_seconds) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO notification_settings (user_id, new_chat_tone, new_message_tone, repeat_seconds, new_call_tone, call_repeat_seconds) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (user_id) DO UPDATE SET new_chat_tone = excluded.new_chat_tone, new_message_tone = excluded.new_message_tone, \
-                     repeat_seconds = excluded.repeat_seconds",
+                     repeat_seconds = excluded.repeat_seconds, new_call_tone = excluded.new_call_tone, call_repeat_seconds = excluded.call_repeat_seconds",
                 )
                 .bind(settings.user.to_string())
                 .bind(&settings.new_chat_tone)
                 .bind(&settings.new_message_tone)
                 .bind(settings.repeat_seconds.map(|r| r as i32))
+                .bind(&settings.new_call_tone)
+                .bind(settings.call_repeat_seconds.map(|r| r as i32))
                 .execute(self.writer()).await?;
                 Ok(())
             }

@@ -54,7 +54,7 @@ pub use records::{
 };
 pub use secrets::{is_sealed, SecretKeys};
 pub use sqlite::SqliteStore;
-pub use voice::VoiceStore;
+pub use voice::{VoiceStore, WhisperSettings};
 
 use async_trait::async_trait;
 use std::sync::Arc;

@@ -16,6 +16,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0007_caller_flags.sql"),
     ),
     (8, include_str!("../migrations/postgres/0008_wrap_up.sql")),
+    (
+        11,
+        include_str!("../migrations/postgres/0011_dialer_whisper.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.

@@ -229,4 +229,8 @@ pub struct NotificationSettings {
     pub new_message_tone: String,
     /// Repeat the new-chat tone every this many seconds until accepted; `None` plays it once.
     pub repeat_seconds: Option<u32>,
+    /// The tone a ringing call plays in the adapter, repeated every `call_repeat_seconds`
+    /// until the call is taken or gone (`None`: once).
+    pub new_call_tone: String,
+    pub call_repeat_seconds: Option<u32>,
 }

@@ -20,6 +20,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0007_caller_flags.sql"),
     ),
     (8, include_str!("../migrations/sqlite/0008_wrap_up.sql")),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_dialer_whisper.sql"),
+    ),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).

@@ -8,7 +8,8 @@ use crate::StoreResult;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use switchboard_core::voice::{CallRecord, Did, Trunk};
-use switchboard_core::{CallId, TrunkId, UserId, Username};
+use switchboard_core::whisper::{Whisper, WhisperMessage, WhisperOverride};
+use switchboard_core::{CallId, QueueId, TrunkId, UserId, Username};
 
 /// Voice configuration and call history. Each method is one transaction.
 #[async_trait]
@@ -43,6 +44,31 @@ pub trait VoiceStore: Send + Sync {
     /// keeps an agent busy or is routed later. Chats are not touched: they survive restarts.
     /// Returns how many calls and contacts were closed.
     async fn close_interrupted_calls(&self, now: DateTime<Utc>) -> StoreResult<(u64, u64)>;
+    /// The center's whisper (the default when never set) and every queue's changes to it.
+    async fn whisper_settings(&self) -> StoreResult<WhisperSettings>;
+    async fn put_center_whisper(&self, whisper: &Whisper) -> StoreResult<()>;
+    /// Sets a voice queue's changes to the center's whisper (`NotFound` for no such queue,
+    /// `Conflict` for a queue of another channel).
+    async fn put_queue_whisper(&self, queue: QueueId, changes: &WhisperOverride)
+        -> StoreResult<()>;
+    /// The queue takes the center's whisper again.
+    async fn delete_queue_whisper(&self, queue: QueueId) -> StoreResult<()>;
+}
+
+/// The center's whisper and queues' changes to it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WhisperSettings {
+    pub center: Whisper,
+    pub queues: std::collections::HashMap<QueueId, WhisperOverride>,
+}
+
+/// A stored whisper message: its kind and text, both absent when the row keeps the center's.
+pub(crate) fn whisper_message(
+    kind: Option<String>,
+    text: Option<String>,
+) -> StoreResult<Option<WhisperMessage>> {
+    kind.map(|kind| WhisperMessage::parse(&kind, text.as_deref()).map_err(codec::corrupt))
+        .transpose()
 }
 
 /// Trunk source networks, comma-joined (`192.0.2.0/24,198.51.100.7`).
@@ -139,7 +165,7 @@ macro_rules! voice_sql {
             "id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, max_calls, max_calls_per_second, header_flags";
         const CALL_COLUMNS: &str = "id, caller, did, ivr_path, queue_id, agent_id, contact_id, started_at, queued_at, \
              ringing_at, answered_at, ended_at, disposition, ended_by, transfers, rtp_from_caller, rtp_to_caller, rtp_from_agent, rtp_to_agent, \
-             verified_customer, bad_actor, repeat_customer";
+             verified_customer, bad_actor, repeat_customer, direction, whisper_ms";
 
         fn trunk_from_row(row: &$row, secrets: &crate::SecretKeys) -> StoreResult<switchboard_core::voice::Trunk> {
             use switchboard_core::voice::{PhoneNumber, Trunk, TrunkDirection};
@@ -202,6 +228,11 @@ macro_rules! voice_sql {
                     bad_actor: row.try_get("bad_actor")?,
                     repeat_customer: row.try_get("repeat_customer")?,
                 },
+                direction: switchboard_core::voice::CallDirection::parse(&row.try_get::<String, _>("direction")?).map_err(codec::corrupt)?,
+                whisper_ms: row
+                    .try_get::<Option<i64>, _>("whisper_ms")?
+                    .map(|ms| u32::try_from(ms).map_err(codec::corrupt))
+                    .transpose()?,
             })
         }
 
@@ -351,13 +382,13 @@ macro_rules! voice_sql {
                 let mut tx = self.writer().begin().await?;
                 for call in calls {
                 sqlx::query(&format!(
-                    "INSERT INTO calls ({CALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+                    "INSERT INTO calls ({CALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
                      ON CONFLICT (id) DO UPDATE SET rtp_from_caller = excluded.rtp_from_caller, rtp_to_caller = excluded.rtp_to_caller, \
                      rtp_from_agent = excluded.rtp_from_agent, rtp_to_agent = excluded.rtp_to_agent, ivr_path = excluded.ivr_path, queue_id = excluded.queue_id, agent_id = excluded.agent_id, \
                      contact_id = excluded.contact_id, queued_at = excluded.queued_at, ringing_at = excluded.ringing_at, \
                      answered_at = excluded.answered_at, ended_at = excluded.ended_at, disposition = excluded.disposition, \
                      ended_by = excluded.ended_by, transfers = excluded.transfers, verified_customer = excluded.verified_customer, \
-                     bad_actor = excluded.bad_actor, repeat_customer = excluded.repeat_customer"
+                     bad_actor = excluded.bad_actor, repeat_customer = excluded.repeat_customer, whisper_ms = excluded.whisper_ms"
                 ))
                 .bind(call.id.to_string())
                 .bind(&call.caller)
@@ -381,6 +412,8 @@ macro_rules! voice_sql {
                 .bind(call.properties.verified_customer)
                 .bind(call.properties.bad_actor)
                 .bind(call.properties.repeat_customer)
+                .bind(call.direction.as_str())
+                .bind(call.whisper_ms.map(i64::from))
                 .execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
@@ -420,6 +453,71 @@ macro_rules! voice_sql {
                 let rows = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls ORDER BY started_at DESC, id DESC LIMIT $1"))
                     .bind(i64::from(limit)).fetch_all(self.reader()).await?;
                 rows.iter().map(call_from_row).collect()
+            }
+
+            async fn whisper_settings(&self) -> StoreResult<crate::voice::WhisperSettings> {
+                let rows = sqlx::query("SELECT scope, message, text, speed, countdown FROM whisper_settings")
+                    .fetch_all(self.reader()).await?;
+                let mut settings = crate::voice::WhisperSettings::default();
+                for row in &rows {
+                    let scope: String = row.try_get("scope")?;
+                    let message = crate::voice::whisper_message(row.try_get("message")?, row.try_get("text")?)?;
+                    let speed = row
+                        .try_get::<Option<i32>, _>("speed")?
+                        .map(|s| u16::try_from(s).map_err(codec::corrupt))
+                        .transpose()?;
+                    let countdown: Option<bool> = row.try_get("countdown")?;
+                    if scope == "center" {
+                        let center = &mut settings.center;
+                        center.message = message.unwrap_or(center.message.clone());
+                        center.speed = speed.unwrap_or(center.speed);
+                        center.countdown = countdown.unwrap_or(center.countdown);
+                    } else {
+                        let queue = codec::id(&scope, QueueId::parse)?;
+                        settings.queues.insert(queue, switchboard_core::whisper::WhisperOverride { message, speed, countdown });
+                    }
+                }
+                Ok(settings)
+            }
+
+            async fn put_center_whisper(&self, whisper: &switchboard_core::whisper::Whisper) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO whisper_settings (scope, message, text, speed, countdown) VALUES ('center', $1, $2, $3, $4) \
+                     ON CONFLICT (scope) DO UPDATE SET message = excluded.message, text = excluded.text, speed = excluded.speed, countdown = excluded.countdown",
+                )
+                .bind(whisper.message.as_str())
+                .bind(whisper.message.text())
+                .bind(i32::from(whisper.speed))
+                .bind(whisper.countdown)
+                .execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn put_queue_whisper(&self, queue: QueueId, changes: &switchboard_core::whisper::WhisperOverride) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                let found = sqlx::query("SELECT channel FROM queues WHERE id = $1").bind(queue.to_string()).fetch_optional(&mut *tx).await?;
+                match found {
+                    Some(row) if row.try_get::<String, _>("channel")? == "voice" => {}
+                    Some(_) => return Err(StoreError::Conflict("a whisper belongs to a voice queue".into())),
+                    None => return Err(StoreError::NotFound("queue")),
+                }
+                sqlx::query(
+                    "INSERT INTO whisper_settings (scope, message, text, speed, countdown) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (scope) DO UPDATE SET message = excluded.message, text = excluded.text, speed = excluded.speed, countdown = excluded.countdown",
+                )
+                .bind(queue.to_string())
+                .bind(changes.message.as_ref().map(|m| m.as_str()))
+                .bind(changes.message.as_ref().and_then(|m| m.text()))
+                .bind(changes.speed.map(i32::from))
+                .bind(changes.countdown)
+                .execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_queue_whisper(&self, queue: QueueId) -> StoreResult<()> {
+                sqlx::query("DELETE FROM whisper_settings WHERE scope = $1").bind(queue.to_string()).execute(self.writer()).await?;
+                Ok(())
             }
         }
     };

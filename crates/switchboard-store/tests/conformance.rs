@@ -1055,6 +1055,8 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
         new_chat_tone: "t1".into(),
         new_message_tone: "pop".into(),
         repeat_seconds: Some(5),
+        new_call_tone: "ring".into(),
+        call_repeat_seconds: None,
     };
     store.put_notification_settings(&choice).await.unwrap();
     assert_eq!(

@@ -37,6 +37,8 @@ pub struct Media {
     pub slow: bool,
     pub held: Vec<MediaEvent>,
     pub config: RoomConfig,
+    /// Lose the rooms' reports that a playback ended.
+    pub drop_playback_done: bool,
 }
 
 fn participant(leg: LegId) -> ParticipantId {
@@ -204,6 +206,7 @@ impl Media {
                     Output::Event(Event::MediaTimeout { from }) => {
                         events.push(MediaEvent::Timeout { leg: LegId(from.0) })
                     }
+                    Output::Event(Event::PlaybackDone { .. }) if self.drop_playback_done => {}
                     Output::Event(Event::PlaybackDone { to, token }) => {
                         events.push(MediaEvent::PlaybackDone {
                             leg: LegId(to.0),

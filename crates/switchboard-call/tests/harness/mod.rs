@@ -79,6 +79,8 @@ pub struct Center {
     /// What browser sessions were told, in order.
     pub browser: Vec<BrowserOp>,
     next_token: u64,
+    /// The voice configuration last handed to the engine.
+    pub directory: Directory,
     pub queues: Queues,
     pub agents: Agents,
 }
@@ -212,11 +214,19 @@ impl Center {
             replies: HashMap::new(),
             browser: Vec::new(),
             next_token: 0,
+            directory: directory.clone(),
             queues,
             agents,
         };
         center.input(Input::Directory(directory));
         center
+    }
+
+    /// Changes the voice configuration, as an admin's edit does.
+    pub fn configure(&mut self, change: impl FnOnce(&mut Directory)) {
+        change(&mut self.directory);
+        let directory = self.directory.clone();
+        self.input(Input::Directory(directory));
     }
 
     pub fn wall_now(&self) -> DateTime<Utc> {
@@ -304,24 +314,30 @@ impl Center {
                     token,
                     sounds,
                     then,
-                    repeat: _,
+                    repeat,
                 } => {
-                    self.renders.push((leg, sounds, then));
-                    // Every sound renders as a second of 300 Hz, looped, so a story can tell
-                    // what a caller hears from the people they talk to.
+                    // Every sound renders as a second of 300 Hz, so a story can tell what a
+                    // caller hears from the people they talk to: looped when it loops, else
+                    // once per sound (and then the room reports the playback done).
                     let tone: Arc<[i16]> = (0..8000)
                         .map(|n| {
                             ((n as f32 / 8000.0 * 300.0 * std::f32::consts::TAU).sin() * 6000.0)
                                 as i16
                         })
                         .collect();
+                    let (parts, then_loop) = if then.is_none() && !repeat {
+                        (vec![tone; sounds.len()], None)
+                    } else {
+                        (Vec::new(), Some(tone))
+                    };
+                    self.renders.push((leg, sounds, then));
                     self.engine.handle_input(
                         self.now,
                         Input::Rendered {
                             leg,
                             token,
-                            parts: Vec::new(),
-                            then_loop: Some(tone),
+                            parts,
+                            then_loop,
                         },
                     );
                 }
@@ -360,6 +376,26 @@ impl Center {
             control,
         });
         self.replies.remove(&token)
+    }
+
+    /// An agent places a call; returns the engine's answer.
+    pub fn dial(
+        &mut self,
+        agent: UserId,
+        number: &str,
+        from: Option<switchboard_call::SessionId>,
+    ) -> Result<CallRecord, CallError> {
+        self.next_token += 1;
+        let token = self.next_token;
+        self.input(Input::Dial {
+            token: ReplyToken(token),
+            agent,
+            number: number.into(),
+            from,
+        });
+        self.replies
+            .remove(&token)
+            .expect("a dial is answered at once")
     }
 
     /// The newest stored record of a call.

@@ -23,6 +23,8 @@ pub struct Routing {
     pub not_ready: Vec<UserId>,
     /// Contacts the engine ended, with the reason.
     pub ended: Vec<(ContactId, &'static str)>,
+    /// Outbound contacts opened for agents' own calls.
+    pub outbound: Vec<(ContactId, UserId)>,
     /// Refuse the next enqueue with this.
     pub refuse: Option<RoutingRefusal>,
     /// Answer transfers before announcing the change (the other order of the real service's
@@ -53,6 +55,7 @@ impl Routing {
             open: HashMap::new(),
             not_ready: Vec::new(),
             ended: Vec::new(),
+            outbound: Vec::new(),
             refuse: None,
             answer_first: false,
         }
@@ -242,6 +245,28 @@ impl Routing {
                     changes.push(answer);
                 }
                 changes
+            }
+            RoutingRequest::Outbound {
+                call,
+                contact,
+                agent,
+                ..
+            } => {
+                self.open.insert(
+                    contact,
+                    Open {
+                        queue: QueueId::from_uuid(uuid::Uuid::nil()),
+                        enqueued_at: now,
+                        agent: Some(agent),
+                    },
+                );
+                let result = self
+                    .engine
+                    .assign_override(contact, agent, WorkKind::Call)
+                    .map(|_| ())
+                    .map_err(|_| RoutingRefusal::AgentUnavailable);
+                self.outbound.push((contact, agent));
+                vec![Input::Routing(RoutingResult::Enqueued { call, result })]
             }
             RoutingRequest::Position {
                 call,

@@ -119,7 +119,10 @@ async fn phone(
                 }
                 session.phone = true;
             }
-            vec![ServerEvent::PhoneReady.to_json()]
+            vec![ServerEvent::PhoneReady {
+                session_id: conn.id.to_string(),
+            }
+            .to_json()]
         }
         AgentCommand::CallAnswer { leg_id, sdp } => {
             let Some(id) = leg(&leg_id).filter(|_| session.phone) else {
@@ -162,11 +165,15 @@ pub async fn tones(chat: &ChatService, agent: UserId) -> Tones {
             new_chat: url(&s.new_chat_tone),
             new_message: url(&s.new_message_tone),
             repeat_seconds: s.repeat_seconds,
+            new_call: url(&s.new_call_tone),
+            call_repeat_seconds: s.call_repeat_seconds,
         },
         None => Tones {
             new_chat: url(crate::tones::DEFAULT_NEW_CHAT),
             new_message: url(crate::tones::DEFAULT_NEW_MESSAGE),
             repeat_seconds: Some(5),
+            new_call: url(crate::tones::DEFAULT_NEW_CALL),
+            call_repeat_seconds: Some(crate::tones::DEFAULT_CALL_REPEAT),
         },
     }
 }

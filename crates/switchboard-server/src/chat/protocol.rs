@@ -255,6 +255,10 @@ pub struct Tones {
     pub new_message: String,
     /// Repeat the new-chat tone every this many seconds until the chat is accepted or gone.
     pub repeat_seconds: Option<u32>,
+    /// The tone of a ringing call, repeated every `call_repeat_seconds` until it is taken or
+    /// gone (`null`: once).
+    pub new_call: String,
+    pub call_repeat_seconds: Option<u32>,
 }
 
 /// Everything the server sends on either protocol.
@@ -340,8 +344,11 @@ pub enum ServerEvent {
         reference: Option<String>,
     },
     Pong,
-    /// The browser phone is ready on this connection.
-    PhoneReady,
+    /// The browser phone is ready on this connection; `session_id` names it to the calls API
+    /// (`POST /api/v1/calls` dials from it).
+    PhoneReady {
+        session_id: String,
+    },
     /// A call rings on this adapter (and on the agent's other devices).
     CallRing {
         leg_id: String,
@@ -352,6 +359,19 @@ pub enum ServerEvent {
         /// The queue's path, "Support > Billing".
         queue: Option<String>,
         started_at: DateTime<Utc>,
+        /// When the caller started waiting in the queue.
+        queued_at: Option<DateTime<Utc>>,
+        /// `inbound`, or `outbound` for the agent's own call (ringing their device first).
+        direction: &'static str,
+        /// The number dialled: the center's number for an inbound call, the number the agent
+        /// calls for an outbound one.
+        number: String,
+        /// The caller's profile flags.
+        flags: Flags,
+        /// How many times the call was transferred before it reached this agent.
+        transfers: usize,
+        /// The call's contact: its wrap-up goes to `PUT /api/v1/contacts/{contact_id}/wrap-up`.
+        contact_id: Option<String>,
     },
     /// Our SDP answer to the browser's offer for this leg.
     CallSdp {

@@ -12,6 +12,7 @@ const COMMON: &str = include_str!("../../web/common.js");
 const AGENT_PAGE: &str = include_str!("../../web/agent/index.html");
 const AGENT_DESK: &str = include_str!("../../web/agent/desk.js");
 const AGENT_PHONE: &str = include_str!("../../web/agent/phone.js");
+const AGENT_WRAPUP: &str = include_str!("../../web/agent/wrapup.js");
 const DEMO_PAGE: &str = include_str!("../../web/demo/index.html");
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -57,6 +58,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/agent/phone.js",
             get(|| async { asset("text/javascript; charset=utf-8", AGENT_PHONE) }),
+        )
+        .route(
+            "/agent/wrapup.js",
+            get(|| async { asset("text/javascript; charset=utf-8", AGENT_WRAPUP) }),
         )
         .route(
             "/demo/",

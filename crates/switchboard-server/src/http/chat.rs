@@ -925,6 +925,21 @@ pub struct NotificationsView {
     pub new_message_tone: String,
     /// Repeat the new-chat tone every this many seconds (2 to 300) until accepted; null plays it once.
     pub repeat_seconds: Option<u32>,
+    /// The tone a ringing call plays in the adapter (default `ring`).
+    #[serde(default = "default_call_tone")]
+    pub new_call_tone: String,
+    /// Repeat the call tone every this many seconds (2 to 300) until the call is taken or gone
+    /// (default 4); null plays it once.
+    #[serde(default = "default_call_repeat")]
+    pub call_repeat_seconds: Option<u32>,
+}
+
+fn default_call_tone() -> String {
+    crate::tones::DEFAULT_NEW_CALL.into()
+}
+
+fn default_call_repeat() -> Option<u32> {
+    Some(crate::tones::DEFAULT_CALL_REPEAT)
 }
 
 /// One's own notification tones.
@@ -944,11 +959,15 @@ async fn get_notifications(
                 new_chat_tone: s.new_chat_tone,
                 new_message_tone: s.new_message_tone,
                 repeat_seconds: s.repeat_seconds,
+                new_call_tone: s.new_call_tone,
+                call_repeat_seconds: s.call_repeat_seconds,
             },
             None => NotificationsView {
                 new_chat_tone: crate::tones::DEFAULT_NEW_CHAT.into(),
                 new_message_tone: crate::tones::DEFAULT_NEW_MESSAGE.into(),
                 repeat_seconds: Some(5),
+                new_call_tone: default_call_tone(),
+                call_repeat_seconds: default_call_repeat(),
             },
         },
     ))
@@ -970,7 +989,11 @@ async fn put_notifications(
         .into_iter()
         .map(|t| t.id)
         .collect();
-    for tone in [&input.new_chat_tone, &input.new_message_tone] {
+    for tone in [
+        &input.new_chat_tone,
+        &input.new_message_tone,
+        &input.new_call_tone,
+    ] {
         if crate::tones::built_in(tone).is_none() && !uploaded.contains(tone) {
             return Err(ApiError::bad_request(
                 "invalid_field",
@@ -981,20 +1004,24 @@ async fn put_notifications(
             ));
         }
     }
-    if input
-        .repeat_seconds
-        .is_some_and(|s| !(2..=300).contains(&s))
-    {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            "repeat_seconds is 2 to 300, or null to play once",
-        ));
+    for (field, seconds) in [
+        ("repeat_seconds", input.repeat_seconds),
+        ("call_repeat_seconds", input.call_repeat_seconds),
+    ] {
+        if seconds.is_some_and(|s| !(2..=300).contains(&s)) {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                format!("{field} is 2 to 300, or null to play once"),
+            ));
+        }
     }
     let settings = NotificationSettings {
         user: current.user.id,
         new_chat_tone: input.new_chat_tone.clone(),
         new_message_tone: input.new_message_tone.clone(),
         repeat_seconds: input.repeat_seconds,
+        new_call_tone: input.new_call_tone.clone(),
+        call_repeat_seconds: input.call_repeat_seconds,
     };
     app.services
         .store

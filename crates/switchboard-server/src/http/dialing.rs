@@ -33,6 +33,11 @@ impl From<DialError> for ApiError {
             DialError::Refused(refusal) => {
                 ApiError::new(StatusCode::FORBIDDEN, "dial_refused", refusal.to_string())
             }
+            DialError::NoOutbound => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "voice_outbound_not_allowed",
+                error.to_string(),
+            ),
             DialError::Store(store) => store.into(),
         }
     }

@@ -18,6 +18,7 @@ pub mod setup;
 pub mod system;
 pub mod voice;
 pub mod webhook;
+pub mod whisper;
 pub mod widget;
 pub mod wire;
 pub mod wrapup;
@@ -82,6 +83,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(voice::routes())
         .merge(dialing::routes())
         .merge(wrapup::routes())
+        .merge(whisper::routes())
         .merge(widget::routes())
         .merge(security::routes())
 }

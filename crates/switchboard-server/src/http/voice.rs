@@ -34,7 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(put_number, delete_number))
         .routes(routes!(set_sip_phone, delete_sip_phone))
         .routes(routes!(list_registrations))
-        .routes(routes!(list_calls))
+        .routes(routes!(list_calls, dial))
         .routes(routes!(live_calls))
         .routes(routes!(get_call))
         .routes(routes!(control_call))
@@ -527,10 +527,11 @@ async fn list_registrations(
 }
 
 /// Which uploaded audio a key names: `menu:main`, `menu:<queue id>`, either with `:<language>`,
-/// `hold:default` or `hold:<queue id>`.
+/// `hold:default`, `hold:<queue id>`, or `whisper:<queue id>` (what agents hear before a caller
+/// of that queue is connected).
 fn audio_key(key: &str) -> ApiResult<String> {
     let bad = || {
-        ApiError::bad_request("invalid_field", "the key is menu:main, menu:<queue id>, optionally :<language>, hold:default or hold:<queue id>")
+        ApiError::bad_request("invalid_field", "the key is menu:main, menu:<queue id>, optionally :<language>, hold:default, hold:<queue id> or whisper:<queue id>")
     };
     let parts: Vec<&str> = key.split(':').collect();
     let queue = |text: &str| -> ApiResult<Option<QueueId>> {
@@ -546,6 +547,9 @@ fn audio_key(key: &str) -> ApiResult<String> {
             Ok(prompts::menu_key(queue(node)?, Some(&language)))
         }
         ["hold", queue_id] if *queue_id != "main" => Ok(prompts::hold_key(queue(queue_id)?)),
+        ["whisper", queue_id] => Ok(prompts::whisper_key(
+            QueueId::parse(queue_id).map_err(|_| bad())?,
+        )),
         _ => Err(bad()),
     }
 }
@@ -643,6 +647,50 @@ async fn list_calls(
             .map(CallView::from)
             .collect(),
     ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DialInput {
+    /// The number as the agent would dial it; spaces, dashes, dots and parentheses are
+    /// ignored, and the outbound trunk's dial rules apply.
+    pub number: String,
+    /// The adapter that dials: the `session_id` its `phone_ready` frame gave. Only that adapter
+    /// rings (and answers at once); without it every phone of the agent rings, and the number is
+    /// called once they answer (click-to-dial).
+    pub session_id: Option<String>,
+}
+
+/// Places a call for the signed-in agent through the outbound trunk, with the trunk's caller
+/// id. Their capacity profile must include voice outbound and the dialling policy must allow
+/// the number. The agent's device rings first; the number is called when they answer.
+#[utoipa::path(post, path = "/api/v1/calls", tag = "voice", security(("session" = [])), request_body = DialInput,
+    responses((status = 201, body = CallView), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
+async fn dial(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<DialInput>,
+) -> ApiResult<(StatusCode, Json<CallView>)> {
+    let typed = switchboard_core::dialing::strip_separators(input.number.trim());
+    let number = PhoneNumber::parse("number", &typed)?;
+    let from = input
+        .session_id
+        .map(|s| {
+            s.parse::<u64>().map_err(|_| {
+                ApiError::bad_request("invalid_field", "session_id is the id phone_ready gave")
+            })
+        })
+        .transpose()?;
+    app.services
+        .dialing
+        .check_dial_out(&current.actor, &current.user, number.as_str())
+        .await?;
+    let record = app
+        .voice
+        .dial(current.user.id, number.as_str().to_owned(), from)
+        .await?;
+    Ok((StatusCode::CREATED, Json(CallView::from(&record))))
 }
 
 /// Calls in progress, oldest first.

@@ -433,8 +433,15 @@ pub struct CallView {
     pub wait_ms: Option<i64>,
     /// Milliseconds from the answer to the end.
     pub talk_ms: Option<i64>,
-    /// `in_progress`, `answered`, `abandoned`, `left_in_menu`, `transferred_out` or `failed`.
+    /// `in_progress`, `answered`, `abandoned`, `left_in_menu`, `transferred_out`, `failed`,
+    /// `interrupted`, or `unanswered` (an agent's outbound call nobody answered).
     pub disposition: String,
+    /// `inbound`, or `outbound` for an agent's own call (then `caller` is the caller id
+    /// presented and `did` the number called).
+    pub direction: String,
+    /// Milliseconds the agent heard the whisper before the caller was connected (part of the
+    /// wait).
+    pub whisper_ms: Option<u32>,
     /// `caller`, `agent`, `number` or `system`.
     pub ended_by: Option<String>,
     /// Transfers in order: `queue:<id>`, `agent:<id>` or `number:<digits>`.
@@ -472,6 +479,8 @@ impl From<&switchboard_core::voice::CallRecord> for CallView {
             wait_ms: c.wait_ms(),
             talk_ms: c.talk_ms(),
             disposition: c.disposition.as_str().to_owned(),
+            direction: c.direction.as_str().to_owned(),
+            whisper_ms: c.whisper_ms,
             ended_by: c.ended_by.clone(),
             transfers: c.transfers.clone(),
             rtp: RtpView {

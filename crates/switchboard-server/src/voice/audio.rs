@@ -89,6 +89,22 @@ pub fn hold_music() -> Vec<i16> {
     ])
 }
 
+/// Ringback for an agent whose call is ringing at the far end: 440 + 480 Hz for 2 s, then
+/// 4 s of silence (the North American pattern most callers know).
+pub fn ringback() -> Vec<i16> {
+    let count = (RATE * 2) as usize;
+    let mut out: Vec<i16> = (0..count)
+        .map(|n| {
+            let t = n as f32 / RATE as f32;
+            let edge = (n.min(count - n) as f32 / 80.0).min(1.0);
+            let tau = 2.0 * std::f32::consts::PI;
+            (((tau * 440.0 * t).sin() + (tau * 480.0 * t).sin()) * 3000.0 * edge) as i16
+        })
+        .collect();
+    out.extend(silence(4000));
+    out
+}
+
 /// What the caller hears instead of speech when no text-to-speech engine is installed: one
 /// short beep per menu option, so the menu can still be used.
 fn beeps(count: usize) -> Vec<i16> {
@@ -137,10 +153,21 @@ impl Speech {
 
     /// The prompt for `text`; `options` is how many beeps stand in for it without an engine.
     pub async fn say(&self, text: &str, options: usize) -> Samples {
+        self.say_at(text, options, 100).await
+    }
+
+    /// `text` spoken at `speed` percent of the engine's normal rate.
+    pub async fn say_at(&self, text: &str, options: usize, speed: u16) -> Samples {
         let Some(engine) = &self.engine else {
             return beeps(options).into();
         };
-        let key = hex(&Sha256::digest(format!("{engine}\n{text}").as_bytes()));
+        let speed = speed.clamp(25, 400);
+        let name = if speed == 100 {
+            format!("{engine}\n{text}")
+        } else {
+            format!("{engine}\n{speed}\n{text}")
+        };
+        let key = hex(&Sha256::digest(name.as_bytes()));
         let cell = match self.cache.lock() {
             Ok(mut cache) => cache.entry(key.clone()).or_default().clone(),
             Err(_) => Arc::default(),
@@ -148,7 +175,7 @@ impl Speech {
         let path = self.dir.join(format!("{key}.wav"));
         let rendered = cell
             .get_or_try_init(|| async {
-                self.load_or_render(engine, text, &path)
+                self.load_or_render(engine, text, speed, &path)
                     .await
                     .map(Samples::from)
             })
@@ -166,6 +193,7 @@ impl Speech {
         &self,
         engine: &str,
         text: &str,
+        speed: u16,
         path: &std::path::Path,
     ) -> Result<Vec<i16>, String> {
         if let Ok(bytes) = tokio::fs::read(path).await {
@@ -180,8 +208,22 @@ impl Speech {
         let partial = path.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
         let mut command = tokio::process::Command::new(engine);
         match engine {
-            "espeak-ng" => command.arg("-w").arg(&partial).arg("--").arg(text),
-            _ => command.arg("-t").arg(text).arg("-o").arg(&partial),
+            "espeak-ng" => {
+                // Words per minute; 175 is espeak-ng's normal.
+                let rate = 175 * u32::from(speed) / 100;
+                command.arg("-s").arg(rate.to_string());
+                command.arg("-w").arg(&partial).arg("--").arg(text)
+            }
+            _ => {
+                if speed != 100 {
+                    // flite stretches durations: above 1 is slower.
+                    let stretch = 100.0 / f32::from(speed);
+                    command
+                        .arg("--setf")
+                        .arg(format!("duration_stretch={stretch:.2}"));
+                }
+                command.arg("-t").arg(text).arg("-o").arg(&partial)
+            }
         };
         let status = command
             .stdin(std::process::Stdio::null())

@@ -82,6 +82,13 @@ enum Command {
         control: CallControl,
         reply: oneshot::Sender<Result<CallRecord, VoiceError>>,
     },
+    /// An agent places a call (from the adapter session `from`, or on all their devices).
+    Dial {
+        agent: UserId,
+        number: String,
+        from: Option<SessionId>,
+        reply: oneshot::Sender<Result<CallRecord, VoiceError>>,
+    },
     Live(oneshot::Sender<Vec<CallRecord>>),
     Registrations(oneshot::Sender<Vec<(UserId, String, SocketAddr)>>),
     Contact(ContactChange),
@@ -250,6 +257,24 @@ impl VoiceService {
         answer.await.map_err(|_| VoiceError::Off)?
     }
 
+    /// An agent calls `number` (already checked against their profile and the dialling
+    /// policy): from the adapter connection `from` (its id), or ringing all their devices.
+    pub async fn dial(
+        &self,
+        agent: UserId,
+        number: String,
+        from: Option<u64>,
+    ) -> Result<CallRecord, VoiceError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Dial {
+            agent,
+            number,
+            from: from.map(SessionId),
+            reply,
+        })?;
+        answer.await.map_err(|_| VoiceError::Off)?
+    }
+
     /// Calls in progress, oldest first.
     pub async fn live(&self) -> Result<Vec<CallRecord>, VoiceError> {
         let (reply, answer) = oneshot::channel();
@@ -365,7 +390,14 @@ impl VoiceTask {
                 }
                 Some(input) = inputs.recv() => self.engine.handle_input(Instant::now(), input),
                 Some(input) = media.recv() => self.on_media(input),
-                Some(command) = commands.recv() => self.on_command(command),
+                Some(command) = commands.recv() => {
+                    // A call placed now goes out through the trunks as they are now.
+                    let current = self.app.services.config.generation();
+                    if self.loaded != Some(current) && matches!(command, Command::Dial { .. }) {
+                        self.reload().await;
+                    }
+                    self.on_command(command);
+                }
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     self.engine.handle_timeout(Instant::now());
                 }
@@ -394,6 +426,13 @@ impl VoiceTask {
         }
     }
 
+    /// Keeps where the engine's answer goes; the token names it to the engine.
+    fn awaiting(&mut self, reply: oneshot::Sender<Result<CallRecord, VoiceError>>) -> ReplyToken {
+        self.next_token += 1;
+        self.replies.insert(self.next_token, reply);
+        ReplyToken(self.next_token)
+    }
+
     fn on_command(&mut self, command: Command) {
         let now = Instant::now();
         match command {
@@ -402,17 +441,30 @@ impl VoiceTask {
                 control,
                 reply,
             } => {
-                self.next_token += 1;
-                let token = self.next_token;
-                self.replies.insert(token, reply);
+                let token = self.awaiting(reply);
                 self.engine.handle_input(
                     now,
                     Input::Command {
-                        token: ReplyToken(token),
+                        token,
                         call,
                         control,
                     },
                 );
+            }
+            Command::Dial {
+                agent,
+                number,
+                from,
+                reply,
+            } => {
+                let token = self.awaiting(reply);
+                let dial = Input::Dial {
+                    token,
+                    agent,
+                    number,
+                    from,
+                };
+                self.engine.handle_input(now, dial);
             }
             Command::Live(reply) => {
                 let _ = reply.send(self.engine.live());
@@ -498,6 +550,12 @@ impl VoiceTask {
                     queue_id: call.queue.map(|q| q.to_string()),
                     queue,
                     started_at: call.started_at,
+                    queued_at: call.queued_at,
+                    direction: call.direction.as_str(),
+                    number: call.did.clone(),
+                    flags: crate::chat::flags(&call.properties),
+                    transfers: call.transfers.len(),
+                    contact_id: call.contact.map(|c| c.to_string()),
                 };
                 (session, frame)
             }
@@ -650,6 +708,7 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
         .into_iter()
         .map(|(user, username, ha1)| (username.as_str().to_owned(), (user, ha1)))
         .collect();
+    let whisper = store.whisper_settings().await?;
     let mut resolved = HashMap::new();
     for trunk in trunks
         .iter()
@@ -676,6 +735,8 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
         nodes,
         phones,
         resolved,
+        whisper: whisper.center,
+        queue_whispers: whisper.queues,
     })
 }
 
@@ -765,6 +826,21 @@ async fn route(
                     .services
                     .contacts
                     .enqueue(request, contact)
+                    .await
+                    .map(|_| ())
+                    .map_err(refusal);
+                Some(RoutingResult::Enqueued { call, result })
+            }
+            RoutingRequest::Outbound {
+                call,
+                contact,
+                agent,
+                number,
+            } => {
+                let result = app
+                    .services
+                    .contacts
+                    .start_outbound(contact, agent, number)
                     .await
                     .map(|_| ())
                     .map_err(refusal);

@@ -1,6 +1,7 @@
 //! What callers hear: menu prompts (an uploaded recording for the menu and language, else
 //! text-to-speech of the choices), position announcements, and hold music (uploaded for the
-//! queue or the center, else the built-in pattern).
+//! queue or the center, else the built-in pattern); and what agents hear: the whisper (spoken,
+//! or the queue's uploaded recording), the countdown, and ringback on their own calls.
 
 use super::audio::{self, Samples, Speech};
 use crate::blobs::BlobStore;
@@ -19,6 +20,11 @@ pub fn menu_key(node: Option<QueueId>, language: Option<&Language>) -> String {
     }
 }
 
+/// The key of a queue's uploaded whisper recording.
+pub fn whisper_key(queue: QueueId) -> String {
+    format!("whisper:{queue}")
+}
+
 pub fn hold_key(queue: Option<QueueId>) -> String {
     format!(
         "hold:{}",
@@ -35,6 +41,7 @@ pub struct Prompts {
     /// Which blob (if any) each key names, as last read from the store.
     keys: Mutex<HashMap<String, Option<String>>>,
     hold: Samples,
+    ringback: Samples,
 }
 
 impl Prompts {
@@ -46,6 +53,7 @@ impl Prompts {
             uploads: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
             hold: audio::hold_music().into(),
+            ringback: audio::ringback().into(),
         }
     }
 
@@ -118,6 +126,16 @@ impl Prompts {
                 self.hold.clone()
             }
             Sound::Silence(ms) => audio::silence(ms).into(),
+            Sound::Speak { text, speed } => self.speech.say_at(&text, 1, speed).await,
+            Sound::WhisperRecording {
+                queue,
+                fallback,
+                speed,
+            } => match self.upload(&whisper_key(queue)).await {
+                Some(found) => found,
+                None => self.speech.say_at(&fallback, 1, speed).await,
+            },
+            Sound::Ringback => self.ringback.clone(),
         }
     }
 

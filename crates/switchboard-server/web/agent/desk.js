@@ -167,6 +167,7 @@ class AgentDesk extends HTMLElement {
         this.backoff = 500;
         this.phone.connected((frame) => this.send(frame));
         this.tones = event.tones;
+        this.phone.setTones(event.tones);
         for (const info of event.agent_chats) {
           const chat = this.chatState(info);
           this.send({ type: 'history', chat_id: info.chat_id, after_seq: 0 });
