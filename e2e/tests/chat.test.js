@@ -1,6 +1,9 @@
 // Web chat end to end in real Chromium: a consumer on a customer's site and an agent in the
 // adapter chat, exchange an attachment, the consumer reloads mid-chat and loses nothing, the
-// chat ends and the ticket holds the transcript.
+// chat ends and the ticket holds the transcript. Then presence: the adapter's menu shows the
+// status the server holds (a custom one too) and choosing available clears it; signing out
+// sends the chat back to the queue, where the widget shows its place; the agent who accepts
+// it joins.
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -46,13 +49,14 @@ test('a consumer and an agent chat in the browser and nothing is lost', async ()
   await consumer.goto(site.url);
   await consumer.click('[data-testid=open-chat]');
   await consumer.click('button[data-queue="Billing > Refunds"]');
-  await consumer.locator('[data-testid=status]', { hasText: 'Chatting with Alex Agent' }).waitFor();
 
-  // The chat rings on the agent's desk until accepted.
+  // The chat rings on the agent's desk until accepted; the consumer waits until then.
   await agent.locator('[data-testid=chat-list] .item.ringing').waitFor();
   await agent.waitForFunction(() => Number(document.querySelector('sb-agent-desk').dataset.tonePlays || 0) >= 1);
+  assert.equal(await consumer.getByTestId('status').textContent(), 'Waiting for an agent…');
   await agent.click('[data-testid=accept]');
   await agent.locator('[data-testid=chat-list] .item.ringing').waitFor({ state: 'detached' });
+  await consumer.locator('[data-testid=status]', { hasText: 'Chatting with Alex Agent' }).waitFor();
 
   // Messages both ways.
   await consumer.fill('[data-testid=input]', 'Hello, my refund is late');
@@ -107,6 +111,91 @@ test('a consumer and an agent chat in the browser and nothing is lost', async ()
   assert.match(ticket.transcript, /Alex Agent: Sorry! Let me check that\./);
   assert.match(ticket.transcript, /\[file: receipt\.png \(image\/png/);
   assert.equal(ticket.attachments.length, 1);
+  await consumerContext.close();
+  await agentContext.close();
+});
+
+/// Calls the API as `username` (a session of its own).
+async function apiAs(username) {
+  const login = await fetch(`${center.base}/api/v1/auth/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }),
+  });
+  const cookie = login.headers.get('set-cookie').split(';')[0];
+  const me = (await login.json()).user;
+  const call = async (method, path, body) => {
+    const response = await fetch(`${center.base}${path}`, {
+      method, headers: { cookie, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null };
+  };
+  return { me, call };
+}
+
+test('the presence menu tells the truth, signing out hands the chat back, the widget shows its place', async () => {
+  const admin = await apiAs('admin');
+  const bea = await apiAs('agent2');
+  const presenceOf = async () => (await admin.call('GET', '/api/v1/agents')).body.find((a) => a.user_id === bea.me.id).presence;
+  const desk = (page) => page.evaluate(() => document.querySelector('sb-agent-desk').shadowRoot.querySelector('[data-testid=presence]').value);
+
+  const agentContext = await browser.newContext();
+  const agent = await agentContext.newPage();
+  const signIn = async () => {
+    await agent.fill('input[name=username]', 'agent2');
+    await agent.fill('input[name=password]', PASSWORD);
+    await agent.click('button[type=submit]');
+    await agent.getByTestId('presence').waitFor();
+  };
+  await agent.goto(`${center.base}/agent/`);
+  await signIn();
+
+  // A supervisor sets a custom status (as a missed call does): the menu shows it, by name.
+  assert.equal((await admin.call('POST', '/api/v1/custom-statuses', { name: 'Missed call' })).status, 201);
+  assert.equal((await admin.call('PUT', `/api/v1/agents/${bea.me.id}/presence`, { presence: 'custom:Missed call' })).status, 200);
+  await agent.waitForFunction(() => document.querySelector('sb-agent-desk').shadowRoot.querySelector('[data-testid=presence]').value === 'custom:Missed call');
+  assert.equal(await agent.locator('[data-testid=presence] option:checked').textContent(), 'Missed call');
+  await agent.screenshot({ path: `${ARTIFACTS}presence-custom.png` });
+
+  // Choosing available clears it, on the server too.
+  await agent.selectOption('[data-testid=presence]', 'available');
+  for (let attempt = 0; attempt < 50 && (await presenceOf()) !== 'available'; attempt += 1) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await presenceOf(), 'available');
+  assert.equal(await desk(agent), 'available');
+
+  // A consumer's chat is offered to Bea; she signs out before accepting it.
+  const consumerContext = await browser.newContext();
+  const consumer = await consumerContext.newPage();
+  await consumer.goto(site.url);
+  await consumer.click('[data-testid=open-chat]');
+  await consumer.click('button[data-queue="Technical support"]');
+  await agent.locator('[data-testid=chat-list] .item.ringing').waitFor();
+  await consumer.fill('[data-testid=input]', 'My router blinks red');
+  await consumer.click('[data-testid=send]');
+  await agent.locator('.msg.consumer', { hasText: 'My router blinks red' }).waitFor();
+  const sessionCookie = (await agentContext.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+  await agent.click('[data-testid=sign-out]');
+  await agent.locator('.login .notice', { hasText: 'You have signed out.' }).waitFor();
+  await agent.screenshot({ path: `${ARTIFACTS}signed-out.png` });
+  assert.equal(await presenceOf(), 'offline');
+  // The session is deleted on the server: its cookie no longer signs anyone in.
+  assert.equal((await fetch(`${center.base}/api/v1/auth/me`, { headers: { cookie: sessionCookie } })).status, 401);
+
+  // The chat waits again, first in line; the widget says so.
+  await consumer.locator('[data-testid=queue-position]', { hasText: 'You are next in the queue' }).waitFor();
+  await consumer.screenshot({ path: `${ARTIFACTS}widget-queue.png` });
+
+  // Bea signs in again and takes it: the consumer sees her join and type; nothing they wrote is lost.
+  await signIn();
+  await agent.selectOption('[data-testid=presence]', 'available');
+  await agent.locator('[data-testid=chat-list] .item.ringing').waitFor();
+  await agent.click('[data-testid=accept]');
+  await consumer.locator('[data-testid=status]', { hasText: 'Chatting with Bea Agent' }).waitFor();
+  await consumer.locator('.msg.system', { hasText: 'Bea Agent joined the chat' }).waitFor();
+  assert.equal(await consumer.getByTestId('queue-position').count(), 0);
+  await agent.locator('.msg.consumer', { hasText: 'My router blinks red' }).waitFor();
+  await agent.locator('[data-testid=reply]').pressSequentially('Let me look');
+  await consumer.locator('[data-testid=typing]', { hasText: 'Agent is typing' }).waitFor();
+  await consumer.screenshot({ path: `${ARTIFACTS}widget-joined.png` });
   await consumerContext.close();
   await agentContext.close();
 });

@@ -3,6 +3,7 @@
 //! Nothing in this crate does IO, spawns tasks, takes locks or reads a clock: `now` is always
 //! an argument and ids come from the caller. The server feeds it and carries out what it says.
 
+pub mod attendance;
 pub mod audio;
 pub mod capacity;
 pub mod chat;
@@ -20,6 +21,7 @@ pub mod text;
 pub mod throttle;
 pub mod user;
 pub mod voice;
+pub mod wait;
 pub mod whisper;
 
 pub use capacity::CapacityProfile;

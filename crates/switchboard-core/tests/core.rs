@@ -1,5 +1,6 @@
 //! The core's test binary: routing properties, business hours, queue trees, roles, presence.
 
+mod attendance;
 mod chat;
 mod dialing;
 mod hours;

@@ -151,7 +151,10 @@ pub async fn launch(
     let mut background = vec![
         tokio::spawn(sweep_sessions(app.clone())),
         app.jobs.clone().spawn(),
+        tokio::spawn(app.chat.clone().refresh_standings()),
+        spawn_presence_relay(app.clone()),
     ];
+    background.extend(crate::attendance::AttendanceWatch::spawn(&app).await);
     if let Some(changes) = app.changes.lock().ok().and_then(|mut slot| slot.take()) {
         background.push(spawn_carriers(app.clone(), changes));
     }
@@ -186,6 +189,40 @@ fn spawn_carriers(
                 Channel::Sms => {
                     tracing::debug!(contact = %change.contact().id, "SMS contact changed; SMS has no carrier yet")
                 }
+            }
+        }
+    })
+}
+
+/// Tells each agent's adapters their presence whenever it changes, whoever changed it (the
+/// agent, a supervisor, a missed call, the grace of a gone adapter, sign-out). An adapter
+/// that misses one (the event bus lagged) has it again in the `welcome` of its next
+/// connection.
+fn spawn_presence_relay(app: AppState) -> tokio::task::JoinHandle<()> {
+    use switchboard_services::events::DomainEvent;
+    let mut events = app.services.events.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let DomainEvent::PresenceChanged {
+                        user,
+                        presence,
+                        since,
+                    } = &event.event
+                    {
+                        let frame = crate::chat::protocol::ServerEvent::Presence {
+                            presence: presence.to_string(),
+                            since: *since,
+                        }
+                        .to_json();
+                        app.chat.hub.to_agent(*user, &frame, None);
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "presence relay fell behind the event bus");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
     })

@@ -46,6 +46,14 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// The largest chat attachment, in bytes (SMA-2).
     pub attachment_max_bytes: u64,
+    /// How long an agent whose adapters are all gone (closed or cut) and who has no
+    /// registered SIP phone keeps their status before going offline, in seconds
+    /// (`SWITCHBOARD_PRESENCE_GRACE_SECONDS`, default 60). Reconnecting within it changes
+    /// nothing.
+    pub presence_grace_seconds: u64,
+    /// How long a waiting chat may have no consumer connection before it is ended as
+    /// abandoned, in seconds (`SWITCHBOARD_CHAT_ABANDON_SECONDS`, default 120).
+    pub chat_abandon_seconds: u64,
     /// Voice settings.
     pub voice: VoiceConfig,
     /// Limits that keep strangers from locking users out or exhausting the server.
@@ -165,6 +173,8 @@ struct FileConfig {
     session_hours: Option<i64>,
     secure_cookies: Option<bool>,
     attachment_max_mb: Option<u64>,
+    presence_grace_seconds: Option<u64>,
+    chat_abandon_seconds: Option<u64>,
     sip: Option<String>,
     sip_public_ip: Option<String>,
     rtp_ports: Option<String>,
@@ -262,10 +272,41 @@ impl Config {
                 })?,
             None => file.attachment_max_mb.unwrap_or(25),
         };
+        let seconds = |name: &'static str, file_value: Option<u64>, default: u64| {
+            let text = match env(name) {
+                Some(text) => text,
+                None => match file_value {
+                    Some(value) => value.to_string(),
+                    None => return Ok(default),
+                },
+            };
+            text.parse::<u64>()
+                .ok()
+                .filter(|s| (1..=3600).contains(s))
+                .ok_or_else(|| ConfigError::Env {
+                    name,
+                    value: text,
+                    reason:
+                        "a whole number of seconds from 1 to 3600 (in the environment or the file)"
+                            .into(),
+                })
+        };
+        let presence_grace_seconds = seconds(
+            "SWITCHBOARD_PRESENCE_GRACE_SECONDS",
+            file.presence_grace_seconds,
+            60,
+        )?;
+        let chat_abandon_seconds = seconds(
+            "SWITCHBOARD_CHAT_ABANDON_SECONDS",
+            file.chat_abandon_seconds,
+            120,
+        )?;
         Ok(Self {
             voice,
             security,
             attachment_max_bytes: attachment_max_mb * 1024 * 1024,
+            presence_grace_seconds,
+            chat_abandon_seconds,
             database_url,
             http,
             data_dir,
@@ -579,5 +620,40 @@ mod tests {
         }
         let file: FileConfig = toml::from_str("visitors_per_minute = 5").unwrap();
         assert!(Config::from_sources(file, |_| None).is_ok());
+    }
+
+    #[test]
+    fn grace_periods_have_defaults_and_are_checked() {
+        let config = Config::from_sources(FileConfig::default(), |_| None).unwrap();
+        assert_eq!(
+            (config.presence_grace_seconds, config.chat_abandon_seconds),
+            (60, 120)
+        );
+        let file: FileConfig = toml::from_str("presence_grace_seconds = 5").unwrap();
+        let config = Config::from_sources(file, |name| {
+            (name == "SWITCHBOARD_CHAT_ABANDON_SECONDS").then(|| "30".into())
+        })
+        .unwrap();
+        assert_eq!(
+            (config.presence_grace_seconds, config.chat_abandon_seconds),
+            (5, 30)
+        );
+        for bad in ["0", "3601", "soon"] {
+            let refused = Config::from_sources(FileConfig::default(), |name| {
+                (name == "SWITCHBOARD_PRESENCE_GRACE_SECONDS").then(|| bad.into())
+            });
+            assert!(
+                matches!(
+                    refused,
+                    Err(ConfigError::Env {
+                        name: "SWITCHBOARD_PRESENCE_GRACE_SECONDS",
+                        ..
+                    })
+                ),
+                "{bad} is refused"
+            );
+        }
+        let file: FileConfig = toml::from_str("chat_abandon_seconds = 0").unwrap();
+        assert!(Config::from_sources(file, |_| None).is_err());
     }
 }

@@ -4,6 +4,7 @@
 //! the buses, configuration events, jobs and metrics are `switchboard-services`.
 
 pub mod app;
+pub mod attendance;
 pub mod blobs;
 pub mod chat;
 pub mod config;

@@ -140,14 +140,16 @@ async fn a_consumer_and_an_agent_chat_with_nothing_lost() {
             .starts_with("Web User - "),
         "{assigned}"
     );
-    assert_eq!(
-        consumer.expect("agent_joined").await["agent_name"],
-        "Alex Agent"
-    );
 
     // Messages: acknowledged once stored; a resend is the same message, shown once.
     consumer.socket.send(json!({"type": "message", "chat_id": chat_id, "client_id": "m1", "text": "My refund is late"})).await;
-    let ack = consumer.expect("ack").await;
+    // Routing offered the chat to the agent before this ack, but the agent has not accepted it:
+    // the consumer has not been told anyone joined.
+    let (ack, before_ack) = consumer.socket.until(|e| e["type"] == "ack").await;
+    assert!(
+        before_ack.iter().all(|e| e["type"] != "agent_joined"),
+        "{before_ack:?}"
+    );
     assert_eq!(ack["client_id"], "m1");
     let first = desk
         .until(|e| e["type"] == "message" && e["message"]["from"] == "consumer")
@@ -161,10 +163,14 @@ async fn a_consumer_and_an_agent_chat_with_nothing_lost() {
         (ack["seq"].clone(), ack["message_id"].clone())
     );
 
-    // The agent accepts and replies; the consumer sees it.
+    // The agent accepts and replies; the consumer sees them join only now, then the reply.
     desk.send(json!({"type": "accept", "chat_id": chat_id}))
         .await;
     desk.until(|e| e["type"] == "accepted").await;
+    assert_eq!(
+        consumer.expect("agent_joined").await["agent_name"],
+        "Alex Agent"
+    );
     desk.send(
         json!({"type": "message", "chat_id": chat_id, "client_id": "r1", "text": "Let me check"}),
     )
@@ -393,6 +399,13 @@ async fn a_consumer_and_an_agent_chat_with_nothing_lost() {
         "forbidden",
         "no longer agent1's chat"
     );
+    assert_eq!(
+        handed["chat"]["accepted"], false,
+        "the new agent accepts afresh"
+    );
+    desk2
+        .send(json!({"type": "accept", "chat_id": chat_id}))
+        .await;
     assert_eq!(back.expect("agent_joined").await["agent_name"], "Bea Agent");
 
     // agent2 ends it: the consumer is told, and the ticket gets the transcript and the file.
@@ -863,10 +876,15 @@ async fn tones_are_validated_chosen_and_transfers_to_a_queue_requeue() {
             json!({"presence": "available"}),
         )
         .await;
+    let assigned = desk2.until(|e| e["type"] == "chat_assigned").await.0;
     assert_eq!(
-        desk2.until(|e| e["type"] == "chat_assigned").await.0["chat"]["issue"],
-        "Technical support"
+        (
+            assigned["chat"]["issue"].as_str(),
+            &assigned["chat"]["accepted"]
+        ),
+        (Some("Technical support"), &json!(false))
     );
+    desk2.send(json!({"type": "accept", "chat_id": chat})).await;
     assert_eq!(
         consumer.expect("agent_joined").await["agent_name"],
         "Bea Agent"

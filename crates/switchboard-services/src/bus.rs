@@ -18,10 +18,26 @@ pub enum ContactChange {
     Assigned(Contact),
     /// The contact ended (completed, ended by someone, or abandoned).
     Ended(Contact),
-    /// Transferred back to waiting in a queue; `from` held it until now.
-    Requeued { contact: Contact, from: UserId },
+    /// Back to waiting in a queue; `from` held it until now, `reason` says why it left them.
+    Requeued {
+        contact: Contact,
+        from: UserId,
+        reason: RequeueReason,
+    },
     /// Transferred from one agent straight to another (already assigned).
     Handed { contact: Contact, from: UserId },
+}
+
+/// Why a contact went back to waiting.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RequeueReason {
+    /// Its agent transferred it to a queue.
+    Transferred,
+    /// Its agent did not take it (a call that rang out); it keeps its place.
+    NotTaken,
+    /// Its agent went offline (signed out, or their adapter was gone for the grace); it keeps
+    /// its place.
+    AgentOffline,
 }
 
 impl ContactChange {

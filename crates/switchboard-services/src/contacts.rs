@@ -10,13 +10,14 @@
 //! (see `config`); presence changes and contacts update it incrementally. If a write fails
 //! after the engine decided, the engine is rebuilt from the store, which stays the truth.
 
-use crate::bus::{ChangeBus, ContactChange};
+use crate::bus::{ChangeBus, ContactChange, RequeueReason};
 use crate::events::{DomainEvent, EventBus, Subject};
 use crate::metrics::{Metrics, PresenceLabels};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_core::routing::{AgentSpec, Assignment, RoutingEngine, WaitingContact, WorkKind};
+use switchboard_core::wait::QueuePace;
 use switchboard_core::{
     CapacityProfile, Channel, Contact, ContactId, ContactStatus, Language, Permission, Presence,
     QueueId, QueueKind, QueueTree, TeamId, User, UserId,
@@ -46,6 +47,19 @@ struct State {
     agents: HashMap<UserId, AgentInfo>,
     /// Open contacts by id (queued or assigned).
     open: HashMap<ContactId, Contact>,
+    /// Each queue's recent hand-offs to agents, for waiting consumers' estimates; kept across
+    /// rebuilds (it is history, not configuration).
+    pace: QueuePace,
+}
+
+/// Where a waiting contact stands in its queue.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Standing {
+    /// 1 for the next contact the queue serves.
+    pub position: usize,
+    /// The estimated wait from now (see `switchboard_core::wait`); `None` without a recent
+    /// pace.
+    pub estimate: Option<chrono::Duration>,
 }
 
 /// A request to put a contact in a queue.
@@ -117,6 +131,7 @@ impl ContactService {
             tree: QueueTree::default(),
             agents: HashMap::new(),
             open: HashMap::new(),
+            pace: QueuePace::default(),
         };
         let service = Self {
             inner: Arc::new(Inner {
@@ -176,7 +191,7 @@ impl ContactService {
         id: ContactId,
         target: TransferTarget,
     ) -> Result<Contact, ContactError> {
-        self.inner.move_contact(id, target, true).await
+        self.inner.move_contact(id, target, None).await
     }
 
     /// Puts a contact an agent did not take (a call that rang out) back in its queue, keeping
@@ -188,8 +203,58 @@ impl ContactService {
             .and_then(|c| c.queue)
             .ok_or(ContactError::UnknownContact)?;
         self.inner
-            .move_contact(id, TransferTarget::Queue(queue), false)
+            .move_contact(
+                id,
+                TransferTarget::Queue(queue),
+                Some(RequeueReason::NotTaken),
+            )
             .await
+    }
+
+    /// An agent has gone: signed out, or their adapter was gone for the grace with no phone
+    /// registered. They go offline first (so routing offers them nothing more), then every
+    /// chat or message contact they hold goes back to its queue keeping its place (calls end
+    /// with their media, and a contact given to them directly has no queue to go back to).
+    /// Returns the contacts sent back.
+    pub async fn agent_gone(&self, agent: UserId) -> Result<Vec<Contact>, ContactError> {
+        self.set_presence(agent, Presence::Offline).await?;
+        let held: Vec<ContactId> = {
+            let state = self.inner.state.lock().await;
+            let mut held: Vec<&Contact> = state
+                .open
+                .values()
+                .filter(|c| {
+                    c.agent == Some(agent)
+                        && c.status == ContactStatus::Assigned
+                        && !c.channel.is_call()
+                        && c.queue.is_some()
+                })
+                .collect();
+            // The longest waiting first, so they meet the queue in their own order.
+            held.sort_by_key(|c| (c.created_at, c.id));
+            held.into_iter().map(|c| c.id).collect()
+        };
+        let mut returned = Vec::with_capacity(held.len());
+        for id in held {
+            let Some(queue) = self.open_contact(id).await.and_then(|c| c.queue) else {
+                continue;
+            };
+            match self
+                .inner
+                .move_contact(
+                    id,
+                    TransferTarget::Queue(queue),
+                    Some(RequeueReason::AgentOffline),
+                )
+                .await
+            {
+                Ok(contact) => returned.push(contact),
+                // Ended or moved meanwhile by someone else: nothing to send back.
+                Err(ContactError::UnknownContact | ContactError::NotAssigned) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(returned)
     }
 
     /// Sets an agent's presence (stored, announced, and given to routing); the user as stored
@@ -249,6 +314,24 @@ impl ContactService {
     /// How many contacts wait ahead of this one.
     pub async fn position(&self, contact: ContactId) -> Option<usize> {
         self.inner.state.lock().await.engine.position(contact)
+    }
+
+    /// Where each of these contacts stands in its queue, for those that wait in one.
+    pub async fn standings(&self, contacts: Vec<ContactId>) -> Vec<(ContactId, Standing)> {
+        let now = Utc::now();
+        let state = self.inner.state.lock().await;
+        contacts
+            .into_iter()
+            .filter_map(|id| {
+                let contact = state.open.get(&id)?;
+                let queue = contact
+                    .queue
+                    .filter(|_| contact.status == ContactStatus::Queued)?;
+                let position = state.engine.position(id)? + 1;
+                let estimate = state.pace.estimate(queue, position, now);
+                Some((id, Standing { position, estimate }))
+            })
+            .collect()
     }
 }
 
@@ -360,6 +443,7 @@ impl Inner {
             tree,
             agents,
             open: open.into_iter().map(|c| (c.id, c)).collect(),
+            pace: std::mem::take(&mut state.pace),
         };
         self.apply_assignments(state, decided, now).await?;
         self.refresh_gauges(state);
@@ -529,11 +613,14 @@ impl Inner {
         Ok(())
     }
 
+    /// Moves a contact that is with an agent. `returned` is why it goes back to its queue
+    /// when the agent did not choose to transfer it (then it is not counted as a transfer);
+    /// `None` for a transfer.
     async fn move_contact(
         &self,
         id: ContactId,
         target: TransferTarget,
-        counts: bool,
+        returned: Option<RequeueReason>,
     ) -> Result<Contact, ContactError> {
         let now = Utc::now();
         let mut state = self.state.lock().await;
@@ -558,7 +645,7 @@ impl Inner {
                 }
                 let issue = state.tree.path(queue).unwrap_or_default();
                 contact.requeue(queue, issue);
-                if !counts {
+                if returned.is_some() {
                     contact.transfers = contact.transfers.saturating_sub(1);
                 }
                 let mut decided = state.engine.release(id, now).unwrap_or_default();
@@ -609,6 +696,7 @@ impl Inner {
                 self.tell(ContactChange::Requeued {
                     contact: contact.clone(),
                     from,
+                    reason: returned.unwrap_or(RequeueReason::Transferred),
                 });
             }
             TransferTarget::Agent(_) => {
@@ -693,6 +781,9 @@ impl Inner {
                 .count_contact(contact.channel.as_str(), "assigned");
             if let Some(wait) = contact.wait_millis() {
                 self.metrics.wait_seconds.observe(wait as f64 / 1000.0);
+            }
+            if let (Some(queue), Some(at)) = (contact.queue, contact.assigned_at) {
+                state.pace.record(queue, at);
             }
             self.publish_contact(DomainEvent::ContactAssigned, &contact, state);
             self.tell(ContactChange::Assigned(contact.clone()));

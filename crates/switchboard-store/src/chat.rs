@@ -45,6 +45,9 @@ pub trait ChatStore: Send + Sync {
         properties: &ReservedProperties,
     ) -> StoreResult<()>;
     async fn mark_chat_accepted(&self, contact: ContactId, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Forgets that the chat was accepted: it moved to another agent (or back to a queue), and
+    /// whoever has it next accepts it afresh.
+    async fn clear_chat_accepted(&self, contact: ContactId) -> StoreResult<()>;
     /// Appends a message with the next sequence number. A message with a client id that this
     /// sender already used in this chat is not stored again: the stored one is returned with
     /// `false`, so a resend is acknowledged exactly like the first send.
@@ -473,6 +476,12 @@ macro_rules! chat_sql {
             async fn mark_chat_accepted(&self, contact: ContactId, at: DateTime<Utc>) -> StoreResult<()> {
                 let done = sqlx::query("UPDATE chat_sessions SET accepted_at = $2 WHERE contact_id = $1")
                     .bind(contact.to_string()).bind(millis(at)).execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "chat")
+            }
+
+            async fn clear_chat_accepted(&self, contact: ContactId) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE chat_sessions SET accepted_at = NULL WHERE contact_id = $1")
+                    .bind(contact.to_string()).execute(self.writer()).await?;
                 not_found_unless_one(done.rows_affected(), "chat")
             }
 

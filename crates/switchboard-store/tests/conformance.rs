@@ -883,6 +883,10 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
         (stored.properties, stored.accepted_at),
         (flags, Some(now()))
     );
+    // Moved to another agent, the chat is accepted afresh.
+    store.clear_chat_accepted(contact.id).await.unwrap();
+    assert_eq!(store.get_chat(contact.id).await.unwrap().accepted_at, None);
+    store.mark_chat_accepted(contact.id, now()).await.unwrap();
 
     // A transfer keeps the contact's arrival and counts.
     let mut moved = contact.clone();

@@ -9,7 +9,6 @@
 use super::protocol::{parse_agent, AgentCommand, ServerEvent, Tones};
 use super::{parse_chat_id, ChatError, ChatService};
 use axum::extract::ws::{Message, WebSocket};
-use chrono::Utc;
 use std::sync::Arc;
 use switchboard_core::chat::Sender;
 use switchboard_core::{Actor, Channel, ContactId, ContactStatus, QueueId, UserId};
@@ -27,6 +26,7 @@ pub async fn serve(
     let (conn, mut outbox) = chat.hub.connect();
     let agent = actor.user_id;
     chat.hub.join_agent(agent, &conn);
+    chat.attendance.agent_connected(agent, conn.id);
     let mut chats = Vec::new();
     if let Ok(open) = chat.store.open_contacts().await {
         for contact in open.iter().filter(|c| {
@@ -44,6 +44,12 @@ pub async fn serve(
         chats: Vec::new(),
         agent_chats: chats,
         tones: Some(tones(&chat, agent).await),
+        presence: chat
+            .store
+            .get_user(agent)
+            .await
+            .ok()
+            .map(|user| user.presence.current().to_string()),
     };
     if socket
         .send(Message::Text(welcome.to_json().to_string().into()))
@@ -51,6 +57,7 @@ pub async fn serve(
         .is_err()
     {
         chat.hub.leave(conn.id);
+        chat.attendance.closed(conn.id);
         return;
     }
     let mut session = AgentSession {
@@ -59,6 +66,7 @@ pub async fn serve(
         phone: false,
     };
     super::connection::pump(&chat, &conn, &mut socket, &mut outbox, &mut session).await;
+    chat.attendance.closed(conn.id);
     if session.phone {
         session.app.voice.phone_offline(conn.id);
     }
@@ -219,13 +227,10 @@ async fn handle(
                 let chat = own_chat(service, agent, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
-                service
-                    .store
-                    .mark_chat_accepted(chat, Utc::now())
+                let frame = service
+                    .accept(chat, agent, conn)
                     .await
-                    .map_err(|e| (e.into(), None))?;
-                let frame = ServerEvent::Accepted { chat_id }.to_json();
-                service.hub.to_agent(agent, &frame, Some(conn.id));
+                    .map_err(|e| (e, None))?;
                 Ok(vec![frame])
             }
             AgentCommand::Message {

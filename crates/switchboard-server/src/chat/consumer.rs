@@ -63,6 +63,7 @@ pub async fn serve(chat: Arc<ChatService>, mut socket: WebSocket, admit_visitor:
         }
     };
     super::connection::pump(&chat, &conn, &mut socket, &mut outbox, &mut session).await;
+    chat.attendance.closed(conn.id);
 }
 
 /// Finds or makes the visitor, applies an identity token, and welcomes them.
@@ -127,7 +128,7 @@ async fn hello(
         .await
         .map_err(|e| ChatError::from(e).frame(None))?
     {
-        service.hub.join_chat(chat, conn);
+        service.join(chat, conn);
         if let Ok(contact) = service.store.get_contact(chat).await {
             chats.push(service.chat_info(&contact).await);
         }
@@ -139,6 +140,7 @@ async fn hello(
         chats,
         agent_chats: Vec::new(),
         tones: None,
+        presence: None,
     };
     socket
         .send(Message::Text(welcome.to_json().to_string().into()))
@@ -274,7 +276,13 @@ async fn handle(
                     )
                     .await
                     .map_err(|e| (e, Some(client_id.clone())))?;
-                Ok(vec![ServerEvent::ChatStarted { client_id, chat }.to_json()])
+                let standing = match parse_chat_id(&chat.chat_id) {
+                    Ok(id) => service.standing_frame(id).await,
+                    Err(_) => None,
+                };
+                let mut frames = vec![ServerEvent::ChatStarted { client_id, chat }.to_json()];
+                frames.extend(standing);
+                Ok(frames)
             }
             ConsumerCommand::Message {
                 chat_id,
@@ -328,7 +336,7 @@ async fn handle(
                     .own_chat(service, &chat_id)
                     .await
                     .map_err(|e| (e, None))?;
-                service.hub.join_chat(chat, conn);
+                service.join(chat, conn);
                 let mut frames = Vec::new();
                 let mut last = after_seq.max(0);
                 loop {
@@ -365,6 +373,7 @@ async fn handle(
                     }
                     .to_json(),
                 );
+                frames.extend(service.standing_frame(chat).await);
                 Ok(frames)
             }
             ConsumerCommand::Identify { identity_token } => Ok(vec![identify(

@@ -113,6 +113,11 @@ impl Hub {
         });
     }
 
+    /// The chats that have a consumer connection open.
+    pub fn chats_with_consumers(&self) -> Vec<ContactId> {
+        self.with(|rooms| rooms.chats.keys().copied().collect())
+    }
+
     /// Open consumer and agent connections, for metrics.
     pub fn counts(&self) -> (usize, usize) {
         self.with(|rooms| {

@@ -28,8 +28,8 @@ use switchboard_core::hours::parse_time_zone;
 use switchboard_core::{
     AttachmentId, Channel, Contact, ContactId, Language, MessageId, QueueId, TicketId, UserId,
 };
-use switchboard_services::bus::ContactChange;
-use switchboard_services::contacts::{ContactError, ContactService, NewContact};
+use switchboard_services::bus::{ContactChange, RequeueReason};
+use switchboard_services::contacts::{ContactError, ContactService, NewContact, Standing};
 use switchboard_services::jobs::Jobs;
 use switchboard_store::{ChatSession, NewMessage, Store, StoreError, Ticket, Visitor};
 use tokio::sync::{mpsc, oneshot};
@@ -154,6 +154,29 @@ pub struct ChatService {
     names: Arc<AgentNames>,
     /// One queue per writer; a chat always goes to the same one, so its messages keep their order.
     writers: Vec<mpsc::Sender<PendingWrite>>,
+    /// Which adapters and widgets are connected, for presence and abandoned chats.
+    pub attendance: crate::attendance::AttendanceWatch,
+    /// The queue standing each waiting chat's consumer was last shown (position, estimated
+    /// seconds), so only changes are sent; a chat leaves it when it stops waiting.
+    shown_standings: Mutex<HashMap<ContactId, (usize, Option<u64>)>>,
+    /// Wakes the standings refresher early: routing moved a chat, so positions may have moved.
+    standings_moved: tokio::sync::Notify,
+}
+
+/// How often waiting consumers' standings are looked at besides when routing moves a chat
+/// (estimates drift with time even when nothing moves).
+const STANDINGS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Estimates are shown in steps of this many seconds, so a consumer is not sent a new one
+/// every few seconds for a change nobody would notice.
+const ESTIMATE_STEP_SECONDS: u64 = 15;
+
+/// The estimate as shown: whole steps, rounded up.
+fn shown_estimate(standing: &Standing) -> Option<u64> {
+    standing.estimate.map(|wait| {
+        let seconds = wait.num_seconds().max(0) as u64;
+        seconds.div_ceil(ESTIMATE_STEP_SECONDS) * ESTIMATE_STEP_SECONDS
+    })
 }
 
 impl ChatService {
@@ -181,6 +204,55 @@ impl ChatService {
             jobs,
             names,
             writers,
+            attendance: Default::default(),
+            shown_standings: Mutex::default(),
+            standings_moved: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// A consumer's connection joins a chat: it gets the chat's events from now on, and the
+    /// chat counts as attended while it is open.
+    pub fn join(&self, chat: ContactId, conn: &Conn) {
+        self.hub.join_chat(chat, conn);
+        self.attendance.chat_joined(chat, conn.id);
+    }
+
+    /// The `queue_position` frame for a chat waiting in a queue, remembered as shown; `None`
+    /// when the chat does not wait.
+    pub async fn standing_frame(&self, chat: ContactId) -> Option<Arc<str>> {
+        let (_, standing) = self.contacts.standings(vec![chat]).await.pop()?;
+        let shown = (standing.position, shown_estimate(&standing));
+        if let Ok(mut shown_standings) = self.shown_standings.lock() {
+            shown_standings.insert(chat, shown);
+        }
+        Some(standing_event(chat, shown))
+    }
+
+    /// Keeps waiting consumers' standings current: every few seconds, and at once when
+    /// routing moves a chat. Runs as long as the server.
+    pub async fn refresh_standings(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(STANDINGS_EVERY) => {}
+                () = self.standings_moved.notified() => {}
+            }
+            let watched = self.hub.chats_with_consumers();
+            let standings = self.contacts.standings(watched).await;
+            let mut changed = Vec::new();
+            if let Ok(mut shown) = self.shown_standings.lock() {
+                let waiting: std::collections::HashSet<ContactId> =
+                    standings.iter().map(|(id, _)| *id).collect();
+                shown.retain(|id, _| waiting.contains(id));
+                for (id, standing) in &standings {
+                    let now_shown = (standing.position, shown_estimate(standing));
+                    if shown.insert(*id, now_shown) != Some(now_shown) {
+                        changed.push((*id, now_shown));
+                    }
+                }
+            }
+            for (id, shown) in changed {
+                self.hub.to_chat(id, &standing_event(id, shown), None);
+            }
         }
     }
 
@@ -268,8 +340,14 @@ impl ChatService {
         }
     }
 
+    /// A chat as its consumer sees it: the agent is named once they have accepted the chat
+    /// (until then the consumer is still waiting for them).
     pub async fn chat_info(&self, contact: &Contact) -> ChatInfo {
-        let agent_name = match contact.agent {
+        let accepted = match self.store.get_chat(contact.id).await {
+            Ok(chat) => accepted(&chat, contact),
+            Err(_) => false,
+        };
+        let agent_name = match contact.agent.filter(|_| accepted) {
             Some(agent) => Some(self.agent_name(agent).await),
             None => None,
         };
@@ -299,7 +377,7 @@ impl ChatService {
                 email: identity.and_then(|i| i.1),
             },
             properties: flags(&chat.properties),
-            accepted: chat.accepted_at.is_some(),
+            accepted: accepted(&chat, contact),
             ticket_id: chat.ticket.to_string(),
             created_at: contact.created_at,
         })
@@ -406,7 +484,7 @@ impl ChatService {
     ) -> Result<ChatInfo, ChatError> {
         if let Some(open) = self.store.open_chats_of_visitor(visitor.id).await?.first() {
             let contact = self.store.get_contact(*open).await?;
-            self.hub.join_chat(contact.id, conn);
+            self.join(contact.id, conn);
             return Ok(self.chat_info(&contact).await);
         }
         let queue =
@@ -462,7 +540,7 @@ impl ChatService {
             accepted_at: None,
         };
         // Join first: routing may give the chat to an agent before `enqueue` returns.
-        self.hub.join_chat(contact_id, conn);
+        self.join(contact_id, conn);
         let request = NewContact {
             queue,
             priority: None,
@@ -506,22 +584,45 @@ impl ChatService {
 
     /// Reacts to routing: tells both sides of a chat when it reaches an agent, moves, or ends.
     /// Only chats' changes come here (the server hands each change to its channel's carrier).
+    /// The consumer hears that an agent joined when the agent accepts (`accept`), not here.
     pub async fn on_change(&self, change: ContactChange) {
         match change {
-            ContactChange::Assigned(contact) => self.joined(&contact).await,
+            ContactChange::Assigned(contact) => self.assigned(&contact).await,
             ContactChange::Handed { contact, from } => {
+                self.forget_acceptance(contact.id).await;
                 let frame = ServerEvent::ChatRemoved {
                     chat_id: contact.id.to_string(),
                     reason: "transferred".into(),
                 }
                 .to_json();
                 self.hub.to_agent(from, &frame, None);
-                self.joined(&contact).await;
+                self.assigned(&contact).await;
             }
-            ContactChange::Requeued { contact, from } => {
+            ContactChange::Requeued {
+                contact,
+                from,
+                reason,
+            } => {
+                self.forget_acceptance(contact.id).await;
+                let (removed, note) = match reason {
+                    RequeueReason::Transferred => {
+                        ("transferred", format!("Transferred to {}", contact.issue))
+                    }
+                    RequeueReason::NotTaken => (
+                        "not_taken",
+                        "Waiting for the next available agent".to_owned(),
+                    ),
+                    RequeueReason::AgentOffline => (
+                        "agent_offline",
+                        format!(
+                            "{} went offline; waiting for the next available agent",
+                            self.agent_name(from).await
+                        ),
+                    ),
+                };
                 let frame = ServerEvent::ChatRemoved {
                     chat_id: contact.id.to_string(),
-                    reason: "transferred".into(),
+                    reason: removed.into(),
                 }
                 .to_json();
                 self.hub.to_agent(from, &frame, None);
@@ -531,8 +632,7 @@ impl ChatService {
                 }
                 .to_json();
                 self.hub.to_chat(contact.id, &queued, None);
-                self.system_message(&contact, format!("Transferred to {}", contact.issue))
-                    .await;
+                self.system_message(&contact, note).await;
             }
             ContactChange::Ended(contact) => {
                 let reason = contact.end_reason.clone().unwrap_or_else(|| "ended".into());
@@ -560,9 +660,12 @@ impl ChatService {
                 }
             }
         }
+        // Whatever moved, the chats still waiting may stand elsewhere now.
+        self.standings_moved.notify_one();
     }
 
-    async fn joined(&self, contact: &Contact) {
+    /// Offers a chat routing gave an agent to their adapters; they accept it to join it.
+    async fn assigned(&self, contact: &Contact) {
         let Some(agent) = contact.agent else { return };
         match self.agent_chat(contact).await {
             Ok(chat) => {
@@ -571,16 +674,68 @@ impl ChatService {
             }
             Err(error) => tracing::warn!(%error, "assigned chat could not be described"),
         }
+    }
+
+    /// A chat that moved on is accepted afresh by whoever has it next.
+    async fn forget_acceptance(&self, chat: ContactId) {
+        if let Err(error) = self.store.clear_chat_accepted(chat).await {
+            tracing::warn!(%error, "a moved chat's acceptance was not cleared");
+        }
+    }
+
+    /// The agent accepts a chat routed to them: stored, the agent's other adapters stop
+    /// ringing, and the consumer is told the agent joined (once: accepting again only answers).
+    pub async fn accept(
+        &self,
+        chat: ContactId,
+        agent: UserId,
+        origin: &Conn,
+    ) -> Result<Arc<str>, ChatError> {
+        let contact = self
+            .contacts
+            .open_contact(chat)
+            .await
+            .filter(|c| c.agent == Some(agent))
+            .ok_or(ChatError::Forbidden)?;
+        let session = self.store.get_chat(chat).await?;
+        let frame = ServerEvent::Accepted {
+            chat_id: chat.to_string(),
+        }
+        .to_json();
+        if accepted(&session, &contact) {
+            return Ok(frame);
+        }
+        self.store.mark_chat_accepted(chat, Utc::now()).await?;
+        self.hub.to_agent(agent, &frame, Some(origin.id));
         let name = self.agent_name(agent).await;
-        let frame = ServerEvent::AgentJoined {
-            chat_id: contact.id.to_string(),
+        let joined = ServerEvent::AgentJoined {
+            chat_id: chat.to_string(),
             agent_name: name.clone(),
         }
         .to_json();
-        self.hub.to_chat(contact.id, &frame, None);
-        self.system_message(contact, format!("{name} joined the chat"))
+        self.hub.to_chat(chat, &joined, None);
+        self.system_message(&contact, format!("{name} joined the chat"))
             .await;
+        Ok(frame)
     }
+}
+
+/// Whether the chat's current agent has accepted it: an acceptance from before the chat last
+/// reached an agent belongs to someone else.
+fn accepted(chat: &ChatSession, contact: &Contact) -> bool {
+    match (chat.accepted_at, contact.assigned_at) {
+        (Some(accepted), Some(assigned)) => accepted >= assigned,
+        _ => false,
+    }
+}
+
+fn standing_event(chat: ContactId, (position, estimate): (usize, Option<u64>)) -> Arc<str> {
+    ServerEvent::QueuePosition {
+        chat_id: chat.to_string(),
+        position,
+        estimated_wait_seconds: estimate,
+    }
+    .to_json()
 }
 
 pub fn flags(properties: &ReservedProperties) -> Flags {

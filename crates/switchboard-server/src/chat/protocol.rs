@@ -273,6 +273,9 @@ pub enum ServerEvent {
         chats: Vec<ChatInfo>,
         agent_chats: Vec<AgentChat>,
         tones: Option<Tones>,
+        /// The agent's presence (agent protocol only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        presence: Option<String>,
     },
     Identified {
         external_id: String,
@@ -303,10 +306,22 @@ pub enum ServerEvent {
         chat_id: String,
         agent_name: String,
     },
-    /// The chat waits in a queue again (after a transfer).
+    /// The chat waits in a queue again (after a transfer, or its agent went offline).
     ChatQueued {
         chat_id: String,
         issue: String,
+    },
+    /// Where a waiting chat stands: 1 for the next served, and the estimated wait in seconds
+    /// (`None` without a recent pace); sent when either changes.
+    QueuePosition {
+        chat_id: String,
+        position: usize,
+        estimated_wait_seconds: Option<u64>,
+    },
+    /// The agent's presence, as the server holds it (on every change, whoever made it).
+    Presence {
+        presence: String,
+        since: DateTime<Utc>,
     },
     Resumed {
         chat_id: String,

@@ -261,9 +261,11 @@ async fn login(
     ))
 }
 
-/// Ends the session and clears the cookie.
+/// Ends the session and clears the cookie. The user goes offline, and the chats they held go
+/// back to their queues keeping their places.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("session" = [])), responses((status = 204)))]
 async fn logout(State(app): State<AppState>, current: CurrentUser) -> ApiResult<impl IntoResponse> {
+    app.services.contacts.agent_gone(current.user.id).await?;
     app.services
         .store
         .delete_session(&current.session.token_hash)

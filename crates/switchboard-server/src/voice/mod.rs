@@ -773,7 +773,7 @@ fn contact_event(change: ContactChange) -> Option<ContactEvent> {
         ContactChange::Ended(contact) => ContactEvent::Ended {
             contact: contact.id,
         },
-        ContactChange::Requeued { contact, from } => ContactEvent::Requeued {
+        ContactChange::Requeued { contact, from, .. } => ContactEvent::Requeued {
             contact: contact.id,
             queue: contact.queue,
             from,

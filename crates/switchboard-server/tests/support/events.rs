@@ -94,6 +94,12 @@ impl EventStream {
         }
     }
 
+    /// Cuts the connection as a lost network would: the TCP stream is dropped with no close
+    /// frame.
+    pub fn cut(self) {
+        drop(self.socket);
+    }
+
     pub async fn close(mut self) {
         self.socket.send(Message::Close(None)).await.ok();
     }

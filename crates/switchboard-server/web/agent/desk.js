@@ -1,5 +1,6 @@
 // Switchboard agent adapter (PLT-6): sign in, set presence, take chats routed to you, reply,
-// attach files, transfer, end. Profile flags (RDP-3) show on each chat and update live.
+// attach files, transfer, end, sign out. The presence menu shows the status the server holds
+// (the server sends every change, custom statuses such as "Missed call" included). Profile flags (RDP-3) show on each chat and update live.
 // Notification tones (NTF-3): a new chat plays its tone once or every N seconds until it is
 // accepted or gone; a new consumer message plays the message tone. Calls ring on the browser
 // phone (phone.js), whose signalling shares this page's WebSocket.
@@ -10,6 +11,11 @@ import '/agent/phone.js';
 const PHONE_FRAMES = new Set(['phone_ready', 'call_ring', 'call_sdp', 'call_stop']);
 
 const PRESENCES = ['available', 'busy', 'break', 'do_not_disturb', 'offline'];
+
+/// A presence as the menu says it: "do not disturb", or a custom status's own name.
+function presenceLabel(presence) {
+  return presence.startsWith('custom:') ? presence.slice('custom:'.length) : presence.replaceAll('_', ' ');
+}
 const FLAG_LABELS = {
   reserved_verified_customer: 'Verified customer',
   reserved_bad_actor: 'Bad actor',
@@ -77,6 +83,8 @@ class AgentDesk extends HTMLElement {
     this.backoff = 500;
     this.queues = [];
     this.agents = [];
+    this.customStatuses = [];    // the center's custom statuses, as `custom:<name>`
+    this.typingTimer = null;
     this.phone = document.createElement('sb-phone');
     // The main view says when the agent is on a call rather than waiting for chats.
     this.phone.addEventListener('phonechange', () => this.render());
@@ -124,6 +132,11 @@ class AgentDesk extends HTMLElement {
     } catch {
       this.phone.setQueues([]);
     }
+    try {
+      this.customStatuses = (await api('GET', '/api/v1/custom-statuses')).map((s) => `custom:${s.name}`);
+    } catch {
+      this.customStatuses = [];
+    }
     this.connect();
     this.render();
   }
@@ -165,6 +178,7 @@ class AgentDesk extends HTMLElement {
     switch (event.type) {
       case 'welcome':
         this.backoff = 500;
+        if (event.presence) this.me.presence = event.presence;
         this.phone.connected((frame) => this.send(frame));
         this.tones = event.tones;
         this.phone.setTones(event.tones);
@@ -234,6 +248,9 @@ class AgentDesk extends HTMLElement {
         this.ring();
         break;
       }
+      case 'presence':
+        this.me.presence = event.presence;
+        break;
       case 'error':
         this.notice = event.message;
         break;
@@ -269,13 +286,46 @@ class AgentDesk extends HTMLElement {
 
   async setPresence(presence) {
     try {
-      await api('PUT', `/api/v1/agents/${this.me.id}/presence`, { presence });
-      this.me.presence = presence;
+      this.me.presence = (await api('PUT', `/api/v1/agents/${this.me.id}/presence`, { presence })).presence;
       this.notice = null;
     } catch (error) {
       this.notice = error.message;
     }
     this.render();
+  }
+
+  /// Ends the session on the server (which sets the agent offline and hands their chats back
+  /// to their queues), closes the socket without reconnecting, and shows the sign-in form.
+  async signOut() {
+    try {
+      await api('POST', '/api/v1/auth/logout');
+    } catch (error) {
+      if (error.status !== 401) {
+        this.notice = error.message;
+        this.render();
+        return;
+      }
+    }
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close();
+    clearInterval(this.toneTimer);
+    this.toneTimer = null;
+    this.me = null;
+    this.chats.clear();
+    this.selected = null;
+    this.notice = null;
+    this.renderLogin('You have signed out.');
+  }
+
+  /// Tells the consumer the agent is typing, and that they stopped two seconds after the last key.
+  typing(chatId) {
+    if (!this.typingTimer) this.send({ type: 'typing', chat_id: chatId, active: true });
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => {
+      this.typingTimer = null;
+      this.send({ type: 'typing', chat_id: chatId, active: false });
+    }, 2000);
   }
 
   reply(chatId, text, attachment) {
@@ -314,9 +364,14 @@ class AgentDesk extends HTMLElement {
 
   render() {
     if (!this.me) return;
-    const presence = element('select', { 'data-testid': 'presence', onchange: () => this.setPresence(presence.value) },
-      ...PRESENCES.map((p) => element('option', { value: p, selected: p === this.me.presence }, p.replaceAll('_', ' '))));
-    const top = element('div', { class: 'top' }, element('strong', {}, 'Switchboard'), element('span', { class: 'grow' }, this.me.display_name), presence);
+    // Every status the agent may choose, and the one the server holds even when it is not
+    // among them (a custom status removed since, say), so the menu never shows another one.
+    const choices = [...PRESENCES, ...this.customStatuses];
+    if (this.me.presence && !choices.includes(this.me.presence)) choices.push(this.me.presence);
+    const presence = element('select', { 'data-testid': 'presence', 'aria-label': 'Presence', onchange: () => this.setPresence(presence.value) },
+      ...choices.map((p) => element('option', { value: p, selected: p === this.me.presence }, presenceLabel(p))));
+    const signOut = element('button', { class: 'secondary', 'data-testid': 'sign-out', onclick: () => this.signOut() }, 'Sign out');
+    const top = element('div', { class: 'top' }, element('strong', {}, 'Switchboard'), element('span', { class: 'grow' }, this.me.display_name), presence, signOut);
     const list = element('div', { class: 'list', 'data-testid': 'chat-list' });
     const side = element('div', { class: 'side' }, this.phone, list);
     for (const [id, chat] of this.chats) {
@@ -356,7 +411,7 @@ class AgentDesk extends HTMLElement {
       for (const pending of chat.pending) messages.append(element('div', { class: 'msg agent pending' }, pending.text || '(file)'));
       view.append(header, messages, element('div', { class: 'typing', 'data-testid': 'typing' }, chat.typing && !chat.ended ? 'Customer is typing…' : ''));
       if (!chat.ended) {
-        const input = element('textarea', { placeholder: 'Reply', 'data-testid': 'reply' });
+        const input = element('textarea', { placeholder: 'Reply', 'data-testid': 'reply', oninput: () => this.typing(id) });
         const file = element('input', { type: 'file', style: 'display:none', 'data-testid': 'file', onchange: () => this.attach(id, file.files[0]) });
         view.append(element('form', { class: 'reply', onsubmit: (event) => {
           event.preventDefault();

@@ -49,6 +49,7 @@ const STYLE = `
   .msg.pending { opacity: .6; }
   .msg img, .msg video { max-width: 100%; border-radius: 6px; display: block; margin-top: 4px; }
   .typing { font-size: 12px; color: #5b6475; min-height: 16px; padding: 0 10px; }
+  .standing { font-size: 12px; padding: 6px 12px; background: #eef3ff; color: #1d3a8a; border-bottom: 1px solid #d5dbe6; }
   form { display: flex; gap: 6px; padding: 8px; border-top: 1px solid #e1e6ef; }
   textarea { flex: 1; resize: none; font: inherit; padding: 6px; border: 1px solid #d5dbe6; border-radius: 6px; height: 36px; }
   .notice { color: #a32020; font-size: 12px; padding: 0 10px; }
@@ -81,6 +82,7 @@ class SwitchboardChat extends HTMLElement {
     this.backoff = 500;
     this.visitor = load('visitor', null);
     this.chat = null;              // { chat_id, status, issue, agent_name }
+    this.standing = null;          // { position, estimated_wait_seconds } while the chat waits
     this.messages = new Map();     // message id -> message, from the server
     this.outbox = load('outbox', []); // [{ client_id, chat_id, text, attachment_id }]
     this.open = false;
@@ -224,6 +226,7 @@ class SwitchboardChat extends HTMLElement {
         if (this.chat) {
           this.chat.agent_name = event.agent_name;
           this.chat.status = 'assigned';
+          this.standing = null;
           this.render();
         }
         break;
@@ -232,12 +235,20 @@ class SwitchboardChat extends HTMLElement {
           this.chat.status = 'queued';
           this.chat.agent_name = null;
           this.chat.issue = event.issue;
+          this.agentTyping = false;
+          this.render();
+        }
+        break;
+      case 'queue_position':
+        if (this.chat && event.chat_id === this.chat.chat_id) {
+          this.standing = { position: event.position, estimated_wait_seconds: event.estimated_wait_seconds };
           this.render();
         }
         break;
       case 'chat_ended':
         if (this.chat && event.chat_id === this.chat.chat_id) {
           this.chat.status = 'ended';
+          this.standing = null;
           this.outbox = [];
           save('outbox', []);
           this.render();
@@ -331,6 +342,16 @@ class SwitchboardChat extends HTMLElement {
     }
   }
 
+  /// "You are number 2 in the queue · about 3 minutes" while the chat waits for an agent.
+  standingText() {
+    if (!this.standing || !this.chat || this.chat.agent_name) return '';
+    const place = this.standing.position === 1 ? 'You are next in the queue' : `You are number ${this.standing.position} in the queue`;
+    const wait = this.standing.estimated_wait_seconds;
+    if (wait === null || wait === undefined) return place;
+    const minutes = Math.round(wait / 60);
+    return `${place} · about ${minutes < 1 ? 'a minute or less' : minutes === 1 ? '1 minute' : `${minutes} minutes`}`;
+  }
+
   setStatus(text) {
     const node = this.root.querySelector('.status');
     if (node) node.textContent = text;
@@ -360,6 +381,8 @@ class SwitchboardChat extends HTMLElement {
       body);
     root.append(panel);
     const ended = this.chat && (this.chat.status === 'ended' || this.chat.status === 'abandoned');
+    const standing = ended ? '' : this.standingText();
+    if (standing) panel.insertBefore(element('div', { class: 'standing', 'data-testid': 'queue-position' }, standing), body);
     if (!this.chat) {
       const menu = element('div', { class: 'menu', 'data-testid': 'menu' });
       const add = (nodes, depth) => {
@@ -405,7 +428,7 @@ class SwitchboardChat extends HTMLElement {
     } else if (ended) {
       panel.append(element('form', {}, element('button', {
         type: 'button', 'data-testid': 'new-chat',
-        onclick: () => { this.chat = null; this.messages.clear(); this.loadMenu(); this.render(); },
+        onclick: () => { this.chat = null; this.standing = null; this.messages.clear(); this.loadMenu(); this.render(); },
       }, 'Start a new chat')));
     }
     body.scrollTop = body.scrollHeight;
