@@ -7,6 +7,7 @@
 
 import { element, newClientId } from '/widget/common.js';
 import '/agent/phone.js';
+import '/agent/wrapup.js';
 
 const PHONE_FRAMES = new Set(['phone_ready', 'call_ring', 'call_sdp', 'call_stop']);
 
@@ -244,6 +245,8 @@ class AgentDesk extends HTMLElement {
         if (chat) {
           chat.ended = true;
           chat.endReason = event.reason;
+          // Taken away (transferred, or back to its queue) rather than ended.
+          chat.removed = event.type === 'chat_removed';
         }
         this.ring();
         break;
@@ -410,6 +413,18 @@ class AgentDesk extends HTMLElement {
       }
       for (const pending of chat.pending) messages.append(element('div', { class: 'msg agent pending' }, pending.text || '(file)'));
       view.append(header, messages, element('div', { class: 'typing', 'data-testid': 'typing' }, chat.typing && !chat.ended ? 'Customer is typing…' : ''));
+      // A chat the agent took and that ended (not one that left them) gets its wrap-up; the
+      // same form every render, so what they typed stays.
+      if (chat.ended && chat.info.accepted && !chat.removed && !chat.wrapped) {
+        if (!chat.wrapNode) {
+          chat.wrapNode = element('sb-wrap-up', { contact: id, title: `Chat with ${chat.info.customer.name}` });
+          chat.wrapNode.addEventListener('wrapupdone', () => {
+            chat.wrapped = true;
+            this.render();
+          });
+        }
+        view.append(chat.wrapNode);
+      }
       if (!chat.ended) {
         const input = element('textarea', { placeholder: 'Reply', 'data-testid': 'reply', oninput: () => this.typing(id) });
         const file = element('input', { type: 'file', style: 'display:none', 'data-testid': 'file', onchange: () => this.attach(id, file.files[0]) });
