@@ -98,6 +98,14 @@ test('a consumer and an agent chat in the browser and nothing is lost', async ()
   // The agent ends the chat; the consumer is told; the ticket holds the transcript.
   await agent.click('[data-testid=end]');
   await consumer.locator('[data-testid=status]', { hasText: 'Chat ended' }).waitFor();
+  // The agent wraps the chat up: a disposition and a note, stored on the contact.
+  const wrap = agent.locator('sb-wrap-up [data-testid=wrapup]');
+  await wrap.locator('[data-testid=disposition]').selectOption('Resolved');
+  await wrap.locator('[data-testid=wrapup-note]').fill('Refund resent');
+  await agent.screenshot({ path: `${ARTIFACTS}agent-chat-wrap-up.png` });
+  await wrap.locator('[data-testid=wrapup-save]').click();
+  // The form goes only once the wrap-up is stored (a refusal stays in it).
+  await agent.locator('sb-wrap-up').waitFor({ state: 'detached' });
   const admin = await apiSession(center, 'admin');
   let ticket;
   for (let attempt = 0; attempt < 100; attempt += 1) {
