@@ -17,6 +17,9 @@ pub struct Directory {
     pub phones: HashMap<String, (UserId, String)>,
     /// The outbound trunks' addresses, resolved by the shell when it loaded the directory.
     pub resolved: HashMap<switchboard_core::TrunkId, SocketAddr>,
+    /// Leaf queues whose calls are not recorded (their `record_calls` is off); every other
+    /// answered call is.
+    pub unrecorded_queues: std::collections::HashSet<switchboard_core::QueueId>,
 }
 
 impl Directory {

@@ -17,7 +17,7 @@
 //! Layout: `engine` (the state, inputs, timers, SIP dispatch), `call` (the call's life: menu,
 //! queue, ringing, talking, hold, the end), `devices` (placing legs on phones, numbers and
 //! browser sessions; hanging them up), `sip` (SIP legs), `browser` (browser legs), `control`
-//! (API commands and transfers), `registrar` (phones and trunk admission), `legs` (legs and
+//! (API commands and transfers), `recording` (when a call is recorded, paused, stopped), `registrar` (phones and trunk admission), `legs` (legs and
 //! their indices), `directory` (the configuration snapshot), `interface` (the types that
 //! cross the boundary).
 
@@ -30,6 +30,7 @@ mod engine;
 mod ids;
 mod interface;
 mod legs;
+mod recording;
 mod registrar;
 mod sip;
 
@@ -39,7 +40,7 @@ pub use engine::{reason, Engine, EngineConfig};
 pub use ids::{LegId, Random, ReplyToken, SessionId};
 pub use interface::{
     BrowserEvent, BrowserOp, CallControl, CallError, CallMetric, ContactEvent, Input, MediaEvent,
-    MediaKind, MediaOp, Output, RoutingRefusal, RoutingRequest, RoutingResult, RoutingTarget,
-    Samples, Sound, TransferTo,
+    MediaKind, MediaOp, Output, RecordingOp, RoutingRefusal, RoutingRequest, RoutingResult,
+    RoutingTarget, Samples, Sound, TransferTo,
 };
 pub use registrar::REALM;

@@ -5,6 +5,7 @@
 
 mod browser;
 mod harness;
+mod recording;
 mod security;
 
 use harness::media::{decode, share_of, Tone};

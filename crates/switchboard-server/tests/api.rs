@@ -8,6 +8,7 @@ mod chat;
 mod limits;
 mod openapi;
 mod phone;
+mod recording;
 mod security;
 mod sip_hardening;
 mod voice;

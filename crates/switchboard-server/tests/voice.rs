@@ -15,7 +15,7 @@ use tokio::process::{Child, Command};
 pub(crate) const DTMF_1: &str = "/usr/share/sip-tester/dtmf_2833_1.pcap";
 const DTMF_2: &str = "/usr/share/sip-tester/dtmf_2833_2.pcap";
 
-fn scenario(name: &str) -> String {
+pub(crate) fn scenario(name: &str) -> String {
     format!("{}/tests/sipp/{name}.xml", env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -41,7 +41,7 @@ pub(crate) struct Sipp {
 }
 
 impl Sipp {
-    fn start(name: &str, args: &[&str]) -> Sipp {
+    pub(crate) fn start(name: &str, args: &[&str]) -> Sipp {
         let dir = std::env::temp_dir().join(format!("switchboard-sipp-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let media = free_port().to_string();
@@ -93,7 +93,7 @@ impl Sipp {
 }
 
 /// Registers a user's phone with digest authentication; calls for them go to `contact_port`.
-async fn register(sip: SocketAddr, username: &str, contact_port: u16) {
+pub(crate) async fn register(sip: SocketAddr, username: &str, contact_port: u16) {
     let dir = std::env::temp_dir().join(format!("switchboard-reg-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let users = dir.join("users.csv");
@@ -218,7 +218,7 @@ async fn metric(server: &Server, name: &str) -> f64 {
 }
 
 /// Waits until the agent's live call is answered, and returns its id.
-async fn answered_call(agent: &Session) -> String {
+pub(crate) async fn answered_call(agent: &Session) -> String {
     let mut live = Value::Null;
     for _ in 0..200 {
         live = agent.get("/api/v1/calls/live").await;

@@ -16,6 +16,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0007_caller_flags.sql"),
     ),
     (8, include_str!("../migrations/postgres/0008_wrap_up.sql")),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_recordings.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.
@@ -104,4 +108,7 @@ mod policy {
 }
 mod audit {
     crate::audit::audit_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+mod recordings {
+    crate::recordings::recordings_sql!(super::PostgresStore, sqlx::postgres::PgRow);
 }

@@ -202,6 +202,8 @@ macro_rules! voice_sql {
                     bad_actor: row.try_get("bad_actor")?,
                     repeat_customer: row.try_get("repeat_customer")?,
                 },
+                // Live state only: a stored call has no recording running.
+                recording: None,
             })
         }
 

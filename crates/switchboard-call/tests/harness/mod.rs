@@ -81,6 +81,8 @@ pub struct Center {
     next_token: u64,
     pub queues: Queues,
     pub agents: Agents,
+    /// The voice configuration the engine has (see `configure`).
+    pub directory: Directory,
 }
 
 impl Center {
@@ -214,9 +216,17 @@ impl Center {
             next_token: 0,
             queues,
             agents,
+            directory: directory.clone(),
         };
         center.input(Input::Directory(directory));
         center
+    }
+
+    /// Changes the voice configuration and hands it to the engine, as a reload does.
+    pub fn configure(&mut self, change: impl FnOnce(&mut Directory)) {
+        change(&mut self.directory);
+        let directory = self.directory.clone();
+        self.input(Input::Directory(directory));
     }
 
     pub fn wall_now(&self) -> DateTime<Utc> {
