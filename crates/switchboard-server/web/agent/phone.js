@@ -1,7 +1,8 @@
 // The browser phone (PLT-6): calls routed to the agent ring here, with the caller's number and
 // the queue; the agent answers (WebRTC to Switchboard: the browser's RTCPeerConnection and
 // microphone, DTLS-SRTP, G.711), declines, mutes, holds and resumes, sends DTMF from a keypad,
-// transfers to a queue or a number, and hangs up. Signalling rides the adapter's WebSocket
+// transfers to a queue or a number, pauses and resumes the call's recording (redact), and
+// hangs up. Signalling rides the adapter's WebSocket
 // (docs/browser-phone.md); hold, resume and transfer are the calls API.
 //
 // The desk owns the socket: it hands this element every call_* frame (`onFrame`) and gives it
@@ -37,6 +38,10 @@ const STYLE = `
   .transfer select { grid-column: 1 / -1; }
   .transfer select, .transfer input { width: 100%; box-sizing: border-box; min-width: 0; font: inherit; padding: 4px; border: 1px solid #d5dbe6; border-radius: 6px; background: #fff; }
   .notice { color: #a32020; font-size: 13px; }
+  .recording { font-size: 13px; display: flex; align-items: center; justify-content: space-between; gap: 6px; }
+  .recording .dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%; background: #c93434; margin-right: 6px; }
+  .recording.paused .dot { background: #8a93a6; }
+  .recording.off .dot { background: transparent; border: 1px solid #8a93a6; }
 `;
 
 function clock(seconds) {
@@ -150,6 +155,8 @@ class Phone extends HTMLElement {
           call.state = 'talking';
           call.since = Date.now();
           this.tick();
+          // The server starts recording once it sees the media up: ask a moment later.
+          setTimeout(() => this.refreshRecording(call), 800);
         } else if (pc.connectionState === 'failed') {
           this.fail(call, new Error('the call\'s media could not connect'));
         }
@@ -203,6 +210,44 @@ class Phone extends HTMLElement {
       this.notice = error.message;
     }
     this.render();
+  }
+
+  /// The call's recording state from its record (`recording`: null, or its id and
+  /// `recording` or `paused`).
+  async refreshRecording(call) {
+    try {
+      const response = await fetch(`/api/v1/calls/${call.id}`);
+      if (response.ok) call.recording = (await response.json()).recording;
+    } catch {
+      // The card keeps what it showed; the next change asks again.
+    }
+    this.render();
+  }
+
+  /// Redact: pauses the recording (silence in the file, the span in its metadata) or resumes it.
+  async toggleRecording(call) {
+    const action = call.recording?.state === 'paused' ? 'resume' : 'pause';
+    try {
+      call.recording = (await post(`/api/v1/calls/${call.id}/recording/${action}`)).recording;
+      this.notice = null;
+    } catch (error) {
+      this.notice = error.message;
+    }
+    this.render();
+  }
+
+  /// The card's recording line: what is recorded now, and the pause/resume button.
+  recordingControls(call) {
+    if (call.state !== 'talking' || call.recording === undefined) return null;
+    const state = call.recording ? call.recording.state : 'off';
+    const label = { recording: 'Recording', paused: 'Recording paused', off: 'Not recorded' }[state];
+    return element('div', { class: `recording ${state}`, 'data-testid': 'recording', 'data-recording': state },
+      element('span', {}, element('span', { class: 'dot' }), label),
+      call.recording ? element('button', {
+        'data-testid': 'recording-toggle',
+        'aria-pressed': String(state === 'paused'),
+        onclick: () => this.toggleRecording(call),
+      }, state === 'paused' ? 'Resume recording' : 'Pause recording') : null);
   }
 
   /// DTMF to the far end, in the media as RFC 4733 telephone-events.
@@ -279,6 +324,8 @@ class Phone extends HTMLElement {
       buttons.append(element('button', { class: 'hangup', 'data-testid': 'hangup', onclick: () => this.hangUp(call) }, 'Hang up'));
     }
     card.append(buttons);
+    const recording = this.recordingControls(call);
+    if (recording) card.append(recording);
     if (call.state === 'talking' && call.keypad) {
       card.append(element('div', { class: 'keypad', 'data-testid': 'keypad' },
         ...KEYS.map((key) => element('button', { 'data-key': key, onclick: () => this.dtmf(call, key) }, key))));
