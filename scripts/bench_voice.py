@@ -11,7 +11,11 @@ The server runs pinned to core 0 and every sipp to core 1. Two measurements:
   authentication, all answered by one sipp UAS that echoes RTP) and N callers streaming G.711
   A-law in 20 ms packets, relayed caller -> Switchboard -> agent -> Switchboard -> caller.
   Reports the server's CPU per call per second and memory per call over a steady window, and
-  packet counts from the call records and the kernel's UDP counters.
+  packet counts from the call records and the kernel's UDP counters. Every answered call is
+  recorded (the product's default); BENCH_RECORD=off turns recording off for the Sales queue
+  (`record_calls: false`), and BENCH_RECORD=both runs the bridged calls both ways, each on a
+  fresh server, and prints the cost of recording as a ratio. With recording on, every call's
+  recording is checked afterwards: complete, of the call's length, and of the right size.
 
 Only the standard library: urllib for the API, a UDP socket for REGISTER.
 """
@@ -29,7 +33,7 @@ import urllib.request
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "switchboard")
+BINARY = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release", "switchboard")
 CALLER_XML = os.path.join(ROOT, "crates", "switchboard-server", "benches", "sipp", "bridged_caller.xml")
 AGENT_XML = os.path.join(ROOT, "crates", "switchboard-server", "benches", "sipp", "echo_agent.xml")
 HTTP = "127.0.0.1:18480"
@@ -192,10 +196,12 @@ def register(sock, username, contact_port):
         raise SystemExit(f"registration of {username} failed: {answer.splitlines()[0]}")
 
 
-def bridged(workdir, api, pid, count, hold_seconds, window):
-    log(f"\n== {count} concurrent bridged calls: caller sipp <-> Switchboard <-> agent sipp (G.711, 20 ms, relayed) ==")
+def bridged(workdir, api, pid, count, hold_seconds, window, record=True):
+    log(f"\n== {count} concurrent bridged calls: caller sipp <-> Switchboard <-> agent sipp (G.711, 20 ms, relayed), "
+        f"recording {'on' if record else 'off'} ==")
     queues = api.call("GET", "/api/v1/queues")
     sales = next(q["id"] for q in queues if q["channel"] == "voice" and q["name"] == "Sales")
+    api.call("PUT", f"/api/v1/queues/{sales}/recording", {"record_calls": record})
     api.call("PUT", f"/api/v1/voice/numbers/{BENCH_NUMBER}", {"entry_queue_id": sales})
     log(f"   creating {count} agents in Sales with SIP phones")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -253,7 +259,34 @@ def bridged(workdir, api, pid, count, hold_seconds, window):
     log(f"   sipp caller exit {caller_code}, sipp agent exit {uas_code}; {len(calls)} call records")
     log(f"   RTP packets: {totals}")
     log(f"   relayed caller->agent {100 * forward:.3f}%, agent->caller {100 * backward:.3f}% of what arrived")
+    if record:
+        check_recordings(api, calls)
     return per_call_ms, (rss - idle_rss) / max(live, 1), totals, drops
+
+
+def check_recordings(api, calls):
+    """Every answered call has one complete recording as long as its talk time (within 0.5 s),
+    whose size is the WAV header plus 32 bytes a millisecond (8 kHz, 16-bit, stereo)."""
+    problems, total_bytes = [], 0
+    for _ in range(60):
+        recordings = {c["id"]: api.call("GET", f"/api/v1/calls/{c['id']}/recordings") for c in calls}
+        if all(r and all(x["status"] == "complete" for x in r) for r in recordings.values()):
+            break
+        time.sleep(1)
+    for call in calls:
+        found = recordings[call["id"]]
+        if len(found) != 1 or found[0]["status"] != "complete":
+            problems.append((call["id"], [r["status"] for r in found]))
+            continue
+        recording = found[0]
+        total_bytes += recording["size_bytes"]
+        if abs(recording["duration_ms"] - (call["talk_ms"] or 0)) > 500 or \
+                recording["size_bytes"] != 44 + 32 * recording["duration_ms"]:
+            problems.append((call["id"], recording["duration_ms"], call["talk_ms"], recording["size_bytes"]))
+    log(f"   recordings: {len(calls) - len(problems)} of {len(calls)} complete and of the call's length, "
+        f"{total_bytes / 2**20:.0f} MiB written")
+    for problem in problems[:10]:
+        log(f"   recording problem: {problem}")
 
 
 def main():
@@ -265,8 +298,10 @@ def main():
     phases = []
     if os.environ.get("BENCH_SKIP_RATE") != "1":
         phases.append("rate")
+    record = os.environ.get("BENCH_RECORD", "on")
     if os.environ.get("BENCH_SKIP_BRIDGED") != "1":
-        phases.append("bridged")
+        phases += {"on": ["bridged"], "off": ["bridged-unrecorded"], "both": ["bridged-unrecorded", "bridged"]}[record]
+    costs = {}
     for phase in phases:
         workdir = tempfile.mkdtemp(prefix="switchboard-bench-voice-")
         server = start_server(workdir, "20000-29999")
@@ -276,10 +311,14 @@ def main():
             if phase == "rate":
                 call_rate(workdir, server.pid, rates, 8)
             else:
-                bridged(workdir, api, server.pid, count, hold, window)
+                costs[phase] = bridged(workdir, api, server.pid, count, hold, window, record=phase == "bridged")[0]
         finally:
             server.terminate()
             server.wait()
+            subprocess.run(["rm", "-rf", os.path.join(workdir, "recordings")])
+    if len(costs) == 2:
+        off, on = costs["bridged-unrecorded"], costs["bridged"]
+        log(f"\nrecording every call: {on:.3f} against {off:.3f} ms of CPU per call per second: x{on / off:.3f}")
 
 
 if __name__ == "__main__":

@@ -667,6 +667,7 @@ impl Engine {
         }
         self.closing_legs.insert(leg, (taken.call, taken.role));
         self.media(MediaOp::Close { leg });
+        self.recordings.touch(taken.call);
         Some(taken)
     }
 
@@ -843,6 +844,7 @@ impl Engine {
     /// Sends the media room the rows of the mix matrix that the call's state changed. The
     /// customer stops hearing prompts and music as soon as they hear a person.
     pub(crate) fn sync_media(&mut self, call: CallId) {
+        self.recordings.touch(call);
         let Some(state) = self.calls.get(&call) else {
             return;
         };

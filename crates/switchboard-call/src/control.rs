@@ -190,6 +190,17 @@ impl Engine {
                 }
                 self.save(call);
             }
+            CallControl::PauseRecording => {
+                if let Err(error) = self.pause_recording(now, call, true) {
+                    return Some(Err(error));
+                }
+            }
+            CallControl::ResumeRecording => {
+                if let Err(error) = self.pause_recording(now, call, false) {
+                    return Some(Err(error));
+                }
+            }
+            CallControl::SetRecordable(recordable) => self.set_recordable(now, call, recordable),
         }
         Some(self.record(call))
     }

@@ -22,6 +22,9 @@ pub struct Directory {
     /// changes to it.
     pub whisper: Whisper,
     pub queue_whispers: HashMap<QueueId, WhisperOverride>,
+    /// Leaf queues whose calls are not recorded (their `record_calls` is off); every other
+    /// answered call is.
+    pub unrecorded_queues: std::collections::HashSet<switchboard_core::QueueId>,
 }
 
 impl Directory {

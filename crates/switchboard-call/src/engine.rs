@@ -160,6 +160,8 @@ pub struct Engine {
     delayed: HashMap<u64, (Option<Key>, Peer, Response)>,
     /// Transfers waiting for routing's answer, by operation id.
     pub(crate) pending: HashMap<u64, crate::control::Pending>,
+    /// Live calls' recordings (see `recording.rs`).
+    pub(crate) recordings: crate::recording::Recordings,
     outputs: VecDeque<Output>,
 }
 
@@ -185,6 +187,7 @@ impl Engine {
             pending: HashMap::new(),
             delayed: HashMap::new(),
             trunk_use: HashMap::new(),
+            recordings: Default::default(),
             outputs: VecDeque::new(),
         }
     }
@@ -219,6 +222,7 @@ impl Engine {
             } => self.on_command(now, token, call, control),
         }
         self.pump(now);
+        self.sync_recordings(now);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -232,6 +236,7 @@ impl Engine {
             self.on_timer(now, timer);
             self.pump(now);
         }
+        self.sync_recordings(now);
     }
 
     /// When `handle_timeout` should next be called.

@@ -4,10 +4,11 @@
 
 use crate::directory::Directory;
 use crate::ids::{LegId, ReplyToken, SessionId};
+use chrono::{DateTime, Utc};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use switchboard_core::voice::{CallRecord, Disposition};
-use switchboard_core::{CallId, ContactId, Language, QueueId, UserId};
+use switchboard_core::{CallId, ContactId, Language, QueueId, RecordingId, UserId};
 use switchboard_sip::transaction::Peer;
 use switchboard_sip::Message;
 
@@ -125,6 +126,33 @@ pub enum MediaOp {
     /// Close the leg's media; answered with `MediaEvent::Closed` and its packet counts.
     Close {
         leg: LegId,
+    },
+    /// Something for the call's recorder (a room records one recording at a time).
+    Recording {
+        call: CallId,
+        op: RecordingOp,
+    },
+}
+
+/// What a call's room does with its recording. The engine decides when a call is recorded,
+/// paused and stopped; the room writes what its participants say and reports nothing back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordingOp {
+    /// Records `left` (the caller) on the left channel and `right` (the agent) on the right,
+    /// as the recording `recording`, from now on. A recording running is stopped first.
+    Start {
+        recording: RecordingId,
+        left: LegId,
+        right: LegId,
+        agent: Option<UserId>,
+        started_at: DateTime<Utc>,
+    },
+    /// Silence from now on, until `Resume` (redact); the span goes in the metadata.
+    Pause,
+    Resume,
+    /// Ends the recording; with `discard`, it is deleted (the call was marked not recordable).
+    Stop {
+        discard: bool,
     },
 }
 
@@ -328,6 +356,12 @@ pub enum CallControl {
     /// Sets the caller's profile flags that are `Some` here, leaving the others as they are
     /// (the Apps API, during the call).
     UpdateProperties(switchboard_core::chat::ReservedProperties),
+    /// The agent pauses the call's recording (redact: the caller reads out a card number).
+    PauseRecording,
+    ResumeRecording,
+    /// Whether this call is recorded, over its queue's setting (the Apps API). `false` stops
+    /// and deletes a recording already running.
+    SetRecordable(bool),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

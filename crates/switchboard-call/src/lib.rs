@@ -17,9 +17,10 @@
 //! Layout: `engine` (the state, inputs, timers, SIP dispatch), `call` (the call's life: menu,
 //! queue, ringing, talking, hold, the end), `devices` (placing legs on phones, numbers and
 //! browser sessions; hanging them up), `sip` (SIP legs), `browser` (browser legs), `control`
-//! (API commands and transfers), `dial` (agents' outbound calls), `registrar` (phones and
-//! trunk admission), `legs` (legs and their indices), `directory` (the configuration
-//! snapshot), `interface` (the types that cross the boundary).
+//! (API commands and transfers), `dial` (agents' outbound calls), `recording` (when a call is
+//! recorded, paused, stopped), `registrar` (phones and trunk admission), `legs` (legs and their
+//! indices), `directory` (the configuration snapshot), `interface` (the types that cross the
+//! boundary).
 
 mod browser;
 mod call;
@@ -31,6 +32,7 @@ mod engine;
 mod ids;
 mod interface;
 mod legs;
+mod recording;
 mod registrar;
 mod sip;
 
@@ -40,7 +42,7 @@ pub use engine::{reason, Engine, EngineConfig};
 pub use ids::{LegId, Random, ReplyToken, SessionId};
 pub use interface::{
     BrowserEvent, BrowserOp, CallControl, CallError, CallMetric, ContactEvent, Input, MediaEvent,
-    MediaKind, MediaOp, Output, RoutingRefusal, RoutingRequest, RoutingResult, RoutingTarget,
-    Samples, Sound, TransferTo,
+    MediaKind, MediaOp, Output, RecordingOp, RoutingRefusal, RoutingRequest, RoutingResult,
+    RoutingTarget, Samples, Sound, TransferTo,
 };
 pub use registrar::REALM;

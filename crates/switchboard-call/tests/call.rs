@@ -6,6 +6,7 @@
 mod browser;
 mod harness;
 mod outbound;
+mod recording;
 mod security;
 mod whisper;
 

@@ -98,3 +98,7 @@ id_type!(
     /// A SIP trunk to or from a carrier.
     TrunkId
 );
+id_type!(
+    /// A call recording: one agent's conversation with the caller, as a stereo file.
+    RecordingId
+);

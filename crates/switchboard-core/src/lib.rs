@@ -28,7 +28,7 @@ pub use capacity::CapacityProfile;
 pub use contact::{Contact, ContactStatus, WrapUp};
 pub use ids::{
     AttachmentId, CallId, CapacityProfileId, ContactId, IdError, IdentityId, JobId, MessageId,
-    QueueId, TeamId, TicketId, TrunkId, UserId, VisitorId,
+    QueueId, RecordingId, TeamId, TicketId, TrunkId, UserId, VisitorId,
 };
 pub use permission::{
     Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target, Watched,

@@ -404,6 +404,9 @@ pub struct CallRecord {
     /// How long the agent heard the whisper (and countdown) before the caller was connected;
     /// part of the wait.
     pub whisper_ms: Option<u32>,
+    /// The recording running now, if any (live state for the agent's card: not stored with
+    /// the call; the recordings themselves are listed per call).
+    pub recording: Option<LiveRecording>,
 }
 
 /// Who placed a call. An outbound call's `caller` is the number presented (the trunk's caller
@@ -435,6 +438,72 @@ impl CallDirection {
     }
 }
 
+/// The recording of a live call, as its card shows it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct LiveRecording {
+    pub id: crate::ids::RecordingId,
+    /// The agent paused it (redact): the file gets silence until it is resumed.
+    pub paused: bool,
+}
+
+/// Where a stored recording stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RecordingStatus {
+    /// Being written (the call goes on).
+    Recording,
+    /// Written in full.
+    Complete,
+    /// Cut short: the server stopped while it was being written; the file holds what was
+    /// written until then.
+    Interrupted,
+}
+
+impl RecordingStatus {
+    pub const ALL: [RecordingStatus; 3] = [
+        RecordingStatus::Recording,
+        RecordingStatus::Complete,
+        RecordingStatus::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingStatus::Recording => "recording",
+            RecordingStatus::Complete => "complete",
+            RecordingStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| invalid("status", format!("unknown recording status `{text}`")))
+    }
+}
+
+/// A stored recording's metadata (REC-7: its paused spans are kept here).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Recording {
+    pub id: crate::ids::RecordingId,
+    pub call: CallId,
+    /// The agent whose conversation it is (the right channel).
+    pub agent: Option<UserId>,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Its length in ms (paused spans included, as silence).
+    pub duration_ms: u64,
+    /// The file's size in bytes.
+    pub size_bytes: u64,
+    /// Spans the agent paused, as (start, end) in ms from the recording's start.
+    pub paused: Vec<(u64, u64)>,
+    pub status: RecordingStatus,
+    /// Where its bytes are in the recordings' blob store.
+    pub blob_key: String,
+}
+
+/// How long a recording is kept at most, whatever else happens (REC-4).
+pub const RECORDING_RETENTION_DAYS: i64 = 7;
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct RtpCounts {
     pub from_caller: u32,
@@ -465,6 +534,7 @@ impl CallRecord {
             properties: ReservedProperties::default(),
             direction: CallDirection::Inbound,
             whisper_ms: None,
+            recording: None,
         }
     }
 
@@ -489,6 +559,8 @@ impl CallRecord {
         }
         self.ended_at = Some(now);
         self.ended_by = Some(by.to_owned());
+        // Whatever was being recorded stops with the call.
+        self.recording = None;
         self.disposition = disposition.unwrap_or(if self.answered_at.is_some() {
             Disposition::Answered
         } else if self.queued_at.is_some() {

@@ -202,3 +202,23 @@ fn a_late_shell_re_anchors_and_the_recording_keeps_the_length_of_the_time_it_ran
         assert!(amplitude(&channel[110 * 160..], tone) > 0.8 * AMPLITUDE);
     }
 }
+
+/// The shell closes a leaving agent's leg before the engine's stop reaches the room: the
+/// recording goes on with silence on that channel, and keeps the length of the time it ran.
+#[test]
+fn a_party_that_leaves_is_silence_until_the_recording_stops() {
+    let mut call = two_party_call();
+    call.room.start_recording(call.now, CALLER, AGENT);
+    call.run(ms(1000));
+    call.room.remove(AGENT);
+    call.silence(AGENT);
+    call.run(ms(400));
+    call.room.stop_recording(call.now);
+    call.drain();
+    let (chunks, duration, paused) = recording(&call.take_events());
+    assert_eq!((duration, paused), (1400, vec![]));
+    let (left, right) = channels(&chunks);
+    assert_eq!(right.len(), 1400 * 8);
+    assert!(right[8000 + 320..].iter().all(|s| *s == 0), "gone: silence");
+    assert!(left[8000 + 320..].iter().filter(|s| **s != 0).count() > 1000);
+}

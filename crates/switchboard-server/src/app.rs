@@ -4,6 +4,7 @@ use crate::blobs::{BlobStore, LocalBlobs};
 use crate::chat::{AgentNames, ChatService};
 use crate::config::Config;
 use crate::crm::CrmConnector;
+use crate::recordings::Retention;
 use std::future::Future;
 use std::sync::Arc;
 use switchboard_core::rate::RateLimit;
@@ -38,6 +39,8 @@ pub struct App {
     pub voice: crate::voice::VoiceService,
     /// Attachment and tone bytes.
     pub blobs: Arc<dyn BlobStore>,
+    /// Call recordings' bytes (a folder of their own under the data directory by default).
+    pub recordings: Arc<dyn BlobStore>,
     /// Runs background jobs (CRM deliveries) once `launch` starts it; tests may drive it.
     pub jobs: Arc<JobWorker>,
     /// Routing's changes, subscribed at start so none is missed, until `launch` hands them to
@@ -109,10 +112,22 @@ impl App {
             services.jobs.clone(),
             names.clone(),
         ));
-        let jobs = Arc::new(JobWorker::new(&services.jobs).register(
-            JobKind::CrmDelivery,
-            Arc::new(CrmConnector::new(store, http, names)),
-        ));
+        let recordings: Arc<dyn BlobStore> =
+            Arc::new(LocalBlobs::new(config.data_dir.join("recordings")));
+        // Recordings a previous process was writing stopped with it.
+        let interrupted = store.interrupt_recordings().await?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "recordings a previous run left unfinished");
+        }
+        let retention = Retention::new(store.clone(), recordings.clone(), services.jobs.clone());
+        let jobs = Arc::new(
+            JobWorker::new(&services.jobs)
+                .register(
+                    JobKind::CrmDelivery,
+                    Arc::new(CrmConnector::new(store, http, names)),
+                )
+                .register(JobKind::RecordingRetention, Arc::new(retention)),
+        );
         let security = config.security.clone();
         Ok(Arc::new(App {
             config,
@@ -135,6 +150,7 @@ impl App {
             chat,
             voice: Default::default(),
             blobs,
+            recordings,
             jobs,
             changes,
         }))
@@ -148,6 +164,10 @@ pub async fn launch(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), LaunchError> {
+    // Recordings are deleted after seven days: the hourly retention run is always scheduled.
+    Retention::schedule_next(&app.services.jobs, chrono::Utc::now())
+        .await
+        .map_err(LaunchError::Store)?;
     let mut background = vec![
         tokio::spawn(sweep_sessions(app.clone())),
         app.jobs.clone().spawn(),

@@ -12,6 +12,7 @@ pub mod crm;
 pub mod demo;
 pub mod http;
 pub mod identity;
+pub mod recordings;
 pub mod secret;
 pub mod tones;
 pub mod voice;

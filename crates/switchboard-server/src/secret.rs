@@ -62,6 +62,9 @@ pub async fn hash_password_off_thread(password: String) -> Result<String, String
         .map_err(|e| e.to_string())?
 }
 
+/// The scopes an Apps API key may be given: `recordings` downloads call recordings.
+pub const API_KEY_SCOPES: [&str; 1] = ["recordings"];
+
 /// A new Apps API key named `name` and its secret. The secret is shown once and kept only as
 /// its hash.
 pub fn new_api_key(name: String, now: DateTime<Utc>) -> (ApiKey, String) {
@@ -71,6 +74,7 @@ pub fn new_api_key(name: String, now: DateTime<Utc>) -> (ApiKey, String) {
         name,
         secret_hash: sha256_hex(&secret),
         created_at: now,
+        scopes: Vec::new(),
     };
     (key, secret)
 }

@@ -9,6 +9,7 @@ mod limits;
 mod openapi;
 mod phone;
 mod presence;
+mod recording;
 mod security;
 mod sip_hardening;
 mod voice;

@@ -5,14 +5,14 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::json;
 use totp_rs::{Algorithm, Secret, TOTP};
 
-fn code_at(secret: &str, unix_seconds: u64) -> String {
+pub(crate) fn code_at(secret: &str, unix_seconds: u64) -> String {
     let bytes = Secret::Encoded(secret.to_owned()).to_bytes().unwrap();
     TOTP::new(Algorithm::SHA1, 6, 0, 30, bytes)
         .unwrap()
         .generate(unix_seconds)
 }
 
-fn now_seconds() -> u64 {
+pub(crate) fn now_seconds() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

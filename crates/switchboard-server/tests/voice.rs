@@ -93,7 +93,7 @@ impl Sipp {
 }
 
 /// Registers a user's phone with digest authentication; calls for them go to `contact_port`.
-async fn register(sip: SocketAddr, username: &str, contact_port: u16) {
+pub(crate) async fn register(sip: SocketAddr, username: &str, contact_port: u16) {
     let dir = std::env::temp_dir().join(format!("switchboard-reg-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let users = dir.join("users.csv");
@@ -218,7 +218,7 @@ async fn metric(server: &Server, name: &str) -> f64 {
 }
 
 /// Waits until the agent's live call is answered, and returns its id.
-async fn answered_call(agent: &Session) -> String {
+pub(crate) async fn answered_call(agent: &Session) -> String {
     let mut live = Value::Null;
     for _ in 0..200 {
         live = agent.get("/api/v1/calls/live").await;

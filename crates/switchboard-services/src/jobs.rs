@@ -32,15 +32,19 @@ const POLL: std::time::Duration = std::time::Duration::from_secs(1);
 pub enum JobKind {
     /// Tells the CRM about a ticket or an identity (the webhook CRM receives it as JSON).
     CrmDelivery,
+    /// Deletes recordings older than the retention period (REC-4); runs every hour, each run
+    /// scheduling the next one first.
+    RecordingRetention,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 1] = [JobKind::CrmDelivery];
+    pub const ALL: [JobKind; 2] = [JobKind::CrmDelivery, JobKind::RecordingRetention];
 
     /// The stored name.
     pub const fn as_str(self) -> &'static str {
         match self {
             JobKind::CrmDelivery => "crm",
+            JobKind::RecordingRetention => "recording_retention",
         }
     }
 
@@ -120,6 +124,32 @@ impl Jobs {
         self.store.enqueue_job(&job).await?;
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Stores a job due at `run_at` unless a job with its id exists (a recurring job names
+    /// each run by its time, so however many servers and restarts schedule it, it runs once).
+    pub async fn schedule_once(
+        &self,
+        id: JobId,
+        kind: JobKind,
+        run_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let job = Job {
+            id,
+            kind: kind.as_str().to_owned(),
+            payload: String::new(),
+            state: JobState::Pending,
+            run_at,
+            attempts: 0,
+            last_error: None,
+            created_at: now,
+        };
+        let stored = self.store.enqueue_job_once(&job).await?;
+        if stored {
+            self.wake.notify_one();
+        }
+        Ok(stored)
     }
 }
 

@@ -87,6 +87,8 @@ pub trait DirectoryStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Session>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// The session passed a TOTP check at `at` (a step-up, for downloading recordings).
+    async fn step_up_session(&self, token_hash: &str, at: DateTime<Utc>) -> StoreResult<()>;
     /// Removes expired sessions; returns how many.
     async fn purge_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
@@ -242,6 +244,7 @@ macro_rules! directory_sql {
                 name: row.try_get("name")?,
                 secret_hash: row.try_get("secret_hash")?,
                 created_at: codec::time(row.try_get("created_at")?)?,
+                scopes: codec::split(&row.try_get::<String, _>("scopes")?).map(str::to_owned).collect(),
             })
         }
 
@@ -801,18 +804,19 @@ macro_rules! directory_sql {
             }
 
             async fn create_session(&self, session: &Session) -> StoreResult<()> {
-                sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at, mfa) VALUES ($1, $2, $3, $4, $5)")
+                sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at, mfa, step_up_at) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(&session.token_hash)
                     .bind(session.user_id.to_string())
                     .bind(millis(session.created_at))
                     .bind(millis(session.expires_at))
                     .bind(session.mfa)
+                    .bind(session.step_up_at.map(millis))
                     .execute(self.writer()).await?;
                 Ok(())
             }
 
             async fn get_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>> {
-                let row = sqlx::query("SELECT token_hash, user_id, created_at, expires_at, mfa FROM sessions WHERE token_hash = $1 AND expires_at > $2")
+                let row = sqlx::query("SELECT token_hash, user_id, created_at, expires_at, mfa, step_up_at FROM sessions WHERE token_hash = $1 AND expires_at > $2")
                     .bind(token_hash).bind(millis(now)).fetch_optional(self.reader()).await?;
                 let Some(row) = row else { return Ok(None) };
                 Ok(Some(Session {
@@ -821,7 +825,14 @@ macro_rules! directory_sql {
                     created_at: codec::time(row.try_get("created_at")?)?,
                     expires_at: codec::time(row.try_get("expires_at")?)?,
                     mfa: row.try_get("mfa")?,
+                    step_up_at: codec::opt_time(row.try_get("step_up_at")?)?,
                 }))
+            }
+
+            async fn step_up_session(&self, token_hash: &str, at: DateTime<Utc>) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE sessions SET step_up_at = $1 WHERE token_hash = $2")
+                    .bind(millis(at)).bind(token_hash).execute(self.writer()).await?;
+                not_found_unless_one(done.rows_affected(), "session")
             }
 
             async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
@@ -835,20 +846,21 @@ macro_rules! directory_sql {
             }
 
             async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
-                sqlx::query("INSERT INTO api_keys (key_id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)")
+                sqlx::query("INSERT INTO api_keys (key_id, name, secret_hash, created_at, scopes) VALUES ($1, $2, $3, $4, $5)")
                     .bind(&key.key_id).bind(&key.name).bind(&key.secret_hash).bind(millis(key.created_at))
+                    .bind(codec::join(&key.scopes))
                     .execute(self.writer()).await?;
                 Ok(())
             }
 
             async fn get_api_key(&self, key_id: &str) -> StoreResult<Option<ApiKey>> {
-                let row = sqlx::query("SELECT key_id, name, secret_hash, created_at FROM api_keys WHERE key_id = $1")
+                let row = sqlx::query("SELECT key_id, name, secret_hash, created_at, scopes FROM api_keys WHERE key_id = $1")
                     .bind(key_id).fetch_optional(self.reader()).await?;
                 row.as_ref().map(api_key_from_row).transpose()
             }
 
             async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
-                let rows = sqlx::query("SELECT key_id, name, secret_hash, created_at FROM api_keys ORDER BY created_at")
+                let rows = sqlx::query("SELECT key_id, name, secret_hash, created_at, scopes FROM api_keys ORDER BY created_at")
                     .fetch_all(self.reader()).await?;
                 rows.iter().map(api_key_from_row).collect()
             }

@@ -12,6 +12,9 @@ use switchboard_core::JobId;
 #[async_trait]
 pub trait JobStore: Send + Sync {
     async fn enqueue_job(&self, job: &Job) -> StoreResult<()>;
+    /// Stores a job unless one with its id exists (a recurring job's next run, which every
+    /// server start and every run schedules); says whether it was stored.
+    async fn enqueue_job_once(&self, job: &Job) -> StoreResult<bool>;
     /// Claims the next due job (pending and due, or running with an expired lease), marking it
     /// running until `lease_until` and counting the attempt.
     async fn claim_job(
@@ -75,6 +78,20 @@ macro_rules! jobs_sql {
                     .bind(millis(job.created_at))
                     .execute(self.writer()).await?;
                 Ok(())
+            }
+
+            async fn enqueue_job_once(&self, job: &Job) -> StoreResult<bool> {
+                let done = sqlx::query(&format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING"))
+                    .bind(job.id.to_string())
+                    .bind(&job.kind)
+                    .bind(&job.payload)
+                    .bind(job.state.as_str())
+                    .bind(millis(job.run_at))
+                    .bind(job.attempts as i32)
+                    .bind(&job.last_error)
+                    .bind(millis(job.created_at))
+                    .execute(self.writer()).await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn claim_job(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> StoreResult<Option<Job>> {

@@ -18,6 +18,7 @@
 //! - `JobStore` (`jobs.rs`): background jobs (rows claimed with a lease).
 //! - `PolicyStore` (`policy.rs`): dialling policies (class of service) per center, role, team.
 //! - `AuditStore` (`audit.rs`): the audit log, append-only.
+//! - `RecordingStore` (`recordings.rs`): call recordings' metadata, queues' recording setting.
 //!
 //! `Store` is all of them together, plus the backend's name and a health check, so an
 //! `Arc<dyn Store>` serves every caller; `use switchboard_store::prelude::*` brings every
@@ -33,6 +34,7 @@ mod error;
 mod jobs;
 mod policy;
 mod postgres;
+mod recordings;
 mod records;
 mod secrets;
 mod sql;
@@ -47,6 +49,7 @@ pub use error::StoreError;
 pub use jobs::JobStore;
 pub use policy::{PolicyScope, PolicyStore};
 pub use postgres::PostgresStore;
+pub use recordings::RecordingStore;
 pub use records::{
     ApiKey, Attachment, CenterSettings, ChatSession, Credentials, HoursRecord, IdentifyOutcome,
     Identity, IntegrationSettings, Job, JobState, NewMessage, NotificationSettings, Session,
@@ -64,8 +67,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The store traits, to bring every area's methods into scope at once.
 pub mod prelude {
     pub use crate::{
-        AuditStore, ChatStore, ContactStore, DirectoryStore, JobStore, PolicyStore, Store,
-        VoiceStore,
+        AuditStore, ChatStore, ContactStore, DirectoryStore, JobStore, PolicyStore, RecordingStore,
+        Store, VoiceStore,
     };
 }
 
@@ -79,6 +82,7 @@ pub trait Store:
     + JobStore
     + PolicyStore
     + AuditStore
+    + RecordingStore
     + Send
     + Sync
     + 'static

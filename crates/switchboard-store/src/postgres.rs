@@ -17,6 +17,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (8, include_str!("../migrations/postgres/0008_wrap_up.sql")),
     (
+        10,
+        include_str!("../migrations/postgres/0010_recordings.sql"),
+    ),
+    (
         11,
         include_str!("../migrations/postgres/0011_dialer_whisper.sql"),
     ),
@@ -108,4 +112,7 @@ mod policy {
 }
 mod audit {
     crate::audit::audit_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+mod recordings {
+    crate::recordings::recordings_sql!(super::PostgresStore, sqlx::postgres::PgRow);
 }

@@ -38,6 +38,9 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     /// Whether the sign-in included a second factor (needed for recordings, REC-5).
     pub mfa: bool,
+    /// When the session last passed a TOTP check (its sign-in or a step-up); downloading a
+    /// recording needs one within the last 15 minutes.
+    pub step_up_at: Option<DateTime<Utc>>,
 }
 
 /// An Apps API credential. Only the SHA-256 of the secret is stored.
@@ -47,6 +50,8 @@ pub struct ApiKey {
     pub name: String,
     pub secret_hash: String,
     pub created_at: DateTime<Utc>,
+    /// What the key may do beyond the Apps API itself: `recordings` (download call recordings).
+    pub scopes: Vec<String>,
 }
 
 /// A business-hours schedule and what it applies to.

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0007_caller_flags.sql"),
     ),
     (8, include_str!("../migrations/sqlite/0008_wrap_up.sql")),
+    (10, include_str!("../migrations/sqlite/0010_recordings.sql")),
     (
         11,
         include_str!("../migrations/sqlite/0011_dialer_whisper.sql"),
@@ -118,4 +119,7 @@ mod policy {
 }
 mod audit {
     crate::audit::audit_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+mod recordings {
+    crate::recordings::recordings_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 }

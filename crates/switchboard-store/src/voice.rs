@@ -233,6 +233,8 @@ macro_rules! voice_sql {
                     .try_get::<Option<i64>, _>("whisper_ms")?
                     .map(|ms| u32::try_from(ms).map_err(codec::corrupt))
                     .transpose()?,
+                // Live state only: a stored call has no recording running.
+                recording: None,
             })
         }
 

@@ -313,8 +313,28 @@ async fn story(store: Arc<dyn Store>) {
         created_at: now(),
         expires_at: now() + Duration::hours(8),
         mfa: true,
+        step_up_at: None,
     };
     store.create_session(&session).await.unwrap();
+    // A step-up is kept on the session (recordings need one in the last 15 minutes).
+    store.step_up_session("t1", now()).await.unwrap();
+    assert_eq!(
+        store
+            .get_session("t1", now())
+            .await
+            .unwrap()
+            .unwrap()
+            .step_up_at,
+        Some(now())
+    );
+    assert!(matches!(
+        store.step_up_session("nobody", now()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let session = Session {
+        step_up_at: Some(now()),
+        ..session
+    };
     assert_eq!(
         store.get_session("t1", now()).await.unwrap(),
         Some(session.clone())
@@ -392,6 +412,7 @@ async fn story(store: Arc<dyn Store>) {
         name: "CRM".into(),
         secret_hash: "h".into(),
         created_at: now(),
+        scopes: vec!["recordings".into()],
     };
     store.create_api_key(&key).await.unwrap();
     assert_eq!(store.get_api_key("k1").await.unwrap(), Some(key));
@@ -497,6 +518,7 @@ async fn story(store: Arc<dyn Store>) {
 
     chat_story(store.as_ref(), refunds.id, agent.id).await;
     voice_story(store.as_ref(), refunds.id).await;
+    recordings_story(store.as_ref()).await;
 
     // Deleting a team removes memberships, not users.
     store.delete_team(red.id).await.unwrap();
@@ -505,6 +527,72 @@ async fn story(store: Arc<dyn Store>) {
         store.get_team(red.id).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// Recordings: metadata with paused spans kept whole, per call in order, the oldest for
+/// retention, interrupted ones after a restart, and queues' `record_calls`.
+async fn recordings_story(store: &dyn Store) {
+    use switchboard_core::voice::{Recording, RecordingStatus};
+    use switchboard_core::{CallId, RecordingId};
+    let call = CallId::from_uuid(Uuid::new_v4());
+    let recording = |minutes_ago: i64| Recording {
+        id: RecordingId::from_uuid(Uuid::new_v4()),
+        call,
+        agent: None,
+        started_at: now() - Duration::minutes(minutes_ago),
+        ended_at: None,
+        duration_ms: 0,
+        size_bytes: 0,
+        paused: Vec::new(),
+        status: RecordingStatus::Recording,
+        blob_key: "rec-x".into(),
+    };
+    let (first, second) = (recording(20), recording(10));
+    store.put_recording(&second).await.unwrap();
+    store.put_recording(&first).await.unwrap();
+    let done = Recording {
+        ended_at: Some(now()),
+        duration_ms: 600_000,
+        size_bytes: 19_200_044,
+        paused: vec![(1000, 2500), (7000, 9000)],
+        status: RecordingStatus::Complete,
+        ..first.clone()
+    };
+    store.put_recording(&done).await.unwrap();
+    assert_eq!(store.get_recording(first.id).await.unwrap(), done);
+    assert_eq!(
+        store.recordings_of_call(call).await.unwrap(),
+        vec![done.clone(), second.clone()]
+    );
+    assert_eq!(
+        store
+            .recordings_started_before(now() - Duration::minutes(15), 10)
+            .await
+            .unwrap(),
+        vec![done.clone()]
+    );
+    assert_eq!(store.interrupt_recordings().await.unwrap(), 1);
+    assert_eq!(
+        store.get_recording(second.id).await.unwrap().status,
+        RecordingStatus::Interrupted
+    );
+    store.delete_recording(first.id).await.unwrap();
+    assert!(matches!(
+        store.get_recording(first.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_recording(first.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let sales = queue(Channel::Voice, None, "Recorded sales", QueueKind::Leaf);
+    store.create_queue(&sales).await.unwrap();
+    assert!(store.queue_records_calls(sales.id).await.unwrap());
+    store.set_queue_recording(sales.id, false).await.unwrap();
+    assert!(!store.queue_records_calls(sales.id).await.unwrap());
+    assert_eq!(store.unrecorded_queues().await.unwrap(), vec![sales.id]);
+    store.set_queue_recording(sales.id, true).await.unwrap();
+    assert!(store.unrecorded_queues().await.unwrap().is_empty());
 }
 
 /// Voice: trunks, dialled numbers (only into voice queues), SIP phones, uploaded audio, and

@@ -7,9 +7,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
-use switchboard_call::{LegId, MediaEvent, MediaOp};
+use switchboard_call::{LegId, MediaEvent, MediaOp, RecordingOp};
 use switchboard_core::CallId;
 use switchboard_media::{rtp, Codec, Event, Output, ParticipantId, Playback, Room, RoomConfig};
+
+/// A finished recording: its length in ms and its paused spans (start, end) in ms.
+pub type Finished = (u64, Vec<(u64, u64)>);
 
 /// What the harness keeps of a leg, besides its room's state.
 #[derive(Debug, Default, Clone)]
@@ -39,6 +42,12 @@ pub struct Media {
     pub config: RoomConfig,
     /// Lose the rooms' reports that a playback ended.
     pub drop_playback_done: bool,
+    /// Every recording operation, in order, with its call.
+    pub recording_ops: Vec<(CallId, RecordingOp)>,
+    /// What the rooms recorded: per call, its stereo samples and its finished recordings'
+    /// (duration, paused spans).
+    pub recorded: HashMap<CallId, Vec<i16>>,
+    pub finished: HashMap<CallId, Vec<Finished>>,
 }
 
 fn participant(leg: LegId) -> ParticipantId {
@@ -141,6 +150,20 @@ impl Media {
                     sent: stats.sent,
                 }]
             }
+            MediaOp::Recording { call, op } => {
+                self.recording_ops.push((call, op.clone()));
+                if let Some(room) = self.rooms.get_mut(&call) {
+                    match op {
+                        RecordingOp::Start { left, right, .. } => {
+                            room.start_recording(now, participant(left), participant(right))
+                        }
+                        RecordingOp::Pause => room.pause_recording(now),
+                        RecordingOp::Resume => room.resume_recording(now),
+                        RecordingOp::Stop { .. } => room.stop_recording(now),
+                    }
+                }
+                self.drain(now)
+            }
         }
     }
 
@@ -195,7 +218,7 @@ impl Media {
     fn drain(&mut self, _now: Instant) -> Vec<MediaEvent> {
         let mut events = Vec::new();
         let mut packets = Vec::new();
-        for room in self.rooms.values_mut() {
+        for (call, room) in self.rooms.iter_mut() {
             while let Some(output) = room.poll_output() {
                 match output {
                     Output::Transmit { to, packet } => packets.push((LegId(to.0), packet)),
@@ -213,6 +236,17 @@ impl Media {
                             token,
                         })
                     }
+                    Output::Event(Event::RecordingChunk { samples }) => {
+                        self.recorded.entry(*call).or_default().extend(samples)
+                    }
+                    Output::Event(Event::RecordingStopped {
+                        duration_ms,
+                        paused,
+                    }) => self
+                        .finished
+                        .entry(*call)
+                        .or_default()
+                        .push((duration_ms, paused)),
                     Output::Event(_) => {}
                 }
             }

@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(totp_enroll))
         .routes(routes!(totp_confirm))
         .routes(routes!(totp_disable))
+        .routes(routes!(step_up))
 }
 
 /// Passwords shorter than this are refused.
@@ -239,6 +240,8 @@ async fn login(
         created_at: now,
         expires_at: now + Duration::hours(app.config.session_hours),
         mfa,
+        // A sign-in with a code counts as a step-up (recordings need one in the last 15 min).
+        step_up_at: mfa.then_some(now),
     };
     app.services.store.create_session(&session).await?;
     let cookie = format!(
@@ -378,4 +381,69 @@ async fn totp_disable(
         .set_totp(current.user.id, None, false)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// How long a step-up lasts: a session that passed a TOTP check this recently may download
+/// recordings (REC-5).
+pub const STEP_UP_MINUTES: i64 = 15;
+
+/// Whether the session passed a TOTP check (sign-in or step-up) within `STEP_UP_MINUTES`.
+pub fn stepped_up(session: &Session, now: chrono::DateTime<Utc>) -> bool {
+    session
+        .step_up_at
+        .is_some_and(|at| at <= now && now - at < Duration::minutes(STEP_UP_MINUTES))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct StepUpView {
+    /// Until when the session may download recordings without another code.
+    pub valid_until: chrono::DateTime<Utc>,
+}
+
+/// Confirms the user is at the keyboard with a current TOTP code; for the next 15 minutes the
+/// session may download call recordings. Needs two-factor sign-in enabled (409 otherwise).
+/// Wrong codes count with failed sign-ins, so guessing is throttled the same way (429).
+#[utoipa::path(post, path = "/api/v1/auth/step-up", tag = "auth", security(("session" = [])), request_body = TotpCode,
+    responses((status = 200, body = StepUpView), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+        (status = 409, description = "totp_not_enabled: enrol in two-factor sign-in first", body = super::error::ErrorBody), (status = 415, body = super::error::ErrorBody),
+        (status = 429, description = "too_many_attempts: throttled; see Retry-After", body = super::error::ErrorBody)))]
+async fn step_up(
+    State(app): State<AppState>,
+    SourceAddress(source): SourceAddress,
+    current: CurrentUser,
+    ApiJson(input): ApiJson<TotpCode>,
+) -> ApiResult<axum::Json<StepUpView>> {
+    let name = current.user.username.as_str().to_owned();
+    let verdict = app
+        .login_throttle
+        .lock()
+        .map(|t| t.check(source, &name, Utc::now()))
+        .unwrap_or(Verdict::Go);
+    match verdict {
+        Verdict::Go => {}
+        Verdict::Delay(wait) => tokio::time::sleep(wait.to_std().unwrap_or_default()).await,
+        Verdict::Refuse(wait) => return Err(throttled(wait)),
+    }
+    let credentials = app.services.store.credentials(current.user.id).await?;
+    let (true, Some(secret_text)) = (credentials.totp_enabled, credentials.totp_secret) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "totp_not_enabled",
+            "enable two-factor sign-in first: recordings need a code from your authenticator app",
+        ));
+    };
+    if let Err(error) = accept_totp(&app, &current.user, &secret_text, &input.code).await {
+        if let Ok(mut throttle) = app.login_throttle.lock() {
+            throttle.failure(source, &name, Utc::now());
+        }
+        return Err(error);
+    }
+    let now = Utc::now();
+    app.services
+        .store
+        .step_up_session(&current.session.token_hash, now)
+        .await?;
+    Ok(axum::Json(StepUpView {
+        valid_until: now + Duration::minutes(STEP_UP_MINUTES),
+    }))
 }

@@ -229,6 +229,8 @@ impl FromRequestParts<AppState> for CurrentUser {
 /// An integration authenticated with an Apps API key and secret (HTTP basic).
 pub struct AppsClient {
     pub key_id: String,
+    /// What the key may do beyond the Apps API (`recordings`).
+    pub scopes: Vec<String>,
 }
 
 impl FromRequestParts<AppState> for AppsClient {
@@ -262,6 +264,9 @@ impl FromRequestParts<AppState> for AppsClient {
         if !secret::constant_time_eq(&secret::sha256_hex(secret_text), &key.secret_hash) {
             return Err(refuse());
         }
-        Ok(Self { key_id: key.key_id })
+        Ok(Self {
+            key_id: key.key_id,
+            scopes: key.scopes,
+        })
     }
 }

@@ -13,6 +13,7 @@ pub mod directory;
 pub mod error;
 pub mod extract;
 pub mod live;
+pub mod recordings;
 pub mod security;
 pub mod setup;
 pub mod system;
@@ -81,6 +82,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(system::routes())
         .merge(chat::routes())
         .merge(voice::routes())
+        .merge(recordings::routes())
         .merge(dialing::routes())
         .merge(wrapup::routes())
         .merge(whisper::routes())

@@ -574,9 +574,26 @@ async fn list_api_keys(
 }
 
 /// Makes a new key and secret for an integration; the answer is the only time the secret is shown.
-async fn issue_api_key(app: &AppState, name: &str) -> ApiResult<ApiKeyView> {
+async fn issue_api_key(app: &AppState, name: &str, scopes: &[String]) -> ApiResult<ApiKeyView> {
     let name = Name::parse("name", name)?.to_string();
-    let (key, secret_text) = secret::new_api_key(name, Utc::now());
+    let mut scopes = scopes.to_vec();
+    scopes.sort();
+    scopes.dedup();
+    if let Some(unknown) = scopes
+        .iter()
+        .find(|s| !secret::API_KEY_SCOPES.contains(&s.as_str()))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!(
+                "unknown scope `{}`; scopes are {}",
+                unknown.chars().take(40).collect::<String>(),
+                secret::API_KEY_SCOPES.join(", ")
+            ),
+        ));
+    }
+    let (mut key, secret_text) = secret::new_api_key(name, Utc::now());
+    key.scopes = scopes;
     app.services.store.create_api_key(&key).await?;
     app.services.config.changed(ConfigArea::ApiKeys).await?;
     Ok(ApiKeyView {
@@ -596,7 +613,7 @@ async fn create_api_key(
     settings_editor(&current)?;
     Ok((
         StatusCode::CREATED,
-        Json(issue_api_key(&app, &input.name).await?),
+        Json(issue_api_key(&app, &input.name, &input.scopes).await?),
     ))
 }
 

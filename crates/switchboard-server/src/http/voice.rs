@@ -614,7 +614,7 @@ pub struct CallsQuery {
 
 /// The same rules as chats and users: a call with an agent is seen as that agent is, a call
 /// without one as a contact waiting in its queue (see `Actor::may_see_call`).
-fn visible(
+pub(super) fn visible(
     current: &CurrentUser,
     record: &CallRecord,
     teams: &HashMap<UserId, Vec<TeamId>>,
@@ -728,7 +728,7 @@ async fn get_call(
 
 /// A call's record: the live one while the call lasts (the stored copy is written in batches
 /// and may lag behind), else the stored one.
-async fn call_record(app: &AppState, call: CallId) -> ApiResult<CallRecord> {
+pub(super) async fn call_record(app: &AppState, call: CallId) -> ApiResult<CallRecord> {
     if let Ok(live) = app.voice.live().await {
         if let Some(record) = live.into_iter().find(|c| c.id == call) {
             return Ok(record);
@@ -739,7 +739,11 @@ async fn call_record(app: &AppState, call: CallId) -> ApiResult<CallRecord> {
 
 /// May this user act on this live call: its agent, or someone who may barge into that agent's
 /// calls (a manager only for their teams).
-async fn may_control(app: &AppState, current: &CurrentUser, call: CallId) -> ApiResult<()> {
+pub(super) async fn may_control(
+    app: &AppState,
+    current: &CurrentUser,
+    call: CallId,
+) -> ApiResult<()> {
     let live = app.voice.live().await?;
     let record = live
         .iter()

@@ -451,6 +451,15 @@ pub struct CallView {
     /// The caller's profile flags (RDP-2): from the trunk's header flags, or set over the Apps
     /// API during the call.
     pub properties: crate::chat::protocol::Flags,
+    /// The recording running now (live calls only): its id and whether the agent paused it.
+    pub recording: Option<LiveRecordingView>,
+}
+
+#[derive(Serialize, ToSchema, Clone)]
+pub struct LiveRecordingView {
+    pub id: String,
+    /// `recording`, or `paused` while the agent redacts.
+    pub state: String,
 }
 
 #[derive(Serialize, ToSchema, Clone)]
@@ -490,6 +499,10 @@ impl From<&switchboard_core::voice::CallRecord> for CallView {
                 to_agent: c.rtp.to_agent,
             },
             properties: crate::chat::flags(&c.properties),
+            recording: c.recording.map(|r| LiveRecordingView {
+                id: r.id.to_string(),
+                state: if r.paused { "paused" } else { "recording" }.to_owned(),
+            }),
         }
     }
 }
@@ -553,6 +566,8 @@ pub struct ApiKeyView {
     pub key_id: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// What the key may do beyond the Apps API: `recordings` (download call recordings).
+    pub scopes: Vec<String>,
     /// Present only in the answer that creates the key; store it, it is not shown again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -564,6 +579,7 @@ impl From<&ApiKey> for ApiKeyView {
             key_id: k.key_id.clone(),
             name: k.name.clone(),
             created_at: k.created_at,
+            scopes: k.scopes.clone(),
             secret: None,
         }
     }
@@ -573,6 +589,9 @@ impl From<&ApiKey> for ApiKeyView {
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyInput {
     pub name: String,
+    /// Optional scopes: `recordings` lets the key download call recordings (REC-5).
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Deserialize, ToSchema)]

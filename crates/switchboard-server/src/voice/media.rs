@@ -11,8 +11,14 @@
 //! The voice task talks to rooms through `MediaPlane::apply`, in the order the call engine
 //! emitted its operations; rooms report DTMF, finished playbacks, silent callers and closed
 //! legs back as `MediaEvent`s, and a browser leg's connected or lost media as `BrowserEvent`s.
+//!
+//! A room records when the engine says so (`MediaOp::Recording`): the room fills chunks of
+//! two seconds and the task hands each to the recording writer (`crate::recordings`) over a
+//! channel, so no file is touched on the packet path. A room whose last leg closes while it
+//! records stops the recording itself, so a recording always ends with its call.
 
 use super::webrtc::{BrowserMedia, Note};
+use crate::recordings::{Piece, RecordingWriter};
 use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::net::{IpAddr, SocketAddr};
@@ -20,8 +26,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use switchboard_call::{BrowserEvent, Input, LegId, MediaEvent, MediaKind, MediaOp, Samples};
-use switchboard_core::CallId;
+use switchboard_call::{
+    BrowserEvent, Input, LegId, MediaEvent, MediaKind, MediaOp, RecordingOp, Samples,
+};
+use switchboard_core::{CallId, RecordingId};
 use switchboard_media::{
     Codec, Event as RoomEvent, Output as RoomOutput, ParticipantId, Playback, Room, RoomConfig,
 };
@@ -123,6 +131,8 @@ pub struct MediaPlane {
     legs: HashMap<LegId, CallId>,
     events: mpsc::UnboundedSender<Input>,
     next_seed: u64,
+    /// Where rooms hand what they record; without one, recording operations are ignored.
+    recorder: Option<RecordingWriter>,
 }
 
 impl MediaPlane {
@@ -141,7 +151,14 @@ impl MediaPlane {
             legs: HashMap::new(),
             events,
             next_seed: seed,
+            recorder: None,
         }
+    }
+
+    /// Rooms record into `recorder` when the engine says so.
+    pub fn with_recorder(mut self, recorder: RecordingWriter) -> Self {
+        self.recorder = Some(recorder);
+        self
     }
 
     /// Carries out one operation of the call engine. Opening a leg is answered at once (the
@@ -160,6 +177,12 @@ impl MediaPlane {
                 }
                 None
             }
+            MediaOp::Recording { call, op } => {
+                self.rooms
+                    .get(&call)?
+                    .send(RoomCommand::Op(MediaOp::Recording { call, op }));
+                None
+            }
             op => {
                 let leg = match &op {
                     MediaOp::Remote { leg, .. }
@@ -168,6 +191,7 @@ impl MediaPlane {
                     | MediaOp::StopPlaying { leg }
                     | MediaOp::ExpectMedia { leg, .. } => *leg,
                     MediaOp::Open { leg, .. } | MediaOp::Close { leg } => *leg,
+                    MediaOp::Recording { .. } => return None,
                 };
                 let call = self.legs.get(&leg)?;
                 self.rooms.get(call)?.send(RoomCommand::Op(op));
@@ -206,6 +230,9 @@ impl MediaPlane {
                 events: self.events.clone(),
                 ports: self.ports.clone(),
                 queued: queued.clone(),
+                recorder: self.recorder.clone(),
+                recording: None,
+                discard: false,
             };
             tokio::spawn(task.run(receiver));
             RoomHandle {
@@ -365,6 +392,12 @@ struct RoomTask {
     ports: Arc<Ports>,
     /// Commands waiting in the queue (see `RoomHandle::queued`).
     queued: Arc<AtomicUsize>,
+    /// Where the recording's pieces go.
+    recorder: Option<RecordingWriter>,
+    /// The recording the room writes now, from its `Start` to its stop.
+    recording: Option<RecordingId>,
+    /// The recording being stopped is to be deleted.
+    discard: bool,
 }
 
 impl RoomTask {
@@ -468,6 +501,9 @@ impl RoomTask {
             Poll::Pending
         })
         .await;
+        // The call is over: whatever was being recorded ends here.
+        self.room.stop_recording(Instant::now());
+        self.drain_outputs();
         for leg in self.legs.drain(..) {
             self.ports.give(leg.port);
         }
@@ -653,7 +689,71 @@ impl RoomTask {
                     sent: stats.sent,
                 }));
             }
+            MediaOp::Recording { call, op } => self.on_recording(now, call, op),
         }
+    }
+
+    fn on_recording(&mut self, now: Instant, call: CallId, op: RecordingOp) {
+        let Some(recorder) = self.recorder.clone() else {
+            return;
+        };
+        match op {
+            RecordingOp::Start {
+                recording,
+                left,
+                right,
+                agent,
+                started_at,
+            } => {
+                if self.recording.is_some() {
+                    self.room.stop_recording(now);
+                    self.drain_outputs();
+                }
+                recorder.send(Piece::Start {
+                    id: recording,
+                    call,
+                    agent,
+                    started_at,
+                });
+                self.recording = Some(recording);
+                self.discard = false;
+                self.room
+                    .start_recording(now, ParticipantId(left.0), ParticipantId(right.0));
+            }
+            RecordingOp::Pause => self.room.pause_recording(now),
+            RecordingOp::Resume => self.room.resume_recording(now),
+            RecordingOp::Stop { discard } => {
+                self.discard = discard;
+                self.room.stop_recording(now);
+                self.drain_outputs();
+            }
+        }
+    }
+
+    /// Hands a room's recording event to the writer.
+    fn recorded(&mut self, event: RoomEvent) {
+        let (Some(recorder), Some(id)) = (&self.recorder, self.recording) else {
+            return;
+        };
+        let piece = match event {
+            RoomEvent::RecordingChunk { samples } => Piece::Samples { id, samples },
+            RoomEvent::RecordingPaused { at_ms } => Piece::Paused { id, at_ms },
+            RoomEvent::RecordingResumed { at_ms } => Piece::Resumed { id, at_ms },
+            RoomEvent::RecordingStopped {
+                duration_ms,
+                paused,
+            } => {
+                self.recording = None;
+                Piece::Stopped {
+                    id,
+                    duration_ms,
+                    paused,
+                    discard: std::mem::take(&mut self.discard),
+                }
+            }
+            _ => return,
+        };
+        recorder.send(piece);
     }
 
     fn drain_outputs(&mut self) {
@@ -678,11 +778,13 @@ impl RoomTask {
                         RoomEvent::MediaTimeout { from } => {
                             MediaEvent::Timeout { leg: LegId(from.0) }
                         }
-                        // Recording is not started by the call engine yet.
-                        RoomEvent::RecordingChunk { .. }
+                        recording @ (RoomEvent::RecordingChunk { .. }
                         | RoomEvent::RecordingPaused { .. }
                         | RoomEvent::RecordingResumed { .. }
-                        | RoomEvent::RecordingStopped { .. } => continue,
+                        | RoomEvent::RecordingStopped { .. }) => {
+                            self.recorded(recording);
+                            continue;
+                        }
                     };
                     let _ = self.events.send(Input::Media(event));
                 }

@@ -184,7 +184,12 @@ impl VoiceService {
             ..RoomConfig::default()
         };
         let (first, last) = voice.rtp_ports;
-        let media = MediaPlane::new(Ports::new(first, last), ip, room, seed, media_tx);
+        let recorder = crate::recordings::RecordingWriter::start(
+            app.services.store.clone(),
+            app.recordings.clone(),
+        )?;
+        let media = MediaPlane::new(Ports::new(first, last), ip, room, seed, media_tx)
+            .with_recorder(recorder);
         let (inputs_tx, inputs) = mpsc::unbounded_channel();
         let (routing_tx, routing) = mpsc::unbounded_channel();
         let (records_tx, records) = mpsc::unbounded_channel();
@@ -729,6 +734,7 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
             }
         }
     }
+    let unrecorded_queues = store.unrecorded_queues().await?.into_iter().collect();
     Ok(Directory {
         trunks,
         dids,
@@ -737,6 +743,7 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
         resolved,
         whisper: whisper.center,
         queue_whispers: whisper.queues,
+        unrecorded_queues,
     })
 }
 

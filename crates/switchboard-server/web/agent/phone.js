@@ -3,7 +3,8 @@
 // path as the issue, profile flags), how long they waited, the timer and the hold state. The
 // agent answers (WebRTC to Switchboard: the browser's RTCPeerConnection and microphone,
 // DTLS-SRTP, G.711), declines, mutes, holds and resumes, sends DTMF from a keypad, transfers
-// blind or attended to a queue or a number, and hangs up; then wraps up (wrapup.js). The
+// blind or attended to a queue or a number, pauses and resumes the call's recording (redact),
+// and hangs up; then wraps up (wrapup.js). The
 // dialer places the agent's own calls: the number is checked first (`/api/v1/dialing/check`),
 // then `POST /api/v1/calls` from this adapter, which rings here and is answered at once.
 // Signalling rides the adapter's WebSocket (docs/browser-phone.md); call control is the calls
@@ -62,6 +63,10 @@ const STYLE = `
   .check { font-size: 12px; color: #5b6475; grid-column: 1 / -1; min-height: 1em; }
   .check.refused { color: #a32020; }
   .notice { color: #a32020; font-size: 13px; }
+  .recording { font-size: 13px; display: flex; align-items: center; justify-content: space-between; gap: 6px; }
+  .recording .dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%; background: #c93434; margin-right: 6px; }
+  .recording.paused .dot { background: #8a93a6; }
+  .recording.off .dot { background: transparent; border: 1px solid #8a93a6; }
 `;
 
 function clock(seconds) {
@@ -233,6 +238,8 @@ class Phone extends HTMLElement {
           if (call.waitFrom) call.waited = Math.max(0, Math.round((Date.now() - call.waitFrom) / 1000));
           this.tick();
           if (call.outbound) this.follow(call);
+          // The server starts recording once it sees the media up: ask a moment later.
+          setTimeout(() => this.refreshRecording(call), 800);
         } else if (pc.connectionState === 'failed') {
           this.fail(call, new Error('the call\'s media could not connect'));
         }
@@ -256,6 +263,7 @@ class Phone extends HTMLElement {
         if (record.answered_at) {
           call.state = 'talking';
           call.since = Date.now();
+          setTimeout(() => this.refreshRecording(call), 800);
           this.render();
           return;
         }
@@ -340,6 +348,44 @@ class Phone extends HTMLElement {
   async finishTransfer(call, complete) {
     if (await this.act(call, complete ? 'complete-transfer' : 'cancel-transfer')) call.consulting = null;
     this.render();
+  }
+
+  /// The call's recording state from its record (`recording`: null, or its id and
+  /// `recording` or `paused`).
+  async refreshRecording(call) {
+    try {
+      const response = await fetch(`/api/v1/calls/${call.id}`);
+      if (response.ok) call.recording = (await response.json()).recording;
+    } catch {
+      // The card keeps what it showed; the next change asks again.
+    }
+    this.render();
+  }
+
+  /// Redact: pauses the recording (silence in the file, the span in its metadata) or resumes it.
+  async toggleRecording(call) {
+    const action = call.recording?.state === 'paused' ? 'resume' : 'pause';
+    try {
+      call.recording = (await post(`/api/v1/calls/${call.id}/recording/${action}`)).recording;
+      this.notice = null;
+    } catch (error) {
+      this.notice = error.message;
+    }
+    this.render();
+  }
+
+  /// The card's recording line: what is recorded now, and the pause/resume button.
+  recordingControls(call) {
+    if (call.state !== 'talking' || call.recording === undefined) return null;
+    const state = call.recording ? call.recording.state : 'off';
+    const label = { recording: 'Recording', paused: 'Recording paused', off: 'Not recorded' }[state];
+    return element('div', { class: `recording ${state}`, 'data-testid': 'recording', 'data-recording': state },
+      element('span', {}, element('span', { class: 'dot' }), label),
+      call.recording ? element('button', {
+        'data-testid': 'recording-toggle',
+        'aria-pressed': String(state === 'paused'),
+        onclick: () => this.toggleRecording(call),
+      }, state === 'paused' ? 'Resume recording' : 'Pause recording') : null);
   }
 
   /// DTMF to the far end, in the media as RFC 4733 telephone-events.
@@ -467,6 +513,8 @@ class Phone extends HTMLElement {
       buttons.append(element('button', { class: 'hangup', 'data-testid': 'hangup', onclick: () => this.hangUp(call) }, call.state === 'calling' ? 'Cancel' : 'Hang up'));
     }
     card.append(buttons);
+    const recording = this.recordingControls(call);
+    if (recording) card.append(recording);
     if (call.state === 'talking' && call.keypad) {
       card.append(element('div', { class: 'keypad', 'data-testid': 'keypad' },
         ...KEYS.map((key) => element('button', { 'data-key': key, onclick: () => this.dtmf(call, key) }, key))));
