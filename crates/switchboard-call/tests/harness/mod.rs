@@ -83,8 +83,6 @@ pub struct Center {
     pub directory: Directory,
     pub queues: Queues,
     pub agents: Agents,
-    /// The voice configuration the engine has (see `configure`).
-    pub directory: Directory,
 }
 
 impl Center {
@@ -219,7 +217,6 @@ impl Center {
             directory: directory.clone(),
             queues,
             agents,
-            directory: directory.clone(),
         };
         center.input(Input::Directory(directory));
         center
