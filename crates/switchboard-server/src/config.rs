@@ -273,23 +273,14 @@ impl Config {
             None => file.attachment_max_mb.unwrap_or(25),
         };
         let seconds = |name: &'static str, file_value: Option<u64>, default: u64| {
-            let text = match env(name) {
-                Some(text) => text,
-                None => match file_value {
-                    Some(value) => value.to_string(),
-                    None => return Ok(default),
-                },
-            };
-            text.parse::<u64>()
-                .ok()
-                .filter(|s| (1..=3600).contains(s))
-                .ok_or_else(|| ConfigError::Env {
-                    name,
-                    value: text,
-                    reason:
-                        "a whole number of seconds from 1 to 3600 (in the environment or the file)"
-                            .into(),
-                })
+            whole_number(
+                &env,
+                name,
+                file_value,
+                default,
+                3600,
+                "a whole number of seconds from 1 to 3600 (in the environment or the file)",
+            )
         };
         let presence_grace_seconds = seconds(
             "SWITCHBOARD_PRESENCE_GRACE_SECONDS",
@@ -466,21 +457,14 @@ fn security_config(
     // The same range from the file as from the environment: a 0 would refuse every sign-in
     // or switch the widget off, and a huge size would overflow.
     let number = |name: &'static str, file_value: Option<u64>, default: u64| {
-        let text = match env(name) {
-            Some(text) => text,
-            None => match file_value {
-                Some(value) => value.to_string(),
-                None => return Ok(default),
-            },
-        };
-        text.parse::<u64>()
-            .ok()
-            .filter(|n| (1..=1_000_000).contains(n))
-            .ok_or_else(|| ConfigError::Env {
-                name,
-                value: text,
-                reason: "a whole number from 1 to 1000000 (in the environment or the file)".into(),
-            })
+        whole_number(
+            env,
+            name,
+            file_value,
+            default,
+            1_000_000,
+            "a whole number from 1 to 1000000 (in the environment or the file)",
+        )
     };
     let small = |name: &'static str, file_value: Option<u32>, default: u32| {
         number(name, file_value.map(u64::from), u64::from(default))
@@ -571,6 +555,34 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// A whole number from 1 to `max`, from the environment, else the file, else `default`; the
+/// same range from either (a 0 would refuse every sign-in or switch a limit off, a huge one
+/// would overflow).
+fn whole_number(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    file_value: Option<u64>,
+    default: u64,
+    max: u64,
+    reason: &str,
+) -> Result<u64, ConfigError> {
+    let text = match env(name) {
+        Some(text) => text,
+        None => match file_value {
+            Some(value) => value.to_string(),
+            None => return Ok(default),
+        },
+    };
+    text.parse::<u64>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| ConfigError::Env {
+            name,
+            value: text,
+            reason: reason.into(),
+        })
 }
 
 #[cfg(test)]

@@ -172,16 +172,7 @@ async fn login(
     ApiJson(input): ApiJson<LoginInput>,
 ) -> ApiResult<impl IntoResponse> {
     let name = input.username.trim().to_lowercase();
-    let verdict = app
-        .login_throttle
-        .lock()
-        .map(|t| t.check(source, &name, Utc::now()))
-        .unwrap_or(Verdict::Go);
-    match verdict {
-        Verdict::Go => {}
-        Verdict::Delay(wait) => tokio::time::sleep(wait.to_std().unwrap_or_default()).await,
-        Verdict::Refuse(wait) => return Err(throttled(wait)),
-    }
+    throttle(&app, source, &name).await?;
     let failed = |app: &AppState| {
         if let Ok(mut throttle) = app.login_throttle.lock() {
             throttle.failure(source, &name, Utc::now());
@@ -414,16 +405,7 @@ async fn step_up(
     ApiJson(input): ApiJson<TotpCode>,
 ) -> ApiResult<axum::Json<StepUpView>> {
     let name = current.user.username.as_str().to_owned();
-    let verdict = app
-        .login_throttle
-        .lock()
-        .map(|t| t.check(source, &name, Utc::now()))
-        .unwrap_or(Verdict::Go);
-    match verdict {
-        Verdict::Go => {}
-        Verdict::Delay(wait) => tokio::time::sleep(wait.to_std().unwrap_or_default()).await,
-        Verdict::Refuse(wait) => return Err(throttled(wait)),
-    }
+    throttle(&app, source, &name).await?;
     let credentials = app.services.store.credentials(current.user.id).await?;
     let (true, Some(secret_text)) = (credentials.totp_enabled, credentials.totp_secret) else {
         return Err(ApiError::new(
@@ -446,4 +428,21 @@ async fn step_up(
     Ok(axum::Json(StepUpView {
         valid_until: now + Duration::minutes(STEP_UP_MINUTES),
     }))
+}
+
+/// Waits as the sign-in throttle says for this source and account, or refuses (429).
+async fn throttle(app: &AppState, source: std::net::IpAddr, name: &str) -> ApiResult<()> {
+    let verdict = app
+        .login_throttle
+        .lock()
+        .map(|t| t.check(source, name, Utc::now()))
+        .unwrap_or(Verdict::Go);
+    match verdict {
+        Verdict::Go => Ok(()),
+        Verdict::Delay(wait) => {
+            tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+            Ok(())
+        }
+        Verdict::Refuse(wait) => Err(throttled(wait)),
+    }
 }
