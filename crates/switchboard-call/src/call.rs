@@ -456,7 +456,7 @@ impl Engine {
                     self.hang_up_leg(now, other);
                 }
                 if dialing {
-                    self.call_out(now, call);
+                    self.call_out(call);
                 } else if !self.start_whisper(now, call, leg) {
                     self.connect_agent(now, call);
                 }

@@ -52,7 +52,8 @@ impl Engine {
         }
     }
 
-    fn record(&self, call: CallId) -> Result<CallRecord, CallError> {
+    /// A live call's record (not one still being answered).
+    pub(crate) fn record(&self, call: CallId) -> Result<CallRecord, CallError> {
         self.calls
             .get(&call)
             .filter(|c| c.state != CallState::Answering)

@@ -108,18 +108,11 @@ impl Engine {
             self.schedule(at, Timer::Ring { leg });
         }
         self.save(id);
-        self.record_of(id)
-    }
-
-    fn record_of(&self, call: CallId) -> Result<CallRecord, CallError> {
-        self.calls
-            .get(&call)
-            .map(|c| c.record.clone())
-            .ok_or(CallError::NotFound)
+        self.record(id)
     }
 
     /// The agent answered their own call: call the number, with ringback for the agent.
-    pub(crate) fn call_out(&mut self, _now: Instant, call: CallId) {
+    pub(crate) fn call_out(&mut self, call: CallId) {
         let Some(state) = self.calls.get_mut(&call) else {
             return;
         };

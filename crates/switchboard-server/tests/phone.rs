@@ -257,26 +257,16 @@ async fn an_agent_dials_a_number_from_the_adapter() {
             &carrier_port.to_string(),
         ],
     );
-    let placed = agent1
-        .expect(
-            StatusCode::CREATED,
-            Method::POST,
-            "/api/v1/calls",
-            json!({"number": "9 555-1234", "session_id": session}),
-        )
-        .await;
+    let dial = |status, number: &str| {
+        let body = json!({"number": number, "session_id": session});
+        agent1.expect(status, Method::POST, "/api/v1/calls", body)
+    };
+    let placed = dial(StatusCode::CREATED, "9 555-1234").await;
     assert_eq!(placed["direction"], "outbound", "{placed}");
     assert_eq!(placed["did"], "95551234");
     assert_eq!(placed["caller"], "+15550100");
     // A second call while this one is up is refused.
-    let busy = agent1
-        .expect(
-            StatusCode::CONFLICT,
-            Method::POST,
-            "/api/v1/calls",
-            json!({"number": "95551234", "session_id": session}),
-        )
-        .await;
+    let busy = dial(StatusCode::CONFLICT, "95551234").await;
     assert!(
         busy["message"]
             .as_str()
