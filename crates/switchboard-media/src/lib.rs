@@ -20,28 +20,31 @@
 //!   as [`Event::Dtmf`] and can play a tone if it wants the listener to hear it).
 //! - *silent*: it hears nobody and has no playback; it gets nothing.
 //!
-//! **Fast path.** Two participants hearing each other, with no playback, recording or
-//! monitor, cost what a plain relay costs: `receive` parses the header, counts, notes the
+//! **Fast path.** Two participants hearing each other, with no playback or monitor, cost
+//! what a plain relay costs: `receive` parses the header, counts, notes the
 //! arrival time, checks the telephone-event type, rewrites in place and returns the target.
-//! Nothing is decoded or allocated, and the clock does not tick. A monitor (listen) hears the
+//! Nothing is decoded or allocated (a recorded call adds a decode into the recorder), and
+//! the clock does not tick. A monitor (listen) hears the
 //! parties on the mix route without changing their forward routes, so what they get is
 //! byte-for-byte what they got without it.
 //!
-//! **Ticks.** The room's clock ticks at its start + k·20 ms, but only while something needs
-//! it (a mix listener, the recorder); otherwise [`Room::poll_timeout`] gives only the
-//! earliest media-timeout deadline. A shell that falls more than ten ticks behind is not
-//! made to catch up: the clock re-anchors on `now`, and the recorder fills the skipped span
-//! with silence so a recording's length is the time it ran.
+//! **Ticks.** The room's clock ticks at its start + k·20 ms, but only while a mix listener
+//! needs it; otherwise [`Room::poll_timeout`] gives only the earliest media-timeout deadline.
+//! A shell that falls more than ten ticks behind is not made to catch up: the clock
+//! re-anchors on `now`.
 //!
-//! **Decoding and jitter.** Only sources that a mix listener or the recorder needs are
-//! decoded, into a [`jitter::JitterBuffer`] each: ordered by RTP timestamp, play-out after two
-//! frames, a frame pulled per tick with silence for gaps, a jump forward past eight.
+//! **Decoding and jitter.** Only sources that a mix listener needs are decoded into a
+//! [`jitter::JitterBuffer`] each: ordered by RTP timestamp, play-out after two frames, a frame
+//! pulled per tick with silence for gaps, a jump forward past eight.
 //!
-//! **Recorder.** Stereo: left is what one participant said, right what the other said, both
-//! pulled from their jitter buffers on the same tick so the two directions line up on the
-//! room's clock. Chunks of `recorder_chunk_frames` frames keep the writer's writes few; a
-//! pause is written as silence and reported with its offsets. The forward route is unchanged
-//! while recording: recording adds no latency and changes no forwarded byte.
+//! **Recorder.** Stereo: left is what one participant said, right what the other said. It
+//! has no clock: each packet of the two parties is decoded as it is forwarded and placed in
+//! the recording by its RTP timestamp (anchored on its stream's first arrival), so the two
+//! directions line up, jitter and bursts change nothing in the file, and a recorded call costs
+//! a decode per packet rather than a wake-up every 20 ms. Chunks of `recorder_chunk_frames`
+//! frames keep the writer's writes few; a pause is written as silence and reported with its
+//! offsets; the recording is as long as the time it ran. The forward route is unchanged while
+//! recording: recording adds no latency and changes no forwarded byte.
 //!
 //! Modules: [`rtp`] (packets, RFC 4733 events, RTCP SR, G.711), [`codec`], [`jitter`],
 //! [`player`], [`recorder`], [`room`].

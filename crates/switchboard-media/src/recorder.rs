@@ -1,26 +1,71 @@
-//! The call recorder: two mono frames per tick (what the left and the right participant
-//! said) interleaved into stereo, handed out in large chunks so the writer does few writes.
+//! The call recorder: what the left and the right participant said, placed in the recording
+//! by the RTP timestamps of their packets as the room forwards them, interleaved into stereo
+//! and handed out in large chunks so the writer does few writes.
 //!
-//! Time in a recording is counted in frames, so a paused span is written as silence of the
-//! same length and its offsets are exact positions in the file. The room feeds a frame for
-//! every tick of its clock (silence for ticks it skipped), so the length of a recording is
-//! the time it ran.
+//! No clock of its own: a recorded call costs a decode per packet, not a wake-up every 20 ms.
+//! Each channel's stream is anchored on its first packet (placed where its arrival puts it) and
+//! every later packet of that SSRC lands at the anchor plus its timestamp's distance, so jitter,
+//! bursts and reordering change nothing in the file and the two directions line up on arrival
+//! time. A new SSRC, or a timestamp that would place a packet well before or after its arrival
+//! (a sender that restarted its clock), anchors the stream again.
+//!
+//! Positions are samples (8 kHz) from the recording's start. A position is final once both
+//! channels have gone past it (less a margin for reordering), or once it is `WINDOW` behind
+//! the latest arrival, so a party who holds or leaves never holds the recording up. Chunks are
+//! handed out from final positions; what nobody said is silence. A paused span is written as
+//! silence of the same length when its chunk is handed out, so its offsets are exact positions
+//! in the file and nothing said during it ever leaves the recorder.
 
-use crate::FRAME_SAMPLES;
+use std::time::Instant;
 
-/// Milliseconds per frame.
-const FRAME_MS: u64 = 20;
+/// Samples per second.
+const RATE: i64 = 8000;
+/// A packet that its timestamp would place further ahead of its arrival than this anchors
+/// its stream again.
+const AHEAD_LIMIT: i64 = RATE / 5;
+/// Positions this far behind the latest arrival are final whatever the channels have sent;
+/// a packet placed further back than this anchors its stream again.
+const WINDOW: i64 = 2 * RATE;
+/// The end of a channel's furthest packet less this is final: room for reordering.
+const REORDER: i64 = 3 * 160;
+
+/// Which channel a participant's audio goes to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Side {
+    Left,
+    Right,
+}
+
+/// Where a stream's timestamps sit in the recording.
+#[derive(Clone, Copy)]
+struct Anchor {
+    ssrc: u32,
+    timestamp: u32,
+    position: i64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Channel {
+    anchor: Option<Anchor>,
+    /// The end of the furthest packet placed.
+    head: i64,
+}
 
 /// A recording in progress.
 pub struct Recorder {
-    /// Interleaved samples not yet handed out; at most one chunk.
-    chunk: Vec<i16>,
-    chunk_frames: usize,
-    frames: u64,
-    /// Frame at which the open pause began.
-    paused_at: Option<u64>,
-    /// Closed pauses as (start, end) in ms from the start.
-    paused: Vec<(u64, u64)>,
+    origin: Instant,
+    /// Samples per channel in a chunk.
+    chunk_samples: usize,
+    /// Interleaved samples from `flushed` on, not yet handed out.
+    pending: Vec<i16>,
+    flushed: i64,
+    /// Positions before this are final.
+    ready: i64,
+    channels: [Channel; 2],
+    /// Position at which the open pause began.
+    paused_at: Option<i64>,
+    /// Closed pauses as (start, end) positions.
+    paused: Vec<(i64, i64)>,
 }
 
 /// What a finished recording reports.
@@ -33,117 +78,228 @@ pub struct Finished {
 }
 
 impl Recorder {
-    /// A recorder that hands out chunks of `chunk_frames` stereo frames (at least one).
-    pub fn new(chunk_frames: usize) -> Recorder {
-        let chunk_frames = chunk_frames.max(1);
+    /// A recording that starts at `origin` and hands out chunks of `chunk_frames` stereo
+    /// frames of 20 ms (at least one).
+    pub fn new(origin: Instant, chunk_frames: usize) -> Recorder {
+        let chunk_samples = chunk_frames.max(1) * crate::FRAME_SAMPLES;
         Recorder {
-            chunk: Vec::with_capacity(chunk_frames * FRAME_SAMPLES * 2),
-            chunk_frames,
-            frames: 0,
+            origin,
+            chunk_samples,
+            pending: Vec::with_capacity(2 * chunk_samples + 2 * REORDER as usize),
+            flushed: 0,
+            ready: 0,
+            channels: [Channel::default(); 2],
             paused_at: None,
             paused: Vec::new(),
         }
-    }
-
-    /// Position in the recording, in ms.
-    pub fn position_ms(&self) -> u64 {
-        self.frames * FRAME_MS
-    }
-
-    /// Frames written so far.
-    pub fn frames(&self) -> u64 {
-        self.frames
     }
 
     pub fn is_paused(&self) -> bool {
         self.paused_at.is_some()
     }
 
-    /// Adds one tick: `left` and `right` are one frame each (shorter ones are padded with
-    /// silence). While paused, silence is written instead. Returns a chunk when one is full.
-    pub fn write(&mut self, left: &[i16], right: &[i16]) -> Option<Vec<i16>> {
-        if self.paused_at.is_some() {
-            self.chunk.resize(self.chunk.len() + 2 * FRAME_SAMPLES, 0);
-        } else {
-            for i in 0..FRAME_SAMPLES {
-                self.chunk.push(left.get(i).copied().unwrap_or(0));
-                self.chunk.push(right.get(i).copied().unwrap_or(0));
+    /// Places one packet's decoded `samples`, from the stream `ssrc` at RTP `timestamp`, on
+    /// `side`, as it arrives at `now`. Chunks that became final come out of `next_chunk`.
+    pub fn write(&mut self, now: Instant, side: Side, ssrc: u32, timestamp: u32, samples: &[i16]) {
+        let arrival = self.position_at(now);
+        let length = samples.len() as i64;
+        let channel = &mut self.channels[side as usize];
+        let placed = channel.anchor.filter(|a| a.ssrc == ssrc).and_then(|a| {
+            let start = a.position + i64::from(timestamp.wrapping_sub(a.timestamp) as i32);
+            (start + length <= arrival + AHEAD_LIMIT && start + length >= arrival - WINDOW)
+                .then_some(start)
+        });
+        let start = placed.unwrap_or_else(|| {
+            // What a packet carries was said in the time before it arrived.
+            let position = arrival - length;
+            channel.anchor = Some(Anchor {
+                ssrc,
+                timestamp,
+                position,
+            });
+            position
+        });
+        channel.head = channel.head.max(start + length);
+        // A part already handed out (or before the start) is too late and left out.
+        let from = start.max(self.flushed);
+        if from < start + length {
+            let end = ((start + length - self.flushed) * 2) as usize;
+            if self.pending.len() < end {
+                self.pending.resize(end, 0);
+            }
+            let offset = (from - self.flushed) as usize * 2 + side as usize;
+            let skip = (from - start) as usize;
+            for (slot, sample) in self.pending[offset..]
+                .iter_mut()
+                .step_by(2)
+                .zip(&samples[skip..])
+            {
+                *slot = *sample;
             }
         }
-        self.frames += 1;
-        if self.chunk.len() >= self.chunk_frames * FRAME_SAMPLES * 2 {
-            let next = Vec::with_capacity(self.chunk.capacity());
-            Some(std::mem::replace(&mut self.chunk, next))
-        } else {
-            None
+        let both = self.channels[0].head.min(self.channels[1].head) - REORDER;
+        self.ready = self.ready.max(both.max(arrival - WINDOW));
+    }
+
+    /// The next chunk whose positions are all final, if one is.
+    pub fn next_chunk(&mut self) -> Option<Vec<i16>> {
+        if self.ready - self.flushed < self.chunk_samples as i64 {
+            return None;
         }
+        let take = 2 * self.chunk_samples;
+        if self.pending.len() < take {
+            self.pending.resize(take, 0);
+        }
+        let mut chunk: Vec<i16> = self.pending.drain(..take).collect();
+        self.silence_pauses(&mut chunk);
+        self.flushed += self.chunk_samples as i64;
+        Some(chunk)
     }
 
-    /// Adds one tick of silence on both channels (a span the room's clock skipped).
-    pub fn write_silence(&mut self) -> Option<Vec<i16>> {
-        self.write(&[], &[])
-    }
-
-    /// Pauses; returns the offset in ms, or `None` when already paused.
-    pub fn pause(&mut self) -> Option<u64> {
+    /// Pauses at `now`; returns the offset in ms, or `None` when already paused.
+    pub fn pause(&mut self, now: Instant) -> Option<u64> {
         if self.paused_at.is_some() {
             return None;
         }
-        self.paused_at = Some(self.frames);
-        Some(self.position_ms())
+        let at = self.position_at(now).max(self.flushed);
+        self.paused_at = Some(at);
+        Some(ms(at))
     }
 
-    /// Resumes; returns the offset in ms, or `None` when not paused.
-    pub fn resume(&mut self) -> Option<u64> {
+    /// Resumes at `now`; returns the offset in ms, or `None` when not paused.
+    pub fn resume(&mut self, now: Instant) -> Option<u64> {
         let start = self.paused_at.take()?;
-        self.paused.push((start * FRAME_MS, self.position_ms()));
-        Some(self.position_ms())
+        let end = self.position_at(now).max(start);
+        self.paused.push((start, end));
+        Some(ms(end))
     }
 
-    /// Ends the recording; a pause still open ends here.
-    pub fn stop(mut self) -> Finished {
-        self.resume();
+    /// Ends the recording at `now`; a pause still open ends here. The recording is as long as
+    /// the time it ran.
+    pub fn stop(mut self, now: Instant) -> Finished {
+        self.resume(now);
+        let end = self.position_at(now).max(self.flushed);
+        self.pending.resize(((end - self.flushed) * 2) as usize, 0);
+        let mut last_chunk = std::mem::take(&mut self.pending);
+        self.silence_pauses(&mut last_chunk);
         Finished {
-            last_chunk: self.chunk,
-            duration_ms: self.frames * FRAME_MS,
-            paused: self.paused,
+            last_chunk,
+            duration_ms: ms(end),
+            paused: self
+                .paused
+                .iter()
+                .map(|(start, end)| (ms(*start), ms(*end)))
+                .collect(),
         }
     }
+
+    fn position_at(&self, now: Instant) -> i64 {
+        let nanos = now.saturating_duration_since(self.origin).as_nanos();
+        (nanos * RATE as u128 / 1_000_000_000) as i64
+    }
+
+    /// Silences the parts of `chunk` (starting at `flushed`) that lie in a pause.
+    fn silence_pauses(&self, chunk: &mut [i16]) {
+        let first = self.flushed;
+        let last = first + (chunk.len() / 2) as i64;
+        let open = self.paused_at.map(|start| (start, i64::MAX));
+        for (start, end) in self.paused.iter().copied().chain(open) {
+            let (from, to) = (start.max(first), end.min(last));
+            if from < to {
+                chunk[((from - first) * 2) as usize..((to - first) * 2) as usize].fill(0);
+            }
+        }
+    }
+}
+
+fn ms(position: i64) -> u64 {
+    (position.max(0) * 1000 / RATE) as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn at(origin: Instant, ms: u64) -> Instant {
+        origin + Duration::from_millis(ms)
+    }
 
     #[test]
-    fn interleaves_chunks_and_writes_pauses_as_silence() {
-        let mut recorder = Recorder::new(2);
-        let left = [1i16; FRAME_SAMPLES];
-        let right = [2i16; FRAME_SAMPLES];
-        assert_eq!(recorder.write(&left, &right), None);
-        let chunk = recorder
-            .write(&left, &right)
-            .expect("two frames make a chunk");
-        assert_eq!(chunk.len(), 2 * 2 * FRAME_SAMPLES);
+    fn places_packets_by_timestamp_and_silences_pauses() {
+        let origin = Instant::now();
+        let mut recorder = Recorder::new(origin, 2);
+        let left = [1i16; 160];
+        let right = [2i16; 160];
+        // Both arrive at 20 ms: their audio is 0..20 ms.
+        recorder.write(at(origin, 20), Side::Left, 7, 1000, &left);
+        recorder.write(at(origin, 20), Side::Right, 9, 50, &right);
+        assert_eq!(recorder.next_chunk(), None, "not final yet");
+        // The right's next packets arrive out of order and late; each lands where its
+        // timestamp says.
+        recorder.write(at(origin, 40), Side::Left, 7, 1160, &left);
+        recorder.write(at(origin, 75), Side::Right, 9, 370, &[3; 160]);
+        recorder.write(at(origin, 76), Side::Right, 9, 210, &right);
+        for n in 0..8 {
+            recorder.write(
+                at(origin, 60 + 20 * n),
+                Side::Left,
+                7,
+                1320 + 160 * n as u32,
+                &left,
+            );
+            recorder.write(
+                at(origin, 80 + 20 * n),
+                Side::Right,
+                9,
+                530 + 160 * n as u32,
+                &right,
+            );
+        }
+        let chunk = recorder.next_chunk().expect("two frames are final");
+        assert_eq!(chunk.len(), 2 * 2 * 160);
         assert_eq!(chunk[..4], [1, 2, 1, 2]);
-        assert_eq!(recorder.pause(), Some(40));
-        assert_eq!(recorder.pause(), None);
+        assert_eq!(
+            chunk[2 * 160 * 2 - 2..],
+            [1, 2],
+            "the second frame in place"
+        );
+        let chunk = recorder.next_chunk().expect("the next two");
+        assert_eq!(
+            chunk[..2],
+            [1, 3],
+            "the reordered packet where its timestamp says"
+        );
+        assert_eq!(recorder.pause(at(origin, 200)), Some(200));
+        assert_eq!(recorder.pause(at(origin, 210)), None);
         assert!(recorder.is_paused());
-        assert_eq!(recorder.write(&left, &right), None);
-        assert_eq!(recorder.resume(), Some(60));
-        let chunk = recorder.write(&left, &right).expect("second chunk");
-        assert!(chunk[..2 * FRAME_SAMPLES].iter().all(|s| *s == 0));
-        assert_eq!(chunk[2 * FRAME_SAMPLES..][..2], [1, 2]);
-        recorder.write(&left, &right);
-        assert_eq!(recorder.pause(), Some(100));
-        let chunk = recorder.write_silence().expect("third chunk");
-        assert_eq!(chunk[..2], [1, 2]);
-        assert!(chunk[2 * FRAME_SAMPLES..].iter().all(|s| *s == 0));
-        // Paused: what the participants say is not written.
-        assert_eq!(recorder.write(&left, &right), None);
-        let finished = recorder.stop();
-        assert_eq!(finished.duration_ms, 140);
-        assert_eq!(finished.paused, vec![(40, 60), (100, 140)]);
-        assert_eq!(finished.last_chunk, vec![0; 2 * FRAME_SAMPLES]);
+        recorder.write(at(origin, 240), Side::Left, 7, 1320 + 160 * 9, &left);
+        assert_eq!(recorder.resume(at(origin, 250)), Some(250));
+        let finished = recorder.stop(at(origin, 300));
+        assert_eq!(finished.duration_ms, 300);
+        assert_eq!(finished.paused, vec![(200, 250)]);
+        // 80 ms to 300 ms are left: nothing in the pause, silence where nobody spoke.
+        let left_channel: Vec<i16> = finished.last_chunk.iter().step_by(2).copied().collect();
+        assert_eq!(left_channel.len(), 220 * 8);
+        assert!(left_channel[120 * 8..170 * 8].iter().all(|s| *s == 0));
+        assert!(left_channel[..120 * 8].iter().all(|s| *s == 1));
+        assert!(left_channel[170 * 8..].iter().all(|s| *s == 0));
+    }
+
+    #[test]
+    fn a_sender_that_restarts_its_clock_is_anchored_again() {
+        let origin = Instant::now();
+        let mut recorder = Recorder::new(origin, 100);
+        recorder.write(at(origin, 20), Side::Left, 7, 0, &[5; 160]);
+        // Same SSRC, its timestamps jumped an hour ahead: placed by arrival instead.
+        recorder.write(at(origin, 40), Side::Left, 7, 28_800_000, &[6; 160]);
+        // A new SSRC is a new stream.
+        recorder.write(at(origin, 60), Side::Left, 8, 77, &[7; 160]);
+        let finished = recorder.stop(at(origin, 60));
+        let left: Vec<i16> = finished.last_chunk.iter().step_by(2).copied().collect();
+        assert_eq!(left.len(), 480);
+        assert!(left[..160].iter().all(|s| *s == 5));
+        assert!(left[160..320].iter().all(|s| *s == 6));
+        assert!(left[320..].iter().all(|s| *s == 7));
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::jitter::{JitterBuffer, JitterStats};
 use crate::player::{Playback, Player};
-use crate::recorder::Recorder;
+use crate::recorder::{Recorder, Side};
 use crate::{rtp, Codec, FRAME_SAMPLES};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -180,9 +180,18 @@ struct Recording {
     recorder: Recorder,
     left: ParticipantId,
     right: ParticipantId,
-    /// When it started: a tick at `t` completes frame ⌈(t − origin) / 20 ms⌉, which is how
-    /// a late shell's skipped span is measured, so re-anchoring never shortens a recording.
-    origin: Instant,
+}
+
+impl Recording {
+    fn side_of(&self, id: ParticipantId) -> Option<Side> {
+        if id == self.left {
+            Some(Side::Left)
+        } else if id == self.right {
+            Some(Side::Right)
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -370,41 +379,33 @@ impl Room {
         if self.recording.is_some() {
             self.stop_recording(now);
         }
-        // Ticks already due belong before the recording's start.
-        self.run_ticks(now);
         self.recording = Some(Recording {
-            recorder: Recorder::new(self.config.recorder_chunk_frames),
+            recorder: Recorder::new(now, self.config.recorder_chunk_frames),
             left,
             right,
-            origin: now,
         });
-        self.recompute();
-        self.wake(now);
     }
 
     /// Pauses the recording (it goes on as silence); reports `RecordingPaused`.
     pub fn pause_recording(&mut self, now: Instant) {
-        self.run_ticks(now);
-        if let Some(at_ms) = self.recording.as_mut().and_then(|r| r.recorder.pause()) {
+        if let Some(at_ms) = self.recording.as_mut().and_then(|r| r.recorder.pause(now)) {
             self.emit(Event::RecordingPaused { at_ms });
         }
     }
 
     /// Resumes a paused recording; reports `RecordingResumed`.
     pub fn resume_recording(&mut self, now: Instant) {
-        self.run_ticks(now);
-        if let Some(at_ms) = self.recording.as_mut().and_then(|r| r.recorder.resume()) {
+        if let Some(at_ms) = self.recording.as_mut().and_then(|r| r.recorder.resume(now)) {
             self.emit(Event::RecordingResumed { at_ms });
         }
     }
 
     /// Ends the recording: its last chunk, then `RecordingStopped`.
     pub fn stop_recording(&mut self, now: Instant) {
-        self.run_ticks(now);
         let Some(recording) = self.recording.take() else {
             return;
         };
-        let finished = recording.recorder.stop();
+        let finished = recording.recorder.stop(now);
         if !finished.last_chunk.is_empty() {
             self.emit(Event::RecordingChunk {
                 samples: finished.last_chunk,
@@ -414,7 +415,6 @@ impl Room {
             duration_ms: finished.duration_ms,
             paused: finished.paused,
         });
-        self.recompute();
     }
 
     /// A datagram arrived from `from`'s socket. Returns the participant to send `packet` to,
@@ -452,12 +452,23 @@ impl Room {
                 }
             }
             Kind::Audio(law) => {
-                if let Some(decoder) = source.decoder.as_deref_mut() {
+                let side = self.recording.as_ref().and_then(|r| r.side_of(from));
+                if source.decoder.is_some() || side.is_some() {
                     self.scratch.clear();
                     rtp::decode(law.payload_type(), payload, &mut self.scratch);
+                }
+                if let Some(decoder) = source.decoder.as_deref_mut() {
                     decoder
                         .jitter
                         .push(header.ssrc, header.timestamp, &self.scratch);
+                }
+                if let (Some(side), Some(recording)) = (side, self.recording.as_mut()) {
+                    let recorder = &mut recording.recorder;
+                    recorder.write(now, side, header.ssrc, header.timestamp, &self.scratch);
+                    while let Some(samples) = recorder.next_chunk() {
+                        self.outputs
+                            .push_back(Output::Event(Event::RecordingChunk { samples }));
+                    }
                 }
             }
         }
@@ -621,13 +632,6 @@ impl Room {
                 Vec::new()
             };
         }
-        if let Some(recording) = &self.recording {
-            for id in [recording.left, recording.right] {
-                if let Some(index) = self.index_of(id) {
-                    decode[index] = true;
-                }
-            }
-        }
         for (participant, needed) in self.participants.iter_mut().zip(decode) {
             match (needed, participant.decoder.is_some()) {
                 (true, false) => {
@@ -640,8 +644,7 @@ impl Room {
                 _ => {}
             }
         }
-        let needs_ticks =
-            self.recording.is_some() || self.participants.iter().any(|p| p.route == RouteAt::Mix);
+        let needs_ticks = self.participants.iter().any(|p| p.route == RouteAt::Mix);
         self.clock = match (needs_ticks, self.clock) {
             (false, _) => Clock::Idle,
             (true, Clock::Idle) => Clock::Waking,
@@ -678,19 +681,6 @@ impl Room {
         let due = (now.duration_since(next).as_nanos() / FRAME_NANOS) as u64 + 1;
         if due > MAX_LATE_TICKS + 1 {
             let skipped = due - 1;
-            if let Some(recording) = self.recording.as_mut() {
-                // Silence up to the frame this tick completes, counted from the recording's
-                // start rather than from the old grid (whose phase is being dropped).
-                let since = now.saturating_duration_since(recording.origin).as_nanos();
-                let frames = since.div_ceil(FRAME_NANOS) as u64;
-                let silent = frames.saturating_sub(recording.recorder.frames() + 1);
-                for _ in 0..silent {
-                    if let Some(samples) = recording.recorder.write_silence() {
-                        self.outputs
-                            .push_back(Output::Event(Event::RecordingChunk { samples }));
-                    }
-                }
-            }
             self.tick += skipped;
             self.anchor = now;
             self.anchor_tick = self.tick;
@@ -711,20 +701,6 @@ impl Room {
         for participant in &mut self.participants {
             if let Some(decoder) = participant.decoder.as_deref_mut() {
                 decoder.jitter.pull(&mut decoder.frame);
-            }
-        }
-        if let Some(recording) = self.recording.as_mut() {
-            let frame_of = |id: ParticipantId| -> &[i16] {
-                self.participants
-                    .iter()
-                    .find(|p| p.id == id)
-                    .and_then(|p| p.decoder.as_deref())
-                    .map_or(&[], |d| &d.frame[..])
-            };
-            let (left, right) = (frame_of(recording.left), frame_of(recording.right));
-            if let Some(samples) = recording.recorder.write(left, right) {
-                self.outputs
-                    .push_back(Output::Event(Event::RecordingChunk { samples }));
             }
         }
         let mut playback_ended = false;
