@@ -72,6 +72,21 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid):
+    """CPU seconds per thread name (tokio's workers, the recordings writer, ...)."""
+    totals = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        totals[name] = totals.get(name, 0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return totals
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -238,13 +253,19 @@ def bridged(workdir, api, pid, count, hold_seconds, window, record=True):
     time.sleep(3)
     udp_before, ours_before = udp_counters(), socket_drops(20000, 29999)
     before_cpu, before_wall, rss = cpu_seconds(pid), time.time(), rss_kib(pid)
+    before_threads = thread_cpu(pid)
     time.sleep(window)
     cpu, wall = cpu_seconds(pid) - before_cpu, time.time() - before_wall
+    after_threads = thread_cpu(pid)
+    shares = {name: after_threads[name] - before_threads.get(name, 0) for name in after_threads}
+    shares = ", ".join(f"{name} {100 * spent / wall:.1f}%" for name, spent in
+                       sorted(shares.items(), key=lambda item: -item[1]) if spent > 0)
     udp_after, ours_after = udp_counters(), socket_drops(20000, 29999)
     live = len(api.call("GET", "/api/v1/calls/live"))
     per_call_ms = 1000 * cpu / (live * wall) if live else float("nan")
     log(f"   steady window {wall:.0f} s with {live} calls: server CPU {100 * cpu / wall:.0f}% of a core, "
         f"{per_call_ms:.3f} ms of CPU per call per second")
+    log(f"   CPU by thread (of a core): {shares}")
     log(f"   memory: {rss / 1024:.0f} MiB with the calls up, {idle_rss / 1024:.0f} MiB before: "
         f"{(rss - idle_rss) / max(live, 1):.0f} KiB per call")
     drops = {k: udp_after[k] - udp_before[k] for k in ("InErrors", "RcvbufErrors", "SndbufErrors") if k in udp_after}

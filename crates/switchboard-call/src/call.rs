@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 use switchboard_core::voice::{choose, menu_choices, CallDirection, CallRecord, Disposition};
 use switchboard_core::whisper::{whisper_parts, CallType, WhisperPart};
-use switchboard_core::{CallId, ContactId, Language, QueueId, QueueKind, UserId};
+use switchboard_core::{CallId, ContactId, Language, MonitorMode, QueueId, QueueKind, UserId};
 
 /// Where a call stands.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -126,6 +126,8 @@ pub(crate) struct Call {
     pub whisper_started: Option<Instant>,
     /// An agent's outbound call: the number to call once the agent has answered, and how.
     pub dial: Option<crate::control::Route>,
+    /// Users listening, coaching or barging in, in the order they started.
+    pub monitors: Vec<crate::monitor::Monitor>,
 }
 
 /// An ended call whose legs' media counts are still on their way.
@@ -465,6 +467,10 @@ impl Engine {
                 self.number_answered(now, call);
             }
             LegRole::Consult => self.sync_media(call),
+            LegRole::Monitor => {
+                self.output(Output::Metric(CallMetric::MonitorJoined));
+                self.sync_media(call);
+            }
             _ => {}
         }
     }
@@ -649,6 +655,7 @@ impl Engine {
                 self.end_call(now, taken.call, reason);
             }
             LegRole::Consult => self.rejoin(taken.call),
+            LegRole::Monitor => self.sync_media(taken.call),
         }
     }
 
@@ -663,7 +670,11 @@ impl Engine {
             if state.consult == Some(leg) {
                 state.consult = None;
             }
+            state.monitors.retain(|m| m.leg != leg);
             state.hears.remove(&leg);
+        }
+        if taken.role == LegRole::Monitor && taken.answered {
+            self.output(Output::Metric(CallMetric::MonitorLeft));
         }
         self.closing_legs.insert(leg, (taken.call, taken.role));
         self.media(MediaOp::Close { leg });
@@ -724,12 +735,13 @@ impl Engine {
             return;
         };
         let legs: Vec<LegId> = state
-            .consult
+            .monitors
             .iter()
-            .chain(&state.ringing)
-            .chain(&state.agent)
-            .chain(std::iter::once(&state.customer))
-            .copied()
+            .map(|m| m.leg)
+            .chain(state.consult)
+            .chain(state.ringing.iter().copied())
+            .chain(state.agent)
+            .chain(std::iter::once(state.customer))
             .collect();
         let customer = state.customer;
         let answering = state.state == CallState::Answering;
@@ -817,7 +829,7 @@ impl Engine {
                     record.rtp.from_agent += received;
                     record.rtp.to_agent += sent;
                 }
-                LegRole::Consult => {}
+                LegRole::Consult | LegRole::Monitor => {}
             }
         }
         let done = self.closing.get_mut(&call).is_some_and(|c| {
@@ -871,6 +883,13 @@ impl Engine {
             };
             rows.push((leg, hears));
         }
+        let monitors: Vec<(LegId, MonitorMode)> = state
+            .monitors
+            .iter()
+            .filter(|m| answered(Some(m.leg)).is_some())
+            .map(|m| (m.leg, m.mode))
+            .collect();
+        crate::monitor::monitor_rows(&mut rows, &monitors, state.customer, agent, bridged);
         let customer = state.customer;
         let mut ops = Vec::new();
         let mut starts_hearing = false;

@@ -202,6 +202,25 @@ impl Engine {
                 }
             }
             CallControl::SetRecordable(recordable) => self.set_recordable(now, call, recordable),
+            CallControl::Monitor {
+                user,
+                mode,
+                session,
+            } => {
+                if let Err(error) = self.monitor(now, call, user, mode, session) {
+                    return Some(Err(error));
+                }
+            }
+            CallControl::SwitchMonitor { user, mode } => {
+                if let Err(error) = self.switch_monitor(call, user, mode) {
+                    return Some(Err(error));
+                }
+            }
+            CallControl::StopMonitor { user } => {
+                if let Err(error) = self.stop_monitor(now, call, user) {
+                    return Some(Err(error));
+                }
+            }
         }
         Some(self.record(call))
     }

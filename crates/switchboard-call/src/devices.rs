@@ -117,7 +117,7 @@ impl Engine {
             match role {
                 LegRole::Consult => state.consult = Some(leg),
                 LegRole::Agent => state.ringing.push(leg),
-                LegRole::Customer => {}
+                LegRole::Customer | LegRole::Monitor => {}
             }
         }
         self.media(MediaOp::Open { call, leg, kind });
@@ -174,7 +174,7 @@ impl Engine {
                     }
                 }
             }
-            LegRole::Agent | LegRole::Consult => self.leg_failed(now, leg, 503),
+            LegRole::Agent | LegRole::Consult | LegRole::Monitor => self.leg_failed(now, leg, 503),
         }
     }
 

@@ -82,6 +82,7 @@ impl Engine {
                 agent_token: 0,
                 whisper_started: None,
                 dial: Some(route),
+                monitors: Vec::new(),
             },
         );
         let devices = match from {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use switchboard_core::voice::{CallRecord, Disposition};
-use switchboard_core::{CallId, ContactId, Language, QueueId, RecordingId, UserId};
+use switchboard_core::{CallId, ContactId, Language, MonitorMode, QueueId, RecordingId, UserId};
 use switchboard_sip::transaction::Peer;
 use switchboard_sip::Message;
 
@@ -362,6 +362,22 @@ pub enum CallControl {
     /// Whether this call is recorded, over its queue's setting (the Apps API). `false` stops
     /// and deletes a recording already running.
     SetRecordable(bool),
+    /// `user` starts monitoring the call in `mode` on their browser `session` (or their SIP
+    /// phone). Answered with the call's record, which the monitor does not change.
+    Monitor {
+        user: UserId,
+        mode: MonitorMode,
+        session: Option<SessionId>,
+    },
+    /// `user`, monitoring the call, switches to `mode` on the same leg.
+    SwitchMonitor {
+        user: UserId,
+        mode: MonitorMode,
+    },
+    /// `user` stops monitoring the call.
+    StopMonitor {
+        user: UserId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -391,6 +407,10 @@ pub enum CallMetric {
     Ended {
         disposition: Disposition,
     },
+    /// A monitor's phone answered: one more user listening, coaching or barging.
+    MonitorJoined,
+    /// An answered monitor leg ended.
+    MonitorLeft,
 }
 
 /// Something to play; the shell turns it into audio (uploads, text-to-speech, tones).

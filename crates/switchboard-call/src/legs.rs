@@ -23,6 +23,8 @@ pub enum LegRole {
     Agent,
     /// A transfer target the agent talks to before handing the customer over.
     Consult,
+    /// A supervisor listening, coaching or barging in.
+    Monitor,
 }
 
 /// Who is on the far end of a leg.

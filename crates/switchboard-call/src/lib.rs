@@ -32,6 +32,7 @@ mod engine;
 mod ids;
 mod interface;
 mod legs;
+mod monitor;
 mod recording;
 mod registrar;
 mod sip;

@@ -148,6 +148,7 @@ impl Engine {
                 agent_token: 0,
                 whisper_started: None,
                 dial: None,
+                monitors: Vec::new(),
             },
         );
         self.trunk_use.entry(trunk.id).or_default().calls += 1;

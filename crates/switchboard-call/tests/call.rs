@@ -5,6 +5,7 @@
 
 mod browser;
 mod harness;
+mod monitor;
 mod outbound;
 mod recording;
 mod security;

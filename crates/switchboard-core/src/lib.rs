@@ -31,7 +31,8 @@ pub use ids::{
     QueueId, RecordingId, TeamId, TicketId, TrunkId, UserId, VisitorId,
 };
 pub use permission::{
-    Actor, BuiltinRole, Permission, PermissionSet, Role, RoleKey, RoleScope, Target, Watched,
+    Actor, BuiltinRole, MonitorMode, Permission, PermissionSet, Role, RoleKey, RoleScope, Target,
+    Watched,
 };
 pub use presence::{Presence, PresenceState};
 pub use queue::{Channel, QueueKind, QueueNode, QueueTree, TreeError};

@@ -83,6 +83,42 @@ impl Permission {
     }
 }
 
+/// How a monitor takes part in a call (MON-1, MON-2).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum MonitorMode {
+    /// Hears the caller and the agent; heard by nobody.
+    Listen,
+    /// Hears both; heard by the agent only.
+    Coach,
+    /// Hears both; heard by both.
+    Barge,
+}
+
+impl MonitorMode {
+    pub const ALL: [MonitorMode; 3] = [MonitorMode::Listen, MonitorMode::Coach, MonitorMode::Barge];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MonitorMode::Listen => "listen",
+            MonitorMode::Coach => "coach",
+            MonitorMode::Barge => "barge",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MonitorMode> {
+        MonitorMode::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+
+    /// The permission each mode needs (each its own, MON-2).
+    pub const fn permission(self) -> Permission {
+        match self {
+            MonitorMode::Listen => Permission::MonitorCallsListen,
+            MonitorMode::Coach => Permission::MonitorCallsCoach,
+            MonitorMode::Barge => Permission::MonitorCallsBarge,
+        }
+    }
+}
+
 /// A set of permissions.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
 pub struct PermissionSet(u32);
@@ -398,6 +434,13 @@ impl Actor {
             }
             None => self.can(Permission::MonitorCallsBarge, Target::Center),
         }
+    }
+
+    /// Whether the actor may monitor, in `mode`, a call that `agent` (with their teams) is
+    /// talking on: the mode's own permission for that agent, and never their own call.
+    pub fn may_monitor_call(&self, mode: MonitorMode, agent: (UserId, &[TeamId])) -> bool {
+        let (id, teams) = agent;
+        id != self.user_id && self.can(mode.permission(), Target::User { id, teams })
     }
 
     /// Whether the actor may place a user in exactly these teams: center-scoped user

@@ -20,6 +20,8 @@ use std::time::Instant;
 
 /// Samples per second.
 const RATE: i64 = 8000;
+/// Samples per millisecond.
+const MS: i64 = RATE / 1000;
 /// A packet that its timestamp would place further ahead of its arrival than this anchors
 /// its stream again.
 const AHEAD_LIMIT: i64 = RATE / 5;
@@ -178,7 +180,8 @@ impl Recorder {
     /// the time it ran.
     pub fn stop(mut self, now: Instant) -> Finished {
         self.resume(now);
-        let end = self.position_at(now).max(self.flushed);
+        // Whole milliseconds, so the file's length is its duration exactly.
+        let end = (self.position_at(now) / MS * MS).max(self.flushed);
         self.pending.resize(((end - self.flushed) * 2) as usize, 0);
         let mut last_chunk = std::mem::take(&mut self.pending);
         self.silence_pauses(&mut last_chunk);
@@ -213,7 +216,7 @@ impl Recorder {
 }
 
 fn ms(position: i64) -> u64 {
-    (position.max(0) * 1000 / RATE) as u64
+    (position.max(0) / MS) as u64
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod bad_input;
 mod center;
 mod chat;
 mod limits;
+mod monitor;
 mod openapi;
 mod phone;
 mod presence;

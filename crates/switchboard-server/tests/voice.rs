@@ -132,6 +132,11 @@ pub(crate) async fn agent_phone(sip: SocketAddr, username: &str, behaviour: &str
     phone
 }
 
+/// A sipp caller who picks Support (digit 2) and talks for `talk_ms` before hanging up.
+pub(crate) fn caller_to_support(sip: SocketAddr, talk_ms: u32) -> Sipp {
+    caller(sip, "caller", DTMF_2, talk_ms)
+}
+
 fn caller(sip: SocketAddr, scenario_name: &str, dtmf: &str, talk_ms: u32) -> Sipp {
     let port = free_port().to_string();
     let target = sip.to_string();
@@ -203,7 +208,7 @@ pub(crate) async fn ended_call(admin: &Session) -> Value {
     panic!("no call ended");
 }
 
-async fn metric(server: &Server, name: &str) -> f64 {
+pub(crate) async fn metric(server: &Server, name: &str) -> f64 {
     let text = reqwest::get(server.url("/metrics"))
         .await
         .unwrap()

@@ -44,6 +44,7 @@ pub struct Metrics {
     pub calls: Family<OutcomeLabels, Counter>,
     pub calls_in_progress: Gauge,
     pub calls_queued: Gauge,
+    pub call_monitors: Gauge,
     pub call_wait_seconds: Histogram,
 }
 
@@ -108,6 +109,12 @@ impl Default for Metrics {
             "Calls waiting in a queue or ringing an agent now",
             calls_queued.clone(),
         );
+        let call_monitors = Gauge::default();
+        registry.register(
+            "call_monitors",
+            "Users monitoring a call now (listening, coaching or barging, once their phone answered)",
+            call_monitors.clone(),
+        );
         let call_wait_seconds = Histogram::new([
             1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
         ]);
@@ -120,6 +127,7 @@ impl Default for Metrics {
             calls,
             calls_in_progress,
             calls_queued,
+            call_monitors,
             call_wait_seconds,
             registry,
             http_responses,

@@ -13,6 +13,7 @@ pub mod directory;
 pub mod error;
 pub mod extract;
 pub mod live;
+pub mod monitor;
 pub mod recordings;
 pub mod security;
 pub mod setup;
@@ -86,6 +87,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(dialing::routes())
         .merge(wrapup::routes())
         .merge(whisper::routes())
+        .merge(monitor::routes())
         .merge(widget::routes())
         .merge(security::routes())
 }

@@ -675,6 +675,12 @@ impl VoiceTask {
                 metrics.calls_in_progress.dec();
                 metrics.count_call(disposition.as_str());
             }
+            CallMetric::MonitorJoined => {
+                metrics.call_monitors.inc();
+            }
+            CallMetric::MonitorLeft => {
+                metrics.call_monitors.dec();
+            }
         }
     }
 }
