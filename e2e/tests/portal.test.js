@@ -67,7 +67,7 @@ test('an admin builds a center in the portal and a supervisor watches a chat liv
   await admin.selectOption('[data-testid=field-kind]', 'menu');
   await saveAndExpect(admin, 'Saved queue “Orders”');
   await admin.click('[data-testid=new]');
-  await admin.selectOption('[data-testid=field-parent_id]', { label: 'Web chat: Orders' });
+  await admin.selectOption('[data-testid=field-parent_id]', { label: 'Orders' });
   await admin.fill('[data-testid=field-name]', 'Returns');
   await saveAndExpect(admin, 'Saved queue “Returns”');
   await admin.locator('[data-testid=queue-path]', { hasText: 'Orders > Returns' }).waitFor();

@@ -46,6 +46,13 @@ export function duration(ms) {
   return h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
 }
 
+/// The channels, as people call them.
+export const CHANNELS = [['web', 'Web chat'], ['voice', 'Voice'], ['mobile', 'Mobile'], ['sms', 'SMS']];
+
+export function channelName(key) {
+  return CHANNELS.find(([k]) => k === key)?.[1] ?? key;
+}
+
 /// A timestamp as the user's local date and time.
 export function when(text) {
   if (!text) return '';

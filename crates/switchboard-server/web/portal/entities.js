@@ -4,13 +4,11 @@
 // tone). Field types: text, password, number, checkbox, select, choices (several), lines (one
 // value a line), file, hidden.
 
-import { api, element, when, words } from '/portal/api.js';
+import { api, channelName, CHANNELS, element, when, words } from '/portal/api.js';
 import { weekPreview } from '/portal/hours.js';
 
 const PERMISSIONS = ['handle_contacts', 'monitor_calls_listen', 'monitor_calls_coach', 'monitor_calls_barge', 'monitor_chats_view',
   'monitor_chats_edit', 'recordings_access', 'settings_edit', 'users_edit'];
-const CHANNELS = [['web', 'Web chat'], ['voice', 'Voice'], ['mobile', 'Mobile'], ['sms', 'SMS']];
-const channelName = (key) => CHANNELS.find(([k]) => k === key)?.[1] ?? key;
 const at = (id) => encodeURIComponent(id);
 const tags = (list) => element('span', {}, ...list.map((text) => element('span', { class: 'tag' }, text)));
 const byId = (list, id, field = 'name') => list?.find((item) => item.id === id)?.[field];
@@ -150,7 +148,7 @@ export const SETUP_PAGES = [
     ],
     fields: [
       { name: 'channel', type: 'hidden', tabValue: true, createOnly: true },
-      { name: 'parent_id', label: 'Inside menu', type: 'select', none: 'Top level', options: (l) => (l.queues ?? []).filter((q) => q.kind === 'menu').map((q) => [q.id, `${channelName(q.channel)}: ${q.path}`]) },
+      { name: 'parent_id', label: 'Inside menu', type: 'select', none: 'Top level', options: (l, tab) => (l.queues ?? []).filter((q) => q.kind === 'menu' && q.channel === tab).map((q) => [q.id, q.path]) },
       { name: 'name', label: 'Name' },
       { name: 'kind', label: 'Kind', type: 'select', options: () => [['leaf', 'Queue (contacts wait here)'], ['menu', 'Menu (holds choices)']], createOnly: true },
       { name: 'priority', label: 'Priority', type: 'number', omitEmpty: true, help: 'Higher is served first when agents are shared.' },

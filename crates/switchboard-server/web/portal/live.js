@@ -8,7 +8,7 @@
 // permissions allow): a click sends an `sb-monitor` event ({call_id, mode}) that the monitoring
 // module handles. Ending a stuck call or chat needs monitor_chats_edit and a confirmation.
 
-import { api, confirmAction, duration, element, notice, words } from '/portal/api.js';
+import { api, channelName, confirmAction, duration, element, notice, words } from '/portal/api.js';
 
 const MODES = [
   ['listen', 'Listen', 'monitor_calls_listen'],
@@ -364,7 +364,7 @@ class Live extends HTMLElement {
       element('tr', {}, ...heads.map((h) => element('th', {}, h))),
       ...(rows.length ? rows.map((chat) => element('tr', { 'data-contact': chat.id },
         element('td', {}, chat.customer || 'Web user'),
-        element('td', {}, words(chat.channel)),
+        element('td', {}, channelName(chat.channel)),
         element('td', { class: 'path' }, chat.issue || this.queuePath(chat.queue_id)),
         tab === 'queued' ? element('td', {}, chat.language ?? '') : element('td', {}, this.agentName(chat.agent_id)),
         timer(tab === 'queued' ? chat.created_at : chat.assigned_at),
@@ -387,7 +387,7 @@ class Live extends HTMLElement {
       element('select', { 'data-testid': 'filter-team', onchange: refilter('team') }, option('', 'All teams', team),
         ...this.lookups.teams.map((t) => option(t.id, t.name, team))),
       leafQueues.length && this.lookups.users.size ? element('select', { 'data-testid': 'filter-queue', onchange: refilter('queue') }, option('', 'All queues', queue),
-        ...leafQueues.map((q) => option(q.id, `${words(q.channel)}: ${q.path}`, queue))) : null,
+        ...leafQueues.map((q) => option(q.id, `${channelName(q.channel)}: ${q.path}`, queue))) : null,
       element('select', { 'data-testid': 'filter-status', onchange: refilter('status') }, option('', 'Any status', status),
         ...[...statuses].map((s) => option(s, words(s), status))));
     const needle = search.trim().toLowerCase();

@@ -22,7 +22,7 @@ function readField(field, row) {
 }
 
 /// One input for a field; returns the node and a reader of its value as the API takes it.
-function inputFor(field, value, lookups, testid) {
+function inputFor(field, value, lookups, testid, tab) {
   const id = `field-${testid}-${field.name.replaceAll('.', '-')}`;
   const common = { id, name: field.name, 'data-testid': `field-${field.name}` };
   switch (field.type) {
@@ -31,7 +31,7 @@ function inputFor(field, value, lookups, testid) {
       return [element('div', { class: 'choices' }, element('label', {}, box, field.caption ?? 'Yes')), () => box.checked];
     }
     case 'select': {
-      const options = field.options(lookups);
+      const options = field.options(lookups, tab);
       const select = element('select', common,
         ...(field.none !== undefined ? [element('option', { value: '' }, field.none)] : []),
         ...options.map(([v, label]) => element('option', { value: v, selected: String(value ?? '') === String(v) }, label)));
@@ -39,7 +39,7 @@ function inputFor(field, value, lookups, testid) {
     }
     case 'choices': {
       const chosen = new Set(value ?? []);
-      const boxes = field.options(lookups).map(([v, label]) => {
+      const boxes = field.options(lookups, tab).map(([v, label]) => {
         const box = element('input', { type: 'checkbox', value: v, checked: chosen.has(v), 'data-choice': v });
         return [box, element('label', {}, box, label)];
       });
@@ -215,7 +215,7 @@ class Setup extends HTMLElement {
         readers.set(field.name, () => initial);
         continue;
       }
-      const [input, read] = inputFor(field, initial, this.lookups, this.page.key);
+      const [input, read] = inputFor(field, initial, this.lookups, this.page.key, this.tab);
       readers.set(field.name, read);
       form.append(element('label', { class: 'name', for: input.id || '' }, field.label), input);
       if (field.help) form.append(element('div', { class: 'help' }, field.help));
