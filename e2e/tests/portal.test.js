@@ -2,7 +2,8 @@
 // queue inside a new menu, moved up the tree; business hours with a holiday; an agent with a
 // SIP phone password); a supervisor's Live page, open before anything happens, shows a widget
 // chat queued and then connected without a reload; a page opened late is right at once; the
-// admin ends the chat from the Connected list after a confirmation. Then a sipp caller waits
+// admin ends the chat from the Connected list after a confirmation; a user of a custom role
+// that takes no contacts is sent from the agent desk to the portal. Then a sipp caller waits
 // in a voice queue and is answered on agent1's browser phone: the supervisor's Calls page shows
 // the call queued, then connected, with the monitoring buttons their role allows.
 
@@ -211,7 +212,31 @@ test('an admin builds a center in the portal and a supervisor watches a chat liv
   await admin.locator('[data-testid=audit-list] tr[data-action]').first().waitFor();
   await admin.screenshot({ path: `${ARTIFACTS}portal-audit.png`, fullPage: true });
 
-  for (const context of [consumerContext, agentContext, supervisorContext, adminContext]) await context.close();
+  // A role of the center's own that takes no contacts: its users who open the agent desk are
+  // sent to the portal, which shows them only what the role allows.
+  await openPage(admin, 'Roles');
+  await admin.click('[data-testid=new]');
+  await admin.fill('[data-testid=field-key]', 'watcher');
+  await admin.fill('[data-testid=field-name]', 'Watcher');
+  await admin.locator('[data-testid=field-permissions] label', { hasText: 'monitor chats view' }).locator('input').check();
+  await saveAndExpect(admin, 'Saved role “Watcher”');
+  await openPage(admin, 'Users');
+  await admin.click('[data-testid=new]');
+  await admin.fill('[data-testid=field-username]', 'wendy');
+  await admin.fill('[data-testid=field-display_name]', 'Wendy Watcher');
+  await admin.selectOption('[data-testid=field-role]', 'watcher');
+  await admin.fill('[data-testid=field-password]', PASSWORD);
+  await saveAndExpect(admin, 'Saved user “Wendy Watcher”');
+  const watcherContext = await browser.newContext();
+  const watcher = await watcherContext.newPage();
+  await signIn(watcher, '/agent/', 'wendy');
+  await watcher.locator('[data-testid=who]', { hasText: 'Wendy Watcher' }).waitFor();
+  assert.equal(new URL(watcher.url()).pathname, '/portal/');
+  assert.equal(await watcher.locator('[data-testid=agent-desk-link]').count(), 0);
+  assert.equal(await watcher.locator('nav.side a', { hasText: 'Users' }).count(), 0);
+  await watcher.locator('main h1', { hasText: 'Calls' }).waitFor();
+
+  for (const context of [watcherContext, consumerContext, agentContext, supervisorContext, adminContext]) await context.close();
 });
 
 /// The agent desk's browser phone.
