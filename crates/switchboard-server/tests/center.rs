@@ -326,3 +326,43 @@ async fn the_center_story_runs_on_every_backend() {
         story(backend).await;
     }
 }
+
+/// The portal is served at `/portal/`, with its modules; the addresses people try for it lead
+/// there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_is_served_and_its_old_addresses_lead_to_it() {
+    let server = Server::start(Backend::Sqlite).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/admin/", "/supervisor/", "/portal"] {
+        let response = client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(response.headers()["location"], "/portal/", "{path}");
+    }
+    let page = client.get(server.url("/portal/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("<sb-portal>"));
+    for module in [
+        "portal.js",
+        "live.js",
+        "setup.js",
+        "entities.js",
+        "hours.js",
+        "audit.js",
+        "api.js",
+    ] {
+        let response = client
+            .get(server.url(&format!("/portal/{module}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{module}");
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
+    }
+    server.stop().await;
+}

@@ -1,9 +1,9 @@
 //! The browser UI, shipped inside the binary: the consumer chat widget (one script tag on any
-//! site), the agent adapter, and a demo page that embeds the widget. Plain ES modules and Web
-//! Components; no bundler.
+//! site), the agent adapter, the portal for supervisors and admins, and a demo page that embeds
+//! the widget. Plain ES modules and Web Components; no bundler.
 
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 
@@ -14,6 +14,60 @@ const AGENT_DESK: &str = include_str!("../../web/agent/desk.js");
 const AGENT_PHONE: &str = include_str!("../../web/agent/phone.js");
 const AGENT_WRAPUP: &str = include_str!("../../web/agent/wrapup.js");
 const DEMO_PAGE: &str = include_str!("../../web/demo/index.html");
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The portal's files: its page, its stylesheet and its modules, each at `/portal/<name>`.
+const PORTAL: [(&str, &str, &str); 9] = [
+    (
+        "/portal/",
+        "text/html; charset=utf-8",
+        include_str!("../../web/portal/index.html"),
+    ),
+    (
+        "/portal/portal.css",
+        "text/css; charset=utf-8",
+        include_str!("../../web/portal/portal.css"),
+    ),
+    (
+        "/portal/portal.js",
+        JS,
+        include_str!("../../web/portal/portal.js"),
+    ),
+    (
+        "/portal/api.js",
+        JS,
+        include_str!("../../web/portal/api.js"),
+    ),
+    (
+        "/portal/live.js",
+        JS,
+        include_str!("../../web/portal/live.js"),
+    ),
+    (
+        "/portal/setup.js",
+        JS,
+        include_str!("../../web/portal/setup.js"),
+    ),
+    (
+        "/portal/entities.js",
+        JS,
+        include_str!("../../web/portal/entities.js"),
+    ),
+    (
+        "/portal/hours.js",
+        JS,
+        include_str!("../../web/portal/hours.js"),
+    ),
+    (
+        "/portal/audit.js",
+        JS,
+        include_str!("../../web/portal/audit.js"),
+    ),
+];
+
+/// Addresses people try for the portal; each leads to it.
+const PORTAL_ALIASES: [&str; 3] = ["/portal", "/admin/", "/supervisor/"];
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -41,7 +95,14 @@ fn widget_module(body: &'static str) -> Response {
 }
 
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
+    let mut router = Router::new();
+    for (path, content_type, body) in PORTAL {
+        router = router.route(path, get(move || async move { asset(content_type, body) }));
+    }
+    for alias in PORTAL_ALIASES {
+        router = router.route(alias, get(|| async { Redirect::to("/portal/") }));
+    }
+    router
         .route(
             "/widget/switchboard.js",
             get(|| async { widget_module(WIDGET) }),

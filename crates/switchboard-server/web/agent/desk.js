@@ -92,12 +92,24 @@ class AgentDesk extends HTMLElement {
   }
 
   async connectedCallback() {
+    let session;
     try {
-      this.me = (await api('GET', '/api/v1/auth/me')).user;
-      this.start();
+      session = await api('GET', '/api/v1/auth/me');
     } catch {
       this.renderLogin();
+      return;
     }
+    this.begin(session);
+  }
+
+  /// A signed-in user whose role takes no contacts (a supervisor, an admin) belongs in the portal.
+  begin(session) {
+    if (!session.permissions.includes('handle_contacts')) {
+      location.replace('/portal/');
+      return;
+    }
+    this.me = session.user;
+    this.start();
   }
 
   renderLogin(message) {
@@ -111,8 +123,7 @@ class AgentDesk extends HTMLElement {
         try {
           const body = { username: username.value, password: password.value };
           if (code.value) body.totp_code = code.value;
-          this.me = (await api('POST', '/api/v1/auth/login', body)).user;
-          this.start();
+          this.begin(await api('POST', '/api/v1/auth/login', body));
         } catch (error) {
           this.renderLogin(error.message);
         }
