@@ -72,7 +72,7 @@ impl Engine {
             }
             None => {
                 let target = self.registrar.target(now, user).ok_or(CallError::State(
-                    "no registered SIP phone to monitor on: open the portal's phone or register one",
+                    "no registered SIP phone to monitor on: register a SIP phone for your user first",
                 ))?;
                 let caller = self
                     .calls

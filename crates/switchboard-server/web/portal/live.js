@@ -197,6 +197,35 @@ class Live extends HTMLElement {
     this.filters = { team: '', queue: '', status: '', search: '' };
     this.lookups = { queues: new Map(), teams: [], users: new Map() };
     this.state.addEventListener('change', () => this.schedule());
+    // The call this user monitors from this page, and how: { callId, mode }.
+    this.monitoring = null;
+    this.addEventListener('sb-monitor', (event) => this.monitor(event.detail.call_id, event.detail.mode));
+  }
+
+  /// Starts monitoring a call on the user's SIP phone, switches mode on the same leg, or
+  /// (mode null) stops. Errors (no phone registered, no permission) are shown as they come.
+  async monitor(callId, mode) {
+    const path = `/api/v1/calls/${encodeURIComponent(callId)}/monitor`;
+    const current = this.monitoring?.callId === callId ? this.monitoring : null;
+    try {
+      if (!mode) {
+        await api('DELETE', path);
+        this.monitoring = null;
+        notice(this.notices, 'Monitoring stopped.', 'success');
+      } else if (current) {
+        await api('PUT', path, { mode });
+        this.monitoring = { callId, mode };
+        notice(this.notices, `Now ${mode === 'barge' ? 'barging in' : mode === 'coach' ? 'coaching' : 'listening'}.`, 'success');
+      } else {
+        if (this.monitoring) await api('DELETE', `/api/v1/calls/${encodeURIComponent(this.monitoring.callId)}/monitor`).catch(() => {});
+        await api('POST', path, { mode });
+        this.monitoring = { callId, mode };
+        notice(this.notices, 'Your SIP phone is ringing: answer it to monitor the call. Neither party can tell.', 'success');
+      }
+    } catch (error) {
+      notice(this.notices, error);
+    }
+    this.schedule();
   }
 
   connectedCallback() {
@@ -311,6 +340,15 @@ class Live extends HTMLElement {
       type: 'button', class: 'secondary small', 'data-mode': mode, 'data-testid': `monitor-${mode}`,
       onclick: () => this.dispatchEvent(new CustomEvent('sb-monitor', { bubbles: true, composed: true, detail: { call_id: callId, mode } })),
     }, label));
+    if (this.monitoring?.callId === callId) {
+      for (const button of buttons) {
+        if (button.dataset.mode === this.monitoring.mode) button.setAttribute('aria-pressed', 'true');
+      }
+      buttons.push(element('button', {
+        type: 'button', class: 'secondary small', 'data-testid': 'monitor-stop',
+        onclick: () => this.monitor(callId, null),
+      }, 'Stop'));
+    }
     return buttons.length ? element('span', { class: 'monitor-slot', 'data-testid': 'monitor-slot' }, ...buttons) : null;
   }
 
