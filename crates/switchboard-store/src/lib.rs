@@ -70,8 +70,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The store traits, to bring every area's methods into scope at once.
 pub mod prelude {
     pub use crate::{
-        AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore, JobStore, PolicyStore, RecordingStore,
-        Store, VoiceStore,
+        AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore, JobStore, PolicyStore,
+        RecordingStore, Store, VoiceStore,
     };
 }
 

@@ -24,7 +24,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/postgres/0011_dialer_whisper.sql"),
     ),
-    (12, include_str!("../migrations/postgres/0012_dashboards.sql")),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_dashboards.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.

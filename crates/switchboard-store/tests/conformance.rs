@@ -605,7 +605,11 @@ async fn dashboards_story(store: &dyn Store) {
         let changes = store.dashboard_presence(scope, range).await.unwrap();
         let dashboard = compute(range, Threshold::default(), &contacts, &changes);
         let t = &dashboard.totals;
-        assert_eq!((t.offered, t.answered, t.abandoned), (7, 5, 2), "{backend}: {scope:?}");
+        assert_eq!(
+            (t.offered, t.answered, t.abandoned),
+            (7, 5, 2),
+            "{backend}: {scope:?}"
+        );
         // 10 s, 20 s and 15 s answered within 20 s, of 5 answered and 2 abandoned.
         assert_eq!(t.service_level, Some(3.0 / 7.0), "{backend}: service level");
         assert_eq!(t.abandon_rate, Some(2.0 / 7.0), "{backend}: abandon rate");
@@ -613,13 +617,32 @@ async fn dashboards_story(store: &dyn Store) {
         assert_eq!(t.average_wait_ms, Some(32_000), "{backend}: wait");
         assert_eq!(t.p90_wait_ms, Some(90_000), "{backend}: p90 wait");
         assert_eq!(dashboard.hours[9].figures.offered, 3);
-        assert_eq!(dashboard.hours[8].agents.get("available"), Some(&1), "{backend}: presence");
-        assert_eq!(dashboard.hours[12].agents.get("break"), Some(&1), "{backend}: presence");
+        assert_eq!(
+            dashboard.hours[8].agents.get("available"),
+            Some(&1),
+            "{backend}: presence"
+        );
+        assert_eq!(
+            dashboard.hours[12].agents.get("break"),
+            Some(&1),
+            "{backend}: presence"
+        );
     }
     // The next day starts from the last change before it.
-    let next = Range::new(day(0, 0, 0) + Duration::days(1), day(0, 0, 0) + Duration::days(2)).unwrap();
-    let changes = store.dashboard_presence(Scope::Team(team.id), next).await.unwrap();
-    assert_eq!(changes.len(), 1, "{backend}: only the last change before the range");
+    let next = Range::new(
+        day(0, 0, 0) + Duration::days(1),
+        day(0, 0, 0) + Duration::days(2),
+    )
+    .unwrap();
+    let changes = store
+        .dashboard_presence(Scope::Team(team.id), next)
+        .await
+        .unwrap();
+    assert_eq!(
+        changes.len(),
+        1,
+        "{backend}: only the last change before the range"
+    );
     assert_eq!(changes[0].presence, "break");
 }
 
