@@ -96,7 +96,7 @@ macro_rules! dashboards_sql {
                     .map(|row: &$row| {
                         Ok(PresenceRow {
                             agent: codec::id(&row.try_get::<String, _>("user_id")?, UserId::parse)?,
-                            presence: row.try_get("presence")?,
+                            presence: row.try_get::<String, _>("presence")?,
                             at: codec::time(row.try_get("at")?)?,
                         })
                     })
