@@ -2,6 +2,7 @@
 
 mod attendance;
 mod chat;
+mod dashboard;
 mod dialing;
 mod hours;
 mod permissions;

@@ -5,6 +5,7 @@ mod support;
 mod bad_input;
 mod center;
 mod chat;
+mod dashboards;
 mod limits;
 mod monitor;
 mod openapi;

@@ -31,6 +31,12 @@ pub struct PresenceLabels {
     pub presence: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    /// The queue's id.
+    pub queue: String,
+}
+
 /// Every metric Switchboard exports.
 pub struct Metrics {
     registry: Registry,
@@ -46,6 +52,11 @@ pub struct Metrics {
     pub calls_queued: Gauge,
     pub call_monitors: Gauge,
     pub call_wait_seconds: Histogram,
+    /// Today's dashboard figures per queue (PLT-10), brought up to date on each scrape.
+    pub queue_offered_today: Family<QueueLabels, Gauge>,
+    pub queue_answered_today: Family<QueueLabels, Gauge>,
+    pub queue_abandoned_today: Family<QueueLabels, Gauge>,
+    pub queue_service_level_today: Family<QueueLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -123,7 +134,36 @@ impl Default for Metrics {
             "Time answered calls waited in queue",
             call_wait_seconds.clone(),
         );
+        let queue_offered_today = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "queue_offered_today",
+            "Contacts offered to the queue today, in the center's time zone",
+            queue_offered_today.clone(),
+        );
+        let queue_answered_today = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "queue_answered_today",
+            "Contacts of the queue answered today",
+            queue_answered_today.clone(),
+        );
+        let queue_abandoned_today = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "queue_abandoned_today",
+            "Contacts of the queue abandoned today",
+            queue_abandoned_today.clone(),
+        );
+        let queue_service_level_today =
+            Family::<QueueLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "queue_service_level_today",
+            "Share of today's decided contacts answered within 20 seconds",
+            queue_service_level_today.clone(),
+        );
         Self {
+            queue_offered_today,
+            queue_answered_today,
+            queue_abandoned_today,
+            queue_service_level_today,
             calls,
             calls_in_progress,
             calls_queued,

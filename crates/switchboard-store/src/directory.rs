@@ -56,6 +56,7 @@ pub trait DirectoryStore: Send + Sync {
     /// Records a used TOTP time step; false when that step (or a later one) was used already,
     /// so a code can never be replayed.
     async fn use_totp_step(&self, id: UserId, step: i64) -> StoreResult<bool>;
+    /// Saves the user's presence and adds it to their presence history.
     async fn save_presence(&self, id: UserId, presence: &PresenceState) -> StoreResult<()>;
 
     async fn list_queues(&self) -> StoreResult<Vec<QueueNode>>;
@@ -629,13 +630,22 @@ macro_rules! directory_sql {
             }
 
             async fn save_presence(&self, id: UserId, presence: &PresenceState) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
                 let done = sqlx::query("UPDATE users SET presence = $2, presence_since = $3, presence_forced_from = $4 WHERE id = $1")
                     .bind(id.to_string())
                     .bind(presence.current().to_string())
                     .bind(millis(presence.since()))
                     .bind(presence.forced_from().map(ToString::to_string))
-                    .execute(self.writer()).await?;
-                not_found_unless_one(done.rows_affected(), "user")
+                    .execute(&mut *tx).await?;
+                not_found_unless_one(done.rows_affected(), "user")?;
+                // The history dashboards draw agents by status from.
+                sqlx::query("INSERT INTO presence_changes (user_id, presence, at) VALUES ($1, $2, $3)")
+                    .bind(id.to_string())
+                    .bind(presence.current().to_string())
+                    .bind(millis(presence.since()))
+                    .execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn list_queues(&self) -> StoreResult<Vec<QueueNode>> {

@@ -19,6 +19,7 @@
 //! - `PolicyStore` (`policy.rs`): dialling policies (class of service) per center, role, team.
 //! - `AuditStore` (`audit.rs`): the audit log, append-only.
 //! - `RecordingStore` (`recordings.rs`): call recordings' metadata, queues' recording setting.
+//! - `DashboardStore` (`dashboards.rs`): the rows dashboards are computed from.
 //!
 //! `Store` is all of them together, plus the backend's name and a health check, so an
 //! `Arc<dyn Store>` serves every caller; `use switchboard_store::prelude::*` brings every
@@ -29,6 +30,7 @@ mod audit;
 mod chat;
 mod codec;
 mod contacts;
+mod dashboards;
 mod directory;
 mod error;
 mod jobs;
@@ -44,6 +46,7 @@ mod voice;
 pub use audit::{AuditEntry, AuditFilter, AuditStore};
 pub use chat::ChatStore;
 pub use contacts::ContactStore;
+pub use dashboards::DashboardStore;
 pub use directory::DirectoryStore;
 pub use error::StoreError;
 pub use jobs::JobStore;
@@ -67,8 +70,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The store traits, to bring every area's methods into scope at once.
 pub mod prelude {
     pub use crate::{
-        AuditStore, ChatStore, ContactStore, DirectoryStore, JobStore, PolicyStore, RecordingStore,
-        Store, VoiceStore,
+        AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore, JobStore, PolicyStore,
+        RecordingStore, Store, VoiceStore,
     };
 }
 
@@ -83,6 +86,7 @@ pub trait Store:
     + PolicyStore
     + AuditStore
     + RecordingStore
+    + DashboardStore
     + Send
     + Sync
     + 'static

@@ -24,6 +24,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/postgres/0011_dialer_whisper.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_dashboards.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.
@@ -115,4 +119,7 @@ mod audit {
 }
 mod recordings {
     crate::recordings::recordings_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+mod dashboards {
+    crate::dashboards::dashboards_sql!(super::PostgresStore, sqlx::postgres::PgRow);
 }

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/sqlite/0011_dialer_whisper.sql"),
     ),
+    (12, include_str!("../migrations/sqlite/0012_dashboards.sql")),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).
@@ -122,4 +123,7 @@ mod audit {
 }
 mod recordings {
     crate::recordings::recordings_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+mod dashboards {
+    crate::dashboards::dashboards_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 }

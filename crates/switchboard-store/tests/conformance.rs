@@ -519,6 +519,7 @@ async fn story(store: Arc<dyn Store>) {
     chat_story(store.as_ref(), refunds.id, agent.id).await;
     voice_story(store.as_ref(), refunds.id).await;
     recordings_story(store.as_ref()).await;
+    dashboards_story(store.as_ref()).await;
 
     // Deleting a team removes memberships, not users.
     store.delete_team(red.id).await.unwrap();
@@ -527,6 +528,122 @@ async fn story(store: Arc<dyn Store>) {
         store.get_team(red.id).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// Dashboards: a seeded day of contacts with known outcomes in one queue (and some outside
+/// the day or the queue) gives the expected service level, abandon rate and handle time, for
+/// the queue and for a team whose member takes its contacts; presence changes are kept as a
+/// history that gives agents by status.
+async fn dashboards_story(store: &dyn Store) {
+    use switchboard_core::dashboard::{compute, Range, Scope, Threshold};
+    let backend = store.backend();
+    let day = |h: u32, m: u32, s: u32| Utc.with_ymd_and_hms(2026, 6, 1, h, m, s).unwrap();
+    let sales = queue(Channel::Voice, None, "Dashboard sales", QueueKind::Leaf);
+    let other = queue(Channel::Voice, None, "Dashboard other", QueueKind::Leaf);
+    store.create_queue(&sales).await.unwrap();
+    store.create_queue(&other).await.unwrap();
+    let team = Team {
+        id: TeamId::from_uuid(Uuid::new_v4()),
+        name: name("Dashboard team"),
+        created_at: now(),
+    };
+    store.create_team(&team).await.unwrap();
+    let mut dana = user("dashboard-dana", BuiltinRole::Agent);
+    dana.teams = vec![team.id];
+    dana.queues = vec![sales.id];
+    store.create_user(&dana, None).await.unwrap();
+
+    let mut presence = PresenceState::new(day(7, 0, 0));
+    presence.set(Presence::Available, day(7, 0, 0));
+    store.save_presence(dana.id, &presence).await.unwrap();
+    presence.set(Presence::Break, day(12, 0, 0));
+    store.save_presence(dana.id, &presence).await.unwrap();
+
+    // (queue, arrival, seconds to an agent or to abandoning, seconds talking; None: abandoned)
+    let seeded = [
+        (sales.id, day(9, 0, 0), 10, Some(60)),
+        (sales.id, day(9, 10, 0), 20, Some(120)),
+        (sales.id, day(9, 20, 0), 25, Some(180)),
+        (sales.id, day(10, 0, 0), 90, Some(240)),
+        (sales.id, day(10, 30, 0), 45, None),
+        (sales.id, day(11, 0, 0), 5, None),
+        (sales.id, day(11, 30, 0), 15, Some(300)),
+        (other.id, day(9, 0, 0), 1, Some(1)),
+        (sales.id, day(0, 0, 0) - Duration::seconds(1), 1, Some(1)),
+    ];
+    for (queue, created, wait, talk) in seeded {
+        let mut contact = Contact {
+            id: ContactId::from_uuid(Uuid::new_v4()),
+            channel: Channel::Voice,
+            queue: Some(queue),
+            issue: "Sales".into(),
+            priority: 0,
+            language: None,
+            status: ContactStatus::Queued,
+            agent: None,
+            customer: None,
+            created_at: created,
+            assigned_at: None,
+            ended_at: None,
+            end_reason: None,
+            transfers: 0,
+        };
+        let answered = created + Duration::seconds(wait);
+        match talk {
+            Some(talk) => {
+                contact.assign(dana.id, answered);
+                contact.finish("completed", answered + Duration::seconds(talk));
+            }
+            None => contact.finish("abandoned", answered),
+        }
+        store.insert_contact(&contact).await.unwrap();
+    }
+
+    let range = Range::new(day(0, 0, 0), day(0, 0, 0) + Duration::days(1)).unwrap();
+    for scope in [Scope::Queue(sales.id), Scope::Team(team.id)] {
+        let contacts = store.dashboard_contacts(scope, range).await.unwrap();
+        let changes = store.dashboard_presence(scope, range).await.unwrap();
+        let dashboard = compute(range, Threshold::default(), &contacts, &changes);
+        let t = &dashboard.totals;
+        assert_eq!(
+            (t.offered, t.answered, t.abandoned),
+            (7, 5, 2),
+            "{backend}: {scope:?}"
+        );
+        // 10 s, 20 s and 15 s answered within 20 s, of 5 answered and 2 abandoned.
+        assert_eq!(t.service_level, Some(3.0 / 7.0), "{backend}: service level");
+        assert_eq!(t.abandon_rate, Some(2.0 / 7.0), "{backend}: abandon rate");
+        assert_eq!(t.average_handle_ms, Some(180_000), "{backend}: handle time");
+        assert_eq!(t.average_wait_ms, Some(32_000), "{backend}: wait");
+        assert_eq!(t.p90_wait_ms, Some(90_000), "{backend}: p90 wait");
+        assert_eq!(dashboard.hours[9].figures.offered, 3);
+        assert_eq!(
+            dashboard.hours[8].agents.get("available"),
+            Some(&1),
+            "{backend}: presence"
+        );
+        assert_eq!(
+            dashboard.hours[12].agents.get("break"),
+            Some(&1),
+            "{backend}: presence"
+        );
+    }
+    // The next day starts from the last change before it.
+    let next = Range::new(
+        day(0, 0, 0) + Duration::days(1),
+        day(0, 0, 0) + Duration::days(2),
+    )
+    .unwrap();
+    let changes = store
+        .dashboard_presence(Scope::Team(team.id), next)
+        .await
+        .unwrap();
+    assert_eq!(
+        changes.len(),
+        1,
+        "{backend}: only the last change before the range"
+    );
+    assert_eq!(changes[0].presence, "break");
 }
 
 /// Recordings: metadata with paused spans kept whole, per call in order, the oldest for

@@ -13,6 +13,7 @@ const AGENT_PAGE: &str = include_str!("../../web/agent/index.html");
 const AGENT_DESK: &str = include_str!("../../web/agent/desk.js");
 const AGENT_PHONE: &str = include_str!("../../web/agent/phone.js");
 const AGENT_WRAPUP: &str = include_str!("../../web/agent/wrapup.js");
+const PORTAL_DASHBOARDS: &str = include_str!("../../web/portal/dashboards.js");
 const DEMO_PAGE: &str = include_str!("../../web/demo/index.html");
 
 const JS: &str = "text/javascript; charset=utf-8";
@@ -111,6 +112,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/agent/",
             get(|| async { asset("text/html; charset=utf-8", AGENT_PAGE) }),
+        )
+        .route(
+            "/portal/dashboards.js",
+            get(|| async { asset("text/javascript; charset=utf-8", PORTAL_DASHBOARDS) }),
         )
         .route(
             "/agent/desk.js",

@@ -8,6 +8,7 @@ pub mod apps;
 pub mod assets;
 pub mod auth;
 pub mod chat;
+pub mod dashboards;
 pub mod dialing;
 pub mod directory;
 pub mod error;
@@ -79,6 +80,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(directory::routes())
         .merge(setup::routes())
         .merge(live::routes())
+        .merge(dashboards::routes())
         .merge(apps::routes())
         .merge(system::routes())
         .merge(chat::routes())

@@ -71,6 +71,7 @@ async fn healthz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
 /// Prometheus metrics in text format.
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    super::dashboards::refresh_metrics(&app).await;
     (
         [(
             header::CONTENT_TYPE,
