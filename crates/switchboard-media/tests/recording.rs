@@ -3,6 +3,8 @@
 //! shell was late, no clock of its own, and the forwarded packets untouched while recording.
 
 use crate::*;
+use std::time::{Duration, Instant};
+use switchboard_media::recorder::{Recorder, Side};
 use switchboard_media::{Event, Route};
 
 /// The chunks and the final report of the recording events in `events`.
@@ -225,4 +227,88 @@ fn a_party_that_leaves_is_silence_until_the_recording_stops() {
     assert_eq!(right.len(), 1400 * 8);
     assert!(right[8000 + 320..].iter().all(|s| *s == 0), "gone: silence");
     assert!(left[8000 + 320..].iter().filter(|s| **s != 0).count() > 1000);
+}
+
+// The recorder on its own: packets placed by timestamp, pauses, re-anchoring.
+
+fn at(origin: Instant, ms: u64) -> Instant {
+    origin + Duration::from_millis(ms)
+}
+
+#[test]
+fn places_packets_by_timestamp_and_silences_pauses() {
+    let origin = Instant::now();
+    let mut recorder = Recorder::new(origin, 2);
+    let left = [1i16; 160];
+    let right = [2i16; 160];
+    // Both arrive at 20 ms: their audio is 0..20 ms.
+    recorder.write(at(origin, 20), Side::Left, 7, 1000, &left);
+    recorder.write(at(origin, 20), Side::Right, 9, 50, &right);
+    assert_eq!(recorder.next_chunk(), None, "not final yet");
+    // The right's next packets arrive out of order and late; each lands where its
+    // timestamp says.
+    recorder.write(at(origin, 40), Side::Left, 7, 1160, &left);
+    recorder.write(at(origin, 75), Side::Right, 9, 370, &[3; 160]);
+    recorder.write(at(origin, 76), Side::Right, 9, 210, &right);
+    for n in 0..8 {
+        recorder.write(
+            at(origin, 60 + 20 * n),
+            Side::Left,
+            7,
+            1320 + 160 * n as u32,
+            &left,
+        );
+        recorder.write(
+            at(origin, 80 + 20 * n),
+            Side::Right,
+            9,
+            530 + 160 * n as u32,
+            &right,
+        );
+    }
+    let chunk = recorder.next_chunk().expect("two frames are final");
+    assert_eq!(chunk.len(), 2 * 2 * 160);
+    assert_eq!(chunk[..4], [1, 2, 1, 2]);
+    assert_eq!(
+        chunk[2 * 160 * 2 - 2..],
+        [1, 2],
+        "the second frame in place"
+    );
+    let chunk = recorder.next_chunk().expect("the next two");
+    assert_eq!(
+        chunk[..2],
+        [1, 3],
+        "the reordered packet where its timestamp says"
+    );
+    assert_eq!(recorder.pause(at(origin, 200)), Some(200));
+    assert_eq!(recorder.pause(at(origin, 210)), None);
+    assert!(recorder.is_paused());
+    recorder.write(at(origin, 240), Side::Left, 7, 1320 + 160 * 9, &left);
+    assert_eq!(recorder.resume(at(origin, 250)), Some(250));
+    let finished = recorder.stop(at(origin, 300));
+    assert_eq!(finished.duration_ms, 300);
+    assert_eq!(finished.paused, vec![(200, 250)]);
+    // 80 ms to 300 ms are left: nothing in the pause, silence where nobody spoke.
+    let left_channel: Vec<i16> = finished.last_chunk.iter().step_by(2).copied().collect();
+    assert_eq!(left_channel.len(), 220 * 8);
+    assert!(left_channel[120 * 8..170 * 8].iter().all(|s| *s == 0));
+    assert!(left_channel[..120 * 8].iter().all(|s| *s == 1));
+    assert!(left_channel[170 * 8..].iter().all(|s| *s == 0));
+}
+
+#[test]
+fn a_sender_that_restarts_its_clock_is_anchored_again() {
+    let origin = Instant::now();
+    let mut recorder = Recorder::new(origin, 100);
+    recorder.write(at(origin, 20), Side::Left, 7, 0, &[5; 160]);
+    // Same SSRC, its timestamps jumped an hour ahead: placed by arrival instead.
+    recorder.write(at(origin, 40), Side::Left, 7, 28_800_000, &[6; 160]);
+    // A new SSRC is a new stream.
+    recorder.write(at(origin, 60), Side::Left, 8, 77, &[7; 160]);
+    let finished = recorder.stop(at(origin, 60));
+    let left: Vec<i16> = finished.last_chunk.iter().step_by(2).copied().collect();
+    assert_eq!(left.len(), 480);
+    assert!(left[..160].iter().all(|s| *s == 5));
+    assert!(left[160..320].iter().all(|s| *s == 6));
+    assert!(left[320..].iter().all(|s| *s == 7));
 }
