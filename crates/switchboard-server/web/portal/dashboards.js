@@ -77,10 +77,14 @@ const STYLE = `
   :host { display: block; font-family: system-ui, sans-serif; }
   form { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; margin-bottom: 1rem; }
   label { display: flex; flex-direction: column; font-size: .85rem; }
-  .body { display: flex; flex-wrap: wrap; gap: 1.5rem; }
+  .body { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }
+  select, input, button { font: inherit; padding: .35rem .5rem; border: 1px solid #c7cfdb; border-radius: 6px; background: #fff; }
+  button { cursor: pointer; }
+  h3 { margin: 0 0 .5rem; font-size: 1rem; }
   .charts { flex: 1 1 480px; }
   .chart { width: 100%; height: auto; border: 1px solid #ddd; margin-bottom: .75rem; }
-  dl { display: grid; grid-template-columns: auto auto; gap: .25rem 1rem; margin: 0; }
+  dl { display: grid; grid-template-columns: auto auto; align-content: start; gap: .5rem 1.5rem; margin: 0;
+       padding: 1rem; background: #fff; border: 1px solid #dde3ec; border-radius: 8px; min-width: 16rem; }
   dt { color: #555; } dd { margin: 0; font-weight: 600; text-align: right; }
   .error { color: #b00020; }
   .legend span { margin-right: 1rem; }
