@@ -66,10 +66,15 @@ class Api:
             return json.loads(text) if text else None
 
 
+def stat_cpu(text):
+    """User plus system CPU seconds from a /proc stat line."""
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return stat_cpu(f.read())
 
 
 def thread_cpu(pid):
@@ -82,8 +87,7 @@ def thread_cpu(pid):
         except OSError:
             continue
         name = text[text.index("(") + 1:text.rindex(")")]
-        fields = text.rsplit(")", 1)[1].split()
-        totals[name] = totals.get(name, 0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        totals[name] = totals.get(name, 0) + stat_cpu(text)
     return totals
 
 

@@ -42,14 +42,8 @@ impl Engine {
                 "only a call in conversation with an agent can be monitored",
             ));
         }
-        let agent_leg = state.agent;
-        if state.record.agent == Some(user)
-            || agent_leg.is_some_and(|l| {
-                self.legs
-                    .get(l)
-                    .is_some_and(|l| l.party == Party::Agent(user))
-            })
-        {
+        // The record names whoever answered last (a transfer's new agent too).
+        if state.record.agent == Some(user) {
             return Err(CallError::State("an agent cannot monitor their own call"));
         }
         if state.monitors.iter().any(|m| m.user == user) {
@@ -154,19 +148,16 @@ pub(crate) fn monitor_rows(
         let mut hears = vec![customer];
         hears.extend(agent);
         rows.push((*leg, hears));
-        let joins = |row: &mut (LegId, Vec<LegId>)| {
-            if !row.1.contains(leg) {
-                row.1.push(*leg);
-            }
-        };
-        for row in rows.iter_mut() {
-            let speaks_to = match mode {
+        for (listener, sources) in rows.iter_mut() {
+            let hears_monitor = match mode {
                 MonitorMode::Listen => false,
-                MonitorMode::Coach => Some(row.0) == agent,
-                MonitorMode::Barge => Some(row.0) == agent || (row.0 == customer && bridged),
+                MonitorMode::Coach => Some(*listener) == agent,
+                MonitorMode::Barge => {
+                    Some(*listener) == agent || (*listener == customer && bridged)
+                }
             };
-            if speaks_to {
-                joins(row);
+            if hears_monitor && !sources.contains(leg) {
+                sources.push(*leg);
             }
         }
     }

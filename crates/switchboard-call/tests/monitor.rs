@@ -8,7 +8,7 @@ use crate::harness::peers::Peer;
 use crate::harness::{addr, Center, CARRIER};
 use crate::{center, customer_leg, to_sales, PHONE1, PHONE2};
 use std::time::Duration;
-use switchboard_call::{BrowserEvent, BrowserOp, CallControl, CallError, Input, LegId, SessionId};
+use switchboard_call::{BrowserEvent, CallControl, CallError, Input, LegId, SessionId};
 use switchboard_core::{MonitorMode, UserId};
 use switchboard_sip::Method;
 
@@ -219,17 +219,8 @@ fn two_listen_at_once_and_the_calls_end_takes_them_along() {
         agent: supervisor,
     }));
     monitor(&mut c, id, supervisor, MonitorMode::Listen, Some(session)).expect("second");
-    let browser_leg = c
-        .browser
-        .iter()
-        .rev()
-        .find_map(|op| match op {
-            BrowserOp::Ring {
-                session: s, leg, ..
-            } if *s == session => Some(*leg),
-            _ => None,
-        })
-        .expect("the portal's phone is offered the monitor leg");
+    // The portal's phone is offered the monitor leg.
+    let browser_leg = crate::outbound::rung(&c, session);
     c.input(Input::Browser(BrowserEvent::Answered { leg: browser_leg }));
     let first = leg_at(&c, MONITOR_AT);
     assert_eq!(c.media.legs[&first].hears, vec![customer, agent]);

@@ -17,7 +17,7 @@ fn online(c: &mut Center, session: u64) -> SessionId {
     session
 }
 
-fn rung(c: &Center, session: SessionId) -> switchboard_call::LegId {
+pub(crate) fn rung(c: &Center, session: SessionId) -> switchboard_call::LegId {
     c.browser
         .iter()
         .rev()

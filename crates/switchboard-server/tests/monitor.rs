@@ -94,30 +94,15 @@ async fn who_may_listen_coach_and_barge_and_a_supervisor_phone_does() {
         }
     }
     // Bad input: an unknown mode, an unknown field, a session id that is no number.
-    admin
-        .expect(
-            StatusCode::BAD_REQUEST,
-            Method::POST,
-            &path,
-            json!({"mode": "whisper"}),
-        )
-        .await;
-    admin
-        .expect(
-            StatusCode::BAD_REQUEST,
-            Method::POST,
-            &path,
-            json!({"mode": "listen", "x": 1}),
-        )
-        .await;
-    admin
-        .expect(
-            StatusCode::BAD_REQUEST,
-            Method::POST,
-            &path,
-            json!({"mode": "listen", "session_id": "tab"}),
-        )
-        .await;
+    for body in [
+        json!({"mode": "whisper"}),
+        json!({"mode": "listen", "x": 1}),
+        json!({"mode": "listen", "session_id": "tab"}),
+    ] {
+        admin
+            .expect(StatusCode::BAD_REQUEST, Method::POST, &path, body)
+            .await;
+    }
 
     // The supervisor's SIP phone (sipp answering) is offered the leg; switch; stop.
     let supervisor = server.login("supervisor").await;
@@ -162,7 +147,7 @@ async fn who_may_listen_coach_and_barge_and_a_supervisor_phone_does() {
     supervisor
         .expect(StatusCode::OK, Method::PUT, &path, json!({"mode": "barge"}))
         .await;
-    // Coach is the supervisor's too; the trainee may not switch to what they may not start.
+    // The trainee may listen but not barge, so may not switch anyone's call to barge either.
     let trainee = server.login("trainee1").await;
     trainee
         .expect(
