@@ -1,8 +1,11 @@
 //! The call recorder: what the left and the right participant said, placed in the recording
-//! by the RTP timestamps of their packets as the room forwards them, interleaved into stereo
-//! and handed out in large chunks so the writer does few writes.
+//! by the RTP timestamps of their packets as the room forwards them, and handed out in large
+//! chunks so the writer does few writes.
 //!
-//! No clock of its own: a recorded call costs a decode per packet, not a wake-up every 20 ms.
+//! No clock of its own and no decoding: a recorded call costs a copy of each packet's G.711
+//! bytes into its channel (µ-law; A-law is converted by table), not a wake-up every 20 ms.
+//! Decoding and interleaving into stereo happen off the media path, where the chunk is
+//! written (`Chunk::decode_into`).
 //! Each channel's stream is anchored on its first packet (placed where its arrival puts it) and
 //! every later packet of that SSRC lands at the anchor plus its timestamp's distance, so jitter,
 //! bursts and reordering change nothing in the file and the two directions line up on arrival
@@ -16,6 +19,8 @@
 //! silence of the same length when its chunk is handed out, so its offsets are exact positions
 //! in the file and nothing said during it ever leaves the recorder.
 
+use crate::codec::Codec;
+use crate::rtp;
 use std::time::Instant;
 
 /// Samples per second.
@@ -30,6 +35,8 @@ const AHEAD_LIMIT: i64 = RATE / 5;
 const WINDOW: i64 = 2 * RATE;
 /// The end of a channel's furthest packet less this is final: room for reordering.
 const REORDER: i64 = 3 * 160;
+/// µ-law's code for zero: what nobody said.
+const SILENCE: u8 = 0xff;
 
 /// Which channel a participant's audio goes to.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -53,13 +60,88 @@ struct Channel {
     head: i64,
 }
 
+/// A piece of a recording: each channel's audio as G.711 µ-law, a byte a sample, both the
+/// same length.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Chunk {
+    pub left: Vec<u8>,
+    pub right: Vec<u8>,
+}
+
+impl Chunk {
+    /// Samples per channel.
+    pub fn len(&self) -> usize {
+        self.left.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.left.is_empty()
+    }
+
+    /// The chunk as interleaved 16-bit stereo samples (left, right, left, right…).
+    pub fn stereo(&self) -> impl ExactSizeIterator<Item = i16> + '_ {
+        let table = linear_table();
+        Stereo {
+            left: self.left.iter(),
+            right: self.right.iter(),
+            table,
+            next: None,
+        }
+    }
+
+    /// The chunk as interleaved 16-bit stereo.
+    pub fn decode(&self) -> Vec<i16> {
+        self.stereo().collect()
+    }
+
+    /// Appends the chunk to `out` as interleaved 16-bit stereo.
+    pub fn decode_into(&self, out: &mut Vec<i16>) {
+        out.extend(self.stereo());
+    }
+}
+
+/// A chunk's samples, interleaved.
+struct Stereo<'a> {
+    left: std::slice::Iter<'a, u8>,
+    right: std::slice::Iter<'a, u8>,
+    table: &'static [i16; 256],
+    /// The right sample of the pair whose left was just handed out.
+    next: Option<i16>,
+}
+
+impl Iterator for Stereo<'_> {
+    type Item = i16;
+
+    fn next(&mut self) -> Option<i16> {
+        if let Some(right) = self.next.take() {
+            return Some(right);
+        }
+        let (left, right) = (self.left.next()?, self.right.next()?);
+        self.next = Some(self.table[usize::from(*right)]);
+        Some(self.table[usize::from(*left)])
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let length = 2 * self.left.len().min(self.right.len()) + usize::from(self.next.is_some());
+        (length, Some(length))
+    }
+}
+
+impl ExactSizeIterator for Stereo<'_> {}
+
+/// µ-law code to linear sample.
+fn linear_table() -> &'static [i16; 256] {
+    static TABLE: std::sync::OnceLock<[i16; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| std::array::from_fn(|code| rtp::ulaw_to_linear(code as u8)))
+}
+
 /// A recording in progress.
 pub struct Recorder {
     origin: Instant,
     /// Samples per channel in a chunk.
     chunk_samples: usize,
-    /// Interleaved samples from `flushed` on, not yet handed out.
-    pending: Vec<i16>,
+    /// Each channel's µ-law samples from `flushed` on, not yet handed out.
+    pending: [Vec<u8>; 2],
     flushed: i64,
     /// Positions before this are final.
     ready: i64,
@@ -74,7 +156,7 @@ pub struct Recorder {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Finished {
     /// The samples not yet handed out (possibly empty).
-    pub last_chunk: Vec<i16>,
+    pub last_chunk: Chunk,
     pub duration_ms: u64,
     pub paused: Vec<(u64, u64)>,
 }
@@ -87,7 +169,9 @@ impl Recorder {
         Recorder {
             origin,
             chunk_samples,
-            pending: Vec::with_capacity(2 * chunk_samples + 2 * REORDER as usize),
+            pending: std::array::from_fn(|_| {
+                Vec::with_capacity(chunk_samples + 2 * REORDER as usize)
+            }),
             flushed: 0,
             ready: 0,
             channels: [Channel::default(); 2],
@@ -100,11 +184,20 @@ impl Recorder {
         self.paused_at.is_some()
     }
 
-    /// Places one packet's decoded `samples`, from the stream `ssrc` at RTP `timestamp`, on
-    /// `side`, as it arrives at `now`. Chunks that became final come out of `next_chunk`.
-    pub fn write(&mut self, now: Instant, side: Side, ssrc: u32, timestamp: u32, samples: &[i16]) {
+    /// Places one packet's G.711 `payload` (in `law`), from the stream `ssrc` at RTP
+    /// `timestamp`, on `side`, as it arrives at `now`. Chunks that became final come out of
+    /// `next_chunk`.
+    pub fn write(
+        &mut self,
+        now: Instant,
+        side: Side,
+        ssrc: u32,
+        timestamp: u32,
+        law: Codec,
+        payload: &[u8],
+    ) {
         let arrival = self.position_at(now);
-        let length = samples.len() as i64;
+        let length = payload.len() as i64;
         let channel = &mut self.channels[side as usize];
         let placed = channel.anchor.filter(|a| a.ssrc == ssrc).and_then(|a| {
             let start = a.position + i64::from(timestamp.wrapping_sub(a.timestamp) as i32);
@@ -125,18 +218,24 @@ impl Recorder {
         // A part already handed out (or before the start) is too late and left out.
         let from = start.max(self.flushed);
         if from < start + length {
-            let end = ((start + length - self.flushed) * 2) as usize;
-            if self.pending.len() < end {
-                self.pending.resize(end, 0);
+            let pending = &mut self.pending[side as usize];
+            let offset = (from - self.flushed) as usize;
+            let said = &payload[(from - start) as usize..];
+            // Usually the packet follows the last one: appended. Otherwise a gap before it is
+            // silence, and a packet that arrived late overwrites its place.
+            if pending.len() < offset {
+                pending.resize(offset, SILENCE);
             }
-            let offset = (from - self.flushed) as usize * 2 + side as usize;
-            let skip = (from - start) as usize;
-            for (slot, sample) in self.pending[offset..]
-                .iter_mut()
-                .step_by(2)
-                .zip(&samples[skip..])
-            {
-                *slot = *sample;
+            let overlap = (pending.len() - offset).min(said.len());
+            pending[offset..offset + overlap].copy_from_slice(&said[..overlap]);
+            pending.extend_from_slice(&said[overlap..]);
+            if law == Codec::Pcma {
+                let end = offset + said.len();
+                rtp::transcode(
+                    crate::codec::PCMA,
+                    crate::codec::PCMU,
+                    &mut pending[offset..end],
+                );
             }
         }
         let both = self.channels[0].head.min(self.channels[1].head) - REORDER;
@@ -144,18 +243,29 @@ impl Recorder {
     }
 
     /// The next chunk whose positions are all final, if one is.
-    pub fn next_chunk(&mut self) -> Option<Vec<i16>> {
+    pub fn next_chunk(&mut self) -> Option<Chunk> {
         if self.ready - self.flushed < self.chunk_samples as i64 {
             return None;
         }
-        let take = 2 * self.chunk_samples;
-        if self.pending.len() < take {
-            self.pending.resize(take, 0);
-        }
-        let mut chunk: Vec<i16> = self.pending.drain(..take).collect();
+        let mut chunk = self.take(self.chunk_samples);
         self.silence_pauses(&mut chunk);
         self.flushed += self.chunk_samples as i64;
         Some(chunk)
+    }
+
+    /// The first `length` samples of each channel, silence where nothing was placed.
+    fn take(&mut self, length: usize) -> Chunk {
+        let [left, right] = self.pending.each_mut().map(|pending| {
+            if pending.len() < length {
+                pending.resize(length, SILENCE);
+            }
+            // The rest (at most a few packets) stays in a new buffer; the full one leaves.
+            let mut next = Vec::with_capacity(pending.capacity());
+            next.extend_from_slice(&pending[length..]);
+            pending.truncate(length);
+            std::mem::replace(pending, next)
+        });
+        Chunk { left, right }
     }
 
     /// Pauses at `now`; returns the offset in ms, or `None` when already paused.
@@ -182,8 +292,11 @@ impl Recorder {
         self.resume(now);
         // Whole milliseconds, so the file's length is its duration exactly.
         let end = (self.position_at(now) / MS * MS).max(self.flushed);
-        self.pending.resize(((end - self.flushed) * 2) as usize, 0);
-        let mut last_chunk = std::mem::take(&mut self.pending);
+        let length = (end - self.flushed) as usize;
+        for pending in &mut self.pending {
+            pending.resize(length, SILENCE);
+        }
+        let mut last_chunk = self.take(length);
         self.silence_pauses(&mut last_chunk);
         Finished {
             last_chunk,
@@ -202,14 +315,16 @@ impl Recorder {
     }
 
     /// Silences the parts of `chunk` (starting at `flushed`) that lie in a pause.
-    fn silence_pauses(&self, chunk: &mut [i16]) {
+    fn silence_pauses(&self, chunk: &mut Chunk) {
         let first = self.flushed;
-        let last = first + (chunk.len() / 2) as i64;
+        let last = first + chunk.len() as i64;
         let open = self.paused_at.map(|start| (start, i64::MAX));
         for (start, end) in self.paused.iter().copied().chain(open) {
             let (from, to) = (start.max(first), end.min(last));
             if from < to {
-                chunk[((from - first) * 2) as usize..((to - first) * 2) as usize].fill(0);
+                let span = (from - first) as usize..(to - first) as usize;
+                chunk.left[span.clone()].fill(SILENCE);
+                chunk.right[span].fill(SILENCE);
             }
         }
     }

@@ -9,7 +9,7 @@
 
 use crate::jitter::{JitterBuffer, JitterStats};
 use crate::player::{Playback, Player};
-use crate::recorder::{Recorder, Side};
+use crate::recorder::{Chunk, Recorder, Side};
 use crate::{rtp, Codec, FRAME_SAMPLES};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -81,9 +81,9 @@ pub enum Event {
     MediaTimeout {
         from: ParticipantId,
     },
-    /// The next piece of the recording: interleaved stereo (left, right, left, right…).
+    /// The next piece of the recording: each channel's G.711 µ-law bytes.
     RecordingChunk {
-        samples: Vec<i16>,
+        chunk: Chunk,
     },
     /// Offsets in ms from the recording's start.
     RecordingPaused {
@@ -408,7 +408,7 @@ impl Room {
         let finished = recording.recorder.stop(now);
         if !finished.last_chunk.is_empty() {
             self.emit(Event::RecordingChunk {
-                samples: finished.last_chunk,
+                chunk: finished.last_chunk,
             });
         }
         self.emit(Event::RecordingStopped {
@@ -452,22 +452,21 @@ impl Room {
                 }
             }
             Kind::Audio(law) => {
-                let side = self.recording.as_ref().and_then(|r| r.side_of(from));
-                if source.decoder.is_some() || side.is_some() {
+                if let Some(decoder) = source.decoder.as_deref_mut() {
                     self.scratch.clear();
                     rtp::decode(law.payload_type(), payload, &mut self.scratch);
-                }
-                if let Some(decoder) = source.decoder.as_deref_mut() {
                     decoder
                         .jitter
                         .push(header.ssrc, header.timestamp, &self.scratch);
                 }
-                if let (Some(side), Some(recording)) = (side, self.recording.as_mut()) {
+                let recording = self.recording.as_mut();
+                if let Some((side, recording)) = recording.and_then(|r| Some((r.side_of(from)?, r)))
+                {
                     let recorder = &mut recording.recorder;
-                    recorder.write(now, side, header.ssrc, header.timestamp, &self.scratch);
-                    while let Some(samples) = recorder.next_chunk() {
+                    recorder.write(now, side, header.ssrc, header.timestamp, law, payload);
+                    while let Some(chunk) = recorder.next_chunk() {
                         self.outputs
-                            .push_back(Output::Event(Event::RecordingChunk { samples }));
+                            .push_back(Output::Event(Event::RecordingChunk { chunk }));
                     }
                 }
             }

@@ -12,7 +12,7 @@ fn recording(events: &[Event]) -> (Vec<Vec<i16>>, u64, Vec<(u64, u64)>) {
     let chunks = events
         .iter()
         .filter_map(|e| match e {
-            Event::RecordingChunk { samples } => Some(samples.clone()),
+            Event::RecordingChunk { chunk } => Some(chunk.decode()),
             _ => None,
         })
         .collect();
@@ -97,7 +97,7 @@ fn the_two_directions_are_aligned_on_their_arrival() {
     call.drain();
     let (chunks, _, _) = recording(&call.take_events());
     let (left, right) = channels(&chunks);
-    // (A-law has no zero: its silence decodes to ±8.)
+    // (A-law has no zero: its silence decodes to ±8; the recording keeps µ-law.)
     let first_sound = |channel: &[i16]| {
         channel
             .iter()
@@ -123,10 +123,21 @@ fn the_two_directions_are_aligned_on_their_arrival() {
         left[at..at + 160],
         law(Codec::Pcmu, &click(1)[4800..4960])[..]
     );
-    assert_eq!(
-        right[at..at + 160],
-        law(Codec::Pcma, &click(2)[4800..4960])[..]
+    // The A-law party's bytes are kept as µ-law, a byte each by table.
+    let mut bytes = Vec::new();
+    wire::encode(
+        Codec::Pcma.payload_type(),
+        &click(2)[4800..4960],
+        &mut bytes,
     );
+    wire::transcode(
+        Codec::Pcma.payload_type(),
+        Codec::Pcmu.payload_type(),
+        &mut bytes,
+    );
+    let mut kept = Vec::new();
+    wire::decode(Codec::Pcmu.payload_type(), &bytes, &mut kept);
+    assert_eq!(right[at..at + 160], kept[..]);
 }
 
 #[test]
@@ -235,31 +246,39 @@ fn at(origin: Instant, ms: u64) -> Instant {
     origin + Duration::from_millis(ms)
 }
 
+/// µ-law codes: what the recorder keeps of each channel, a byte a sample.
+const SILENCE: u8 = 0xff;
+
 #[test]
 fn places_packets_by_timestamp_and_silences_pauses() {
     let origin = Instant::now();
     let mut recorder = Recorder::new(origin, 2);
-    let left = [1i16; 160];
-    let right = [2i16; 160];
+    let left = [1u8; 160];
+    let right = [2u8; 160];
+    let write = |recorder: &mut Recorder, ms, side, ssrc, timestamp, payload: &[u8]| {
+        recorder.write(at(origin, ms), side, ssrc, timestamp, Codec::Pcmu, payload)
+    };
     // Both arrive at 20 ms: their audio is 0..20 ms.
-    recorder.write(at(origin, 20), Side::Left, 7, 1000, &left);
-    recorder.write(at(origin, 20), Side::Right, 9, 50, &right);
+    write(&mut recorder, 20, Side::Left, 7, 1000, &left);
+    write(&mut recorder, 20, Side::Right, 9, 50, &right);
     assert_eq!(recorder.next_chunk(), None, "not final yet");
     // The right's next packets arrive out of order and late; each lands where its
     // timestamp says.
-    recorder.write(at(origin, 40), Side::Left, 7, 1160, &left);
-    recorder.write(at(origin, 75), Side::Right, 9, 370, &[3; 160]);
-    recorder.write(at(origin, 76), Side::Right, 9, 210, &right);
+    write(&mut recorder, 40, Side::Left, 7, 1160, &left);
+    write(&mut recorder, 75, Side::Right, 9, 370, &[3; 160]);
+    write(&mut recorder, 76, Side::Right, 9, 210, &right);
     for n in 0..8 {
-        recorder.write(
-            at(origin, 60 + 20 * n),
+        write(
+            &mut recorder,
+            60 + 20 * n,
             Side::Left,
             7,
             1320 + 160 * n as u32,
             &left,
         );
-        recorder.write(
-            at(origin, 80 + 20 * n),
+        write(
+            &mut recorder,
+            80 + 20 * n,
             Side::Right,
             9,
             530 + 160 * n as u32,
@@ -267,48 +286,70 @@ fn places_packets_by_timestamp_and_silences_pauses() {
         );
     }
     let chunk = recorder.next_chunk().expect("two frames are final");
-    assert_eq!(chunk.len(), 2 * 2 * 160);
-    assert_eq!(chunk[..4], [1, 2, 1, 2]);
-    assert_eq!(
-        chunk[2 * 160 * 2 - 2..],
-        [1, 2],
+    assert_eq!((chunk.left.len(), chunk.right.len()), (2 * 160, 2 * 160));
+    assert!(chunk.left.iter().all(|b| *b == 1));
+    assert!(
+        chunk.right.iter().all(|b| *b == 2),
         "the second frame in place"
     );
     let chunk = recorder.next_chunk().expect("the next two");
     assert_eq!(
-        chunk[..2],
-        [1, 3],
+        (chunk.left[0], chunk.right[0]),
+        (1, 3),
         "the reordered packet where its timestamp says"
     );
     assert_eq!(recorder.pause(at(origin, 200)), Some(200));
     assert_eq!(recorder.pause(at(origin, 210)), None);
     assert!(recorder.is_paused());
-    recorder.write(at(origin, 240), Side::Left, 7, 1320 + 160 * 9, &left);
+    write(&mut recorder, 240, Side::Left, 7, 1320 + 160 * 9, &left);
     assert_eq!(recorder.resume(at(origin, 250)), Some(250));
     let finished = recorder.stop(at(origin, 300));
     assert_eq!(finished.duration_ms, 300);
     assert_eq!(finished.paused, vec![(200, 250)]);
     // 80 ms to 300 ms are left: nothing in the pause, silence where nobody spoke.
-    let left_channel: Vec<i16> = finished.last_chunk.iter().step_by(2).copied().collect();
+    let left_channel = &finished.last_chunk.left;
     assert_eq!(left_channel.len(), 220 * 8);
-    assert!(left_channel[120 * 8..170 * 8].iter().all(|s| *s == 0));
+    assert!(left_channel[120 * 8..170 * 8].iter().all(|s| *s == SILENCE));
     assert!(left_channel[..120 * 8].iter().all(|s| *s == 1));
-    assert!(left_channel[170 * 8..].iter().all(|s| *s == 0));
+    assert!(left_channel[170 * 8..].iter().all(|s| *s == SILENCE));
+    // Decoded, it is interleaved stereo and the silence is zero.
+    let stereo = finished.last_chunk.decode();
+    assert_eq!(stereo.len(), 2 * 220 * 8);
+    assert_eq!(stereo[2 * 120 * 8], 0);
+    assert_eq!(
+        stereo[..2],
+        [wire::ulaw_to_linear(1), wire::ulaw_to_linear(2)]
+    );
 }
 
 #[test]
 fn a_sender_that_restarts_its_clock_is_anchored_again() {
     let origin = Instant::now();
     let mut recorder = Recorder::new(origin, 100);
-    recorder.write(at(origin, 20), Side::Left, 7, 0, &[5; 160]);
+    recorder.write(at(origin, 20), Side::Left, 7, 0, Codec::Pcmu, &[5; 160]);
     // Same SSRC, its timestamps jumped an hour ahead: placed by arrival instead.
-    recorder.write(at(origin, 40), Side::Left, 7, 28_800_000, &[6; 160]);
-    // A new SSRC is a new stream.
-    recorder.write(at(origin, 60), Side::Left, 8, 77, &[7; 160]);
+    recorder.write(
+        at(origin, 40),
+        Side::Left,
+        7,
+        28_800_000,
+        Codec::Pcmu,
+        &[6; 160],
+    );
+    // A new SSRC is a new stream, here in A-law: kept as µ-law.
+    let alaw = wire::linear_to_alaw(-1000);
+    let mut kept = [alaw];
+    wire::transcode(
+        Codec::Pcma.payload_type(),
+        Codec::Pcmu.payload_type(),
+        &mut kept,
+    );
+    recorder.write(at(origin, 60), Side::Left, 8, 77, Codec::Pcma, &[alaw; 160]);
     let finished = recorder.stop(at(origin, 60));
-    let left: Vec<i16> = finished.last_chunk.iter().step_by(2).copied().collect();
+    let left = &finished.last_chunk.left;
     assert_eq!(left.len(), 480);
     assert!(left[..160].iter().all(|s| *s == 5));
     assert!(left[160..320].iter().all(|s| *s == 6));
-    assert!(left[320..].iter().all(|s| *s == 7));
+    assert!(left[320..].iter().all(|s| *s == kept[0]));
+    assert!((i32::from(wire::ulaw_to_linear(kept[0])) + 1000).abs() < 64);
 }

@@ -42,10 +42,9 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn open_reader(&self, key: &str) -> Result<(u64, BlobReader), BlobError>;
 }
 
-/// A local file written in pieces, through a large buffer so that each chunk handed to it
-/// is a few large writes.
+/// A local file written in pieces; the writer hands it large pieces, so it needs no buffer.
 struct LocalWriter {
-    file: std::io::BufWriter<std::fs::File>,
+    file: std::fs::File,
 }
 
 impl std::io::Write for LocalWriter {
@@ -68,7 +67,7 @@ impl BlobWriter for LocalWriter {
     fn finish(&mut self) -> Result<u64, BlobError> {
         use std::io::Write;
         self.file.flush()?;
-        let file = self.file.get_ref();
+        let file = &self.file;
         file.sync_data()?;
         Ok(file.metadata()?.len())
     }
@@ -136,9 +135,7 @@ impl BlobStore for LocalBlobs {
             .write(true)
             .create_new(true)
             .open(&path)?;
-        Ok(Box::new(LocalWriter {
-            file: std::io::BufWriter::with_capacity(256 * 1024, file),
-        }))
+        Ok(Box::new(LocalWriter { file }))
     }
 
     async fn open_reader(&self, key: &str) -> Result<(u64, BlobReader), BlobError> {

@@ -14,12 +14,11 @@
 use crate::blobs::{BlobError, BlobStore, BlobWriter};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::Arc;
 use switchboard_core::voice::{Recording, RecordingStatus, RECORDING_RETENTION_DAYS};
 use switchboard_core::{CallId, JobId, RecordingId, UserId};
+use switchboard_media::recorder::Chunk;
 use switchboard_services::jobs::{JobHandler, JobKind, JobOutcome, Jobs};
 use switchboard_store::{Job, Store};
 use tokio::sync::mpsc;
@@ -33,10 +32,10 @@ pub enum Piece {
         agent: Option<UserId>,
         started_at: DateTime<Utc>,
     },
-    /// Interleaved stereo samples (left, right, left, right…).
-    Samples {
+    /// The next piece of audio, each channel as G.711 µ-law: the writer decodes it.
+    Audio {
         id: RecordingId,
-        samples: Vec<i16>,
+        chunk: Chunk,
     },
     Paused {
         id: RecordingId,
@@ -121,24 +120,71 @@ pub fn blob_key(id: RecordingId) -> String {
     format!("rec-{id}")
 }
 
-/// A blob writer shared between hound (which owns what it writes to) and the writer, which
-/// finishes the blob once hound has written the final header.
-#[derive(Clone)]
-struct Shared(Rc<RefCell<Box<dyn BlobWriter>>>);
-
-impl std::io::Write for Shared {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().write(bytes)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.borrow_mut().flush()
-    }
+/// A stereo WAV file (8 kHz, 16-bit PCM) being written: the canonical 44-byte header, then
+/// the samples. After each chunk the header's sizes are rewritten, so the file is a valid WAV
+/// of everything written so far.
+struct Wav {
+    blob: Box<dyn BlobWriter>,
+    data_bytes: u32,
 }
 
-impl std::io::Seek for Shared {
-    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
-        self.0.borrow_mut().seek(to)
+/// Bytes of the header before the samples.
+const HEADER_BYTES: u32 = 44;
+
+impl Wav {
+    fn create(mut blob: Box<dyn BlobWriter>) -> std::io::Result<Wav> {
+        const CHANNELS: u16 = 2;
+        const RATE: u32 = 8000;
+        const BITS: u16 = 16;
+        let block = CHANNELS * BITS / 8;
+        let mut header = Vec::with_capacity(HEADER_BYTES as usize);
+        header.extend_from_slice(b"RIFF");
+        header.extend_from_slice(&(HEADER_BYTES - 8).to_le_bytes());
+        header.extend_from_slice(b"WAVEfmt ");
+        header.extend_from_slice(&16u32.to_le_bytes());
+        header.extend_from_slice(&1u16.to_le_bytes()); // PCM
+        header.extend_from_slice(&CHANNELS.to_le_bytes());
+        header.extend_from_slice(&RATE.to_le_bytes());
+        header.extend_from_slice(&(RATE * u32::from(block)).to_le_bytes());
+        header.extend_from_slice(&block.to_le_bytes());
+        header.extend_from_slice(&BITS.to_le_bytes());
+        header.extend_from_slice(b"data");
+        header.extend_from_slice(&0u32.to_le_bytes());
+        blob.write_all(&header)?;
+        blob.flush()?;
+        Ok(Wav {
+            blob,
+            data_bytes: 0,
+        })
+    }
+
+    /// Appends a chunk, decoded into `scratch` (one buffer for every file, so it stays in
+    /// cache) and written in one piece, then rewrites the sizes.
+    fn append(&mut self, chunk: &Chunk, scratch: &mut Vec<u8>) -> std::io::Result<()> {
+        scratch.resize(2 * chunk.stereo().len(), 0);
+        for (bytes, sample) in scratch.chunks_exact_mut(2).zip(chunk.stereo()) {
+            bytes.copy_from_slice(&sample.to_le_bytes());
+        }
+        let bytes = u32::try_from(scratch.len())
+            .ok()
+            .and_then(|n| self.data_bytes.checked_add(n))
+            .filter(|total| total.checked_add(HEADER_BYTES).is_some())
+            .ok_or_else(|| std::io::Error::other("a recording over 4 GiB"))?;
+        self.blob.write_all(scratch)?;
+        self.data_bytes = bytes;
+        use std::io::SeekFrom;
+        self.blob.seek(SeekFrom::Start(4))?;
+        self.blob
+            .write_all(&(HEADER_BYTES - 8 + bytes).to_le_bytes())?;
+        self.blob.seek(SeekFrom::Start(40))?;
+        self.blob.write_all(&bytes.to_le_bytes())?;
+        self.blob.seek(SeekFrom::End(0))?;
+        self.blob.flush()
+    }
+
+    /// Makes the file durable; returns its size in bytes.
+    fn finish(mut self) -> Result<u64, BlobError> {
+        self.blob.finish()
     }
 }
 
@@ -146,17 +192,13 @@ impl std::io::Seek for Shared {
 struct Open {
     row: Recording,
     /// `None` once writing failed (the rest of its pieces are dropped).
-    wav: Option<(hound::WavWriter<Shared>, Shared)>,
+    wav: Option<Wav>,
     /// Where the open pause began.
     paused_at: Option<u64>,
 }
 
-const SPEC: hound::WavSpec = hound::WavSpec {
-    channels: 2,
-    sample_rate: 8000,
-    bits_per_sample: 16,
-    sample_format: hound::SampleFormat::Int,
-};
+/// The writer's pause between batches of pieces.
+const BATCH: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The writer thread: one file per recording, written as its chunks arrive.
 fn write_files(
@@ -165,134 +207,125 @@ fn write_files(
     rows: mpsc::UnboundedSender<RowChange>,
 ) {
     let mut open: HashMap<RecordingId, Open> = HashMap::new();
-    while let Ok(piece) = pieces.recv() {
-        match piece {
-            Piece::Start {
-                id,
-                call,
-                agent,
-                started_at,
-            } => {
-                let key = blob_key(id);
-                let mut row = Recording {
+    let mut batch = Vec::new();
+    let mut scratch = Vec::new();
+    // A room's send wakes the writer only when it waits; between batches it sleeps, so a
+    // thousand recordings cost a few wake-ups a second, not one a chunk.
+    while let Ok(first) = pieces.recv() {
+        batch.push(first);
+        batch.extend(pieces.try_iter());
+        for piece in batch.drain(..) {
+            match piece {
+                Piece::Start {
                     id,
                     call,
                     agent,
                     started_at,
-                    ended_at: None,
-                    duration_ms: 0,
-                    size_bytes: 0,
-                    paused: Vec::new(),
-                    status: RecordingStatus::Recording,
-                    blob_key: key.clone(),
-                };
-                let wav = blobs
-                    .create_writer(&key)
-                    .map_err(|e| e.to_string())
-                    .and_then(|writer| {
-                        let shared = Shared(Rc::new(RefCell::new(writer)));
-                        hound::WavWriter::new(shared.clone(), SPEC)
-                            .map(|wav| (wav, shared))
-                            .map_err(|e| e.to_string())
-                    });
-                let wav = match wav {
-                    Ok(wav) => Some(wav),
-                    Err(error) => {
-                        tracing::error!(%error, recording = %id, "could not create a recording's file");
-                        row.status = RecordingStatus::Interrupted;
-                        None
-                    }
-                };
-                let _ = rows.send(RowChange::Put(row.clone()));
-                open.insert(
-                    id,
-                    Open {
-                        row,
-                        wav,
-                        paused_at: None,
-                    },
-                );
-            }
-            Piece::Samples { id, samples } => {
-                let Some(recording) = open.get_mut(&id) else {
-                    continue;
-                };
-                if let Some((wav, _)) = recording.wav.as_mut() {
-                    if let Err(error) = append(wav, &samples) {
-                        tracing::error!(%error, recording = %id, "could not write a recording");
-                        recording.wav = None;
-                        recording.row.status = RecordingStatus::Interrupted;
-                        let _ = rows.send(RowChange::Put(recording.row.clone()));
-                    }
-                }
-            }
-            Piece::Paused { id, at_ms } => {
-                if let Some(recording) = open.get_mut(&id) {
-                    recording.paused_at = Some(at_ms);
-                }
-            }
-            Piece::Resumed { id, at_ms } => {
-                if let Some(recording) = open.get_mut(&id) {
-                    if let Some(start) = recording.paused_at.take() {
-                        recording.row.paused.push((start, at_ms));
-                        let _ = rows.send(RowChange::Put(recording.row.clone()));
-                    }
-                }
-            }
-            Piece::Stopped {
-                id,
-                duration_ms,
-                paused,
-                discard,
-            } => {
-                let Some(mut recording) = open.remove(&id) else {
-                    continue;
-                };
-                let key = recording.row.blob_key.clone();
-                let size = recording.wav.take().map(|(wav, shared)| {
-                    wav.finalize()
+                } => {
+                    let key = blob_key(id);
+                    let mut row = Recording {
+                        id,
+                        call,
+                        agent,
+                        started_at,
+                        ended_at: None,
+                        duration_ms: 0,
+                        size_bytes: 0,
+                        paused: Vec::new(),
+                        status: RecordingStatus::Recording,
+                        blob_key: key.clone(),
+                    };
+                    let wav = blobs
+                        .create_writer(&key)
                         .map_err(|e| e.to_string())
-                        .and_then(|()| shared.0.borrow_mut().finish().map_err(|e| e.to_string()))
-                });
-                if discard {
-                    let _ = rows.send(RowChange::Discard { id, key });
-                    continue;
+                        .and_then(|blob| Wav::create(blob).map_err(|e| e.to_string()));
+                    let wav = match wav {
+                        Ok(wav) => Some(wav),
+                        Err(error) => {
+                            tracing::error!(%error, recording = %id, "could not create a recording's file");
+                            row.status = RecordingStatus::Interrupted;
+                            None
+                        }
+                    };
+                    let _ = rows.send(RowChange::Put(row.clone()));
+                    open.insert(
+                        id,
+                        Open {
+                            row,
+                            wav,
+                            paused_at: None,
+                        },
+                    );
                 }
-                let row = &mut recording.row;
-                row.duration_ms = duration_ms;
-                row.paused = paused;
-                row.ended_at = Some(
-                    row.started_at
-                        + Duration::milliseconds(i64::try_from(duration_ms).unwrap_or(i64::MAX)),
-                );
-                match size {
-                    Some(Ok(size)) => {
-                        row.size_bytes = size;
-                        if row.status == RecordingStatus::Recording {
-                            row.status = RecordingStatus::Complete;
+                Piece::Audio { id, chunk } => {
+                    let Some(recording) = open.get_mut(&id) else {
+                        continue;
+                    };
+                    if let Some(wav) = recording.wav.as_mut() {
+                        if let Err(error) = wav.append(&chunk, &mut scratch) {
+                            tracing::error!(%error, recording = %id, "could not write a recording");
+                            recording.wav = None;
+                            recording.row.status = RecordingStatus::Interrupted;
+                            let _ = rows.send(RowChange::Put(recording.row.clone()));
                         }
                     }
-                    Some(Err(error)) => {
-                        tracing::error!(%error, recording = %id, "could not finish a recording's file");
-                        row.status = RecordingStatus::Interrupted;
-                    }
-                    None => row.status = RecordingStatus::Interrupted,
                 }
-                let _ = rows.send(RowChange::Put(recording.row));
+                Piece::Paused { id, at_ms } => {
+                    if let Some(recording) = open.get_mut(&id) {
+                        recording.paused_at = Some(at_ms);
+                    }
+                }
+                Piece::Resumed { id, at_ms } => {
+                    if let Some(recording) = open.get_mut(&id) {
+                        if let Some(start) = recording.paused_at.take() {
+                            recording.row.paused.push((start, at_ms));
+                            let _ = rows.send(RowChange::Put(recording.row.clone()));
+                        }
+                    }
+                }
+                Piece::Stopped {
+                    id,
+                    duration_ms,
+                    paused,
+                    discard,
+                } => {
+                    let Some(mut recording) = open.remove(&id) else {
+                        continue;
+                    };
+                    let key = recording.row.blob_key.clone();
+                    let size = recording.wav.take().map(Wav::finish);
+                    if discard {
+                        let _ = rows.send(RowChange::Discard { id, key });
+                        continue;
+                    }
+                    let row = &mut recording.row;
+                    row.duration_ms = duration_ms;
+                    row.paused = paused;
+                    row.ended_at = Some(
+                        row.started_at
+                            + Duration::milliseconds(
+                                i64::try_from(duration_ms).unwrap_or(i64::MAX),
+                            ),
+                    );
+                    match size {
+                        Some(Ok(size)) => {
+                            row.size_bytes = size;
+                            if row.status == RecordingStatus::Recording {
+                                row.status = RecordingStatus::Complete;
+                            }
+                        }
+                        Some(Err(error)) => {
+                            tracing::error!(%error, recording = %id, "could not finish a recording's file");
+                            row.status = RecordingStatus::Interrupted;
+                        }
+                        None => row.status = RecordingStatus::Interrupted,
+                    }
+                    let _ = rows.send(RowChange::Put(recording.row));
+                }
             }
         }
+        std::thread::sleep(BATCH);
     }
-}
-
-/// Appends samples and rewrites the header, so the file is valid up to here.
-fn append(wav: &mut hound::WavWriter<Shared>, samples: &[i16]) -> Result<(), hound::Error> {
-    let length = u32::try_from(samples.len()).unwrap_or(u32::MAX);
-    let mut writer = wav.get_i16_writer(length);
-    for sample in samples.iter().take(length as usize) {
-        writer.write_sample(*sample);
-    }
-    writer.flush()?;
-    wav.flush()
 }
 
 /// Deletes recordings older than the retention period, files first, then rows.

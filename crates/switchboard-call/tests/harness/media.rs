@@ -236,8 +236,8 @@ impl Media {
                             token,
                         })
                     }
-                    Output::Event(Event::RecordingChunk { samples }) => {
-                        self.recorded.entry(*call).or_default().extend(samples)
+                    Output::Event(Event::RecordingChunk { chunk }) => {
+                        chunk.decode_into(self.recorded.entry(*call).or_default())
                     }
                     Output::Event(Event::RecordingStopped {
                         duration_ms,

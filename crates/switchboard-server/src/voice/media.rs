@@ -736,7 +736,7 @@ impl RoomTask {
             return;
         };
         let piece = match event {
-            RoomEvent::RecordingChunk { samples } => Piece::Samples { id, samples },
+            RoomEvent::RecordingChunk { chunk } => Piece::Audio { id, chunk },
             RoomEvent::RecordingPaused { at_ms } => Piece::Paused { id, at_ms },
             RoomEvent::RecordingResumed { at_ms } => Piece::Resumed { id, at_ms },
             RoomEvent::RecordingStopped {
