@@ -41,12 +41,15 @@ async fn managers(admin: &Session) {
     }
 }
 
-/// agent1's adapter, open and available.
+/// An agent's adapter, open, once it has been told the agent is available (so no late
+/// presence event lands among the frames a test compares).
 async fn desk_of(server: &Server, agent: &Session) -> EventStream {
-    available(agent).await;
     let mut desk =
         EventStream::connect(server, "/api/v1/agent/ws", Some(agent.cookie_pair())).await;
     assert_eq!(desk.next().await["type"], "welcome");
+    available(agent).await;
+    desk.until(|e| e["type"] == "presence" && e["presence"] == "available")
+        .await;
     desk
 }
 
@@ -381,7 +384,8 @@ async fn two_watchers_read_both_sides_live_and_neither_side_can_tell() {
     // Each watching was audited from start to end (the end is written as the socket closes).
     let subject = format!("chat:{chat}");
     let mut actions = Vec::new();
-    for _ in 0..200 {
+    // Polled with a deadline that only keeps a broken test from hanging.
+    for _ in 0..800 {
         actions = audit_entries(&admin, &subject)
             .await
             .iter()
