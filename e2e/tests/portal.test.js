@@ -3,7 +3,9 @@
 // SIP phone password); a supervisor's Live page, open before anything happens, shows a widget
 // chat queued and then connected without a reload; a page opened late is right at once; the
 // admin ends the chat from the Connected list after a confirmation; a user of a custom role
-// that takes no contacts is sent from the agent desk to the portal. Then a sipp caller waits
+// that takes no contacts is sent from the agent desk to the portal. The supervisor opens the
+// connected chat's live transcript and sees the consumer's next message arrive; the admin ends a
+// stuck queued chat after a confirmation. Then a sipp caller waits
 // in a voice queue and is answered on agent1's browser phone: the supervisor's Calls page shows
 // the call queued, then connected, with the monitoring buttons their role allows.
 
@@ -174,6 +176,19 @@ test('an admin builds a center in the portal and a supervisor watches a chat liv
   assert.equal(await connectedRow.locator('[data-testid=end]').count(), 0, 'the supervisor may not end chats');
   await supervisor.screenshot({ path: `${ARTIFACTS}portal-live-chats-connected.png`, fullPage: true });
 
+  // The supervisor opens the chat's transcript: its details and what was said so far, then a new
+  // message as the consumer sends it, without a reload.
+  await connectedRow.locator('[data-testid=watch]').click();
+  const panel = supervisor.locator('[data-testid=chat-watch]');
+  await panel.locator('[data-testid=watch-agent]', { hasText: 'Nina Night' }).waitFor();
+  await panel.locator('[data-testid=watch-issue]', { hasText: 'Orders > Returns' }).waitFor();
+  assert.match(await panel.locator('[data-testid=watch-customer]').textContent(), /Web User - /);
+  await panel.locator('[data-testid=watch-message]', { hasText: 'Nina Night joined the chat' }).waitFor();
+  await consumer.fill('[data-testid=input]', 'My parcel came back damaged');
+  await consumer.click('[data-testid=send]');
+  await panel.locator('[data-testid=watch-message][data-from=consumer]', { hasText: 'My parcel came back damaged' }).waitFor();
+  await supervisor.screenshot({ path: `${ARTIFACTS}portal-live-chat-transcript.png`, fullPage: true });
+
   // The Agents list shows Nina available with one chat; the search finds her.
   await openPage(supervisor, 'Agents');
   await supervisor.fill('[data-testid=agent-search]', 'nina');
@@ -199,10 +214,32 @@ test('an admin builds a center in the portal and a supervisor watches a chat liv
   await late.locator('[data-testid=notice-ok]', { hasText: 'The chat was ended' }).waitFor();
   await adminRow.waitFor({ state: 'detached' });
   await consumer.locator('[data-testid=status]', { hasText: 'Chat ended' }).waitFor();
-  // The supervisor's page follows, with no reload.
+  // The supervisor's page follows, with no reload; the open transcript says the chat ended.
   await openPage(supervisor, 'Chats');
   await supervisor.click('[data-testid=chats-connected-tab]');
   await supervisor.locator('[data-testid=chats-connected] td.empty').waitFor();
+  await panel.locator('[data-testid=watch-ended]', { hasText: 'ended by supervisor' }).waitFor();
+  await panel.locator('[data-testid=watch-close]').click();
+  await panel.waitFor({ state: 'detached' });
+
+  // A chat stuck in a queue nobody serves now (Nina is its only agent and went offline): the
+  // admin ends it from the Queued list after confirming, and its consumer is told.
+  await agent.selectOption('[data-testid=presence]', 'offline');
+  const stuckContext = await browser.newContext();
+  const stuck = await stuckContext.newPage();
+  await stuck.goto(site.url);
+  await stuck.click('[data-testid=open-chat]');
+  await stuck.click('button[data-queue="Orders > Returns"]');
+  await late.click('[data-testid=chats-queued-tab]');
+  const stuckRow = late.locator('[data-testid=chats-queued] tr[data-contact]', { hasText: 'Orders > Returns' });
+  await stuckRow.waitFor();
+  await stuckRow.locator('[data-testid=end]').click();
+  await late.locator('[data-testid=confirm]', { hasText: 'End this chat?' }).waitFor();
+  await late.click('[data-testid=confirm-yes]');
+  await late.locator('[data-testid=notice-ok]', { hasText: 'The chat was ended' }).waitFor();
+  await stuckRow.waitFor({ state: 'detached' });
+  await stuck.locator('[data-testid=status]', { hasText: 'Chat ended' }).waitFor();
+  await stuckContext.close();
 
   // The admin sets the dispositions; the audit log shows the change.
   await openPage(admin, 'Dispositions');

@@ -58,8 +58,10 @@ pub enum EndReason {
     NumberUnanswered,
     /// The agent did not pick up their own outbound call on their device.
     NotPickedUp,
-    /// Routing ended the call's contact (a supervisor, or the service).
+    /// Routing ended the call's contact (the service).
     ContactEnded,
+    /// A user ended the call's contact from the monitoring lists (MON-7).
+    EndedByUser,
     /// Hung up through the API.
     HungUp,
 }
@@ -72,6 +74,7 @@ impl EndReason {
             EndReason::AgentHungUp => "agent",
             EndReason::NumberHungUp | EndReason::NumberUnanswered => "number",
             EndReason::NotPickedUp => "agent",
+            EndReason::EndedByUser => "supervisor",
             _ => "system",
         }
     }
@@ -352,7 +355,7 @@ impl Engine {
                 self.hold_music(call, None);
                 self.ring_agent(now, call, agent);
             }
-            ContactEvent::Ended { contact } => {
+            ContactEvent::Ended { contact, by_user } => {
                 let Some(call) = self.by_contact.remove(&contact) else {
                     return;
                 };
@@ -361,7 +364,12 @@ impl Engine {
                     .get(&call)
                     .is_some_and(|c| c.state == CallState::TransferringOut);
                 if !transferring {
-                    self.end_call(now, call, EndReason::ContactEnded);
+                    let reason = if by_user {
+                        EndReason::EndedByUser
+                    } else {
+                        EndReason::ContactEnded
+                    };
+                    self.end_call(now, call, reason);
                 }
             }
         }

@@ -327,8 +327,11 @@ pub enum ContactEvent {
         agent: UserId,
         from: UserId,
     },
+    /// The contact ended; `by_user` when a user ended it from the monitoring lists (MON-7),
+    /// which the call's record says as `ended_by: supervisor`.
     Ended {
         contact: ContactId,
+        by_user: bool,
     },
 }
 

@@ -71,6 +71,17 @@ pub struct Contact {
     pub end_reason: Option<String>,
     /// How many times the contact was transferred.
     pub transfers: u32,
+    /// The user who ended it when it was not theirs (a stuck contact ended from the monitoring
+    /// lists, MON-7); `None` for every other end.
+    pub ended_by: Option<EndedBy>,
+}
+
+/// A user who ended someone else's contact, named as they were at the time (the record keeps
+/// saying who it was after a rename).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct EndedBy {
+    pub user: UserId,
+    pub name: String,
 }
 
 impl Contact {

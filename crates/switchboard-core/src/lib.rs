@@ -26,7 +26,7 @@ pub mod wait;
 pub mod whisper;
 
 pub use capacity::CapacityProfile;
-pub use contact::{Contact, ContactStatus, WrapUp};
+pub use contact::{Contact, ContactStatus, EndedBy, WrapUp};
 pub use ids::{
     AttachmentId, CallId, CapacityProfileId, ContactId, IdError, IdentityId, JobId, MessageId,
     QueueId, RecordingId, TeamId, TicketId, TrunkId, UserId, VisitorId,

@@ -443,6 +443,31 @@ impl Actor {
         id != self.user_id && self.can(mode.permission(), Target::User { id, teams })
     }
 
+    /// Whether the actor may watch a chat's transcript live (MON-3): `monitor_chats_view` for the
+    /// chat's agent (a manager only for their teams' agents), or center-wide for a chat still
+    /// waiting in its queue (it belongs to no team yet); never their own chat, which they see on
+    /// their desk.
+    pub fn may_watch_chat(&self, agent: Option<(UserId, &[TeamId])>) -> bool {
+        match agent {
+            Some((id, teams)) => {
+                id != self.user_id
+                    && self.can(Permission::MonitorChatsView, Target::User { id, teams })
+            }
+            None => self.can(Permission::MonitorChatsView, Target::Center),
+        }
+    }
+
+    /// Whether the actor may end a call or chat that is not theirs, a stuck one in the queued
+    /// and connected lists (MON-7): `monitor_chats_edit` for the contact's agent (a manager
+    /// only for their teams' agents), or center-wide for one that has no agent.
+    pub fn may_end_contact(&self, agent: Option<(UserId, &[TeamId])>) -> bool {
+        let target = match agent {
+            Some((id, teams)) => Target::User { id, teams },
+            None => Target::Center,
+        };
+        self.can(Permission::MonitorChatsEdit, target)
+    }
+
     /// Whether the actor may place a user in exactly these teams: center-scoped user
     /// editors anywhere, team-scoped ones only within the teams they manage.
     pub fn may_assign_teams(&self, teams: &[TeamId]) -> bool {

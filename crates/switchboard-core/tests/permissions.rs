@@ -148,3 +148,47 @@ fn the_event_stream_shows_what_a_role_reaches() {
         channel: Channel::Voice
     }));
 }
+
+#[test]
+fn who_may_watch_and_end_a_chat() {
+    let (red, blue) = (TeamId::from_uuid(uuid(10)), TeamId::from_uuid(uuid(11)));
+    let red_agent = (UserId::from_uuid(uuid(2)), &[red][..]);
+    let blue_agent = (UserId::from_uuid(uuid(3)), &[blue][..]);
+    // (role, watch red, watch blue, watch queued, end red, end blue, end queued)
+    let matrix = [
+        (BuiltinRole::Admin, [true, true, true, true, true, true]),
+        (
+            BuiltinRole::Manager,
+            [true, false, false, true, false, false],
+        ),
+        (
+            BuiltinRole::Supervisor,
+            [true, true, true, false, false, false],
+        ),
+        (
+            BuiltinRole::Trainee,
+            [true, true, true, false, false, false],
+        ),
+        (
+            BuiltinRole::Agent,
+            [false, false, false, false, false, false],
+        ),
+    ];
+    for (role, expected) in matrix {
+        let actor = actor(role, &[red]);
+        let got = [
+            actor.may_watch_chat(Some(red_agent)),
+            actor.may_watch_chat(Some(blue_agent)),
+            actor.may_watch_chat(None),
+            actor.may_end_contact(Some(red_agent)),
+            actor.may_end_contact(Some(blue_agent)),
+            actor.may_end_contact(None),
+        ];
+        assert_eq!(got, expected, "{role:?}");
+    }
+    let supervisor = actor(BuiltinRole::Supervisor, &[]);
+    assert!(
+        !supervisor.may_watch_chat(Some((supervisor.user_id, &[]))),
+        "one's own chat is on one's desk, not watched"
+    );
+}

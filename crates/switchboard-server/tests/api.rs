@@ -5,6 +5,7 @@ mod support;
 mod bad_input;
 mod center;
 mod chat;
+mod chat_monitor;
 mod dashboards;
 mod limits;
 mod monitor;

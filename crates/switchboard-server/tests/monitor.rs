@@ -9,7 +9,7 @@ use crate::{Server, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-async fn team_id(admin: &crate::Session, name: &str) -> Value {
+pub(crate) async fn team_id(admin: &crate::Session, name: &str) -> Value {
     let teams = admin.get("/api/v1/teams").await;
     teams
         .as_array()

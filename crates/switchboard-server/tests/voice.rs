@@ -13,7 +13,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::process::{Child, Command};
 
 pub(crate) const DTMF_1: &str = "/usr/share/sip-tester/dtmf_2833_1.pcap";
-const DTMF_2: &str = "/usr/share/sip-tester/dtmf_2833_2.pcap";
+pub(crate) const DTMF_2: &str = "/usr/share/sip-tester/dtmf_2833_2.pcap";
 
 pub(crate) fn scenario(name: &str) -> String {
     format!("{}/tests/sipp/{name}.xml", env!("CARGO_MANIFEST_DIR"))
@@ -137,7 +137,7 @@ pub(crate) fn caller_to_support(sip: SocketAddr, talk_ms: u32) -> Sipp {
     caller(sip, "caller", DTMF_2, talk_ms)
 }
 
-fn caller(sip: SocketAddr, scenario_name: &str, dtmf: &str, talk_ms: u32) -> Sipp {
+pub(crate) fn caller(sip: SocketAddr, scenario_name: &str, dtmf: &str, talk_ms: u32) -> Sipp {
     let port = free_port().to_string();
     let target = sip.to_string();
     let talk = talk_ms.to_string();

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use switchboard_core::routing::{AgentSpec, Assignment, RoutingEngine, WaitingContact, WorkKind};
 use switchboard_core::wait::QueuePace;
 use switchboard_core::{
-    CapacityProfile, Channel, Contact, ContactId, ContactStatus, Language, Permission, Presence,
-    QueueId, QueueKind, QueueTree, TeamId, User, UserId,
+    CapacityProfile, Channel, Contact, ContactId, ContactStatus, EndedBy, Language, Permission,
+    Presence, QueueId, QueueKind, QueueTree, TeamId, User, UserId,
 };
 use switchboard_store::{ChatSession, Store, StoreError, StoreResult, Ticket};
 use tokio::sync::Mutex;
@@ -180,7 +180,18 @@ impl ContactService {
     /// Ends a contact (completed by the agent, ended by a supervisor, abandoned by the
     /// consumer); `reason` is stored as its end reason.
     pub async fn end(&self, id: ContactId, reason: String) -> Result<Contact, ContactError> {
-        self.inner.end(id, &reason).await
+        self.inner.end(id, &reason, None).await
+    }
+
+    /// Ends someone else's contact, a stuck one (MON-7): like `end`, and the record names the
+    /// user who did it. A call's contact ending hangs the call up (its carrier hears of it).
+    pub async fn end_by(
+        &self,
+        id: ContactId,
+        reason: String,
+        by: EndedBy,
+    ) -> Result<Contact, ContactError> {
+        self.inner.end(id, &reason, Some(by)).await
     }
 
     /// Transfers a contact that is with an agent: back to waiting in a queue of its channel
@@ -475,6 +486,7 @@ impl Inner {
             ended_at: None,
             end_reason: None,
             transfers: 0,
+            ended_by: None,
         };
         match &request.chat {
             Some((chat, ticket)) => self.store.insert_chat(&contact, chat, ticket).await?,
@@ -533,6 +545,7 @@ impl Inner {
             ended_at: None,
             end_reason: None,
             transfers: 0,
+            ended_by: None,
         };
         state
             .engine
@@ -550,7 +563,12 @@ impl Inner {
         Ok(contact)
     }
 
-    async fn end(&self, id: ContactId, reason: &str) -> Result<Contact, ContactError> {
+    async fn end(
+        &self,
+        id: ContactId,
+        reason: &str,
+        by: Option<EndedBy>,
+    ) -> Result<Contact, ContactError> {
         let now = Utc::now();
         let mut state = self.state.lock().await;
         let Some(mut contact) = state.open.get(&id).cloned() else {
@@ -565,6 +583,7 @@ impl Inner {
             });
         };
         contact.finish(reason, now);
+        contact.ended_by = by;
         // The engine may not know the contact (a queue that became a menu); ending still counts.
         let decided = state.engine.release(id, now).unwrap_or_default();
         let mut changed = vec![contact.clone()];

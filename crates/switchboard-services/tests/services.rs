@@ -77,6 +77,7 @@ fn a_contact() -> switchboard_core::Contact {
         ended_at: None,
         end_reason: None,
         transfers: 0,
+        ended_by: None,
     }
 }
 

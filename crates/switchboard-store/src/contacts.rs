@@ -37,15 +37,22 @@ macro_rules! contacts_sql {
         use crate::{StoreError, StoreResult};
         use async_trait::async_trait;
         use sqlx::Row;
-        use switchboard_core::{Channel, Contact, ContactId, ContactStatus, Language, QueueId, UserId, WrapUp};
+        use switchboard_core::{Channel, Contact, ContactId, ContactStatus, EndedBy, Language, QueueId, UserId, WrapUp};
 
         const CONTACT_COLUMNS: &str = "id, channel, queue_id, issue, priority, language, status, agent_id, customer, \
-             created_at, assigned_at, ended_at, end_reason, transfers";
+             created_at, assigned_at, ended_at, end_reason, transfers, ended_by_user_id, ended_by_name";
 
         fn contact_from_row(row: &$row) -> StoreResult<Contact> {
             let queue: Option<String> = row.try_get("queue_id")?;
             let agent: Option<String> = row.try_get("agent_id")?;
             let language: Option<String> = row.try_get("language")?;
+            let ended_by_user: Option<String> = row.try_get("ended_by_user_id")?;
+            let ended_by_name: Option<String> = row.try_get("ended_by_name")?;
+            let ended_by = match (ended_by_user, ended_by_name) {
+                (Some(user), Some(name)) => Some(EndedBy { user: codec::id(&user, UserId::parse)?, name }),
+                (None, None) => None,
+                _ => return Err(codec::corrupt("a contact's ender has a user id or a name, not both")),
+            };
             Ok(Contact {
                 id: codec::id(&row.try_get::<String, _>("id")?, ContactId::parse)?,
                 channel: Channel::parse(&row.try_get::<String, _>("channel")?).map_err(codec::corrupt)?,
@@ -61,6 +68,7 @@ macro_rules! contacts_sql {
                 ended_at: codec::opt_time(row.try_get("ended_at")?)?,
                 end_reason: row.try_get("end_reason")?,
                 transfers: u32::try_from(row.try_get::<i32, _>("transfers")?).map_err(codec::corrupt)?,
+                ended_by,
             })
         }
 
@@ -69,7 +77,7 @@ macro_rules! contacts_sql {
         where
             E: sqlx::Executor<'e, Database = <$row as sqlx::Row>::Database>,
         {
-            sqlx::query(&format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
+            sqlx::query(&format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
                 .bind(c.id.to_string())
                 .bind(c.channel.as_str())
                 .bind(c.queue.map(|q| q.to_string()))
@@ -84,6 +92,8 @@ macro_rules! contacts_sql {
                 .bind(opt_millis(c.ended_at))
                 .bind(&c.end_reason)
                 .bind(c.transfers as i32)
+                .bind(c.ended_by.as_ref().map(|by| by.user.to_string()))
+                .bind(c.ended_by.as_ref().map(|by| by.name.clone()))
                 .execute(executor).await
                 .map_err(|e| StoreError::from(e).conflict_as("the contact's queue or agent does not exist"))?;
             Ok(())
@@ -99,7 +109,7 @@ macro_rules! contacts_sql {
                 let mut tx = self.writer().begin().await?;
                 for c in contacts {
                     let done = sqlx::query("UPDATE contacts SET status = $2, agent_id = $3, assigned_at = $4, ended_at = $5, end_reason = $6, \
-                         queue_id = $7, issue = $8, priority = $9, transfers = $10 WHERE id = $1")
+                         queue_id = $7, issue = $8, priority = $9, transfers = $10, ended_by_user_id = $11, ended_by_name = $12 WHERE id = $1")
                         .bind(c.id.to_string())
                         .bind(c.status.as_str())
                         .bind(c.agent.map(|a| a.to_string()))
@@ -110,6 +120,8 @@ macro_rules! contacts_sql {
                         .bind(&c.issue)
                         .bind(c.priority)
                         .bind(c.transfers as i32)
+                        .bind(c.ended_by.as_ref().map(|by| by.user.to_string()))
+                        .bind(c.ended_by.as_ref().map(|by| by.name.clone()))
                         .execute(&mut *tx).await?;
                     not_found_unless_one(done.rows_affected(), "contact")?;
                 }

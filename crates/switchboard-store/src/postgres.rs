@@ -28,6 +28,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/postgres/0012_dashboards.sql"),
     ),
+    (
+        14,
+        include_str!("../migrations/postgres/0014_monitoring.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.

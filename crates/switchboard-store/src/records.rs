@@ -73,6 +73,8 @@ pub struct IntegrationSettings {
     pub crm_webhook_url: Option<String>,
     /// Signs webhook deliveries (HMAC-SHA256).
     pub crm_webhook_secret: Option<String>,
+    /// Where the CRM shows a ticket, with `{external_id}` where its id goes.
+    pub crm_record_url: Option<String>,
 }
 
 /// A consumer's browser or app (UAC-1). Its token is stored only as a SHA-256 hash.

@@ -12,8 +12,8 @@ use switchboard_core::presence::{Presence, PresenceState};
 use switchboard_core::{AttachmentId, IdentityId, JobId, MessageId, TicketId, VisitorId};
 use switchboard_core::{
     BuiltinRole, CapacityProfile, CapacityProfileId, Channel, Contact, ContactId, ContactStatus,
-    EmailList, Language, Name, Permission, PermissionSet, QueueId, QueueKind, QueueNode, Role,
-    RoleKey, RoleScope, Team, TeamId, TreeError, User, UserId, Username, WrapUp,
+    EmailList, EndedBy, Language, Name, Permission, PermissionSet, QueueId, QueueKind, QueueNode,
+    Role, RoleKey, RoleScope, Team, TeamId, TreeError, User, UserId, Username, WrapUp,
 };
 use switchboard_store::{
     ApiKey, Attachment, CenterSettings, ChatSession, HoursRecord, Identity, IntegrationSettings,
@@ -435,6 +435,7 @@ async fn story(store: Arc<dyn Store>) {
         ended_at: None,
         end_reason: None,
         transfers: 0,
+        ended_by: None,
     };
     store.insert_contact(&contact).await.unwrap();
     assert_eq!(store.open_contacts().await.unwrap(), vec![contact.clone()]);
@@ -449,7 +450,12 @@ async fn story(store: Arc<dyn Store>) {
         ..contact.clone()
     };
     let mut ended = contact.clone();
-    ended.finish("completed", now() + Duration::minutes(5));
+    ended.finish("ended_by_supervisor", now() + Duration::minutes(5));
+    // A stuck contact ended by someone else names them (MON-7).
+    ended.ended_by = Some(EndedBy {
+        user: agent.id,
+        name: "Ada Admin".into(),
+    });
     assert!(store
         .update_contacts(&[ended.clone(), ghost])
         .await
@@ -587,6 +593,7 @@ async fn dashboards_story(store: &dyn Store) {
             ended_at: None,
             end_reason: None,
             transfers: 0,
+            ended_by: None,
         };
         let answered = created + Duration::seconds(wait);
         match talk {
@@ -914,6 +921,7 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
         crm_connector: "webhook".into(),
         crm_webhook_url: Some("http://127.0.0.1:9/hook".into()),
         crm_webhook_secret: Some("s".into()),
+        crm_record_url: Some("https://crm.example.com/tickets/{external_id}".into()),
         ..first
     };
     store.update_integration_settings(&webhook).await.unwrap();
@@ -942,6 +950,7 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
         ended_at: None,
         end_reason: None,
         transfers: 0,
+        ended_by: None,
     };
     let ticket = Ticket {
         id: TicketId::from_uuid(Uuid::new_v4()),

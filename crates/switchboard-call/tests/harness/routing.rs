@@ -154,7 +154,10 @@ impl Routing {
                 self.ended.push((contact, reason));
                 self.open.remove(&contact);
                 let decided = self.engine.release(contact, now).unwrap_or_default();
-                let mut out = vec![Input::Contact(ContactEvent::Ended { contact })];
+                let mut out = vec![Input::Contact(ContactEvent::Ended {
+                    contact,
+                    by_user: false,
+                })];
                 out.extend(self.assigned(decided));
                 out
             }

@@ -1,7 +1,12 @@
-//! Live connections: the consumers' widgets in each chat and each agent's adapters. Frames
-//! are serialised once and handed to each connection's bounded outbox. A connection whose
-//! outbox is full is dropped rather than waited for: its client reconnects and resumes from
-//! the last message it has, because every message is stored before anyone is told of it.
+//! Live connections: the consumers' widgets in each chat, each agent's adapters, and the
+//! supervisors watching a chat (MON-3). Frames are serialised once and handed to each
+//! connection's bounded outbox. A connection whose outbox is full is dropped rather than
+//! waited for: its client reconnects and resumes from the last message it has, because every
+//! message is stored before anyone is told of it.
+//!
+//! Watchers are kept apart from the chat's own connections: nothing sent to a chat's consumer
+//! or agent ever reaches them through a watcher's room, and nothing a watcher does is sent to
+//! anyone. A watcher's room is dropped when the chat ends, which closes its outbox.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,12 +31,28 @@ impl Conn {
     }
 }
 
+/// A frame for the supervisors watching a chat; a message's carries its place in the chat, so
+/// a watcher that read the history after it joined shows each message once.
+#[derive(Clone)]
+pub struct WatchFrame {
+    pub seq: Option<i64>,
+    pub frame: Arc<str>,
+}
+
+/// One watching connection's sending half.
+struct Watcher {
+    id: u64,
+    outbox: mpsc::Sender<WatchFrame>,
+}
+
 #[derive(Default)]
 struct Rooms {
     /// Consumer connections per chat (a consumer may have several tabs).
     chats: HashMap<ContactId, Vec<Conn>>,
     /// Adapter connections per agent.
     agents: HashMap<UserId, Vec<Conn>>,
+    /// Watching connections per chat, from when they open until they close or the chat ends.
+    watchers: HashMap<ContactId, Vec<Watcher>>,
 }
 
 #[derive(Default)]
@@ -90,9 +111,56 @@ impl Hub {
         });
     }
 
-    /// Forgets a chat that ended.
+    /// Forgets a chat that ended, with its watchers (their outboxes close once emptied).
     pub fn close_chat(&self, chat: ContactId) {
-        self.with(|rooms| rooms.chats.remove(&chat));
+        self.with(|rooms| {
+            rooms.chats.remove(&chat);
+            rooms.watchers.remove(&chat);
+        });
+    }
+
+    /// A new watcher of a chat: its id and the receiving half of its outbox, which gets every
+    /// frame for the chat's watchers from now on and closes when the chat ends.
+    pub fn watch(&self, chat: ContactId) -> (u64, mpsc::Receiver<WatchFrame>) {
+        let (outbox, receiver) = mpsc::channel(OUTBOX);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.with(|rooms| {
+            rooms
+                .watchers
+                .entry(chat)
+                .or_default()
+                .push(Watcher { id, outbox })
+        });
+        (id, receiver)
+    }
+
+    /// Forgets a watcher (its connection closed).
+    pub fn unwatch(&self, chat: ContactId, watcher: u64) {
+        self.with(|rooms| {
+            if let Some(list) = rooms.watchers.get_mut(&chat) {
+                list.retain(|w| w.id != watcher);
+                if list.is_empty() {
+                    rooms.watchers.remove(&chat);
+                }
+            }
+        });
+    }
+
+    /// Whether anyone watches the chat (so a frame only they would get is made only then).
+    pub fn is_watched(&self, chat: ContactId) -> bool {
+        self.with(|rooms| rooms.watchers.contains_key(&chat))
+    }
+
+    /// To every watcher of a chat, dropping those too slow to take it.
+    pub fn to_watchers(&self, chat: ContactId, frame: WatchFrame) {
+        self.with(|rooms| {
+            if let Some(list) = rooms.watchers.get_mut(&chat) {
+                list.retain(|w| w.outbox.try_send(frame.clone()).is_ok());
+                if list.is_empty() {
+                    rooms.watchers.remove(&chat);
+                }
+            }
+        });
     }
 
     /// To the consumer side of a chat, except one connection (the sender's own).

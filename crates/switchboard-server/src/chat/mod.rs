@@ -12,11 +12,15 @@ pub mod connection;
 pub mod consumer;
 pub mod hub;
 pub mod protocol;
+pub mod watch;
 
 use crate::crm;
 use chrono::Utc;
-use hub::{Conn, Hub};
-use protocol::{AgentChat, AttachmentView, ChatInfo, Customer, Flags, MessageView, ServerEvent};
+use hub::{Conn, Hub, WatchFrame};
+use protocol::{
+    AgentChat, AttachmentView, ChatInfo, CrmRecord, Customer, Flags, MessageView, ServerEvent,
+    WatchedAgent, WatchedChat,
+};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -362,25 +366,92 @@ impl ChatService {
 
     pub async fn agent_chat(&self, contact: &Contact) -> Result<AgentChat, ChatError> {
         let chat = self.store.get_chat(contact.id).await?;
-        let identity = identity_of(&self.store, chat.visitor).await;
         Ok(AgentChat {
             chat_id: contact.id.to_string(),
             issue: contact.issue.clone(),
             status: contact.status.as_str().to_owned(),
-            customer: Customer {
-                name: contact
-                    .customer
-                    .clone()
-                    .unwrap_or_else(|| "Web User".into()),
-                visitor_id: chat.visitor.to_string(),
-                external_id: identity.as_ref().map(|i| i.0.clone()),
-                email: identity.and_then(|i| i.1),
-            },
+            customer: self.customer(contact, &chat).await,
             properties: flags(&chat.properties),
             accepted: accepted(&chat, contact),
             ticket_id: chat.ticket.to_string(),
             created_at: contact.created_at,
         })
+    }
+
+    /// Who the consumer is: the ticket's name for them, and their identity once they have one.
+    async fn customer(&self, contact: &Contact, chat: &ChatSession) -> Customer {
+        let identity = identity_of(&self.store, chat.visitor).await;
+        Customer {
+            name: contact
+                .customer
+                .clone()
+                .unwrap_or_else(|| "Web User".into()),
+            visitor_id: chat.visitor.to_string(),
+            external_id: identity.as_ref().map(|i| i.0.clone()),
+            email: identity.and_then(|i| i.1),
+        }
+    }
+
+    /// A chat as a supervisor watching it sees it (MON-5): its agent, the consumer, the issue
+    /// and its CRM record (with a link when the CRM gave the ticket an id and the integration
+    /// says where the CRM shows a record).
+    pub async fn watched_chat(&self, contact: &Contact) -> Result<WatchedChat, ChatError> {
+        let chat = self.store.get_chat(contact.id).await?;
+        let ticket = self.store.get_ticket(chat.ticket).await?;
+        let agent = match contact.agent {
+            Some(agent) => Some(WatchedAgent {
+                user_id: agent.to_string(),
+                name: self.agent_name(agent).await,
+            }),
+            None => None,
+        };
+        let url = match &ticket.external_id {
+            // The settings row exists from the first start, so this only reads it.
+            Some(external) => self
+                .store
+                .integration_settings(&crate::secret::random_token(32))
+                .await?
+                .crm_record_url
+                .map(|template| template.replace("{external_id}", &escape_path(external))),
+            None => None,
+        };
+        Ok(WatchedChat {
+            chat_id: contact.id.to_string(),
+            channel: contact.channel.as_str().to_owned(),
+            status: contact.status.as_str().to_owned(),
+            issue: contact.issue.clone(),
+            queue_id: contact.queue.map(|q| q.to_string()),
+            agent,
+            accepted: accepted(&chat, contact),
+            customer: self.customer(contact, &chat).await,
+            properties: flags(&chat.properties),
+            crm: CrmRecord {
+                ticket_id: ticket.id.to_string(),
+                ticket_name: ticket.name,
+                external_id: ticket.external_id,
+                url,
+            },
+            created_at: contact.created_at,
+            assigned_at: contact.assigned_at,
+        })
+    }
+
+    /// Tells a chat's watchers it moved (only when someone watches: the details cost reads).
+    async fn update_watchers(&self, chat: ContactId) {
+        if !self.hub.is_watched(chat) {
+            return;
+        }
+        let Ok(contact) = self.store.get_contact(chat).await else {
+            return;
+        };
+        match self.watched_chat(&contact).await {
+            Ok(chat) => {
+                let frame = ServerEvent::ChatUpdated { chat }.to_json();
+                self.hub
+                    .to_watchers(contact.id, WatchFrame { seq: None, frame });
+            }
+            Err(error) => tracing::warn!(%error, "a watched chat could not be described"),
+        }
     }
 
     /// Stores a message and tells everyone in the chat but the sending connection, which gets
@@ -454,6 +525,13 @@ impl ChatService {
         if let Some(agent) = contact.agent {
             self.hub.to_agent(agent, &frame, except);
         }
+        self.hub.to_watchers(
+            contact.id,
+            WatchFrame {
+                seq: Some(message.seq),
+                frame,
+            },
+        );
     }
 
     /// A message from Switchboard itself (joins, transfers), stored and shown to both sides.
@@ -587,9 +665,13 @@ impl ChatService {
     /// The consumer hears that an agent joined when the agent accepts (`accept`), not here.
     pub async fn on_change(&self, change: ContactChange) {
         match change {
-            ContactChange::Assigned(contact) => self.assigned(&contact).await,
+            ContactChange::Assigned(contact) => {
+                self.assigned(&contact).await;
+                self.update_watchers(contact.id).await;
+            }
             ContactChange::Handed { contact, from } => {
                 self.forget_acceptance(contact.id).await;
+                self.update_watchers(contact.id).await;
                 let frame = ServerEvent::ChatRemoved {
                     chat_id: contact.id.to_string(),
                     reason: "transferred".into(),
@@ -604,6 +686,7 @@ impl ChatService {
                 reason,
             } => {
                 self.forget_acceptance(contact.id).await;
+                self.update_watchers(contact.id).await;
                 let (removed, note) = match reason {
                     RequeueReason::Transferred => {
                         ("transferred", format!("Transferred to {}", contact.issue))
@@ -645,6 +728,9 @@ impl ChatService {
                 if let Some(agent) = contact.agent {
                     self.hub.to_agent(agent, &frame, None);
                 }
+                // Watchers get the end last, then their outboxes close with the chat's rooms.
+                self.hub
+                    .to_watchers(contact.id, WatchFrame { seq: None, frame });
                 self.hub.close_chat(contact.id);
                 match self.store.get_chat(contact.id).await {
                     Ok(chat) => {
@@ -714,6 +800,7 @@ impl ChatService {
         }
         .to_json();
         self.hub.to_chat(chat, &joined, None);
+        self.update_watchers(chat).await;
         self.system_message(&contact, format!("{name} joined the chat"))
             .await;
         Ok(frame)
@@ -758,6 +845,19 @@ pub fn property_values(
             },
         )
     })
+}
+
+/// Text as one segment of a URL path: unreserved characters as they are, the rest %-escaped.
+fn escape_path(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// The identity a visitor is bound to, as (external id, email, name).

@@ -225,7 +225,7 @@ pub struct Flags {
 }
 
 /// Who the consumer is, as the agent sees them.
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Clone, Debug, utoipa::ToSchema)]
 pub struct Customer {
     /// The ticket name for an anonymous consumer ("Web User - 11/21 13:05"), else their name.
     pub name: String,
@@ -246,6 +246,47 @@ pub struct AgentChat {
     pub accepted: bool,
     pub ticket_id: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// A chat as a supervisor watching it sees it (MON-3, MON-5): who is in it, what it is about,
+/// and where its CRM record is.
+#[derive(Serialize, Clone, Debug, utoipa::ToSchema)]
+pub struct WatchedChat {
+    pub chat_id: String,
+    /// `web` or `mobile`.
+    pub channel: String,
+    /// `queued`, `assigned`, `ended` or `abandoned`.
+    pub status: String,
+    /// The queue path ("Billing > Refunds").
+    pub issue: String,
+    pub queue_id: Option<String>,
+    /// The agent the chat is with; `None` while it waits.
+    pub agent: Option<WatchedAgent>,
+    /// Whether that agent has accepted it (until then the consumer still waits).
+    pub accepted: bool,
+    pub customer: Customer,
+    pub properties: Flags,
+    pub crm: CrmRecord,
+    pub created_at: DateTime<Utc>,
+    pub assigned_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, Clone, Debug, utoipa::ToSchema)]
+pub struct WatchedAgent {
+    pub user_id: String,
+    pub name: String,
+}
+
+/// The chat's ticket, and where the CRM keeps it.
+#[derive(Serialize, Clone, Debug, utoipa::ToSchema)]
+pub struct CrmRecord {
+    pub ticket_id: String,
+    pub ticket_name: String,
+    /// The CRM's own id for the ticket, once the CRM has answered with one.
+    pub external_id: Option<String>,
+    /// A link to the record in the CRM: the integration's record address with the external
+    /// id in it; `None` without either.
+    pub url: Option<String>,
 }
 
 /// An agent's notification tones, as URLs to play.
@@ -351,6 +392,14 @@ pub enum ServerEvent {
     ChatEnded {
         chat_id: String,
         reason: String,
+    },
+    /// Watch protocol: the chat as the watcher sees it, the first frame on the socket.
+    Watching {
+        chat: WatchedChat,
+    },
+    /// Watch protocol: the chat moved (reached, left or was accepted by an agent).
+    ChatUpdated {
+        chat: WatchedChat,
     },
     Error {
         code: String,

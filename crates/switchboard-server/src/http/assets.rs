@@ -19,7 +19,7 @@ const DEMO_PAGE: &str = include_str!("../../web/demo/index.html");
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// The portal's files: its page, its stylesheet and its modules, each at `/portal/<name>`.
-const PORTAL: [(&str, &str, &str); 9] = [
+const PORTAL: [(&str, &str, &str); 10] = [
     (
         "/portal/",
         "text/html; charset=utf-8",
@@ -64,6 +64,11 @@ const PORTAL: [(&str, &str, &str); 9] = [
         "/portal/audit.js",
         JS,
         include_str!("../../web/portal/audit.js"),
+    ),
+    (
+        "/portal/watch.js",
+        JS,
+        include_str!("../../web/portal/watch.js"),
     ),
 ];
 

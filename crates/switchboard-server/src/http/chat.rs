@@ -663,6 +663,11 @@ pub struct IntegrationsView {
     pub crm_webhook_url: Option<String>,
     /// Signs webhook deliveries (HMAC-SHA256, header X-Switchboard-Signature).
     pub crm_webhook_secret: Option<String>,
+    /// Where the CRM shows a ticket, with `{external_id}` where the CRM's id for it goes
+    /// (`https://crm.example.com/tickets/{external_id}`): supervisors watching a chat get a
+    /// link to its record.
+    #[serde(default)]
+    pub crm_record_url: Option<String>,
 }
 
 /// Integration settings (admins): the identity secret and the CRM connector.
@@ -682,6 +687,7 @@ async fn get_integrations(
         crm_connector: s.crm_connector,
         crm_webhook_url: s.crm_webhook_url,
         crm_webhook_secret: s.crm_webhook_secret,
+        crm_record_url: s.crm_record_url,
     }))
 }
 
@@ -731,7 +737,24 @@ async fn put_integrations(
             ))
         }
     }
+    let record_url = input
+        .crm_record_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    if let Some(url) = record_url {
+        let ok = reqwest::Url::parse(&url.replace("{external_id}", "id"))
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            && url.contains("{external_id}");
+        if !ok {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "crm_record_url is an http(s) URL with {external_id} where the ticket's id goes",
+            ));
+        }
+    }
     let settings = IntegrationSettings {
+        crm_record_url: record_url.map(str::to_owned),
         identity_secret: input.identity_secret.clone(),
         crm_connector: input.crm_connector.clone(),
         crm_webhook_url: input.crm_webhook_url.clone(),
@@ -742,7 +765,10 @@ async fn put_integrations(
         .update_integration_settings(&settings)
         .await?;
     app.services.config.changed(ConfigArea::Integration).await?;
-    Ok(Json(input))
+    Ok(Json(IntegrationsView {
+        crm_record_url: settings.crm_record_url,
+        ..input
+    }))
 }
 
 #[derive(Serialize, ToSchema)]

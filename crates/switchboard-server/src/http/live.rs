@@ -6,14 +6,17 @@ use super::extract::{ApiJson, ApiPath, CurrentUser};
 use super::require;
 use super::wire::{event_json, AgentView, ContactView, EventPayload, PresenceInput};
 use crate::app::AppState;
+use crate::voice::CallControl;
 use axum::extract::ws::{Message, WebSocket};
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use chrono::Utc;
 use std::collections::HashMap;
 use switchboard_core::{
-    Actor, Contact, ContactId, Permission, Presence, Target, TeamId, User, UserId, Watched,
+    Actor, CallId, Contact, ContactId, EndedBy, Permission, Presence, Target, TeamId, User, UserId,
+    Watched,
 };
 use switchboard_services::contacts::ContactError;
 use tokio::sync::broadcast::error::RecvError;
@@ -26,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_contacts))
         .routes(routes!(get_contact))
         .routes(routes!(end_contact))
+        .routes(routes!(end_call))
         .routes(routes!(events))
 }
 
@@ -219,8 +223,9 @@ async fn get_contact(
     Ok(Json(ContactView::from(&contact)))
 }
 
-/// Ends a contact: the agent who holds it completes it; a supervisor with monitor_chats_edit
-/// ends a stuck one (MON-7: managers only for their teams' agents).
+/// Ends a contact: the agent who holds it completes it; a user with monitor_chats_edit ends a
+/// stuck one (MON-7: admins any, managers only their teams' agents'), and the contact's record
+/// and the audit log name them. A call's contact ending hangs up the call.
 #[utoipa::path(post, path = "/api/v1/contacts/{id}/end", tag = "live", security(("session" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ContactView), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 async fn end_contact(
@@ -229,25 +234,159 @@ async fn end_contact(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ContactView>> {
     let (contact, teams) = visible_contact(&app, &current.actor, &id).await?;
-    let reason = if contact.agent == Some(current.user.id) {
-        "completed"
-    } else {
-        let target = match contact.agent {
-            Some(agent) => Target::User {
-                id: agent,
-                teams: teams.get(&agent).map(Vec::as_slice).unwrap_or(&[]),
-            },
-            None => Target::Center,
-        };
-        require(&current.actor, Permission::MonitorChatsEdit, target)?;
-        "ended_by_supervisor"
-    };
-    Ok(Json(ContactView::from(
-        &app.services
+    let ended = if contact.agent == Some(current.user.id) {
+        app.services
             .contacts
-            .end(contact.id, reason.to_owned())
-            .await?,
-    )))
+            .end(contact.id, "completed".to_owned())
+            .await?
+    } else {
+        let agent = contact
+            .agent
+            .map(|id| (id, teams.get(&id).map_or(&[][..], Vec::as_slice)));
+        if !current.actor.may_end_contact(agent) {
+            return Err(ApiError::forbidden(
+                "ending someone else's contact needs monitor_chats_edit for its agent",
+            ));
+        }
+        let subject = if contact.channel.is_call() {
+            format!("contact:{}", contact.id)
+        } else {
+            format!("chat:{}", contact.id)
+        };
+        end_stuck(&app, &current, &contact, subject).await?
+    };
+    Ok(Json(ContactView::from(&ended)))
+}
+
+/// Ends someone else's contact (MON-7): its record names the user, and so does the audit log.
+async fn end_stuck(
+    app: &AppState,
+    current: &CurrentUser,
+    contact: &Contact,
+    subject: String,
+) -> ApiResult<Contact> {
+    let by = EndedBy {
+        user: current.user.id,
+        name: current.user.display_name.to_string(),
+    };
+    let ended = app
+        .services
+        .contacts
+        .end_by(contact.id, "ended_by_supervisor".to_owned(), by)
+        .await?;
+    let with = match contact.agent {
+        Some(agent) => format!("with {}", app.chat.agent_name(agent).await),
+        None => "waiting in its queue".to_owned(),
+    };
+    let noun = if contact.channel.is_call() {
+        "call"
+    } else {
+        "chat"
+    };
+    app.services
+        .audit
+        .record(
+            Utc::now(),
+            Some(current.user.id),
+            "contact_ended",
+            Some(subject),
+            format!(
+                "{} ({}) ended the {noun} of {} in {}, {with}",
+                current.user.username,
+                current.user.display_name,
+                contact.customer.as_deref().unwrap_or("a customer"),
+                contact.issue
+            ),
+        )
+        .await;
+    Ok(ended)
+}
+
+/// Ends a stuck call from the queued or connected lists (MON-7), with monitor_chats_edit for
+/// its agent (admins any, managers their teams'; a call without an agent needs it
+/// center-wide). The caller and any agent or number on it get a BYE (a ringing phone a
+/// CANCEL); the call's contact and the audit log name the user, and its record says
+/// `ended_by: supervisor`. A call still in the menu has no contact yet: it is hung up and
+/// audited.
+#[utoipa::path(post, path = "/api/v1/calls/{id}/end", tag = "live", security(("session" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody)))]
+async fn end_call(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let call = CallId::parse(&id)?;
+    let teams = app.services.teams_by_user().await?;
+    let live = app.voice.live().await?;
+    let Some(record) = live.into_iter().find(|c| c.id == call) else {
+        // Not live: an ended call (409) or none the user may see (404).
+        let stored = app.services.store.get_call(call).await?;
+        if !super::voice::visible(&current, &stored, &teams) {
+            return Err(ApiError::not_found("call"));
+        }
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "call_ended",
+            "the call has ended",
+        ));
+    };
+    if !super::voice::visible(&current, &record, &teams) {
+        return Err(ApiError::not_found("call"));
+    }
+    let agent = record
+        .agent
+        .map(|id| (id, teams.get(&id).map_or(&[][..], Vec::as_slice)));
+    if !current.actor.may_end_contact(agent) {
+        return Err(ApiError::forbidden(
+            "ending a call needs monitor_chats_edit for its agent",
+        ));
+    }
+    let subject = format!("call:{call}");
+    let open = match record.contact {
+        Some(contact) => app.services.contacts.open_contact(contact).await,
+        None => None,
+    };
+    match open {
+        Some(contact) => {
+            end_stuck(&app, &current, &contact, subject).await?;
+        }
+        None => {
+            app.voice.control(call, CallControl::HangUp).await?;
+            app.services
+                .audit
+                .record(
+                    Utc::now(),
+                    Some(current.user.id),
+                    "call_ended",
+                    Some(subject),
+                    format!(
+                        "{} ({}) hung up the call from {} before it reached a queue",
+                        current.user.username, current.user.display_name, record.caller
+                    ),
+                )
+                .await;
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Resolves when the user's session is gone (signed out, expired, the user disabled), checked
+/// every `SESSION_RECHECK`; a long-lived socket ends with it.
+pub(super) async fn session_ended(app: &AppState, current: &CurrentUser) {
+    let mut recheck = tokio::time::interval(SESSION_RECHECK);
+    recheck.tick().await;
+    loop {
+        recheck.tick().await;
+        let alive = app
+            .services
+            .store
+            .get_session(&current.session.token_hash, Utc::now())
+            .await;
+        if !matches!(alive, Ok(Some(_))) {
+            return;
+        }
+    }
 }
 
 /// The live event stream (WebSocket): a `hello`, then `presence_changed`, `contact_queued`,

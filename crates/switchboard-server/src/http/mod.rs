@@ -20,6 +20,7 @@ pub mod security;
 pub mod setup;
 pub mod system;
 pub mod voice;
+pub mod watch;
 pub mod webhook;
 pub mod whisper;
 pub mod widget;
@@ -90,6 +91,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(wrapup::routes())
         .merge(whisper::routes())
         .merge(monitor::routes())
+        .merge(watch::routes())
         .merge(widget::routes())
         .merge(security::routes())
 }

@@ -524,8 +524,16 @@ pub struct ContactView {
     pub assigned_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
+    /// The user who ended it when it was not theirs (MON-7), named as they were then.
+    pub ended_by: Option<EndedByView>,
     /// Milliseconds waited for an agent (so far, for a queued contact: not filled).
     pub wait_ms: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema, Clone)]
+pub struct EndedByView {
+    pub user_id: String,
+    pub name: String,
 }
 
 impl From<&Contact> for ContactView {
@@ -544,6 +552,10 @@ impl From<&Contact> for ContactView {
             assigned_at: c.assigned_at,
             ended_at: c.ended_at,
             end_reason: c.end_reason.clone(),
+            ended_by: c.ended_by.as_ref().map(|by| EndedByView {
+                user_id: by.user.to_string(),
+                name: by.name.clone(),
+            }),
             wait_ms: c.wait_millis(),
         }
     }

@@ -785,6 +785,7 @@ fn contact_event(change: ContactChange) -> Option<ContactEvent> {
         },
         ContactChange::Ended(contact) => ContactEvent::Ended {
             contact: contact.id,
+            by_user: contact.ended_by.is_some(),
         },
         ContactChange::Requeued { contact, from, .. } => ContactEvent::Requeued {
             contact: contact.id,

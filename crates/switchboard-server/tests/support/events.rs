@@ -31,6 +31,54 @@ impl EventStream {
         EventStream { socket }
     }
 
+    /// Opens a WebSocket as `connect` does, or returns the status and body of the refused
+    /// handshake.
+    pub async fn try_connect(
+        server: &crate::Server,
+        path: &str,
+        cookie: Option<String>,
+    ) -> Result<EventStream, (reqwest::StatusCode, String)> {
+        let url = format!("ws://{}{path}", server.address);
+        let mut request = url.into_client_request().unwrap();
+        if let Some(cookie) = cookie {
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(EventStream { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let status = reqwest::StatusCode::from_u16(response.status().as_u16()).unwrap();
+                let body = response
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                Err((status, body))
+            }
+            Err(other) => panic!("the handshake failed: {other}"),
+        }
+    }
+
+    /// Reads what is left until the server closes the stream (a close frame or the end of
+    /// the stream), and returns it.
+    pub async fn until_closed(&mut self) -> Vec<Value> {
+        let mut before = Vec::new();
+        loop {
+            let frame =
+                tokio::time::timeout(std::time::Duration::from_secs(20), self.socket.next())
+                    .await
+                    .expect("the stream closes");
+            match frame {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return before,
+                Some(Ok(Message::Text(text))) => {
+                    before.push(serde_json::from_str(&text).expect("events are JSON"))
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
     /// Sends a JSON frame.
     pub async fn send(&mut self, frame: Value) {
         self.socket

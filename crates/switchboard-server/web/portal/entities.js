@@ -309,6 +309,7 @@ export const SETUP_PAGES = [
       { name: 'crm_connector', label: 'Connector', type: 'select', options: () => [['builtin', 'Built-in (tickets in Switchboard)'], ['webhook', 'Webhook']] },
       { name: 'crm_webhook_url', label: 'Webhook address', optional: true, placeholder: 'https://crm.example.com/switchboard' },
       { name: 'crm_webhook_secret', label: 'Webhook secret', optional: true, help: 'Signs each delivery (X-Switchboard-Signature); at least 16 characters.' },
+      { name: 'crm_record_url', label: 'Record address', optional: true, placeholder: 'https://crm.example.com/tickets/{external_id}', help: 'Where the CRM shows a ticket; supervisors watching a chat get this link to its record.' },
       { name: 'identity_secret', label: 'Identity secret', help: 'Signs identity tokens (JWT HS256) from the site that embeds the widget; at least 32 characters.' },
     ],
     update: { method: 'PUT', path: () => '/api/v1/integrations' },

@@ -6,9 +6,12 @@
 //
 // Each connected call has a slot for monitoring (Listen, Coach, Barge, as the user's
 // permissions allow): a click sends an `sb-monitor` event ({call_id, mode}) that the monitoring
-// module handles. Ending a stuck call or chat needs monitor_chats_edit and a confirmation.
+// module handles. Each queued or connected chat has View (monitor_chats_view), which opens its
+// live transcript beside the list (`watch.js`). Ending a stuck call or chat needs
+// monitor_chats_edit and a confirmation; the record names who ended it.
 
 import { api, channelName, confirmAction, duration, element, notice, words } from '/portal/api.js';
+import '/portal/watch.js';
 
 const MODES = [
   ['listen', 'Listen', 'monitor_calls_listen'],
@@ -200,6 +203,23 @@ class Live extends HTMLElement {
     // The call this user monitors from this page, and how: { callId, mode }.
     this.monitoring = null;
     this.addEventListener('sb-monitor', (event) => this.monitor(event.detail.call_id, event.detail.mode));
+    // The chat whose transcript is open: one panel, kept across redraws so its socket stays.
+    this.watchPanel = null;
+    this.addEventListener('sb-watch-close', () => {
+      this.watchPanel?.stop();
+      this.watchPanel = null;
+      this.render();
+    });
+  }
+
+  /// Opens a chat's live transcript beside the list (another one open is closed).
+  watchChat(chatId) {
+    if (this.watchPanel?.chatId !== chatId) {
+      this.watchPanel?.stop();
+      this.watchPanel = element('sb-chat-watch');
+      this.watchPanel.watch(chatId);
+    }
+    this.render();
   }
 
   /// Starts monitoring a call on the user's SIP phone, switches mode on the same leg, or
@@ -357,8 +377,8 @@ class Live extends HTMLElement {
     const queued = calls.filter((c) => !c.answered_at);
     const connected = calls.filter((c) => c.answered_at);
     const tab = this.tabs.calls;
-    const endCall = (call) => this.endButton('call', `The caller ${call.caller || ''} and any agent on it are hung up.`,
-      () => api('POST', `/api/v1/calls/${encodeURIComponent(call.id)}/hangup`));
+    const endCall = (call) => this.endButton('call', `The caller ${call.caller || ''} and any agent on the call are hung up.`,
+      () => api('POST', `/api/v1/calls/${encodeURIComponent(call.id)}/end`));
     let table;
     if (tab === 'queued') {
       table = element('table', { class: 'grid', 'data-testid': 'calls-queued' },
@@ -398,16 +418,23 @@ class Live extends HTMLElement {
     const heads = tab === 'queued'
       ? ['Customer', 'Channel', 'Issue', 'Language', 'Waiting', '']
       : ['Customer', 'Channel', 'Issue', 'Agent', 'Connected', ''];
+    const watched = this.watchPanel?.chatId;
+    const view = (chat) => (this.can('monitor_chats_view') ? element('button', {
+      type: 'button', class: 'secondary small', 'data-testid': 'watch', 'aria-pressed': watched === chat.id ? 'true' : null,
+      onclick: () => this.watchChat(chat.id),
+    }, 'View') : null);
     const table = element('table', { class: 'grid', 'data-testid': `chats-${tab}` },
       element('tr', {}, ...heads.map((h) => element('th', {}, h))),
-      ...(rows.length ? rows.map((chat) => element('tr', { 'data-contact': chat.id },
+      ...(rows.length ? rows.map((chat) => element('tr', { 'data-contact': chat.id, class: watched === chat.id ? 'selected' : null },
         element('td', {}, chat.customer || 'Web user'),
         element('td', {}, channelName(chat.channel)),
         element('td', { class: 'path' }, chat.issue || this.queuePath(chat.queue_id)),
         tab === 'queued' ? element('td', {}, chat.language ?? '') : element('td', {}, this.agentName(chat.agent_id)),
         timer(tab === 'queued' ? chat.created_at : chat.assigned_at),
-        element('td', { class: 'actions' }, endChat(chat)))) : [emptyRow(6, tab === 'queued' ? 'No chats are waiting.' : 'No chats are connected.')]));
-    return element('div', {}, this.renderTabs('chats', { queued: queued.length, connected: connected.length }), table);
+        element('td', { class: 'actions' }, view(chat), endChat(chat)))) : [emptyRow(6, tab === 'queued' ? 'No chats are waiting.' : 'No chats are connected.')]));
+    const tabs = this.renderTabs('chats', { queued: queued.length, connected: connected.length });
+    if (!this.watchPanel) return element('div', {}, tabs, table);
+    return element('div', {}, tabs, element('div', { class: 'split' }, element('div', {}, table), this.watchPanel));
   }
 
   renderAgents() {
