@@ -28,6 +28,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/postgres/0012_dashboards.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_member_lookups.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.

@@ -26,6 +26,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0011_dialer_whisper.sql"),
     ),
     (12, include_str!("../migrations/sqlite/0012_dashboards.sql")),
+    (
+        15,
+        include_str!("../migrations/sqlite/0015_member_lookups.sql"),
+    ),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).
