@@ -290,7 +290,11 @@ async fn events(
     super::extract::ApiWebSocket(upgrade): super::extract::ApiWebSocket,
 ) -> super::error::ApiResult<Response> {
     super::extract::check_origin(&headers, &app.config.security.allowed_origins)?;
+    // Small buffers: a watcher only reads pings and writes events of a few hundred bytes, and
+    // a center has hundreds of them open (docs/benchmarks.md, live pages).
     Ok(upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| stream_events(app, current, socket)))
 }
