@@ -366,6 +366,9 @@ async fn queue_contact(
     assert!(response.status().is_success(), "contact queued");
 }
 
+/// Where the load learns the contact (id, queue) routing gave an agent.
+type Given = tokio::sync::oneshot::Sender<(String, String)>;
+
 /// What one watcher saw during the run.
 #[derive(Default)]
 struct Seen {
@@ -537,8 +540,7 @@ async fn run(options: &Options) {
         .map(|socket| local.spawn_local(watch(socket, stamps.clone(), stopped.clone())))
         .collect();
     // Agent id -> the waiter for the contact routing gives them.
-    let waiting: Rc<RefCell<HashMap<String, tokio::sync::oneshot::Sender<(String, String)>>>> =
-        Default::default();
+    let waiting: Rc<RefCell<HashMap<String, Given>>> = Default::default();
     local.spawn_local({
         let (waiting, mut stopped) = (waiting.clone(), stopped.clone());
         async move {
