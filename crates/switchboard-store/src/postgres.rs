@@ -32,6 +32,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../migrations/postgres/0014_monitoring.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_member_lookups.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.

@@ -27,6 +27,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (12, include_str!("../migrations/sqlite/0012_dashboards.sql")),
     (14, include_str!("../migrations/sqlite/0014_monitoring.sql")),
+    (
+        15,
+        include_str!("../migrations/sqlite/0015_member_lookups.sql"),
+    ),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).

@@ -19,6 +19,7 @@ use switchboard_core::{
     Watched,
 };
 use switchboard_services::contacts::ContactError;
+use switchboard_store::StoreError;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -67,19 +68,37 @@ pub async fn agent_views(
         if user.disabled || !handlers.contains(&user.role.to_string()) || !may_see(&user) {
             continue;
         }
-        let (calls, chats) = app.services.contacts.load_of(user.id).await;
-        views.push(AgentView {
-            user_id: user.id.to_string(),
-            username: user.username.to_string(),
-            display_name: user.display_name.to_string(),
-            presence: user.presence.current().to_string(),
-            presence_since: user.presence.since(),
-            teams: user.teams.iter().map(ToString::to_string).collect(),
-            calls,
-            chats,
-        });
+        views.push(view_of(app, &user).await);
     }
     Ok(views)
+}
+
+async fn view_of(app: &AppState, user: &User) -> AgentView {
+    let (calls, chats) = app.services.contacts.load_of(user.id).await;
+    AgentView {
+        user_id: user.id.to_string(),
+        username: user.username.to_string(),
+        display_name: user.display_name.to_string(),
+        presence: user.presence.current().to_string(),
+        presence_since: user.presence.since(),
+        teams: user.teams.iter().map(ToString::to_string).collect(),
+        calls,
+        chats,
+    }
+}
+
+/// One user as an agent, as `agent_views` would list them: none for a user who is disabled
+/// or whose role does not take contacts. Reads the one user's role, not every user.
+async fn agent_view(app: &AppState, user: &User) -> ApiResult<Option<AgentView>> {
+    let handles = match app.services.store.get_role(&user.role).await {
+        Ok(role) => role.permissions.contains(Permission::HandleContacts),
+        Err(StoreError::NotFound(_)) => false,
+        Err(error) => return Err(error.into()),
+    };
+    if user.disabled || !handles {
+        return Ok(None);
+    }
+    Ok(Some(view_of(app, user).await))
 }
 
 /// Agents in the caller's reach, with presence and current load (MON-6).
@@ -160,10 +179,8 @@ async fn set_presence(
         .contacts
         .set_presence(user.id, presence)
         .await?;
-    let views = agent_views(&app, |u| u.id == user.id).await?;
-    views
-        .into_iter()
-        .next()
+    agent_view(&app, &user)
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("agent"))
 }
@@ -204,7 +221,17 @@ pub(super) async fn visible_contact(
 ) -> ApiResult<(Contact, HashMap<UserId, Vec<TeamId>>)> {
     let id = ContactId::parse(id).map_err(|_| ApiError::not_found("contact"))?;
     let contact = app.services.store.get_contact(id).await?;
-    let teams = app.services.teams_by_user().await?;
+    // Only the contact's agent's teams matter: one user read, not every user.
+    let mut teams = HashMap::new();
+    if let Some(agent) = contact.agent {
+        match app.services.store.get_user(agent).await {
+            Ok(user) => {
+                teams.insert(agent, user.teams);
+            }
+            Err(StoreError::NotFound(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
     if !may_see_contact(actor, &contact, &teams) {
         return Err(ApiError::not_found("contact"));
     }
@@ -402,7 +429,11 @@ async fn events(
     super::extract::ApiWebSocket(upgrade): super::extract::ApiWebSocket,
 ) -> super::error::ApiResult<Response> {
     super::extract::check_origin(&headers, &app.config.security.allowed_origins)?;
+    // Small buffers: a watcher only reads pings and writes events of a few hundred bytes, and
+    // a center has hundreds of them open (docs/benchmarks.md, live pages).
     Ok(upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| stream_events(app, current, socket)))
 }
