@@ -12,10 +12,13 @@
 //! that message, which the server forwards only after storing it.
 //! Run: `scripts/bench-chat.sh` (or `-- --quick` for a short run).
 
+#[path = "support/process.rs"]
+mod process;
 use futures_util::{SinkExt, StreamExt};
+use process::{cpu_seconds, rss_kib};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -39,65 +42,14 @@ struct Options {
     rate: u32,
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// CPU seconds the process has used (user and system), from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields
-        .get(11)
-        .and_then(|u| u.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        + fields
-            .get(12)
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(0.0);
-    ticks / 100.0
-}
-
 fn start_server(port: u16, database: &str, data_dir: &std::path::Path) -> Child {
-    let binary = std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../target/release/switchboard"
-        )
-        .into()
-    });
-    let pinned = Command::new("taskset")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok();
-    let mut command = if pinned {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "0", &binary]);
-        c
-    } else {
-        Command::new(&binary)
-    };
+    let mut command = process::server_command();
     command
         .arg("demo")
         .env("SWITCHBOARD_HTTP", format!("127.0.0.1:{port}"))
         .env("SWITCHBOARD_DATA_DIR", data_dir)
         .env("SWITCHBOARD_DATABASE_URL", database)
         .env("SWITCHBOARD_DEMO_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
         .spawn()
         .expect("the release binary exists: cargo build --release -p switchboard")
 }

@@ -20,13 +20,16 @@
 //! stamp to its receipt of the event, so the server's handling of the request is included.
 //! Run: `scripts/bench-live.sh` (or `-- --quick` for a short run).
 
+#[path = "support/process.rs"]
+mod process;
 use futures_util::StreamExt;
+use process::{cpu_seconds, rss_kib};
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,30 +58,6 @@ struct Options {
     /// Agent cycles started a second (five events each).
     cycles_per_second: u32,
     seconds: u64,
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// CPU seconds the process has used (user and system), from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let field = |n: usize| fields.get(n).and_then(|v| v.parse::<f64>().ok());
-    (field(11).unwrap_or(0.0) + field(12).unwrap_or(0.0)) / 100.0
 }
 
 fn key(parts: &[&str]) -> u64 {
@@ -234,25 +213,7 @@ fn free_port() -> u16 {
 }
 
 fn start_server(port: u16, database: &str, data_dir: &std::path::Path) -> Child {
-    let binary = std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../target/release/switchboard"
-        )
-        .into()
-    });
-    let pinned = Command::new("taskset")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok();
-    let mut command = if pinned {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "0", &binary]);
-        c
-    } else {
-        Command::new(&binary)
-    };
+    let mut command = process::server_command();
     command
         .arg("serve")
         .env("SWITCHBOARD_HTTP", format!("127.0.0.1:{port}"))
@@ -264,8 +225,6 @@ fn start_server(port: u16, database: &str, data_dir: &std::path::Path) -> Child 
         // Every watcher signs in from this one address.
         .env("SWITCHBOARD_LOGIN_FREE_FAILURES", "1000000")
         .env("SWITCHBOARD_LOGIN_SOURCE_REFUSE_AFTER", "1000000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
         .spawn()
         .expect("the release binary exists: cargo build --release -p switchboard")
 }

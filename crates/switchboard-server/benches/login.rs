@@ -11,8 +11,11 @@
 //! memory before, after and at its peak (`VmHWM` in `/proc/<pid>/status`).
 //! Run: `scripts/bench-login.sh`.
 
+#[path = "support/process.rs"]
+mod process;
+use process::status_kib;
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,45 +23,14 @@ use std::time::{Duration, Instant};
 const ATTEMPTS: usize = 1_000;
 const CONCURRENCY: usize = 32;
 
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn start_server(port: u16, data_dir: &std::path::Path, throttled: bool) -> Child {
-    let binary = std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../target/release/switchboard"
-        )
-        .into()
-    });
-    let pinned = Command::new("taskset")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok();
-    let mut command = if pinned {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "0", &binary]);
-        c
-    } else {
-        Command::new(&binary)
-    };
+    let mut command = process::server_command();
     command
         .arg("demo")
         .env("SWITCHBOARD_HTTP", format!("127.0.0.1:{port}"))
         .env("SWITCHBOARD_DATA_DIR", data_dir)
         .env("SWITCHBOARD_SIP", "off")
-        .env("SWITCHBOARD_DEMO_PASSWORD", "bench-password-1")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
+        .env("SWITCHBOARD_DEMO_PASSWORD", "bench-password-1");
     if !throttled {
         command
             .env("SWITCHBOARD_LOGIN_FREE_FAILURES", "1000000")
