@@ -1,11 +1,13 @@
-// Monitoring from the portal in real Chromium (MON-1, MON-5): a sipp caller who speaks, then
-// falls silent, is answered on agent1's browser phone; the supervisor opens the call's details
-// from Live > Calls and listens in the browser (the portal's own phone, the adapter's WebRTC
-// leg), and so does the admin at the same time. What reached each supervisor's page is
+// Monitoring from the portal in real Chromium (MON-1, MON-2, MON-5): a sipp caller who
+// speaks, then falls silent, is answered on agent1's browser phone; the supervisor opens the
+// call's details from Live > Calls and listens in the browser (the portal's own phone, the
+// adapter's WebRTC leg), and so does the admin at the same time. What reached each page is
 // measured with getStats: with the agent muted, sound while the caller speaks (the caller is
 // heard); once the caller is silent, sound again when the agent unmutes (the agent is heard).
-// Meanwhile the agent's adapter receives no frame at all, and the caller, a strict sipp
-// scenario that fails on any message it does not expect, ends cleanly: neither party can tell.
+// Then, both parties quiet, the supervisor coaches: the agent hears them and the admin does
+// not; they barge: the agent still hears them. Meanwhile the agent's adapter receives no
+// frame at all, and the caller, a strict sipp scenario that fails on any message it does not
+// expect, ends cleanly: neither party can tell.
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -126,6 +128,36 @@ test('supervisors listen from the portal and hear both parties; neither party ca
     await until(() => heard(page), (s) => s.totalAudioEnergy > quiet[name].totalAudioEnergy + 1e-4, 15, `${name} heard the agent`);
   }
   await supervisor.screenshot({ path: `${ARTIFACTS}portal-call-details-agent-heard.png` });
+
+  // The agent mutes again: with the caller silent too, the monitors hear nothing, and the
+  // agent hears nothing of the supervisor who listens...
+  await call.locator('[data-testid=mute]').click();
+  const agentHeard = () => agent.evaluate(`${PHONE}.stats()`);
+  let last = { admin: await heard(admin), agent: await agentHeard() };
+  await until(async () => {
+    await new Promise((r) => setTimeout(r, 700));
+    const now = { admin: await heard(admin), agent: await agentHeard() };
+    const grew = Math.max(now.admin.totalAudioEnergy - last.admin.totalAudioEnergy,
+      now.agent.totalAudioEnergy - last.agent.totalAudioEnergy);
+    last = now;
+    return grew;
+  }, (grew) => grew < 1e-5, 20, 'both parties went quiet');
+  // ...until the supervisor coaches: the agent hears them (their page's microphone), the
+  // admin, who listens, does not.
+  const beforeCoach = { agent: await agentHeard(), admin: await heard(admin) };
+  await details.locator('[data-testid=details-coach]').click();
+  await details.locator('[data-testid=details-coach][aria-pressed=true]').waitFor();
+  await until(agentHeard, (s) => s.totalAudioEnergy > beforeCoach.agent.totalAudioEnergy + 1e-4, 15, 'the agent heard the coach');
+  const adminCoached = await heard(admin);
+  assert.ok(adminCoached.totalAudioEnergy - beforeCoach.admin.totalAudioEnergy < 1e-5,
+    `the admin heard the coach: ${JSON.stringify([beforeCoach.admin, adminCoached])}`);
+  // Barge, on the same leg: the agent still hears the supervisor (the caller's side is
+  // checked by the server's tests, where the caller echoes what it hears).
+  await details.locator('[data-testid=details-barge]').click();
+  await details.locator('[data-testid=details-barge][aria-pressed=true]').waitFor();
+  const beforeBarge = await agentHeard();
+  await until(agentHeard, (s) => s.totalAudioEnergy > beforeBarge.totalAudioEnergy + 1e-4, 15, 'the agent heard the barge');
+  await supervisor.screenshot({ path: `${ARTIFACTS}portal-call-details-barging.png` });
 
   // Stop: the panel's controls go back to Listen; the agent's adapter got nothing meanwhile.
   await details.locator('[data-testid=details-stop]').click();

@@ -14,7 +14,7 @@ import { WebRtcLeg } from '/agent/webrtc.js';
 export const MODES = [
   ['listen', 'Listen', 'monitor_calls_listen', 'Listening'],
   ['coach', 'Coach', 'monitor_calls_coach', 'Coaching the agent'],
-  ['barge', 'Barge', 'monitor_calls_barge', 'Barged in'],
+  ['barge', 'Barge', 'monitor_calls_barge', 'Barging'],
 ];
 
 /// The portal's browser phone: one WebSocket, its session id once the server said it is on.
