@@ -1,6 +1,7 @@
 //! Browser legs: an agent's open adapter announces itself, rings for their calls next to
 //! their SIP phone, answers once its WebRTC media is up, declines or hangs up; a session that
-//! goes away takes its legs with it.
+//! goes away takes its legs with it. A supervisor's portal phone is a browser session too, but
+//! one that only ever carries their monitor legs.
 
 use crate::engine::Engine;
 use crate::interface::BrowserEvent;
@@ -12,11 +13,19 @@ impl Engine {
             BrowserEvent::Online { session, agent } => {
                 self.browsers.entry(agent).or_default().insert(session);
             }
+            BrowserEvent::MonitorOnline { session, user } => {
+                self.monitor_browsers
+                    .entry(user)
+                    .or_default()
+                    .insert(session);
+            }
             BrowserEvent::Offline { session } => {
-                for sessions in self.browsers.values_mut() {
-                    sessions.remove(&session);
+                for map in [&mut self.browsers, &mut self.monitor_browsers] {
+                    for sessions in map.values_mut() {
+                        sessions.remove(&session);
+                    }
+                    map.retain(|_, sessions| !sessions.is_empty());
                 }
-                self.browsers.retain(|_, sessions| !sessions.is_empty());
                 for leg in self.legs.of_session(session) {
                     self.browser_gone(now, leg);
                 }

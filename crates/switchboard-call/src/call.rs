@@ -131,6 +131,8 @@ pub(crate) struct Call {
     pub dial: Option<crate::control::Route>,
     /// Users listening, coaching or barging in, in the order they started.
     pub monitors: Vec<crate::monitor::Monitor>,
+    /// How long the caller has held so far (kept by `sync_hold`).
+    pub hold: crate::details::HoldTime,
 }
 
 /// An ended call whose legs' media counts are still on their way.

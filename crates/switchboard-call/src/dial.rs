@@ -83,6 +83,7 @@ impl Engine {
                 whisper_started: None,
                 dial: Some(route),
                 monitors: Vec::new(),
+                hold: Default::default(),
             },
         );
         let devices = match from {

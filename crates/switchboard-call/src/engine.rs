@@ -146,6 +146,8 @@ pub struct Engine {
     pub(crate) legs: Legs,
     /// Agents' open browser sessions that can take calls.
     pub(crate) browsers: HashMap<switchboard_core::UserId, BTreeSet<crate::ids::SessionId>>,
+    /// Users' open portal phones, which take monitor legs only.
+    pub(crate) monitor_browsers: HashMap<switchboard_core::UserId, BTreeSet<crate::ids::SessionId>>,
     /// INVITEs cancelled before a final response: a late 2xx gets ACK and BYE.
     pub(crate) orphans: HashMap<Key, (Request, Peer)>,
     /// Ended calls waiting for their legs' media counts.
@@ -179,6 +181,7 @@ impl Engine {
             by_contact: HashMap::new(),
             legs: Legs::default(),
             browsers: HashMap::new(),
+            monitor_browsers: HashMap::new(),
             orphans: HashMap::new(),
             closing: HashMap::new(),
             closing_legs: HashMap::new(),

@@ -171,6 +171,9 @@ pub enum MediaKind {
 pub enum BrowserEvent {
     /// An agent's adapter is open and can take calls.
     Online { session: SessionId, agent: UserId },
+    /// A supervisor's portal phone is open: it takes the user's monitor legs only and never
+    /// rings for a call routed to them.
+    MonitorOnline { session: SessionId, user: UserId },
     /// It closed (or its connection was lost).
     Offline { session: SessionId },
     /// The agent answered the leg and its media is connected.

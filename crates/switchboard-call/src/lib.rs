@@ -18,13 +18,15 @@
 //! queue, ringing, talking, hold, the end), `devices` (placing legs on phones, numbers and
 //! browser sessions; hanging them up), `sip` (SIP legs), `browser` (browser legs), `control`
 //! (API commands and transfers), `dial` (agents' outbound calls), `recording` (when a call is
-//! recorded, paused, stopped), `registrar` (phones and trunk admission), `legs` (legs and their
-//! indices), `directory` (the configuration snapshot), `interface` (the types that cross the
-//! boundary).
+//! recorded, paused, stopped), `monitor` (supervisors on a call), `details` (what the call
+//! details show: state, hold so far, participants), `registrar` (phones and trunk
+//! admission), `legs` (legs and their indices), `directory` (the configuration snapshot),
+//! `interface` (the types that cross the boundary).
 
 mod browser;
 mod call;
 mod control;
+mod details;
 mod devices;
 mod dial;
 mod directory;
@@ -38,6 +40,7 @@ mod registrar;
 mod sip;
 
 pub use call::{CallState, EndReason};
+pub use details::{CallDetails, Participant};
 pub use directory::Directory;
 pub use engine::{reason, Engine, EngineConfig};
 pub use ids::{LegId, Random, ReplyToken, SessionId};
@@ -46,4 +49,5 @@ pub use interface::{
     MediaKind, MediaOp, Output, RecordingOp, RoutingRefusal, RoutingRequest, RoutingResult,
     RoutingTarget, Samples, Sound, TransferTo,
 };
+pub use legs::{LegRole, Party};
 pub use registrar::REALM;

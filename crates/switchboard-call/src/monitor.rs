@@ -53,11 +53,10 @@ impl Engine {
         }
         let device = match session {
             Some(session) => {
-                if !self
-                    .browsers
-                    .get(&user)
-                    .is_some_and(|s| s.contains(&session))
-                {
+                let open = [&self.browsers, &self.monitor_browsers]
+                    .iter()
+                    .any(|map| map.get(&user).is_some_and(|s| s.contains(&session)));
+                if !open {
                     return Err(CallError::State(
                         "that browser session is not connected for this user",
                     ));

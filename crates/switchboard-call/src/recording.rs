@@ -56,6 +56,8 @@ impl Engine {
     /// Brings every touched call's recording in line with the call.
     pub(crate) fn sync_recordings(&mut self, now: Instant) {
         while let Some(call) = self.recordings.touched.pop_first() {
+            // The hold clock follows the call's state the same way (see `details.rs`).
+            self.sync_hold(now, call);
             self.sync_recording(now, call);
         }
     }

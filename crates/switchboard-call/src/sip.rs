@@ -149,6 +149,7 @@ impl Engine {
                 whisper_started: None,
                 dial: None,
                 monitors: Vec::new(),
+                hold: Default::default(),
             },
         );
         self.trunk_use.entry(trunk.id).or_default().calls += 1;

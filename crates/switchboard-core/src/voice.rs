@@ -409,6 +409,17 @@ pub struct CallRecord {
     pub recording: Option<LiveRecording>,
 }
 
+/// A call's running figures (`CallRecord::times_at`), in milliseconds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct CallTimes {
+    /// In the queue, until an agent's phone rang (or the caller left).
+    pub wait_ms: Option<i64>,
+    /// Ringing the agent, until answered.
+    pub ring_ms: Option<i64>,
+    /// From the answer until now or the end.
+    pub talk_ms: Option<i64>,
+}
+
 /// Who placed a call. An outbound call's `caller` is the number presented (the trunk's caller
 /// id) and its `did` the number the agent dialled.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -550,6 +561,20 @@ impl CallRecord {
         let start = self.answered_at?;
         let end = self.ended_at?;
         Some((end - start).num_milliseconds().max(0))
+    }
+
+    /// How long the call has waited, rung and talked by `now` (or by its end): the call
+    /// details' running figures. A stage not reached yet is `None`; one that ended is fixed.
+    pub fn times_at(&self, now: DateTime<Utc>) -> CallTimes {
+        let until = |end: Option<DateTime<Utc>>| end.or(self.ended_at).unwrap_or(now);
+        let span = |start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>| {
+            start.map(|start| (until(end) - start).num_milliseconds().max(0))
+        };
+        CallTimes {
+            wait_ms: span(self.queued_at, self.answered_at.or(self.ringing_at)),
+            ring_ms: span(self.ringing_at, self.answered_at),
+            talk_ms: span(self.answered_at, None),
+        }
     }
 
     /// Closes the record; the disposition follows from how far the call got unless given.

@@ -89,6 +89,33 @@ fn poll_timeout_ticks_on_the_grid_only_while_something_needs_ticks() {
 }
 
 #[test]
+fn a_mix_started_by_who_hears_whom_is_due_at_once_then_ticks_on_the_grid() {
+    let mut call = two_party_call();
+    call.run(ms(1003));
+    call.take(MONITOR);
+    // A monitor starts hearing both parties: `set_hears` has no clock reading, so the room
+    // asks to be called at once, with a deadline that lies in the past. A shell must run it
+    // (and not take a past deadline as nothing to do), or the mix never starts.
+    call.add(MONITOR, Codec::Pcmu, Signal::Tone(SUPERVISOR_TONE));
+    call.silence(MONITOR);
+    call.room.set_hears(MONITOR, &[CALLER, AGENT]);
+    let due = call.room.poll_timeout().unwrap();
+    assert!(due < call.now, "due at once");
+    // Called then, the clock aligns to the grid: the next tick is ahead, within a frame...
+    call.room.handle_timeout(call.now);
+    call.drain();
+    assert!(call.take(MONITOR).is_empty());
+    let next = call.room.poll_timeout().unwrap();
+    assert!(next > call.now && next <= call.now + ms(20));
+    assert_eq!(next.duration_since(call.start).as_nanos() % 20_000_000, 0);
+    // ...and brings the monitor its first mixed packet.
+    call.now = next;
+    call.room.handle_timeout(call.now);
+    call.drain();
+    assert_eq!(call.take(MONITOR).len(), 1);
+}
+
+#[test]
 fn a_shell_a_few_ticks_late_catches_up_tick_by_tick() {
     let mut call = two_party_call();
     call.add(MONITOR, Codec::Pcmu, Signal::Tone(SUPERVISOR_TONE));

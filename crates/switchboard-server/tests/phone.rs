@@ -15,7 +15,7 @@ use tokio::process::Command;
 use crate::voice::{available, ended_call, free_port, scenario, Sipp, DTMF_1};
 
 /// The echoing caller: dials the demo number, presses 1 (Sales), waits for our BYE.
-fn caller(sip: std::net::SocketAddr) -> tokio::process::Child {
+pub(crate) fn caller(sip: std::net::SocketAddr) -> tokio::process::Child {
     let scenario = format!("{}/tests/sipp/caller_echo.xml", env!("CARGO_MANIFEST_DIR"));
     let dir = std::env::temp_dir().join(format!("switchboard-sipp-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -74,7 +74,7 @@ async fn talk(client: &mut Client, done: impl Fn(&Client) -> bool) {
 
 /// Drives the client until the agent's live call is answered (the caller connected, once the
 /// whisper is over); returns the packets the client had received by then.
-async fn until_connected(client: &mut Client, agent: &crate::Session) -> u64 {
+pub(crate) async fn until_connected(client: &mut Client, agent: &crate::Session) -> u64 {
     for round in 0..1500 {
         let now = Instant::now();
         client.drive(now);

@@ -104,7 +104,7 @@ fn energy(samples: &[i16], channel: usize, from_ms: u64, to_ms: u64) -> f64 {
 }
 
 /// A caller and an agent phone (agent1) that both send a tone until the call is hung up.
-async fn talking_call(sip: SocketAddr, folder: &Path) -> (Sipp, Sipp) {
+pub(crate) async fn talking_call(sip: SocketAddr, folder: &Path) -> (Sipp, Sipp) {
     let (caller_tone, agent_tone) = (folder.join("caller.pcap"), folder.join("agent.pcap"));
     tone_pcap(&caller_tone, 440.0, 20);
     tone_pcap(&agent_tone, 1000.0, 20);

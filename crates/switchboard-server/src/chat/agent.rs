@@ -5,6 +5,10 @@
 //! The same connection carries the browser phone's signalling (docs/browser-phone.md): after
 //! `phone_ready` the connection is a browser session of the voice engine until it closes; the
 //! voice task sends it `call_ring` and `call_stop` and checks every leg it names.
+//!
+//! A supervisor's portal has a phone of its own (`/api/v1/monitor/ws`, `serve_monitor_phone`):
+//! the same phone frames and nothing else, for their monitor legs alone. It is no adapter: it
+//! joins no chats, counts for no attendance and never rings for a routed call.
 
 use super::protocol::{parse_agent, AgentCommand, ServerEvent, Tones};
 use super::{parse_chat_id, ChatError, ChatService};
@@ -61,24 +65,81 @@ pub async fn serve(
         return;
     }
     let mut session = AgentSession {
-        agent,
-        app: voice,
-        phone: false,
+        phone: PhoneSession {
+            user: agent,
+            app: voice,
+            online: false,
+            monitor_only: false,
+        },
     };
     super::connection::pump(&chat, &conn, &mut socket, &mut outbox, &mut session).await;
     chat.attendance.closed(conn.id);
-    if session.phone {
-        session.app.voice.phone_offline(conn.id);
-    }
+    session.phone.closed(conn.id);
 }
 
-/// An agent's connection: who they are, and whether it takes calls.
+/// A supervisor's portal phone (MON-1, MON-2 in the browser): phone frames only, on a
+/// connection that carries their monitor legs and nothing else.
+pub async fn serve_monitor_phone(
+    chat: Arc<ChatService>,
+    app: Arc<crate::app::App>,
+    user: UserId,
+    mut socket: WebSocket,
+) {
+    let (conn, mut outbox) = chat.hub.connect();
+    let mut session = PhoneSession {
+        user,
+        app,
+        online: false,
+        monitor_only: true,
+    };
+    super::connection::pump(&chat, &conn, &mut socket, &mut outbox, &mut session).await;
+    session.closed(conn.id);
+}
+
+/// An agent's connection: its phone, and (through `agent`) the chats it handles.
 struct AgentSession {
-    agent: UserId,
+    phone: PhoneSession,
+}
+
+/// A connection's browser phone: whose, and whether it said `phone_ready`.
+struct PhoneSession {
+    user: UserId,
     /// For the voice service (the browser phone's signalling).
     app: Arc<crate::app::App>,
     /// Said `phone_ready`: a browser session of the voice engine until the connection closes.
-    phone: bool,
+    online: bool,
+    /// A portal's phone: it carries the user's monitor legs only.
+    monitor_only: bool,
+}
+
+impl PhoneSession {
+    fn closed(&self, conn: u64) {
+        if self.online {
+            self.app.voice.phone_offline(conn);
+        }
+    }
+}
+
+impl super::connection::Commands for PhoneSession {
+    async fn handle(
+        &mut self,
+        _chat: &ChatService,
+        conn: &super::hub::Conn,
+        text: &str,
+    ) -> Vec<Arc<str>> {
+        match parse_agent(text) {
+            Ok(command) => match phone(self, conn, command).await {
+                Ok(frames) => frames,
+                Err(_) => vec![ServerEvent::error(
+                    "unknown_type",
+                    "this connection carries the phone's frames only",
+                    None,
+                )
+                .to_json()],
+            },
+            Err(e) => vec![ServerEvent::error(e.code, e.message, e.client_id).to_json()],
+        }
+    }
 }
 
 impl super::connection::Commands for AgentSession {
@@ -89,9 +150,9 @@ impl super::connection::Commands for AgentSession {
         text: &str,
     ) -> Vec<Arc<str>> {
         match parse_agent(text) {
-            Ok(command) => match phone(self, conn, command).await {
+            Ok(command) => match phone(&mut self.phone, conn, command).await {
                 Ok(frames) => frames,
-                Err(command) => handle(chat, conn, self.agent, command).await,
+                Err(command) => handle(chat, conn, self.phone.user, command).await,
             },
             Err(e) => vec![ServerEvent::error(e.code, e.message, e.client_id).to_json()],
         }
@@ -100,7 +161,7 @@ impl super::connection::Commands for AgentSession {
 
 /// The browser phone's commands; any other command is handed back.
 async fn phone(
-    session: &mut AgentSession,
+    session: &mut PhoneSession,
     conn: &super::hub::Conn,
     command: AgentCommand,
 ) -> Result<Vec<Arc<str>>, AgentCommand> {
@@ -116,8 +177,10 @@ async fn phone(
     };
     Ok(match command {
         AgentCommand::PhoneReady => {
-            if !session.phone {
-                if let Err(error) = voice.phone_online(session.agent, conn.clone()) {
+            if !session.online {
+                if let Err(error) =
+                    voice.phone_online(session.user, conn.clone(), session.monitor_only)
+                {
                     return Ok(vec![ServerEvent::error(
                         "voice_off",
                         error.to_string(),
@@ -125,7 +188,7 @@ async fn phone(
                     )
                     .to_json()]);
                 }
-                session.phone = true;
+                session.online = true;
             }
             vec![ServerEvent::PhoneReady {
                 session_id: conn.id.to_string(),
@@ -133,7 +196,7 @@ async fn phone(
             .to_json()]
         }
         AgentCommand::CallAnswer { leg_id, sdp } => {
-            let Some(id) = leg(&leg_id).filter(|_| session.phone) else {
+            let Some(id) = leg(&leg_id).filter(|_| session.online) else {
                 return Ok(vec![not_ringing(leg_id)]);
             };
             match voice.phone_answer(conn.id, id, sdp).await {
@@ -148,7 +211,7 @@ async fn phone(
             }
         }
         AgentCommand::CallDecline { leg_id } | AgentCommand::CallHangup { leg_id }
-            if !session.phone || leg(&leg_id).is_none() =>
+            if !session.online || leg(&leg_id).is_none() =>
         {
             vec![not_ringing(leg_id)]
         }

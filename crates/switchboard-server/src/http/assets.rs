@@ -13,13 +13,14 @@ const AGENT_PAGE: &str = include_str!("../../web/agent/index.html");
 const AGENT_DESK: &str = include_str!("../../web/agent/desk.js");
 const AGENT_PHONE: &str = include_str!("../../web/agent/phone.js");
 const AGENT_WRAPUP: &str = include_str!("../../web/agent/wrapup.js");
+const AGENT_WEBRTC: &str = include_str!("../../web/agent/webrtc.js");
 const PORTAL_DASHBOARDS: &str = include_str!("../../web/portal/dashboards.js");
 const DEMO_PAGE: &str = include_str!("../../web/demo/index.html");
 
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// The portal's files: its page, its stylesheet and its modules, each at `/portal/<name>`.
-const PORTAL: [(&str, &str, &str); 10] = [
+const PORTAL: [(&str, &str, &str); 12] = [
     (
         "/portal/",
         "text/html; charset=utf-8",
@@ -44,6 +45,16 @@ const PORTAL: [(&str, &str, &str); 10] = [
         "/portal/live.js",
         JS,
         include_str!("../../web/portal/live.js"),
+    ),
+    (
+        "/portal/monitor.js",
+        JS,
+        include_str!("../../web/portal/monitor.js"),
+    ),
+    (
+        "/portal/details.js",
+        JS,
+        include_str!("../../web/portal/details.js"),
     ),
     (
         "/portal/setup.js",
@@ -129,6 +140,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/agent/phone.js",
             get(|| async { asset("text/javascript; charset=utf-8", AGENT_PHONE) }),
+        )
+        .route(
+            "/agent/webrtc.js",
+            get(|| async { asset("text/javascript; charset=utf-8", AGENT_WEBRTC) }),
         )
         .route(
             "/agent/wrapup.js",

@@ -493,8 +493,10 @@ impl RoomTask {
                 armed = Some(next);
                 timer.as_mut().reset(tokio::time::Instant::from_std(next));
                 if timer.as_mut().poll(cx).is_ready() {
-                    // Already due: go round again at once rather than wait for a wake-up.
-                    armed = None;
+                    // Already due (a room clock that starts on a change of who hears whom
+                    // asks for a tick in the past, to be aligned by it): go round again at
+                    // once, still armed, so that the next pass runs it. Disarming here would
+                    // leave the deadline in the past forever and the room's mix unclocked.
                     cx.waker().wake_by_ref();
                 }
             }

@@ -90,6 +90,11 @@ enum Command {
         reply: oneshot::Sender<Result<CallRecord, VoiceError>>,
     },
     Live(oneshot::Sender<Vec<CallRecord>>),
+    /// One live call's details (MON-5), `None` once it has ended.
+    Details(
+        CallId,
+        oneshot::Sender<Option<switchboard_call::CallDetails>>,
+    ),
     Registrations(oneshot::Sender<Vec<(UserId, String, SocketAddr)>>),
     Contact(ContactChange),
     /// Users' teams changed (events about a call go to those who may watch its agent).
@@ -98,6 +103,8 @@ enum Command {
     PhoneOnline {
         agent: UserId,
         conn: Conn,
+        /// A supervisor's portal phone: it carries their monitor legs only.
+        monitor_only: bool,
     },
     /// The adapter's connection closed.
     PhoneOffline {
@@ -287,9 +294,30 @@ impl VoiceService {
         answer.await.map_err(|_| VoiceError::Off)
     }
 
-    /// An agent's adapter connection takes calls from now on, until `phone_offline`.
-    pub fn phone_online(&self, agent: UserId, conn: Conn) -> Result<(), VoiceError> {
-        self.send(Command::PhoneOnline { agent, conn })
+    /// One live call's details: where it stands, hold so far, who is on it; `None` when it
+    /// is not live (it ended, or never was).
+    pub async fn details(
+        &self,
+        call: CallId,
+    ) -> Result<Option<switchboard_call::CallDetails>, VoiceError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Details(call, reply))?;
+        answer.await.map_err(|_| VoiceError::Off)
+    }
+
+    /// An agent's adapter connection takes calls from now on, until `phone_offline`; with
+    /// `monitor_only` (a supervisor's portal) it carries the user's monitor legs alone.
+    pub fn phone_online(
+        &self,
+        agent: UserId,
+        conn: Conn,
+        monitor_only: bool,
+    ) -> Result<(), VoiceError> {
+        self.send(Command::PhoneOnline {
+            agent,
+            conn,
+            monitor_only,
+        })
     }
 
     pub fn phone_offline(&self, session: u64) {
@@ -483,12 +511,26 @@ impl VoiceTask {
                 }
             }
             Command::Teams(teams) => self.teams = teams,
-            Command::PhoneOnline { agent, conn } => {
+            Command::Details(call, reply) => {
+                let _ = reply.send(self.engine.details(now, call));
+            }
+            Command::PhoneOnline {
+                agent,
+                conn,
+                monitor_only,
+            } => {
                 let session = SessionId(conn.id);
-                tracing::debug!(%agent, %session, "a browser phone is online");
+                tracing::debug!(%agent, %session, monitor_only, "a browser phone is online");
                 self.phones.insert(session, conn);
-                self.engine
-                    .handle_input(now, Input::Browser(BrowserEvent::Online { session, agent }));
+                let event = if monitor_only {
+                    BrowserEvent::MonitorOnline {
+                        session,
+                        user: agent,
+                    }
+                } else {
+                    BrowserEvent::Online { session, agent }
+                };
+                self.engine.handle_input(now, Input::Browser(event));
             }
             Command::PhoneOffline { session } => {
                 if self.phones.remove(&session).is_some() {

@@ -30,7 +30,11 @@ pub struct Client {
     /// Audio frames received from the server, and their payload types.
     pub received: u64,
     pub received_pts: Vec<u8>,
+    /// What the received audio frames decode to, in order (8 kHz samples).
+    pub heard: Vec<i16>,
     pub sent: u64,
+    /// The frequency of the tone `send_frame` sends, if set (else a quiet buzz).
+    pub tone: Option<f64>,
     buffer: Vec<u8>,
 }
 
@@ -71,7 +75,9 @@ impl Client {
             lost: false,
             received: 0,
             received_pts: Vec::new(),
+            heard: Vec::new(),
             sent: 0,
+            tone: None,
             buffer: vec![0; 2000],
         };
         (client, offer.to_sdp_string())
@@ -126,15 +132,23 @@ impl Client {
         }
     }
 
-    /// One 20 ms G.711 frame (a quiet tone), once connected.
+    /// One 20 ms G.711 frame (a quiet buzz, or the client's tone), once connected.
     pub fn send_frame(&mut self, now: Instant) {
         let Some(pt) = self.pt.filter(|_| self.connected) else {
             return;
         };
-        let mut payload = [0u8; 160];
-        for (i, byte) in payload.iter_mut().enumerate() {
+        let mut payload = Vec::with_capacity(160);
+        if let Some(frequency) = self.tone {
+            let samples: Vec<i16> = (self.timestamp..self.timestamp + 160)
+                .map(|n| {
+                    let t = n as f64 / 8000.0;
+                    ((t * frequency * std::f64::consts::TAU).sin() * 6000.0) as i16
+                })
+                .collect();
+            switchboard_media::rtp::encode(*pt, &samples, &mut payload);
+        } else {
             // Alternating codes around silence: energy in the band, cheap to make.
-            *byte = if (i / 4) % 2 == 0 { 0x9A } else { 0x1A };
+            payload.extend((0..160).map(|i| if (i / 4) % 2 == 0 { 0x9A } else { 0x1A }));
         }
         let time = MediaTime::new(self.timestamp, Frequency::EIGHT_KHZ);
         self.timestamp += 160;
@@ -163,6 +177,9 @@ impl Client {
                     self.received += 1;
                     if !self.received_pts.contains(&*data.pt) {
                         self.received_pts.push(*data.pt);
+                    }
+                    if matches!(*data.pt, 0 | 8) {
+                        switchboard_media::rtp::decode(*data.pt, &data.data, &mut self.heard);
                     }
                 }
                 Ok(Output::Event(_)) => {}

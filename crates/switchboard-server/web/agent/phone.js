@@ -11,10 +11,11 @@
 // API.
 //
 // The desk owns the socket: it hands this element every call_* frame (`onFrame`) and gives it
-// a `send` function. The remote audio plays through an Audio object kept outside the DOM, so
-// the desk re-rendering around the phone never interrupts it.
+// a `send` function. Each leg's media is a `WebRtcLeg` (webrtc.js, shared with the portal's
+// monitoring), whose audio plays outside the DOM, so re-rendering never interrupts it.
 
 import { element } from '/widget/common.js';
+import { WebRtcLeg } from '/agent/webrtc.js';
 import '/agent/wrapup.js';
 
 const KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'];
@@ -158,9 +159,7 @@ class Phone extends HTMLElement {
           held: false,
           consulting: null,
           since: null,
-          pc: null,
-          stream: null,
-          audio: null,
+          media: null,            // the WebRtcLeg, once answered here
         };
         this.calls.set(frame.leg_id, call);
         // The agent's own call from this adapter: pick up at once.
@@ -172,7 +171,7 @@ class Phone extends HTMLElement {
       }
       case 'call_sdp': {
         const call = this.calls.get(frame.leg_id);
-        if (call?.pc) call.pc.setRemoteDescription({ type: 'answer', sdp: frame.sdp }).catch((error) => this.fail(call, error));
+        if (call?.media) call.media.answered(frame.sdp).catch((error) => this.fail(call, error));
         break;
       }
       case 'call_stop': {
@@ -220,18 +219,8 @@ class Phone extends HTMLElement {
     this.ring();
     this.render();
     try {
-      call.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
-      const pc = new RTCPeerConnection({ iceServers: [] });
-      call.pc = pc;
-      for (const track of call.stream.getAudioTracks()) pc.addTrack(track, call.stream);
-      pc.ontrack = (event) => {
-        call.audio = new Audio();
-        call.audio.autoplay = true;
-        call.audio.srcObject = event.streams[0] || new MediaStream([event.track]);
-        call.audio.play().catch(() => {});
-      };
-      pc.onconnectionstatechange = () => {
-        if (pc.connectionState === 'connected' && call.state === 'connecting') {
+      call.media = new WebRtcLeg(call.leg, (frame) => this.send(frame), (state) => {
+        if (state === 'connected' && call.state === 'connecting') {
           // An outbound call rings at the far end now; an inbound one is connected.
           call.state = call.outbound ? 'calling' : 'talking';
           call.since = Date.now();
@@ -240,14 +229,12 @@ class Phone extends HTMLElement {
           if (call.outbound) this.follow(call);
           // The server starts recording once it sees the media up: ask a moment later.
           setTimeout(() => this.refreshRecording(call), 800);
-        } else if (pc.connectionState === 'failed') {
+        } else if (state === 'failed') {
           this.fail(call, new Error('the call\'s media could not connect'));
         }
         this.render();
-      };
-      const offer = await pc.createOffer();
-      await pc.setLocalDescription(offer);
-      this.send({ type: 'call_answer', leg_id: call.leg, sdp: pc.localDescription.sdp });
+      });
+      await call.media.answer();
     } catch (error) {
       this.fail(call, error);
       this.send({ type: 'call_decline', leg_id: call.leg });
@@ -310,7 +297,7 @@ class Phone extends HTMLElement {
 
   mute(call) {
     call.muted = !call.muted;
-    for (const track of call.stream?.getAudioTracks() || []) track.enabled = !call.muted;
+    call.media?.mute(call.muted);
     this.render();
   }
 
@@ -390,8 +377,7 @@ class Phone extends HTMLElement {
 
   /// DTMF to the far end, in the media as RFC 4733 telephone-events.
   dtmf(call, key) {
-    const sender = call.pc?.getSenders().find((s) => s.track?.kind === 'audio');
-    sender?.dtmf?.insertDTMF(key, 120, 70);
+    call.media?.dtmf(key);
   }
 
   /// Asks whether the number may be dialled, as it is typed.
@@ -437,29 +423,15 @@ class Phone extends HTMLElement {
   }
 
   close(call) {
-    call.pc?.close();
-    for (const track of call.stream?.getTracks() || []) track.stop();
-    if (call.audio) call.audio.srcObject = null;
-    call.pc = null;
+    call.media?.close();
+    call.media = null;
   }
 
   /// Packets the browser sent and received on the current call (what getStats says), for a
   /// person checking their line, and for tests.
   async stats() {
-    const call = [...this.calls.values()].find((c) => c.pc);
-    const result = { packetsSent: 0, packetsReceived: 0, audioLevel: 0, codec: null };
-    if (!call) return result;
-    const report = await call.pc.getStats();
-    report.forEach((entry) => {
-      if (entry.type === 'outbound-rtp' && entry.kind === 'audio') result.packetsSent += entry.packetsSent || 0;
-      if (entry.type === 'inbound-rtp' && entry.kind === 'audio') {
-        result.packetsReceived += entry.packetsReceived || 0;
-        result.audioLevel = Math.max(result.audioLevel, entry.audioLevel || 0);
-        result.totalAudioEnergy = entry.totalAudioEnergy || 0;
-      }
-      if (entry.type === 'codec' && entry.mimeType?.startsWith('audio/') && entry.mimeType !== 'audio/telephone-event') result.codec = entry.mimeType;
-    });
-    return result;
+    const call = [...this.calls.values()].find((c) => c.media);
+    return call ? call.media.stats() : { packetsSent: 0, packetsReceived: 0, audioLevel: 0, totalAudioEnergy: 0, codec: null };
   }
 
   tick() {

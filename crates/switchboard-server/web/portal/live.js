@@ -5,19 +5,17 @@
 // event, or a reconnect, loads the snapshot again the same way.
 //
 // Each connected call has a slot for monitoring (Listen, Coach, Barge, as the user's
-// permissions allow): a click sends an `sb-monitor` event ({call_id, mode}) that the monitoring
-// module handles. Each queued or connected chat has View (monitor_chats_view), which opens its
-// live transcript beside the list (`watch.js`). Ending a stuck call or chat needs
+// permissions allow, and Stop): a click sends an `sb-monitor` event ({call_id, mode, device})
+// that this page hands to the monitoring module (monitor.js: in this browser, or on the user's
+// SIP phone). Every call, and every agent on one, opens the call details (details.js) beside
+// the list. Each queued or connected chat has View (monitor_chats_view), which opens its live
+// transcript beside the list (`watch.js`). Ending a stuck call or chat needs
 // monitor_chats_edit and a confirmation; the record names who ended it.
 
 import { api, channelName, confirmAction, duration, element, notice, words } from '/portal/api.js';
+import { MODES, monitoring } from '/portal/monitor.js';
+import '/portal/details.js';
 import '/portal/watch.js';
-
-const MODES = [
-  ['listen', 'Listen', 'monitor_calls_listen'],
-  ['coach', 'Coach', 'monitor_calls_coach'],
-  ['barge', 'Barge', 'monitor_calls_barge'],
-];
 const PRESENCES = ['available', 'busy', 'break', 'do_not_disturb', 'offline'];
 
 /// How far a call has got, so an older copy of it never replaces a newer one.
@@ -153,6 +151,7 @@ class LiveState extends EventTarget {
         if (call.ended_at) {
           this.ended.add(call.id);
           this.calls.delete(call.id);
+          monitoring.callEnded(call.id);
           break;
         }
         if (this.ended.has(call.id)) break;
@@ -200,9 +199,13 @@ class Live extends HTMLElement {
     this.filters = { team: '', queue: '', status: '', search: '' };
     this.lookups = { queues: new Map(), teams: [], users: new Map() };
     this.state.addEventListener('change', () => this.schedule());
-    // The call this user monitors from this page, and how: { callId, mode }.
-    this.monitoring = null;
-    this.addEventListener('sb-monitor', (event) => this.monitor(event.detail.call_id, event.detail.mode));
+    // The call whose details are open beside the list, if any, and their panel.
+    this.detailsCall = null;
+    this.detailsPanel = null;
+    this.addEventListener('sb-monitor', (event) => this.monitor(event.detail.call_id, event.detail.mode, event.detail.device));
+    this.addEventListener('sb-details-close', () => this.openDetails(null));
+    monitoring.addEventListener('change', () => this.schedule());
+    monitoring.addEventListener('message', (event) => notice(this.notices, event.detail.text, event.detail.kind));
     // The chat whose transcript is open: one panel, kept across redraws so its socket stays.
     this.watchPanel = null;
     this.addEventListener('sb-watch-close', () => {
@@ -222,30 +225,30 @@ class Live extends HTMLElement {
     this.render();
   }
 
-  /// Starts monitoring a call on the user's SIP phone, switches mode on the same leg, or
-  /// (mode null) stops. Errors (no phone registered, no permission) are shown as they come.
-  async monitor(callId, mode) {
-    const path = `/api/v1/calls/${encodeURIComponent(callId)}/monitor`;
-    const current = this.monitoring?.callId === callId ? this.monitoring : null;
+  /// Starts monitoring a call (in this browser unless `device` is `sip`), switches mode on the
+  /// same leg, or (mode null) stops. Refusals (no permission, no SIP phone) are shown as they
+  /// come.
+  async monitor(callId, mode, device = 'browser') {
     try {
-      if (!mode) {
-        await api('DELETE', path);
-        this.monitoring = null;
-        notice(this.notices, 'Monitoring stopped.', 'success');
-      } else if (current) {
-        await api('PUT', path, { mode });
-        this.monitoring = { callId, mode };
-        notice(this.notices, `Now ${mode === 'barge' ? 'barging in' : mode === 'coach' ? 'coaching' : 'listening'}.`, 'success');
-      } else {
-        if (this.monitoring) await api('DELETE', `/api/v1/calls/${encodeURIComponent(this.monitoring.callId)}/monitor`).catch(() => {});
-        await api('POST', path, { mode });
-        this.monitoring = { callId, mode };
-        notice(this.notices, 'Your SIP phone is ringing: answer it to monitor the call. Neither party can tell.', 'success');
-      }
+      if (mode) await monitoring.start(callId, mode, device);
+      else await monitoring.stop();
     } catch (error) {
       notice(this.notices, error);
     }
     this.schedule();
+  }
+
+  openDetails(callId) {
+    this.detailsCall = callId;
+    this.render();
+  }
+
+  detailsButton(callId) {
+    return element('button', {
+      type: 'button', class: 'secondary small', 'data-testid': 'details',
+      'aria-pressed': String(this.detailsCall === callId),
+      onclick: () => this.openDetails(this.detailsCall === callId ? null : callId),
+    }, 'Details');
   }
 
   connectedCallback() {
@@ -324,7 +327,13 @@ class Live extends HTMLElement {
     this.notices = element('div', {}, ...kept);
     // A redraw keeps the focus where the user was typing (the search box, say).
     const focused = this.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
-    this.replaceChildren(head, area, this.notices, body);
+    const withDetails = this.detailsCall && view !== 'chats';
+    if (withDetails) {
+      this.detailsPanel ??= element('sb-call-details', { class: 'details-panel', 'data-testid': 'call-details' });
+      this.detailsPanel.show(this.detailsCall, this.state.calls.get(this.detailsCall));
+    }
+    const content = withDetails ? element('div', { class: 'with-details' }, body, this.detailsPanel) : body;
+    this.replaceChildren(head, area, this.notices, content);
     const again = focused && this.querySelector(`[data-testid="${focused}"]`);
     if (again) {
       again.focus();
@@ -360,9 +369,10 @@ class Live extends HTMLElement {
       type: 'button', class: 'secondary small', 'data-mode': mode, 'data-testid': `monitor-${mode}`,
       onclick: () => this.dispatchEvent(new CustomEvent('sb-monitor', { bubbles: true, composed: true, detail: { call_id: callId, mode } })),
     }, label));
-    if (this.monitoring?.callId === callId) {
+    const current = monitoring.current?.callId === callId ? monitoring.current : null;
+    if (current) {
       for (const button of buttons) {
-        if (button.dataset.mode === this.monitoring.mode) button.setAttribute('aria-pressed', 'true');
+        if (button.dataset.mode === current.mode) button.setAttribute('aria-pressed', 'true');
       }
       buttons.push(element('button', {
         type: 'button', class: 'secondary small', 'data-testid': 'monitor-stop',
@@ -383,7 +393,7 @@ class Live extends HTMLElement {
     if (tab === 'queued') {
       table = element('table', { class: 'grid', 'data-testid': 'calls-queued' },
         element('tr', {}, ...['Caller', 'Number called', 'Queue', 'State', 'Waiting', ''].map((h) => element('th', {}, h))),
-        ...(queued.length ? queued.map((call) => element('tr', { 'data-call': call.id },
+        ...(queued.length ? queued.map((call) => element('tr', { 'data-call': call.id, class: this.detailsCall === call.id ? 'selected' : '' },
           element('td', {}, call.caller || 'Unknown'),
           element('td', {}, call.did),
           element('td', {}, this.queuePath(call.queue_id, call.ivr_path)),
@@ -391,17 +401,17 @@ class Live extends HTMLElement {
             ? element('span', { class: 'tag ringing' }, `Ringing ${this.agentName(call.agent_id)}`)
             : element('span', { class: 'tag' }, call.queued_at ? 'Waiting' : 'In menu')),
           timer(call.queued_at ?? call.started_at),
-          element('td', { class: 'actions' }, endCall(call)))) : [emptyRow(6, 'No calls are waiting.')]));
+          element('td', { class: 'actions' }, this.detailsButton(call.id), endCall(call)))) : [emptyRow(6, 'No calls are waiting.')]));
     } else {
       table = element('table', { class: 'grid', 'data-testid': 'calls-connected' },
         element('tr', {}, ...['Caller', 'Queue', 'Agent', 'Talking', 'Recording', ''].map((h) => element('th', {}, h))),
-        ...(connected.length ? connected.map((call) => element('tr', { 'data-call': call.id },
+        ...(connected.length ? connected.map((call) => element('tr', { 'data-call': call.id, class: this.detailsCall === call.id ? 'selected' : '' },
           element('td', {}, call.caller || 'Unknown'),
           element('td', {}, this.queuePath(call.queue_id, call.ivr_path)),
           element('td', {}, this.agentName(call.agent_id)),
           timer(call.answered_at),
           element('td', {}, call.recording ? element('span', { class: 'tag' }, call.recording.state) : ''),
-          element('td', { class: 'actions' }, this.monitorSlot(call.id), endCall(call)))) : [emptyRow(6, 'No calls are connected.')]));
+          element('td', { class: 'actions' }, this.monitorSlot(call.id), this.detailsButton(call.id), endCall(call)))) : [emptyRow(6, 'No calls are connected.')]));
     }
     return element('div', {}, this.renderTabs('calls', { queued: queued.length, connected: connected.length }), table);
   }
@@ -469,14 +479,14 @@ class Live extends HTMLElement {
       ...(agents.length ? agents.map((agent) => {
         const load = this.state.load_of(agent.user_id);
         const call = callOf(agent.user_id);
-        return element('tr', { 'data-agent': agent.user_id },
+        return element('tr', { 'data-agent': agent.user_id, class: call && this.detailsCall === call.id ? 'selected' : '' },
           element('td', {}, agent.display_name, ' ', element('span', { class: 'path' }, agent.username)),
           element('td', {}, ...agent.teams.map((t) => element('span', { class: 'tag' }, teamName.get(t) ?? t))),
           element('td', {}, element('span', { class: `tag ${agent.presence.startsWith('custom:') ? '' : agent.presence}`, 'data-testid': 'presence' }, words(agent.presence))),
           timer(agent.presence_since),
           element('td', {}, String(load.calls)),
           element('td', {}, String(load.chats)),
-          element('td', { class: 'actions' }, call ? this.monitorSlot(call.id) : null));
+          element('td', { class: 'actions' }, call ? this.monitorSlot(call.id) : null, call ? this.detailsButton(call.id) : null));
       }) : [emptyRow(7, 'No agents match.')]));
     return element('div', {}, filters, table);
   }
