@@ -319,8 +319,9 @@ test('a supervisor sees a call queued, then connected, with the monitoring butto
   assert.equal(await connected.locator('[data-testid=end]').count(), 0, 'the supervisor may not end calls');
   await connected.locator('[data-testid=monitor-listen]').click();
   assert.deepEqual(await supervisor.evaluate(() => window.monitorRequests), [{ call_id: callId, mode: 'listen' }]);
-  // The supervisor has no SIP phone registered: the server says so, and the page shows it.
-  await supervisor.locator('[data-testid=notice-error]', { hasText: 'no registered SIP phone' }).waitFor();
+  // With no SIP phone registered the supervisor listens in this browser (monitor.test.js checks
+  // what is heard there), and the page says so.
+  await supervisor.locator('[data-testid^=notice-]', { hasText: 'in this browser' }).waitFor();
   await supervisor.screenshot({ path: `${ARTIFACTS}portal-live-calls-connected.png`, fullPage: true });
 
   // The agent hangs up: the call leaves the page.
