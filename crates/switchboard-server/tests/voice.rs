@@ -19,14 +19,15 @@ pub(crate) fn scenario(name: &str) -> String {
     format!("{}/tests/sipp/{name}.xml", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A free even UDP port with the next one free too (sipp's media uses a pair).
+/// A free even UDP port with the next three free too (sipp binds an audio and a video pair).
 pub(crate) fn free_port() -> u16 {
     loop {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = socket.local_addr().unwrap().port();
+        // sipp's media port is followed by its RTCP, then its video RTP and RTCP.
         if port % 2 == 0
             && port < 65000
-            && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
+            && (1..4).all(|n| std::net::UdpSocket::bind(("127.0.0.1", port + n)).is_ok())
         {
             return port;
         }
