@@ -25,6 +25,26 @@ pub(crate) async fn team_id(admin: &crate::Session, name: &str) -> Value {
         .clone()
 }
 
+/// The supervisor signed in, with a SIP phone password set by the admin and the phone (sipp
+/// answering whatever it is offered) registered.
+async fn supervisor_with_phone(
+    server: &Server,
+    admin: &crate::Session,
+    sip: std::net::SocketAddr,
+) -> (crate::Session, crate::voice::Sipp) {
+    let supervisor = server.login("supervisor").await;
+    let (status, _) = admin
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{}/sip-phone", supervisor.user_id),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let phone = agent_phone(sip, "supervisor", "agent").await;
+    (supervisor, phone)
+}
+
 #[tokio::test]
 async fn who_may_listen_coach_and_barge_and_a_supervisor_phone_does() {
     let server = Server::start(Backend::Sqlite).await;
@@ -110,16 +130,7 @@ async fn who_may_listen_coach_and_barge_and_a_supervisor_phone_does() {
     }
 
     // The supervisor's SIP phone (sipp answering) is offered the leg; switch; stop.
-    let supervisor = server.login("supervisor").await;
-    let (status, _) = admin
-        .call(
-            Method::PUT,
-            &format!("/api/v1/users/{}/sip-phone", supervisor.user_id),
-            Some(json!({"password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let monitor_phone = agent_phone(sip, "supervisor", "agent").await;
+    let (supervisor, monitor_phone) = supervisor_with_phone(&server, &admin, sip).await;
     supervisor
         .expect(
             StatusCode::CREATED,
@@ -278,16 +289,7 @@ async fn call_details(backend: Backend) {
     );
 
     // The supervisor listens on their SIP phone: a monitor, seen by those who may monitor.
-    let supervisor = server.login("supervisor").await;
-    let (status, _) = admin
-        .call(
-            Method::PUT,
-            &format!("/api/v1/users/{}/sip-phone", supervisor.user_id),
-            Some(json!({"password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let monitor_phone = agent_phone(sip, "supervisor", "agent").await;
+    let (supervisor, monitor_phone) = supervisor_with_phone(&server, &admin, sip).await;
     supervisor
         .expect(
             StatusCode::CREATED,
