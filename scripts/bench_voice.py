@@ -39,6 +39,10 @@ AGENT_XML = os.path.join(ROOT, "crates", "switchboard-server", "benches", "sipp"
 HTTP = "127.0.0.1:18480"
 SIP_PORT = 25460
 UAS_PORT = 25490
+# The demo carrier's address: the emergency service of the emergency probe listens here.
+PSAP_PORT = 25496
+# A mail server nobody listens on: the notification mail of an emergency call waits for it.
+SMTP_DOWN = "smtp://127.0.0.1:25499"
 PASSWORD = "bench-password-1"
 BENCH_NUMBER = "15550111"
 
@@ -127,6 +131,8 @@ def start_server(data_dir, rtp_ports):
         SWITCHBOARD_DEMO_PASSWORD=PASSWORD,
         SWITCHBOARD_RTP_PORTS=rtp_ports,
         SWITCHBOARD_RING_SECONDS="30",
+        SWITCHBOARD_DEMO_CARRIER=f"127.0.0.1:{PSAP_PORT}",
+        SWITCHBOARD_SMTP_URL=SMTP_DOWN,
         SWITCHBOARD_TRUNK_MAX_CALLS="100000",
         SWITCHBOARD_TRUNK_MAX_CPS="100000",
         RUST_LOG="warn",
@@ -215,6 +221,122 @@ def register(sock, username, contact_port):
         raise SystemExit(f"registration of {username} failed: {answer.splitlines()[0]}")
 
 
+def sip_response(request, status, reason):
+    """A response to `request` with the headers RFC 3261 section 8.2.6 copies."""
+    copied = []
+    for line in request.split("\r\n")[1:]:
+        name = line.split(":", 1)[0].strip().lower()
+        if name in ("via", "from", "to", "call-id", "cseq"):
+            if name == "to" and ";tag=" not in line:
+                line += ";tag=bench"
+            copied.append(line)
+    return (f"SIP/2.0 {status} {reason}\r\n" + "\r\n".join(copied) + "\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def header(message, name):
+    match = re.search(rf"^{name}:\s*(.*)$", message, re.MULTILINE | re.IGNORECASE)
+    return match.group(1).strip() if match else ""
+
+
+def next_request(sock, method, deadline=5.0):
+    """The next `method` request on `sock` (others are answered as a phone would, or skipped)."""
+    end = time.time() + deadline
+    while time.time() < end:
+        sock.settimeout(max(0.01, end - time.time()))
+        try:
+            data, source = sock.recvfrom(65536)
+        except socket.timeout:
+            break
+        text = data.decode(errors="replace")
+        if text.startswith(method + " "):
+            return text, source
+        if text.startswith("CANCEL "):
+            sock.sendto(sip_response(text, 200, "OK"), source)
+    raise SystemExit(f"no {method} arrived in {deadline} s")
+
+
+def phone_rings_then_stops(phone, invite, source):
+    """The agent's phone rings for `invite` until Switchboard cancels it."""
+    phone.sendto(sip_response(invite, 180, "Ringing"), source)
+    cancel, source = next_request(phone, "CANCEL")
+    phone.sendto(sip_response(cancel, 200, "OK"), source)
+    phone.sendto(sip_response(invite, 487, "Request Terminated"), source)
+
+
+def percentile(values, share):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def emergency_probe(rounds):
+    """An agent (the demo's agent1, located at the demo's head office, with a registered SIP
+    phone) dials 911 `rounds` times while the bridged calls run and the mail server is down:
+    from the API call to the INVITE reaching the emergency service (the demo carrier), which
+    answers busy. After each, the emergency service calls the callback number back: from its
+    INVITE to the agent's phone ringing; then it hangs up."""
+    log(f"\n   emergency probe: {rounds} emergency calls and callbacks beside the bridged calls, mail server down ({SMTP_DOWN})")
+    agent = Api()
+    agent.call("POST", "/api/v1/auth/login", {"username": "agent1", "password": PASSWORD})
+    phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    phone.bind(("127.0.0.1", 0))
+    phone.settimeout(5)
+    register(phone, "agent1", phone.getsockname()[1])
+    psap = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    psap.bind(("127.0.0.1", PSAP_PORT))
+    service = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    service.bind(("127.0.0.1", 0))
+    service.settimeout(5)
+    dial_ms, ring_ms = [], []
+    for n in range(rounds):
+        started = time.perf_counter()
+        placed = agent.call("POST", "/api/v1/calls", {"number": "911"})
+        invite, source = next_request(psap, "INVITE")
+        dial_ms.append(1000 * (time.perf_counter() - started))
+        callback = placed["caller"]
+        psap.sendto(sip_response(invite, 486, "Busy Here"), source)
+        ringing, phone_source = next_request(phone, "INVITE")
+        phone_rings_then_stops(phone, ringing, phone_source)
+        time.sleep(0.05)
+        # The emergency service calls back on the leased number.
+        local = service.getsockname()[1]
+        call_id, branch = uuid.uuid4().hex, "z9hG4bK" + uuid.uuid4().hex
+        sdp = ("v=0\r\no=psap 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+               "m=audio 40998 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+        head = (f"sip:{callback}@127.0.0.1:{SIP_PORT} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{local};branch={branch}\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:911@127.0.0.1:{local}>;tag=psap{n}\r\nTo: <sip:{callback}@127.0.0.1>\r\n"
+                f"Call-ID: {call_id}\r\n")
+        started = time.perf_counter()
+        service.sendto((f"INVITE {head}CSeq: 1 INVITE\r\nContact: <sip:911@127.0.0.1:{local}>\r\n"
+                        f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}").encode(),
+                       ("127.0.0.1", SIP_PORT))
+        ringing, phone_source = next_request(phone, "INVITE")
+        ring_ms.append(1000 * (time.perf_counter() - started))
+        phone.sendto(sip_response(ringing, 180, "Ringing"), phone_source)
+        # Switchboard answered the service; it acknowledges and hangs up.
+        while True:
+            answer = service.recv(65536).decode(errors="replace")
+            if answer.startswith("SIP/2.0 200") and "INVITE" in header(answer, "CSeq"):
+                break
+        to = header(answer, "To")
+        service.sendto((f"ACK {head.replace(f'To: <sip:{callback}@127.0.0.1>', 'To: ' + to)}CSeq: 1 ACK\r\n"
+                        f"Content-Length: 0\r\n\r\n").encode().replace(branch.encode(), (branch + "a").encode()),
+                       ("127.0.0.1", SIP_PORT))
+        service.sendto((f"BYE {head.replace(f'To: <sip:{callback}@127.0.0.1>', 'To: ' + to)}CSeq: 2 BYE\r\n"
+                        f"Content-Length: 0\r\n\r\n").encode().replace(branch.encode(), (branch + "b").encode()),
+                       ("127.0.0.1", SIP_PORT))
+        cancel, phone_source = next_request(phone, "CANCEL")
+        phone.sendto(sip_response(cancel, 200, "OK"), phone_source)
+        phone.sendto(sip_response(ringing, 487, "Request Terminated"), phone_source)
+        time.sleep(0.05)
+    log(f"   dial to INVITE leaving: median {percentile(dial_ms, 0.5):.1f} ms, p99 {percentile(dial_ms, 0.99):.1f} ms, "
+        f"max {max(dial_ms):.1f} ms")
+    log(f"   callback INVITE to the agent's phone ringing: median {percentile(ring_ms, 0.5):.1f} ms, "
+        f"p99 {percentile(ring_ms, 0.99):.1f} ms, max {max(ring_ms):.1f} ms")
+    for sock in (phone, psap, service):
+        sock.close()
+    return dial_ms, ring_ms
+
+
 def bridged(workdir, api, pid, count, hold_seconds, window, record=True):
     log(f"\n== {count} concurrent bridged calls: caller sipp <-> Switchboard <-> agent sipp (G.711, 20 ms, relayed), "
         f"recording {'on' if record else 'off'} ==")
@@ -266,6 +388,8 @@ def bridged(workdir, api, pid, count, hold_seconds, window, record=True):
                        sorted(shares.items(), key=lambda item: -item[1]) if spent > 0)
     udp_after, ours_after = udp_counters(), socket_drops(20000, 29999)
     live = len(api.call("GET", "/api/v1/calls/live"))
+    if os.environ.get("BENCH_EMERGENCY", "1") == "1":
+        emergency_probe(int(os.environ.get("BENCH_EMERGENCY_ROUNDS", "50")))
     per_call_ms = 1000 * cpu / (live * wall) if live else float("nan")
     log(f"   steady window {wall:.0f} s with {live} calls: server CPU {100 * cpu / wall:.0f}% of a core, "
         f"{per_call_ms:.3f} ms of CPU per call per second")

@@ -17,6 +17,7 @@ const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
 const SCENARIO = new URL('../../crates/switchboard-server/tests/sipp/caller_echo.xml', import.meta.url).pathname;
 const CARRIER = new URL('../../crates/switchboard-server/tests/sipp/carrier_out.xml', import.meta.url).pathname;
 const DTMF_1 = '/usr/share/sip-tester/dtmf_2833_1.pcap';
+const SERVICE = new URL('../../crates/switchboard-server/tests/sipp/emergency_service.xml', import.meta.url).pathname;
 let center;
 let browser;
 let carrierPort;
@@ -207,3 +208,48 @@ test('the agent dials a number from the adapter, talks, hangs up and wraps up', 
   assert.equal(saved.disposition, 'Sale made');
   await context.close();
 });
+
+// EMG-5: during an emergency call the adapter is the call alone. The agent dials 911 from the
+// dialer; the emergency service (sipp behind the demo carrier, insisting on the callback
+// number, the location and the multipart body) answers and speaks; the page shows the alert,
+// the microphone and End call, and nothing else: no chats, no presence menu, no transfer or
+// hold. After End call the desk is back and presence returns to what it was.
+test('an emergency call takes over the adapter until it ends', async () => {
+  const context = await browser.newContext();
+  const agent = await signIn(context);
+  const service = run('sipp', ['-sf', SERVICE, '-i', '127.0.0.1', '-p', String(carrierPort), '-mp', String(await freePort()),
+    '-m', '1', '-nostdin', '-timeout', '120', '-timeout_error', '-trace_err']);
+  const dialer = agent.locator('sb-phone [data-testid=dialer]');
+  await dialer.locator('[data-testid=dial-number]').fill('911');
+  await agent.waitForFunction(`${PHONE}.shadowRoot.querySelector('[data-testid=dial-check]').textContent.includes('emergency')`);
+  await dialer.locator('[data-testid=dial]').click();
+  await waitForState(agent, 'talking');
+  const call = agent.locator('sb-phone [data-testid=call]');
+  assert.equal(await call.getAttribute('data-emergency'), 'outgoing');
+  assert.match(await call.locator('[data-testid=emergency-alert]').textContent(), /Emergency call in progress/);
+  assert.equal(await call.locator('[data-testid=caller]').textContent(), '911');
+  assert.match(await call.locator('[data-testid=callback-number]').textContent(), /^Your callback number: 1555019\d$/);
+  const buttons = await call.locator('button').evaluateAll((all) => all.map((b) => b.dataset.testid));
+  assert.deepEqual(buttons.sort(), ['hangup', 'mute']);
+  const desk = agent.locator('sb-agent-desk');
+  await desk.locator('[data-testid=emergency-view]').waitFor();
+  assert.equal(await desk.locator('[data-testid=presence]').count(), 0, 'no presence menu to change');
+  assert.equal(await desk.locator('[data-testid=chat-list]').count(), 0, 'no chats to click');
+  assert.equal(await desk.locator('[data-testid=presence-locked]').textContent(), 'Do not disturb');
+  let stats;
+  for (let attempt = 0; attempt < 400; attempt += 1) {
+    stats = await agent.evaluate(`${PHONE}.stats()`);
+    if (stats.packetsReceived > 100 && stats.totalAudioEnergy > 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(stats.packetsReceived > 100 && stats.totalAudioEnergy > 0, `the agent hears the service: ${JSON.stringify(stats)}`);
+  await agent.screenshot({ path: `${ARTIFACTS}phone-emergency.png` });
+  await call.locator('[data-testid=hangup]').click();
+  const { code, output } = await service.done;
+  assert.equal(code, 0, `the emergency service saw the wrong number, callback or location, or no BYE:\n${output}`);
+  await waitForState(agent, 'idle');
+  await agent.waitForFunction(() => document.querySelector('sb-agent-desk').shadowRoot.querySelector('[data-testid=presence]')?.value === 'available');
+  assert.equal(await agent.locator('sb-phone sb-wrap-up').count(), 0, 'an emergency call has no wrap-up');
+  await context.close();
+});
+

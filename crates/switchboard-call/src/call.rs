@@ -133,6 +133,36 @@ pub(crate) struct Call {
     pub monitors: Vec<crate::monitor::Monitor>,
     /// How long the caller has held so far (kept by `sync_hold`).
     pub hold: crate::details::HoldTime,
+    /// An emergency service calling back on the number leased to this agent (EMG-4): the call
+    /// rings them at once, bypassing routing, and again if they miss it.
+    pub callback: Option<UserId>,
+}
+
+impl Call {
+    /// A call in `state` for `record`, whose customer is (or will be) the leg `customer`;
+    /// everything else starts empty.
+    pub(crate) fn new(record: CallRecord, state: CallState, customer: LegId) -> Self {
+        Call {
+            record,
+            language: None,
+            state,
+            menu: None,
+            menu_generation: 0,
+            customer,
+            agent: None,
+            ringing: Vec::new(),
+            consult: None,
+            play_token: 0,
+            hears: HashMap::new(),
+            trunk: None,
+            agent_token: 0,
+            whisper_started: None,
+            dial: None,
+            monitors: Vec::new(),
+            hold: Default::default(),
+            callback: None,
+        }
+    }
 }
 
 /// An ended call whose legs' media counts are still on their way.
@@ -424,9 +454,30 @@ impl Engine {
     /// The agent did not take the call: their phone stops ringing, they become not ready and
     /// the call goes back to its queue keeping its place.
     pub(crate) fn missed(&mut self, now: Instant, call: CallId, agent: UserId) {
-        if self.calls.get(&call).map(|c| c.state) == Some(CallState::Dialing) {
+        let Some(state) = self.calls.get(&call) else {
+            return;
+        };
+        let own = state.state == CallState::Dialing
+            || (state.state == CallState::Calling && state.record.emergency.is_some());
+        if own {
             // Their own call: nothing goes back to a queue, and they are not made not ready.
             self.end_call(now, call, EndReason::NotPickedUp);
+            return;
+        }
+        if state.callback == Some(agent) {
+            // The emergency service calls back: ring the agent again, for as long as it waits;
+            // with no device of theirs online any more, the number routes as configured.
+            self.drop_agent(now, call, Some(&Party::Agent(agent)));
+            if !self.devices_of(now, call, agent).is_empty() {
+                self.ring_agent(now, call, agent);
+                return;
+            }
+            tracing::warn!(%agent, "an emergency callback found none of the agent's devices; routing it as the number is configured");
+            let entry = self.calls.get_mut(&call).and_then(|c| {
+                c.callback = None;
+                c.menu
+            });
+            self.enter_node(now, call, entry);
             return;
         }
         self.drop_agent(now, call, Some(&Party::Agent(agent)));
@@ -464,11 +515,15 @@ impl Engine {
                     state.record.agent = Some(agent);
                 }
                 let dialing = state.state == CallState::Dialing;
+                let emergency = state.record.emergency.is_some()
+                    && state.record.direction == CallDirection::Outbound;
                 for other in others {
                     self.hang_up_leg(now, other);
                 }
                 if dialing {
                     self.call_out(call);
+                } else if emergency {
+                    self.agent_joined_emergency(call, leg);
                 } else if !self.start_whisper(now, call, leg) {
                     self.connect_agent(now, call);
                 }
@@ -527,6 +582,7 @@ impl Engine {
         };
         if state.state == CallState::TransferringOut
             || state.record.direction == CallDirection::Outbound
+            || state.callback.is_some()
         {
             return false;
         }

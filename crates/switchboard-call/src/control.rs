@@ -35,6 +35,20 @@ pub(crate) struct Route {
     pub peer: Peer,
     /// The number as the agent gave it.
     pub number: String,
+    /// An emergency call's callback number and location (its INVITE carries them).
+    pub emergency: Option<Box<crate::interface::EmergencyDial>>,
+}
+
+impl Route {
+    /// The number a call through this route presents: an emergency call's callback number,
+    /// else the trunk's caller id.
+    pub fn presented(&self) -> String {
+        self.emergency
+            .as_ref()
+            .and_then(|e| e.callback.clone())
+            .or_else(|| self.trunk.caller_id.as_ref().map(|c| c.as_str().to_owned()))
+            .unwrap_or_default()
+    }
 }
 
 type Answer = Option<Result<CallRecord, CallError>>;
@@ -354,6 +368,45 @@ impl Engine {
             uri,
             peer,
             number: number.to_owned(),
+            emergency: None,
+        })
+    }
+
+    /// An emergency call's route: the trunk the shell chose (allowed to carry emergency
+    /// calls), and the emergency number as it is, since no dial rule may rewrite it.
+    pub(crate) fn route_emergency(
+        &self,
+        emergency: crate::interface::EmergencyDial,
+    ) -> Result<Route, CallError> {
+        let trunk = self
+            .directory
+            .trunks
+            .iter()
+            .find(|t| t.id == emergency.trunk)
+            .cloned()
+            .ok_or(CallError::State(
+                "the trunk for emergency calls is not configured any more",
+            ))?;
+        let addr = *self
+            .directory
+            .resolved
+            .get(&trunk.id)
+            .ok_or(CallError::State(
+                "the emergency trunk's host does not resolve",
+            ))?;
+        let host = trunk.host.clone().unwrap_or_default();
+        let port = trunk.port.unwrap_or(5060);
+        let uri = format!("sip:{}@{host}:{port}", emergency.number);
+        let peer = Peer {
+            addr,
+            transport: if trunk.tcp { Wire::Tcp } else { Wire::Udp },
+        };
+        Ok(Route {
+            trunk,
+            uri,
+            peer,
+            number: emergency.number.clone(),
+            emergency: Some(Box::new(emergency)),
         })
     }
 
@@ -375,6 +428,7 @@ impl Engine {
             uri: route.uri,
             from_user: caller.clone(),
             display: caller,
+            emergency: route.emergency,
         };
         let device = Device::Sip {
             peer: route.peer,

@@ -49,6 +49,7 @@ impl Engine {
                     to: format!("<sip:{}@{}>", target.username, self.config.media_ip),
                     from_user: caller.clone(),
                     display: caller,
+                    emergency: None,
                 },
                 trunk: None,
             });

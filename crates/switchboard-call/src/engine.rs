@@ -143,6 +143,8 @@ pub struct Engine {
     pub(crate) registrar: Registrar,
     pub(crate) calls: HashMap<CallId, Call>,
     pub(crate) by_contact: HashMap<ContactId, CallId>,
+    /// The callback numbers leased to agents who dialled an emergency number (EMG-4).
+    pub(crate) callbacks: Vec<switchboard_core::emergency::Lease>,
     pub(crate) legs: Legs,
     /// Agents' open browser sessions that can take calls.
     pub(crate) browsers: HashMap<switchboard_core::UserId, BTreeSet<crate::ids::SessionId>>,
@@ -179,6 +181,7 @@ impl Engine {
             directory: Directory::default(),
             calls: HashMap::new(),
             by_contact: HashMap::new(),
+            callbacks: Vec::new(),
             legs: Legs::default(),
             browsers: HashMap::new(),
             monitor_browsers: HashMap::new(),
@@ -214,9 +217,14 @@ impl Engine {
                 agent,
                 number,
                 from,
+                emergency,
             } => {
-                let result = self.dial(now, agent, &number, from);
+                let result = self.dial(now, agent, &number, from, emergency.map(|e| *e));
                 self.output(Output::Reply { token, result });
+            }
+            Input::Callbacks(leases) => self.callbacks = leases,
+            Input::PhoneDialed { call, decision } => {
+                self.phone_decided(now, call, decision.map(|e| e.map(|e| *e)))
             }
             Input::Command {
                 token,

@@ -46,13 +46,49 @@ pub enum Input {
         agent: UserId,
         number: String,
         from: Option<SessionId>,
+        /// An emergency call (EMG-1..9): how it leaves; `None` for any other number.
+        emergency: Option<Box<EmergencyDial>>,
     },
+    /// The shell's decision on a number an agent dialled from their SIP phone
+    /// (`Output::PhoneDial`): place it (as an emergency call with `Some`), or refuse it.
+    PhoneDialed {
+        call: CallId,
+        decision: Result<Option<Box<EmergencyDial>>, PhoneRefusal>,
+    },
+    /// The callback numbers leased now (EMG-4), all of them, replacing what was known: on
+    /// start and after every lease.
+    Callbacks(Vec<switchboard_core::emergency::Lease>),
     /// An API command about a live call; answered with `Output::Reply` and this token.
     Command {
         token: ReplyToken,
         call: CallId,
         control: CallControl,
     },
+}
+
+/// Why a number dialled from an agent's SIP phone is refused: the SIP status and the
+/// Warning text the phone shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneRefusal {
+    pub status: u16,
+    pub warning: String,
+}
+
+/// How an emergency call leaves (the shell has recognised the number, checked the
+/// prerequisites, leased the callback number and chosen the trunk). The number is called at
+/// once, while the agent's device rings, so nothing waits before the INVITE leaves.
+#[derive(Clone, Debug)]
+pub struct EmergencyDial {
+    /// The emergency number to call (`911`), sent as it is: no dial rule applies.
+    pub number: String,
+    /// The trunk allowed to carry it (the registry's direct route, or the emergency-capable
+    /// outbound trunk).
+    pub trunk: switchboard_core::TrunkId,
+    /// The callback number, in From and P-Asserted-Identity; `None` when the pool is
+    /// exhausted (the trunk's caller id is sent).
+    pub callback: Option<String>,
+    /// The PIDF-LO of the agent's civic address (RFC 6442), if one is known.
+    pub location: Option<String>,
 }
 
 #[derive(Debug)]
@@ -74,6 +110,14 @@ pub enum Output {
     },
     /// Ask the contact service; some requests are answered with `Input::Routing`.
     Routing(RoutingRequest),
+    /// An agent dialled `number` from their registered SIP phone: is it an emergency number
+    /// they may call, or a number they may dial? Answered with `Input::PhoneDialed`; the
+    /// phone hears nothing until then.
+    PhoneDial {
+        call: CallId,
+        agent: UserId,
+        number: String,
+    },
     /// A call's record changed: store it (in the order given) and announce it.
     Call(CallRecord),
     /// For the shell's metrics.
@@ -395,6 +439,11 @@ pub enum CallError {
     State(&'static str),
     #[error(transparent)]
     Routing(#[from] RoutingRefusal),
+    /// An emergency call: confidential, so it cannot be monitored (EMG-6).
+    #[error(
+        "this is an emergency call: emergency calls are confidential and can never be monitored"
+    )]
+    Confidential,
 }
 
 /// Changes the shell's metrics follow.

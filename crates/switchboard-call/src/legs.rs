@@ -73,6 +73,32 @@ pub struct SipLeg {
     pub acked: bool,
 }
 
+impl SipLeg {
+    /// The leg of an INVITE that reached us (a caller's, or an agent's phone dialling out),
+    /// until it is answered.
+    pub fn answering(
+        peer: Peer,
+        call_id: String,
+        invite: Request,
+        invite_key: Option<Key>,
+        offer: Option<sdp::Audio>,
+    ) -> Self {
+        SipLeg {
+            peer,
+            call_id,
+            dialog: None,
+            late_offer: offer.is_none(),
+            offer,
+            invite: Some(invite),
+            invite_key,
+            outbound: false,
+            trunk: None,
+            auth_tried: false,
+            acked: false,
+        }
+    }
+}
+
 /// What happens once a leg's media is open.
 #[derive(Debug, Clone)]
 pub enum Opening {
@@ -86,6 +112,8 @@ pub enum Opening {
         to: String,
         from_user: String,
         display: String,
+        /// An emergency call's INVITE: the callback number and the location it carries.
+        emergency: Option<Box<crate::interface::EmergencyDial>>,
     },
 }
 

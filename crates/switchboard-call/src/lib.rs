@@ -45,9 +45,9 @@ pub use directory::Directory;
 pub use engine::{reason, Engine, EngineConfig};
 pub use ids::{LegId, Random, ReplyToken, SessionId};
 pub use interface::{
-    BrowserEvent, BrowserOp, CallControl, CallError, CallMetric, ContactEvent, Input, MediaEvent,
-    MediaKind, MediaOp, Output, RecordingOp, RoutingRefusal, RoutingRequest, RoutingResult,
-    RoutingTarget, Samples, Sound, TransferTo,
+    BrowserEvent, BrowserOp, CallControl, CallError, CallMetric, ContactEvent, EmergencyDial,
+    Input, MediaEvent, MediaKind, MediaOp, Output, PhoneRefusal, RecordingOp, RoutingRefusal,
+    RoutingRequest, RoutingResult, RoutingTarget, Samples, Sound, TransferTo,
 };
 pub use legs::{LegRole, Party};
 pub use registrar::REALM;

@@ -34,6 +34,9 @@ impl Engine {
         session: Option<SessionId>,
     ) -> Result<(), CallError> {
         let state = self.calls.get_mut(&call).ok_or(CallError::NotFound)?;
+        if state.record.emergency.is_some() {
+            return Err(CallError::Confidential);
+        }
         if !matches!(
             state.state,
             CallState::Talking | CallState::Held | CallState::Consulting
@@ -79,6 +82,7 @@ impl Engine {
                         to: format!("<sip:{}@{}>", target.username, self.config.media_ip),
                         from_user: caller.clone(),
                         display: format!("Monitor {caller}"),
+                        emergency: None,
                     },
                     trunk: None,
                 }

@@ -86,7 +86,8 @@ impl Engine {
             .get(&call)
             .and_then(|c| c.recordable)
             .unwrap_or(by_queue);
-        (is_agent && recordable).then_some(leg)
+        // Emergency calls are never recorded, whatever the Apps API asked (EMG-6).
+        (is_agent && recordable && state.record.emergency.is_none()).then_some(leg)
     }
 
     /// Starts, stops or restarts the call's recording to match what it should record.

@@ -58,6 +58,8 @@ pub struct Registrar {
 pub enum Admission {
     /// Through this trunk.
     Allowed(Trunk),
+    /// From this agent's SIP phone, proved by its digest credentials: a call they dial.
+    Phone(switchboard_core::UserId),
     /// Answer the request with this (a challenge or a refusal), after `delay`.
     Refused(Answer),
 }
@@ -405,8 +407,11 @@ impl Registrar {
         list
     }
 
-    /// Whether an INVITE comes from an inbound trunk: by source address, or by digest
-    /// credentials (challenged when missing).
+    /// Whether an INVITE comes from an inbound trunk (by source address, or by digest
+    /// credentials, challenged when missing) or from an agent's phone dialling out. With
+    /// `phone_first` (the INVITE is for no number of the center) a phone account it names is
+    /// tried before the trunks' source addresses, so a phone on a network a trunk admits can
+    /// still dial out.
     pub fn admit_trunk(
         &mut self,
         wall: DateTime<Utc>,
@@ -414,24 +419,79 @@ impl Registrar {
         peer: Peer,
         directory: &Directory,
         tag: &str,
+        phone_first: bool,
     ) -> Admission {
         let ip = peer.addr.ip();
+        if phone_first {
+            if let Some(admission) = self.admit_phone(wall, request, peer, directory, tag) {
+                return admission;
+            }
+        }
         if let Some(trunk) = directory.trunks.iter().find(|t| t.accepts_address(ip)) {
             return Admission::Allowed(trunk.clone());
+        }
+        if let Some(admission) = self.admit_phone(wall, request, peer, directory, tag) {
+            return admission;
         }
         let with_credentials: Vec<&Trunk> = directory
             .trunks
             .iter()
             .filter(|t| t.direction == TrunkDirection::Inbound && t.username.is_some())
             .collect();
+        self.admit_by_credentials(wall, request, peer, &with_credentials, tag)
+    }
+
+    /// An agent's phone dialling out: its account is in the credentials, or (before the
+    /// challenge) in From; `None` when the request names no phone account.
+    fn admit_phone(
+        &mut self,
+        wall: DateTime<Utc>,
+        request: &Request,
+        peer: Peer,
+        directory: &Directory,
+        tag: &str,
+    ) -> Option<Admission> {
+        let credentials = credentials_of(request);
+        let account = credentials
+            .as_ref()
+            .map(|c| c.username.clone())
+            .or_else(|| {
+                request
+                    .headers
+                    .get("From")
+                    .map(switchboard_sip::fields::uri_of)
+                    .and_then(switchboard_sip::fields::user_of)
+                    .map(str::to_owned)
+            });
+        if let Some((account, (agent, ha1))) = account
+            .as_deref()
+            .and_then(|a| directory.phones.get(a).map(|p| (a, p)))
+        {
+            let (agent, ha1) = (*agent, ha1.clone());
+            let proof = self.prove(wall, request, credentials.as_ref(), peer, |c| {
+                c.username == account && digest::verify(&ha1, "INVITE", c)
+            });
+            return Some(match proof {
+                Proof::Proved => Admission::Phone(agent),
+                proof => Admission::Refused(self.refusal(proof, request, peer, account, wall, tag)),
+            });
+        }
+        None
+    }
+
+    /// An inbound trunk proved by its digest credentials (challenged when missing).
+    fn admit_by_credentials(
+        &mut self,
+        wall: DateTime<Utc>,
+        request: &Request,
+        peer: Peer,
+        with_credentials: &[&Trunk],
+        tag: &str,
+    ) -> Admission {
         if with_credentials.is_empty() {
             return Admission::Refused(Response::to(request, 403, reason(403), Some(tag)).into());
         }
-        let credentials = request
-            .headers
-            .get("Authorization")
-            .or(request.headers.get("Proxy-Authorization"))
-            .and_then(digest::parse);
+        let credentials = credentials_of(request);
         let account = credentials
             .as_ref()
             .map(|c| c.username.clone())
@@ -460,6 +520,15 @@ impl Registrar {
             proof => Admission::Refused(self.refusal(proof, request, peer, &account, wall, tag)),
         }
     }
+}
+
+/// The digest credentials a request carries, if any.
+fn credentials_of(request: &Request) -> Option<digest::Credentials> {
+    request
+        .headers
+        .get("Authorization")
+        .or(request.headers.get("Proxy-Authorization"))
+        .and_then(digest::parse)
 }
 
 /// A credential's nonce count (`nc`, hex); 0 for an answer without `qop`, which may then be

@@ -10,7 +10,7 @@ use crate::ids::LegId;
 use crate::interface::{CallMetric, MediaOp};
 use crate::legs::{Leg, LegRole, Opening, Party, Signalling, SipLeg};
 use crate::registrar::Admission;
-use std::collections::HashMap;
+
 use std::net::SocketAddr;
 use std::time::Instant;
 use switchboard_core::voice::{header_properties, CallRecord, Trunk};
@@ -32,52 +32,44 @@ impl Engine {
     ) {
         let tag = self.token();
         let wall = self.wall(now);
-        let trunk = match self
-            .registrar
-            .admit_trunk(wall, &request, peer, &self.directory, &tag)
-        {
-            Admission::Allowed(trunk) => trunk,
-            Admission::Refused(answer) => {
-                self.answer(now, &key, peer, answer);
-                return;
-            }
-        };
         let dialled = user_of(&request.uri)
             .or_else(|| request.headers.get("To").map(uri_of).and_then(user_of))
             .map(fields::unescape)
             .unwrap_or_default();
-        let Some(did) = self.directory.did(&dialled).cloned() else {
-            self.reply(now, &request, &key, peer, 404);
-            return;
-        };
-        if !accepts_sdp(&request) {
-            // RFC 3261 §21.4.7: our answer is SDP, which the caller says it cannot take.
-            let mut response = Response::to(&request, 406, reason(406), Some(&tag));
-            response.headers.push("Accept", "application/sdp");
-            self.respond(now, &key, peer, response);
-            return;
-        }
-        let offer = if request.body.is_empty() {
-            None
-        } else {
-            let content_type = request.headers.get("Content-Type").unwrap_or_default();
-            if !content_type
-                .trim()
-                .to_ascii_lowercase()
-                .starts_with("application/sdp")
+        let ours = self.directory.did(&dialled).is_some()
+            || switchboard_core::emergency::holder(&self.callbacks, &dialled, wall).is_some();
+        let trunk =
+            match self
+                .registrar
+                .admit_trunk(wall, &request, peer, &self.directory, &tag, !ours)
             {
-                let mut response = Response::to(&request, 415, reason(415), Some(&tag));
-                response.headers.push("Accept", "application/sdp");
-                self.respond(now, &key, peer, response);
-                return;
-            }
-            match sdp::parse(&request.body) {
-                Ok(audio) if sdp::choose_codec(&audio).is_some() => Some(audio),
-                _ => {
-                    self.reply(now, &request, &key, peer, 488);
+                Admission::Allowed(trunk) => trunk,
+                Admission::Phone(agent) => {
+                    self.on_phone_invite(now, request, peer, key, agent);
                     return;
                 }
+                Admission::Refused(answer) => {
+                    self.answer(now, &key, peer, answer);
+                    return;
+                }
+            };
+        // A number leased to an agent after their emergency call goes to them (EMG-4), whether
+        // or not it is also an entry point.
+        let callback = switchboard_core::emergency::holder(&self.callbacks, &dialled, wall);
+        let (number, language, entry) = match self.directory.did(&dialled) {
+            Some(did) => (
+                did.number.as_str().to_owned(),
+                did.language.clone(),
+                did.entry,
+            ),
+            None if callback.is_some() => (dialled.clone(), None, None),
+            None => {
+                self.reply(now, &request, &key, peer, 404);
+                return;
             }
+        };
+        let Ok(offer) = self.read_offer(now, &request, &key, peer, &tag) else {
+            return;
         };
         let Some(call_id) = request.headers.get("Call-ID").map(str::to_owned) else {
             self.reply(now, &request, &key, peer, 400);
@@ -109,47 +101,27 @@ impl Engine {
             call: id,
             role: LegRole::Customer,
             party: Party::Caller,
-            signalling: Signalling::Sip(Box::new(SipLeg {
-                peer,
-                call_id,
-                dialog: None,
-                late_offer: offer.is_none(),
-                offer,
-                invite: Some(request),
-                invite_key: key,
-                outbound: false,
-                trunk: None,
-                auth_tried: false,
-                acked: false,
-            })),
+            signalling: Signalling::Sip(Box::new(SipLeg::answering(
+                peer, call_id, request, key, offer,
+            ))),
             port: None,
             codec,
             answered: false,
             opening: Some(Opening::Answer),
         });
+        let record = CallRecord {
+            properties,
+            emergency: callback.map(|_| switchboard_core::voice::Emergency::Callback),
+            ..CallRecord::new(id, caller, number, wall)
+        };
         self.calls.insert(
             id,
             Call {
-                record: CallRecord {
-                    properties,
-                    ..CallRecord::new(id, caller, did.number.as_str().to_owned(), wall)
-                },
-                language: did.language.clone(),
-                state: CallState::Answering,
-                menu: did.entry,
-                menu_generation: 0,
-                customer: leg,
-                agent: None,
-                ringing: Vec::new(),
-                consult: None,
-                play_token: 0,
-                hears: HashMap::new(),
+                language,
+                menu: entry,
                 trunk: Some(trunk.id),
-                agent_token: 0,
-                whisper_started: None,
-                dial: None,
-                monitors: Vec::new(),
-                hold: Default::default(),
+                callback,
+                ..Call::new(record, CallState::Answering, leg)
             },
         );
         self.trunk_use.entry(trunk.id).or_default().calls += 1;
@@ -158,6 +130,46 @@ impl Engine {
             leg,
             kind: crate::interface::MediaKind::Rtp,
         });
+    }
+
+    /// The offer an INVITE makes (`None` for a late offer), or the refusal already sent for
+    /// it: an answer the sender cannot take, a body that is not SDP, no codec in common.
+    pub(crate) fn read_offer(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        key: &Option<Key>,
+        peer: Peer,
+        tag: &str,
+    ) -> Result<Option<sdp::Audio>, ()> {
+        if !accepts_sdp(request) {
+            // RFC 3261 §21.4.7: our answer is SDP, which the caller says it cannot take.
+            let mut response = Response::to(request, 406, reason(406), Some(tag));
+            response.headers.push("Accept", "application/sdp");
+            self.respond(now, key, peer, response);
+            return Err(());
+        }
+        if request.body.is_empty() {
+            return Ok(None);
+        }
+        let content_type = request.headers.get("Content-Type").unwrap_or_default();
+        if !content_type
+            .trim()
+            .to_ascii_lowercase()
+            .starts_with("application/sdp")
+        {
+            let mut response = Response::to(request, 415, reason(415), Some(tag));
+            response.headers.push("Accept", "application/sdp");
+            self.respond(now, key, peer, response);
+            return Err(());
+        }
+        match sdp::parse(&request.body) {
+            Ok(audio) if sdp::choose_codec(&audio).is_some() => Ok(Some(audio)),
+            _ => {
+                self.reply(now, request, key, peer, 488);
+                Err(())
+            }
+        }
     }
 
     pub(crate) fn answer_caller(&mut self, now: Instant, leg: LegId) {
@@ -219,18 +231,35 @@ impl Engine {
         response.headers.push("Content-Type", "application/sdp");
         response.body = body;
         self.respond(now, &key, peer, response);
-        let entry = {
+        if self.legs.get(leg).is_some_and(|l| l.role == LegRole::Agent) {
+            // An agent's phone that dialled: answered, it takes its own call.
+            self.leg_answered(now, leg);
+            return;
+        }
+        let (entry, callback) = {
             let Some(call) = self.calls.get_mut(&call) else {
                 return;
             };
             call.state = CallState::Menu;
-            call.menu
+            (call.menu, call.callback)
         };
         self.output(crate::interface::Output::Metric(CallMetric::Started));
         let at = now + self.config.ack_wait;
         self.schedule(at, crate::engine::Timer::AckWait { call });
         self.save(call);
-        self.enter_node(now, call, entry);
+        match callback {
+            Some(agent) => {
+                // Ahead of every waiting contact, past routing, capacity and presence.
+                self.play(
+                    call,
+                    Vec::new(),
+                    Some(crate::interface::Sound::Ringback),
+                    false,
+                );
+                self.ring_agent(now, call, agent);
+            }
+            None => self.enter_node(now, call, entry),
+        }
     }
 
     pub(crate) fn send_invite(&mut self, now: Instant, leg: LegId, opening: Opening) {
@@ -239,6 +268,7 @@ impl Engine {
             to,
             from_user,
             display,
+            emergency,
         } = opening
         else {
             return;
@@ -251,11 +281,14 @@ impl Engine {
             return;
         };
         let (peer, call_id) = (sip.peer, sip.call_id.clone());
-        let from_user = sip
-            .trunk
-            .as_ref()
-            .and_then(|t| t.caller_id.as_ref())
-            .map_or(from_user, |c| c.as_str().to_owned());
+        // An emergency call presents the callback number leased to the agent (EMG-3).
+        let callback = emergency.as_ref().and_then(|e| e.callback.clone());
+        let from_user = callback.unwrap_or_else(|| {
+            sip.trunk
+                .as_ref()
+                .and_then(|t| t.caller_id.as_ref())
+                .map_or(from_user, |c| c.as_str().to_owned())
+        });
         let mut headers = Headers::default();
         headers.push("Via", &self.via(peer));
         headers.push("Max-Forwards", "70");
@@ -270,26 +303,54 @@ impl Engine {
         headers.push("CSeq", "1 INVITE");
         headers.push("Contact", &self.contact_header(peer));
         headers.push("Allow", ALLOW);
-        headers.push("Content-Type", "application/sdp");
         let codecs = if codec == sdp::PCMA {
             [sdp::PCMA, sdp::PCMU]
         } else {
             [sdp::PCMU, sdp::PCMA]
         };
         let version = self.next_id();
+        let offer = sdp::write(
+            leg.0,
+            version,
+            ip,
+            port,
+            &codecs,
+            Some(sdp::TELEPHONE_EVENT),
+            sdp::Direction::SendRecv,
+        );
+        let body = match emergency {
+            Some(emergency) => {
+                headers.push("P-Asserted-Identity", &format!("<sip:{from_user}@{ip}>"));
+                headers.push("Priority", "emergency");
+                match &emergency.location {
+                    // RFC 6442: the location by value, in a body part the header points to.
+                    Some(pidf) => {
+                        let cid = format!("{}@{ip}", self.token());
+                        let boundary = format!("sb-{}", self.token());
+                        headers.push("Geolocation", &format!("<cid:{cid}>"));
+                        headers.push("Geolocation-Routing", "yes");
+                        headers.push(
+                            "Content-Type",
+                            &format!("multipart/mixed;boundary={boundary}"),
+                        );
+                        multipart_with_location(&boundary, &offer, &cid, pidf)
+                    }
+                    None => {
+                        headers.push("Content-Type", "application/sdp");
+                        offer
+                    }
+                }
+            }
+            None => {
+                headers.push("Content-Type", "application/sdp");
+                offer
+            }
+        };
         let request = Request {
             method: Method::Invite,
             uri,
             headers,
-            body: sdp::write(
-                leg.0,
-                version,
-                ip,
-                port,
-                &codecs,
-                Some(sdp::TELEPHONE_EVENT),
-                sdp::Direction::SendRecv,
-            ),
+            body,
         };
         let key = self.tx.send_request(now, request.clone(), peer);
         if let Some(state) = self.legs.get_mut(leg) {
@@ -663,4 +724,22 @@ fn authorize(leg: &Leg, response: &Response, random: String) -> Option<Request> 
     );
     retry.headers.push(answer_header, &answer);
     Some(retry)
+}
+
+/// A multipart/mixed body (RFC 5621) of the SDP offer and the PIDF-LO (RFC 6442 §4.1).
+fn multipart_with_location(boundary: &str, offer: &[u8], cid: &str, pidf: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(offer.len() + pidf.len() + 256);
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Type: application/sdp\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(offer);
+    body.extend_from_slice(
+        format!(
+            "\r\n--{boundary}\r\nContent-Type: application/pidf+xml\r\nContent-ID: <{cid}>\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(pidf.as_bytes());
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    body
 }

@@ -4,6 +4,7 @@
 //! Each runs in milliseconds.
 
 mod browser;
+mod emergency;
 mod harness;
 mod monitor;
 mod outbound;

@@ -102,3 +102,7 @@ id_type!(
     /// A call recording: one agent's conversation with the caller, as a stereo file.
     RecordingId
 );
+id_type!(
+    /// A site: a place agents work from, with the civic address an emergency call sends.
+    SiteId
+);

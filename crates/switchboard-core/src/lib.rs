@@ -10,6 +10,7 @@ pub mod chat;
 pub mod contact;
 pub mod dashboard;
 pub mod dialing;
+pub mod emergency;
 pub mod hours;
 pub mod ids;
 pub mod jobs;
@@ -29,7 +30,7 @@ pub use capacity::CapacityProfile;
 pub use contact::{Contact, ContactStatus, EndedBy, WrapUp};
 pub use ids::{
     AttachmentId, CallId, CapacityProfileId, ContactId, IdError, IdentityId, JobId, MessageId,
-    QueueId, RecordingId, TeamId, TicketId, TrunkId, UserId, VisitorId,
+    QueueId, RecordingId, SiteId, TeamId, TicketId, TrunkId, UserId, VisitorId,
 };
 pub use permission::{
     Actor, BuiltinRole, MonitorMode, Permission, PermissionSet, Role, RoleKey, RoleScope, Target,

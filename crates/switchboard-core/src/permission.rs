@@ -30,10 +30,13 @@ pub enum Permission {
     SettingsEdit,
     /// Create, change and remove users and teams.
     UsersEdit,
+    /// Read the restricted emergency log (EMG-6): who dialled an emergency number, when, the
+    /// callback number and location sent, whether the notification went.
+    EmergencyLogView,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::HandleContacts,
         Permission::MonitorCallsListen,
         Permission::MonitorCallsBarge,
@@ -43,6 +46,7 @@ impl Permission {
         Permission::RecordingsAccess,
         Permission::SettingsEdit,
         Permission::UsersEdit,
+        Permission::EmergencyLogView,
     ];
 
     /// The stable name used on the wire and in storage.
@@ -57,6 +61,7 @@ impl Permission {
             Permission::RecordingsAccess => "recordings_access",
             Permission::SettingsEdit => "settings_edit",
             Permission::UsersEdit => "users_edit",
+            Permission::EmergencyLogView => "emergency_log_view",
         }
     }
 
@@ -360,6 +365,17 @@ pub enum Watched<'a> {
 }
 
 impl Actor {
+    /// `user` acting with their `role`.
+    pub fn of(user: &crate::User, role: Role) -> Self {
+        Actor {
+            user_id: user.id,
+            role,
+            teams: user.teams.clone(),
+            managed_teams: user.managed_teams.clone(),
+            queues: user.queues.clone(),
+        }
+    }
+
     /// Whether the actor holds `permission` for `target`.
     pub fn can(&self, permission: Permission, target: Target<'_>) -> bool {
         if !self.role.permissions.contains(permission) {

@@ -1,6 +1,6 @@
 //! Users and teams as the core sees them.
 
-use crate::ids::{CapacityProfileId, QueueId, TeamId, UserId};
+use crate::ids::{CapacityProfileId, QueueId, SiteId, TeamId, UserId};
 use crate::permission::RoleKey;
 use crate::presence::PresenceState;
 use crate::text::{Email, EmailList, Language, Name, Username};
@@ -25,6 +25,9 @@ pub struct User {
     pub capacity_profile: Option<CapacityProfileId>,
     /// People to mail when this user dials an emergency number (EMG-7).
     pub emergency_contacts: EmailList,
+    /// The site the user works at, whose civic address is their location for emergency calls
+    /// unless they have an address of their own.
+    pub site: Option<SiteId>,
     pub presence: PresenceState,
     /// A disabled user cannot sign in and is routed nothing; their history stays.
     pub disabled: bool,

@@ -253,6 +253,9 @@ pub struct Trunk {
     pub max_calls_per_second: Option<u32>,
     /// Inbound: SIP headers read onto the call's reserved properties.
     pub header_flags: Vec<HeaderFlag>,
+    /// Outbound: the trunk may carry emergency calls (EMG-9), for emergency numbers that have
+    /// no direct-routing rule of their own.
+    pub emergency: bool,
 }
 
 impl Trunk {
@@ -272,6 +275,12 @@ impl Trunk {
                     return Err(invalid("host", "an outbound trunk needs a host"));
                 }
             }
+        }
+        if self.emergency && self.direction != TrunkDirection::Outbound {
+            return Err(invalid(
+                "emergency",
+                "only an outbound trunk can carry emergency calls",
+            ));
         }
         if self.username.is_some() != self.secret.is_some() {
             return Err(invalid(
@@ -407,6 +416,27 @@ pub struct CallRecord {
     /// The recording running now, if any (live state for the agent's card: not stored with
     /// the call; the recordings themselves are listed per call).
     pub recording: Option<LiveRecording>,
+    /// An emergency call (EMG-6): confidential, so never stored as call history, recorded,
+    /// sent to the CRM, listed for monitoring or monitored. Live state only.
+    pub emergency: Option<Emergency>,
+}
+
+/// Which side of an emergency an emergency call is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Emergency {
+    /// The agent dialled an emergency number.
+    Outgoing,
+    /// The emergency service called back on the agent's leased number (EMG-4).
+    Callback,
+}
+
+impl Emergency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Emergency::Outgoing => "outgoing",
+            Emergency::Callback => "callback",
+        }
+    }
 }
 
 /// A call's running figures (`CallRecord::times_at`), in milliseconds.
@@ -546,6 +576,7 @@ impl CallRecord {
             direction: CallDirection::Inbound,
             whisper_ms: None,
             recording: None,
+            emergency: None,
         }
     }
 

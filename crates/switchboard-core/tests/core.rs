@@ -1,10 +1,13 @@
-//! The core's test binary: routing properties, business hours, queue trees, roles, presence.
+//! The core's test binary: routing properties, business hours, queue trees, roles, presence,
+//! emergency numbers and locations.
 
 mod attendance;
 mod chat;
 mod dashboard;
 mod dialing;
+mod emergency;
 mod hours;
+mod notice;
 mod permissions;
 mod presence;
 mod queues;

@@ -53,6 +53,13 @@ fn built_in_roles_hold_what_the_catalogue_says() {
     assert!(supervisor.can(Permission::MonitorCallsBarge, everyone));
     assert!(!supervisor.can(Permission::MonitorChatsEdit, everyone));
     assert!(!supervisor.can(Permission::UsersEdit, everyone));
+    // The emergency log is restricted (EMG-6): admins, and custom roles given it.
+    assert!(!supervisor.holds(Permission::EmergencyLogView));
+    assert!(!actor(BuiltinRole::Manager, &[]).holds(Permission::EmergencyLogView));
+    assert_eq!(
+        Permission::parse("emergency_log_view"),
+        Ok(Permission::EmergencyLogView)
+    );
     let trainee = actor(BuiltinRole::Trainee, &[]);
     assert!(
         trainee.can(Permission::MonitorCallsListen, everyone),

@@ -148,6 +148,7 @@ async fn seed(options: &Options) -> Seeded {
         languages: vec![],
         capacity_profile: None,
         emergency_contacts: EmailList::default(),
+        site: None,
         presence: PresenceState::new(now),
         disabled: false,
         totp_enabled: false,

@@ -41,7 +41,7 @@ pub struct App {
     pub blobs: Arc<dyn BlobStore>,
     /// Call recordings' bytes (a folder of their own under the data directory by default).
     pub recordings: Arc<dyn BlobStore>,
-    /// Runs background jobs (CRM deliveries) once `launch` starts it; tests may drive it.
+    /// Runs background jobs (CRM deliveries, emergency notifications) once `launch` starts it; tests may drive it.
     pub jobs: Arc<JobWorker>,
     /// Routing's changes, subscribed at start so none is missed, until `launch` hands them to
     /// the carriers.
@@ -61,6 +61,8 @@ pub enum LaunchError {
     },
     #[error("{0}")]
     Keys(#[from] crate::secret::KeyError),
+    #[error("{0}")]
+    Mail(#[from] crate::mail::MailConfigError),
     #[error("HTTP server failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -120,13 +122,16 @@ impl App {
             tracing::warn!(interrupted, "recordings a previous run left unfinished");
         }
         let retention = Retention::new(store.clone(), recordings.clone(), services.jobs.clone());
+        let mailer = Arc::new(crate::mail::Mailer::new(&config.mail, &config.data_dir)?);
+        let emergency_mail = crate::mail::EmergencyMailer::new(store.clone(), mailer);
         let jobs = Arc::new(
             JobWorker::new(&services.jobs)
                 .register(
                     JobKind::CrmDelivery,
                     Arc::new(CrmConnector::new(store, http, names)),
                 )
-                .register(JobKind::RecordingRetention, Arc::new(retention)),
+                .register(JobKind::RecordingRetention, Arc::new(retention))
+                .register(JobKind::EmergencyMail, Arc::new(emergency_mail)),
         );
         let security = config.security.clone();
         Ok(Arc::new(App {

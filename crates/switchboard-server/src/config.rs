@@ -64,6 +64,28 @@ pub struct Config {
     /// Older keys that still open what they sealed, during a rotation
     /// (`SWITCHBOARD_SECRET_KEY_OLD`, comma-separated).
     pub secret_key_old: Vec<String>,
+    /// Outgoing mail (the emergency notification).
+    pub mail: MailConfig,
+}
+
+/// Where outgoing mail goes.
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    /// The SMTP server (`SWITCHBOARD_SMTP_URL`, such as `smtp://127.0.0.1:2525`, or
+    /// `smtps://user:password@mail.example.com` and `smtp://…?tls=required` for TLS); when
+    /// unset, messages are written as `.eml` files to `outbox/` under the data directory.
+    pub smtp_url: Option<String>,
+    /// The sender (`SWITCHBOARD_MAIL_FROM`, default `switchboard@localhost`).
+    pub from: String,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            smtp_url: None,
+            from: "switchboard@localhost".into(),
+        }
+    }
 }
 
 /// HTTP security limits; every one has a default that suits a center of any size.
@@ -197,6 +219,8 @@ struct FileConfig {
     attachments_per_minute: Option<u32>,
     visitors_per_minute: Option<u32>,
     allowed_origins: Option<Vec<String>>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
 }
 
 impl Config {
@@ -323,6 +347,15 @@ impl Config {
                 None => SocketAddr::from(([127, 0, 0, 1], 5080)),
             },
             admin_password: env("SWITCHBOARD_ADMIN_PASSWORD").filter(|p| !p.is_empty()),
+            mail: MailConfig {
+                smtp_url: env("SWITCHBOARD_SMTP_URL")
+                    .or(file.smtp_url)
+                    .filter(|u| !u.trim().is_empty()),
+                from: env("SWITCHBOARD_MAIL_FROM")
+                    .or(file.mail_from)
+                    .filter(|f| !f.trim().is_empty())
+                    .unwrap_or_else(|| MailConfig::default().from),
+            },
         })
     }
 

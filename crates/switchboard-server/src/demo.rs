@@ -1,5 +1,6 @@
 //! The demo center: a few queues in menu trees, business hours, teams, capacity profiles,
-//! and the users `admin`, `supervisor`, `agent1` and `agent2`. Seeding is idempotent: on a
+//! the site "Head office" in Springfield, IL (where the agents are located for emergency
+//! calls), and the users `admin`, `supervisor`, `agent1` and `agent2`. Seeding is idempotent: on a
 //! database that has the demo already, it only resets the demo users' passwords. The center
 //! is written through the store and announced through the configuration events, as an
 //! administrator's edits are; its fixed values are valid by construction.
@@ -11,7 +12,7 @@ use switchboard_core::hours::{parse_time_zone, Holiday, HoursScope, Schedule, We
 use switchboard_core::presence::PresenceState;
 use switchboard_core::{
     BuiltinRole, CapacityProfile, CapacityProfileId, Channel, EmailList, Language, Name, QueueId,
-    QueueKind, QueueNode, RoleKey, Team, TeamId, User, UserId, Username,
+    QueueKind, QueueNode, RoleKey, SiteId, Team, TeamId, User, UserId, Username,
 };
 use switchboard_services::config::ConfigArea;
 use switchboard_store::{CenterSettings, HoursRecord, Store, StoreError};
@@ -141,12 +142,23 @@ struct DemoUser<'a> {
     queues: Vec<QueueId>,
     languages: Vec<Language>,
     profile: Option<CapacityProfileId>,
+    /// Where the user works (their location for emergency calls).
+    site: Option<SiteId>,
 }
 
 async fn user(store: &dyn Store, spec: DemoUser<'_>, password_hash: &str) -> SeedResult<()> {
     let username = parse_username(spec.username);
     if let Some(existing) = store.find_user(&username).await? {
         store.set_password(existing.id, password_hash).await?;
+        // A demo from before sites existed gets its users placed on the site.
+        if existing.site.is_none() && spec.site.is_some() {
+            store
+                .update_user(&User {
+                    site: spec.site,
+                    ..existing
+                })
+                .await?;
+        }
         return Ok(());
     }
     let now = Utc::now();
@@ -166,6 +178,7 @@ async fn user(store: &dyn Store, spec: DemoUser<'_>, password_hash: &str) -> See
         languages: spec.languages,
         capacity_profile: spec.profile,
         emergency_contacts: EmailList::default(),
+        site: spec.site,
         presence: PresenceState::new(now),
         disabled: false,
         totp_enabled: false,
@@ -175,10 +188,45 @@ async fn user(store: &dyn Store, spec: DemoUser<'_>, password_hash: &str) -> See
     Ok(())
 }
 
+/// The site the demo's people work at.
+async fn head_office(store: &dyn Store) -> SeedResult<SiteId> {
+    use switchboard_core::emergency::location::{AddressInput, CivicAddress, Site};
+    if let Some(site) = store
+        .list_sites()
+        .await?
+        .into_iter()
+        .find(|s| s.name.as_str() == "Head office")
+    {
+        return Ok(site.id);
+    }
+    let site = Site {
+        id: SiteId::from_uuid(Uuid::now_v7()),
+        name: name("Head office"),
+        address: CivicAddress::parse(&AddressInput {
+            country: "US".into(),
+            state: "IL".into(),
+            city: "Springfield".into(),
+            street: "Main Street".into(),
+            number: "100".into(),
+            postcode: "62701".into(),
+            floor: "2".into(),
+            ..AddressInput::default()
+        })
+        .expect("the demo address is valid"),
+    };
+    store.create_site(&site).await?;
+    Ok(site.id)
+}
+
+/// The demo's callback pool: numbers leased to agents who dial an emergency number, which the
+/// demo carrier also delivers to the center.
+pub const DEMO_CALLBACK_POOL: &str = "15550190-15550199";
+
 /// The demo's voice side: calls from 127.0.0.1 are the carrier trunk, the number 15550100
-/// answers with the IVR (1 sales, 2 support), agent1 and agent2 register SIP phones with the
-/// demo password, and calls to numbers leave through an outbound trunk to `carrier` (9 for
-/// an outside line, dropped before sending).
+/// answers with the IVR (1 sales, 2 support), as do the callback numbers 15550190 to 15550199
+/// when no agent holds them; agent1 and agent2 register SIP phones with the demo password, and
+/// calls to numbers leave through an outbound trunk to `carrier` (9 for an outside line,
+/// dropped before sending), which may carry emergency calls.
 async fn voice(store: &dyn Store, password: &str, carrier: std::net::SocketAddr) -> SeedResult<()> {
     use switchboard_core::voice::{DialRule, Did, Network, PhoneNumber, Trunk, TrunkDirection};
     let trunks = store.list_trunks().await?;
@@ -209,6 +257,7 @@ async fn voice(store: &dyn Store, password: &str, carrier: std::net::SocketAddr)
         max_calls: None,
         max_calls_per_second: None,
         header_flags: vec![],
+        emergency: true,
     };
     store.put_trunk(&outbound).await?;
     if !store
@@ -234,16 +283,21 @@ async fn voice(store: &dyn Store, password: &str, carrier: std::net::SocketAddr)
             max_calls: None,
             max_calls_per_second: None,
             header_flags: vec![],
+            emergency: false,
         };
         store.put_trunk(&trunk).await?;
     }
-    store
-        .put_did(&Did {
-            number: PhoneNumber::parse("number", DEMO_NUMBER).expect("the demo number is valid"),
-            entry: None,
-            language: Some(lang("en")),
-        })
-        .await?;
+    let callback_numbers = switchboard_core::emergency::parse_pool(DEMO_CALLBACK_POOL)
+        .expect("the demo callback pool is valid");
+    for number in std::iter::once(DEMO_NUMBER.to_owned()).chain(callback_numbers) {
+        store
+            .put_did(&Did {
+                number: PhoneNumber::parse("number", &number).expect("the demo numbers are valid"),
+                entry: None,
+                language: Some(lang("en")),
+            })
+            .await?;
+    }
     for username in ["agent1", "agent2"] {
         if let Some(agent) = store.find_user(&parse_username(username)).await? {
             let ha1 = switchboard_sip::digest::ha1(username, crate::voice::REALM, password);
@@ -282,8 +336,10 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
         time_zone: "America/New_York".into(),
         languages: vec![lang("en"), lang("es")],
         country: "US".into(),
+        callback_pool: DEMO_CALLBACK_POOL.into(),
     };
     store.update_center_settings(&settings).await?;
+    let office = head_office(store).await?;
 
     let sales_team = team(store, "Sales team").await?;
     let support_team = team(store, "Support team").await?;
@@ -363,6 +419,7 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
             queues: vec![],
             languages: vec![],
             profile: None,
+            site: None,
         },
         DemoUser {
             username: "supervisor",
@@ -372,6 +429,7 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
             queues: vec![],
             languages: vec![],
             profile: None,
+            site: Some(office),
         },
         DemoUser {
             username: "agent1",
@@ -381,6 +439,7 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
             queues: vec![voice_sales, refunds, invoices],
             languages: vec![lang("en")],
             profile: Some(blended),
+            site: Some(office),
         },
         DemoUser {
             username: "agent2",
@@ -390,6 +449,7 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
             queues: vec![voice_support, tech, sms],
             languages: vec![lang("en"), lang("es")],
             profile: Some(blended),
+            site: Some(office),
         },
     ];
     for spec in users {
@@ -423,6 +483,7 @@ pub async fn seed(app: &AppState, password: String) -> SeedResult<DemoCredential
             ConfigArea::Numbers,
             ConfigArea::SipPhones,
             ConfigArea::ApiKeys,
+            ConfigArea::Emergency,
         ])
         .await?;
     Ok(DemoCredentials {
@@ -451,6 +512,7 @@ pub async fn ensure_first_admin(
         queues: vec![],
         languages: vec![],
         profile: None,
+        site: None,
     };
     user(store, spec, &hash).await?;
     app.services.config.changed(ConfigArea::Users).await?;

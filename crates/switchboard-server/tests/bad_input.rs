@@ -18,6 +18,10 @@ async fn snapshot(session: &crate::Session) -> Vec<Value> {
         "/api/v1/settings",
         "/api/v1/custom-statuses",
         "/api/v1/contacts",
+        "/api/v1/emergency/numbers",
+        "/api/v1/sites",
+        "/api/v1/voice/trunks",
+        "/api/v1/me/address",
     ] {
         all.push(session.get(path).await);
     }
@@ -34,6 +38,15 @@ async fn malformed_requests_get_clear_errors_and_change_nothing() {
         .unwrap()
         .to_owned();
     let refunds = crate::find(&queues, "name", "Refunds")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let trunks = admin.get("/api/v1/voice/trunks").await;
+    let inbound = crate::find(&trunks, "name", "Demo carrier")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let office = crate::find(&admin.get("/api/v1/sites").await, "name", "Head office")["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -97,6 +110,47 @@ async fn malformed_requests_get_clear_errors_and_change_nothing() {
         (Method::GET, "/api/v2/anything".into(), String::new(), StatusCode::NOT_FOUND, "not_found"),
         (Method::POST, "/api/v1/auth/login".into(), "{\"username\": \"admin\"}".into(), StatusCode::BAD_REQUEST, "invalid_body"),
         (Method::POST, "/api/v1/auth/totp/confirm".into(), "{\"code\": \"123456\"}".into(), StatusCode::CONFLICT, "conflict"),
+        // Emergency numbers: each row, the list as a whole, direct routes.
+        (Method::PUT, "/api/v1/emergency/numbers".into(), r#"{"numbers": [{"country": "FR", "number": "112"}]}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::PUT, "/api/v1/emergency/numbers".into(), r#"{"numbers": [{"country": "US", "number": "9"}]}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::PUT, "/api/v1/emergency/numbers".into(), r#"{"numbers": [{"country": "US", "number": "+911"}]}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::PUT, "/api/v1/emergency/numbers".into(), r#"{"numbers": [{"country": "US", "number": "911"}, {"country": "us", "number": "911", "test": true}]}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::PUT, "/api/v1/emergency/numbers".into(), format!(r#"{{"numbers": [{{"country": "US", "number": "911", "trunk_id": "{missing}"}}]}}"#), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::PUT, "/api/v1/emergency/numbers".into(), format!(r#"{{"numbers": [{{"country": "US", "number": "911", "trunk_id": "{inbound}"}}]}}"#), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::PUT, "/api/v1/emergency/numbers".into(), r#"{"numbers": [{"country": "US", "number": "911", "trunk_id": "nope"}]}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::PUT, "/api/v1/emergency/numbers".into(), r#"{"numbers": [{"country": "US", "number": "911", "route": "x"}]}"#.into(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (Method::PUT, "/api/v1/emergency/numbers".into(), r#"[{"country": "US", "number": "911"}]"#.into(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (Method::PUT, "/api/v1/emergency/numbers".into(), format!(r#"{{"numbers": [{}]}}"#, vec![r#"{"country": "US", "number": "911"}"#; 101].join(",")), StatusCode::BAD_REQUEST, "invalid_field"),
+        // The callback pool.
+        (Method::PUT, "/api/v1/settings".into(), r#"{"name": "X", "time_zone": "UTC", "languages": ["en"], "callback_pool": "15550190-nope"}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::PUT, "/api/v1/settings".into(), r#"{"name": "X", "time_zone": "UTC", "languages": ["en"], "callback_pool": "1000-3000"}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::PUT, "/api/v1/settings".into(), r#"{"name": "X", "time_zone": "UTC", "languages": ["en"], "callback_pool": "15550199-15550190"}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        // Sites and addresses.
+        (Method::POST, "/api/v1/sites".into(), r#"{"name": "Lab", "address": {"country": "US", "state": "Illinois", "city": "Springfield", "street": "Main Street", "number": "1"}}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::POST, "/api/v1/sites".into(), r#"{"name": "Lab", "address": {"country": "US", "state": "IL", "street": "Main Street", "number": "1"}}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::POST, "/api/v1/sites".into(), r#"{"name": "Lab", "address": {"country": "FR", "city": "Paris", "street": "Rue de Rivoli", "number": "1"}}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::POST, "/api/v1/sites".into(), r#"{"name": "Lab", "address": {"country": "GB", "city": "London", "street": "Strand", "number": "1", "postcode": "12345"}}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::POST, "/api/v1/sites".into(), r#"{"name": "Lab", "address": {"country": "US", "state": "IL", "city": "Springfield", "street": "Main\u0007Street", "number": "1"}}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::POST, "/api/v1/sites".into(), r#"{"name": "Lab", "address": {"country": "US", "state": "IL", "city": "Springfield", "street": "Main Street", "number": "1", "method": "GPS"}}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::POST, "/api/v1/sites".into(), r#"{"name": "Lab", "address": {"country": "US", "zip": "62701"}}"#.into(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (Method::POST, "/api/v1/sites".into(), r#"{"name": "  ", "address": {"country": "US", "state": "IL", "city": "Springfield", "street": "Main Street", "number": "1"}}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::POST, "/api/v1/sites".into(), r#"{"name": "Head office", "address": {"country": "US", "state": "IL", "city": "Springfield", "street": "Main Street", "number": "1"}}"#.into(), StatusCode::CONFLICT, "conflict"),
+        (Method::PUT, format!("/api/v1/sites/{missing}"), r#"{"name": "Lab", "address": {"country": "DK", "city": "Aarhus", "street": "Strøget", "number": "1"}}"#.into(), StatusCode::NOT_FOUND, "not_found"),
+        (Method::PUT, format!("/api/v1/sites/{office}"), r#"{"name": "Head office", "address": {"country": "DK", "city": "Aarhus", "street": "Strøget", "number": "1", "postcode": "800"}}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::DELETE, format!("/api/v1/sites/{office}"), String::new(), StatusCode::CONFLICT, "conflict"),
+        (Method::DELETE, "/api/v1/sites/not-a-uuid".into(), String::new(), StatusCode::NOT_FOUND, "not_found"),
+        (Method::POST, "/api/v1/users".into(), format!(r#"{{"username": "ok-name", "role": "agent", "site_id": "{missing}"}}"#), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::POST, "/api/v1/users".into(), r#"{"username": "ok-name", "role": "agent", "site_id": "nope"}"#.into(), StatusCode::BAD_REQUEST, "invalid_id"),
+        (Method::PATCH, format!("/api/v1/users/{}", admin.user_id), format!(r#"{{"site_id": "{missing}"}}"#), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::PUT, format!("/api/v1/users/{missing}/address"), r#"{"country": "DK", "city": "Aarhus", "street": "Strøget", "number": "1"}"#.into(), StatusCode::NOT_FOUND, "not_found"),
+        (Method::PUT, format!("/api/v1/users/{}/address", admin.user_id), r#"{"country": "US", "state": "IL", "city": "Springfield", "street": "Main Street", "number": "1", "postcode": "6270"}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::DELETE, format!("/api/v1/users/{missing}/address"), String::new(), StatusCode::NOT_FOUND, "not_found"),
+        (Method::PUT, "/api/v1/me/address".into(), r#"{"country": "FR", "city": "Paris", "street": "Rue de Rivoli", "number": "1"}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::PUT, "/api/v1/me/address".into(), r#"{"country": "CA", "state": "ON", "city": "Ottawa", "street": "Wellington Street", "number": "111", "postcode": "K1A0B"}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::PUT, "/api/v1/me/address".into(), format!(r#"{{"country": "DK", "city": "{long}", "street": "Strøget", "number": "1"}}"#), StatusCode::BAD_REQUEST, "invalid_field"),
+        // Only an outbound trunk carries emergency calls.
+        (Method::POST, "/api/v1/voice/trunks".into(), r#"{"name": "In", "direction": "inbound", "addresses": ["192.0.2.1"], "emergency": true}"#.into(), StatusCode::BAD_REQUEST, "invalid_field"),
+        (Method::POST, "/api/v1/voice/trunks".into(), r#"{"name": "Out", "direction": "outbound", "host": "192.0.2.1", "emergency": "yes"}"#.into(), StatusCode::BAD_REQUEST, "invalid_body"),
     ];
     for (method, path, body, status, code) in cases {
         let mut request = admin.client.request(method.clone(), server.url(&path));

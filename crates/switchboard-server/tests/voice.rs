@@ -77,7 +77,12 @@ impl Sipp {
     }
 
     /// Waits for sipp to finish and insists every call of its scenario succeeded.
-    pub(crate) async fn succeeds(mut self) {
+    pub(crate) async fn succeeds(self) {
+        self.succeeds_with_trace().await;
+    }
+
+    /// As `succeeds`, returning the messages sipp exchanged (started with `-trace_msg`).
+    pub(crate) async fn succeeds_with_trace(mut self) -> String {
         let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
             .unwrap_or_else(|_| panic!("sipp {} did not finish", self.name))
@@ -89,7 +94,18 @@ impl Sipp {
             }
             panic!("sipp {} failed ({status}):\n{errors}", self.name);
         }
+        let mut trace = String::new();
+        for entry in std::fs::read_dir(&self.dir).unwrap().flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .ends_with("_messages.log")
+            {
+                trace.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
         std::fs::remove_dir_all(&self.dir).ok();
+        trace
     }
 }
 
@@ -1321,7 +1337,8 @@ async fn voice_configuration_is_checked() {
         )
         .await;
     let numbers = admin.get("/api/v1/voice/numbers").await;
-    assert_eq!(numbers.as_array().unwrap().len(), 2, "{numbers}");
+    // The demo's number, its ten callback numbers, and the one added.
+    assert_eq!(numbers.as_array().unwrap().len(), 12, "{numbers}");
     // SIP phone passwords: the user themself, or an admin; too short is refused.
     let agent1 = server.login("agent1").await;
     agent1

@@ -46,6 +46,9 @@ pub enum ConfigArea {
     VoiceAudio,
     /// What agents hear before a caller is connected (the whisper and countdown).
     Whisper,
+    /// Emergency calls: the emergency numbers and their direct routes, sites and agents' own
+    /// addresses (the callback pool is a setting, trunks' emergency flag a trunk change).
+    Emergency,
 }
 
 impl ConfigArea {

@@ -276,7 +276,33 @@ impl ContactService {
         presence: Presence,
     ) -> Result<User, ContactError> {
         let mut user = self.inner.store.get_user(user).await?;
-        self.inner.set_presence(&mut user, presence).await?;
+        self.inner
+            .change_presence(&mut user, |state, now| state.set(presence, now))
+            .await?;
+        Ok(user)
+    }
+
+    /// Forces an agent's presence (Do Not Disturb while they are on an emergency call, EMG-2),
+    /// remembering the status it replaced.
+    pub async fn force_presence(
+        &self,
+        user: UserId,
+        presence: Presence,
+    ) -> Result<User, ContactError> {
+        let mut user = self.inner.store.get_user(user).await?;
+        self.inner
+            .change_presence(&mut user, |state, now| state.force(presence, now))
+            .await?;
+        Ok(user)
+    }
+
+    /// Returns an agent to the status a forced change replaced (EMG-8); a status chosen since
+    /// (by the agent or a supervisor) is kept.
+    pub async fn restore_presence(&self, user: UserId) -> Result<User, ContactError> {
+        let mut user = self.inner.store.get_user(user).await?;
+        self.inner
+            .change_presence(&mut user, |state, now| state.restore(now))
+            .await?;
         Ok(user)
     }
 
@@ -613,8 +639,23 @@ impl Inner {
     }
 
     /// Sets an agent's presence (stored, announced, and given to routing).
-    async fn set_presence(&self, user: &mut User, presence: Presence) -> StoreResult<()> {
-        if let Some(change) = user.presence.set(presence, Utc::now()) {
+    /// Changes an agent's presence as `change` says; a change is stored, announced and given
+    /// to routing. The remembered status of a forced change is stored even when the status
+    /// itself stays (Do Not Disturb forced on Do Not Disturb).
+    async fn change_presence(
+        &self,
+        user: &mut User,
+        change: impl FnOnce(
+            &mut switchboard_core::PresenceState,
+            chrono::DateTime<Utc>,
+        ) -> Option<switchboard_core::presence::PresenceChange>,
+    ) -> StoreResult<()> {
+        let before = user.presence.forced_from().cloned();
+        let changed = change(&mut user.presence, Utc::now());
+        if changed.is_none() && before.as_ref() != user.presence.forced_from() {
+            self.store.save_presence(user.id, &user.presence).await?;
+        }
+        if let Some(change) = changed {
             self.store.save_presence(user.id, &user.presence).await?;
             self.events.publish(
                 Subject::Agent {

@@ -18,7 +18,9 @@
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, OnceLock};
 use switchboard_core::voice::CallRecord;
-use switchboard_core::{Actor, Channel, Contact, Presence, QueueId, TeamId, UserId, Watched};
+use switchboard_core::{
+    Actor, CallId, Channel, Contact, Presence, QueueId, TeamId, UserId, Watched,
+};
 use tokio::sync::broadcast;
 
 /// Events buffered per watcher before a slow one starts missing some.
@@ -34,6 +36,22 @@ pub enum Subject {
         queue: Option<QueueId>,
         channel: Channel,
     },
+    /// Something only this user may see (their own emergency call, EMG-6).
+    Own(UserId),
+}
+
+impl Subject {
+    /// Whether this viewer may see what concerns this subject.
+    pub fn visible_to(&self, actor: &Actor) -> bool {
+        match self {
+            Subject::Agent { id, teams } => actor.may_watch(Watched::Agent { id: *id, teams }),
+            Subject::Waiting { queue, channel } => actor.may_watch(Watched::Waiting {
+                queue: *queue,
+                channel: *channel,
+            }),
+            Subject::Own(user) => actor.user_id == *user,
+        }
+    }
 }
 
 /// What happened. New kinds of event are added here and given a wire form at the edge.
@@ -53,6 +71,29 @@ pub enum DomainEvent {
     ContactEnded(Contact),
     /// A call started, moved (menu, queue, ringing, answered, transferred) or ended.
     CallUpdated(CallRecord),
+    /// An agent dialled an emergency number: the live alert for on-duty supervisors (Kari's
+    /// Law). It names the call only to match its end; it is not a call for live call lists.
+    EmergencyStarted(EmergencyAlert),
+    /// The emergency call ended.
+    EmergencyEnded {
+        call: CallId,
+        agent: UserId,
+        at: DateTime<Utc>,
+    },
+}
+
+/// What supervisors are told live when an agent dials an emergency number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmergencyAlert {
+    pub call: CallId,
+    pub agent: UserId,
+    /// The agent's display name when they dialled.
+    pub agent_name: String,
+    /// The emergency number called (`911`).
+    pub number: String,
+    /// A carriers' test number (933).
+    pub test: bool,
+    pub at: DateTime<Utc>,
 }
 
 /// Turns an event into the text sent to watchers; `None` when it cannot be encoded.
@@ -78,13 +119,7 @@ impl Event {
 
     /// Whether this viewer may see the event.
     pub fn visible_to(&self, actor: &Actor) -> bool {
-        match &self.subject {
-            Subject::Agent { id, teams } => actor.may_watch(Watched::Agent { id: *id, teams }),
-            Subject::Waiting { queue, channel } => actor.may_watch(Watched::Waiting {
-                queue: *queue,
-                channel: *channel,
-            }),
-        }
+        self.subject.visible_to(actor)
     }
 
     /// The event's wire text: encoded by the first caller, the same text for every later one.

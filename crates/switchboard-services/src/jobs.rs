@@ -35,16 +35,24 @@ pub enum JobKind {
     /// Deletes recordings older than the retention period (REC-4); runs every hour, each run
     /// scheduling the next one first.
     RecordingRetention,
+    /// Mails an agent's emergency contacts that they dialled an emergency number (EMG-7); the
+    /// payload is the call's id in the emergency log, which holds everything the mail says.
+    EmergencyMail,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 2] = [JobKind::CrmDelivery, JobKind::RecordingRetention];
+    pub const ALL: [JobKind; 3] = [
+        JobKind::CrmDelivery,
+        JobKind::RecordingRetention,
+        JobKind::EmergencyMail,
+    ];
 
     /// The stored name.
     pub const fn as_str(self) -> &'static str {
         match self {
             JobKind::CrmDelivery => "crm",
             JobKind::RecordingRetention => "recording_retention",
+            JobKind::EmergencyMail => "emergency_mail",
         }
     }
 

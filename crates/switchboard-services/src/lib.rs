@@ -10,6 +10,8 @@
 //! - `metrics`: the Prometheus metrics.
 //! - `audit`: the audit log (who did what to whom).
 //! - `dialing`: class of service, the policy each user's dialling goes through.
+//! - `emergency`: beside an agent's emergency call, the restricted log, the notification
+//!   mail's job and supervisors' live alert.
 //!
 //! Every service is a cheap handle; `Services` bundles them. Cross-service calls are handle
 //! methods with owned arguments and owned results, so a call can later cross a network
@@ -20,6 +22,7 @@ pub mod bus;
 pub mod config;
 pub mod contacts;
 pub mod dialing;
+pub mod emergency;
 pub mod events;
 pub mod jobs;
 pub mod metrics;
@@ -47,6 +50,9 @@ pub struct Services {
     pub audit: audit::Audit,
     /// Which numbers each user may dial or transfer to.
     pub dialing: dialing::Dialing,
+    /// Beside an agent's emergency call: the emergency log, the notification mail, the live
+    /// alert.
+    pub emergency: emergency::EmergencyNotices,
 }
 
 impl Services {
@@ -63,11 +69,17 @@ impl Services {
         )
         .await?;
         let audit = audit::Audit::new(store.clone());
+        let jobs = jobs::Jobs::new(store.clone());
         Ok(Self {
+            emergency: emergency::EmergencyNotices::new(
+                store.clone(),
+                jobs.clone(),
+                events.clone(),
+            ),
             dialing: dialing::Dialing::new(store.clone(), audit.clone()),
             audit,
             config: config::ConfigEvents::new(contacts.clone()),
-            jobs: jobs::Jobs::new(store.clone()),
+            jobs,
             store,
             contacts,
             bus,

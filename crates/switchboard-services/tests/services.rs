@@ -54,6 +54,7 @@ fn agent(username: &str, queue: QueueId) -> User {
         languages: vec![],
         capacity_profile: None,
         emergency_contacts: EmailList::default(),
+        site: None,
         presence: PresenceState::new(now),
         disabled: false,
         totp_enabled: false,
@@ -288,4 +289,167 @@ async fn a_routing_decision_is_stored_before_it_is_announced() {
     assert_eq!(ended.end_reason.as_deref(), Some("completed"));
     assert!(matches!(changes.recv().await, Some(ContactChange::Ended(c)) if c.id == id));
     assert!(services.contacts.open_contact(id).await.is_none());
+}
+
+#[tokio::test]
+async fn an_emergency_call_forces_do_not_disturb_and_gives_back_what_it_replaced() {
+    let store = store().await;
+    let queue = leaf("Billing");
+    store.create_queue(&queue).await.unwrap();
+    let ada = agent("ada", queue.id);
+    store.create_user(&ada, None).await.unwrap();
+    let services = Services::start(store).await.unwrap();
+    let contacts = &services.contacts;
+    contacts
+        .set_presence(ada.id, Presence::Break)
+        .await
+        .unwrap();
+    let forced = contacts
+        .force_presence(ada.id, Presence::DoNotDisturb)
+        .await
+        .unwrap();
+    assert_eq!(forced.presence.current(), &Presence::DoNotDisturb);
+    // Stored, so a restart in the middle of the call still knows what to give back.
+    let stored = services.store.get_user(ada.id).await.unwrap();
+    assert_eq!(stored.presence.forced_from(), Some(&Presence::Break));
+    let restored = contacts.restore_presence(ada.id).await.unwrap();
+    assert_eq!(restored.presence.current(), &Presence::Break);
+
+    // A status chosen during the call is kept when it ends.
+    contacts
+        .force_presence(ada.id, Presence::DoNotDisturb)
+        .await
+        .unwrap();
+    contacts
+        .set_presence(ada.id, Presence::Available)
+        .await
+        .unwrap();
+    let kept = contacts.restore_presence(ada.id).await.unwrap();
+    assert_eq!(kept.presence.current(), &Presence::Available);
+
+    // Do Not Disturb forced on Do Not Disturb gives back Do Not Disturb.
+    contacts
+        .set_presence(ada.id, Presence::DoNotDisturb)
+        .await
+        .unwrap();
+    contacts
+        .force_presence(ada.id, Presence::DoNotDisturb)
+        .await
+        .unwrap();
+    let same = contacts.restore_presence(ada.id).await.unwrap();
+    assert_eq!(same.presence.current(), &Presence::DoNotDisturb);
+    assert_eq!(same.presence.forced_from(), None);
+}
+
+fn actor_of(user: &User, role: BuiltinRole) -> switchboard_core::Actor {
+    switchboard_core::Actor {
+        user_id: user.id,
+        role: role.role(),
+        teams: user.teams.clone(),
+        managed_teams: vec![],
+        queues: vec![],
+    }
+}
+
+/// An emergency call beside the dialling path: logged, its mail stored as a job only when the
+/// agent has contacts, supervisors alerted at once and told of its end, whichever of the two
+/// runs first.
+#[tokio::test]
+async fn an_emergency_call_is_logged_mailed_as_a_job_and_alerted() {
+    use switchboard_core::emergency::notice::MailStatus;
+    use switchboard_core::CallId;
+    use switchboard_services::emergency::EmergencyPlaced;
+    let services = Services::start(store().await).await.unwrap();
+    let queue = leaf("Support");
+    services.store.create_queue(&queue).await.unwrap();
+    let mut dana = agent("dana", queue.id);
+    dana.emergency_contacts = EmailList::parse("kin@example.org;friend@example.org").unwrap();
+    services.store.create_user(&dana, None).await.unwrap();
+    let lone = agent("lone", queue.id);
+    services.store.create_user(&lone, None).await.unwrap();
+    let supervisor = actor_of(&agent("sue", queue.id), BuiltinRole::Supervisor);
+    let other_agent = actor_of(&lone, BuiltinRole::Agent);
+    let mut watcher = services.events.subscribe();
+    let at = Utc.with_ymd_and_hms(2026, 5, 4, 9, 30, 0).unwrap();
+    let placed = |call: CallId, who: UserId| EmergencyPlaced {
+        call,
+        agent: who,
+        at,
+        dialled: "9-911".into(),
+        number: "911".into(),
+        test: false,
+        callback: Some("15550190".into()),
+        location: Some("12 Main St, Springfield IL 62701, US".into()),
+    };
+
+    let call = CallId::from_uuid(Uuid::new_v4());
+    services.emergency.placed(placed(call, dana.id)).await;
+    let event = watcher.recv().await.unwrap();
+    let DomainEvent::EmergencyStarted(alert) = &event.event else {
+        panic!("{:?}", event.event)
+    };
+    assert_eq!(
+        (alert.call, alert.agent_name.as_str(), alert.number.as_str()),
+        (call, "dana", "911")
+    );
+    assert!(event.visible_to(&supervisor));
+    assert!(
+        !event.visible_to(&other_agent),
+        "another agent is not alerted"
+    );
+    assert_eq!(services.emergency.in_progress(&supervisor).len(), 1);
+    assert!(services.emergency.in_progress(&other_agent).is_empty());
+    let logged = services.store.get_emergency_call(call).await.unwrap();
+    assert_eq!(
+        (logged.mail_status, logged.dialled.as_str(), logged.ended_at),
+        (MailStatus::Queued, "9-911", None)
+    );
+    let jobs = services.store.list_jobs(10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        (
+            jobs[0].kind.as_str(),
+            jobs[0].payload.clone(),
+            jobs[0].run_at
+        ),
+        ("emergency_mail", call.to_string(), at)
+    );
+
+    let end = at + chrono::Duration::minutes(3);
+    services.emergency.ended(call, end).await;
+    let event = watcher.recv().await.unwrap();
+    assert!(
+        matches!(event.event, DomainEvent::EmergencyEnded { call: c, at: e, .. } if c == call && e == end)
+    );
+    assert_eq!(
+        services
+            .store
+            .get_emergency_call(call)
+            .await
+            .unwrap()
+            .ended_at,
+        Some(end)
+    );
+    assert!(services.emergency.in_progress(&supervisor).is_empty());
+
+    // No contacts: logged as such, no mail job. Its end arrives first.
+    let quick = CallId::from_uuid(Uuid::new_v4());
+    services.emergency.ended(quick, end).await;
+    services.emergency.placed(placed(quick, lone.id)).await;
+    let kinds: Vec<_> = [watcher.recv().await.unwrap(), watcher.recv().await.unwrap()]
+        .iter()
+        .map(|e| match e.event {
+            DomainEvent::EmergencyStarted(_) => "started",
+            DomainEvent::EmergencyEnded { .. } => "ended",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["started", "ended"]);
+    let logged = services.store.get_emergency_call(quick).await.unwrap();
+    assert_eq!(
+        (logged.mail_status, logged.ended_at),
+        (MailStatus::NoContacts, Some(end))
+    );
+    assert_eq!(services.store.list_jobs(10).await.unwrap().len(), 1);
+    assert!(services.emergency.in_progress(&supervisor).is_empty());
 }

@@ -184,11 +184,11 @@ macro_rules! directory_sql {
         use switchboard_core::presence::PresenceState;
         use switchboard_core::{
             BuiltinRole, CapacityProfile, CapacityProfileId, Channel, Email, EmailList, Language, Name, QueueId,
-            QueueKind, QueueNode, QueueTree, Role, RoleKey, RoleScope, Team, TeamId, User, UserId, Username,
+            QueueKind, QueueNode, QueueTree, Role, RoleKey, RoleScope, SiteId, Team, TeamId, User, UserId, Username,
         };
 
         const USER_COLUMNS: &str = "id, username, display_name, email, role_key, capacity_profile_id, languages, \
-             emergency_contacts, totp_enabled, disabled, presence, presence_since, presence_forced_from, created_at";
+             emergency_contacts, site_id, totp_enabled, disabled, presence, presence_since, presence_forced_from, created_at";
         const QUEUE_COLUMNS: &str = "id, channel, parent_id, name, kind, position, priority, languages";
         const HOURS_COLUMNS: &str = "id, name, queue_id, channel, language, time_zone, periods, holidays, closures";
 
@@ -281,6 +281,7 @@ macro_rules! directory_sql {
             let email: Option<String> = row.try_get("email")?;
             let profile: Option<String> = row.try_get("capacity_profile_id")?;
             let forced: Option<String> = row.try_get("presence_forced_from")?;
+            let site: Option<String> = row.try_get("site_id")?;
             Ok(User {
                 id,
                 username: Username::parse(&row.try_get::<String, _>("username")?).map_err(codec::corrupt)?,
@@ -295,6 +296,7 @@ macro_rules! directory_sql {
                 capacity_profile: profile.as_deref().map(|p| codec::id(p, CapacityProfileId::parse)).transpose()?,
                 emergency_contacts: EmailList::parse(&row.try_get::<String, _>("emergency_contacts")?)
                     .map_err(codec::corrupt)?,
+                site: site.as_deref().map(|s| codec::id(s, SiteId::parse)).transpose()?,
                 presence: PresenceState::from_parts(
                     codec::presence(&row.try_get::<String, _>("presence")?)?,
                     codec::time(row.try_get("presence_since")?)?,
@@ -413,22 +415,24 @@ macro_rules! directory_sql {
         #[async_trait]
         impl DirectoryStore for $store {
             async fn center_settings(&self) -> StoreResult<CenterSettings> {
-                let row = sqlx::query("SELECT name, time_zone, languages, country FROM center_settings WHERE id = 1")
+                let row = sqlx::query("SELECT name, time_zone, languages, country, callback_pool FROM center_settings WHERE id = 1")
                     .fetch_one(self.reader()).await?;
                 Ok(CenterSettings {
                     name: row.try_get("name")?,
                     time_zone: row.try_get("time_zone")?,
                     languages: codec::languages(&row.try_get::<String, _>("languages")?)?,
                     country: row.try_get("country")?,
+                    callback_pool: row.try_get("callback_pool")?,
                 })
             }
 
             async fn update_center_settings(&self, settings: &CenterSettings) -> StoreResult<()> {
-                sqlx::query("UPDATE center_settings SET name = $1, time_zone = $2, languages = $3, country = $4 WHERE id = 1")
+                sqlx::query("UPDATE center_settings SET name = $1, time_zone = $2, languages = $3, country = $4, callback_pool = $5 WHERE id = 1")
                     .bind(&settings.name)
                     .bind(&settings.time_zone)
                     .bind(codec::language_texts(&settings.languages))
                     .bind(&settings.country)
+                    .bind(&settings.callback_pool)
                     .execute(self.writer()).await?;
                 Ok(())
             }
@@ -544,8 +548,8 @@ macro_rules! directory_sql {
                 sqlx::query(
                     "INSERT INTO users (id, username, display_name, email, role_key, capacity_profile_id, languages, \
                      emergency_contacts, password_hash, totp_secret, totp_enabled, totp_last_step, disabled, presence, \
-                     presence_since, presence_forced_from, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, 0, $11, $12, $13, $14, $15)",
+                     presence_since, presence_forced_from, created_at, site_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, 0, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(user.id.to_string())
                 .bind(user.username.as_str())
@@ -562,8 +566,9 @@ macro_rules! directory_sql {
                 .bind(millis(presence.since()))
                 .bind(presence.forced_from().map(ToString::to_string))
                 .bind(millis(user.created_at))
+                .bind(user.site.map(|s| s.to_string()))
                 .execute(&mut *tx).await
-                .map_err(|e| StoreError::from(e).conflict_as("that username is taken, or the role or capacity profile does not exist"))?;
+                .map_err(|e| StoreError::from(e).conflict_as("that username is taken, or the role, capacity profile or site does not exist"))?;
                 write_user_links(&mut tx, user).await
                     .map_err(|e| e.conflict_as("a team or queue given does not exist"))?;
                 tx.commit().await?;
@@ -574,7 +579,7 @@ macro_rules! directory_sql {
                 let mut tx = self.writer().begin().await?;
                 let done = sqlx::query(
                     "UPDATE users SET username = $2, display_name = $3, email = $4, role_key = $5, capacity_profile_id = $6, \
-                     languages = $7, emergency_contacts = $8, disabled = $9 WHERE id = $1",
+                     languages = $7, emergency_contacts = $8, disabled = $9, site_id = $10 WHERE id = $1",
                 )
                 .bind(user.id.to_string())
                 .bind(user.username.as_str())
@@ -585,8 +590,9 @@ macro_rules! directory_sql {
                 .bind(codec::language_texts(&user.languages))
                 .bind(user.emergency_contacts.joined())
                 .bind(user.disabled)
+                .bind(user.site.map(|s| s.to_string()))
                 .execute(&mut *tx).await
-                .map_err(|e| StoreError::from(e).conflict_as("that username is taken, or the role or capacity profile does not exist"))?;
+                .map_err(|e| StoreError::from(e).conflict_as("that username is taken, or the role, capacity profile or site does not exist"))?;
                 not_found_unless_one(done.rows_affected(), "user")?;
                 write_user_links(&mut tx, user).await
                     .map_err(|e| e.conflict_as("a team or queue given does not exist"))?;

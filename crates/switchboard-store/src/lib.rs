@@ -20,6 +20,10 @@
 //! - `AuditStore` (`audit.rs`): the audit log, append-only.
 //! - `RecordingStore` (`recordings.rs`): call recordings' metadata, queues' recording setting.
 //! - `DashboardStore` (`dashboards.rs`): the rows dashboards are computed from.
+//! - `EmergencyStore` (`emergency.rs`): emergency numbers, sites and agents' civic addresses,
+//!   callback-number leases.
+//! - `EmergencyLogStore` (`emergency_log.rs`): the restricted emergency log and the notification
+//!   template.
 //!
 //! `Store` is all of them together, plus the backend's name and a health check, so an
 //! `Arc<dyn Store>` serves every caller; `use switchboard_store::prelude::*` brings every
@@ -32,6 +36,8 @@ mod codec;
 mod contacts;
 mod dashboards;
 mod directory;
+mod emergency;
+mod emergency_log;
 mod error;
 mod jobs;
 mod policy;
@@ -48,6 +54,8 @@ pub use chat::ChatStore;
 pub use contacts::ContactStore;
 pub use dashboards::DashboardStore;
 pub use directory::DirectoryStore;
+pub use emergency::EmergencyStore;
+pub use emergency_log::{EmergencyCall, EmergencyFilter, EmergencyLogStore};
 pub use error::StoreError;
 pub use jobs::JobStore;
 pub use policy::{PolicyScope, PolicyStore};
@@ -70,8 +78,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The store traits, to bring every area's methods into scope at once.
 pub mod prelude {
     pub use crate::{
-        AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore, JobStore, PolicyStore,
-        RecordingStore, Store, VoiceStore,
+        AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore, EmergencyLogStore,
+        EmergencyStore, JobStore, PolicyStore, RecordingStore, Store, VoiceStore,
     };
 }
 
@@ -87,6 +95,8 @@ pub trait Store:
     + AuditStore
     + RecordingStore
     + DashboardStore
+    + EmergencyStore
+    + EmergencyLogStore
     + Send
     + Sync
     + 'static

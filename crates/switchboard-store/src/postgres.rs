@@ -36,6 +36,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../migrations/postgres/0015_member_lookups.sql"),
     ),
+    (
+        16,
+        include_str!("../migrations/postgres/0016_emergency.sql"),
+    ),
+    (
+        17,
+        include_str!("../migrations/postgres/0017_emergency_log.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.
@@ -130,4 +138,10 @@ mod recordings {
 }
 mod dashboards {
     crate::dashboards::dashboards_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+mod emergency {
+    crate::emergency::emergency_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+mod emergency_log {
+    crate::emergency_log::emergency_log_sql!(super::PostgresStore, sqlx::postgres::PgRow);
 }

@@ -18,6 +18,9 @@ pub struct CenterSettings {
     /// The ISO code of the center's country (`US`, `CA`, `PR`, `GB`, `DK`): its numbering
     /// plan and emergency numbers.
     pub country: String,
+    /// The callback numbers leased to agents who dial an emergency number, as the admin wrote
+    /// them (`15550190-15550199`, checked with `emergency::parse_pool` when saved).
+    pub callback_pool: String,
 }
 
 /// What a user signs in with.

@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../migrations/sqlite/0015_member_lookups.sql"),
     ),
+    (16, include_str!("../migrations/sqlite/0016_emergency.sql")),
+    (
+        17,
+        include_str!("../migrations/sqlite/0017_emergency_log.sql"),
+    ),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).
@@ -131,4 +136,10 @@ mod recordings {
 }
 mod dashboards {
     crate::dashboards::dashboards_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+mod emergency {
+    crate::emergency::emergency_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+mod emergency_log {
+    crate::emergency_log::emergency_log_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 }

@@ -162,7 +162,7 @@ macro_rules! voice_sql {
         crate::sql::opt_id!($row);
 
         const TRUNK_COLUMNS: &str =
-            "id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, max_calls, max_calls_per_second, header_flags";
+            "id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, max_calls, max_calls_per_second, header_flags, emergency";
         const CALL_COLUMNS: &str = "id, caller, did, ivr_path, queue_id, agent_id, contact_id, started_at, queued_at, \
              ringing_at, answered_at, ended_at, disposition, ended_by, transfers, rtp_from_caller, rtp_to_caller, rtp_from_agent, rtp_to_agent, \
              verified_customer, bad_actor, repeat_customer, direction, whisper_ms";
@@ -195,6 +195,7 @@ macro_rules! voice_sql {
                 max_calls: limit("max_calls")?,
                 max_calls_per_second: limit("max_calls_per_second")?,
                 header_flags: header_flags(&row.try_get::<String, _>("header_flags")?)?,
+                emergency: row.try_get("emergency")?,
             })
         }
 
@@ -235,6 +236,8 @@ macro_rules! voice_sql {
                     .transpose()?,
                 // Live state only: a stored call has no recording running.
                 recording: None,
+                // Emergency calls are never stored (EMG-6).
+                emergency: None,
             })
         }
 
@@ -256,12 +259,13 @@ macro_rules! voice_sql {
 
             async fn put_trunk(&self, trunk: &switchboard_core::voice::Trunk) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO trunks (id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, created_at, max_calls, max_calls_per_second, header_flags) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                    "INSERT INTO trunks (id, name, direction, addresses, username, secret, host, port, tcp, caller_id, dial_rules, created_at, max_calls, max_calls_per_second, header_flags, emergency) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, direction = excluded.direction, addresses = excluded.addresses, \
                      username = excluded.username, secret = excluded.secret, host = excluded.host, port = excluded.port, tcp = excluded.tcp, \
                      caller_id = excluded.caller_id, dial_rules = excluded.dial_rules, max_calls = excluded.max_calls, \
-                     max_calls_per_second = excluded.max_calls_per_second, header_flags = excluded.header_flags",
+                     max_calls_per_second = excluded.max_calls_per_second, header_flags = excluded.header_flags, \
+                     emergency = excluded.emergency",
                 )
                 .bind(trunk.id.to_string())
                 .bind(trunk.name.as_str())
@@ -278,12 +282,14 @@ macro_rules! voice_sql {
                 .bind(trunk.max_calls.map(i64::from))
                 .bind(trunk.max_calls_per_second.map(i64::from))
                 .bind(header_flags_text(&trunk.header_flags))
+                .bind(trunk.emergency)
                 .execute(self.writer()).await?;
                 Ok(())
             }
 
             async fn delete_trunk(&self, id: switchboard_core::TrunkId) -> StoreResult<()> {
-                let done = sqlx::query("DELETE FROM trunks WHERE id = $1").bind(id.to_string()).execute(self.writer()).await?;
+                let done = sqlx::query("DELETE FROM trunks WHERE id = $1").bind(id.to_string()).execute(self.writer()).await
+                    .map_err(|e| StoreError::from(e).conflict_as("an emergency number routes through this trunk: change the emergency numbers first"))?;
                 not_found_unless_one(done.rows_affected(), "trunk")
             }
 

@@ -56,6 +56,7 @@ fn user(username: &str, role: BuiltinRole) -> User {
         languages: vec![],
         capacity_profile: None,
         emergency_contacts: EmailList::default(),
+        site: None,
         presence: PresenceState::new(now()),
         disabled: false,
         totp_enabled: false,
@@ -81,6 +82,7 @@ async fn story(store: Arc<dyn Store>) {
             Language::parse("en").unwrap(),
         ],
         country: "DK".into(),
+        callback_pool: "15550190-15550199, +4533000000".into(),
     };
     store.update_center_settings(&settings).await.unwrap();
     assert_eq!(store.center_settings().await.unwrap(), settings);
@@ -524,8 +526,10 @@ async fn story(store: Arc<dyn Store>) {
 
     chat_story(store.as_ref(), refunds.id, agent.id).await;
     voice_story(store.as_ref(), refunds.id).await;
+    emergency_story(store.as_ref()).await;
     recordings_story(store.as_ref()).await;
     dashboards_story(store.as_ref()).await;
+    emergency_log_story(store.as_ref(), agent.id).await;
 
     // Deleting a team removes memberships, not users.
     store.delete_team(red.id).await.unwrap();
@@ -534,6 +538,459 @@ async fn story(store: Arc<dyn Store>) {
         store.get_team(red.id).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// Emergency calls: the registry (seeded, replaced whole, a refused replacement changes
+/// nothing, a direct-routing trunk cannot be deleted), sites, agents' own addresses and the
+/// effective location, callback leases.
+async fn emergency_story(store: &dyn Store) {
+    use switchboard_core::emergency::location::{AddressInput, CivicAddress, SetBy, Site};
+    use switchboard_core::emergency::{EmergencyNumber, Lease, Registry};
+    use switchboard_core::voice::{Trunk, TrunkDirection};
+    use switchboard_core::{SiteId, TrunkId};
+    let backend = store.backend();
+
+    // The registry starts as the core's default.
+    assert_eq!(
+        store.emergency_registry().await.unwrap(),
+        Registry::default(),
+        "{backend}: seeded registry"
+    );
+    let trunk = Trunk {
+        id: TrunkId::from_uuid(Uuid::new_v4()),
+        name: name("Emergency carrier"),
+        direction: TrunkDirection::Outbound,
+        addresses: vec![],
+        username: None,
+        secret: None,
+        host: Some("e911.example.net".into()),
+        port: None,
+        tcp: false,
+        caller_id: None,
+        dial_rules: vec![],
+        max_calls: None,
+        max_calls_per_second: None,
+        header_flags: vec![],
+        emergency: true,
+    };
+    store.put_trunk(&trunk).await.unwrap();
+    assert!(store.get_trunk(trunk.id).await.unwrap().emergency);
+    // Kept in the order given, not sorted.
+    let registry = Registry {
+        numbers: vec![
+            EmergencyNumber::new("GB", "999", false, None).unwrap(),
+            EmergencyNumber::new("US", "911", false, Some(trunk.id)).unwrap(),
+            EmergencyNumber::new("US", "933", true, None).unwrap(),
+        ],
+    };
+    store.set_emergency_registry(&registry).await.unwrap();
+    assert_eq!(
+        store.emergency_registry().await.unwrap(),
+        registry,
+        "{backend}"
+    );
+    // A replacement naming a trunk that does not exist, or a number twice, changes nothing.
+    let ghost = Registry {
+        numbers: vec![
+            EmergencyNumber::new("DK", "112", false, None).unwrap(),
+            EmergencyNumber::new("US", "911", false, Some(TrunkId::from_uuid(Uuid::new_v4())))
+                .unwrap(),
+        ],
+    };
+    assert!(
+        matches!(
+            store.set_emergency_registry(&ghost).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: unknown trunk"
+    );
+    let twice = Registry {
+        numbers: vec![
+            EmergencyNumber::new("DK", "112", false, None).unwrap(),
+            EmergencyNumber::new("DK", "112", true, None).unwrap(),
+        ],
+    };
+    assert!(matches!(
+        store.set_emergency_registry(&twice).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.emergency_registry().await.unwrap(),
+        registry,
+        "{backend}: refused replacements changed nothing"
+    );
+    // A trunk that an emergency number routes through stays.
+    assert!(
+        matches!(
+            store.delete_trunk(trunk.id).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: direct-routing trunk deleted"
+    );
+    store
+        .set_emergency_registry(&Registry::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.emergency_registry().await.unwrap(),
+        Registry::default()
+    );
+    store.delete_trunk(trunk.id).await.unwrap();
+
+    // Sites.
+    let address = |street: &str, number: &str| {
+        CivicAddress::parse(&AddressInput {
+            country: "US".into(),
+            state: "IL".into(),
+            city: "Springfield".into(),
+            street: street.into(),
+            number: number.into(),
+            postcode: "62701".into(),
+            floor: "2".into(),
+            method: "DHCP".into(),
+            ..AddressInput::default()
+        })
+        .unwrap()
+    };
+    let mut office = Site {
+        id: SiteId::from_uuid(Uuid::new_v4()),
+        name: name("Office"),
+        address: address("Main Street", "100"),
+    };
+    let annex = Site {
+        id: SiteId::from_uuid(Uuid::new_v4()),
+        name: name("Annex"),
+        address: address("Elm Street", "7"),
+    };
+    store.create_site(&office).await.unwrap();
+    store.create_site(&annex).await.unwrap();
+    assert_eq!(
+        store.get_site(office.id).await.unwrap(),
+        office,
+        "{backend}"
+    );
+    assert_eq!(
+        store.list_sites().await.unwrap(),
+        vec![annex.clone(), office.clone()],
+        "{backend}: sites by name"
+    );
+    let same_name = Site {
+        id: SiteId::from_uuid(Uuid::new_v4()),
+        ..office.clone()
+    };
+    assert!(matches!(
+        store.create_site(&same_name).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.update_site(&same_name).await,
+        Err(StoreError::NotFound(_))
+    ));
+    office.name = name("Head office");
+    office.address = address("Main Street", "101");
+    store.update_site(&office).await.unwrap();
+    assert_eq!(store.get_site(office.id).await.unwrap(), office);
+    let renamed_like_office = Site {
+        name: office.name.clone(),
+        ..annex.clone()
+    };
+    assert!(matches!(
+        store.update_site(&renamed_like_office).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.get_site(SiteId::from_uuid(Uuid::new_v4())).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // A user on a site is located there until they have an address of their own.
+    let mut carol = user("carol", BuiltinRole::Agent);
+    carol.site = Some(office.id);
+    store.create_user(&carol, None).await.unwrap();
+    assert_eq!(
+        store.get_user(carol.id).await.unwrap().site,
+        Some(office.id)
+    );
+    let mut dave = user("dave", BuiltinRole::Agent);
+    dave.site = Some(SiteId::from_uuid(Uuid::new_v4()));
+    assert!(
+        matches!(
+            store.create_user(&dave, None).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: user on a missing site"
+    );
+    dave.site = None;
+    store.create_user(&dave, None).await.unwrap();
+    assert_eq!(store.location_of(dave.id).await.unwrap(), None);
+    assert_eq!(store.agent_address(carol.id).await.unwrap(), None);
+    assert_eq!(
+        store.location_of(carol.id).await.unwrap(),
+        Some(office.address.clone())
+    );
+    let home = address("Oak Avenue", "12");
+    store
+        .set_agent_address(carol.id, &home, SetBy::Agent)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.agent_address(carol.id).await.unwrap(),
+        Some((home.clone(), SetBy::Agent))
+    );
+    assert_eq!(
+        store.location_of(carol.id).await.unwrap(),
+        Some(home.clone())
+    );
+    let desk = address("Oak Avenue", "14");
+    store
+        .set_agent_address(carol.id, &desk, SetBy::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.agent_address(carol.id).await.unwrap(),
+        Some((desk.clone(), SetBy::Admin)),
+        "{backend}: replaced"
+    );
+    assert!(matches!(
+        store
+            .set_agent_address(UserId::from_uuid(Uuid::new_v4()), &home, SetBy::Admin)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    // A site with users on it stays; moving them away lets it go.
+    assert!(
+        matches!(
+            store.delete_site(office.id).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: site in use deleted"
+    );
+    store.clear_agent_address(carol.id).await.unwrap();
+    store.clear_agent_address(carol.id).await.unwrap();
+    assert_eq!(
+        store.location_of(carol.id).await.unwrap(),
+        Some(office.address.clone())
+    );
+    carol.site = Some(annex.id);
+    store.update_user(&carol).await.unwrap();
+    assert_eq!(
+        store.location_of(carol.id).await.unwrap(),
+        Some(annex.address.clone())
+    );
+    store.delete_site(office.id).await.unwrap();
+    assert!(matches!(
+        store.delete_site(office.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Callback leases: one row per number, replaced when the number is leased again.
+    assert!(store.callback_leases().await.unwrap().is_empty());
+    let lease = |number: &str, agent: UserId, minutes: i64| Lease {
+        number: number.into(),
+        agent,
+        leased_at: now() + Duration::minutes(minutes),
+        expires_at: now() + Duration::minutes(minutes + 60),
+    };
+    store
+        .put_lease(&lease("15550191", carol.id, 0))
+        .await
+        .unwrap();
+    store
+        .put_lease(&lease("15550190", dave.id, 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.callback_leases().await.unwrap(),
+        vec![
+            lease("15550190", dave.id, 5),
+            lease("15550191", carol.id, 0)
+        ],
+        "{backend}"
+    );
+    store
+        .put_lease(&lease("15550191", dave.id, 70))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.callback_leases().await.unwrap(),
+        vec![
+            lease("15550190", dave.id, 5),
+            lease("15550191", dave.id, 70)
+        ],
+        "{backend}: upserted by number"
+    );
+    assert!(matches!(
+        store
+            .put_lease(&lease("15550192", UserId::from_uuid(Uuid::new_v4()), 0))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.callback_leases().await.unwrap().len(), 2);
+    assert_eq!(
+        store.center_settings().await.unwrap().callback_pool,
+        "15550190-15550199, +4533000000"
+    );
+}
+
+/// The emergency log and the notification template: calls logged, ended once, their mail's
+/// state kept, listed newest first by agent and time; the default template until one is saved.
+async fn emergency_log_story(store: &dyn Store, agent: UserId) {
+    use switchboard_core::emergency::notice::{MailStatus, Template};
+    use switchboard_core::CallId;
+    use switchboard_store::{EmergencyCall, EmergencyFilter};
+    let backend = store.backend();
+
+    assert_eq!(
+        store.emergency_template().await.unwrap(),
+        Template::default(),
+        "{backend}: the default until one is saved"
+    );
+    let template = Template::parse("{agent_name} dialled {number}", "At {time}.\nBye").unwrap();
+    store
+        .put_emergency_template(&template, now())
+        .await
+        .unwrap();
+    let changed = Template::parse("Emergency: {agent_name}", "At {time}, {location}.").unwrap();
+    store.put_emergency_template(&changed, now()).await.unwrap();
+    assert_eq!(
+        store.emergency_template().await.unwrap(),
+        changed,
+        "{backend}"
+    );
+
+    let other = UserId::from_uuid(Uuid::new_v4());
+    let call = |minutes: i64, who: UserId| EmergencyCall {
+        call: CallId::from_uuid(Uuid::new_v4()),
+        agent: who,
+        agent_name: "Dana".into(),
+        started_at: now() + Duration::minutes(minutes),
+        ended_at: None,
+        dialled: "9-911".into(),
+        number: "911".into(),
+        test: false,
+        callback_number: Some("15550190".into()),
+        location: Some("12 Main St, Springfield IL 62701, US".into()),
+        mail_status: MailStatus::Queued,
+        mail_error: None,
+        mail_sent_at: None,
+    };
+    let first = call(0, agent);
+    let second = EmergencyCall {
+        number: "933".into(),
+        dialled: "933".into(),
+        test: true,
+        callback_number: None,
+        location: None,
+        mail_status: MailStatus::NoContacts,
+        ..call(10, agent)
+    };
+    let third = call(20, other);
+    for c in [&first, &second, &third] {
+        store.insert_emergency_call(c).await.unwrap();
+    }
+    assert!(
+        matches!(
+            store.insert_emergency_call(&first).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: a call is logged once"
+    );
+    assert_eq!(store.get_emergency_call(second.call).await.unwrap(), second);
+
+    // Ended once: a second end keeps the first.
+    let ended = now() + Duration::minutes(4);
+    store.end_emergency_call(first.call, ended).await.unwrap();
+    store
+        .end_emergency_call(first.call, ended + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .end_emergency_call(CallId::from_uuid(Uuid::new_v4()), ended)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // The mail fails, then goes.
+    store
+        .set_emergency_mail(
+            first.call,
+            MailStatus::Failed,
+            Some("connection refused"),
+            now(),
+        )
+        .await
+        .unwrap();
+    let failed = store.get_emergency_call(first.call).await.unwrap();
+    assert_eq!(
+        (
+            failed.mail_status,
+            failed.mail_error.as_deref(),
+            failed.ended_at
+        ),
+        (MailStatus::Failed, Some("connection refused"), Some(ended)),
+        "{backend}"
+    );
+    let sent_at = now() + Duration::seconds(30);
+    store
+        .set_emergency_mail(first.call, MailStatus::Sent, None, sent_at)
+        .await
+        .unwrap();
+    let sent = store.get_emergency_call(first.call).await.unwrap();
+    assert_eq!(
+        (sent.mail_status, sent.mail_error, sent.mail_sent_at),
+        (MailStatus::Sent, None, Some(sent_at)),
+        "{backend}"
+    );
+
+    let list = |filter: EmergencyFilter| async move {
+        store
+            .list_emergency_calls(&filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.call)
+            .collect::<Vec<_>>()
+    };
+    let all = EmergencyFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(
+        list(all.clone()).await,
+        vec![third.call, second.call, first.call],
+        "{backend}: newest first"
+    );
+    assert_eq!(
+        list(EmergencyFilter {
+            agent: Some(agent),
+            ..all.clone()
+        })
+        .await,
+        vec![second.call, first.call]
+    );
+    assert_eq!(
+        list(EmergencyFilter {
+            from: Some(now() + Duration::minutes(10)),
+            to: Some(now() + Duration::minutes(20)),
+            ..all.clone()
+        })
+        .await,
+        vec![second.call],
+        "{backend}: from is inclusive, to is not"
+    );
+    assert_eq!(
+        list(EmergencyFilter {
+            in_progress: true,
+            ..all.clone()
+        })
+        .await,
+        vec![third.call, second.call]
+    );
+    assert_eq!(
+        list(EmergencyFilter { limit: 1, ..all }).await,
+        vec![third.call]
+    );
 }
 
 /// Dashboards: a seeded day of contacts with known outcomes in one queue (and some outside
@@ -750,11 +1207,13 @@ async fn voice_story(store: &dyn Store, not_voice: QueueId) {
         header_flags: vec![
             HeaderFlag::new("X-Verified-Customer", "reserved_verified_customer").unwrap(),
         ],
+        emergency: false,
     };
     store.put_trunk(&trunk).await.unwrap();
     assert_eq!(store.get_trunk(trunk.id).await.unwrap(), trunk, "{backend}");
     trunk.name = name("Carrier (renamed)");
     trunk.port = None;
+    trunk.emergency = true;
     store.put_trunk(&trunk).await.unwrap();
     assert_eq!(
         store.list_trunks().await.unwrap(),
@@ -1428,6 +1887,8 @@ async fn sqlite_tells_the_story() {
     // Reopening runs no migration twice and keeps the data.
     let reopened = switchboard_store::open(&url).await.unwrap();
     assert_eq!(reopened.center_settings().await.unwrap().name, "Acme");
+    // Callback leases survive a restart.
+    assert_eq!(reopened.callback_leases().await.unwrap().len(), 2);
     drop(reopened);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -1486,4 +1947,6 @@ async fn postgres_tells_the_story() {
     drop(store);
     let reopened = switchboard_store::open(&url).await.unwrap();
     assert_eq!(reopened.center_settings().await.unwrap().name, "Acme");
+    // Callback leases survive a restart.
+    assert_eq!(reopened.callback_leases().await.unwrap().len(), 2);
 }

@@ -78,6 +78,8 @@ pub struct Center {
     pub replies: HashMap<u64, Result<CallRecord, CallError>>,
     /// What browser sessions were told, in order.
     pub browser: Vec<BrowserOp>,
+    /// Numbers agents dialled from their phones, waiting for the shell's decision.
+    pub phone_dials: Vec<(CallId, UserId, String)>,
     next_token: u64,
     /// The voice configuration last handed to the engine.
     pub directory: Directory,
@@ -137,6 +139,7 @@ impl Center {
                         HeaderFlag::new("X-Fraud-Risk", "reserved_bad_actor")
                             .expect("a valid flag"),
                     ],
+                    emergency: false,
                 },
                 Trunk {
                     id: TrunkId::from_uuid(uuid(23)),
@@ -153,6 +156,7 @@ impl Center {
                     max_calls: None,
                     max_calls_per_second: None,
                     header_flags: vec![],
+                    emergency: false,
                 },
                 Trunk {
                     id: TrunkId::from_uuid(uuid(22)),
@@ -169,6 +173,7 @@ impl Center {
                     max_calls: None,
                     max_calls_per_second: None,
                     header_flags: vec![],
+                    emergency: false,
                 },
             ],
             dids: vec![Did {
@@ -213,6 +218,7 @@ impl Center {
             renders: Vec::new(),
             replies: HashMap::new(),
             browser: Vec::new(),
+            phone_dials: Vec::new(),
             next_token: 0,
             directory: directory.clone(),
             queues,
@@ -348,6 +354,11 @@ impl Center {
                     }
                 }
                 Output::Call(record) => self.records.push(record),
+                Output::PhoneDial {
+                    call,
+                    agent,
+                    number,
+                } => self.phone_dials.push((call, agent, number)),
                 Output::Browser(op) => self.browser.push(op),
                 Output::Metric(metric) => self.metrics.push(metric),
                 Output::Reply { token, result } => {
@@ -385,6 +396,17 @@ impl Center {
         number: &str,
         from: Option<switchboard_call::SessionId>,
     ) -> Result<CallRecord, CallError> {
+        self.dial_with(agent, number, from, None)
+    }
+
+    /// An agent places a call, an emergency call with `emergency`; returns the engine's answer.
+    pub fn dial_with(
+        &mut self,
+        agent: UserId,
+        number: &str,
+        from: Option<switchboard_call::SessionId>,
+        emergency: Option<switchboard_call::EmergencyDial>,
+    ) -> Result<CallRecord, CallError> {
         self.next_token += 1;
         let token = self.next_token;
         self.input(Input::Dial {
@@ -392,6 +414,7 @@ impl Center {
             agent,
             number: number.into(),
             from,
+            emergency: emergency.map(Box::new),
         });
         self.replies
             .remove(&token)

@@ -124,6 +124,13 @@ impl Peer {
         call
     }
 
+    /// An agent's phone, signed in as `username`, dialling `number`.
+    pub fn dial(&self, username: &str, number: &str, offer: Option<String>) -> Outgoing {
+        let mut call = self.call(number, offer);
+        call.from = format!("<sip:{username}@{ENGINE}>;tag=d{}", self.next());
+        call
+    }
+
     /// Our answer to an INVITE the engine sent here.
     pub fn answer(&self, invite: &Request, status: u16, body: Option<String>) -> Message {
         let mut response = Response::to(invite, status, "Answer", Some("phone"));
@@ -205,6 +212,40 @@ impl Outgoing {
     pub fn invite(&self) -> Message {
         let head = self.head("INVITE", 1, &self.invite_branch, &self.to);
         with_body(head, self.offer.as_deref().unwrap_or(""), "application/sdp")
+    }
+
+    /// The INVITE again after a challenge, with digest credentials: CSeq 2, a new branch.
+    pub fn invite_authorized(&self, authorization: &str) -> Message {
+        let head = self.head(
+            "INVITE",
+            2,
+            &format!("{}-auth", self.invite_branch),
+            &self.to,
+        );
+        let head = format!("{head}Authorization: {authorization}\r\n");
+        with_body(head, self.offer.as_deref().unwrap_or(""), "application/sdp")
+    }
+
+    /// The ACK for a final refusal of the authorized INVITE.
+    pub fn ack_authorized_refusal(&self) -> Message {
+        let head = self.head(
+            "ACK",
+            2,
+            &format!("{}-auth", self.invite_branch),
+            &self.to_with_tag(),
+        );
+        with_body(head, "", "")
+    }
+
+    /// The ACK for the engine's 2xx answer to the authorized INVITE.
+    pub fn ack_authorized(&self) -> Message {
+        let head = self.head(
+            "ACK",
+            2,
+            &format!("{}-auth-ack", self.invite_branch),
+            &self.to_with_tag(),
+        );
+        with_body(head, "", "")
     }
 
     /// Notes the To tag of the engine's answer.

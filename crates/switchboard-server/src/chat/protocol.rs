@@ -436,6 +436,10 @@ pub enum ServerEvent {
         transfers: usize,
         /// The call's contact: its wrap-up goes to `PUT /api/v1/contacts/{contact_id}/wrap-up`.
         contact_id: Option<String>,
+        /// `outgoing` for the agent's emergency call, `callback` for the emergency service
+        /// calling back on their leased number (EMG-4, EMG-5); absent otherwise.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        emergency: Option<&'static str>,
     },
     /// Our SDP answer to the browser's offer for this leg.
     CallSdp {

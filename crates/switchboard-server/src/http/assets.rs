@@ -14,13 +14,14 @@ const AGENT_DESK: &str = include_str!("../../web/agent/desk.js");
 const AGENT_PHONE: &str = include_str!("../../web/agent/phone.js");
 const AGENT_WRAPUP: &str = include_str!("../../web/agent/wrapup.js");
 const AGENT_WEBRTC: &str = include_str!("../../web/agent/webrtc.js");
+const AGENT_LOCATION: &str = include_str!("../../web/agent/location.js");
 const PORTAL_DASHBOARDS: &str = include_str!("../../web/portal/dashboards.js");
 const DEMO_PAGE: &str = include_str!("../../web/demo/index.html");
 
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// The portal's files: its page, its stylesheet and its modules, each at `/portal/<name>`.
-const PORTAL: [(&str, &str, &str); 12] = [
+const PORTAL: [(&str, &str, &str); 14] = [
     (
         "/portal/",
         "text/html; charset=utf-8",
@@ -75,6 +76,16 @@ const PORTAL: [(&str, &str, &str); 12] = [
         "/portal/audit.js",
         JS,
         include_str!("../../web/portal/audit.js"),
+    ),
+    (
+        "/portal/emergency.js",
+        JS,
+        include_str!("../../web/portal/emergency.js"),
+    ),
+    (
+        "/portal/emergency_log.js",
+        JS,
+        include_str!("../../web/portal/emergency_log.js"),
     ),
     (
         "/portal/watch.js",
@@ -148,6 +159,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/agent/wrapup.js",
             get(|| async { asset("text/javascript; charset=utf-8", AGENT_WRAPUP) }),
+        )
+        .route(
+            "/agent/location.js",
+            get(|| async { asset("text/javascript; charset=utf-8", AGENT_LOCATION) }),
         )
         .route(
             "/demo/",

@@ -38,6 +38,9 @@ impl From<DialError> for ApiError {
                 "voice_outbound_not_allowed",
                 error.to_string(),
             ),
+            DialError::Emergency(refusal) => {
+                ApiError::new(StatusCode::FORBIDDEN, refusal.code(), refusal.to_string())
+            }
             DialError::Store(store) => store.into(),
         }
     }

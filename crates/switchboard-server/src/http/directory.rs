@@ -16,7 +16,7 @@ use chrono::Utc;
 use switchboard_core::presence::PresenceState;
 use switchboard_core::{
     Actor, CapacityProfileId, Email, EmailList, Language, Name, Permission, PermissionSet, QueueId,
-    Role, RoleKey, RoleScope, Target, Team, TeamId, User, UserId, Username,
+    Role, RoleKey, RoleScope, SiteId, Target, Team, TeamId, User, UserId, Username,
 };
 use switchboard_services::config::ConfigArea;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -53,7 +53,21 @@ pub fn parse_languages(texts: &[String]) -> ApiResult<Vec<Language>> {
     Ok(list)
 }
 
-fn user_target(user: &User) -> Target<'_> {
+/// The site a user is placed on, which must exist.
+async fn site_of(app: &AppState, text: Option<&str>) -> ApiResult<Option<SiteId>> {
+    let Some(text) = text else { return Ok(None) };
+    let id = SiteId::parse(text)?;
+    match app.services.store.get_site(id).await {
+        Ok(_) => Ok(Some(id)),
+        Err(switchboard_store::StoreError::NotFound(_)) => Err(ApiError::bad_request(
+            "invalid_field",
+            format!("site `{id}` does not exist"),
+        )),
+        Err(other) => Err(other.into()),
+    }
+}
+
+pub(super) fn user_target(user: &User) -> Target<'_> {
     Target::User {
         id: user.id,
         teams: &user.teams,
@@ -62,7 +76,7 @@ fn user_target(user: &User) -> Target<'_> {
 
 /// Whether the actor may see this user's record: themselves, or someone in their reach as a
 /// user editor or monitor.
-fn may_view(actor: &Actor, user: &User) -> bool {
+pub(super) fn may_view(actor: &Actor, user: &User) -> bool {
     user.id == actor.user_id
         || [
             Permission::UsersEdit,
@@ -154,6 +168,7 @@ async fn create_user(
             .map(CapacityProfileId::parse)
             .transpose()?,
         emergency_contacts: EmailList::parse(input.emergency_contacts.as_deref().unwrap_or(""))?,
+        site: site_of(&app, input.site_id.as_deref()).await?,
         presence: PresenceState::new(now),
         disabled: false,
         totp_enabled: false,
@@ -241,6 +256,9 @@ async fn update_user(
     }
     if let Some(text) = &changes.emergency_contacts {
         user.emergency_contacts = EmailList::parse(text)?;
+    }
+    if let Some(site) = &changes.site_id {
+        user.site = site_of(&app, site.as_deref()).await?;
     }
     if let Some(disabled) = changes.disabled {
         user.disabled = disabled;

@@ -202,13 +202,7 @@ impl CurrentUser {
             return Err(ApiError::unauthorized("the user is disabled"));
         }
         let role = app.services.store.get_role(&user.role).await?;
-        let actor = Actor {
-            user_id: user.id,
-            role,
-            teams: user.teams.clone(),
-            managed_teams: user.managed_teams.clone(),
-            queues: user.queues.clone(),
-        };
+        let actor = Actor::of(&user, role);
         Ok(Self {
             user,
             actor,

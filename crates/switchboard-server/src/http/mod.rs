@@ -11,6 +11,8 @@ pub mod chat;
 pub mod dashboards;
 pub mod dialing;
 pub mod directory;
+pub mod emergency;
+pub mod emergency_log;
 pub mod error;
 pub mod extract;
 pub mod live;
@@ -54,6 +56,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
         (name = "apps", description = "Apps API for integrations"),
         (name = "chat", description = "Web chat: WebSocket protocols, attachments, tickets, tones"),
         (name = "system", description = "Health and metrics"),
+        (name = "emergency", description = "Emergency numbers, sites and agents' locations"),
+        (name = "emergency", description = "Emergency calls: the restricted emergency log, the notification template, calls in progress"),
     )
 )]
 struct ApiDoc;
@@ -88,6 +92,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(voice::routes())
         .merge(recordings::routes())
         .merge(dialing::routes())
+        .merge(emergency::routes())
+        .merge(emergency_log::routes())
         .merge(wrapup::routes())
         .merge(whisper::routes())
         .merge(monitor::routes())

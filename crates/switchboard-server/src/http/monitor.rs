@@ -68,6 +68,9 @@ async fn monitorable(
         .into_iter()
         .find(|c| c.id == call)
         .ok_or_else(|| ApiError::not_found("call"))?;
+    if record.emergency.is_some() {
+        return Err(crate::voice::VoiceError::Confidential.into());
+    }
     let teams = app.services.teams_by_user().await?;
     if !super::voice::visible(current, &record, &teams) {
         return Err(ApiError::not_found("call"));

@@ -492,11 +492,19 @@ async fn update_settings(
         }
         None => app.services.store.center_settings().await?.country,
     };
+    let callback_pool = match input.callback_pool {
+        Some(pool) => {
+            switchboard_core::emergency::parse_pool(&pool).map_err(super::emergency::refused)?;
+            pool.trim().to_owned()
+        }
+        None => app.services.store.center_settings().await?.callback_pool,
+    };
     let settings = CenterSettings {
         name: Name::parse("name", &input.name)?.to_string(),
         time_zone: parse_time_zone(&input.time_zone)?.name().to_owned(),
         languages: parse_languages(&input.languages)?,
         country,
+        callback_pool,
     };
     app.services.store.update_center_settings(&settings).await?;
     app.services.config.changed(ConfigArea::Settings).await?;

@@ -58,6 +58,11 @@ impl From<VoiceError> for ApiError {
                 "voice_off",
                 "voice is not running on this server",
             ),
+            VoiceError::Confidential => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "emergency_call",
+                VoiceError::Confidential.to_string(),
+            ),
         }
     }
 }
@@ -127,6 +132,10 @@ pub struct TrunkInput {
     /// saying `true`, `yes` or `1` sets the flag, `false`, `no` or `0` clears it.
     #[serde(default)]
     pub header_flags: Vec<HeaderFlagView>,
+    /// Outbound: the trunk may carry emergency calls (for emergency numbers without a direct
+    /// route of their own). Default false.
+    #[serde(default)]
+    pub emergency: bool,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -154,6 +163,8 @@ pub struct TrunkView {
     pub max_calls: Option<u32>,
     pub max_calls_per_second: Option<u32>,
     pub header_flags: Vec<HeaderFlagView>,
+    /// Whether the trunk may carry emergency calls.
+    pub emergency: bool,
 }
 
 fn trunk_view(t: &Trunk) -> TrunkView {
@@ -187,6 +198,7 @@ fn trunk_view(t: &Trunk) -> TrunkView {
                 property: f.property.clone(),
             })
             .collect(),
+        emergency: t.emergency,
     }
 }
 
@@ -277,6 +289,7 @@ fn trunk_from(id: TrunkId, input: TrunkInput, previous: Option<&Trunk>) -> ApiRe
             .iter()
             .map(|f| HeaderFlag::new(&f.header, &f.property))
             .collect::<Result<_, _>>()?,
+        emergency: input.emergency,
     };
     if trunk.header_flags.len() > 16 {
         return Err(ApiError::bad_request(
@@ -284,7 +297,8 @@ fn trunk_from(id: TrunkId, input: TrunkInput, previous: Option<&Trunk>) -> ApiRe
             "a trunk has at most 16 header flags",
         ));
     }
-    trunk.check()?;
+    // Said plainly (`emergency: only an outbound trunk…`), as the emergency settings are.
+    trunk.check().map_err(super::emergency::refused)?;
     Ok(trunk)
 }
 
@@ -335,6 +349,20 @@ async fn update_trunk(
     let id = TrunkId::parse(&id)?;
     let previous = app.services.store.get_trunk(id).await?;
     let trunk = trunk_from(id, input, Some(&previous))?;
+    if trunk.direction != TrunkDirection::Outbound
+        && app
+            .services
+            .store
+            .emergency_registry()
+            .await?
+            .numbers
+            .iter()
+            .any(|n| n.trunk == Some(id))
+    {
+        return Err(ApiError::conflict(
+            "an emergency number routes through this trunk, so it stays outbound: change the emergency numbers first",
+        ));
+    }
     app.services.store.put_trunk(&trunk).await?;
     app.services.config.changed(ConfigArea::Trunks).await?;
     Ok(Json(trunk_view(&trunk)))
@@ -619,6 +647,10 @@ pub(super) fn visible(
     record: &CallRecord,
     teams: &HashMap<UserId, Vec<TeamId>>,
 ) -> bool {
+    if record.emergency.is_some() {
+        // Confidential (EMG-6): its own agent alone sees an emergency call.
+        return record.agent == Some(current.user.id);
+    }
     let agent = record
         .agent
         .map(|id| (id, teams.get(&id).map_or(&[][..], Vec::as_slice)));
@@ -682,13 +714,23 @@ async fn dial(
             })
         })
         .transpose()?;
+    let now = chrono::Utc::now();
+    if let Some(plan) = app
+        .services
+        .dialing
+        .emergency(&current.actor, &current.user, &typed, now)
+        .await?
+    {
+        let record = crate::emergency::dial(&app, &current.user, plan, from, now).await?;
+        return Ok((StatusCode::CREATED, Json(CallView::from(&record))));
+    }
     app.services
         .dialing
         .check_dial_out(&current.actor, &current.user, number.as_str())
         .await?;
     let record = app
         .voice
-        .dial(current.user.id, number.as_str().to_owned(), from)
+        .dial(current.user.id, number.as_str().to_owned(), from, None)
         .await?;
     Ok((StatusCode::CREATED, Json(CallView::from(&record))))
 }

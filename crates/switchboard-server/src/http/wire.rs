@@ -41,6 +41,9 @@ pub struct UserView {
     pub capacity_profile_id: Option<String>,
     /// Semicolon-separated emails to notify when the user dials an emergency number.
     pub emergency_contacts: String,
+    /// The site the user works at (their location for emergency calls unless they have an
+    /// address of their own).
+    pub site_id: Option<String>,
     /// `available`, `busy`, `break`, `do_not_disturb`, `offline` or `custom:<name>`.
     pub presence: String,
     pub presence_since: DateTime<Utc>,
@@ -63,6 +66,7 @@ impl From<&User> for UserView {
             languages: languages(&user.languages),
             capacity_profile_id: user.capacity_profile.map(|p| p.to_string()),
             emergency_contacts: user.emergency_contacts.joined(),
+            site_id: user.site.map(|s| s.to_string()),
             presence: user.presence.current().to_string(),
             presence_since: user.presence.since(),
             disabled: user.disabled,
@@ -91,6 +95,8 @@ pub struct NewUser {
     pub languages: Vec<String>,
     pub capacity_profile_id: Option<String>,
     pub emergency_contacts: Option<String>,
+    /// The site the user works at.
+    pub site_id: Option<String>,
 }
 
 /// Fields to change; absent fields stay as they are, `null` clears a nullable one.
@@ -111,6 +117,10 @@ pub struct UserChanges {
     #[schema(value_type = Option<String>)]
     pub capacity_profile_id: Option<Option<String>>,
     pub emergency_contacts: Option<String>,
+    /// The site the user works at; `null` for none.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub site_id: Option<Option<String>>,
     pub disabled: Option<bool>,
 }
 
@@ -373,6 +383,11 @@ pub struct SettingsView {
     /// numbers); when changing settings, absent keeps the current one.
     #[serde(default)]
     pub country: Option<String>,
+    /// The callback numbers leased to agents who dial an emergency number (EMG-3): numbers
+    /// and ranges separated by commas, semicolons or new lines, such as `15550190-15550199`
+    /// (at most 1,000 numbers); when changing settings, absent keeps the current pool.
+    #[serde(default)]
+    pub callback_pool: Option<String>,
 }
 
 impl From<&CenterSettings> for SettingsView {
@@ -382,6 +397,7 @@ impl From<&CenterSettings> for SettingsView {
             time_zone: s.time_zone.clone(),
             languages: languages(&s.languages),
             country: Some(s.country.clone()),
+            callback_pool: Some(s.callback_pool.clone()),
         }
     }
 }
@@ -453,6 +469,10 @@ pub struct CallView {
     pub properties: crate::chat::protocol::Flags,
     /// The recording running now (live calls only): its id and whether the agent paused it.
     pub recording: Option<LiveRecordingView>,
+    /// `outgoing` for an emergency call the agent dialled, `callback` for the emergency
+    /// service calling back on their leased number (EMG-4..6); only the agent ever sees one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<&'static str>,
 }
 
 #[derive(Serialize, ToSchema, Clone)]
@@ -503,6 +523,7 @@ impl From<&switchboard_core::voice::CallRecord> for CallView {
                 id: r.id.to_string(),
                 state: if r.paused { "paused" } else { "recording" }.to_owned(),
             }),
+            emergency: c.emergency.map(|e| e.as_str()),
         }
     }
 }
@@ -656,6 +677,33 @@ pub struct Health {
     pub failing: Vec<String>,
 }
 
+/// An emergency call in progress, as supervisors are alerted to it.
+#[derive(Serialize, ToSchema)]
+pub struct EmergencyAlertView {
+    pub call_id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    /// The emergency number called (`911`).
+    pub number: String,
+    /// A carriers' test number (933).
+    pub test: bool,
+    /// When the agent dialled.
+    pub at: DateTime<Utc>,
+}
+
+impl From<&switchboard_services::events::EmergencyAlert> for EmergencyAlertView {
+    fn from(alert: &switchboard_services::events::EmergencyAlert) -> Self {
+        EmergencyAlertView {
+            call_id: alert.call.to_string(),
+            agent_id: alert.agent.to_string(),
+            agent_name: alert.agent_name.clone(),
+            number: alert.number.clone(),
+            test: alert.test,
+            at: alert.at,
+        }
+    }
+}
+
 /// Messages on the live event stream (`/api/v1/events`), one JSON object per text frame.
 #[derive(Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -678,6 +726,15 @@ pub enum EventPayload {
     ContactEnded { contact: ContactView },
     /// A call started, moved (menu, queue, ringing, answered, transferred) or ended.
     CallUpdated { call: CallView },
+    /// An agent dialled an emergency number (the supervisors' live alert). Not a call for the
+    /// live call lists: emergency calls are never shown there.
+    EmergencyStarted { emergency: EmergencyAlertView },
+    /// The emergency call ended.
+    EmergencyEnded {
+        call_id: String,
+        agent_id: String,
+        at: DateTime<Utc>,
+    },
     /// The stream fell behind and this many events were skipped.
     Lagged { missed: u64 },
 }
@@ -705,6 +762,14 @@ impl From<&DomainEvent> for EventPayload {
             },
             DomainEvent::CallUpdated(call) => EventPayload::CallUpdated {
                 call: CallView::from(call),
+            },
+            DomainEvent::EmergencyStarted(alert) => EventPayload::EmergencyStarted {
+                emergency: EmergencyAlertView::from(alert),
+            },
+            DomainEvent::EmergencyEnded { call, agent, at } => EventPayload::EmergencyEnded {
+                call_id: call.to_string(),
+                agent_id: agent.to_string(),
+                at: *at,
             },
         }
     }

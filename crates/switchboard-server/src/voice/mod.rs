@@ -36,9 +36,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use switchboard_call::{
-    BrowserEvent, BrowserOp, CallError, CallMetric, ContactEvent, Directory, Engine, EngineConfig,
-    Input, LegId, Output, ReplyToken, RoutingRefusal, RoutingRequest, RoutingResult, RoutingTarget,
-    SessionId,
+    BrowserEvent, BrowserOp, CallError, CallMetric, ContactEvent, Directory, EmergencyDial, Engine,
+    EngineConfig, Input, LegId, Output, ReplyToken, RoutingRefusal, RoutingRequest, RoutingResult,
+    RoutingTarget, SessionId,
 };
 use switchboard_core::voice::CallRecord;
 use switchboard_core::{CallId, Channel, QueueId, TeamId, UserId};
@@ -63,6 +63,10 @@ pub enum VoiceError {
     Routing(#[from] RoutingRefusal),
     #[error("voice is not running")]
     Off,
+    #[error(
+        "this is an emergency call: emergency calls are confidential and can never be monitored"
+    )]
+    Confidential,
 }
 
 impl From<CallError> for VoiceError {
@@ -70,6 +74,7 @@ impl From<CallError> for VoiceError {
         match error {
             CallError::NotFound => VoiceError::NotFound,
             CallError::State(message) => VoiceError::State(message),
+            CallError::Confidential => VoiceError::Confidential,
             CallError::Routing(refusal) => VoiceError::Routing(refusal),
         }
     }
@@ -87,7 +92,15 @@ enum Command {
         agent: UserId,
         number: String,
         from: Option<SessionId>,
+        emergency: Option<Box<EmergencyDial>>,
         reply: oneshot::Sender<Result<CallRecord, VoiceError>>,
+    },
+    /// The callback numbers leased now (EMG-4).
+    Callbacks(Vec<switchboard_core::emergency::Lease>),
+    /// The decision on a number an agent dialled from their SIP phone.
+    PhoneDecided {
+        call: CallId,
+        decision: Result<Option<EmergencyDial>, switchboard_call::PhoneRefusal>,
     },
     Live(oneshot::Sender<Vec<CallRecord>>),
     /// One live call's details (MON-5), `None` once it has ended.
@@ -217,6 +230,7 @@ impl VoiceService {
             loaded: None,
             teams: HashMap::new(),
             queue_paths: HashMap::new(),
+            emergencies: std::collections::HashSet::new(),
             phones: HashMap::new(),
             ringing: HashMap::new(),
         };
@@ -271,20 +285,31 @@ impl VoiceService {
 
     /// An agent calls `number` (already checked against their profile and the dialling
     /// policy): from the adapter connection `from` (its id), or ringing all their devices.
+    /// With `emergency`, an emergency call placed as it says (EMG-1..9).
     pub async fn dial(
         &self,
         agent: UserId,
         number: String,
         from: Option<u64>,
+        emergency: Option<EmergencyDial>,
     ) -> Result<CallRecord, VoiceError> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Dial {
             agent,
             number,
             from: from.map(SessionId),
+            emergency: emergency.map(Box::new),
             reply,
         })?;
         answer.await.map_err(|_| VoiceError::Off)?
+    }
+
+    /// Tells the engine which callback numbers are leased now (EMG-4).
+    pub fn callbacks(
+        &self,
+        leases: Vec<switchboard_core::emergency::Lease>,
+    ) -> Result<(), VoiceError> {
+        self.send(Command::Callbacks(leases))
     }
 
     /// Calls in progress, oldest first.
@@ -392,6 +417,8 @@ struct VoiceTask {
     teams: HashMap<UserId, Vec<TeamId>>,
     /// Voice queues' paths ("Support > Billing"), for what a ringing browser shows.
     queue_paths: HashMap<QueueId, String>,
+    /// Agents' emergency calls in progress, to act once on each end (EMG-8).
+    emergencies: std::collections::HashSet<CallId>,
     /// Adapter connections that take calls, by session (the connection's id), until closed.
     phones: HashMap<SessionId, Conn>,
     /// Browser legs and the session they ring or talk on, from `Ring` until `Stop`.
@@ -426,7 +453,7 @@ impl VoiceTask {
                 Some(command) = commands.recv() => {
                     // A call placed now goes out through the trunks as they are now.
                     let current = self.app.services.config.generation();
-                    if self.loaded != Some(current) && matches!(command, Command::Dial { .. }) {
+                    if self.loaded != Some(current) && matches!(command, Command::Dial { .. } | Command::PhoneDecided { .. }) {
                         self.reload().await;
                     }
                     self.on_command(command);
@@ -445,6 +472,12 @@ impl VoiceTask {
         match self.app.services.teams_by_user().await {
             Ok(teams) => self.teams = teams,
             Err(error) => tracing::warn!(%error, "could not read users' teams"),
+        }
+        match self.app.services.dialing.callback_leases().await {
+            Ok(leases) => self
+                .engine
+                .handle_input(Instant::now(), Input::Callbacks(leases)),
+            Err(error) => tracing::warn!(%error, "could not read the callback leases"),
         }
         match load_directory(&self.app).await {
             Ok(directory) => {
@@ -488,6 +521,7 @@ impl VoiceTask {
                 agent,
                 number,
                 from,
+                emergency,
                 reply,
             } => {
                 let token = self.awaiting(reply);
@@ -496,8 +530,18 @@ impl VoiceTask {
                     agent,
                     number,
                     from,
+                    emergency,
                 };
                 self.engine.handle_input(now, dial);
+            }
+            Command::PhoneDecided { call, decision } => {
+                let decision = decision.map(|d| d.map(Box::new));
+                self.engine
+                    .handle_input(now, Input::PhoneDialed { call, decision });
+            }
+            Command::Callbacks(leases) => {
+                self.engine
+                    .handle_input(Instant::now(), Input::Callbacks(leases));
             }
             Command::Live(reply) => {
                 let _ = reply.send(self.engine.live());
@@ -603,6 +647,7 @@ impl VoiceTask {
                     flags: crate::chat::flags(&call.properties),
                     transfers: call.transfers.len(),
                     contact_id: call.contact.map(|c| c.to_string()),
+                    emergency: call.emergency.map(|e| e.as_str()),
                 };
                 (session, frame)
             }
@@ -665,6 +710,34 @@ impl VoiceTask {
                 }
                 Output::Routing(request) => {
                     let _ = self.routing.send(request);
+                }
+                Output::PhoneDial {
+                    call,
+                    agent,
+                    number,
+                } => {
+                    let app = self.app.clone();
+                    tokio::spawn(async move {
+                        let decision =
+                            crate::emergency::phone_dialled(&app, call, agent, &number).await;
+                        let _ = app.voice.send(Command::PhoneDecided { call, decision });
+                    });
+                }
+                Output::Call(record) if record.emergency.is_some() => {
+                    // Confidential (EMG-6): its agent alone sees it, and it is never stored.
+                    if record.ended_at.is_some() {
+                        if self.emergencies.remove(&record.id) {
+                            crate::emergency::ended(&self.app, &record);
+                        }
+                    } else {
+                        self.emergencies.insert(record.id);
+                    }
+                    if let Some(agent) = record.agent {
+                        self.app
+                            .services
+                            .events
+                            .publish(Subject::Own(agent), DomainEvent::CallUpdated(record));
+                    }
                 }
                 Output::Call(record) => {
                     // Seen as its agent is, or as a contact waiting in its queue: the same

@@ -3,11 +3,13 @@
 // (the server sends every change, custom statuses such as "Missed call" included). Profile flags (RDP-3) show on each chat and update live.
 // Notification tones (NTF-3): a new chat plays its tone once or every N seconds until it is
 // accepted or gone; a new consumer message plays the message tone. Calls ring on the browser
-// phone (phone.js), whose signalling shares this page's WebSocket.
+// phone (phone.js), whose signalling shares this page's WebSocket. The header's Location
+// (location.js) shows and sets where the agent is for emergency calls.
 
 import { element, newClientId } from '/widget/common.js';
 import '/agent/phone.js';
 import '/agent/wrapup.js';
+import '/agent/location.js';
 
 const PHONE_FRAMES = new Set(['phone_ready', 'call_ring', 'call_sdp', 'call_stop']);
 
@@ -43,6 +45,7 @@ const STYLE = `
   .login { max-width: 320px; margin: 80px auto; background: #fff; padding: 24px; border-radius: 10px; display: grid; gap: 10px; }
   .login input { padding: 8px; border: 1px solid #d5dbe6; border-radius: 6px; }
   .top { display: flex; gap: 12px; align-items: center; padding: 10px 16px; background: #1d2330; color: #fff; }
+  .top.emergency { background: #a32020; }
   .top .grow { flex: 1; }
   .main { display: flex; height: calc(100vh - 52px); }
   .side { width: 300px; display: flex; flex-direction: column; border-right: 1px solid #d5dbe6; background: #fff; }
@@ -87,6 +90,8 @@ class AgentDesk extends HTMLElement {
     this.customStatuses = [];    // the center's custom statuses, as `custom:<name>`
     this.typingTimer = null;
     this.phone = document.createElement('sb-phone');
+    // Where the agent is for emergency calls; kept across renders like the phone.
+    this.location = document.createElement('sb-location');
     // The main view says when the agent is on a call rather than waiting for chats.
     this.phone.addEventListener('phonechange', () => this.render());
   }
@@ -378,6 +383,10 @@ class AgentDesk extends HTMLElement {
 
   render() {
     if (!this.me) return;
+    if (this.phone.emergency) {
+      this.renderEmergency();
+      return;
+    }
     // Every status the agent may choose, and the one the server holds even when it is not
     // among them (a custom status removed since, say), so the menu never shows another one.
     const choices = [...PRESENCES, ...this.customStatuses];
@@ -385,7 +394,7 @@ class AgentDesk extends HTMLElement {
     const presence = element('select', { 'data-testid': 'presence', 'aria-label': 'Presence', onchange: () => this.setPresence(presence.value) },
       ...choices.map((p) => element('option', { value: p, selected: p === this.me.presence }, presenceLabel(p))));
     const signOut = element('button', { class: 'secondary', 'data-testid': 'sign-out', onclick: () => this.signOut() }, 'Sign out');
-    const top = element('div', { class: 'top' }, element('strong', {}, 'Switchboard'), element('span', { class: 'grow' }, this.me.display_name), presence, signOut);
+    const top = element('div', { class: 'top' }, element('strong', {}, 'Switchboard'), element('span', { class: 'grow' }, this.me.display_name), this.location, presence, signOut);
     const list = element('div', { class: 'list', 'data-testid': 'chat-list' });
     const side = element('div', { class: 'side' }, this.phone, list);
     for (const [id, chat] of this.chats) {
@@ -448,6 +457,18 @@ class AgentDesk extends HTMLElement {
       queueMicrotask(() => { messages.scrollTop = messages.scrollHeight; });
     }
     if (this.notice) view.append(element('div', { class: 'notice', 'data-testid': 'notice' }, this.notice));
+    this.root.replaceChildren(element('style', {}, STYLE), top, element('div', { class: 'main' }, side, view));
+  }
+
+  /// During an emergency call (EMG-5) the page is the call alone: its card (device controls
+  /// and End call) and a word about what waits; nothing else can be clicked, and nothing is
+  /// routed to the agent (Do Not Disturb until the call ends).
+  renderEmergency() {
+    const top = element('div', { class: 'top emergency' }, element('strong', {}, 'Switchboard'),
+      element('span', { class: 'grow' }, this.me.display_name), element('span', { 'data-testid': 'presence-locked' }, 'Do not disturb'));
+    const side = element('div', { class: 'side' }, this.phone);
+    const view = element('div', { class: 'chat' }, element('div', { class: 'empty', 'data-testid': 'emergency-view' },
+      'Emergency call in progress. Your chats wait, and nothing new reaches you until you end the call.'));
     this.root.replaceChildren(element('style', {}, STYLE), top, element('div', { class: 'main' }, side, view));
   }
 }

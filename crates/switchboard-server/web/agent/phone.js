@@ -68,6 +68,9 @@ const STYLE = `
   .recording .dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%; background: #c93434; margin-right: 6px; }
   .recording.paused .dot { background: #8a93a6; }
   .recording.off .dot { background: transparent; border: 1px solid #8a93a6; }
+  .card.emergency { background: #fdecec; border: 2px solid #c93434; animation: none; }
+  .alert { background: #c93434; color: #fff; border-radius: 6px; padding: 8px 10px; font-weight: 600; font-size: 14px; }
+  .alert small { display: block; font-weight: 400; font-size: 12px; margin-top: 2px; }
 `;
 
 function clock(seconds) {
@@ -160,6 +163,10 @@ class Phone extends HTMLElement {
           consulting: null,
           since: null,
           media: null,            // the WebRtcLeg, once answered here
+          // `outgoing` or `callback` on an emergency call (EMG-5): the card shows only End call.
+          emergency: frame.emergency || null,
+          // On an emergency call: the number the service calls back (leased to the agent).
+          callbackNumber: frame.emergency === 'outgoing' ? frame.caller : null,
         };
         this.calls.set(frame.leg_id, call);
         // The agent's own call from this adapter: pick up at once.
@@ -447,7 +454,42 @@ class Phone extends HTMLElement {
     }, 1000);
   }
 
+  /// An emergency call's card (EMG-5): the alert, who is called, the timer, and End call
+  /// (Answer for the emergency service's callback); nothing else to click.
+  emergencyCard(call) {
+    const callback = call.emergency === 'callback';
+    const label = {
+      ringing: callback ? 'The emergency service is calling you back' : 'Connecting your emergency call…',
+      connecting: 'Connecting…',
+      calling: `Calling ${call.party}…`,
+      talking: call.muted ? 'Muted' : 'Connected',
+    }[call.state];
+    const card = element('div', { class: `card emergency ${call.state}`, 'data-testid': 'call', 'data-state': call.state, 'data-leg': call.leg, 'data-emergency': call.emergency },
+      element('div', { class: 'alert', role: 'alert', 'data-testid': 'emergency-alert' },
+        callback ? 'Emergency callback' : 'Emergency call in progress',
+        element('small', {}, callback
+          ? 'The emergency service is calling back on your callback number. Nothing else is routed to you.'
+          : 'Stay on the line and tell them where you are. Nothing else is routed to you until you end this call.')),
+      element('div', { class: 'caller', 'data-testid': 'caller' }, callback ? call.party || 'Emergency service' : call.party),
+      call.callbackNumber ? element('div', { class: 'facts', 'data-testid': 'callback-number' }, `Your callback number: ${call.callbackNumber}`) : null,
+      element('div', { class: 'status' }, element('span', { 'data-testid': 'call-status' }, label),
+        call.since && call.state === 'talking' ? element('span', { class: 'timer', 'data-testid': 'timer', 'data-since': String(call.since) }, clock(Math.floor((Date.now() - call.since) / 1000))) : null));
+    const buttons = element('div', { class: 'buttons' });
+    if (call.state === 'ringing' && callback) {
+      buttons.append(element('button', { class: 'answer', 'data-testid': 'answer', onclick: () => this.answer(call) }, 'Answer'));
+    }
+    if (call.state === 'talking') {
+      buttons.append(element('button', { 'data-testid': 'mute', 'aria-pressed': String(call.muted), onclick: () => this.mute(call) }, call.muted ? 'Unmute microphone' : 'Mute microphone'));
+    }
+    if (!(call.state === 'ringing' && callback)) {
+      buttons.append(element('button', { class: 'hangup', 'data-testid': 'hangup', onclick: () => this.hangUp(call) }, 'End call'));
+    }
+    card.append(buttons);
+    return card;
+  }
+
   card(call) {
+    if (call.emergency) return this.emergencyCard(call);
     const state = call.held ? 'held' : call.state;
     const kind = call.outbound ? 'Outbound call' : (call.transfers ? 'Transferred call' : 'Inbound call');
     const card = element('div', { class: `card ${state}`, 'data-testid': 'call', 'data-state': state, 'data-leg': call.leg },
@@ -544,6 +586,11 @@ class Phone extends HTMLElement {
     node.textContent = !check ? '' : (check.allowed ? `${check.number} · ${check.kind.replace('_', ' ')} number` : (check.reason || 'This number may not be dialled'));
   }
 
+  /// `outgoing` or `callback` while an emergency call is here (EMG-5), else null.
+  get emergency() {
+    return [...this.calls.values()].find((c) => c.emergency)?.emergency || null;
+  }
+
   /// The phone's state, for the desk and tests: offline, idle, ringing, connecting, calling,
   /// talking, held.
   get state() {
@@ -557,7 +604,7 @@ class Phone extends HTMLElement {
     const state = this.state;
     if (this.dataset.state !== state) {
       this.dataset.state = state;
-      this.dispatchEvent(new CustomEvent('phonechange', { detail: { state, caller: calls[0]?.party } }));
+      this.dispatchEvent(new CustomEvent('phonechange', { detail: { state, caller: calls[0]?.party, emergency: calls[0]?.emergency || null } }));
     }
     const box = element('div', { class: 'phone', 'data-testid': 'phone' },
       element('div', { class: 'title' }, element('span', {}, 'Phone'), element('span', { 'data-testid': 'phone-ready' }, this.ready ? 'ready' : 'connecting…')));

@@ -6,9 +6,10 @@
 
 import { api, channelName, CHANNELS, element, when, words } from '/portal/api.js';
 import { weekPreview } from '/portal/hours.js';
+import { missingEmergencyContacts } from '/portal/emergency_log.js';
 
 const PERMISSIONS = ['handle_contacts', 'monitor_calls_listen', 'monitor_calls_coach', 'monitor_calls_barge', 'monitor_chats_view',
-  'monitor_chats_edit', 'recordings_access', 'settings_edit', 'users_edit'];
+  'monitor_chats_edit', 'recordings_access', 'settings_edit', 'users_edit', 'emergency_log_view'];
 const at = (id) => encodeURIComponent(id);
 const tags = (list) => element('span', {}, ...list.map((text) => element('span', { class: 'tag' }, text)));
 const byId = (list, id, field = 'name') => list?.find((item) => item.id === id)?.[field];
@@ -54,18 +55,50 @@ function siblingEdge(row, rows, last) {
   return (last ? siblings.at(-1) : siblings[0])?.id === row.id;
 }
 
+/// The countries whose emergency numbers Switchboard calls, for addresses and the registry.
+export const COUNTRIES = [['US', 'United States'], ['CA', 'Canada'], ['PR', 'Puerto Rico'], ['GB', 'United Kingdom'], ['DK', 'Denmark']];
+
+/// A civic address's fields, under `prefix` (`address.country`…). `blank` offers no country,
+/// for a form where an empty address means none.
+export function addressFields(prefix, blank = false) {
+  const name = (field) => `${prefix}${field}`;
+  return [
+    { name: name('country'), label: 'Country', type: 'select', options: () => COUNTRIES, ...(blank ? { none: 'No address of their own', help: 'With no address of their own, the user is located at their site.' } : { initial: 'US' }) },
+    { name: name('street'), label: 'Street', placeholder: 'Main Street' },
+    { name: name('number'), label: 'House number', placeholder: '100' },
+    { name: name('building'), label: 'Building', omitEmpty: true },
+    { name: name('floor'), label: 'Floor', omitEmpty: true },
+    { name: name('room'), label: 'Room or suite', omitEmpty: true },
+    { name: name('city'), label: 'City', placeholder: 'Springfield' },
+    { name: name('state'), label: 'State or province', placeholder: 'IL', help: 'The two-letter code in the United States and Canada.' },
+    { name: name('postcode'), label: 'Postcode', omitEmpty: true, placeholder: '62701' },
+    { name: name('method'), label: 'Obtained', type: 'select', options: () => [['Manual', 'Typed in'], ['DHCP', 'From the network (DHCP)']] },
+  ];
+}
+
+/// What a user's location is, for people.
+export function locationText(location) {
+  if (location.source === 'own') return `Own address (set by ${location.set_by === 'agent' ? 'the agent' : 'an admin'}): ${location.one_line}`;
+  if (location.source === 'site') return `At ${location.site_name}: ${location.one_line}`;
+  return 'No location set: they cannot dial emergency numbers until one is set.';
+}
+
 export const SETUP_PAGES = [
   {
     key: 'users', title: 'Users', noun: 'user', permission: 'users_edit',
     lead: 'People who sign in: agents, supervisors, managers and admins.',
-    list: '/api/v1/users', lookups: ['teams', 'roles', 'queues', 'profiles', 'settings'],
+    list: '/api/v1/users', lookups: ['teams', 'roles', 'queues', 'profiles', 'settings', 'sites'],
     id: (u) => u.id, name: (u) => u.display_name || u.username,
     columns: [
-      ['Name', (u) => element('span', {}, u.display_name, ' ', element('span', { class: 'path' }, u.username))],
+      ['Name', (u, c) => element('span', {}, u.display_name, ' ', element('span', { class: 'path' }, u.username),
+        missingEmergencyContacts(u, c.lookups.profiles)
+          ? element('span', { class: 'tag warn', 'data-testid': 'no-emergency-contacts', title: 'No emergency contacts: nobody is notified if they dial 911.' }, '⚠ no emergency contacts')
+          : null)],
       ['Role', (u, c) => c.lookups.roles?.find((r) => r.key === u.role)?.name ?? u.role],
       ['Teams', (u, c) => tags(u.teams.map((t) => byId(c.lookups.teams, t) ?? t))],
       ['Queues', (u, c) => tags(u.queues.map((q) => byId(c.lookups.queues, q, 'path') ?? q))],
       ['Languages', (u) => u.languages.join(', ')],
+      ['Site', (u, c) => (u.site_id ? byId(c.lookups.sites, u.site_id) ?? '' : '')],
       ['Status', (u) => element('span', {}, u.disabled ? element('span', { class: 'tag disabled' }, 'disabled') : element('span', { class: `tag ${u.presence}` }, words(u.presence)),
         u.totp_enabled ? element('span', { class: 'tag' }, 'TOTP') : null)],
     ],
@@ -81,6 +114,7 @@ export const SETUP_PAGES = [
       { name: 'languages', label: 'Languages', type: 'choices', options: languageOptions },
       { name: 'capacity_profile_id', label: 'Capacity profile', type: 'select', none: 'None', options: (l) => (l.profiles ?? []).map((p) => [p.id, p.name]) },
       { name: 'emergency_contacts', label: 'Emergency contacts', omitEmpty: true, help: 'Email addresses separated by “;”.' },
+      { name: 'site_id', label: 'Site', type: 'select', none: 'No site', options: (l) => (l.sites ?? []).map((site) => [site.id, site.name]), help: 'Where the user works: their location for emergency calls, unless they have an address of their own (Address).' },
     ],
     create: { method: 'POST', path: () => '/api/v1/users' },
     update: { method: 'PATCH', path: (u) => `/api/v1/users/${at(u.id)}` },
@@ -94,6 +128,20 @@ export const SETUP_PAGES = [
           await api('PUT', `/api/v1/users/${at(u.id)}/sip-phone`, body);
         },
         done: (u) => `The SIP phone password of ${u.display_name || u.username} is set.`,
+      },
+      {
+        label: 'Address', testid: 'address', title: 'The user’s own address for emergency calls (working from home, say)',
+        load: async (u) => ({ ...u, location: await api('GET', `/api/v1/users/${at(u.id)}/address`) }),
+        heading: (u) => `Address of ${u.display_name || u.username}`,
+        lead: (u) => locationText(u.location),
+        read: (u) => ({ address: u.location.source === 'own' ? u.location.address : {} }),
+        fields: addressFields('address.', true),
+        // No country means no address of their own: their site's applies.
+        submit: async (u, body) => {
+          if (!body.address?.country) await api('DELETE', `/api/v1/users/${at(u.id)}/address`);
+          else await api('PUT', `/api/v1/users/${at(u.id)}/address`, body.address);
+        },
+        done: (u) => `The address of ${u.display_name || u.username} is saved.`,
       },
       {
         label: (u) => (u.disabled ? 'Enable' : 'Disable'), testid: 'toggle-disabled',
@@ -250,7 +298,8 @@ export const SETUP_PAGES = [
     list: '/api/v1/voice/trunks', id: (t) => t.id, name: (t) => t.name,
     columns: [['Name', (t) => t.name], ['Direction', (t) => t.direction],
       ['Addresses or host', (t) => (t.direction === 'inbound' ? t.addresses.join(', ') : `${t.host ?? ''}${t.port ? `:${t.port}` : ''}`)],
-      ['Transport', (t) => t.transport], ['Credentials', (t) => (t.username ? `${t.username}${t.has_password ? ' · password set' : ''}` : '—')]],
+      ['Transport', (t) => t.transport], ['Credentials', (t) => (t.username ? `${t.username}${t.has_password ? ' · password set' : ''}` : '—')],
+      ['Emergency', (t) => (t.emergency ? element('span', { class: 'tag emergency' }, 'carries emergency calls') : '')]],
     fields: [
       { name: 'name', label: 'Name' },
       { name: 'direction', label: 'Direction', type: 'select', options: () => [['inbound', 'Inbound'], ['outbound', 'Outbound']] },
@@ -263,6 +312,7 @@ export const SETUP_PAGES = [
       { name: 'caller_id', label: 'Caller id', optional: true, help: 'Outbound: the number presented.' },
       { name: 'max_calls', label: 'Calls at once', type: 'number', omitEmpty: true },
       { name: 'max_calls_per_second', label: 'New calls a second', type: 'number', omitEmpty: true },
+      { name: 'emergency', label: 'Emergency calls', type: 'checkbox', caption: 'May carry emergency calls', help: 'Outbound only: emergency numbers without a direct route of their own leave through such a trunk.' },
     ],
     // Dial rules and header flags are kept as they are.
     toInput: (body, row) => ({ ...body, dial_rules: row?.dial_rules ?? [], header_flags: row?.header_flags ?? [] }),
@@ -320,6 +370,18 @@ export const SETUP_PAGES = [
     list: '/api/v1/dispositions', name: () => 'dispositions',
     fields: [{ name: 'dispositions', label: 'Dispositions', type: 'lines', help: 'One a line. Empty means wrap-ups carry a note only.' }],
     update: { method: 'PUT', path: () => '/api/v1/dispositions' },
+  },
+  {
+    key: 'sites', title: 'Sites', noun: 'site', permission: 'settings_edit',
+    lead: 'Places agents work at. An agent on a site is located at its address when they dial an emergency number, unless they have an address of their own.',
+    list: '/api/v1/sites', lookups: ['users'], id: (site) => site.id, name: (site) => site.name,
+    columns: [['Name', (site) => site.name], ['Address', (site) => site.one_line],
+      ['People', (site, c) => String((c.lookups.users ?? []).filter((u) => u.site_id === site.id).length)]],
+    fields: [{ name: 'name', label: 'Name' }, ...addressFields('address.')],
+    create: { method: 'POST', path: () => '/api/v1/sites' },
+    update: { method: 'PUT', path: (site) => `/api/v1/sites/${at(site.id)}` },
+    remove: (site) => `/api/v1/sites/${at(site.id)}`,
+    empty: 'No sites yet.',
   },
   {
     key: 'center', title: 'Center', noun: 'settings', permission: 'settings_edit', single: true,

@@ -1,13 +1,16 @@
 // The Switchboard portal (PLT-7): sign-in with the agent adapter's sessions (TOTP included),
 // then a navigation holding only what the user's permissions allow: Live for supervisors and
 // managers (the server scopes a manager's view to their teams), Dashboards, Set-up for admins
-// and the audit log. Pages are chosen by the address's fragment (#/live/calls), so a reload
+// and the audit log, the emergency log for those allowed it, and a red banner above every page
+// while an agent in the user's reach is on an emergency call. Pages are chosen by the address's fragment (#/live/calls), so a reload
 // or a shared link opens the same page.
 
 import { api, element, notice, words } from '/portal/api.js';
 import '/portal/live.js';
 import '/portal/setup.js';
 import '/portal/audit.js';
+import '/portal/emergency.js';
+import '/portal/emergency_log.js';
 import { SETUP_PAGES } from '/portal/entities.js';
 
 const MONITOR = ['monitor_calls_listen', 'monitor_calls_coach', 'monitor_calls_barge', 'monitor_chats_view', 'monitor_chats_edit'];
@@ -30,6 +33,14 @@ function pages() {
       path: 'audit', group: 'Reports', title: 'Audit log', allowed: (can) => can('settings_edit'),
       render: () => element('sb-audit'),
     },
+    {
+      path: 'emergency/log', group: 'Reports', title: 'Emergency log', allowed: (can) => can('emergency_log_view'),
+      render: () => element('sb-emergency-log'),
+    },
+    {
+      path: 'emergency/template', group: 'Set-up', title: 'Emergency notification', allowed: (can) => can('settings_edit'),
+      render: () => element('sb-emergency-template'),
+    },
     ...SETUP_PAGES.map((page) => ({
       path: `setup/${page.key}`, group: 'Set-up', title: page.title, allowed: (can) => can(page.permission),
       render: (session) => {
@@ -38,6 +49,10 @@ function pages() {
         return node;
       },
     })),
+    {
+      path: 'setup/emergency', group: 'Set-up', title: 'Emergency', allowed: (can) => can('settings_edit'),
+      render: () => element('sb-emergency'),
+    },
   ];
 }
 
@@ -112,7 +127,10 @@ class Portal extends HTMLElement {
       this.nav.append(element('a', { href: `#/${page.path}`, 'data-page': page.path }, page.title));
     }
     this.main = element('main');
-    this.replaceChildren(top, element('div', { class: 'shell' }, this.nav, this.main));
+    // Every signed-in user has the banner; the server sends each only the emergency calls of
+    // the agents in their reach.
+    this.banner = element('sb-emergency-banner', { hidden: true });
+    this.replaceChildren(top, this.banner, element('div', { class: 'shell' }, this.nav, this.main));
     this.route();
   }
 
@@ -154,6 +172,7 @@ class Portal extends HTMLElement {
       // Signed out already, or the server is gone: the sign-in form is right either way.
     }
     this.cache?.get('live')?.stop();
+    this.banner?.remove();
     this.session = null;
     this.cache = new Map();
     history.replaceState(null, '', '/portal/');

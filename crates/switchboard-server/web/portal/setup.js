@@ -12,6 +12,8 @@ const LOOKUPS = {
   queues: () => api('GET', '/api/v1/queues'),
   profiles: () => api('GET', '/api/v1/capacity-profiles'),
   settings: () => api('GET', '/api/v1/settings'),
+  sites: () => api('GET', '/api/v1/sites'),
+  users: () => api('GET', '/api/v1/users'),
 };
 
 /// Reads a field's value from a row (`scope.queue_id` reaches into `scope`).
@@ -171,7 +173,18 @@ class Setup extends HTMLElement {
 
   async runAction(action, row) {
     if (action.fields) {
-      this.formArea.replaceChildren(this.form(row, action.fields, { submit: action.submit, done: action.done }, action.save ?? 'Save', action.heading?.(row)));
+      // An action may load more of the row first (`load`), and give its fields their values
+      // (`read`); `lead` is a line above the fields.
+      let values = row;
+      try {
+        if (action.load) values = await action.load(row);
+      } catch (error) {
+        notice(this.notices, error);
+        return;
+      }
+      const form = this.form(action.read ? { ...values, ...action.read(values) } : values, action.fields,
+        { submit: (_, body) => action.submit(values, body), done: action.done }, action.save ?? 'Save', action.heading?.(values), action.lead?.(values));
+      this.formArea.replaceChildren(form);
       return;
     }
     notice(this.notices, null);
@@ -203,7 +216,7 @@ class Setup extends HTMLElement {
 
   /// A form for `fields` (of `row`, or a new one); `target` says how to send it: `method` and
   /// `path(row, body)`, or `submit(row, body, context)` for anything else.
-  form(row, fields, target, save, heading) {
+  form(row, fields, target, save, heading, lead) {
     const creating = !row;
     const shown = fields.filter((f) => !(f.createOnly && row && !this.page.single) && !(f.editOnly && !row) && !(f.inTab && f.inTab !== this.tab));
     const readers = new Map();
@@ -254,7 +267,8 @@ class Setup extends HTMLElement {
         notice(area, error);
       }
     };
-    return element('div', { class: 'card' }, heading ? element('h3', {}, heading) : null, form, preview, area);
+    return element('div', { class: 'card' }, heading ? element('h3', {}, heading) : null,
+      lead ? element('p', { class: 'lead', 'data-testid': 'form-lead' }, lead) : null, form, preview, area);
   }
 }
 
