@@ -8,6 +8,7 @@ pub mod audio;
 pub mod capacity;
 pub mod chat;
 pub mod contact;
+pub mod crm;
 pub mod dashboard;
 pub mod dialing;
 pub mod emergency;

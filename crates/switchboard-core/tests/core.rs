@@ -3,6 +3,7 @@
 
 mod attendance;
 mod chat;
+mod crm;
 mod dashboard;
 mod dialing;
 mod emergency;

@@ -122,6 +122,14 @@ impl App {
             tracing::warn!(interrupted, "recordings a previous run left unfinished");
         }
         let retention = Retention::new(store.clone(), recordings.clone(), services.jobs.clone());
+        // Uploads a previous process left between two parts go on with the next.
+        crate::uploads::resume(&store, &services.jobs, chrono::Utc::now()).await;
+        let uploader = crate::uploads::Uploader::new(
+            store.clone(),
+            recordings.clone(),
+            services.jobs.clone(),
+            http.clone(),
+        );
         let mailer = Arc::new(crate::mail::Mailer::new(&config.mail, &config.data_dir)?);
         let emergency_mail = crate::mail::EmergencyMailer::new(store.clone(), mailer);
         let jobs = Arc::new(
@@ -131,7 +139,8 @@ impl App {
                     Arc::new(CrmConnector::new(store, http, names)),
                 )
                 .register(JobKind::RecordingRetention, Arc::new(retention))
-                .register(JobKind::EmergencyMail, Arc::new(emergency_mail)),
+                .register(JobKind::EmergencyMail, Arc::new(emergency_mail))
+                .register(JobKind::RecordingUpload, Arc::new(uploader)),
         );
         let security = config.security.clone();
         Ok(Arc::new(App {
@@ -173,6 +182,7 @@ pub async fn launch(
     Retention::schedule_next(&app.services.jobs, chrono::Utc::now())
         .await
         .map_err(LaunchError::Store)?;
+
     let mut background = vec![
         tokio::spawn(sweep_sessions(app.clone())),
         app.jobs.clone().spawn(),

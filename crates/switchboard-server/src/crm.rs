@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use switchboard_core::chat::Sender;
+use switchboard_core::crm::{call_ticket_text, CallTicketFacts};
 use switchboard_core::hours::parse_time_zone;
-use switchboard_core::{IdentityId, JobId, TicketId, VisitorId};
+use switchboard_core::{CallId, IdentityId, JobId, TicketId, VisitorId};
 use switchboard_services::jobs::{JobHandler, JobKind, JobOutcome, Jobs};
 use switchboard_store::{Job, Store, Ticket};
 use uuid::Uuid;
@@ -33,6 +34,15 @@ pub enum Event {
         visitor: VisitorId,
         identity: IdentityId,
     },
+    /// An answered call ended: it gets its ticket (made here, once) and the CRM hears of it.
+    CallEnded {
+        call: CallId,
+    },
+    /// A call's agent recorded its wrap-up: the ticket gets the disposition and note and is
+    /// solved.
+    CallWrapped {
+        call: CallId,
+    },
 }
 
 /// The job row's payload: the event with its ids as text (a stored form, not a wire one).
@@ -42,6 +52,8 @@ enum Payload {
     TicketCreated { ticket: String },
     TicketClosed { ticket: String },
     IdentityMerged { visitor: String, identity: String },
+    CallEnded { call: String },
+    CallWrapped { call: String },
 }
 
 impl Event {
@@ -56,6 +68,12 @@ impl Event {
             Event::IdentityMerged { visitor, identity } => Payload::IdentityMerged {
                 visitor: visitor.to_string(),
                 identity: identity.to_string(),
+            },
+            Event::CallEnded { call } => Payload::CallEnded {
+                call: call.to_string(),
+            },
+            Event::CallWrapped { call } => Payload::CallWrapped {
+                call: call.to_string(),
             },
         }
     }
@@ -74,6 +92,12 @@ impl Event {
                     visitor: VisitorId::parse(&visitor).map_err(|e| bad(&e))?,
                     identity: IdentityId::parse(&identity).map_err(|e| bad(&e))?,
                 },
+                Payload::CallEnded { call } => Event::CallEnded {
+                    call: CallId::parse(&call).map_err(|e| bad(&e))?,
+                },
+                Payload::CallWrapped { call } => Event::CallWrapped {
+                    call: CallId::parse(&call).map_err(|e| bad(&e))?,
+                },
             },
         )
     }
@@ -82,11 +106,27 @@ impl Event {
 /// Stores the event as a job and wakes the worker.
 pub async fn enqueue(jobs: &Jobs, event: Event) {
     let payload = serde_json::to_string(&event.payload()).unwrap_or_default();
-    let id = JobId::from_uuid(Uuid::now_v7());
-    if let Err(error) = jobs
-        .enqueue(id, JobKind::CrmDelivery, payload, Utc::now())
-        .await
-    {
+    let now = Utc::now();
+    let stored = match &event {
+        // A call's end is announced as often as its record changes after it: one job.
+        Event::CallEnded { call } => {
+            let id = uuid::Builder::from_custom_bytes(*call.uuid().as_bytes()).into_uuid();
+            jobs.enqueue_once(
+                JobId::from_uuid(id),
+                JobKind::CrmDelivery,
+                payload,
+                now,
+                now,
+            )
+            .await
+            .map(|_| ())
+        }
+        _ => {
+            let id = JobId::from_uuid(Uuid::now_v7());
+            jobs.enqueue(id, JobKind::CrmDelivery, payload, now).await
+        }
+    };
+    if let Err(error) = stored {
         tracing::error!(%error, ?event, "CRM job not stored");
     }
 }
@@ -133,6 +173,22 @@ impl CrmConnector {
                     transcript: &transcript,
                 })
             }
+            Event::CallEnded { call } => {
+                let ticket = self.call_ticket(*call, false).await?;
+                webhook::body(&CrmEvent::TicketCreated { ticket: &ticket })
+            }
+            Event::CallWrapped { call } => {
+                let ticket = self.call_ticket(*call, true).await?;
+                let transcript = Transcript {
+                    text: ticket.transcript.clone().unwrap_or_default(),
+                    messages: Vec::new(),
+                    attachments: Vec::new(),
+                };
+                webhook::body(&CrmEvent::TicketClosed {
+                    ticket: &ticket,
+                    transcript: &transcript,
+                })
+            }
             Event::IdentityMerged { visitor, identity } => {
                 let identity = store.identity(*identity).await.map_err(|e| e.to_string())?;
                 let tickets = store
@@ -159,8 +215,17 @@ impl CrmConnector {
         let secret = settings.crm_webhook_secret.unwrap_or_default();
         let external =
             webhook::deliver(&self.http, &url, &secret, &job.id.to_string(), &body).await?;
-        if let (Event::TicketCreated { ticket }, Some(external)) = (&event, external) {
-            let mut stored = store.get_ticket(*ticket).await.map_err(|e| e.to_string())?;
+        let created = match &event {
+            Event::TicketCreated { ticket } => Some(*ticket),
+            Event::CallEnded { call } => store
+                .ticket_of_call(*call)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|t| t.id),
+            _ => None,
+        };
+        if let (Some(ticket), Some(external)) = (created, external) {
+            let mut stored = store.get_ticket(ticket).await.map_err(|e| e.to_string())?;
             stored.external_id = Some(external.chars().take(200).collect());
             store
                 .update_ticket(&stored)
@@ -168,6 +233,117 @@ impl CrmConnector {
                 .map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// The ticket of an answered call: made the first time (an anonymous caller is
+    /// "Phone User - MM/DD HH:MM" with the number beside it), and with `wrapped` given the
+    /// wrap-up and solved. Its text is the call's summary (`switchboard_core::crm`).
+    async fn call_ticket(&self, call: CallId, wrapped: bool) -> Result<Ticket, String> {
+        let store = &self.store;
+        let record = store.get_call(call).await.map_err(|e| e.to_string())?;
+        if record.ended_at.is_none() {
+            return Err("the call's record is not stored as ended yet".into());
+        }
+        let zone = parse_time_zone(
+            &store
+                .center_settings()
+                .await
+                .map_err(|e| e.to_string())?
+                .time_zone,
+        )
+        .unwrap_or(chrono_tz::UTC);
+        let contact = match record.contact {
+            Some(contact) => Some(
+                store
+                    .get_contact(contact)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        let wrap_up = match (wrapped, record.contact) {
+            (true, Some(contact)) => store.wrap_up(contact).await.map_err(|e| e.to_string())?,
+            _ => None,
+        };
+        if wrapped && wrap_up.is_none() {
+            return Err("the call has no wrap-up stored".into());
+        }
+        let agent_name = match record.agent {
+            Some(agent) => Some(self.names.get(agent).await),
+            None => None,
+        };
+        let recordings = store
+            .recordings_of_call(call)
+            .await
+            .map_err(|e| e.to_string())?
+            .len();
+        let facts = CallTicketFacts {
+            call: &record,
+            queue_path: contact.as_ref().map(|c| c.issue.as_str()),
+            agent_name: agent_name.as_deref(),
+            disposition: wrap_up.as_ref().and_then(|w| w.disposition.as_deref()),
+            note: wrap_up.as_ref().map(|w| w.note.as_str()),
+            recordings,
+        };
+        let text = call_ticket_text(&facts, zone);
+        let now = Utc::now();
+        let mut ticket = match store
+            .ticket_of_call(call)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(ticket) => ticket,
+            None => {
+                let number = record.caller.clone();
+                let ticket = Ticket {
+                    id: TicketId::from_uuid(Uuid::now_v7()),
+                    contact: record.contact,
+                    visitor: None,
+                    identity: None,
+                    name: format!(
+                        "{} ({number})",
+                        switchboard_core::chat::anonymous_ticket_name(
+                            "Phone",
+                            record.started_at,
+                            zone
+                        )
+                    ),
+                    status: "open".into(),
+                    transcript: Some(text.clone()),
+                    external_id: None,
+                    created_at: now,
+                    updated_at: now,
+                    call: Some(call),
+                    phone: Some(number),
+                };
+                match store.insert_ticket(&ticket).await {
+                    Ok(()) => ticket,
+                    // Made by the other event of the same call in the meantime.
+                    Err(switchboard_store::StoreError::Conflict(_)) => store
+                        .ticket_of_call(call)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or("the call's ticket vanished")?,
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        };
+        let status = if wrapped {
+            "solved"
+        } else {
+            ticket.status.as_str()
+        }
+        .to_owned();
+        if ticket.transcript.as_deref() != Some(text.as_str()) || ticket.status != status {
+            ticket.transcript = Some(text);
+            ticket.status = status;
+            ticket.updated_at = now;
+            store
+                .update_ticket(&ticket)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(ticket)
     }
 
     /// The chat's transcript as text (in the center's time zone), its messages and attachments.

@@ -20,7 +20,7 @@ use switchboard_core::voice::{Recording, RecordingStatus, RECORDING_RETENTION_DA
 use switchboard_core::{CallId, JobId, RecordingId, UserId};
 use switchboard_media::recorder::Chunk;
 use switchboard_services::jobs::{JobHandler, JobKind, JobOutcome, Jobs};
-use switchboard_store::{Job, Store};
+use switchboard_store::{Job, Store, UploadState};
 use tokio::sync::mpsc;
 
 /// What a room hands the writer about its recording, in the order it happened.
@@ -62,10 +62,15 @@ pub struct RecordingWriter {
 
 impl RecordingWriter {
     /// Starts the writer thread and the task that stores the rows.
-    pub fn start(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> std::io::Result<Self> {
+    /// A finished recording's upload to the CRM is stored as a job through `jobs`.
+    pub fn start(
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn BlobStore>,
+        jobs: Jobs,
+    ) -> std::io::Result<Self> {
         let (pieces, receiver) = std::sync::mpsc::channel();
         let (rows, row_changes) = mpsc::unbounded_channel();
-        tokio::spawn(store_rows(store, blobs.clone(), row_changes));
+        tokio::spawn(store_rows(store, blobs.clone(), jobs, row_changes));
         std::thread::Builder::new()
             .name("recordings".into())
             .spawn(move || write_files(receiver, blobs, rows))?;
@@ -91,6 +96,7 @@ enum RowChange {
 async fn store_rows(
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
+    jobs: Jobs,
     mut changes: mpsc::UnboundedReceiver<RowChange>,
 ) {
     while let Some(change) = changes.recv().await {
@@ -98,6 +104,12 @@ async fn store_rows(
             RowChange::Put(recording) => {
                 if let Err(error) = store.put_recording(&recording).await {
                     tracing::error!(%error, recording = %recording.id, "could not store a recording's metadata");
+                } else if recording.ended_at.is_some()
+                    && recording.status != RecordingStatus::Recording
+                {
+                    // Its last row: the file is whole (or as whole as it got), so it goes to
+                    // the CRM (REC-1).
+                    crate::uploads::enqueue(&jobs, recording.id, Utc::now()).await;
                 }
             }
             RowChange::Discard { id, key } => {
@@ -377,6 +389,17 @@ impl Retention {
                 return Ok(deleted);
             }
             for recording in expired {
+                // The cap wins over an upload still on its way, which says so (REC-4).
+                match self.store.get_upload(recording.id).await {
+                    Ok(Some(mut upload)) if upload.state == UploadState::Sending => {
+                        let why =
+                            "deleted by the seven-day retention cap before its upload finished";
+                        crate::uploads::mark_lost(&self.store, &mut upload, why, now).await;
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => crate::uploads::lost_unsent(&self.store, &recording, now).await,
+                    Err(error) => return Err(error.to_string()),
+                }
                 match self.blobs.delete(&recording.blob_key).await {
                     Ok(()) | Err(BlobError::NotFound) => {}
                     Err(error) => return Err(error.to_string()),

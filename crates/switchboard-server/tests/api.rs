@@ -6,6 +6,7 @@ mod bad_input;
 mod center;
 mod chat;
 mod chat_monitor;
+mod crm_calls;
 mod dashboards;
 mod emergency;
 mod emergency_calls;

@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use switchboard_core::jobs::next_attempt;
+use switchboard_core::jobs::RetryPolicy;
 use switchboard_core::JobId;
 use switchboard_store::{Job, JobState, Store, StoreResult};
 use tokio::sync::Notify;
@@ -38,14 +38,36 @@ pub enum JobKind {
     /// Mails an agent's emergency contacts that they dialled an emergency number (EMG-7); the
     /// payload is the call's id in the emergency log, which holds everything the mail says.
     EmergencyMail,
+    /// Sends one part of a call's recording to the CRM (REC-1, REC-6); the payload names the
+    /// recording and the part. Each part is a job of its own, retried on its own.
+    RecordingUpload,
 }
 
+/// How long a recording upload keeps trying: it must reach the CRM before the seven-day
+/// retention cap deletes the file (REC-4), so it gives up a day before.
+pub const UPLOAD_MAX_AGE_DAYS: i64 = 6;
+
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [
+    pub const ALL: [JobKind; 4] = [
         JobKind::CrmDelivery,
         JobKind::RecordingRetention,
         JobKind::EmergencyMail,
+        JobKind::RecordingUpload,
     ];
+
+    /// How jobs of this kind are retried.
+    pub const fn policy(self) -> RetryPolicy {
+        match self {
+            JobKind::RecordingUpload => RetryPolicy {
+                first_delay: Duration::seconds(10),
+                max_delay: Duration::seconds(1800),
+                max_attempts: u32::MAX,
+                max_age: Some(Duration::days(UPLOAD_MAX_AGE_DAYS)),
+                jitter: true,
+            },
+            _ => RetryPolicy::STANDARD,
+        }
+    }
 
     /// The stored name.
     pub const fn as_str(self) -> &'static str {
@@ -53,6 +75,7 @@ impl JobKind {
             JobKind::CrmDelivery => "crm",
             JobKind::RecordingRetention => "recording_retention",
             JobKind::EmergencyMail => "emergency_mail",
+            JobKind::RecordingUpload => "recording_upload",
         }
     }
 
@@ -82,6 +105,12 @@ pub enum JobOutcome {
     /// Failed this time; try again per the retry policy (or give up once it says so).
     Retry {
         error: String,
+    },
+    /// Failed this time, and the other side said how long to wait (HTTP Retry-After): the
+    /// retry comes no sooner than that, and no sooner than the policy says.
+    RetryAfter {
+        error: String,
+        wait: Duration,
     },
     /// Failed for good: trying again would fail the same way.
     GiveUp {
@@ -134,19 +163,20 @@ impl Jobs {
         Ok(())
     }
 
-    /// Stores a job due at `run_at` unless a job with its id exists (a recurring job names
-    /// each run by its time, so however many servers and restarts schedule it, it runs once).
-    pub async fn schedule_once(
+    /// Stores a job with a payload due at `run_at` unless a job with its id exists (work that
+    /// names itself, such as one part of an upload); returns whether it was stored.
+    pub async fn enqueue_once(
         &self,
         id: JobId,
         kind: JobKind,
+        payload: String,
         run_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let job = Job {
             id,
             kind: kind.as_str().to_owned(),
-            payload: String::new(),
+            payload,
             state: JobState::Pending,
             run_at,
             attempts: 0,
@@ -159,6 +189,25 @@ impl Jobs {
         }
         Ok(stored)
     }
+
+    /// Stores a job due at `run_at` unless a job with its id exists (a recurring job names
+    /// each run by its time, so however many servers and restarts schedule it, it runs once).
+    pub async fn schedule_once(
+        &self,
+        id: JobId,
+        kind: JobKind,
+        run_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.enqueue_once(id, kind, String::new(), run_at, now)
+            .await
+    }
+}
+
+/// A number in [0, 1) for spreading retries.
+fn jitter() -> f64 {
+    let bits = uuid::Uuid::new_v4().as_u128() as u64 >> 11;
+    bits as f64 / (1_u64 << 53) as f64
 }
 
 /// Claims due jobs and runs each with the handler of its kind.
@@ -202,10 +251,9 @@ impl JobWorker {
             ran += 1;
             let stored = match self.run(&job, now).await {
                 JobOutcome::Done => store.complete_job(job.id).await,
-                JobOutcome::Retry { error } => {
-                    let retry = next_attempt(job.attempts, now);
-                    tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, %error, retry = ?retry, "job failed");
-                    store.fail_job(job.id, &error, retry).await
+                JobOutcome::Retry { error } => self.retry(&job, error, None, now).await,
+                JobOutcome::RetryAfter { error, wait } => {
+                    self.retry(&job, error, Some(wait), now).await
                 }
                 JobOutcome::GiveUp { error } => {
                     tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, %error, "job failed for good");
@@ -216,6 +264,22 @@ impl JobWorker {
                 tracing::error!(%error, "job outcome not stored; the lease will expire and it runs again");
             }
         }
+    }
+
+    /// Reschedules a failed job by its kind's policy, or gives it up.
+    async fn retry(
+        &self,
+        job: &Job,
+        error: String,
+        retry_after: Option<Duration>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let policy = JobKind::parse(&job.kind)
+            .map(JobKind::policy)
+            .unwrap_or(RetryPolicy::STANDARD);
+        let retry = policy.next_attempt(job.attempts, job.created_at, now, retry_after, jitter());
+        tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, %error, retry = ?retry, "job failed");
+        self.jobs.store.fail_job(job.id, &error, retry).await
     }
 
     async fn run(&self, job: &Job, now: DateTime<Utc>) -> JobOutcome {

@@ -11,7 +11,9 @@ use crate::StoreResult;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use switchboard_core::chat::{ChatMessage, ReservedProperties};
-use switchboard_core::{AttachmentId, Contact, ContactId, IdentityId, TicketId, UserId, VisitorId};
+use switchboard_core::{
+    AttachmentId, CallId, Contact, ContactId, IdentityId, TicketId, UserId, VisitorId,
+};
 
 /// Chats and what belongs to them. Each method is one transaction.
 #[async_trait]
@@ -78,6 +80,11 @@ pub trait ChatStore: Send + Sync {
     /// Every ticket a visitor's sessions opened, oldest first.
     async fn tickets_of_visitor(&self, visitor: VisitorId) -> StoreResult<Vec<Ticket>>;
     async fn update_ticket(&self, ticket: &Ticket) -> StoreResult<()>;
+    /// Stores a ticket of its own (a call's: a chat's comes with `insert_chat`); a call has
+    /// one ticket at most, so a second for the same call is `Conflict`.
+    async fn insert_ticket(&self, ticket: &Ticket) -> StoreResult<()>;
+    /// The ticket of a call, if it has one.
+    async fn ticket_of_call(&self, call: CallId) -> StoreResult<Option<Ticket>>;
 
     async fn create_tone(&self, tone: &Tone) -> StoreResult<()>;
     async fn list_tones(&self) -> StoreResult<Vec<Tone>>;
@@ -108,14 +115,14 @@ macro_rules! chat_sql {
         use sqlx::Row;
         use std::collections::HashMap;
         use switchboard_core::chat::{AttachmentKind, ChatMessage, ClientMessageId, ReservedProperties, Sender};
-        use switchboard_core::{AttachmentId, Contact, ContactId, IdentityId, MessageId, TicketId, UserId, VisitorId};
+        use switchboard_core::{AttachmentId, CallId, Contact, ContactId, IdentityId, MessageId, TicketId, UserId, VisitorId};
 
         crate::sql::opt_id!($row);
 
         const CHAT_COLUMNS: &str = "contact_id, visitor_id, identity_id, ticket_id, source, verified_customer, bad_actor, \
              repeat_customer, accepted_at";
         const MESSAGE_COLUMNS: &str = "id, contact_id, seq, sender, client_id, body, attachment_id, sent_at";
-        const TICKET_COLUMNS: &str = "id, contact_id, visitor_id, identity_id, name, status, transcript, external_id, created_at, updated_at";
+        const TICKET_COLUMNS: &str = "id, contact_id, visitor_id, identity_id, name, status, transcript, external_id, created_at, updated_at, call_id, phone";
 
         fn chat_from_row(row: &$row) -> StoreResult<ChatSession> {
             Ok(ChatSession {
@@ -172,7 +179,31 @@ macro_rules! chat_sql {
                 external_id: row.try_get("external_id")?,
                 created_at: codec::time(row.try_get("created_at")?)?,
                 updated_at: codec::time(row.try_get("updated_at")?)?,
+                call: opt_id(row, "call_id", CallId::parse)?,
+                phone: row.try_get("phone")?,
             })
+        }
+
+        /// Inserts a ticket inside a transaction or on the pool.
+        pub(super) async fn insert_ticket<'e, E>(executor: E, ticket: &Ticket) -> StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = <$row as sqlx::Row>::Database>,
+        {
+            sqlx::query(&format!("INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+                .bind(ticket.id.to_string())
+                .bind(ticket.contact.map(|c| c.to_string()))
+                .bind(ticket.visitor.map(|v| v.to_string()))
+                .bind(ticket.identity.map(|i| i.to_string()))
+                .bind(&ticket.name)
+                .bind(&ticket.status)
+                .bind(&ticket.transcript)
+                .bind(&ticket.external_id)
+                .bind(millis(ticket.created_at))
+                .bind(millis(ticket.updated_at))
+                .bind(ticket.call.map(|c| c.to_string()))
+                .bind(&ticket.phone)
+                .execute(executor).await?;
+            Ok(())
         }
 
         fn identity_from_row(row: &$row) -> StoreResult<Identity> {
@@ -420,18 +451,7 @@ macro_rules! chat_sql {
             async fn insert_chat(&self, contact: &Contact, chat: &ChatSession, ticket: &Ticket) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await?;
                 insert_contact(&mut *tx, contact).await?;
-                sqlx::query(&format!("INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-                    .bind(ticket.id.to_string())
-                    .bind(ticket.contact.map(|c| c.to_string()))
-                    .bind(ticket.visitor.map(|v| v.to_string()))
-                    .bind(ticket.identity.map(|i| i.to_string()))
-                    .bind(&ticket.name)
-                    .bind(&ticket.status)
-                    .bind(&ticket.transcript)
-                    .bind(&ticket.external_id)
-                    .bind(millis(ticket.created_at))
-                    .bind(millis(ticket.updated_at))
-                    .execute(&mut *tx).await?;
+                insert_ticket(&mut *tx, ticket).await?;
                 sqlx::query(&format!("INSERT INTO chat_sessions ({CHAT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
                     .bind(chat.contact.to_string())
                     .bind(chat.visitor.to_string())
@@ -570,6 +590,16 @@ macro_rules! chat_sql {
                 let rows = sqlx::query(&format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE visitor_id = $1 ORDER BY created_at, id"))
                     .bind(visitor.to_string()).fetch_all(self.reader()).await?;
                 rows.iter().map(ticket_from_row).collect()
+            }
+
+            async fn insert_ticket(&self, ticket: &Ticket) -> StoreResult<()> {
+                insert_ticket(self.writer(), ticket).await
+            }
+
+            async fn ticket_of_call(&self, call: CallId) -> StoreResult<Option<Ticket>> {
+                let row = sqlx::query(&format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE call_id = $1"))
+                    .bind(call.to_string()).fetch_optional(self.reader()).await?;
+                row.as_ref().map(ticket_from_row).transpose()
             }
 
             async fn update_ticket(&self, t: &Ticket) -> StoreResult<()> {

@@ -18,7 +18,8 @@
 //! - `JobStore` (`jobs.rs`): background jobs (rows claimed with a lease).
 //! - `PolicyStore` (`policy.rs`): dialling policies (class of service) per center, role, team.
 //! - `AuditStore` (`audit.rs`): the audit log, append-only.
-//! - `RecordingStore` (`recordings.rs`): call recordings' metadata, queues' recording setting.
+//! - `RecordingStore` (`recordings.rs`): call recordings' metadata, queues' recording setting,
+//!   recordings' uploads to the CRM.
 //! - `DashboardStore` (`dashboards.rs`): the rows dashboards are computed from.
 //! - `EmergencyStore` (`emergency.rs`): emergency numbers, sites and agents' civic addresses,
 //!   callback-number leases.
@@ -63,8 +64,8 @@ pub use postgres::PostgresStore;
 pub use recordings::RecordingStore;
 pub use records::{
     ApiKey, Attachment, CenterSettings, ChatSession, Credentials, HoursRecord, IdentifyOutcome,
-    Identity, IntegrationSettings, Job, JobState, NewMessage, NotificationSettings, Session,
-    Ticket, Tone, UploadBytes, Visitor,
+    Identity, IntegrationSettings, Job, JobState, NewMessage, NotificationSettings,
+    RecordingUpload, Session, Ticket, Tone, UploadBytes, UploadState, Visitor,
 };
 pub use secrets::{is_sealed, SecretKeys};
 pub use sqlite::SqliteStore;

@@ -44,6 +44,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/postgres/0017_emergency_log.sql"),
     ),
+    (
+        18,
+        include_str!("../migrations/postgres/0018_call_tickets.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.

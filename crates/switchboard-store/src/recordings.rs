@@ -2,6 +2,7 @@
 //! store), and which voice queues do not record their calls. `RecordingStore` says what is
 //! kept; `recordings_sql!` is its SQL for both backends.
 
+use crate::records::RecordingUpload;
 use crate::StoreResult;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -32,6 +33,15 @@ pub trait RecordingStore: Send + Sync {
     async fn queue_records_calls(&self, queue: QueueId) -> StoreResult<bool>;
     /// The queues that do not record their calls.
     async fn unrecorded_queues(&self) -> StoreResult<Vec<QueueId>>;
+    /// Creates a recording's upload or replaces it (as its parts are acknowledged).
+    async fn put_upload(&self, upload: &RecordingUpload) -> StoreResult<()>;
+    async fn get_upload(&self, recording: RecordingId) -> StoreResult<Option<RecordingUpload>>;
+    /// Uploads, newest first; with `unfinished`, only those not yet uploaded or attached
+    /// (sending, failed, lost): what the portal shows an admin to look at.
+    async fn list_uploads(&self, unfinished: bool, limit: u32)
+        -> StoreResult<Vec<RecordingUpload>>;
+    /// A call's uploads, oldest first.
+    async fn uploads_of_call(&self, call: CallId) -> StoreResult<Vec<RecordingUpload>>;
 }
 
 pub(crate) fn spans_text(spans: &[(u64, u64)]) -> String {
@@ -63,9 +73,33 @@ macro_rules! recordings_sql {
         use chrono::{DateTime, Utc};
         use sqlx::Row;
         use switchboard_core::voice::{Recording, RecordingStatus};
-        use switchboard_core::{CallId, QueueId, RecordingId, UserId};
+        use switchboard_core::{CallId, QueueId, RecordingId, TicketId, UserId};
+        use crate::records::{RecordingUpload, UploadState};
 
         const COLUMNS: &str = "id, call_id, agent_id, started_at, ended_at, duration_ms, size_bytes, paused, status, blob_key";
+        const UPLOAD_COLUMNS: &str = "recording_id, call_id, ticket_id, connector, state, size_bytes, parts_total, parts_done, bytes_done, part_bytes, receipts, last_error, queued_at, updated_at";
+
+        fn upload_from_row(row: &$row) -> StoreResult<RecordingUpload> {
+            let count = |name: &str| -> StoreResult<u32> {
+                u32::try_from(row.try_get::<i64, _>(name)?).map_err(codec::corrupt)
+            };
+            Ok(RecordingUpload {
+                recording: codec::id(&row.try_get::<String, _>("recording_id")?, RecordingId::parse)?,
+                call: codec::id(&row.try_get::<String, _>("call_id")?, CallId::parse)?,
+                ticket: codec::id(&row.try_get::<String, _>("ticket_id")?, TicketId::parse)?,
+                connector: row.try_get("connector")?,
+                state: UploadState::parse(&row.try_get::<String, _>("state")?).map_err(codec::corrupt)?,
+                size_bytes: unsigned(row.try_get("size_bytes")?)?,
+                parts_total: count("parts_total")?,
+                parts_done: count("parts_done")?,
+                bytes_done: unsigned(row.try_get("bytes_done")?)?,
+                part_bytes: unsigned(row.try_get("part_bytes")?)?,
+                receipts: serde_json::from_str(&row.try_get::<String, _>("receipts")?).map_err(codec::corrupt)?,
+                last_error: row.try_get("last_error")?,
+                queued_at: codec::time(row.try_get("queued_at")?)?,
+                updated_at: codec::time(row.try_get("updated_at")?)?,
+            })
+        }
 
         opt_id!($row);
 
@@ -191,6 +225,61 @@ macro_rules! recordings_sql {
                     .collect::<StoreResult<Vec<_>>>()?;
                 queues.sort();
                 Ok(queues)
+            }
+
+            async fn put_upload(&self, u: &RecordingUpload) -> StoreResult<()> {
+                sqlx::query(&format!(
+                    "INSERT INTO recording_uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     ON CONFLICT (recording_id) DO UPDATE SET state = excluded.state, parts_total = excluded.parts_total, \
+                     parts_done = excluded.parts_done, bytes_done = excluded.bytes_done, part_bytes = excluded.part_bytes, receipts = excluded.receipts, last_error = excluded.last_error, \
+                     updated_at = excluded.updated_at"
+                ))
+                .bind(u.recording.to_string())
+                .bind(u.call.to_string())
+                .bind(u.ticket.to_string())
+                .bind(&u.connector)
+                .bind(u.state.as_str())
+                .bind(signed(u.size_bytes))
+                .bind(i64::from(u.parts_total))
+                .bind(i64::from(u.parts_done))
+                .bind(signed(u.bytes_done))
+                .bind(signed(u.part_bytes))
+                .bind(serde_json::to_string(&u.receipts).unwrap_or_else(|_| "[]".into()))
+                .bind(&u.last_error)
+                .bind(millis(u.queued_at))
+                .bind(millis(u.updated_at))
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn get_upload(&self, recording: RecordingId) -> StoreResult<Option<RecordingUpload>> {
+                let row = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM recording_uploads WHERE recording_id = $1"))
+                    .bind(recording.to_string())
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.as_ref().map(upload_from_row).transpose()
+            }
+
+            async fn list_uploads(&self, unfinished: bool, limit: u32) -> StoreResult<Vec<RecordingUpload>> {
+                let filter = if unfinished { "WHERE state IN ('sending', 'failed', 'lost')" } else { "" };
+                let rows = sqlx::query(&format!(
+                    "SELECT {UPLOAD_COLUMNS} FROM recording_uploads {filter} ORDER BY queued_at DESC, recording_id LIMIT $1"
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter().map(upload_from_row).collect()
+            }
+
+            async fn uploads_of_call(&self, call: CallId) -> StoreResult<Vec<RecordingUpload>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {UPLOAD_COLUMNS} FROM recording_uploads WHERE call_id = $1 ORDER BY queued_at, recording_id"
+                ))
+                .bind(call.to_string())
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter().map(upload_from_row).collect()
             }
         }
     };

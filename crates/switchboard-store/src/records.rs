@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use switchboard_core::chat::{AttachmentKind, ClientMessageId, ReservedProperties, Sender};
 use switchboard_core::hours::{HoursScope, Schedule};
 use switchboard_core::{
-    AttachmentId, ContactId, IdentityId, JobId, Language, MessageId, TicketId, UserId, VisitorId,
+    AttachmentId, CallId, ContactId, IdentityId, JobId, Language, MessageId, RecordingId, TicketId,
+    UserId, VisitorId,
 };
 
 /// Center-wide settings.
@@ -171,6 +172,82 @@ pub struct Ticket {
     /// The ticket's id in an external CRM, once delivered.
     pub external_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The call it is the ticket of (a chat's ticket names its contact and visitor instead).
+    pub call: Option<CallId>,
+    /// The caller's number, for a call's ticket.
+    pub phone: Option<String>,
+}
+
+/// Where a recording's way to the CRM is (REC-1..REC-6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UploadState {
+    /// Parts are being sent (or wait for their retry).
+    Sending,
+    /// Every part is acknowledged; the file is deleted from the platform.
+    Uploaded,
+    /// Kept with the built-in CRM's ticket on the platform until the retention cap.
+    Attached,
+    /// Given up: the CRM refused it, or it could not be sent in time.
+    Failed,
+    /// The retention cap deleted the file before its upload finished.
+    Lost,
+}
+
+impl UploadState {
+    pub const ALL: [UploadState; 5] = [
+        UploadState::Sending,
+        UploadState::Uploaded,
+        UploadState::Attached,
+        UploadState::Failed,
+        UploadState::Lost,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UploadState::Sending => "sending",
+            UploadState::Uploaded => "uploaded",
+            UploadState::Attached => "attached",
+            UploadState::Failed => "failed",
+            UploadState::Lost => "lost",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or_else(|| format!("unknown upload state `{text}`"))
+    }
+
+    /// Whether nothing more will happen to it.
+    pub const fn is_final(self) -> bool {
+        !matches!(self, UploadState::Sending)
+    }
+}
+
+/// A recording's upload to the CRM. It outlives the recording: once the file is gone it says
+/// where it went, or that it was lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordingUpload {
+    pub recording: RecordingId,
+    pub call: CallId,
+    pub ticket: TicketId,
+    /// The connector it is sent with (`builtin`, `webhook`, `zendesk`), fixed when it starts.
+    pub connector: String,
+    pub state: UploadState,
+    pub size_bytes: u64,
+    pub parts_total: u32,
+    /// Parts acknowledged so far: parts are sent in order, so these are the first ones.
+    pub parts_done: u32,
+    /// Where the next part starts in the file.
+    pub bytes_done: u64,
+    /// How large a part is (at most 50 MB; halved when the CRM refuses one as too large).
+    pub part_bytes: u64,
+    /// What the CRM answered for each acknowledged part (an attachment or upload id).
+    pub receipts: Vec<String>,
+    pub last_error: Option<String>,
+    pub queued_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -36,6 +36,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/sqlite/0017_emergency_log.sql"),
     ),
+    (
+        18,
+        include_str!("../migrations/sqlite/0018_call_tickets.sql"),
+    ),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).

@@ -37,6 +37,11 @@ pub trait VoiceStore: Send + Sync {
         self.put_calls(std::slice::from_ref(call)).await
     }
     async fn get_call(&self, id: CallId) -> StoreResult<CallRecord>;
+    /// The call a voice contact belongs to, if its record is stored.
+    async fn call_of_contact(
+        &self,
+        contact: switchboard_core::ContactId,
+    ) -> StoreResult<Option<CallId>>;
     /// The newest calls first.
     async fn list_calls(&self, limit: u32) -> StoreResult<Vec<CallRecord>>;
     /// After a restart: closes every call record still in progress (disposition
@@ -433,6 +438,12 @@ macro_rules! voice_sql {
                     .bind(id.to_string()).fetch_optional(self.reader()).await?
                     .ok_or(StoreError::NotFound("call"))?;
                 call_from_row(&row)
+            }
+
+            async fn call_of_contact(&self, contact: switchboard_core::ContactId) -> StoreResult<Option<switchboard_core::CallId>> {
+                let id: Option<String> = sqlx::query_scalar("SELECT id FROM calls WHERE contact_id = $1 ORDER BY started_at DESC LIMIT 1")
+                    .bind(contact.to_string()).fetch_optional(self.reader()).await?;
+                id.map(|id| codec::id(&id, switchboard_core::CallId::parse)).transpose()
             }
 
             async fn close_interrupted_calls(&self, now: DateTime<Utc>) -> StoreResult<(u64, u64)> {

@@ -1174,6 +1174,95 @@ async fn recordings_story(store: &dyn Store) {
     assert_eq!(store.unrecorded_queues().await.unwrap(), vec![sales.id]);
     store.set_queue_recording(sales.id, true).await.unwrap();
     assert!(store.unrecorded_queues().await.unwrap().is_empty());
+    call_ticket_story(store, call, second.id).await;
+}
+
+/// A call's ticket (one per call) and its recording's upload, which outlives the recording.
+async fn call_ticket_story(
+    store: &dyn Store,
+    call: switchboard_core::CallId,
+    recording: switchboard_core::RecordingId,
+) {
+    use switchboard_store::{RecordingUpload, UploadState};
+    assert_eq!(store.ticket_of_call(call).await.unwrap(), None);
+    let ticket = Ticket {
+        id: TicketId::from_uuid(Uuid::new_v4()),
+        contact: None,
+        visitor: None,
+        identity: None,
+        name: "Phone User - 05/04 05:30 (+15551230000)".into(),
+        status: "open".into(),
+        transcript: Some("Phone call from +15551230000 to 15550100".into()),
+        external_id: None,
+        created_at: now(),
+        updated_at: now(),
+        call: Some(call),
+        phone: Some("+15551230000".into()),
+    };
+    store.insert_ticket(&ticket).await.unwrap();
+    assert_eq!(
+        store.ticket_of_call(call).await.unwrap(),
+        Some(ticket.clone())
+    );
+    assert_eq!(store.get_ticket(ticket.id).await.unwrap(), ticket);
+    let again = Ticket {
+        id: TicketId::from_uuid(Uuid::new_v4()),
+        ..ticket.clone()
+    };
+    assert!(matches!(
+        store.insert_ticket(&again).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_upload(recording).await.unwrap(), None);
+    let mut upload = RecordingUpload {
+        recording,
+        call,
+        ticket: ticket.id,
+        connector: "webhook".into(),
+        state: UploadState::Sending,
+        size_bytes: 120_000_044,
+        parts_total: 3,
+        parts_done: 0,
+        bytes_done: 0,
+        part_bytes: 50_000_000,
+        receipts: Vec::new(),
+        last_error: None,
+        queued_at: now(),
+        updated_at: now(),
+    };
+    store.put_upload(&upload).await.unwrap();
+    assert_eq!(
+        store.get_upload(recording).await.unwrap(),
+        Some(upload.clone())
+    );
+    upload.parts_done = 1;
+    upload.bytes_done = 50_000_000;
+    upload.receipts.push("att-1".into());
+    upload.last_error = Some("webhook answered 503".into());
+    upload.updated_at = now() + Duration::seconds(5);
+    store.put_upload(&upload).await.unwrap();
+    assert_eq!(
+        store.get_upload(recording).await.unwrap(),
+        Some(upload.clone())
+    );
+    assert_eq!(
+        store.list_uploads(true, 10).await.unwrap(),
+        vec![upload.clone()]
+    );
+    upload.state = UploadState::Uploaded;
+    store.put_upload(&upload).await.unwrap();
+    assert!(store.list_uploads(true, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.list_uploads(false, 10).await.unwrap(),
+        vec![upload.clone()]
+    );
+    assert_eq!(
+        store.uploads_of_call(call).await.unwrap(),
+        vec![upload.clone()]
+    );
+    // The upload says where the recording went after the recording is gone.
+    store.delete_recording(recording).await.unwrap();
+    assert_eq!(store.get_upload(recording).await.unwrap(), Some(upload));
 }
 
 /// Voice: trunks, dialled numbers (only into voice queues), SIP phones, uploaded audio, and
@@ -1422,6 +1511,8 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
         external_id: None,
         created_at: now(),
         updated_at: now(),
+        call: None,
+        phone: None,
     };
     let chat = ChatSession {
         contact: contact.id,

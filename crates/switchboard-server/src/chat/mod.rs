@@ -607,6 +607,8 @@ impl ChatService {
             external_id: None,
             created_at: now,
             updated_at: now,
+            call: None,
+            phone: None,
         };
         let session = ChatSession {
             contact: contact_id,

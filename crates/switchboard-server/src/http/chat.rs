@@ -580,6 +580,12 @@ pub struct TicketView {
     pub attachments: Vec<AttachmentInfo>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The call it is the ticket of; its text (`transcript`) is the call's summary.
+    pub call_id: Option<String>,
+    /// The caller's number, for a call's ticket.
+    pub phone: Option<String>,
+    /// A call's recordings and where each stands on its way to the CRM.
+    pub recordings: Vec<super::uploads::UploadView>,
 }
 
 async fn ticket_view(app: &AppState, ticket: &Ticket) -> ApiResult<TicketView> {
@@ -591,6 +597,17 @@ async fn ticket_view(app: &AppState, ticket: &Ticket) -> ApiResult<TicketView> {
             .await?
             .iter()
             .map(AttachmentInfo::from)
+            .collect(),
+        None => Vec::new(),
+    };
+    let recordings = match ticket.call {
+        Some(call) => app
+            .services
+            .store
+            .uploads_of_call(call)
+            .await?
+            .iter()
+            .map(super::uploads::UploadView::from)
             .collect(),
         None => Vec::new(),
     };
@@ -606,6 +623,9 @@ async fn ticket_view(app: &AppState, ticket: &Ticket) -> ApiResult<TicketView> {
         attachments,
         created_at: ticket.created_at,
         updated_at: ticket.updated_at,
+        call_id: ticket.call.map(|c| c.to_string()),
+        phone: ticket.phone.clone(),
+        recordings,
     })
 }
 

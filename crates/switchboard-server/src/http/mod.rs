@@ -21,6 +21,7 @@ pub mod recordings;
 pub mod security;
 pub mod setup;
 pub mod system;
+pub mod uploads;
 pub mod voice;
 pub mod watch;
 pub mod webhook;
@@ -91,6 +92,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(chat::routes())
         .merge(voice::routes())
         .merge(recordings::routes())
+        .merge(uploads::routes())
         .merge(dialing::routes())
         .merge(emergency::routes())
         .merge(emergency_log::routes())

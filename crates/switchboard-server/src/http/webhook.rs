@@ -83,19 +83,40 @@ fn ticket_json(ticket: &Ticket) -> Value {
         "identity_id": ticket.identity.map(|i| i.to_string()),
         "external_id": ticket.external_id,
         "created_at": ticket.created_at,
+        "channel": if ticket.call.is_some() { "phone" } else { "chat" },
+        "call_id": ticket.call.map(|c| c.to_string()),
+        "phone": ticket.phone,
     })
 }
 
 /// The signature a webhook receiver checks: hex HMAC-SHA256 of the exact body.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut signer = Signer::new(secret);
+    signer.update(body);
+    signer.finish()
+}
+
+/// The signature of a body read in pieces (a recording's part, streamed).
+pub struct Signer(Hmac<Sha256>);
+
+impl Signer {
+    pub fn new(secret: &str) -> Self {
+        Signer(Hmac::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length"))
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The signature as lower-case hex.
+    pub fn finish(self) -> String {
+        self.0
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 /// POSTs the event; any answer but 2xx is a failure to retry. Returns the `external_id` the

@@ -150,5 +150,11 @@ async fn put_wrap_up(
         Utc::now(),
     )?;
     app.services.store.put_wrap_up(&wrap_up).await?;
+    if contact.channel == switchboard_core::Channel::Voice {
+        // The call's ticket gets the wrap-up (PLT-9); emergency calls have no record, so none.
+        if let Some(call) = app.services.store.call_of_contact(contact.id).await? {
+            crate::crm::enqueue(&app.services.jobs, crate::crm::Event::CallWrapped { call }).await;
+        }
+    }
     Ok(Json(WrapUpView::from(&wrap_up)))
 }

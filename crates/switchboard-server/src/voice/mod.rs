@@ -207,6 +207,7 @@ impl VoiceService {
         let recorder = crate::recordings::RecordingWriter::start(
             app.services.store.clone(),
             app.recordings.clone(),
+            app.services.jobs.clone(),
         )?;
         let media = MediaPlane::new(Ports::new(first, last), ip, room, seed, media_tx)
             .with_recorder(recorder);
@@ -740,6 +741,17 @@ impl VoiceTask {
                     }
                 }
                 Output::Call(record) => {
+                    if record.ended_at.is_some()
+                        && record.answered_at.is_some()
+                        && record.agent.is_some()
+                    {
+                        // Every answered call gets a ticket in the CRM (PLT-9).
+                        let jobs = self.app.services.jobs.clone();
+                        let call = record.id;
+                        tokio::spawn(async move {
+                            crate::crm::enqueue(&jobs, crate::crm::Event::CallEnded { call }).await;
+                        });
+                    }
                     // Seen as its agent is, or as a contact waiting in its queue: the same
                     // rule as the REST API's (`Actor::may_see_call`).
                     let subject = match record.agent {

@@ -53,7 +53,7 @@ pub fn backends() -> Vec<Backend> {
     }
 }
 
-async fn postgres_database() -> (String, PostgresDatabase) {
+pub async fn postgres_database() -> (String, PostgresDatabase) {
     let admin_url = std::env::var("SWITCHBOARD_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
     let mut admin = sqlx::PgConnection::connect(&admin_url)
