@@ -114,8 +114,7 @@ impl App {
             services.jobs.clone(),
             names.clone(),
         ));
-        let recordings: Arc<dyn BlobStore> =
-            Arc::new(LocalBlobs::new(config.data_dir.join("recordings")));
+        let recordings = recording_blobs(&config)?;
         // Recordings a previous process was writing stopped with it.
         let interrupted = store.interrupt_recordings().await?;
         if interrupted > 0 {
@@ -169,6 +168,12 @@ impl App {
             changes,
         }))
     }
+}
+
+/// The blob store call recordings are kept in (a benchmark writes recordings through it as
+/// the server would).
+pub fn recording_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, LaunchError> {
+    Ok(Arc::new(LocalBlobs::new(config.data_dir.join("recordings"))))
 }
 
 /// Serves the HTTP API on `listener` until `shutdown` resolves. Tests pass a listener bound to

@@ -21,7 +21,7 @@ const DEMO_PAGE: &str = include_str!("../../web/demo/index.html");
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// The portal's files: its page, its stylesheet and its modules, each at `/portal/<name>`.
-const PORTAL: [(&str, &str, &str); 14] = [
+const PORTAL: [(&str, &str, &str); 15] = [
     (
         "/portal/",
         "text/html; charset=utf-8",
@@ -86,6 +86,11 @@ const PORTAL: [(&str, &str, &str); 14] = [
         "/portal/emergency_log.js",
         JS,
         include_str!("../../web/portal/emergency_log.js"),
+    ),
+    (
+        "/portal/tickets.js",
+        JS,
+        include_str!("../../web/portal/tickets.js"),
     ),
     (
         "/portal/watch.js",

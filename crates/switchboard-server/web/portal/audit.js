@@ -3,7 +3,7 @@
 
 import { api, element, notice, when, words } from '/portal/api.js';
 
-const ACTIONS = ['settings_changed', 'dispositions_changed', 'dial_refused', 'recording_downloaded', 'throttle_cleared'];
+const ACTIONS = ['settings_changed', 'dispositions_changed', 'dial_refused', 'recording_downloaded', 'throttle_cleared', 'recording_uploaded', 'recording_upload_failed', 'recording_lost'];
 
 class Audit extends HTMLElement {
   connectedCallback() {

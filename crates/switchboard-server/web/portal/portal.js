@@ -11,6 +11,7 @@ import '/portal/setup.js';
 import '/portal/audit.js';
 import '/portal/emergency.js';
 import '/portal/emergency_log.js';
+import '/portal/tickets.js';
 import { SETUP_PAGES } from '/portal/entities.js';
 
 const MONITOR = ['monitor_calls_listen', 'monitor_calls_coach', 'monitor_calls_barge', 'monitor_chats_view', 'monitor_chats_edit'];
@@ -32,6 +33,10 @@ function pages() {
     {
       path: 'audit', group: 'Reports', title: 'Audit log', allowed: (can) => can('settings_edit'),
       render: () => element('sb-audit'),
+    },
+    {
+      path: 'tickets', group: 'Reports', title: 'Tickets', allowed: (can) => can('settings_edit'),
+      render: () => element('sb-tickets'),
     },
     {
       path: 'emergency/log', group: 'Reports', title: 'Emergency log', allowed: (can) => can('emergency_log_view'),

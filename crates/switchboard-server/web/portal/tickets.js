@@ -1,0 +1,93 @@
+// Tickets and recordings on their way to the CRM (admins). The built-in CRM's tickets, chats'
+// and calls', newest first, each opening to its transcript or call summary; above them, the
+// recordings that need a look: still sending (with the last error), failed, or lost to the
+// seven-day cap before they reached the CRM.
+
+import { api, element, notice, when, words } from '/portal/api.js';
+
+const STATE_TEXT = {
+  sending: 'Sending',
+  uploaded: 'In the CRM',
+  attached: 'On the ticket (kept 7 days)',
+  failed: 'Failed',
+  lost: 'Lost',
+};
+
+function size(bytes) {
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  if (bytes >= 1e3) return `${Math.round(bytes / 1e3)} kB`;
+  return `${bytes} B`;
+}
+
+/// A recording's upload as a short line: its state, its parts, and why it is stuck.
+function uploadState(upload) {
+  const parts = upload.parts_total > 1 ? ` · part ${Math.min(upload.parts_done + (upload.state === 'sending' ? 1 : 0), upload.parts_total)} of ${upload.parts_total}` : '';
+  return element('span', { class: `tag upload-${upload.state}`, 'data-state': upload.state, title: upload.last_error ?? '' },
+    `${STATE_TEXT[upload.state] ?? words(upload.state)}${parts}`);
+}
+
+class Tickets extends HTMLElement {
+  connectedCallback() {
+    this.open = null;
+    this.render();
+    this.load();
+  }
+
+  async load() {
+    try {
+      [this.attention, this.tickets] = await Promise.all([
+        api('GET', '/api/v1/recording-uploads?attention=true&limit=100'),
+        api('GET', '/api/v1/tickets'),
+      ]);
+      this.error = null;
+    } catch (error) {
+      this.error = error;
+    }
+    this.render();
+  }
+
+  render() {
+    const area = element('div');
+    if (this.error) notice(area, this.error);
+    const attention = this.attention ?? [];
+    const uploads = element('table', { class: 'grid', 'data-testid': 'upload-attention' },
+      element('tr', {}, ...['Queued', 'Recording', 'Size', 'To', 'State', 'Why'].map((h) => element('th', {}, h))),
+      ...(attention.length ? attention.map((u) => element('tr', { 'data-recording': u.recording_id },
+        element('td', { class: 'timer' }, when(u.queued_at)),
+        element('td', {}, element('code', {}, u.recording_id.slice(0, 8))),
+        element('td', {}, size(u.size_bytes)),
+        element('td', {}, words(u.connector)),
+        element('td', {}, uploadState(u)),
+        element('td', { class: 'detail' }, u.last_error ?? ''))) : [element('tr', {}, element('td', { class: 'empty', colspan: 6 }, this.attention ? 'Every recording reached the CRM.' : 'Loading…'))]));
+    const tickets = this.tickets ?? [];
+    const rows = [];
+    for (const t of tickets) {
+      const recordings = t.recordings ?? [];
+      rows.push(element('tr', { class: 'clickable', 'data-ticket': t.id, onclick: () => { this.open = this.open === t.id ? null : t.id; this.render(); } },
+        element('td', { class: 'timer' }, when(t.created_at)),
+        element('td', {}, t.call_id ? 'Call' : 'Chat'),
+        element('td', {}, t.name),
+        element('td', {}, element('span', { class: 'tag' }, words(t.status))),
+        element('td', {}, recordings.length ? element('span', {}, ...recordings.map(uploadState)) : ''),
+        element('td', {}, t.external_id ?? '')));
+      if (this.open === t.id) {
+        rows.push(element('tr', { class: 'opened' }, element('td', { colspan: 6 },
+          element('pre', { class: 'transcript', 'data-testid': 'ticket-text' }, t.transcript ?? 'No transcript yet: the conversation is still going.'))));
+      }
+    }
+    const list = element('table', { class: 'grid', 'data-testid': 'ticket-list' },
+      element('tr', {}, ...['Created', 'Kind', 'Name', 'Status', 'Recordings', 'CRM id'].map((h) => element('th', {}, h))),
+      ...(rows.length ? rows : [element('tr', {}, element('td', { class: 'empty', colspan: 6 }, this.tickets ? 'No tickets yet.' : 'Loading…'))]));
+    this.replaceChildren(
+      element('h1', {}, 'Tickets'),
+      element('p', { class: 'lead' }, 'Every chat and answered call opens a ticket; recordings go to the CRM after the call and are deleted here once it has them.'),
+      element('div', { class: 'filters' }, element('button', { type: 'button', class: 'secondary', onclick: () => this.load() }, 'Refresh')),
+      area,
+      element('h2', {}, 'Recordings that need a look'),
+      uploads,
+      element('h2', {}, 'Latest tickets'),
+      list);
+  }
+}
+
+customElements.define('sb-tickets', Tickets);
