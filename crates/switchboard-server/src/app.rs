@@ -107,6 +107,8 @@ impl App {
             .timeout(std::time::Duration::from_secs(15))
             .build()
             .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?;
+        let zendesk = crate::zendesk::ZendeskCrm::new(store.clone(), blobs.clone())
+            .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?;
         let names = Arc::new(AgentNames::new(store.clone()));
         let chat = Arc::new(ChatService::new(
             store.clone(),
@@ -128,7 +130,7 @@ impl App {
             JobWorker::new(&services.jobs)
                 .register(
                     JobKind::CrmDelivery,
-                    Arc::new(CrmConnector::new(store, http, names)),
+                    Arc::new(CrmConnector::new(store, http, names, zendesk)),
                 )
                 .register(JobKind::RecordingRetention, Arc::new(retention))
                 .register(JobKind::EmergencyMail, Arc::new(emergency_mail)),

@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/postgres/0017_emergency_log.sql"),
     ),
+    (19, include_str!("../migrations/postgres/0019_zendesk.sql")),
 ];
 
 /// A PostgreSQL database.

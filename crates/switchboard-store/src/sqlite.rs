@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/sqlite/0017_emergency_log.sql"),
     ),
+    (19, include_str!("../migrations/sqlite/0019_zendesk.sql")),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).
