@@ -7,7 +7,8 @@
 // connected chat's live transcript and sees the consumer's next message arrive; the admin ends a
 // stuck queued chat after a confirmation. Then a sipp caller waits
 // in a voice queue and is answered on agent1's browser phone: the supervisor's Calls page shows
-// the call queued, then connected, with the monitoring buttons their role allows.
+// the call queued, then connected, with the monitoring buttons their role allows. Last, an admin
+// connects Zendesk on Set-up > CRM connector, whose fields show for that connector only.
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -331,4 +332,40 @@ test('a supervisor sees a call queued, then connected, with the monitoring butto
   await connected.waitFor({ state: 'detached' });
   await supervisorContext.close();
   await agentContext.close();
+});
+
+test('an admin connects Zendesk: its fields show for that connector only, and the token is kept but never shown', async () => {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  const admin = await context.newPage();
+  await signIn(admin, '/portal/', 'admin');
+  await admin.locator('[data-testid=who]').waitFor();
+  await openPage(admin, 'CRM connector');
+  const shown = (name) => admin.locator(`[data-testid=field-${name}]`).isVisible();
+  const fields = async () => Promise.all(['zendesk_url', 'zendesk_email', 'zendesk_token', 'crm_webhook_url'].map(shown));
+  assert.deepEqual(await fields(), [false, false, false, false], 'the built-in connector has no fields of its own');
+  await admin.selectOption('[data-testid=field-crm_connector]', 'webhook');
+  assert.deepEqual(await fields(), [false, false, false, true]);
+  await admin.selectOption('[data-testid=field-crm_connector]', 'zendesk');
+  assert.deepEqual(await fields(), [true, true, true, false]);
+  // Nothing listens at this address: the center sends nothing anywhere.
+  await admin.fill('[data-testid=field-zendesk_url]', 'http://127.0.0.1:9/');
+  await admin.fill('[data-testid=field-zendesk_email]', 'integration@center.example');
+  await admin.click('[data-testid=save]');
+  await admin.locator('[data-testid=notice-error]', { hasText: 'zendesk_token' }).waitFor();
+  await admin.fill('[data-testid=field-zendesk_token]', 'zendesk-api-token-0123');
+  await saveAndExpect(admin, 'Saved.');
+
+  // Opened again: the address as stored, the token field empty; saving keeps the token.
+  await admin.reload();
+  await openPage(admin, 'CRM connector');
+  assert.equal(await admin.inputValue('[data-testid=field-zendesk_url]'), 'http://127.0.0.1:9');
+  assert.equal(await admin.inputValue('[data-testid=field-zendesk_token]'), '');
+  await saveAndExpect(admin, 'Saved.');
+  const settings = await admin.evaluate(async () => (await fetch('/api/v1/integrations')).json());
+  assert.equal(settings.zendesk_token_set, true);
+  assert.equal('zendesk_token' in settings, false);
+  // Back to the built-in connector, as the center was.
+  await admin.selectOption('[data-testid=field-crm_connector]', 'builtin');
+  await saveAndExpect(admin, 'Saved.');
+  await context.close();
 });

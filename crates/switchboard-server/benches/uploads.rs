@@ -90,7 +90,8 @@ async fn crm(received: Arc<Received>, mbps: u64) -> String {
                 signer.update(&chunk);
                 bytes += chunk.len() as u64;
                 if mbps > 0 {
-                    let due = std::time::Duration::from_secs_f64(bytes as f64 / (mbps as f64 * 1e6));
+                    let due =
+                        std::time::Duration::from_secs_f64(bytes as f64 / (mbps as f64 * 1e6));
                     if let Some(wait) = due.checked_sub(started.elapsed()) {
                         tokio::time::sleep(wait).await;
                     }
@@ -100,7 +101,11 @@ async fn crm(received: Arc<Received>, mbps: u64) -> String {
                 .get("x-switchboard-signature")
                 .and_then(|v| v.to_str().ok())
                 == Some(format!("sha256={}", signer.finish()).as_str());
-            if headers.get("x-switchboard-event").and_then(|v| v.to_str().ok()) == Some("recording_part") {
+            if headers
+                .get("x-switchboard-event")
+                .and_then(|v| v.to_str().ok())
+                == Some("recording_part")
+            {
                 if !signed {
                     received.bad_signatures.fetch_add(1, Ordering::Relaxed);
                     return axum::http::StatusCode::UNAUTHORIZED.into_response();
@@ -114,9 +119,12 @@ async fn crm(received: Arc<Received>, mbps: u64) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/crm", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        axum::serve(listener, axum::Router::new().route("/crm", axum::routing::post(handler)))
-            .await
-            .ok();
+        axum::serve(
+            listener,
+            axum::Router::new().route("/crm", axum::routing::post(handler)),
+        )
+        .await
+        .ok();
     });
     url
 }
@@ -138,7 +146,8 @@ fn median(values: &mut [f64]) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let options = options();
-    let data_dir = std::env::temp_dir().join(format!("switchboard-bench-uploads-{}", Uuid::new_v4()));
+    let data_dir =
+        std::env::temp_dir().join(format!("switchboard-bench-uploads-{}", Uuid::new_v4()));
     std::fs::create_dir_all(&data_dir).unwrap();
     let database = if options.database.is_empty() {
         format!("sqlite://{}", data_dir.join("switchboard.db").display())
@@ -152,8 +161,13 @@ async fn main() {
     // answered calls and tickets, written the way the server stores them.
     let mut config = switchboard::Config::for_data_dir(&data_dir);
     config.database_url = database.clone();
-    let store = switchboard_store::open(&database).await.expect("the database opens");
-    let mut settings = store.integration_settings("bench-identity-secret-0123456789abcdef").await.unwrap();
+    let store = switchboard_store::open(&database)
+        .await
+        .expect("the database opens");
+    let mut settings = store
+        .integration_settings("bench-identity-secret-0123456789abcdef")
+        .await
+        .unwrap();
     settings.crm_connector = "webhook".into();
     settings.crm_webhook_url = Some(url);
     settings.crm_webhook_secret = Some(SECRET.into());
@@ -165,7 +179,12 @@ async fn main() {
     let mut recordings = Vec::with_capacity(options.recordings);
     for _ in 0..options.recordings {
         let call = CallId::from_uuid(Uuid::now_v7());
-        let mut record = CallRecord::new(call, "+15557654321".into(), "15550100".into(), now - Duration::minutes(6));
+        let mut record = CallRecord::new(
+            call,
+            "+15557654321".into(),
+            "15550100".into(),
+            now - Duration::minutes(6),
+        );
         record.answered_at = Some(now - Duration::minutes(5));
         record.ended_at = Some(now);
         record.agent = Some(UserId::from_uuid(Uuid::now_v7()));
@@ -234,11 +253,20 @@ async fn main() {
         .env("SWITCHBOARD_DATABASE_URL", &database)
         .env("SWITCHBOARD_SIP", "off")
         .env("SWITCHBOARD_ADMIN_PASSWORD", "bench-password-1");
-    let server = Server(command.spawn().expect("the release binary exists: cargo build --release -p switchboard"));
+    let server = Server(
+        command
+            .spawn()
+            .expect("the release binary exists: cargo build --release -p switchboard"),
+    );
     let pid = server.0.id();
     let client = reqwest::Client::new();
     for _ in 0..200 {
-        if client.get(format!("http://127.0.0.1:{port}/health")).send().await.is_ok() {
+        if client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -280,8 +308,13 @@ async fn main() {
             && last_check.elapsed() > std::time::Duration::from_millis(500)
         {
             last_check = Instant::now();
-            let done = store.list_uploads(false, options.recordings as u32).await.unwrap();
-            if done.len() == options.recordings && done.iter().all(|u| u.state == UploadState::Uploaded) {
+            let done = store
+                .list_uploads(false, options.recordings as u32)
+                .await
+                .unwrap();
+            if done.len() == options.recordings
+                && done.iter().all(|u| u.state == UploadState::Uploaded)
+            {
                 break;
             }
         }
@@ -294,7 +327,11 @@ async fn main() {
     let cpu = cpu_seconds(pid) - cpu_before;
     let hwm = status_kib(pid, "VmHWM:");
     let left = std::fs::read_dir(data_dir.join("recordings"))
-        .map(|d| d.flatten().map(|e| std::fs::read_dir(e.path()).map(|f| f.count()).unwrap_or(0)).sum::<usize>())
+        .map(|d| {
+            d.flatten()
+                .map(|e| std::fs::read_dir(e.path()).map(|f| f.count()).unwrap_or(0))
+                .sum::<usize>()
+        })
         .unwrap_or(0);
     println!(
         "uploaded {} parts, {:.2} GB in {:.1} s: {:.0} MB/s{}; {} bad signatures; {} files left on the platform",

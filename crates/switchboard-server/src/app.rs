@@ -107,6 +107,8 @@ impl App {
             .timeout(std::time::Duration::from_secs(15))
             .build()
             .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?;
+        let zendesk = crate::zendesk::ZendeskCrm::new(store.clone(), blobs.clone())
+            .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?;
         let names = Arc::new(AgentNames::new(store.clone()));
         let chat = Arc::new(ChatService::new(
             store.clone(),
@@ -128,6 +130,8 @@ impl App {
             recordings.clone(),
             services.jobs.clone(),
             http.clone(),
+            crate::zendesk::ZendeskCrm::new(store.clone(), blobs.clone())
+                .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?,
         );
         let mailer = Arc::new(crate::mail::Mailer::new(&config.mail, &config.data_dir)?);
         let emergency_mail = crate::mail::EmergencyMailer::new(store.clone(), mailer);
@@ -135,7 +139,7 @@ impl App {
             JobWorker::new(&services.jobs)
                 .register(
                     JobKind::CrmDelivery,
-                    Arc::new(CrmConnector::new(store, http, names)),
+                    Arc::new(CrmConnector::new(store, http, names, zendesk)),
                 )
                 .register(JobKind::RecordingRetention, Arc::new(retention))
                 .register(JobKind::EmergencyMail, Arc::new(emergency_mail))
@@ -173,7 +177,9 @@ impl App {
 /// The blob store call recordings are kept in (a benchmark writes recordings through it as
 /// the server would).
 pub fn recording_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, LaunchError> {
-    Ok(Arc::new(LocalBlobs::new(config.data_dir.join("recordings"))))
+    Ok(Arc::new(LocalBlobs::new(
+        config.data_dir.join("recordings"),
+    )))
 }
 
 /// Serves the HTTP API on `listener` until `shutdown` resolves. Tests pass a listener bound to

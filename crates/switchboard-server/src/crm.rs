@@ -3,10 +3,11 @@
 //! database; the webhook CRM also receives each event as signed JSON (the wire is in
 //! `http::webhook`), retried with exponential backoff. Work is stored as job rows first
 //! (`enqueue`), so nothing is lost to a restart or an outage; `CrmConnector` is the job
-//! handler the worker runs them with.
+//! handler the worker runs them with. The Zendesk connector's work is in `crate::zendesk`.
 
 use crate::chat::AgentNames;
 use crate::http::webhook::{self, CrmEvent, Transcript, TranscriptMessage};
+use crate::zendesk::{DeliveryError, ZendeskCrm};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -139,14 +140,46 @@ pub struct CrmConnector {
     http: reqwest::Client,
     /// Agents' names, for transcripts.
     names: Arc<AgentNames>,
+    /// The Zendesk connector, for when it is the one chosen.
+    zendesk: ZendeskCrm,
+}
+
+/// Why a delivery did not go through.
+enum Failure {
+    /// Ours or the webhook's: tried again by the policy.
+    Retry(String),
+    /// Zendesk's connector, which says whether trying again can help.
+    Zendesk(DeliveryError),
+}
+
+impl From<String> for Failure {
+    fn from(error: String) -> Self {
+        Failure::Retry(error)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(error: &str) -> Self {
+        Failure::Retry(error.to_owned())
+    }
 }
 
 impl CrmConnector {
-    pub fn new(store: Arc<dyn Store>, http: reqwest::Client, names: Arc<AgentNames>) -> Self {
-        Self { store, http, names }
+    pub fn new(
+        store: Arc<dyn Store>,
+        http: reqwest::Client,
+        names: Arc<AgentNames>,
+        zendesk: ZendeskCrm,
+    ) -> Self {
+        Self {
+            store,
+            http,
+            names,
+            zendesk,
+        }
     }
 
-    async fn deliver(&self, job: &Job) -> Result<(), String> {
+    async fn deliver(&self, job: &Job) -> Result<(), Failure> {
         let event = Event::from_payload(&job.payload)?;
         let store = &self.store;
         let body = match &event {
@@ -206,6 +239,26 @@ impl CrmConnector {
             .integration_settings(&crate::secret::random_token(32))
             .await
             .map_err(|e| e.to_string())?;
+        if settings.crm_connector == "zendesk" {
+            let transcript = match &event {
+                Event::TicketClosed { ticket } => {
+                    let ticket = store.get_ticket(*ticket).await.map_err(|e| e.to_string())?;
+                    Some(self.transcript(&ticket).await?)
+                }
+                // A call's summary, with the wrap-up, goes as its note.
+                Event::CallWrapped { .. } => Some(Transcript {
+                    text: body["transcript"].as_str().unwrap_or_default().to_owned(),
+                    messages: Vec::new(),
+                    attachments: Vec::new(),
+                }),
+                _ => None,
+            };
+            return self
+                .zendesk
+                .deliver(&settings, &event, transcript.as_ref())
+                .await
+                .map_err(Failure::Zendesk);
+        }
         if settings.crm_connector != "webhook" {
             return Ok(());
         }
@@ -418,11 +471,12 @@ impl CrmConnector {
 #[async_trait]
 impl JobHandler for CrmConnector {
     /// Every failure is retried by the policy, as a CRM that is down or a ticket being written
-    /// may be fine on the next attempt.
+    /// may be fine on the next attempt; but a refusal from Zendesk is given up.
     async fn run(&self, job: &Job, _now: DateTime<Utc>) -> JobOutcome {
         match self.deliver(job).await {
             Ok(()) => JobOutcome::Done,
-            Err(error) => JobOutcome::Retry { error },
+            Err(Failure::Retry(error)) => JobOutcome::Retry { error },
+            Err(Failure::Zendesk(error)) => error.into_outcome(),
         }
     }
 }

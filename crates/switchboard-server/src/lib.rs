@@ -1,7 +1,8 @@
 //! The Switchboard server: the IO shell around the domain core and the services. It owns the
 //! HTTP API and the live event stream (the only place JSON is made, with chat's WebSocket
-//! frames), the chat and voice carriers, the CRM connectors, and the demo center. Routing,
-//! the buses, configuration events, jobs and metrics are `switchboard-services`.
+//! frames), the chat and voice carriers, the CRM connectors (built-in, webhook, Zendesk), and
+//! the demo center. Routing, the buses, configuration events, jobs and metrics are
+//! `switchboard-services`.
 
 pub mod app;
 pub mod attendance;
@@ -19,6 +20,7 @@ pub mod secret;
 pub mod tones;
 pub mod uploads;
 pub mod voice;
+pub mod zendesk;
 
 pub use app::{launch, App, AppState, LaunchError};
 pub use config::Config;

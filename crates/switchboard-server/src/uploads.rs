@@ -18,6 +18,7 @@
 
 use crate::blobs::{BlobError, BlobReader, BlobStore};
 use crate::http::webhook;
+use crate::zendesk::{DeliveryError, ZendeskCrm, ZendeskError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -185,6 +186,7 @@ pub struct Uploader {
     blobs: Arc<dyn BlobStore>,
     jobs: Jobs,
     http: reqwest::Client,
+    zendesk: ZendeskCrm,
 }
 
 impl Uploader {
@@ -193,12 +195,14 @@ impl Uploader {
         blobs: Arc<dyn BlobStore>,
         jobs: Jobs,
         http: reqwest::Client,
+        zendesk: ZendeskCrm,
     ) -> Self {
         Uploader {
             store,
             blobs,
             jobs,
             http,
+            zendesk,
         }
     }
 
@@ -320,6 +324,7 @@ impl Uploader {
         };
         let sent = match upload.connector.as_str() {
             "webhook" => self.send_webhook(&upload, &ticket, &stored, part).await,
+            "zendesk" => self.send_zendesk(&ticket, &stored, part).await,
             _ => {
                 // The built-in CRM keeps the recording where it is, listed on the ticket.
                 upload.state = UploadState::Attached;
@@ -493,6 +498,60 @@ impl Uploader {
         now: DateTime<Utc>,
     ) {
         audit(&self.store, action, upload, detail, now).await;
+    }
+
+    /// Attaches a part to the call's Zendesk ticket as an internal note naming the part (the
+    /// note's text is how a retry knows the part is there already, so none goes twice).
+    async fn send_zendesk(
+        &self,
+        ticket: &Ticket,
+        recording: &Recording,
+        part: Part,
+    ) -> Result<String, SendError> {
+        let settings = self
+            .store
+            .integration_settings(&crate::secret::random_token(32))
+            .await
+            .map_err(|e| SendError::Transient(e.to_string()))?;
+        let reader = part_reader(&self.blobs, &recording.blob_key, part)
+            .await
+            .map_err(|e| SendError::Transient(format!("recording unreadable: {e}")))?;
+        let name = part_name(recording, part);
+        let note = if part.of == 1 {
+            format!("Call recording {} ({} bytes)", recording.id, part.len)
+        } else {
+            format!(
+                "Call recording {}, part {} of {} (bytes {} to {}; join the parts in order)",
+                recording.id,
+                part.number,
+                part.of,
+                part.offset,
+                part.offset + part.len
+            )
+        };
+        let file = (name, "audio/wav".to_owned(), part.len, reader);
+        match self
+            .zendesk
+            .attach_file(&settings, ticket, &note, file)
+            .await
+        {
+            Ok(id) => Ok(format!("zendesk ticket {id} part {}", part.number)),
+            Err(DeliveryError::Zendesk(ZendeskError::RateLimited { retry_after })) => {
+                Err(SendError::RateLimited {
+                    wait: chrono::Duration::from_std(retry_after)
+                        .unwrap_or(chrono::Duration::seconds(60)),
+                    message: "Zendesk's rate limit was reached".into(),
+                })
+            }
+            Err(DeliveryError::Zendesk(ZendeskError::TooLarge)) => Err(SendError::TooLarge(
+                "Zendesk refused the part as too large".into(),
+            )),
+            Err(error @ DeliveryError::Zendesk(ZendeskError::Refused { .. }))
+            | Err(error @ DeliveryError::NotConfigured(_)) => {
+                Err(SendError::Refused(error.to_string()))
+            }
+            Err(error) => Err(SendError::Transient(error.to_string())),
+        }
     }
 
     /// Sends a part to the webhook CRM: the bytes as the body, signed as every event is (the

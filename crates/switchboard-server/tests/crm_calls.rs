@@ -699,3 +699,115 @@ async fn too_large_refused_and_lost_uploads_say_so() {
         crate::drop_database(database);
     }
 }
+
+/// Zendesk (REC-1, REC-3, REC-6): a call's ticket with the caller as requester, then a 120 MB
+/// recording as three internal notes with one file each, in order, each part retried on its
+/// own through a rate limit (Retry-After honoured) and a 5xx; deleted once the last is in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_reaches_zendesk_in_parts() {
+    use crate::support::zendesk::{self as fake, Trouble};
+    let zendesk = fake::start().await;
+    let (app, data_dir) = crate::zendesk::unlaunched(&zendesk, fake::TOKEN).await;
+    let store = app.services.store.clone();
+    let t0 = in_a_minute();
+    let size = 120_000_044;
+    let (call, recording) = recorded_call(&app, size, t0).await;
+    switchboard::crm::enqueue(
+        &app.services.jobs,
+        switchboard::crm::Event::CallEnded { call },
+    )
+    .await;
+    assert_eq!(app.jobs.run_due(t0).await, 1);
+    let ticket = store.ticket_of_call(call).await.unwrap().unwrap();
+    let external = ticket
+        .external_id
+        .clone()
+        .expect("the ticket is in Zendesk");
+    let recorded = zendesk.recorded();
+    let theirs = recorded
+        .ticket_with_external_id(&ticket.id.to_string())
+        .unwrap();
+    let requester = recorded.user(theirs.requester_id).unwrap();
+    assert_eq!(requester.phone.as_deref(), Some("+15557654321"));
+    assert_eq!(requester.external_id.as_deref(), Some("phone:+15557654321"));
+    assert!(
+        theirs.tags.contains(&"switchboard".to_owned()),
+        "{theirs:?}"
+    );
+
+    // The first request of the upload meets the rate limit, asking for 45 s.
+    zendesk.fail_next(1, Trouble::RateLimited { retry_after: 45 });
+    switchboard::uploads::enqueue(&app.services.jobs, recording, t0).await;
+    assert_eq!(app.jobs.run_due(t0).await, 1);
+    assert_eq!(upload_due(&store).await, t0 + Duration::seconds(45));
+    // Then a 503: the part's second failure waits the policy's second backoff (20 s),
+    // jittered; then the three parts go one after the other, each a job of its own.
+    let t1 = t0 + Duration::seconds(45);
+    zendesk.fail_next(1, Trouble::ServerError(503));
+    assert_eq!(app.jobs.run_due(t1).await, 1);
+    let due = upload_due(&store).await;
+    assert!(
+        due >= t1 + Duration::seconds(10) && due <= t1 + Duration::seconds(20),
+        "{due}"
+    );
+    assert_eq!(
+        store
+            .get_upload(recording)
+            .await
+            .unwrap()
+            .unwrap()
+            .parts_done,
+        0
+    );
+    assert_eq!(app.jobs.run_due(due).await, 3, "parts 1, 2 and 3");
+
+    let upload = store.get_upload(recording).await.unwrap().unwrap();
+    assert_eq!(
+        (upload.state, upload.parts_done),
+        (UploadState::Uploaded, 3),
+        "{upload:?}"
+    );
+    let recorded = zendesk.recorded();
+    let theirs = recorded
+        .ticket_with_external_id(&ticket.id.to_string())
+        .unwrap();
+    assert_eq!(theirs.id.to_string(), external);
+    let notes: Vec<_> = theirs
+        .comments
+        .iter()
+        .filter(|c| !c.attachments.is_empty())
+        .collect();
+    assert_eq!(notes.len(), 3, "{:#?}", theirs.comments);
+    for (i, (note, (offset, len))) in notes
+        .iter()
+        .zip([
+            (0, 50_000_000),
+            (50_000_000, 50_000_000),
+            (100_000_000, 20_000_044),
+        ])
+        .enumerate()
+    {
+        assert!(!note.public, "a recording is an internal note");
+        assert!(
+            note.body.contains(&format!("part {} of 3", i + 1)),
+            "{}",
+            note.body
+        );
+        let [file] = &note.attachments[..] else {
+            panic!("one file a note: {note:?}");
+        };
+        assert_eq!((file.size, file.content_type.as_str()), (len, "audio/wav"));
+        assert_eq!(file.sha256, digest_of(offset, len), "part {}", i + 1);
+        assert!(
+            file.file_name.ends_with(&format!(".part{}of3.wav", i + 1)),
+            "{}",
+            file.file_name
+        );
+    }
+    assert!(
+        store.get_recording(recording).await.is_err(),
+        "deleted once uploaded"
+    );
+    drop(app);
+    std::fs::remove_dir_all(&data_dir).ok();
+}

@@ -895,7 +895,7 @@ macro_rules! directory_sql {
             async fn integration_settings(&self, new_identity_secret: &str) -> StoreResult<IntegrationSettings> {
                 sqlx::query("INSERT INTO integration_settings (id, identity_secret, crm_connector) VALUES (1, $1, 'builtin') ON CONFLICT (id) DO NOTHING")
                     .bind(self.secrets().seal("identity_secret", new_identity_secret)?).execute(self.writer()).await?;
-                let row = sqlx::query("SELECT identity_secret, crm_connector, crm_webhook_url, crm_webhook_secret, crm_record_url FROM integration_settings WHERE id = 1")
+                let row = sqlx::query("SELECT identity_secret, crm_connector, crm_webhook_url, crm_webhook_secret, crm_record_url, zendesk_url, zendesk_email, zendesk_token FROM integration_settings WHERE id = 1")
                     .fetch_one(self.writer()).await?;
                 Ok(IntegrationSettings {
                     identity_secret: self.secrets().open("identity_secret", &row.try_get::<String, _>("identity_secret")?)?,
@@ -903,16 +903,22 @@ macro_rules! directory_sql {
                     crm_webhook_url: row.try_get("crm_webhook_url")?,
                     crm_webhook_secret: self.secrets().open_opt("crm_webhook_secret", row.try_get("crm_webhook_secret")?)?,
                     crm_record_url: row.try_get("crm_record_url")?,
+                    zendesk_url: row.try_get("zendesk_url")?,
+                    zendesk_email: row.try_get("zendesk_email")?,
+                    zendesk_token: self.secrets().open_opt("zendesk_token", row.try_get("zendesk_token")?)?,
                 })
             }
 
             async fn update_integration_settings(&self, settings: &IntegrationSettings) -> StoreResult<()> {
-                let done = sqlx::query("UPDATE integration_settings SET identity_secret = $1, crm_connector = $2, crm_webhook_url = $3, crm_webhook_secret = $4, crm_record_url = $5 WHERE id = 1")
+                let done = sqlx::query("UPDATE integration_settings SET identity_secret = $1, crm_connector = $2, crm_webhook_url = $3, crm_webhook_secret = $4, crm_record_url = $5, zendesk_url = $6, zendesk_email = $7, zendesk_token = $8 WHERE id = 1")
                     .bind(self.secrets().seal("identity_secret", &settings.identity_secret)?)
                     .bind(&settings.crm_connector)
                     .bind(&settings.crm_webhook_url)
                     .bind(self.secrets().seal_opt("crm_webhook_secret", settings.crm_webhook_secret.as_deref())?)
                     .bind(&settings.crm_record_url)
+                    .bind(&settings.zendesk_url)
+                    .bind(&settings.zendesk_email)
+                    .bind(self.secrets().seal_opt("zendesk_token", settings.zendesk_token.as_deref())?)
                     .execute(self.writer()).await?;
                 not_found_unless_one(done.rows_affected(), "integration settings")
             }

@@ -48,6 +48,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../migrations/postgres/0018_call_tickets.sql"),
     ),
+    (19, include_str!("../migrations/postgres/0019_zendesk.sql")),
 ];
 
 /// A PostgreSQL database.

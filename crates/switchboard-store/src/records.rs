@@ -72,13 +72,19 @@ pub struct HoursRecord {
 pub struct IntegrationSettings {
     /// Signs identity tokens (JWT HS256) from the embedding site.
     pub identity_secret: String,
-    /// `builtin` (tickets kept here) or `webhook`.
+    /// `builtin` (tickets kept here), `webhook` or `zendesk`.
     pub crm_connector: String,
     pub crm_webhook_url: Option<String>,
     /// Signs webhook deliveries (HMAC-SHA256).
     pub crm_webhook_secret: Option<String>,
     /// Where the CRM shows a ticket, with `{external_id}` where its id goes.
     pub crm_record_url: Option<String>,
+    /// The Zendesk account's address (`https://{subdomain}.zendesk.com`).
+    pub zendesk_url: Option<String>,
+    /// The Zendesk agent whose API token the connector uses.
+    pub zendesk_email: Option<String>,
+    /// That agent's API token (sealed at rest; never shown by the API).
+    pub zendesk_token: Option<String>,
 }
 
 /// A consumer's browser or app (UAC-1). Its token is stored only as a SHA-256 hash.

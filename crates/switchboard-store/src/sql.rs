@@ -105,6 +105,7 @@ macro_rules! backend_sql {
                     ("trunks", "id", "secret"),
                     ("integration_settings", "id", "identity_secret"),
                     ("integration_settings", "id", "crm_webhook_secret"),
+                    ("integration_settings", "id", "zendesk_token"),
                 ] {
                     let rows = sqlx::query(&format!("SELECT CAST({id} AS TEXT) AS id, {column} AS value FROM {table} WHERE {column} IS NOT NULL"))
                         .fetch_all(&mut *tx).await?;

@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../migrations/sqlite/0018_call_tickets.sql"),
     ),
+    (19, include_str!("../migrations/sqlite/0019_zendesk.sql")),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).

@@ -1474,6 +1474,18 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
     };
     store.update_integration_settings(&webhook).await.unwrap();
     assert_eq!(store.integration_settings("x").await.unwrap(), webhook);
+    let zendesk = IntegrationSettings {
+        crm_connector: "zendesk".into(),
+        zendesk_url: Some("https://acme.zendesk.com".into()),
+        zendesk_email: Some("integration@acme.example".into()),
+        zendesk_token: Some("zendesk-token-0123".into()),
+        ..webhook.clone()
+    };
+    store.update_integration_settings(&zendesk).await.unwrap();
+    assert_eq!(store.integration_settings("x").await.unwrap(), zendesk);
+    // Back to the webhook: the Zendesk fields are cleared as given.
+    store.update_integration_settings(&webhook).await.unwrap();
+    assert_eq!(store.integration_settings("x").await.unwrap(), webhook);
 
     let visitor = Visitor {
         id: VisitorId::from_uuid(Uuid::new_v4()),
@@ -1874,6 +1886,7 @@ async fn sealing_story(url: &str) {
         "identity-secret-in-clear-0123456789"
     );
     settings.crm_webhook_secret = Some("webhook-secret-0123".into());
+    settings.zendesk_token = Some("zendesk-token-0123".into());
     sealed_old
         .update_integration_settings(&settings)
         .await
@@ -1903,8 +1916,8 @@ async fn sealing_story(url: &str) {
     );
     assert_eq!(
         rotating.reseal_secrets().await.unwrap(),
-        3,
-        "TOTP, identity and webhook secrets"
+        4,
+        "TOTP, identity, webhook and Zendesk secrets"
     );
     assert_eq!(
         rotating.reseal_secrets().await.unwrap(),
@@ -1919,6 +1932,10 @@ async fn sealing_story(url: &str) {
     assert_eq!(
         settings.crm_webhook_secret.as_deref(),
         Some("webhook-secret-0123")
+    );
+    assert_eq!(
+        settings.zendesk_token.as_deref(),
+        Some("zendesk-token-0123")
     );
     assert_eq!(
         new_only

@@ -678,7 +678,7 @@ async fn get_ticket(
 pub struct IntegrationsView {
     /// Signs identity tokens (JWT HS256) from the site that embeds the widget; at least 32 characters.
     pub identity_secret: String,
-    /// `builtin` or `webhook`.
+    /// `builtin`, `webhook` or `zendesk`.
     pub crm_connector: String,
     pub crm_webhook_url: Option<String>,
     /// Signs webhook deliveries (HMAC-SHA256, header X-Switchboard-Signature).
@@ -688,6 +688,21 @@ pub struct IntegrationsView {
     /// link to its record.
     #[serde(default)]
     pub crm_record_url: Option<String>,
+    /// The Zendesk account's address, `https://{subdomain}.zendesk.com` (for `zendesk`).
+    #[serde(default)]
+    pub zendesk_url: Option<String>,
+    /// The email of the Zendesk agent whose API token the connector uses.
+    #[serde(default)]
+    pub zendesk_email: Option<String>,
+    /// That agent's Zendesk API token. Write-only: never shown. Left out or `null` keeps the
+    /// stored one; `""` removes it.
+    #[serde(default, skip_serializing)]
+    #[schema(write_only)]
+    pub zendesk_token: Option<String>,
+    /// Whether a Zendesk API token is stored (read-only; ignored when sent).
+    #[serde(default)]
+    #[schema(read_only)]
+    pub zendesk_token_set: bool,
 }
 
 /// Integration settings (admins): the identity secret and the CRM connector.
@@ -702,13 +717,7 @@ async fn get_integrations(
         .store
         .integration_settings(&secret::random_token(32))
         .await?;
-    Ok(Json(IntegrationsView {
-        identity_secret: s.identity_secret,
-        crm_connector: s.crm_connector,
-        crm_webhook_url: s.crm_webhook_url,
-        crm_webhook_secret: s.crm_webhook_secret,
-        crm_record_url: s.crm_record_url,
-    }))
+    Ok(Json(integrations_view(s)))
 }
 
 /// Changes integration settings.
@@ -726,8 +735,31 @@ async fn put_integrations(
             "identity_secret has 32 to 256 characters",
         ));
     }
+    let stored = app
+        .services
+        .store
+        .integration_settings(&secret::random_token(32))
+        .await?;
+    let zendesk = zendesk_settings(&input, stored.zendesk_token)?;
     match input.crm_connector.as_str() {
         "builtin" => {}
+        "zendesk" => {
+            let missing = |field: &str| {
+                ApiError::bad_request(
+                    "invalid_field",
+                    format!("the zendesk connector needs {field}"),
+                )
+            };
+            zendesk.url.as_ref().ok_or_else(|| missing("zendesk_url"))?;
+            zendesk
+                .email
+                .as_ref()
+                .ok_or_else(|| missing("zendesk_email"))?;
+            zendesk
+                .token
+                .as_ref()
+                .ok_or_else(|| missing("zendesk_token"))?;
+        }
         "webhook" => {
             let url = input.crm_webhook_url.as_deref().unwrap_or_default();
             let parsed = reqwest::Url::parse(url).map_err(|_| {
@@ -753,7 +785,7 @@ async fn put_integrations(
         _ => {
             return Err(ApiError::bad_request(
                 "invalid_field",
-                "crm_connector is builtin or webhook",
+                "crm_connector is builtin, webhook or zendesk",
             ))
         }
     }
@@ -779,16 +811,74 @@ async fn put_integrations(
         crm_connector: input.crm_connector.clone(),
         crm_webhook_url: input.crm_webhook_url.clone(),
         crm_webhook_secret: input.crm_webhook_secret.clone(),
+        zendesk_url: zendesk.url,
+        zendesk_email: zendesk.email,
+        zendesk_token: zendesk.token,
     };
     app.services
         .store
         .update_integration_settings(&settings)
         .await?;
     app.services.config.changed(ConfigArea::Integration).await?;
-    Ok(Json(IntegrationsView {
-        crm_record_url: settings.crm_record_url,
-        ..input
-    }))
+    Ok(Json(integrations_view(settings)))
+}
+
+/// The settings as admins see them: every secret the API shows but the Zendesk token, of
+/// which only whether one is stored.
+fn integrations_view(s: IntegrationSettings) -> IntegrationsView {
+    IntegrationsView {
+        identity_secret: s.identity_secret,
+        crm_connector: s.crm_connector,
+        crm_webhook_url: s.crm_webhook_url,
+        crm_webhook_secret: s.crm_webhook_secret,
+        crm_record_url: s.crm_record_url,
+        zendesk_url: s.zendesk_url,
+        zendesk_email: s.zendesk_email,
+        zendesk_token_set: s.zendesk_token.is_some(),
+        zendesk_token: None,
+    }
+}
+
+/// The Zendesk account's fields as they will be stored.
+struct ZendeskFields {
+    url: Option<String>,
+    email: Option<String>,
+    token: Option<String>,
+}
+
+/// The Zendesk fields to store: each checked when given (blank is none), the URL without a
+/// trailing slash, and the stored token kept unless a new one (or `""`, to remove it) is sent.
+fn zendesk_settings(
+    input: &IntegrationsView,
+    stored_token: Option<String>,
+) -> Result<ZendeskFields, ApiError> {
+    let invalid =
+        |e: crate::zendesk::AccountError| ApiError::bad_request("invalid_field", e.to_string());
+    let given = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let url = given(&input.zendesk_url)
+        .map(|url| crate::zendesk::normalize_url(&url))
+        .transpose()
+        .map_err(invalid)?;
+    let email = given(&input.zendesk_email)
+        .map(|email| {
+            switchboard_core::Email::parse(&email)
+                .map(|e| e.as_str().to_owned())
+                .map_err(|_| crate::zendesk::AccountError::Email)
+        })
+        .transpose()
+        .map_err(invalid)?;
+    let token = match input.zendesk_token.as_deref() {
+        None => stored_token,
+        Some(token) if token.trim().is_empty() => None,
+        Some(token) => Some(crate::zendesk::parse_token(token).map_err(invalid)?),
+    };
+    Ok(ZendeskFields { url, email, token })
 }
 
 #[derive(Serialize, ToSchema)]

@@ -29,6 +29,7 @@ pub mod whisper;
 pub mod widget;
 pub mod wire;
 pub mod wrapup;
+pub mod zendesk;
 
 use crate::app::AppState;
 use axum::extract::{DefaultBodyLimit, Request, State};

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod webrtc;
+pub mod zendesk;
 
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};

@@ -13,6 +13,8 @@ const PERMISSIONS = ['handle_contacts', 'monitor_calls_listen', 'monitor_calls_c
 const at = (id) => encodeURIComponent(id);
 const tags = (list) => element('span', {}, ...list.map((text) => element('span', { class: 'tag' }, text)));
 const byId = (list, id, field = 'name') => list?.find((item) => item.id === id)?.[field];
+const webhook = (values) => values.crm_connector === 'webhook';
+const zendesk = (values) => values.crm_connector === 'zendesk';
 
 const teamOptions = (l) => (l.teams ?? []).map((t) => [t.id, t.name]);
 const queueOptions = (channel) => (l) => (l.queues ?? []).filter((q) => !channel || q.channel === channel)
@@ -356,9 +358,13 @@ export const SETUP_PAGES = [
     lead: 'Where finished contacts are sent, and the secret that signs identity tokens from your site.',
     list: '/api/v1/integrations', name: () => 'CRM connector',
     fields: [
-      { name: 'crm_connector', label: 'Connector', type: 'select', options: () => [['builtin', 'Built-in (tickets in Switchboard)'], ['webhook', 'Webhook']] },
-      { name: 'crm_webhook_url', label: 'Webhook address', optional: true, placeholder: 'https://crm.example.com/switchboard' },
-      { name: 'crm_webhook_secret', label: 'Webhook secret', optional: true, help: 'Signs each delivery (X-Switchboard-Signature); at least 16 characters.' },
+      { name: 'crm_connector', label: 'Connector', type: 'select', options: () => [['builtin', 'Built-in (tickets in Switchboard)'], ['webhook', 'Webhook'], ['zendesk', 'Zendesk']] },
+      { name: 'crm_webhook_url', label: 'Webhook address', optional: true, placeholder: 'https://crm.example.com/switchboard', shownWhen: webhook },
+      { name: 'crm_webhook_secret', label: 'Webhook secret', optional: true, shownWhen: webhook, help: 'Signs each delivery (X-Switchboard-Signature); at least 16 characters.' },
+      { name: 'zendesk_url', label: 'Zendesk address', optional: true, placeholder: 'https://example.zendesk.com', shownWhen: zendesk, help: 'Your Zendesk account’s address.' },
+      { name: 'zendesk_email', label: 'Zendesk agent email', optional: true, placeholder: 'integration@example.com', shownWhen: zendesk, help: 'The Zendesk agent (or admin) whose API token Switchboard uses; tickets and notes are written as them.' },
+      { name: 'zendesk_token', label: 'Zendesk API token', type: 'password', omitEmpty: true, shownWhen: zendesk,
+        help: 'Admin Center > Apps and integrations > Zendesk API, with token access on. Never shown again: leave empty to keep the stored one.' },
       { name: 'crm_record_url', label: 'Record address', optional: true, placeholder: 'https://crm.example.com/tickets/{external_id}', help: 'Where the CRM shows a ticket; supervisors watching a chat get this link to its record.' },
       { name: 'identity_secret', label: 'Identity secret', help: 'Signs identity tokens (JWT HS256) from the site that embeds the widget; at least 32 characters.' },
     ],

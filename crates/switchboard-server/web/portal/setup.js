@@ -222,6 +222,9 @@ class Setup extends HTMLElement {
     const readers = new Map();
     const area = element('div');
     const form = element('form', { class: 'entity', 'data-testid': `${this.page.key}-form` });
+    // Fields with `shownWhen(values)` appear only while the form's values say so (the CRM
+    // connector's own settings, say); they are sent either way.
+    const conditional = [];
     for (const field of shown) {
       const initial = field.tabValue ? this.tab : readField(field, row);
       if (field.type === 'hidden') {
@@ -230,8 +233,19 @@ class Setup extends HTMLElement {
       }
       const [input, read] = inputFor(field, initial, this.lookups, this.page.key, this.tab);
       readers.set(field.name, read);
-      form.append(element('label', { class: 'name', for: input.id || '' }, field.label), input);
-      if (field.help) form.append(element('div', { class: 'help' }, field.help));
+      const nodes = [element('label', { class: 'name', for: input.id || '' }, field.label), input];
+      if (field.help) nodes.push(element('div', { class: 'help' }, field.help));
+      form.append(...nodes);
+      if (field.shownWhen) conditional.push([field, nodes]);
+    }
+    if (conditional.length) {
+      const toggle = () => {
+        const values = collect(shown, readers);
+        for (const [field, nodes] of conditional) for (const node of nodes) node.hidden = !field.shownWhen(values);
+      };
+      form.addEventListener('input', toggle);
+      form.addEventListener('change', toggle);
+      toggle();
     }
     let preview = null;
     if (this.page.preview && fields === this.page.fields) {
