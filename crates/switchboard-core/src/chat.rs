@@ -224,6 +224,16 @@ pub fn anonymous_ticket_name(source: &str, at: DateTime<Utc>, time_zone: Tz) -> 
     )
 }
 
+/// The name of an identified consumer's ticket: their name with their email (or the site's id
+/// for them), or what there is of those.
+pub fn identified_ticket_name(external_id: &str, email: Option<&str>, name: Option<&str>) -> String {
+    match (name, email) {
+        (Some(name), email) => format!("{name} ({})", email.unwrap_or(external_id)),
+        (None, Some(email)) => format!("{email} ({external_id})"),
+        (None, None) => external_id.to_owned(),
+    }
+}
+
 /// The reserved data properties a session may carry (RDP-1); shown as profile flags.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
 pub struct ReservedProperties {

@@ -202,3 +202,21 @@ impl fmt::Display for Language {
         f.write_str(&self.0)
     }
 }
+
+/// A phone number as its digits alone (`+1 (555) 123-4567` and `15551234567` are the same
+/// number), so that a caller's number and a consumer's number from their identity token can be
+/// compared; `None` for anything else (a SIP user name, `anonymous`). Full international
+/// numbers compare reliably; a national form without the country code is another number.
+pub fn phone_digits(text: &str) -> Option<String> {
+    let text = text.trim();
+    let text = text.strip_prefix('+').unwrap_or(text);
+    let mut digits = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' | '.' | '(' | ')' => {}
+            _ => return None,
+        }
+    }
+    (5..=20).contains(&digits.len()).then_some(digits)
+}

@@ -224,8 +224,10 @@ impl CrmConnector {
             }
             Event::IdentityMerged { visitor, identity } => {
                 let identity = store.identity(*identity).await.map_err(|e| e.to_string())?;
+                // The visitor's tickets and the calls from the identity's number, all now
+                // the identity's.
                 let tickets = store
-                    .tickets_of_visitor(*visitor)
+                    .tickets_of_identity(identity.id)
                     .await
                     .map_err(|e| e.to_string())?;
                 webhook::body(&CrmEvent::IdentityMerged {
@@ -348,12 +350,22 @@ impl CrmConnector {
             Some(ticket) => ticket,
             None => {
                 let number = record.caller.clone();
-                let ticket = Ticket {
-                    id: TicketId::from_uuid(Uuid::now_v7()),
-                    contact: record.contact,
-                    visitor: None,
-                    identity: None,
-                    name: format!(
+                // A caller whose number an identity token gave is that consumer (UAC-3).
+                let digits = switchboard_core::text::phone_digits(&number);
+                let identity = match &digits {
+                    Some(digits) => store
+                        .identity_by_phone(digits)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                    None => None,
+                };
+                let name = match &identity {
+                    Some(identity) => switchboard_core::chat::identified_ticket_name(
+                        &identity.external_id,
+                        identity.email.as_deref(),
+                        identity.name.as_deref(),
+                    ),
+                    None => format!(
                         "{} ({number})",
                         switchboard_core::chat::anonymous_ticket_name(
                             "Phone",
@@ -361,13 +373,21 @@ impl CrmConnector {
                             zone
                         )
                     ),
+                };
+                let ticket = Ticket {
+                    id: TicketId::from_uuid(Uuid::now_v7()),
+                    contact: record.contact,
+                    visitor: None,
+                    identity: identity.map(|i| i.id),
+                    name,
                     status: "open".into(),
                     transcript: Some(text.clone()),
                     external_id: None,
                     created_at: now,
                     updated_at: now,
                     call: Some(call),
-                    phone: Some(number),
+                    // As its digits when it is a number, so an identity's number finds it.
+                    phone: Some(digits.unwrap_or(number)),
                 };
                 match store.insert_ticket(&ticket).await {
                     Ok(()) => ticket,

@@ -34,6 +34,9 @@ pub struct IdentityClaims {
     pub subject: String,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// The consumer's phone number as its digits (the OpenID `phone_number` claim), so their
+    /// calls join their tickets.
+    pub phone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +51,7 @@ struct Claims {
     nbf: Option<i64>,
     email: Option<String>,
     name: Option<String>,
+    phone_number: Option<String>,
 }
 
 /// Verifies a compact JWS and returns its claims.
@@ -103,10 +107,19 @@ pub fn verify(token: &str, secret: &str, now_unix: i64) -> Result<IdentityClaims
         .name
         .map(|n| n.trim().chars().take(100).collect::<String>())
         .filter(|n| !n.is_empty());
+    let phone = claims
+        .phone_number
+        .map(|p| {
+            switchboard_core::text::phone_digits(&p).ok_or_else(|| {
+                IdentityError::BadClaims("`phone_number` is not a phone number".into())
+            })
+        })
+        .transpose()?;
     Ok(IdentityClaims {
         subject,
         email,
         name,
+        phone,
     })
 }
 
@@ -141,7 +154,8 @@ mod tests {
             IdentityClaims {
                 subject: "crm-42".into(),
                 email: Some("ann@example.org".into()),
-                name: None
+                name: None,
+                phone: None
             }
         );
         assert_eq!(

@@ -23,7 +23,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TY
 use reqwest::{Method, StatusCode, Url};
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_core::{CallId, Channel, Email, IdentityId, VisitorId};
+use switchboard_core::{CallId, Channel, Email, IdentityId};
 use switchboard_services::jobs::JobOutcome;
 use switchboard_store::{Identity, IntegrationSettings, Store, Ticket};
 use tokio::io::AsyncReadExt;
@@ -237,7 +237,7 @@ impl Requester {
                 .or_else(|| identity.email.clone())
                 .unwrap_or_else(|| identity.external_id.clone()),
             email: identity.email.clone(),
-            phone: None,
+            phone: identity.phone.as_ref().map(|digits| format!("+{digits}")),
             external_id: identity.external_id.clone(),
         }
     }
@@ -740,8 +740,8 @@ impl ZendeskCrm {
                 self.add_transcript(&zendesk, &ticket, &id, transcript)
                     .await?;
             }
-            Event::IdentityMerged { visitor, identity } => {
-                self.change_requester(&zendesk, *visitor, *identity).await?;
+            Event::IdentityMerged { identity, .. } => {
+                self.change_requester(&zendesk, *identity).await?;
             }
             Event::CallEnded { call } => {
                 let ticket = self.call_ticket(*call).await?;
@@ -842,10 +842,15 @@ impl ZendeskCrm {
         }
         // A caller is one person by their number, so their calls gather under one user.
         if let Some(phone) = &ticket.phone {
+            let international = if phone.chars().all(|c| c.is_ascii_digit()) {
+                format!("+{phone}")
+            } else {
+                phone.clone()
+            };
             return Ok(Requester {
                 name: ticket.name.clone(),
                 email: None,
-                phone: Some(phone.clone()),
+                phone: Some(international),
                 external_id: format!("phone:{phone}"),
             });
         }
@@ -922,16 +927,16 @@ impl ZendeskCrm {
     async fn change_requester(
         &self,
         zendesk: &Zendesk,
-        visitor: VisitorId,
         identity: IdentityId,
     ) -> Result<(), DeliveryError> {
         let identity = self.store.identity(identity).await.map_err(local)?;
         let user = zendesk
             .create_or_update_user(&Requester::of_identity(&identity))
             .await?;
+        // The visitor's chats, and the calls from the identity's number.
         let tickets = self
             .store
-            .tickets_of_visitor(visitor)
+            .tickets_of_identity(identity.id)
             .await
             .map_err(local)?;
         for ticket in tickets {

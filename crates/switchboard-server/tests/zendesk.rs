@@ -502,6 +502,7 @@ async fn a_lost_answer_to_a_new_ticket_does_not_make_a_second_one_and_identities
                 external_id: "crm-77".into(),
                 email: Some("bo@example.org".into()),
                 name: None,
+                phone: None,
                 created_at: Utc::now(),
             },
         )

@@ -85,6 +85,10 @@ pub trait ChatStore: Send + Sync {
     async fn insert_ticket(&self, ticket: &Ticket) -> StoreResult<()>;
     /// The ticket of a call, if it has one.
     async fn ticket_of_call(&self, call: CallId) -> StoreResult<Option<Ticket>>;
+    /// The identity whose phone number (its digits) this is, the oldest if several.
+    async fn identity_by_phone(&self, phone: &str) -> StoreResult<Option<Identity>>;
+    /// Every ticket of an identity, oldest first: its visitors' chats and its calls.
+    async fn tickets_of_identity(&self, identity: IdentityId) -> StoreResult<Vec<Ticket>>;
 
     async fn create_tone(&self, tone: &Tone) -> StoreResult<()>;
     async fn list_tones(&self) -> StoreResult<Vec<Tone>>;
@@ -212,6 +216,7 @@ macro_rules! chat_sql {
                 external_id: row.try_get("external_id")?,
                 email: row.try_get("email")?,
                 name: row.try_get("name")?,
+                phone: row.try_get("phone")?,
                 created_at: codec::time(row.try_get("created_at")?)?,
             })
         }
@@ -409,7 +414,7 @@ macro_rules! chat_sql {
             }
 
             async fn identity(&self, id: IdentityId) -> StoreResult<Identity> {
-                let row = sqlx::query("SELECT id, external_id, email, name, created_at FROM identities WHERE id = $1")
+                let row = sqlx::query("SELECT id, external_id, email, name, phone, created_at FROM identities WHERE id = $1")
                     .bind(id.to_string()).fetch_optional(self.reader()).await?;
                 identity_from_row(&row.ok_or(StoreError::NotFound("identity"))?)
             }
@@ -417,15 +422,16 @@ macro_rules! chat_sql {
             async fn identify_visitor(&self, visitor: VisitorId, identity: &Identity) -> StoreResult<IdentifyOutcome> {
                 let mut tx = self.writer().begin().await?;
                 let row = sqlx::query(
-                    "INSERT INTO identities (id, external_id, email, name, created_at) VALUES ($1, $2, $3, $4, $5) \
+                    "INSERT INTO identities (id, external_id, email, name, phone, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (external_id) DO UPDATE SET email = COALESCE(excluded.email, identities.email), \
-                     name = COALESCE(excluded.name, identities.name) \
-                     RETURNING id, external_id, email, name, created_at",
+                     name = COALESCE(excluded.name, identities.name), phone = COALESCE(excluded.phone, identities.phone) \
+                     RETURNING id, external_id, email, name, phone, created_at",
                 )
                 .bind(identity.id.to_string())
                 .bind(&identity.external_id)
                 .bind(&identity.email)
                 .bind(&identity.name)
+                .bind(&identity.phone)
                 .bind(millis(identity.created_at))
                 .fetch_one(&mut *tx).await?;
                 let stored = identity_from_row(&row)?;
@@ -444,6 +450,14 @@ macro_rules! chat_sql {
                     .bind(&id).bind(visitor.to_string()).execute(&mut *tx).await?.rows_affected();
                 let merged_chats = sqlx::query("UPDATE chat_sessions SET identity_id = $1 WHERE visitor_id = $2 AND identity_id IS NULL")
                     .bind(&id).bind(visitor.to_string()).execute(&mut *tx).await?.rows_affected();
+                // Calls from the identity's number are theirs too (tickets keep the number as
+                // its digits, as identities do).
+                let merged_calls = match &stored.phone {
+                    Some(phone) => sqlx::query("UPDATE tickets SET identity_id = $1 WHERE phone = $2 AND call_id IS NOT NULL AND identity_id IS NULL")
+                        .bind(&id).bind(phone).execute(&mut *tx).await?.rows_affected(),
+                    None => 0,
+                };
+                let merged_tickets = merged_tickets + merged_calls;
                 tx.commit().await?;
                 Ok(IdentifyOutcome { identity: stored, merged_tickets, merged_chats })
             }
@@ -594,6 +608,18 @@ macro_rules! chat_sql {
 
             async fn insert_ticket(&self, ticket: &Ticket) -> StoreResult<()> {
                 insert_ticket(self.writer(), ticket).await
+            }
+
+            async fn identity_by_phone(&self, phone: &str) -> StoreResult<Option<Identity>> {
+                let row = sqlx::query("SELECT id, external_id, email, name, phone, created_at FROM identities WHERE phone = $1 ORDER BY created_at, id LIMIT 1")
+                    .bind(phone).fetch_optional(self.reader()).await?;
+                row.as_ref().map(identity_from_row).transpose()
+            }
+
+            async fn tickets_of_identity(&self, identity: IdentityId) -> StoreResult<Vec<Ticket>> {
+                let rows = sqlx::query(&format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE identity_id = $1 ORDER BY created_at, id"))
+                    .bind(identity.to_string()).fetch_all(self.reader()).await?;
+                rows.iter().map(ticket_from_row).collect()
             }
 
             async fn ticket_of_call(&self, call: CallId) -> StoreResult<Option<Ticket>> {

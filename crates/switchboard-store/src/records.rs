@@ -104,6 +104,8 @@ pub struct Identity {
     pub external_id: String,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// Their phone number's digits (`switchboard_core::text::phone_digits`), from the token.
+    pub phone: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -1197,7 +1197,7 @@ async fn call_ticket_story(
         created_at: now(),
         updated_at: now(),
         call: Some(call),
-        phone: Some("+15551230000".into()),
+        phone: Some("15551230000".into()),
     };
     store.insert_ticket(&ticket).await.unwrap();
     assert_eq!(
@@ -1679,6 +1679,7 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
         external_id: "crm-42".into(),
         email: Some("ann@example.org".into()),
         name: None,
+        phone: None,
         created_at: now(),
     };
     let outcome = store.identify_visitor(visitor.id, &identity).await.unwrap();
@@ -1719,6 +1720,7 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
         external_id: "crm-99".into(),
         email: None,
         name: None,
+        phone: None,
         created_at: now(),
     };
     assert!(

@@ -176,6 +176,7 @@ async fn identify(
         external_id: claims.subject,
         email: claims.email,
         name: claims.name,
+        phone: claims.phone,
         created_at: Utc::now(),
     };
     let outcome = service

@@ -587,12 +587,11 @@ impl ChatService {
         let zone = parse_time_zone(&settings.time_zone).unwrap_or(chrono_tz::UTC);
         let identity = identity_of(&self.store, visitor.id).await;
         let name = match &identity {
-            Some((external, email, Some(name))) => format!(
-                "{name} ({})",
-                email.clone().unwrap_or_else(|| external.clone())
+            Some((external, email, name)) => switchboard_core::chat::identified_ticket_name(
+                external,
+                email.as_deref(),
+                name.as_deref(),
             ),
-            Some((external, Some(email), None)) => format!("{email} ({external})"),
-            Some((external, None, None)) => external.clone(),
             None => anonymous_ticket_name("Web", now, zone),
         };
         let contact_id = ContactId::from_uuid(Uuid::now_v7());
