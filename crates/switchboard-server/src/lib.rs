@@ -17,6 +17,7 @@ pub mod mail;
 pub mod recordings;
 pub mod secret;
 pub mod tones;
+pub mod vault;
 pub mod voice;
 
 pub use app::{launch, App, AppState, LaunchError};

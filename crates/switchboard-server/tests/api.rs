@@ -18,6 +18,7 @@ mod presence;
 mod recording;
 mod security;
 mod sip_hardening;
+mod vault;
 mod voice;
 
 pub use support::*;
