@@ -226,7 +226,11 @@ pub fn anonymous_ticket_name(source: &str, at: DateTime<Utc>, time_zone: Tz) -> 
 
 /// The name of an identified consumer's ticket: their name with their email (or the site's id
 /// for them), or what there is of those.
-pub fn identified_ticket_name(external_id: &str, email: Option<&str>, name: Option<&str>) -> String {
+pub fn identified_ticket_name(
+    external_id: &str,
+    email: Option<&str>,
+    name: Option<&str>,
+) -> String {
     match (name, email) {
         (Some(name), email) => format!("{name} ({})", email.unwrap_or(external_id)),
         (None, Some(email)) => format!("{email} ({external_id})"),

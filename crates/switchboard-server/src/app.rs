@@ -5,6 +5,7 @@ use crate::chat::{AgentNames, ChatService};
 use crate::config::Config;
 use crate::crm::CrmConnector;
 use crate::recordings::Retention;
+use crate::vault::Vault;
 use std::future::Future;
 use std::sync::Arc;
 use switchboard_core::rate::RateLimit;
@@ -60,7 +61,7 @@ pub enum LaunchError {
         source: std::io::Error,
     },
     #[error("{0}")]
-    Keys(#[from] crate::secret::KeyError),
+    Keys(#[from] crate::vault::KeyError),
     #[error("{0}")]
     Mail(#[from] crate::mail::MailConfigError),
     #[error("HTTP server failed: {0}")]
@@ -74,14 +75,17 @@ impl App {
             path: config.data_dir.clone(),
             source,
         })?;
-        let keys = crate::secret::secret_keys(&config)?;
-        let store = switchboard_store::open_sealed(&config.database_url, keys).await?;
-        Self::with_store(config, store).await
+        let vault = Arc::new(Vault::load(&config)?);
+        let store =
+            switchboard_store::open_sealed(&config.database_url, vault.secret_keys()).await?;
+        Self::with_store(config, store, vault).await
     }
 
+    /// Starts the services on an opened store, with the master keys that seal its blobs.
     pub async fn with_store(
         config: Config,
         store: Arc<dyn Store>,
+        vault: Arc<Vault>,
     ) -> Result<AppState, LaunchError> {
         // Calls do not survive a restart (their media and signalling lived in the last
         // process): close what it left open before routing is built, so no ghost call keeps
@@ -102,7 +106,31 @@ impl App {
         store
             .integration_settings(&crate::secret::random_token(32))
             .await?;
-        let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobs::new(config.data_dir.join("blobs")));
+        let [blobs_folder, recordings_folder] = crate::blobs::folders(&config.data_dir);
+        let blobs = LocalBlobs::new(blobs_folder, vault.clone());
+        let recordings = LocalBlobs::new(recordings_folder, vault);
+        // Files a crash left half-written are made readable, with what they hold, before
+        // anything reads them.
+        let (blobs, recordings) = tokio::task::spawn_blocking(move || {
+            for store in [&blobs, &recordings] {
+                match store.recover_unfinished() {
+                    Ok(done) => {
+                        if done.recovered > 0 {
+                            tracing::warn!(count = done.recovered, "files a previous run left unfinished made readable");
+                        }
+                        for (path, error) in done.failed {
+                            tracing::error!(path = %path.display(), %error, "a file a previous run left unfinished does not open");
+                        }
+                    }
+                    Err(error) => tracing::error!(%error, "could not look for unfinished files"),
+                }
+            }
+            (blobs, recordings)
+        })
+        .await
+        .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?;
+        let blobs: Arc<dyn BlobStore> = Arc::new(blobs);
+        let recordings: Arc<dyn BlobStore> = Arc::new(recordings);
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(15))
             .build()
@@ -116,7 +144,6 @@ impl App {
             services.jobs.clone(),
             names.clone(),
         ));
-        let recordings = recording_blobs(&config)?;
         // Recordings a previous process was writing stopped with it.
         let interrupted = store.interrupt_recordings().await?;
         if interrupted > 0 {
@@ -177,9 +204,9 @@ impl App {
 /// The blob store call recordings are kept in (a benchmark writes recordings through it as
 /// the server would).
 pub fn recording_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, LaunchError> {
-    Ok(Arc::new(LocalBlobs::new(
-        config.data_dir.join("recordings"),
-    )))
+    let vault = Arc::new(Vault::load(config)?);
+    let [_, recordings] = crate::blobs::folders(&config.data_dir);
+    Ok(Arc::new(LocalBlobs::new(recordings, vault)))
 }
 
 /// Serves the HTTP API on `listener` until `shutdown` resolves. Tests pass a listener bound to

@@ -30,7 +30,7 @@ pub struct Config {
     pub database_url: String,
     /// Where the HTTP API listens.
     pub http: SocketAddr,
-    /// Where Switchboard keeps its files (the SQLite database by default, later blobs).
+    /// Where Switchboard keeps its files (the SQLite database by default, the key file, blobs).
     pub data_dir: PathBuf,
     /// How long a portal session lasts, in hours.
     pub session_hours: i64,
@@ -58,8 +58,9 @@ pub struct Config {
     pub voice: VoiceConfig,
     /// Limits that keep strangers from locking users out or exhausting the server.
     pub security: SecurityConfig,
-    /// The key that seals secrets at rest, 64 hex digits (`SWITCHBOARD_SECRET_KEY`); when
-    /// unset, the first line of `<data dir>/secret.key`, made on first start.
+    /// The master key for data at rest (stored secrets, and the keys of recordings,
+    /// attachments and tones), 32 bytes as 64 hex digits or base64 (`SWITCHBOARD_SECRET_KEY`);
+    /// when unset, the first line of `<data dir>/secret.key`, made on first start.
     pub secret_key: Option<String>,
     /// Older keys that still open what they sealed, during a rotation
     /// (`SWITCHBOARD_SECRET_KEY_OLD`, comma-separated).

@@ -19,6 +19,7 @@ pub mod recordings;
 pub mod secret;
 pub mod tones;
 pub mod uploads;
+pub mod vault;
 pub mod voice;
 pub mod zendesk;
 

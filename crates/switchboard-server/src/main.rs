@@ -1,4 +1,5 @@
-//! `switchboard`: run the contact center (`serve`) or a seeded demo center (`demo`).
+//! `switchboard`: run the contact center (`serve`), a seeded demo center (`demo`), or rotate
+//! the master key for data at rest (`keys rotate`).
 
 use std::process::ExitCode;
 use switchboard::{demo, launch, App, Config};
@@ -12,9 +13,10 @@ Usage: switchboard <command>
 Commands:
   serve    run the contact center
   demo     run it with a demo center seeded (queues, hours, users admin, supervisor, agent1, agent2)
-  rotate-secret-key
-           seal every stored secret under a new key in the data directory's secret.key
-           (stop the server first; see docs/http-security.md)
+  keys rotate
+           make a new master key current in the data directory's secret.key, seal every
+           stored secret and re-wrap every file's key under it, then drop the old key; run it
+           again if it was interrupted (stop the server first; see docs/http-security.md)
   help     show this text
   version  show the version
 
@@ -26,9 +28,17 @@ Logging: RUST_LOG (default info).
 ";
 
 fn main() -> ExitCode {
-    let command = std::env::args().nth(1).unwrap_or_default();
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let mut command = arguments.first().cloned().unwrap_or_default();
+    // `rotate-secret-key` is the name rotation had before it also re-wrapped files.
+    if command == "rotate-secret-key" {
+        command = "keys".into();
+    } else if command == "keys" && arguments.get(1).map(String::as_str) != Some("rotate") {
+        eprint!("`keys` takes one command: `keys rotate`\n\n{USAGE}");
+        return ExitCode::from(2);
+    }
     match command.as_str() {
-        "serve" | "demo" | "rotate-secret-key" => {}
+        "serve" | "demo" | "keys" => {}
         "version" | "--version" | "-V" => {
             println!("switchboard {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
@@ -57,7 +67,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = if command == "rotate-secret-key" {
+    let outcome = if command == "keys" {
         runtime.block_on(rotate())
     } else {
         runtime.block_on(run(command == "demo"))
@@ -73,14 +83,39 @@ fn main() -> ExitCode {
 
 async fn rotate() -> Result<(), String> {
     let config = Config::load().map_err(|e| e.to_string())?;
-    let count = switchboard::secret::rotate_key_file(&config).await?;
+    let done = switchboard::vault::rotate(&config).await?;
+    let files = &done.files;
     println!(
-        "switchboard: {count} stored secrets sealed under the new key in {}",
-        config
-            .data_dir
-            .join(switchboard::secret::KEY_FILE)
-            .display()
+        "switchboard: master key {} is current{}",
+        done.key,
+        if done.resumed {
+            " (finishing a rotation an earlier run left unfinished)"
+        } else {
+            ""
+        }
     );
+    println!("  {} stored secrets sealed under it", done.secrets);
+    println!(
+        "  {} files re-wrapped under it, {} already were, {} in clear from before encryption (left as they are)",
+        files.rewrapped, files.current, files.clear
+    );
+    for (path, error) in &files.failed {
+        eprintln!("  not re-wrapped: {}: {error}", path.display());
+    }
+    if !files.failed.is_empty() {
+        return Err(format!(
+            "{} files could not be re-wrapped; the old keys stay until they are (run `switchboard keys rotate` again)",
+            files.failed.len()
+        ));
+    }
+    if done.dropped_old_keys {
+        println!(
+            "  the old key was dropped from {}",
+            config.data_dir.join(switchboard::vault::KEY_FILE).display()
+        );
+    } else if config.secret_key.is_some() && !config.secret_key_old.is_empty() {
+        println!("  everything is under SWITCHBOARD_SECRET_KEY: remove SWITCHBOARD_SECRET_KEY_OLD");
+    }
     Ok(())
 }
 

@@ -1,6 +1,5 @@
-//! Secrets: random tokens, hashes of tokens, Apps API keys, password hashing (argon2), TOTP
-//! (RFC 6238), and the key that seals secrets at rest (`SWITCHBOARD_SECRET_KEY` or the data
-//! directory's `secret.key`) with its rotation.
+//! Secrets: random tokens, hashes of tokens, Apps API keys, password hashing (argon2) and TOTP
+//! (RFC 6238). The master keys that seal secrets and files at rest are `vault.rs`.
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -169,135 +168,6 @@ pub fn check_totp(secret: &str, code: &str, unix_seconds: u64) -> Option<u64> {
         .find(|s| constant_time_eq(&totp.generate(s * TOTP_STEP), code))
 }
 
-/// The file in the data directory holding the sealing keys: one key a line, 64 hex digits,
-/// the current one first and older ones (during a rotation) after it.
-pub const KEY_FILE: &str = "secret.key";
-
-/// A problem with the sealing keys, said plainly at start-up.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("{0} is not a key: a key is 64 hex digits (32 bytes), such as `openssl rand -hex 32` prints")]
-    Malformed(String),
-    #[error("cannot read or write {path}: {source}")]
-    File {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn parse_key(text: &str, what: &str) -> Result<[u8; 32], KeyError> {
-    let text = text.trim();
-    let mut key = [0u8; 32];
-    if text.len() != 64 {
-        return Err(KeyError::Malformed(what.to_owned()));
-    }
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = text
-            .get(2 * i..2 * i + 2)
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-            .ok_or_else(|| KeyError::Malformed(what.to_owned()))?;
-    }
-    Ok(key)
-}
-
-/// A new random key, as the key file holds it.
-pub fn new_key_text() -> String {
-    random_token(32)
-}
-
-/// Writes the key file (owner-only permissions), replacing it atomically.
-pub fn write_key_file(data_dir: &std::path::Path, keys: &[String]) -> Result<(), KeyError> {
-    let path = data_dir.join(KEY_FILE);
-    let temporary = data_dir.join(format!("{KEY_FILE}.{}.tmp", random_token(4)));
-    let failed = |source| KeyError::File {
-        path: path.clone(),
-        source,
-    };
-    {
-        use std::io::Write;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temporary).map_err(failed)?;
-        file.write_all(format!("{}\n", keys.join("\n")).as_bytes())
-            .map_err(failed)?;
-        file.sync_all().map_err(failed)?;
-    }
-    std::fs::rename(&temporary, &path).map_err(failed)
-}
-
-/// The key file's keys, current first; made with a new key when missing.
-pub fn read_or_create_key_file(data_dir: &std::path::Path) -> Result<Vec<String>, KeyError> {
-    let path = data_dir.join(KEY_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let keys = vec![new_key_text()];
-            write_key_file(data_dir, &keys)?;
-            tracing::info!(path = %path.display(), "made a new key for secrets at rest; back it up with the database");
-            Ok(keys)
-        }
-        Err(source) => Err(KeyError::File { path, source }),
-    }
-}
-
-/// The sealing keys the configuration names: `SWITCHBOARD_SECRET_KEY` (and
-/// `SWITCHBOARD_SECRET_KEY_OLD`) when set, else the data directory's key file.
-pub fn secret_keys(config: &crate::Config) -> Result<switchboard_store::SecretKeys, KeyError> {
-    let (current, mut older) = match &config.secret_key {
-        Some(key) => (key.clone(), Vec::new()),
-        None => {
-            let mut keys = read_or_create_key_file(&config.data_dir)?.into_iter();
-            let current = keys
-                .next()
-                .ok_or_else(|| KeyError::Malformed(format!("the empty {KEY_FILE}")))?;
-            (current, keys.collect())
-        }
-    };
-    older.extend(config.secret_key_old.iter().cloned());
-    let current = parse_key(&current, "the current secret key")?;
-    let older = older
-        .iter()
-        .map(|k| parse_key(k, "an old secret key"))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(switchboard_store::SecretKeys::new(&current, &older))
-}
-
-/// Rotates the key file's key: a new key becomes current, every stored secret is sealed
-/// under it (the old key still opening them meanwhile), then the old key is dropped. Returns
-/// how many secrets were sealed again. Run it with the servers stopped, or restart them after:
-/// a server still holding only the old key cannot open what the new one sealed.
-pub async fn rotate_key_file(config: &crate::Config) -> Result<u64, String> {
-    if config.secret_key.is_some() {
-        return Err(
-            "the key comes from SWITCHBOARD_SECRET_KEY: to rotate it, set \
-             SWITCHBOARD_SECRET_KEY to a new key and SWITCHBOARD_SECRET_KEY_OLD to the old one \
-             and start the server once (it seals every secret again on start), then remove \
-             SWITCHBOARD_SECRET_KEY_OLD"
-                .into(),
-        );
-    }
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| e.to_string())?;
-    let old = read_or_create_key_file(&config.data_dir).map_err(|e| e.to_string())?;
-    let new = new_key_text();
-    let mut during = vec![new.clone()];
-    during.extend(old);
-    write_key_file(&config.data_dir, &during).map_err(|e| e.to_string())?;
-    let keys = secret_keys(config).map_err(|e| e.to_string())?;
-    let store = switchboard_store::open_sealed(&config.database_url, keys)
-        .await
-        .map_err(|e| e.to_string())?;
-    let count = store.reseal_secrets().await.map_err(|e| e.to_string())?;
-    write_key_file(&config.data_dir, &[new]).map_err(|e| e.to_string())?;
-    Ok(count)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,17 +191,6 @@ mod tests {
         assert_eq!(check_totp(&secret, "081804", 1111111109 + 90), None);
         assert_eq!(check_totp(&secret, "08180", 1111111109), None);
         assert_eq!(check_totp(&secret, "abcdef", 1111111109), None);
-    }
-
-    #[test]
-    fn keys_are_64_hex_digits() {
-        assert!(parse_key(&"ab".repeat(32), "k").is_ok());
-        assert!(parse_key(&"ab".repeat(31), "k").is_err());
-        assert!(parse_key(&"zz".repeat(32), "k").is_err());
-        assert!(
-            parse_key(&"é".repeat(32), "k").is_err(),
-            "not a panic on multi-byte text"
-        );
     }
 
     #[test]

@@ -135,17 +135,13 @@ impl SendError {
     }
 }
 
-/// Reads `part` of a blob as a stream: skips to its offset, then yields its bytes alone.
+/// Reads `part` of a blob as a stream: from its offset, its bytes alone.
 async fn part_reader(
     blobs: &Arc<dyn BlobStore>,
     key: &str,
     part: Part,
 ) -> Result<BlobReader, BlobError> {
-    let (_, mut reader) = blobs.open_reader(key).await?;
-    if part.offset > 0 {
-        let mut skip = (&mut reader).take(part.offset);
-        tokio::io::copy(&mut skip, &mut tokio::io::sink()).await?;
-    }
+    let (_, reader) = blobs.open_reader_at(key, part.offset).await?;
     Ok(Box::pin(reader.take(part.len)))
 }
 

@@ -19,6 +19,7 @@ mod presence;
 mod recording;
 mod security;
 mod sip_hardening;
+mod vault;
 mod voice;
 // Public only because `support::zendesk` (the fake it uses) has the same name.
 pub mod zendesk;

@@ -729,7 +729,7 @@ async fn a_recording_reaches_zendesk_in_parts() {
         .unwrap();
     let requester = recorded.user(theirs.requester_id).unwrap();
     assert_eq!(requester.phone.as_deref(), Some("+15557654321"));
-    assert_eq!(requester.external_id.as_deref(), Some("phone:+15557654321"));
+    assert_eq!(requester.external_id.as_deref(), Some("phone:15557654321"));
     assert!(
         theirs.tags.contains(&"switchboard".to_owned()),
         "{theirs:?}"
@@ -810,4 +810,109 @@ async fn a_recording_reaches_zendesk_in_parts() {
     );
     drop(app);
     std::fs::remove_dir_all(&data_dir).ok();
+}
+
+/// UAC-3 for calls: a call from a number an identity token gave has its ticket under that
+/// consumer; an earlier anonymous call from the number joins them when they identify; the CRM
+/// hears of the merge with every ticket of the identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_known_by_their_number_has_their_calls_under_their_identity() {
+    let (config, database) = config_for(Backend::Sqlite).await;
+    let (url, crm) = fake_crm().await;
+    let app = app_on(&config).await;
+    let store = app.services.store.clone();
+    use_webhook(&store, &url).await;
+    let t0 = in_a_minute();
+    // An anonymous call first: "Phone User - …" with its number.
+    let (first, _) = recorded_call(&app, 100, t0).await;
+    switchboard::crm::enqueue(
+        &app.services.jobs,
+        switchboard::crm::Event::CallEnded { call: first },
+    )
+    .await;
+    app.jobs.run_due(t0).await;
+    let anonymous = store.ticket_of_call(first).await.unwrap().unwrap();
+    assert!(
+        anonymous.name.starts_with("Phone User - "),
+        "{}",
+        anonymous.name
+    );
+    assert_eq!(
+        (anonymous.identity, anonymous.phone.as_deref()),
+        (None, Some("15557654321"))
+    );
+
+    // The consumer signs in on the site with a token naming their number, spaced as people
+    // write it: the earlier call becomes theirs.
+    let visitor = switchboard_store::Visitor {
+        id: switchboard_core::VisitorId::from_uuid(uuid::Uuid::now_v7()),
+        token_hash: "visitor".into(),
+        identity: None,
+        created_at: t0,
+    };
+    store.create_visitor(&visitor).await.unwrap();
+    let secret = store
+        .integration_settings("unused-identity-secret-0123456789abcdef")
+        .await
+        .unwrap()
+        .identity_secret;
+    let token = switchboard::identity::sign(
+        &json!({"sub": "crm-555", "name": "Rae Caller", "email": "rae@example.org", "phone_number": "+1 555-765-4321", "exp": t0.timestamp() + 600}),
+        &secret,
+    );
+    let claims = switchboard::identity::verify(&token, &secret, t0.timestamp()).unwrap();
+    assert_eq!(claims.phone.as_deref(), Some("15557654321"));
+    let identity = switchboard_store::Identity {
+        id: switchboard_core::IdentityId::from_uuid(uuid::Uuid::now_v7()),
+        external_id: claims.subject,
+        email: claims.email,
+        name: claims.name,
+        phone: claims.phone,
+        created_at: t0,
+    };
+    let outcome = store.identify_visitor(visitor.id, &identity).await.unwrap();
+    assert_eq!(outcome.merged_tickets, 1);
+    assert_eq!(
+        store.ticket_of_call(first).await.unwrap().unwrap().identity,
+        Some(outcome.identity.id)
+    );
+    switchboard::crm::enqueue(
+        &app.services.jobs,
+        switchboard::crm::Event::IdentityMerged {
+            visitor: visitor.id,
+            identity: outcome.identity.id,
+        },
+    )
+    .await;
+    app.jobs.run_due(t0).await;
+
+    // Their next call is theirs from the start.
+    let (second, _) = recorded_call(&app, 100, t0).await;
+    switchboard::crm::enqueue(
+        &app.services.jobs,
+        switchboard::crm::Event::CallEnded { call: second },
+    )
+    .await;
+    app.jobs.run_due(t0).await;
+    let known = store.ticket_of_call(second).await.unwrap().unwrap();
+    assert_eq!(known.identity, Some(outcome.identity.id));
+    assert_eq!(known.name, "Rae Caller (rae@example.org)");
+    let events = crm.lock().unwrap().events.clone();
+    let merged = events
+        .iter()
+        .find(|e| e["event"] == "identity.merged")
+        .expect("the CRM hears of the merge");
+    assert_eq!(merged["identity"]["external_id"], "crm-555");
+    assert_eq!(merged["tickets"][0]["call_id"], first.to_string());
+    // A token with something else for a number is refused, not stored.
+    let bad = switchboard::identity::sign(
+        &json!({"sub": "x", "phone_number": "call me", "exp": t0.timestamp() + 600}),
+        &secret,
+    );
+    assert!(switchboard::identity::verify(&bad, &secret, t0.timestamp()).is_err());
+    drop(app);
+    std::fs::remove_dir_all(&config.data_dir).ok();
+    if let Some(database) = database {
+        crate::drop_database(database);
+    }
 }

@@ -322,6 +322,20 @@ async fn a_call_is_recorded_paused_and_downloaded_after_step_up() {
             bytes.len() as u64,
             recording["size_bytes"].as_u64().unwrap()
         );
+        // On disk the file is sealed: no WAV header and no audio in clear (tests/vault.rs).
+        let key =
+            switchboard::recordings::blob_key(switchboard_core::RecordingId::parse(id).unwrap());
+        let on_disk = std::fs::read(
+            server
+                .data_dir
+                .join("recordings")
+                .join(&key[..2])
+                .join(&key),
+        )
+        .unwrap();
+        assert!(on_disk.starts_with(b"SBSEALED"));
+        assert!(!on_disk.windows(4).any(|w| w == b"RIFF"));
+        assert!(!on_disk.windows(64).any(|w| w == &bytes[10_000..10_064]));
 
         // Stereo, 8 kHz, 16-bit, of the recording's length; both channels talk except in the
         // paused span, which is silence.

@@ -532,8 +532,12 @@ async fn secrets_are_sealed_at_rest_and_the_key_rotates() {
 
     // Rotation seals everything under a new key and keeps only that key.
     let key_before = std::fs::read_to_string(config.data_dir.join("secret.key")).unwrap();
-    let resealed = switchboard::secret::rotate_key_file(&config).await.unwrap();
-    assert_eq!(resealed, 3, "TOTP, identity and the clear webhook secret");
+    let rotation = switchboard::vault::rotate(&config).await.unwrap();
+    assert_eq!(
+        rotation.secrets, 3,
+        "TOTP, identity and the clear webhook secret"
+    );
+    assert!(rotation.dropped_old_keys && !rotation.resumed);
     let key_after = std::fs::read_to_string(config.data_dir.join("secret.key")).unwrap();
     assert_ne!(key_before, key_after);
     assert_eq!(key_after.lines().count(), 1);

@@ -49,7 +49,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0018_call_tickets.sql"),
     ),
     (19, include_str!("../migrations/postgres/0019_zendesk.sql")),
-    (20, include_str!("../migrations/postgres/0020_identity_phone.sql")),
+    (
+        20,
+        include_str!("../migrations/postgres/0020_identity_phone.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.

@@ -41,7 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0018_call_tickets.sql"),
     ),
     (19, include_str!("../migrations/sqlite/0019_zendesk.sql")),
-    (20, include_str!("../migrations/sqlite/0020_identity_phone.sql")),
+    (
+        20,
+        include_str!("../migrations/sqlite/0020_identity_phone.sql"),
+    ),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).

@@ -392,10 +392,7 @@ async fn serve_file(app: &AppState, attachment: &Attachment) -> ApiResult<Respon
         .blobs
         .get(&attachment.id.to_string())
         .await
-        .map_err(|e| match e {
-            crate::blobs::BlobError::NotFound => ApiError::not_found("attachment"),
-            other => ApiError::internal(&other),
-        })?;
+        .map_err(|e| ApiError::from_blob(e, "attachment"))?;
     let disposition = format!("inline; filename=\"{}\"", attachment.name.replace('"', ""));
     Ok((
         [
@@ -984,7 +981,7 @@ async fn get_tone(
         .blobs
         .get(&id)
         .await
-        .map_err(|_| ApiError::not_found("tone"))?;
+        .map_err(|e| ApiError::from_blob(e, "tone"))?;
     Ok((
         [
             (header::CONTENT_TYPE, "audio/mpeg"),

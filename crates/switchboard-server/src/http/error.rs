@@ -77,6 +77,26 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A blob store failure about `what`: 404 when the blob is gone; a sealed file that does
+    /// not open (a master key the server lacks, an altered file) is a 500 of its own code,
+    /// `file_unreadable`, logged with why, and never answered as garbage.
+    pub fn from_blob(error: crate::blobs::BlobError, what: &str) -> Self {
+        match error {
+            crate::blobs::BlobError::NotFound => Self::not_found(what),
+            crate::blobs::BlobError::Sealed(error) => {
+                tracing::error!(%error, what, "a stored file does not open");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "file_unreadable",
+                    format!("the stored {what} cannot be opened with this server's keys: it was sealed under another master key, or altered (the log says which)"),
+                )
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

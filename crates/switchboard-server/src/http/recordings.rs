@@ -206,11 +206,11 @@ async fn download(
             "the call is still being recorded; download it once the call has ended",
         ));
     }
-    let (size, file) = match app.recordings.open_reader(&recording.blob_key).await {
-        Ok(opened) => opened,
-        Err(crate::blobs::BlobError::NotFound) => return Err(ApiError::not_found("recording")),
-        Err(error) => return Err(ApiError::internal(&error)),
-    };
+    let (size, file) = app
+        .recordings
+        .open_reader(&recording.blob_key)
+        .await
+        .map_err(|e| ApiError::from_blob(e, "recording"))?;
     app.services
         .audit
         .record(

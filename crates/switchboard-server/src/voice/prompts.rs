@@ -71,7 +71,13 @@ impl Prompts {
         if let Some(found) = self.uploads.lock().ok()?.get(&blob).cloned() {
             return Some(found);
         }
-        let bytes = self.blobs.get(&blob).await.ok()?;
+        let bytes = match self.blobs.get(&blob).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(%error, blob, "uploaded audio cannot be read; callers hear the built-in sound");
+                return None;
+            }
+        };
         let samples: Samples = audio::decode_wav(&bytes).ok()?.into();
         self.uploads.lock().ok()?.insert(blob, samples.clone());
         Some(samples)
