@@ -327,11 +327,25 @@ impl CrmConnector {
             Some(agent) => Some(self.names.get(agent).await),
             None => None,
         };
-        let recordings = store
+        // Those still here and those already sent to the CRM (and deleted here).
+        let mut recordings: Vec<_> = store
             .recordings_of_call(call)
             .await
             .map_err(|e| e.to_string())?
-            .len();
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        recordings.extend(
+            store
+                .uploads_of_call(call)
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|u| u.recording),
+        );
+        recordings.sort();
+        recordings.dedup();
+        let recordings = recordings.len();
         let facts = CallTicketFacts {
             call: &record,
             queue_path: contact.as_ref().map(|c| c.issue.as_str()),

@@ -569,7 +569,10 @@ pub struct TicketView {
     pub id: String,
     pub name: String,
     pub status: String,
+    /// A chat's ticket: the chat (a call's ticket names its call in `call_id`).
     pub chat_id: Option<String>,
+    /// The contact, chat or call, the ticket is of.
+    pub contact_id: Option<String>,
     pub visitor_id: Option<String>,
     pub identity_id: Option<String>,
     pub transcript: Option<String>,
@@ -612,7 +615,11 @@ async fn ticket_view(app: &AppState, ticket: &Ticket) -> ApiResult<TicketView> {
         id: ticket.id.to_string(),
         name: ticket.name.clone(),
         status: ticket.status.clone(),
-        chat_id: ticket.contact.map(|c| c.to_string()),
+        chat_id: ticket
+            .contact
+            .filter(|_| ticket.call.is_none())
+            .map(|c| c.to_string()),
+        contact_id: ticket.contact.map(|c| c.to_string()),
         visitor_id: ticket.visitor.map(|v| v.to_string()),
         identity_id: ticket.identity.map(|i| i.to_string()),
         transcript: ticket.transcript.clone(),

@@ -234,8 +234,8 @@ class Phone extends HTMLElement {
           if (call.waitFrom) call.waited = Math.max(0, Math.round((Date.now() - call.waitFrom) / 1000));
           this.tick();
           if (call.outbound) this.follow(call);
-          // The server starts recording once it sees the media up: ask a moment later.
-          setTimeout(() => this.refreshRecording(call), 800);
+          // Recording starts when the caller is connected, after the whisper: watch for it.
+          this.watchRecording(call);
         } else if (state === 'failed') {
           this.fail(call, new Error('the call\'s media could not connect'));
         }
@@ -257,7 +257,7 @@ class Phone extends HTMLElement {
         if (record.answered_at) {
           call.state = 'talking';
           call.since = Date.now();
-          setTimeout(() => this.refreshRecording(call), 800);
+          this.watchRecording(call);
           this.render();
           return;
         }
@@ -342,6 +342,18 @@ class Phone extends HTMLElement {
   async finishTransfer(call, complete) {
     if (await this.act(call, complete ? 'complete-transfer' : 'cancel-transfer')) call.consulting = null;
     this.render();
+  }
+
+  /// Reads the call's recording state each second until a recording is running (it starts
+  /// once the whisper has played and the caller is connected), for up to half a minute: a
+  /// queue that does not record shows "Not recorded" all along.
+  async watchRecording(call) {
+    for (let tries = 0; tries < 30; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, tries ? 1000 : 400));
+      if (this.calls.get(call.leg) !== call || call.state !== 'talking') return;
+      await this.refreshRecording(call);
+      if (call.recording) return;
+    }
   }
 
   /// The call's recording state from its record (`recording`: null, or its id and

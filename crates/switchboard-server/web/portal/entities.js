@@ -355,7 +355,7 @@ export const SETUP_PAGES = [
   },
   {
     key: 'crm', title: 'CRM connector', noun: 'connector', permission: 'settings_edit', single: true,
-    lead: 'Where finished contacts are sent, and the secret that signs identity tokens from your site.',
+    lead: 'Where tickets of chats and calls go, and the secret that signs identity tokens from your site. With a webhook or Zendesk, call recordings go there too and are deleted from Switchboard once received.',
     list: '/api/v1/integrations', name: () => 'CRM connector',
     fields: [
       { name: 'crm_connector', label: 'Connector', type: 'select', options: () => [['builtin', 'Built-in (tickets in Switchboard)'], ['webhook', 'Webhook'], ['zendesk', 'Zendesk']] },

@@ -13,6 +13,13 @@ const STATE_TEXT = {
   lost: 'Lost',
 };
 
+const CONNECTORS = { builtin: 'Built-in', webhook: 'Webhook', zendesk: 'Zendesk' };
+
+function capital(text) {
+  const said = words(text);
+  return said.charAt(0).toUpperCase() + said.slice(1);
+}
+
 function size(bytes) {
   if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
   if (bytes >= 1e3) return `${Math.round(bytes / 1e3)} kB`;
@@ -46,33 +53,46 @@ class Tickets extends HTMLElement {
     this.render();
   }
 
+  /// Opens a ticket's row and brings it into view.
+  show(ticket) {
+    this.open = ticket;
+    this.render();
+    this.querySelector(`tr[data-ticket="${ticket}"]`)?.scrollIntoView({ block: 'center' });
+  }
+
   render() {
     const area = element('div');
     if (this.error) notice(area, this.error);
     const attention = this.attention ?? [];
     const uploads = element('table', { class: 'grid', 'data-testid': 'upload-attention' },
-      element('tr', {}, ...['Queued', 'Recording', 'Size', 'To', 'State', 'Why'].map((h) => element('th', {}, h))),
-      ...(attention.length ? attention.map((u) => element('tr', { 'data-recording': u.recording_id },
-        element('td', { class: 'timer' }, when(u.queued_at)),
-        element('td', {}, element('code', {}, u.recording_id.slice(0, 8))),
-        element('td', {}, size(u.size_bytes)),
-        element('td', {}, words(u.connector)),
-        element('td', {}, uploadState(u)),
-        element('td', { class: 'detail' }, u.last_error ?? ''))) : [element('tr', {}, element('td', { class: 'empty', colspan: 6 }, this.attention ? 'Every recording reached the CRM.' : 'Loading…'))]));
+      element('tr', {}, ...['Queued', 'Ticket', 'Size', 'To', 'State', 'Why'].map((h) => element('th', {}, h))),
+      ...(attention.length ? attention.map((u) => {
+        const ticket = (this.tickets ?? []).find((t) => t.id === u.ticket_id);
+        return element('tr', { class: 'clickable', 'data-recording': u.recording_id, title: `Recording ${u.recording_id}`, onclick: () => this.show(u.ticket_id) },
+          element('td', { class: 'timer' }, when(u.queued_at)),
+          element('td', {}, ticket ? ticket.name : element('code', {}, u.ticket_id)),
+          element('td', {}, size(u.size_bytes)),
+          element('td', {}, CONNECTORS[u.connector] ?? u.connector),
+          element('td', {}, uploadState(u)),
+          element('td', { class: 'detail' }, u.last_error ?? ''));
+      }) : [element('tr', {}, element('td', { class: 'empty', colspan: 6 }, this.attention ? 'Nothing needs a look: no recording is late, failed or lost.' : 'Loading…'))]));
     const tickets = this.tickets ?? [];
     const rows = [];
     for (const t of tickets) {
       const recordings = t.recordings ?? [];
-      rows.push(element('tr', { class: 'clickable', 'data-ticket': t.id, onclick: () => { this.open = this.open === t.id ? null : t.id; this.render(); } },
+      rows.push(element('tr', { class: `clickable${this.open === t.id ? ' selected' : ''}`, 'data-ticket': t.id, onclick: () => { this.open = this.open === t.id ? null : t.id; this.render(); } },
         element('td', { class: 'timer' }, when(t.created_at)),
         element('td', {}, t.call_id ? 'Call' : 'Chat'),
         element('td', {}, t.name),
-        element('td', {}, element('span', { class: 'tag' }, words(t.status))),
+        element('td', {}, element('span', { class: `tag ticket-${t.status}` }, capital(t.status))),
         element('td', {}, recordings.length ? element('span', {}, ...recordings.map(uploadState)) : ''),
         element('td', {}, t.external_id ?? '')));
       if (this.open === t.id) {
+        const sent = recordings.map((u) => element('li', {}, uploadState(u), ` ${size(u.size_bytes)} to ${CONNECTORS[u.connector] ?? u.connector}`,
+          u.last_error ? element('span', { class: 'detail' }, ` · ${u.last_error}`) : ''));
         rows.push(element('tr', { class: 'opened' }, element('td', { colspan: 6 },
-          element('pre', { class: 'transcript', 'data-testid': 'ticket-text' }, t.transcript ?? 'No transcript yet: the conversation is still going.'))));
+          element('pre', { class: 'transcript', 'data-testid': 'ticket-text' }, t.transcript ?? 'No transcript yet: the conversation is still going.'),
+          sent.length ? element('ul', { class: 'uploads' }, ...sent) : '')));
       }
     }
     const list = element('table', { class: 'grid', 'data-testid': 'ticket-list' },
@@ -80,7 +100,7 @@ class Tickets extends HTMLElement {
       ...(rows.length ? rows : [element('tr', {}, element('td', { class: 'empty', colspan: 6 }, this.tickets ? 'No tickets yet.' : 'Loading…'))]));
     this.replaceChildren(
       element('h1', {}, 'Tickets'),
-      element('p', { class: 'lead' }, 'Every chat and answered call opens a ticket; recordings go to the CRM after the call and are deleted here once it has them.'),
+      element('p', { class: 'lead' }, 'Every chat and answered call opens a ticket. After a call its recording goes to the CRM: a CRM outside Switchboard receives it and it is deleted here; the built-in CRM keeps it on the ticket for 7 days.'),
       element('div', { class: 'filters' }, element('button', { type: 'button', class: 'secondary', onclick: () => this.load() }, 'Refresh')),
       area,
       element('h2', {}, 'Recordings that need a look'),
