@@ -6,9 +6,11 @@
 // come back to it only through the caller's echo, and the call record counts packets on both
 // legs. The record ends as answered, hung up by the agent. Then the agent dials a number from
 // the adapter: a sipp carrier checks the dial rule's result and the caller id, answers and
-// talks.
+// talks. The answered call's ticket is in the portal's Reports > Tickets with its summary and
+// wrap-up, and its recording plays there after a TOTP step-up.
 
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { apiSession, FAKE_MEDIA, freePort, launchBrowser, PASSWORD, run, startCenter } from './support.js';
@@ -55,6 +57,19 @@ async function signIn(context) {
   await agent.waitForFunction(() => document.querySelector('sb-agent-desk').shadowRoot.querySelector('[data-testid=presence]').value === 'available');
   await waitForState(agent, 'idle');
   return agent;
+}
+
+/// The TOTP code (RFC 6238: SHA-1, 6 digits, 30 s) of a base32 secret at `seconds`.
+function totp(secret, seconds) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(seconds / 30)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const at = mac[mac.length - 1] & 0x0f;
+  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
 /// Saves the wrap-up form the phone shows after a call, and returns the stored wrap-up.
@@ -116,6 +131,8 @@ test('a caller reaches the browser phone, both hear each other, the agent hangs 
   assert.ok(stats.packetsSent > 150 && stats.packetsReceived > 150, JSON.stringify(stats));
   assert.ok(stats.totalAudioEnergy > 0, `the browser heard sound: ${JSON.stringify(stats)}`);
   assert.equal(stats.codec, 'audio/PCMA', 'the caller offered only PCMA, so the browser talks PCMA: no transcoding');
+  // The card shows the recording once it runs (it starts after the whisper).
+  await call.locator('[data-testid=recording][data-recording=recording]').waitFor();
   await agent.locator('sb-phone [data-testid=timer]').waitFor();
   await agent.screenshot({ path: `${ARTIFACTS}phone-connected.png` });
 
@@ -160,6 +177,43 @@ test('a caller reaches the browser phone, both hear each other, the agent hangs 
   assert.equal(saved.disposition, 'Resolved');
   assert.equal(saved.note, 'Asked about delivery times');
   await context.close();
+
+  // The admin finds the call's ticket in the portal, solved with the summary and wrap-up, and
+  // plays its recording after giving an authenticator code.
+  const adminContext = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  const portal = await adminContext.newPage();
+  await portal.goto(`${center.base}/portal/`);
+  await portal.fill('input[name=username]', 'admin');
+  await portal.fill('input[name=password]', PASSWORD);
+  await portal.click('button[type=submit]');
+  await portal.locator('nav.side a', { hasText: 'Tickets' }).first().click();
+  const secret = await portal.evaluate(async () => (await (await fetch('/api/v1/auth/totp/enroll', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()).secret);
+  const confirmed = await portal.evaluate(async (code) => (await fetch('/api/v1/auth/totp/confirm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) })).status, totp(secret, Date.now() / 1000));
+  assert.equal(confirmed, 204, 'two-factor sign-in turned on');
+  const row = portal.locator(`[data-testid=ticket-list] tr[data-ticket]`, { hasText: '15557654321' }).first();
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    await portal.locator('button', { hasText: 'Refresh' }).click();
+    if (await row.locator('.tag', { hasText: 'Solved' }).count()) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await row.locator('.tag', { hasText: 'Solved' }).waitFor();
+  assert.equal(await row.locator('td').nth(1).textContent(), 'Call');
+  await row.click();
+  const text = await portal.locator('[data-testid=ticket-text]').textContent();
+  assert.match(text, /^Phone call from 15557654321 to 15550100\nQueue: Sales\n/);
+  assert.match(text, /Disposition: Resolved\nNote: Asked about delivery times\nRecordings: 1$/);
+  await portal.locator('ul.uploads [data-state=attached]').waitFor();
+  // Without a fresh second factor the server asks for one; the code plays it.
+  await portal.locator('[data-testid=play]').click();
+  await portal.locator('[data-testid=step-up-code]').fill(totp(secret, Date.now() / 1000 + 30));
+  await portal.locator('ul.uploads form.step-up button[type=submit]').click();
+  const audio = portal.locator('[data-testid=recording-audio]');
+  await audio.waitFor();
+  await portal.waitForFunction(() => document.querySelector('[data-testid=recording-audio]').readyState >= 1);
+  const seconds = await audio.evaluate((node) => node.duration);
+  assert.ok(seconds > 1 && seconds < 120, `the recording plays: ${seconds} s`);
+  await portal.screenshot({ path: `${ARTIFACTS}portal-ticket-recording.png` });
+  await adminContext.close();
 });
 
 test('the agent dials a number from the adapter, talks, hangs up and wraps up', async () => {

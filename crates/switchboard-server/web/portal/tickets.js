@@ -1,9 +1,10 @@
 // Tickets and recordings on their way to the CRM (admins). The built-in CRM's tickets, chats'
 // and calls', newest first, each opening to its transcript or call summary; above them, the
 // recordings that need a look: still sending (with the last error), failed, or lost to the
-// seven-day cap before they reached the CRM.
+// seven-day cap before they reached the CRM. A recording still on the platform plays here after
+// a second factor (REC-5): the server asks for a fresh TOTP code, given in the row.
 
-import { api, element, notice, when, words } from '/portal/api.js';
+import { ApiError, api, element, notice, when, words } from '/portal/api.js';
 
 const STATE_TEXT = {
   sending: 'Sending',
@@ -53,6 +54,55 @@ class Tickets extends HTMLElement {
     this.render();
   }
 
+  /// A recording's player: Play fetches the audio; a server asking for a second factor gets a
+  /// code field, and the code renews the step-up before the audio is fetched again.
+  player(recording) {
+    this.players ??= new Map();
+    const state = this.players.get(recording) ?? {};
+    this.players.set(recording, state);
+    const box = element('div', { class: 'player', 'data-testid': 'player' });
+    const play = async () => {
+      state.error = null;
+      try {
+        const response = await fetch(`/api/v1/recordings/${recording}/audio`);
+        if (!response.ok) {
+          const body = await response.json().catch(() => ({}));
+          throw new ApiError(response.status, body.code ?? `http_${response.status}`, body.message ?? response.statusText);
+        }
+        if (state.url) URL.revokeObjectURL(state.url);
+        state.url = URL.createObjectURL(await response.blob());
+        state.asking = false;
+      } catch (error) {
+        state.asking = error.code === 'step_up_required';
+        if (!state.asking) state.error = error;
+      }
+      this.render();
+    };
+    const stepUp = async (event) => {
+      event.preventDefault();
+      const code = new FormData(event.target).get('code');
+      try {
+        await api('POST', '/api/v1/auth/step-up', { code });
+        await play();
+      } catch (error) {
+        state.error = error;
+        this.render();
+      }
+    };
+    if (state.url) {
+      box.append(element('audio', { controls: true, src: state.url, 'data-testid': 'recording-audio' }));
+    } else if (state.asking) {
+      box.append(element('form', { class: 'step-up', onsubmit: stepUp },
+        element('label', {}, 'Playing a recording needs your authenticator code ',
+          element('input', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6}', required: true, size: 8, 'data-testid': 'step-up-code' })),
+        element('button', { type: 'submit' }, 'Play')));
+    } else {
+      box.append(element('button', { type: 'button', class: 'secondary', 'data-testid': 'play', onclick: play }, 'Play'));
+    }
+    if (state.error) notice(box, state.error);
+    return box;
+  }
+
   /// Opens a ticket's row and brings it into view.
   show(ticket) {
     this.open = ticket;
@@ -88,8 +138,9 @@ class Tickets extends HTMLElement {
         element('td', {}, recordings.length ? element('span', {}, ...recordings.map(uploadState)) : ''),
         element('td', {}, t.external_id ?? '')));
       if (this.open === t.id) {
-        const sent = recordings.map((u) => element('li', {}, uploadState(u), ` ${size(u.size_bytes)} to ${CONNECTORS[u.connector] ?? u.connector}`,
-          u.last_error ? element('span', { class: 'detail' }, ` · ${u.last_error}`) : ''));
+        const sent = recordings.map((u) => element('li', { 'data-recording': u.recording_id }, uploadState(u), ` ${size(u.size_bytes)} to ${CONNECTORS[u.connector] ?? u.connector}`,
+          u.last_error ? element('span', { class: 'detail' }, ` · ${u.last_error}`) : '',
+          ['attached', 'sending', 'failed'].includes(u.state) ? this.player(u.recording_id) : ''));
         rows.push(element('tr', { class: 'opened' }, element('td', { colspan: 6 },
           element('pre', { class: 'transcript', 'data-testid': 'ticket-text' }, t.transcript ?? 'No transcript yet: the conversation is still going.'),
           sent.length ? element('ul', { class: 'uploads' }, ...sent) : '')));
