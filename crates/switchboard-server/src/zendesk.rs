@@ -31,6 +31,8 @@ use tokio::io::AsyncReadExt;
 /// How long one request may take, answer included. An upload is given a second more per MiB
 /// of its file (`UPLOAD_BYTES_PER_SECOND`), so a large file on a slow link is not cut off.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an upload of a recording's part may take (within the upload lane's lease).
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 /// The slowest upload the timeout allows for.
 const UPLOAD_BYTES_PER_SECOND: u64 = 1024 * 1024;
 /// Items per page of a cursor-paginated list: Zendesk's largest.
@@ -776,7 +778,9 @@ impl ZendeskCrm {
         note: &str,
         file: (String, String, u64, crate::blobs::BlobReader),
     ) -> Result<String, DeliveryError> {
-        let zendesk = self.client(settings)?;
+        // A part of 50 MB takes a while on a slow link: the per-request limit is for the
+        // small requests.
+        let zendesk = self.client(settings)?.with_timeout(UPLOAD_TIMEOUT);
         let id = self.ensure_ticket(&zendesk, ticket).await?;
         zendesk.attach(&id, note, vec![file]).await?;
         Ok(id)

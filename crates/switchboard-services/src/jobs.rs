@@ -18,11 +18,28 @@ use std::fmt;
 use std::sync::Arc;
 use switchboard_core::jobs::RetryPolicy;
 use switchboard_core::JobId;
-use switchboard_store::{Job, JobState, Store, StoreResult};
+use switchboard_store::{Job, JobFilter, JobState, Store, StoreResult};
 use tokio::sync::Notify;
 
 /// How long a claimed job is ours before another worker may take it over.
 pub const LEASE_SECONDS: i64 = 120;
+
+/// The worker's lanes, each with how long a claimed job is its own: everything but recording
+/// uploads, and the uploads on their own, which can take minutes a part (a part's request may
+/// take ten), so their lease outlasts the longest request.
+const LANES: [(JobFilter<'static>, i64); 2] = [
+    (
+        JobFilter::Except(JobKind::RecordingUpload.as_str()),
+        LEASE_SECONDS,
+    ),
+    (
+        JobFilter::Only(JobKind::RecordingUpload.as_str()),
+        UPLOAD_LEASE_SECONDS,
+    ),
+];
+
+/// How long a claimed upload part is ours.
+pub const UPLOAD_LEASE_SECONDS: i64 = 900;
 
 /// How often the worker looks for retries that fell due, when nothing wakes it.
 const POLL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -129,14 +146,21 @@ pub trait JobHandler: Send + Sync {
 #[derive(Clone)]
 pub struct Jobs {
     store: Arc<dyn Store>,
-    wake: Arc<Notify>,
+    /// One per lane, so that a job stored wakes whichever lane it is for.
+    wake: Arc<[Notify; 2]>,
 }
 
 impl Jobs {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
-            wake: Arc::new(Notify::new()),
+            wake: Arc::new([Notify::new(), Notify::new()]),
+        }
+    }
+
+    fn wake_lanes(&self) {
+        for lane in self.wake.iter() {
+            lane.notify_one();
         }
     }
 
@@ -159,7 +183,7 @@ impl Jobs {
             created_at: now,
         };
         self.store.enqueue_job(&job).await?;
-        self.wake.notify_one();
+        self.wake_lanes();
         Ok(())
     }
 
@@ -185,7 +209,7 @@ impl Jobs {
         };
         let stored = self.store.enqueue_job_once(&job).await?;
         if stored {
-            self.wake.notify_one();
+            self.wake_lanes();
         }
         Ok(stored)
     }
@@ -231,14 +255,27 @@ impl JobWorker {
         self
     }
 
-    /// Runs every job due at `now` until none is left; returns how many ran. `now` is also
-    /// what the lease and the next attempt count from.
+    /// Runs every job due at `now` until none is left, uploads last; returns how many ran.
+    /// `now` is also what the lease and the next attempt count from.
     pub async fn run_due(&self, now: DateTime<Utc>) -> usize {
+        let mut ran = 0;
+        for lane in LANES {
+            ran += self.run_lane(lane, now).await;
+        }
+        ran
+    }
+
+    /// Runs every job of a lane due at `now` until none is left; returns how many ran.
+    async fn run_lane(
+        &self,
+        (lane, lease): (JobFilter<'static>, i64),
+        now: DateTime<Utc>,
+    ) -> usize {
         let store = &self.jobs.store;
         let mut ran = 0;
         loop {
             let job = match store
-                .claim_job(now, now + Duration::seconds(LEASE_SECONDS))
+                .claim_job(now, now + Duration::seconds(lease), lane)
                 .await
             {
                 Ok(Some(job)) => job,
@@ -296,16 +333,25 @@ impl JobWorker {
         }
     }
 
-    /// Runs jobs as they are enqueued and as retries fall due, until the task is aborted.
+    /// Runs jobs as they are enqueued and as retries fall due, until the task is aborted: a
+    /// task per lane, so a long upload never holds up a CRM delivery or an emergency mail.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            loop {
-                self.run_due(Utc::now()).await;
-                tokio::select! {
-                    _ = self.jobs.wake.notified() => {}
-                    _ = tokio::time::sleep(POLL) => {}
+            // Both lanes in this one task (aborting it stops both); they take turns at each
+            // await, and the work is waiting on the network and the store.
+            let lane = |index: usize| {
+                let worker = self.clone();
+                async move {
+                    loop {
+                        worker.run_lane(LANES[index], Utc::now()).await;
+                        tokio::select! {
+                            _ = worker.jobs.wake[index].notified() => {}
+                            _ = tokio::time::sleep(POLL) => {}
+                        }
+                    }
                 }
-            }
+            };
+            tokio::join!(lane(0), lane(1));
         })
     }
 }

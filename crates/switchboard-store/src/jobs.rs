@@ -8,6 +8,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use switchboard_core::JobId;
 
+/// Which jobs a worker claims: every kind, one kind only, or all but one (a lane of its own
+/// for slow work, so that it never holds up the rest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobFilter<'a> {
+    Any,
+    Only(&'a str),
+    Except(&'a str),
+}
+
 /// Job rows. Each method is one transaction.
 #[async_trait]
 pub trait JobStore: Send + Sync {
@@ -21,6 +30,7 @@ pub trait JobStore: Send + Sync {
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        filter: JobFilter<'_>,
     ) -> StoreResult<Option<Job>>;
     async fn complete_job(&self, id: JobId) -> StoreResult<()>;
     /// Puts a failed job back to pending at `run_at`, or marks it failed for good (`None`).
@@ -94,14 +104,24 @@ macro_rules! jobs_sql {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn claim_job(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> StoreResult<Option<Job>> {
+            async fn claim_job(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, filter: crate::jobs::JobFilter<'_>) -> StoreResult<Option<Job>> {
+                use crate::jobs::JobFilter;
+                let (kind, value) = match filter {
+                    JobFilter::Any => ("", ""),
+                    JobFilter::Only(kind) => ("AND kind = $3", kind),
+                    JobFilter::Except(kind) => ("AND kind <> $3", kind),
+                };
                 let sql = format!(
                     "UPDATE jobs SET state = 'running', locked_until = $2, attempts = attempts + 1 WHERE id = ( \
-                     SELECT id FROM jobs WHERE (state = 'pending' AND run_at <= $1) OR (state = 'running' AND locked_until <= $1) \
+                     SELECT id FROM jobs WHERE ((state = 'pending' AND run_at <= $1) OR (state = 'running' AND locked_until <= $1)) {kind} \
                      ORDER BY run_at, id LIMIT 1 {}) RETURNING {JOB_COLUMNS}",
                     $skip_locked
                 );
-                let row = sqlx::query(&sql).bind(millis(now)).bind(millis(lease_until)).fetch_optional(self.writer()).await?;
+                let mut query = sqlx::query(&sql).bind(millis(now)).bind(millis(lease_until));
+                if !kind.is_empty() {
+                    query = query.bind(value);
+                }
+                let row = query.fetch_optional(self.writer()).await?;
                 row.as_ref().map(job_from_row).transpose()
             }
 

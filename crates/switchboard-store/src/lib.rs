@@ -58,7 +58,7 @@ pub use directory::DirectoryStore;
 pub use emergency::EmergencyStore;
 pub use emergency_log::{EmergencyCall, EmergencyFilter, EmergencyLogStore};
 pub use error::StoreError;
-pub use jobs::JobStore;
+pub use jobs::{JobFilter, JobStore};
 pub use policy::{PolicyScope, PolicyStore};
 pub use postgres::PostgresStore;
 pub use recordings::RecordingStore;

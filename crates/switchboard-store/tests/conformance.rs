@@ -1767,14 +1767,22 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
     store.enqueue_job(&job).await.unwrap();
     assert_eq!(
         store
-            .claim_job(now() - Duration::seconds(1), now())
+            .claim_job(
+                now() - Duration::seconds(1),
+                now(),
+                switchboard_store::JobFilter::Any
+            )
             .await
             .unwrap(),
         None,
         "{backend}: not due yet"
     );
     let claimed = store
-        .claim_job(now(), now() + Duration::seconds(60))
+        .claim_job(
+            now(),
+            now() + Duration::seconds(60),
+            switchboard_store::JobFilter::Any,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -1784,7 +1792,11 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
     );
     assert_eq!(
         store
-            .claim_job(now(), now() + Duration::seconds(60))
+            .claim_job(
+                now(),
+                now() + Duration::seconds(60),
+                switchboard_store::JobFilter::Any
+            )
             .await
             .unwrap(),
         None,
@@ -1796,13 +1808,21 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
         .unwrap();
     assert_eq!(
         store
-            .claim_job(now() + Duration::seconds(4), now() + Duration::seconds(60))
+            .claim_job(
+                now() + Duration::seconds(4),
+                now() + Duration::seconds(60),
+                switchboard_store::JobFilter::Any
+            )
             .await
             .unwrap(),
         None
     );
     let retried = store
-        .claim_job(now() + Duration::seconds(5), now() + Duration::seconds(10))
+        .claim_job(
+            now() + Duration::seconds(5),
+            now() + Duration::seconds(10),
+            switchboard_store::JobFilter::Any,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -1811,7 +1831,11 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
         (2, Some("503 from CRM"))
     );
     let reclaimed = store
-        .claim_job(now() + Duration::seconds(11), now() + Duration::seconds(70))
+        .claim_job(
+            now() + Duration::seconds(11),
+            now() + Duration::seconds(70),
+            switchboard_store::JobFilter::Any,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -1821,6 +1845,53 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
     );
     store.complete_job(job.id).await.unwrap();
     assert_eq!(store.list_jobs(10).await.unwrap()[0].state, JobState::Done);
+    // Lanes: a worker for one kind, another for all the rest.
+    use switchboard_store::JobFilter;
+    let slow = Job {
+        id: JobId::from_uuid(Uuid::new_v4()),
+        kind: "recording_upload".into(),
+        ..job.clone()
+    };
+    let quick = Job {
+        id: JobId::from_uuid(Uuid::new_v4()),
+        kind: "emergency_mail".into(),
+        run_at: now() + Duration::seconds(1),
+        ..job.clone()
+    };
+    store.enqueue_job(&slow).await.unwrap();
+    store.enqueue_job(&quick).await.unwrap();
+    let later = now() + Duration::seconds(100);
+    let lease = later + Duration::seconds(60);
+    let claimed = store
+        .claim_job(later, lease, JobFilter::Except("recording_upload"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        claimed.id, quick.id,
+        "{backend}: the older upload is another lane's"
+    );
+    assert_eq!(
+        store
+            .claim_job(later, lease, JobFilter::Except("recording_upload"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .claim_job(later, lease, JobFilter::Only("recording_upload"))
+            .await
+            .unwrap()
+            .map(|j| j.id),
+        Some(slow.id)
+    );
+    assert_eq!(
+        store.claim_job(later, lease, JobFilter::Any).await.unwrap(),
+        None
+    );
+    store.complete_job(slow.id).await.unwrap();
+    store.complete_job(quick.id).await.unwrap();
 
     // Tones and notification settings.
     let tone = Tone {

@@ -57,6 +57,7 @@ impl From<&RecordingUpload> for UploadView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     /// Only those still sending, failed or lost (default: every upload).
