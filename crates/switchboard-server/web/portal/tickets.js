@@ -138,7 +138,7 @@ class Tickets extends HTMLElement {
         element('td', {}, recordings.length ? element('span', {}, ...recordings.map(uploadState)) : ''),
         element('td', {}, t.external_id ?? '')));
       if (this.open === t.id) {
-        const sent = recordings.map((u) => element('li', { 'data-recording': u.recording_id }, uploadState(u), ` ${size(u.size_bytes)} to ${CONNECTORS[u.connector] ?? u.connector}`,
+        const sent = recordings.map((u) => element('li', { 'data-recording': u.recording_id }, uploadState(u), ` ${size(u.size_bytes)} · ${CONNECTORS[u.connector] ?? u.connector} CRM`,
           u.last_error ? element('span', { class: 'detail' }, ` · ${u.last_error}`) : '',
           ['attached', 'sending', 'failed'].includes(u.state) ? this.player(u.recording_id) : ''));
         rows.push(element('tr', { class: 'opened' }, element('td', { colspan: 6 },
