@@ -916,3 +916,125 @@ async fn a_caller_known_by_their_number_has_their_calls_under_their_identity() {
         crate::drop_database(database);
     }
 }
+
+/// REC-1 with Zendesk: a recorded sipp call answered by agent1 becomes a Zendesk ticket with
+/// the caller as requester, its recording an internal note with the WAV attached; the file is
+/// then gone from the platform. Then a Zendesk that takes smaller files than our parts (413)
+/// gets the next recording in halves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_call_reaches_zendesk_and_large_parts_are_halved() {
+    use crate::support::zendesk::{self as fake};
+    let zendesk = fake::start().await;
+    let server = Server::start(Backend::Sqlite).await;
+    let store = server.app.services.store.clone();
+    let mut settings = store.integration_settings("unused").await.unwrap();
+    settings.crm_connector = "zendesk".into();
+    settings.zendesk_url = Some(zendesk.url().to_owned());
+    settings.zendesk_email = Some(fake::EMAIL.into());
+    settings.zendesk_token = Some(fake::TOKEN.into());
+    store.update_integration_settings(&settings).await.unwrap();
+    let sip = server.sip().await;
+    let admin = server.login("admin").await;
+    let agent1 = server.login("agent1").await;
+    available(&agent1).await;
+    let folder = server.data_dir.join("tones");
+    std::fs::create_dir_all(&folder).unwrap();
+    let (caller, phone) = talking_call(sip, &folder).await;
+    let call = answered_call(&agent1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    agent1
+        .expect(
+            StatusCode::OK,
+            Method::POST,
+            &format!("/api/v1/calls/{call}/hangup"),
+            json!({}),
+        )
+        .await;
+    caller.succeeds().await;
+    phone.succeeds().await;
+    let recordings = written(&admin, &call).await;
+    let [recording] = &recordings[..] else {
+        panic!("one recording: {recordings:?}");
+    };
+    let size = recording["size_bytes"].as_u64().unwrap();
+    let ticket = ticket_of(&admin, &call, |t| t["recordings"][0]["state"] == "uploaded").await;
+    let recorded = zendesk.recorded();
+    let theirs = recorded
+        .ticket_with_external_id(ticket["id"].as_str().unwrap())
+        .expect("the call's ticket is in Zendesk");
+    assert_eq!(ticket["external_id"], theirs.id.to_string());
+    assert_eq!(theirs.subject, "Sales", "the queue path is the subject");
+    assert!(theirs.tags.contains(&"call".to_owned()), "{theirs:?}");
+    let requester = recorded.user(theirs.requester_id).unwrap();
+    assert_eq!(requester.phone.as_deref(), Some("+15551234567"));
+    let notes: Vec<_> = theirs
+        .comments
+        .iter()
+        .filter(|c| !c.attachments.is_empty())
+        .collect();
+    let [note] = &notes[..] else {
+        panic!("one note with the recording: {:#?}", theirs.comments);
+    };
+    assert!(!note.public);
+    let file = &note.attachments[0];
+    assert_eq!((file.size, file.content_type.as_str()), (size, "audio/wav"));
+    let wav = hound::WavReader::new(std::io::Cursor::new(file.bytes.clone().unwrap()))
+        .expect("Zendesk has the WAV whole");
+    assert_eq!((wav.spec().channels, wav.spec().sample_rate), (2, 8000));
+    assert_eq!(
+        admin.get(&format!("/api/v1/calls/{call}/recordings")).await,
+        json!([])
+    );
+
+    // Zendesk takes at most 20 MB a file here: a 60 MB recording goes in parts of 12.5 MB
+    // (50 refused, then 25 refused, then 12.5 taken), attached in order.
+    zendesk.set_upload_limit(20_000_000);
+    let t0 = in_a_minute();
+    let (call, big) = recorded_call(&server.app, 60_000_000, t0).await;
+    switchboard::crm::enqueue(
+        &server.app.services.jobs,
+        switchboard::crm::Event::CallEnded { call },
+    )
+    .await;
+    switchboard::uploads::enqueue(&server.app.services.jobs, big, t0).await;
+    let mut at = t0;
+    for _ in 0..6 {
+        server.app.jobs.run_due(at).await;
+        at += Duration::hours(1);
+    }
+    let upload = store.get_upload(big).await.unwrap().unwrap();
+    assert_eq!(upload.state, UploadState::Uploaded, "{upload:?}");
+    assert_eq!((upload.part_bytes, upload.parts_total), (12_500_000, 5));
+    let ours = store.ticket_of_call(call).await.unwrap().unwrap();
+    let recorded = zendesk.recorded();
+    let theirs = recorded
+        .ticket_with_external_id(&ours.id.to_string())
+        .unwrap();
+    let sizes: Vec<u64> = theirs
+        .comments
+        .iter()
+        .flat_map(|c| c.attachments.iter().map(|a| a.size))
+        .collect();
+    assert_eq!(
+        sizes,
+        vec![12_500_000; 4]
+            .into_iter()
+            .chain([10_000_000])
+            .collect::<Vec<_>>()
+    );
+    for (i, comment) in theirs
+        .comments
+        .iter()
+        .filter(|c| !c.attachments.is_empty())
+        .enumerate()
+    {
+        let offset = i as u64 * 12_500_000;
+        let len = comment.attachments[0].size;
+        assert_eq!(
+            comment.attachments[0].sha256,
+            digest_of(offset, len),
+            "part {}",
+            i + 1
+        );
+    }
+}
