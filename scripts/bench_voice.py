@@ -16,6 +16,9 @@ The server runs pinned to core 0 and every sipp to core 1. Two measurements:
   (`record_calls: false`), and BENCH_RECORD=both runs the bridged calls both ways, each on a
   fresh server, and prints the cost of recording as a ratio. With recording on, every call's
   recording is checked afterwards: complete, of the call's length, and of the right size.
+  BENCH_UPLOADS=N queues N finished recordings of a minute for a webhook CRM (here, taking
+  BENCH_UPLOAD_MBPS MB/s, 20 by default) once the calls are up, so that they upload through the
+  steady window.
 
 Only the standard library: urllib for the API, a UDP socket for REGISTER.
 """
@@ -337,6 +340,76 @@ def emergency_probe(rounds):
     return dial_ms, ring_ms
 
 
+def upload_sink(mbps):
+    """A webhook CRM on 127.0.0.1 that takes each request's body at `mbps` MB/s and answers
+    200; counts the recording parts and bytes it took."""
+    import http.server
+    import threading
+    taken = {"parts": 0, "bytes": 0}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            length, got, started = int(self.headers.get("content-length", 0)), 0, time.time()
+            while got < length:
+                chunk = self.rfile.read(min(65536, length - got))
+                if not chunk:
+                    break
+                got += len(chunk)
+                ahead = got / (mbps * 1e6) - (time.time() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+            if self.headers.get("x-switchboard-event") == "recording_part":
+                taken["parts"] += 1
+                taken["bytes"] += got
+            body = b'{"id": "bench"}'
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/crm", taken
+
+
+def queue_uploads(api, data_dir, count, url):
+    """Points the CRM connector at `url` and queues `count` finished recordings of a minute
+    (plain WAV files, as recordings stored before encryption at rest are, with their calls'
+    tickets) for upload, as the server queues a recording when its call ends."""
+    import sqlite3
+    settings = api.call("GET", "/api/v1/integrations")
+    for key in [k for k in settings if k.endswith("_set")]:
+        settings.pop(key)
+    settings.update(crm_connector="webhook", crm_webhook_url=url, crm_webhook_secret="bench-webhook-secret")
+    api.call("PUT", "/api/v1/integrations", settings)
+    size = 44 + 32 * 60_000
+    audio = bytes((i * 7) & 0xFF for i in range(size))
+    now = int(time.time() * 1000)
+    database = sqlite3.connect(os.path.join(data_dir, "switchboard.db"), timeout=30)
+    with database:
+        for _ in range(count):
+            recording, call, ticket = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+            key = f"rec-{recording}"
+            folder = os.path.join(data_dir, "recordings", key[:2])
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, key), "wb") as f:
+                f.write(audio)
+            database.execute("INSERT INTO tickets (id, name, status, created_at, updated_at, call_id, phone) "
+                             "VALUES (?, 'Phone User - bench', 'open', ?, ?, ?, '15557654321')", (ticket, now, now, call))
+            database.execute("INSERT INTO recordings (id, call_id, started_at, ended_at, duration_ms, size_bytes, paused, "
+                             "status, blob_key) VALUES (?, ?, ?, ?, 60000, ?, '[]', 'complete', ?)",
+                             (recording, call, now - 60_000, now, size, key))
+            database.execute("INSERT INTO jobs (id, kind, payload, state, run_at, attempts, created_at) "
+                             "VALUES (?, 'recording_upload', ?, 'pending', ?, 0, ?)",
+                             (str(uuid.uuid4()), json.dumps({"recording": recording, "part": 1}), now, now))
+    database.close()
+    return count * size
+
+
 def bridged(workdir, api, pid, count, hold_seconds, window, record=True):
     log(f"\n== {count} concurrent bridged calls: caller sipp <-> Switchboard <-> agent sipp (G.711, 20 ms, relayed), "
         f"recording {'on' if record else 'off'} ==")
@@ -376,6 +449,12 @@ def bridged(workdir, api, pid, count, hold_seconds, window, record=True):
             break
         time.sleep(1)
     log(f"   {answered} calls answered and bridged after {time.time() - started:.0f} s")
+    uploads = int(os.environ.get("BENCH_UPLOADS", "0"))
+    if uploads:
+        mbps = float(os.environ.get("BENCH_UPLOAD_MBPS", "20"))
+        url, taken = upload_sink(mbps)
+        queued = queue_uploads(api, workdir, uploads, url)
+        log(f"   {uploads} recordings ({queued / 1e6:.0f} MB) queued for a webhook CRM taking {mbps:g} MB/s")
     time.sleep(3)
     udp_before, ours_before = udp_counters(), socket_drops(20000, 29999)
     before_cpu, before_wall, rss = cpu_seconds(pid), time.time(), rss_kib(pid)
@@ -388,6 +467,8 @@ def bridged(workdir, api, pid, count, hold_seconds, window, record=True):
                        sorted(shares.items(), key=lambda item: -item[1]) if spent > 0)
     udp_after, ours_after = udp_counters(), socket_drops(20000, 29999)
     live = len(api.call("GET", "/api/v1/calls/live"))
+    if uploads:
+        log(f"   uploads so far: {taken['parts']} parts, {taken['bytes'] / 1e6:.0f} MB taken by the CRM")
     if os.environ.get("BENCH_EMERGENCY", "1") == "1":
         emergency_probe(int(os.environ.get("BENCH_EMERGENCY_ROUNDS", "50")))
     per_call_ms = 1000 * cpu / (live * wall) if live else float("nan")
