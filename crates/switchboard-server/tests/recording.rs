@@ -146,7 +146,7 @@ pub(crate) async fn talking_call(sip: SocketAddr, folder: &Path) -> (Sipp, Sipp)
 }
 
 /// Waits until the call's recordings are all written, and returns them.
-pub(crate) async fn written(admin: &Session, call: &str) -> Vec<Value> {
+async fn written(admin: &Session, call: &str) -> Vec<Value> {
     let mut list = Value::Null;
     for _ in 0..200 {
         list = admin.get(&format!("/api/v1/calls/{call}/recordings")).await;
