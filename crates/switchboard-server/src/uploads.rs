@@ -504,6 +504,13 @@ impl Uploader {
         recording: &Recording,
         part: Part,
     ) -> Result<String, SendError> {
+        // The CRM lane makes the ticket in Zendesk (it runs beside this one): until it has, a
+        // part waits, so that the two never both create it.
+        if ticket.external_id.is_none() {
+            return Err(SendError::Transient(
+                "the call's ticket is not in Zendesk yet".into(),
+            ));
+        }
         let settings = self
             .store
             .integration_settings(&crate::secret::random_token(32))

@@ -144,6 +144,29 @@ async fn use_webhook(store: &Arc<dyn Store>, url: &str) {
     store.update_integration_settings(&settings).await.unwrap();
 }
 
+/// A sipp caller picks Sales and talks with agent1's sipp phone (both sending a tone) for a
+/// second and a half, then agent1 hangs up; returns the call's id.
+async fn recorded_sipp_call(server: &Server, agent1: &crate::Session) -> String {
+    let sip = server.sip().await;
+    available(agent1).await;
+    let folder = server.data_dir.join("tones");
+    std::fs::create_dir_all(&folder).unwrap();
+    let (caller, phone) = talking_call(sip, &folder).await;
+    let call = answered_call(agent1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    agent1
+        .expect(
+            StatusCode::OK,
+            Method::POST,
+            &format!("/api/v1/calls/{call}/hangup"),
+            json!({}),
+        )
+        .await;
+    caller.succeeds().await;
+    phone.succeeds().await;
+    call
+}
+
 /// Waits (bounded) until the background worker has taken the call's ticket and recording to
 /// where `done` says.
 async fn ticket_of(admin: &crate::Session, call: &str, done: impl Fn(&Value) -> bool) -> Value {
@@ -174,25 +197,9 @@ async fn an_answered_call_gets_a_ticket_and_its_recording_leaves_for_the_crm() {
     let server = Server::start(*crate::backends().last().unwrap()).await;
     let (url, crm) = fake_crm().await;
     use_webhook(&server.app.services.store, &url).await;
-    let sip = server.sip().await;
     let admin = server.login("admin").await;
     let agent1 = server.login("agent1").await;
-    available(&agent1).await;
-    let folder = server.data_dir.join("tones");
-    std::fs::create_dir_all(&folder).unwrap();
-    let (caller, phone) = talking_call(sip, &folder).await;
-    let call = answered_call(&agent1).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    agent1
-        .expect(
-            StatusCode::OK,
-            Method::POST,
-            &format!("/api/v1/calls/{call}/hangup"),
-            json!({}),
-        )
-        .await;
-    caller.succeeds().await;
-    phone.succeeds().await;
+    let call = recorded_sipp_call(&server, &agent1).await;
     // The recording may be in the CRM and gone from here before anyone looks: its upload's
     // row says what it was.
     let ticket = ticket_of(&admin, &call, |t| t["recordings"][0]["state"] == "uploaded").await;
@@ -927,31 +934,10 @@ async fn a_recorded_call_reaches_zendesk_and_large_parts_are_halved() {
     let zendesk = fake::start().await;
     let server = Server::start(Backend::Sqlite).await;
     let store = server.app.services.store.clone();
-    let mut settings = store.integration_settings("unused").await.unwrap();
-    settings.crm_connector = "zendesk".into();
-    settings.zendesk_url = Some(zendesk.url().to_owned());
-    settings.zendesk_email = Some(fake::EMAIL.into());
-    settings.zendesk_token = Some(fake::TOKEN.into());
-    store.update_integration_settings(&settings).await.unwrap();
-    let sip = server.sip().await;
+    crate::zendesk::use_zendesk(&store, &zendesk, fake::TOKEN).await;
     let admin = server.login("admin").await;
     let agent1 = server.login("agent1").await;
-    available(&agent1).await;
-    let folder = server.data_dir.join("tones");
-    std::fs::create_dir_all(&folder).unwrap();
-    let (caller, phone) = talking_call(sip, &folder).await;
-    let call = answered_call(&agent1).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    agent1
-        .expect(
-            StatusCode::OK,
-            Method::POST,
-            &format!("/api/v1/calls/{call}/hangup"),
-            json!({}),
-        )
-        .await;
-    caller.succeeds().await;
-    phone.succeeds().await;
+    let call = recorded_sipp_call(&server, &agent1).await;
     let ticket = ticket_of(&admin, &call, |t| t["recordings"][0]["state"] == "uploaded").await;
     let size = ticket["recordings"][0]["size_bytes"].as_u64().unwrap();
     let recorded = zendesk.recorded();

@@ -301,14 +301,22 @@ pub(crate) async fn unlaunched(fake: &FakeZendesk, token: &str) -> (AppState, st
         .await
         .map_err(|e| e.message)
         .expect("demo seeds");
-    let store = &app.services.store;
+    use_zendesk(&app.services.store, fake, token).await;
+    (app, data_dir)
+}
+
+/// Makes the fake Zendesk the center's CRM connector, with `token` as the API token.
+pub(crate) async fn use_zendesk(
+    store: &std::sync::Arc<dyn switchboard_store::Store>,
+    fake: &FakeZendesk,
+    token: &str,
+) {
     let mut settings = store.integration_settings("unused").await.unwrap();
     settings.crm_connector = "zendesk".into();
     settings.zendesk_url = Some(fake.url().to_owned());
     settings.zendesk_email = Some(fake::EMAIL.into());
     settings.zendesk_token = Some(token.into());
     store.update_integration_settings(&settings).await.unwrap();
-    (app, data_dir)
 }
 
 /// The state, attempts and last error of the one CRM job for `event` (`ticket_created`…).
