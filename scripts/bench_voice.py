@@ -19,6 +19,10 @@ The server runs pinned to core 0 and every sipp to core 1. Two measurements:
   BENCH_UPLOADS=N queues N finished recordings of a minute for a webhook CRM (here, taking
   BENCH_UPLOAD_MBPS MB/s, 20 by default) once the calls are up, so that they upload through the
   steady window.
+  BENCH_MONITOR=listen|barge puts one supervisor on every bridged call, on a SIP phone (a third
+  sipp that answers; for barge it talks back with -rtp_echo, for listen it stays silent), and
+  BENCH_MONITOR=all runs the bridged calls unmonitored, listened to and barged into, each on a
+  fresh server, and prints each cost as a ratio of the unmonitored one.
 
 Only the standard library: urllib for the API, a UDP socket for REGISTER.
 """
@@ -42,6 +46,7 @@ AGENT_XML = os.path.join(ROOT, "crates", "switchboard-server", "benches", "sipp"
 HTTP = "127.0.0.1:18480"
 SIP_PORT = 25460
 UAS_PORT = 25490
+MONITOR_PORT = 25493
 # The demo carrier's address: the emergency service of the emergency probe listens here.
 PSAP_PORT = 25496
 # A mail server nobody listens on: the notification mail of an emergency call waits for it.
@@ -410,9 +415,38 @@ def queue_uploads(api, data_dir, count, url):
     return count * size
 
 
-def bridged(workdir, api, pid, count, hold_seconds, window, record=True):
+def monitor_every_call(api, workdir, count, mode, hold_seconds):
+    """One supervisor (the admin, on a SIP phone answered by its own sipp) monitors every live
+    call in `mode`; returns the sipp and how many monitor legs answered."""
+    me = api.call("GET", "/api/v1/auth/me")["user"]
+    api.call("PUT", f"/api/v1/users/{me['id']}/sip-phone", {"password": PASSWORD})
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    register(sock, me["username"], MONITOR_PORT)
+    args = ["-sf", AGENT_XML, "-p", str(MONITOR_PORT), "-mp", "46000", "-m", str(count),
+            "-timeout", str(hold_seconds + 120)]
+    phone = sipp((["-rtp_echo"] if mode == "barge" else []) + args, workdir, wait=False)
+    time.sleep(1)
+    live = [c for c in api.call("GET", "/api/v1/calls/live") if c["answered_at"]]
+    for call in live:
+        api.call("POST", f"/api/v1/calls/{call['id']}/monitor", {"mode": mode})
+    answered, started = 0, time.time()
+    while time.time() - started < 60:
+        answered = 0
+        for call in live:
+            details = api.call("GET", f"/api/v1/calls/{call['id']}/details")
+            answered += sum(1 for p in details["participants"] if p["role"] == "monitor" and p["answered"])
+        if answered >= len(live):
+            break
+        time.sleep(1)
+    log(f"   {answered} of {len(live)} calls have a supervisor answered in {mode} after {time.time() - started:.0f} s")
+    return phone, answered
+
+
+def bridged(workdir, api, pid, count, hold_seconds, window, record=True, monitor=None):
     log(f"\n== {count} concurrent bridged calls: caller sipp <-> Switchboard <-> agent sipp (G.711, 20 ms, relayed), "
-        f"recording {'on' if record else 'off'} ==")
+        f"recording {'on' if record else 'off'}, {f'a supervisor in {monitor} on every call' if monitor else 'unmonitored'} ==")
     queues = api.call("GET", "/api/v1/queues")
     sales = next(q["id"] for q in queues if q["channel"] == "voice" and q["name"] == "Sales")
     api.call("PUT", f"/api/v1/queues/{sales}/recording", {"record_calls": record})
@@ -449,6 +483,9 @@ def bridged(workdir, api, pid, count, hold_seconds, window, record=True):
             break
         time.sleep(1)
     log(f"   {answered} calls answered and bridged after {time.time() - started:.0f} s")
+    phone = None
+    if monitor:
+        phone, _ = monitor_every_call(api, workdir, count, monitor, hold_seconds)
     uploads = int(os.environ.get("BENCH_UPLOADS", "0"))
     if uploads:
         mbps = float(os.environ.get("BENCH_UPLOAD_MBPS", "20"))
@@ -481,6 +518,8 @@ def bridged(workdir, api, pid, count, hold_seconds, window, record=True):
     log(f"   kernel UDP receive errors on loopback during the window: {drops} "
         f"(the caller sipp does not read the audio sent back to it); on Switchboard's RTP sockets: {ours_after - ours_before}")
     caller_code, uas_code = caller.wait(), uas.wait()
+    if phone:
+        log(f"   supervisor's sipp exit {phone.wait()}")
     time.sleep(2)
     calls = [c for c in api.call("GET", f"/api/v1/calls?limit={count}") if c["did"] == BENCH_NUMBER]
     totals = {k: sum(c["rtp"][k] for c in calls) for k in ("from_caller", "to_agent", "from_agent", "to_caller")}
@@ -529,8 +568,13 @@ def main():
     if os.environ.get("BENCH_SKIP_RATE") != "1":
         phases.append("rate")
     record = os.environ.get("BENCH_RECORD", "on")
+    monitor = os.environ.get("BENCH_MONITOR", "off")
     if os.environ.get("BENCH_SKIP_BRIDGED") != "1":
-        phases += {"on": ["bridged"], "off": ["bridged-unrecorded"], "both": ["bridged-unrecorded", "bridged"]}[record]
+        if monitor == "off":
+            phases += {"on": ["bridged"], "off": ["bridged-unrecorded"], "both": ["bridged-unrecorded", "bridged"]}[record]
+        else:
+            phases += {"listen": ["bridged-listen"], "barge": ["bridged-barge"],
+                       "all": ["bridged", "bridged-listen", "bridged-barge"]}[monitor]
     costs = {}
     for phase in phases:
         workdir = tempfile.mkdtemp(prefix="switchboard-bench-voice-")
@@ -541,14 +585,21 @@ def main():
             if phase == "rate":
                 call_rate(workdir, server.pid, rates, 8)
             else:
-                costs[phase] = bridged(workdir, api, server.pid, count, hold, window, record=phase == "bridged")[0]
+                recorded = phase != "bridged-unrecorded" and record != "off"
+                mode = phase.removeprefix("bridged-") if phase in ("bridged-listen", "bridged-barge") else None
+                costs[phase] = bridged(workdir, api, server.pid, count, hold, window, record=recorded, monitor=mode)[0]
         finally:
             server.terminate()
             server.wait()
             subprocess.run(["rm", "-rf", os.path.join(workdir, "recordings")])
-    if len(costs) == 2:
+    if "bridged-unrecorded" in costs and "bridged" in costs:
         off, on = costs["bridged-unrecorded"], costs["bridged"]
         log(f"\nrecording every call: {on:.3f} against {off:.3f} ms of CPU per call per second: x{on / off:.3f}")
+    for mode in ("listen", "barge"):
+        if "bridged" in costs and f"bridged-{mode}" in costs:
+            base, monitored = costs["bridged"], costs[f"bridged-{mode}"]
+            log(f"\na supervisor in {mode} on every call: {monitored:.3f} against {base:.3f} ms of CPU per call per second: "
+                f"x{monitored / base:.3f}")
 
 
 if __name__ == "__main__":

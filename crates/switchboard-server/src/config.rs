@@ -165,6 +165,10 @@ pub struct VoiceConfig {
     /// unless the trunk sets its own.
     pub trunk_max_calls: usize,
     pub trunk_max_cps: usize,
+    /// Threads that carry the calls' media (`SWITCHBOARD_MEDIA_THREADS`, default one per
+    /// core). The media runs apart from SIP, HTTP and the database, so that a request or a
+    /// call set-up never waits behind a thousand calls' packets.
+    pub media_threads: usize,
 }
 
 impl Default for VoiceConfig {
@@ -182,6 +186,7 @@ impl Default for VoiceConfig {
             tcp_idle_seconds: 300,
             trunk_max_calls: 1000,
             trunk_max_cps: 100,
+            media_threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
@@ -210,6 +215,7 @@ struct FileConfig {
     sip_tcp_idle_seconds: Option<u64>,
     trunk_max_calls: Option<usize>,
     trunk_max_cps: Option<usize>,
+    media_threads: Option<usize>,
     login_free_failures: Option<u32>,
     login_source_refuse_after: Option<u32>,
     login_account_slow_after: Option<u32>,
@@ -479,6 +485,11 @@ fn voice_config(
             "SWITCHBOARD_TRUNK_MAX_CPS",
             file.trunk_max_cps,
             defaults.trunk_max_cps,
+        )?,
+        media_threads: count(
+            "SWITCHBOARD_MEDIA_THREADS",
+            file.media_threads,
+            defaults.media_threads,
         )?,
     })
 }

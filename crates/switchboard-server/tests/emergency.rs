@@ -199,6 +199,68 @@ async fn story(backend: Backend) {
         nowhere,
         json!({"source": "none", "address": null, "one_line": null, "set_by": null, "site_id": null, "site_name": null})
     );
+    // An emergency dial is planned from the configuration as it is at that moment: each
+    // change below is seen by the very next dial.
+    let dial_911 = || async {
+        let (status, body) = carol_session
+            .call(
+                Method::POST,
+                "/api/v1/calls",
+                Some(json!({"number": "911"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        body["code"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(dial_911().await, "emergency_no_outbound");
+    let profile = admin
+        .expect(
+            StatusCode::CREATED,
+            Method::POST,
+            "/api/v1/capacity-profiles",
+            json!({"name": "Annex dialer", "max_chats": 1, "max_calls": 1, "voice_outbound": false}),
+        )
+        .await;
+    let profile_path = format!(
+        "/api/v1/capacity-profiles/{}",
+        profile["id"].as_str().unwrap()
+    );
+    admin
+        .expect(
+            StatusCode::OK,
+            Method::PATCH,
+            &carol_path,
+            json!({"capacity_profile_id": profile["id"]}),
+        )
+        .await;
+    assert_eq!(dial_911().await, "emergency_no_outbound");
+    admin
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            &profile_path,
+            json!({"name": "Annex dialer", "max_chats": 1, "max_calls": 1, "voice_outbound": true}),
+        )
+        .await;
+    assert_eq!(dial_911().await, "emergency_no_location");
+    carol_session
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            "/api/v1/me/address",
+            json!({"country": "DK", "city": "Copenhagen", "street": "Stroget", "number": "1"}),
+        )
+        .await;
+    assert_eq!(dial_911().await, "emergency_not_in_country");
+    carol_session
+        .expect(
+            StatusCode::OK,
+            Method::DELETE,
+            "/api/v1/me/address",
+            json!({}),
+        )
+        .await;
+    assert_eq!(dial_911().await, "emergency_no_location");
     // An agent cannot keep someone else's address, or the center's numbers.
     let (status, _) = carol_session
         .call(Method::PUT, &carol_address, Some(springfield("1")))

@@ -3,15 +3,17 @@
 //! only), checked for every number anyone dials or transfers to, with every refusal audited.
 
 use crate::audit::Audit;
+use crate::config::ConfigEvents;
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use switchboard_core::dialing::{DialPolicy, DialRefusal, HomePlan, NumberKind};
 use switchboard_core::emergency::location::CivicAddress;
 use switchboard_core::emergency::{
     self, EmergencyNumber, EmergencyRefusal, LeaseChoice, Recognised,
 };
-use switchboard_core::voice::{apply_dial_rules, TrunkDirection};
-use switchboard_core::Actor;
+use switchboard_core::voice::{apply_dial_rules, Trunk, TrunkDirection};
+use switchboard_core::{Actor, CapacityProfileId, UserId};
 use switchboard_store::{PolicyScope, Store, StoreError};
 
 #[derive(Clone)]
@@ -22,6 +24,32 @@ pub struct Dialing {
     /// under this lock, so two agents never get the same number, and the store is written
     /// beside the call (the lease is known here, and to the engine, at once).
     leases: Arc<tokio::sync::Mutex<Option<Vec<emergency::Lease>>>>,
+    config: ConfigEvents,
+    /// What planning an emergency call reads, kept between dials so that a dial under load
+    /// waits for no database read (once its agent has been seen).
+    planning: Arc<Mutex<Planning>>,
+}
+
+/// The configuration an emergency call is planned from: the registry, the trunks and the
+/// callback pool, read together, and agents' locations and capacity profiles' voice outbound as
+/// dials ask for them. It is good for one configuration generation: every stored change of the
+/// configuration (registry, sites, agents' addresses, users, profiles, trunks, settings) starts
+/// a new one, and the next dial reads again.
+#[derive(Default)]
+struct Planning {
+    generation: Option<u64>,
+    registry: Arc<emergency::Registry>,
+    trunks: Arc<Vec<Trunk>>,
+    pool: Arc<Vec<String>>,
+    locations: HashMap<UserId, Option<CivicAddress>>,
+    outbound: HashMap<CapacityProfileId, bool>,
+}
+
+/// The shared parts of `Planning` for one dial.
+struct Shared {
+    registry: Arc<emergency::Registry>,
+    trunks: Arc<Vec<Trunk>>,
+    pool: Arc<Vec<String>>,
 }
 
 /// How an emergency call is to be placed (EMG-1, EMG-3, EMG-9), decided before it is dialled.
@@ -57,12 +85,124 @@ pub enum DialError {
 }
 
 impl Dialing {
-    pub fn new(store: Arc<dyn Store>, audit: Audit) -> Self {
+    pub fn new(store: Arc<dyn Store>, audit: Audit, config: ConfigEvents) -> Self {
         Dialing {
             store,
             audit,
             leases: Arc::default(),
+            config,
+            planning: Arc::default(),
         }
+    }
+
+    fn planning(&self) -> std::sync::MutexGuard<'_, Planning> {
+        // Plain maps, changed in single statements: a panic cannot leave them half-changed.
+        self.planning.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The registry, trunks and callback pool of the current configuration generation.
+    async fn shared_planning(&self) -> Result<Shared, StoreError> {
+        // Read before the store: a change stored after this read moves the generation on, so
+        // what is read here is never kept past it.
+        let generation = self.config.generation();
+        {
+            let planning = self.planning();
+            if planning.generation == Some(generation) {
+                return Ok(Shared {
+                    registry: planning.registry.clone(),
+                    trunks: planning.trunks.clone(),
+                    pool: planning.pool.clone(),
+                });
+            }
+        }
+        // Read at once: a dial waits for one round of reads, not one after another.
+        let (registry, trunks, settings) = tokio::join!(
+            self.store.emergency_registry(),
+            self.store.list_trunks(),
+            self.store.center_settings()
+        );
+        let (registry, trunks) = (Arc::new(registry?), Arc::new(trunks?));
+        let pool = match settings {
+            Ok(settings) => {
+                Some(emergency::parse_pool(&settings.callback_pool).unwrap_or_default())
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not read the callback pool");
+                None
+            }
+        };
+        let shared = Shared {
+            registry: registry.clone(),
+            trunks: trunks.clone(),
+            pool: Arc::new(pool.clone().unwrap_or_default()),
+        };
+        // Kept only when everything was read (a pool that could not be read is read again).
+        if pool.is_some() {
+            let mut planning = self.planning();
+            if planning.generation != Some(generation) {
+                *planning = Planning {
+                    generation: Some(generation),
+                    registry,
+                    trunks,
+                    pool: shared.pool.clone(),
+                    ..Planning::default()
+                };
+            }
+        }
+        Ok(shared)
+    }
+
+    /// Whether `user`'s capacity profile includes voice outbound, and where they are, as of
+    /// the current configuration generation.
+    async fn agent_planning(
+        &self,
+        user: &switchboard_core::User,
+    ) -> Result<(bool, Option<CivicAddress>), StoreError> {
+        let generation = self.config.generation();
+        let (outbound, location) = {
+            let planning = self.planning();
+            let current = planning.generation == Some(generation);
+            let outbound = match user.capacity_profile {
+                None => Some(false),
+                Some(id) => planning.outbound.get(&id).copied().filter(|_| current),
+            };
+            let location = planning
+                .locations
+                .get(&user.id)
+                .cloned()
+                .filter(|_| current);
+            (outbound, location)
+        };
+        if let (Some(outbound), Some(location)) = (&outbound, &location) {
+            return Ok((*outbound, location.clone()));
+        }
+        let profile = async {
+            match (outbound, user.capacity_profile) {
+                (Some(known), _) => Ok(known),
+                (None, Some(id)) => self
+                    .store
+                    .get_capacity_profile(id)
+                    .await
+                    .map(|p| p.voice_outbound),
+                (None, None) => Ok(false),
+            }
+        };
+        let place = async {
+            match location {
+                Some(known) => Ok(known),
+                None => self.store.location_of(user.id).await,
+            }
+        };
+        let (outbound, location) = tokio::join!(profile, place);
+        let (outbound, location) = (outbound?, location?);
+        let mut planning = self.planning();
+        if planning.generation == Some(generation) {
+            if let Some(id) = user.capacity_profile {
+                planning.outbound.insert(id, outbound);
+            }
+            planning.locations.insert(user.id, location.clone());
+        }
+        Ok((outbound, location))
     }
 
     /// Whether `typed` is an emergency number (as typed, or behind an outside-line prefix of
@@ -77,10 +217,11 @@ impl Dialing {
         typed: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<EmergencyPlan>, DialError> {
-        // Read at once: an emergency dial waits for one round of reads, not one after another.
-        let (registry, trunks) =
-            tokio::join!(self.store.emergency_registry(), self.store.list_trunks());
-        let (registry, trunks) = (registry?, trunks?);
+        let Shared {
+            registry,
+            trunks,
+            pool,
+        } = self.shared_planning().await?;
         let prefixes: Vec<String> = trunks
             .iter()
             .filter(|t| t.direction == TrunkDirection::Outbound)
@@ -90,7 +231,7 @@ impl Dialing {
             return Ok(None);
         };
         let plan = self
-            .plan_emergency(user, &registry, &trunks, recognised, now)
+            .plan_emergency(user, &registry, &trunks, &pool, recognised, now)
             .await;
         if let Err(DialError::Emergency(refusal)) = &plan {
             self.refused(actor, typed, format!("emergency: {refusal}"))
@@ -103,30 +244,17 @@ impl Dialing {
         &self,
         user: &switchboard_core::User,
         registry: &emergency::Registry,
-        trunks: &[switchboard_core::voice::Trunk],
+        trunks: &[Trunk],
+        pool: &[String],
         recognised: Recognised,
         now: DateTime<Utc>,
     ) -> Result<EmergencyPlan, DialError> {
-        let profile = async {
-            match user.capacity_profile {
-                Some(id) => self
-                    .store
-                    .get_capacity_profile(id)
-                    .await
-                    .map(|p| p.voice_outbound),
-                None => Ok(false),
-            }
-        };
-        let (outbound, location, settings) = tokio::join!(
-            profile,
-            self.store.location_of(user.id),
-            self.store.center_settings()
-        );
-        if !outbound? {
+        let (outbound, location) = self.agent_planning(user).await?;
+        if !outbound {
             return Err(EmergencyRefusal::NoOutbound(recognised.number).into());
         }
         let location =
-            location?.ok_or_else(|| EmergencyRefusal::NoLocation(recognised.number.clone()))?;
+            location.ok_or_else(|| EmergencyRefusal::NoLocation(recognised.number.clone()))?;
         let entry = registry
             .for_country(&recognised, &location.country)
             .cloned()
@@ -149,14 +277,7 @@ impl Dialing {
             })
             .map(|t| t.id)
             .ok_or(EmergencyRefusal::NoTrunk)?;
-        let pool = match settings {
-            Ok(settings) => emergency::parse_pool(&settings.callback_pool).unwrap_or_default(),
-            Err(error) => {
-                tracing::error!(%error, "could not read the callback pool");
-                Vec::new()
-            }
-        };
-        let lease = self.lease_callback(&pool, user.id, now).await;
+        let lease = self.lease_callback(pool, user.id, now).await;
         Ok(EmergencyPlan {
             recognised,
             entry,

@@ -70,15 +70,16 @@ impl Services {
         .await?;
         let audit = audit::Audit::new(store.clone());
         let jobs = jobs::Jobs::new(store.clone());
+        let config = config::ConfigEvents::new(contacts.clone());
         Ok(Self {
             emergency: emergency::EmergencyNotices::new(
                 store.clone(),
                 jobs.clone(),
                 events.clone(),
             ),
-            dialing: dialing::Dialing::new(store.clone(), audit.clone()),
+            dialing: dialing::Dialing::new(store.clone(), audit.clone(), config.clone()),
             audit,
-            config: config::ConfigEvents::new(contacts.clone()),
+            config,
             jobs,
             store,
             contacts,

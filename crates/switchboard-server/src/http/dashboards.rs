@@ -77,6 +77,8 @@ pub struct DashboardView {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub threshold_seconds: u32,
+    /// The center's time zone (IANA name): the portal labels the hours in it.
+    pub time_zone: String,
     pub totals: FiguresView,
     pub hours: Vec<HourView>,
 }
@@ -118,11 +120,12 @@ fn instant(text: &str) -> ApiResult<DateTime<Utc>> {
         .map_err(|_| bad_range("from and to are RFC 3339 times, like 2026-06-01T00:00:00Z"))
 }
 
-/// Today in the center's time zone.
-async fn today(app: &AppState) -> ApiResult<Range> {
-    let zone = parse_time_zone(&app.services.store.center_settings().await?.time_zone)
-        .unwrap_or(chrono_tz::UTC);
-    Ok(Range::today(Utc::now(), zone))
+/// The center's time zone.
+async fn zone(app: &AppState) -> ApiResult<chrono_tz::Tz> {
+    Ok(
+        parse_time_zone(&app.services.store.center_settings().await?.time_zone)
+            .unwrap_or(chrono_tz::UTC),
+    )
 }
 
 async fn build(
@@ -142,9 +145,11 @@ async fn build(
             ))
         }
     };
+    let zone = zone(app).await?;
     let range = match (query.from.as_deref(), query.to.as_deref()) {
         (Some(from), Some(to)) => Range::new(instant(from)?, instant(to)?)?,
-        (None, None) => today(app).await?,
+        // Today in the center's time zone.
+        (None, None) => Range::today(Utc::now(), zone),
         _ => return Err(bad_range("give both from and to, or neither for today")),
     };
     let threshold = query
@@ -171,16 +176,17 @@ async fn build(
     let contacts = store.dashboard_contacts(scope, range).await?;
     let presence = store.dashboard_presence(scope, range).await?;
     let computed = dashboard::compute(range, threshold, &contacts, &presence);
-    Ok(view(&query.scope, &query.id, &computed))
+    Ok(view(&query.scope, &query.id, zone, &computed))
 }
 
-fn view(scope: &str, id: &str, d: &Dashboard) -> DashboardView {
+fn view(scope: &str, id: &str, zone: chrono_tz::Tz, d: &Dashboard) -> DashboardView {
     DashboardView {
         scope: scope.to_owned(),
         id: id.to_owned(),
         from: d.range.from(),
         to: d.range.to(),
         threshold_seconds: d.threshold.as_seconds(),
+        time_zone: zone.name().to_owned(),
         totals: FiguresView::from(&d.totals),
         hours: d
             .hours
@@ -285,7 +291,8 @@ async fn get_dashboard_csv(
 
 /// Brings today's per-queue figures on `/metrics` up to date (every leaf queue).
 pub async fn refresh_metrics(app: &AppState) {
-    let Ok(range) = today(app).await else { return };
+    let Ok(zone) = zone(app).await else { return };
+    let range = Range::today(Utc::now(), zone);
     let store = &app.services.store;
     let Ok(queues) = store.list_queues().await else {
         return;

@@ -122,6 +122,21 @@ impl RoomHandle {
     }
 }
 
+/// The threads rooms run on: a runtime of their own, so that SIP, HTTP and the database are
+/// never queued behind a thousand rooms' packets (they share the cores through the operating
+/// system's scheduler instead, which runs a woken request at once). Dropping it stops every
+/// room at once.
+struct MediaRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for MediaRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            // Dropped from async code (the voice task): do not block on the rooms.
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// The rooms of every call on this node.
 pub struct MediaPlane {
     ports: Arc<Ports>,
@@ -133,6 +148,8 @@ pub struct MediaPlane {
     next_seed: u64,
     /// Where rooms hand what they record; without one, recording operations are ignored.
     recorder: Option<RecordingWriter>,
+    /// The rooms' own threads; without them rooms run on the runtime of whoever applies.
+    runtime: Option<MediaRuntime>,
 }
 
 impl MediaPlane {
@@ -152,7 +169,26 @@ impl MediaPlane {
             events,
             next_seed: seed,
             recorder: None,
+            runtime: None,
         }
+    }
+
+    /// Rooms run on `threads` threads of their own, named `media`.
+    pub fn on_threads(mut self, threads: usize) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("media")
+            .enable_all()
+            .build()?;
+        self.runtime = Some(MediaRuntime(Some(runtime)));
+        Ok(self)
+    }
+
+    fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.runtime
+            .as_ref()
+            .and_then(|r| r.0.as_ref())
+            .map(tokio::runtime::Runtime::handle)
     }
 
     /// Rooms record into `recorder` when the engine says so.
@@ -210,14 +246,18 @@ impl MediaPlane {
     }
 
     fn open(&mut self, call: CallId, leg: LegId, kind: MediaKind) -> MediaEvent {
+        // Sockets belong to the runtime that polls them: the rooms'.
+        let entered = self.handle().map(tokio::runtime::Handle::enter);
         let bound = match kind {
             MediaKind::Rtp => self.bind(),
             MediaKind::Browser { .. } => self.bind_browser(),
         };
+        drop(entered);
         let Some(sockets) = bound else {
             return MediaEvent::Unavailable { leg };
         };
         let port = sockets.port();
+        let handle = self.handle().cloned();
         let room = self.rooms.entry(call).or_insert_with(|| {
             let (commands, receiver) = mpsc::unbounded_channel();
             let queued = Arc::new(AtomicUsize::new(0));
@@ -234,7 +274,10 @@ impl MediaPlane {
                 recording: None,
                 discard: false,
             };
-            tokio::spawn(task.run(receiver));
+            match &handle {
+                Some(handle) => drop(handle.spawn(task.run(receiver))),
+                None => drop(tokio::spawn(task.run(receiver))),
+            }
             RoomHandle {
                 commands,
                 queued,

@@ -210,7 +210,8 @@ impl VoiceService {
             app.services.jobs.clone(),
         )?;
         let media = MediaPlane::new(Ports::new(first, last), ip, room, seed, media_tx)
-            .with_recorder(recorder);
+            .with_recorder(recorder)
+            .on_threads(voice.media_threads)?;
         let (inputs_tx, inputs) = mpsc::unbounded_channel();
         let (routing_tx, routing) = mpsc::unbounded_channel();
         let (records_tx, records) = mpsc::unbounded_channel();

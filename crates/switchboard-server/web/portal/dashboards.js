@@ -26,49 +26,87 @@ function svg(tag, attributes = {}, ...children) {
 
 const percent = (value) => (value === null || value === undefined ? '–' : `${(value * 100).toFixed(1)} %`);
 const seconds = (ms) => (ms === null || ms === undefined ? '–' : `${(ms / 1000).toFixed(1)} s`);
-const hourLabel = (iso) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+// Hours are shown on a 24-hour clock in the center's time zone (the API says which), so a
+// supervisor elsewhere reads the center's day; a range over several days names each day.
+const clock = (zone, options) => new Intl.DateTimeFormat([], { timeZone: zone, hourCycle: 'h23', ...options });
+const hourLabel = (iso, zone) => clock(zone, { weekday: 'short', hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+const tickLabel = (iso, zone, days) => {
+  const date = new Date(iso);
+  const hour = clock(zone, { hour: '2-digit' }).format(date);
+  return days && hour === '00' ? clock(zone, { weekday: 'short', day: 'numeric' }).format(date) : hour;
+};
+
+/// The top of a chart's scale: a round number at or above `value` (0 for an empty chart).
+const scaleTop = (value) => {
+  if (value <= 0) return 0;
+  const step = 10 ** Math.floor(Math.log10(value));
+  return Math.ceil(value / step) * step;
+};
+
+/// The scale's labels (top, middle, zero) and grid lines; an empty chart says so instead.
+function scale(chart, max, width, height, left, bottom) {
+  chart.append(svg('line', { x1: left, y1: height - bottom, x2: width, y2: height - bottom, stroke: '#999' }));
+  if (max === 0) {
+    chart.append(svg('text', { x: (width + left) / 2, y: (height - bottom) / 2, 'font-size': 13, fill: '#777', 'text-anchor': 'middle' }, 'Nothing in this range'));
+    return;
+  }
+  const y = (v) => height - bottom - (v / max) * (height - bottom - 10);
+  const marks = max % 2 === 0 ? [max, max / 2, 0] : [max, 0];
+  for (const mark of marks) {
+    chart.append(svg('text', { x: left - 6, y: y(mark) + 4, 'font-size': 10, 'text-anchor': 'end' }, String(mark)));
+    if (mark) chart.append(svg('line', { x1: left, y1: y(mark), x2: width, y2: y(mark), stroke: '#eee' }));
+  }
+}
 
 /// Bars per hour: offered, answered and abandoned side by side.
-function barChart(hours) {
+function barChart(hours, zone) {
   const width = 720, height = 220, left = 36, bottom = 24;
-  const max = Math.max(1, ...hours.map((h) => h.offered));
+  const max = scaleTop(Math.max(0, ...hours.map((h) => h.offered)));
+  const days = hours.length > 24;
   const slot = (width - left) / Math.max(1, hours.length);
   const bar = Math.max(1, slot / 4);
-  const y = (v) => height - bottom - (v / max) * (height - bottom - 10);
+  const y = (v) => height - bottom - (max ? v / max : 0) * (height - bottom - 10);
   const chart = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'Contacts per hour', class: 'chart' });
-  chart.append(svg('line', { x1: left, y1: height - bottom, x2: width, y2: height - bottom, stroke: '#999' }));
-  chart.append(svg('text', { x: 2, y: 14, 'font-size': 11 }, String(max)));
+  scale(chart, max, width, height, left, bottom);
+  const every = Math.ceil(hours.length / 24);
   hours.forEach((h, i) => {
-    ['offered', 'answered', 'abandoned'].forEach((key, k) => {
-      const x = left + i * slot + k * bar + bar / 2;
-      const rect = svg('rect', { x, y: y(h[key]), width: bar, height: height - bottom - y(h[key]), fill: BAR_COLORS[key] });
-      rect.append(svg('title', {}, `${hourLabel(h.start)} ${key}: ${h[key]}`));
-      chart.append(rect);
-    });
-    if (hours.length <= 24 || i % Math.ceil(hours.length / 24) === 0) {
-      chart.append(svg('text', { x: left + i * slot, y: height - 6, 'font-size': 10 }, hourLabel(h.start).slice(0, 2)));
+    if (max) {
+      ['offered', 'answered', 'abandoned'].forEach((key, k) => {
+        const x = left + i * slot + k * bar + bar / 2;
+        const rect = svg('rect', { x, y: y(h[key]), width: bar, height: height - bottom - y(h[key]), fill: BAR_COLORS[key] });
+        rect.append(svg('title', {}, `${hourLabel(h.start, zone)} ${key}: ${h[key]}`));
+        chart.append(rect);
+      });
+    }
+    if (i % every === 0) {
+      chart.append(svg('text', { x: left + i * slot + slot / 2, y: height - 6, 'font-size': 10, 'text-anchor': 'middle' }, tickLabel(h.start, zone, days)));
     }
   });
   return chart;
 }
 
 /// One line per presence: how many agents were in it at the start of each hour.
-function lineChart(hours) {
-  const width = 720, height = 180, left = 36, bottom = 24;
+function lineChart(hours, zone) {
+  const width = 720, height = 200, left = 36, bottom = 40;
   const presences = [...new Set(hours.flatMap((h) => Object.keys(h.agents)))].sort();
-  const max = Math.max(1, ...hours.flatMap((h) => Object.values(h.agents)));
+  const max = scaleTop(Math.max(0, ...hours.flatMap((h) => Object.values(h.agents))));
   const step = (width - left) / Math.max(1, hours.length - 1);
-  const y = (v) => height - bottom - (v / max) * (height - bottom - 10);
+  const y = (v) => height - bottom - (max ? v / max : 0) * (height - bottom - 10);
   const chart = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'Agents by status', class: 'chart' });
-  chart.append(svg('line', { x1: left, y1: height - bottom, x2: width, y2: height - bottom, stroke: '#999' }));
-  chart.append(svg('text', { x: 2, y: 14, 'font-size': 11 }, String(max)));
+  scale(chart, max, width, height, left, bottom);
+  const days = hours.length > 24, every = Math.ceil(hours.length / 24);
+  hours.forEach((h, i) => {
+    if (i % every === 0) {
+      chart.append(svg('text', { x: left + i * step, y: height - bottom + 14, 'font-size': 10, 'text-anchor': 'middle' }, tickLabel(h.start, zone, days)));
+    }
+  });
   presences.forEach((presence, p) => {
     const points = hours.map((h, i) => `${left + i * step},${y(h.agents[presence] || 0)}`).join(' ');
     const color = LINE_COLORS[p % LINE_COLORS.length];
     const line = svg('polyline', { points, fill: 'none', stroke: color, 'stroke-width': 2 });
     line.append(svg('title', {}, presence));
     chart.append(line);
-    chart.append(svg('text', { x: left + 4 + p * 100, y: height - 6, 'font-size': 11, fill: color }, presence));
+    chart.append(svg('text', { x: left + 4 + p * 100, y: height - 4, 'font-size': 11, fill: color }, presence));
   });
   return chart;
 }
@@ -162,7 +200,7 @@ class SbDashboards extends HTMLElement {
     ];
     const legend = element('p', { class: 'legend' }, ...Object.entries(BAR_COLORS).map(([k, c]) => element('span', { style: `color:${c}` }, `■ ${k}`)));
     this.output.replaceChildren(
-      element('div', { class: 'charts' }, element('h3', {}, 'Contacts per hour'), legend, barChart(data.hours), element('h3', {}, 'Agents by status'), lineChart(data.hours)),
+      element('div', { class: 'charts' }, element('h3', {}, 'Contacts per hour'), legend, barChart(data.hours, data.time_zone), element('h3', {}, 'Agents by status'), lineChart(data.hours, data.time_zone)),
       element('dl', {}, ...figures.flatMap(([name, value]) => [element('dt', {}, name), element('dd', {}, String(value))])),
     );
   }
