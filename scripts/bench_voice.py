@@ -22,7 +22,8 @@ The server runs pinned to core 0 and every sipp to core 1. Two measurements:
   BENCH_MONITOR=listen|barge puts one supervisor on every bridged call, on a SIP phone (a third
   sipp that answers; for barge it talks back with -rtp_echo, for listen it stays silent), and
   BENCH_MONITOR=all runs the bridged calls unmonitored, listened to and barged into, each on a
-  fresh server, and prints each cost as a ratio of the unmonitored one.
+  fresh server, and prints each cost as a ratio of the unmonitored one (recorded in all three
+  unless BENCH_RECORD=off; BENCH_RECORD=both adds an unrecorded run and the recording ratio).
 
 Only the standard library: urllib for the API, a UDP socket for REGISTER.
 """
@@ -32,10 +33,12 @@ import json
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -46,7 +49,7 @@ AGENT_XML = os.path.join(ROOT, "crates", "switchboard-server", "benches", "sipp"
 HTTP = "127.0.0.1:18480"
 SIP_PORT = 25460
 UAS_PORT = 25490
-MONITOR_PORT = 25493
+MONITOR_PORT = 25520
 # The demo carrier's address: the emergency service of the emergency probe listens here.
 PSAP_PORT = 25496
 # A mail server nobody listens on: the notification mail of an emergency call waits for it.
@@ -246,17 +249,36 @@ def header(message, name):
     return match.group(1).strip() if match else ""
 
 
-def next_request(sock, method, deadline=5.0):
-    """The next `method` request on `sock` (others are answered as a phone would, or skipped)."""
+# The kernel's receive time of each datagram (CLOCK_REALTIME), so that a round's time ends when
+# the INVITE reached this machine's socket, not when this script got around to reading it.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+
+
+def stamped(sock):
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    return sock
+
+
+def next_request(sock, method, deadline=5.0, arrival=None):
+    """The next `method` request on `sock` (others are answered as a phone would, or skipped).
+    With `arrival` (a list), appends the kernel's receive time of the request (seconds since
+    the epoch) when the socket is `stamped`."""
     end = time.time() + deadline
     while time.time() < end:
         sock.settimeout(max(0.01, end - time.time()))
         try:
-            data, source = sock.recvfrom(65536)
+            data, ancillary, _, source = sock.recvmsg(65536, 64)
         except socket.timeout:
             break
         text = data.decode(errors="replace")
         if text.startswith(method + " "):
+            if arrival is not None:
+                received = time.time()
+                for level, kind, value in ancillary:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                        seconds, nanoseconds = struct.unpack("qq", value[:16])
+                        received = seconds + nanoseconds / 1e9
+                arrival.append(received)
             return text, source
         if text.startswith("CANCEL "):
             sock.sendto(sip_response(text, 200, "OK"), source)
@@ -285,21 +307,21 @@ def emergency_probe(rounds):
     log(f"\n   emergency probe: {rounds} emergency calls and callbacks beside the bridged calls, mail server down ({SMTP_DOWN})")
     agent = Api()
     agent.call("POST", "/api/v1/auth/login", {"username": "agent1", "password": PASSWORD})
-    phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    phone = stamped(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
     phone.bind(("127.0.0.1", 0))
     phone.settimeout(5)
     register(phone, "agent1", phone.getsockname()[1])
-    psap = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    psap = stamped(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
     psap.bind(("127.0.0.1", PSAP_PORT))
     service = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     service.bind(("127.0.0.1", 0))
     service.settimeout(5)
     dial_ms, ring_ms = [], []
     for n in range(rounds):
-        started = time.perf_counter()
+        started, arrived = time.time(), []
         placed = agent.call("POST", "/api/v1/calls", {"number": "911"})
-        invite, source = next_request(psap, "INVITE")
-        dial_ms.append(1000 * (time.perf_counter() - started))
+        invite, source = next_request(psap, "INVITE", arrival=arrived)
+        dial_ms.append(1000 * (arrived[0] - started))
         callback = placed["caller"]
         psap.sendto(sip_response(invite, 486, "Busy Here"), source)
         ringing, phone_source = next_request(phone, "INVITE")
@@ -313,12 +335,12 @@ def emergency_probe(rounds):
         head = (f"sip:{callback}@127.0.0.1:{SIP_PORT} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{local};branch={branch}\r\n"
                 f"Max-Forwards: 70\r\nFrom: <sip:911@127.0.0.1:{local}>;tag=psap{n}\r\nTo: <sip:{callback}@127.0.0.1>\r\n"
                 f"Call-ID: {call_id}\r\n")
-        started = time.perf_counter()
+        started, arrived = time.time(), []
         service.sendto((f"INVITE {head}CSeq: 1 INVITE\r\nContact: <sip:911@127.0.0.1:{local}>\r\n"
                         f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}").encode(),
                        ("127.0.0.1", SIP_PORT))
-        ringing, phone_source = next_request(phone, "INVITE")
-        ring_ms.append(1000 * (time.perf_counter() - started))
+        ringing, phone_source = next_request(phone, "INVITE", arrival=arrived)
+        ring_ms.append(1000 * (arrived[0] - started))
         phone.sendto(sip_response(ringing, 180, "Ringing"), phone_source)
         # Switchboard answered the service; it acknowledges and hangs up.
         while True:
@@ -415,6 +437,14 @@ def queue_uploads(api, data_dir, count, url):
     return count * size
 
 
+def monitors_now():
+    """Users monitoring a call now, once their phone answered (the server's gauge)."""
+    with urllib.request.urlopen(f"http://{HTTP}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    found = re.search(r"^\w*call_monitors (\d+)", text, re.MULTILINE)
+    return int(found.group(1)) if found else 0
+
+
 def monitor_every_call(api, workdir, count, mode, hold_seconds):
     """One supervisor (the admin, on a SIP phone answered by its own sipp) monitors every live
     call in `mode`; returns the sipp and how many monitor legs answered."""
@@ -429,18 +459,27 @@ def monitor_every_call(api, workdir, count, mode, hold_seconds):
     phone = sipp((["-rtp_echo"] if mode == "barge" else []) + args, workdir, wait=False)
     time.sleep(1)
     live = [c for c in api.call("GET", "/api/v1/calls/live") if c["answered_at"]]
+    started = time.time()
+    refused = 0
     for call in live:
-        api.call("POST", f"/api/v1/calls/{call['id']}/monitor", {"mode": mode})
-    answered, started = 0, time.time()
-    while time.time() - started < 60:
-        answered = 0
-        for call in live:
-            details = api.call("GET", f"/api/v1/calls/{call['id']}/details")
-            answered += sum(1 for p in details["participants"] if p["role"] == "monitor" and p["answered"])
-        if answered >= len(live):
+        try:
+            api.call("POST", f"/api/v1/calls/{call['id']}/monitor", {"mode": mode})
+        except urllib.error.HTTPError as error:
+            # A call that ended meanwhile (404) or is not in conversation (409).
+            refused += 1
+            if refused <= 3:
+                log(f"   monitoring call {call['id']} refused: {error.code} {error.read().decode(errors='replace')}")
+    log(f"   {len(live) - refused} monitors started through the API in {time.time() - started:.0f} s ({refused} refused)")
+    answered = 0
+    while time.time() - started < 120:
+        answered = monitors_now()
+        if answered >= len(live) - refused:
             break
         time.sleep(1)
     log(f"   {answered} of {len(live)} calls have a supervisor answered in {mode} after {time.time() - started:.0f} s")
+    if answered < len(live) and live:
+        example = api.call("GET", f"/api/v1/calls/{live[0]['id']}/details")["participants"]
+        log(f"   for example, a call's participants: {example}")
     return phone, answered
 
 
@@ -561,7 +600,9 @@ def check_recordings(api, calls):
 def main():
     rates = [int(r) for r in os.environ.get("BENCH_RATES", "250,500,750,1000,1250,1500").split(",")]
     count = int(os.environ.get("BENCH_CALLS", "1000"))
-    hold = int(os.environ.get("BENCH_HOLD_SECONDS", "60"))
+    # Starting 1,000 monitors through the API takes most of a minute: the calls last longer.
+    monitoring = os.environ.get("BENCH_MONITOR", "off") != "off"
+    hold = int(os.environ.get("BENCH_HOLD_SECONDS", "150" if monitoring else "60"))
     window = int(os.environ.get("BENCH_WINDOW_SECONDS", "20"))
     # Each measurement gets a fresh server and database, so one does not colour the other.
     phases = []
@@ -570,11 +611,11 @@ def main():
     record = os.environ.get("BENCH_RECORD", "on")
     monitor = os.environ.get("BENCH_MONITOR", "off")
     if os.environ.get("BENCH_SKIP_BRIDGED") != "1":
-        if monitor == "off":
-            phases += {"on": ["bridged"], "off": ["bridged-unrecorded"], "both": ["bridged-unrecorded", "bridged"]}[record]
-        else:
-            phases += {"listen": ["bridged-listen"], "barge": ["bridged-barge"],
-                       "all": ["bridged", "bridged-listen", "bridged-barge"]}[monitor]
+        # With monitoring, the unmonitored run to compare with is recorded (the default) unless
+        # BENCH_RECORD=off; BENCH_RECORD=both adds the unrecorded run as well.
+        phases += {"on": ["bridged"], "off": ["bridged-unrecorded"], "both": ["bridged-unrecorded", "bridged"]}[record]
+        phases += {"off": [], "listen": ["bridged-listen"], "barge": ["bridged-barge"],
+                   "all": ["bridged-listen", "bridged-barge"]}[monitor]
     costs = {}
     for phase in phases:
         workdir = tempfile.mkdtemp(prefix="switchboard-bench-voice-")
@@ -595,9 +636,10 @@ def main():
     if "bridged-unrecorded" in costs and "bridged" in costs:
         off, on = costs["bridged-unrecorded"], costs["bridged"]
         log(f"\nrecording every call: {on:.3f} against {off:.3f} ms of CPU per call per second: x{on / off:.3f}")
+    base = costs.get("bridged-unrecorded" if record == "off" else "bridged")
     for mode in ("listen", "barge"):
-        if "bridged" in costs and f"bridged-{mode}" in costs:
-            base, monitored = costs["bridged"], costs[f"bridged-{mode}"]
+        if base and f"bridged-{mode}" in costs:
+            monitored = costs[f"bridged-{mode}"]
             log(f"\na supervisor in {mode} on every call: {monitored:.3f} against {base:.3f} ms of CPU per call per second: "
                 f"x{monitored / base:.3f}")
 

@@ -250,6 +250,21 @@ test('an admin builds a center in the portal and a supervisor watches a chat liv
   await admin.locator('[data-testid=audit-list] tr[data-action]').first().waitFor();
   await admin.screenshot({ path: `${ARTIFACTS}portal-audit.png`, fullPage: true });
 
+  // The dashboard of the queue those chats came to: today's hours on a 24-hour clock in the
+  // center's time zone, from midnight, with both chats offered.
+  await openPage(admin, 'Dashboards');
+  const dashboards = admin.locator('sb-dashboards');
+  await dashboards.locator('select[name=id] option', { hasText: 'Orders > Returns' }).waitFor({ state: 'attached' });
+  await dashboards.locator('select[name=id]').selectOption({ label: 'Orders > Returns' });
+  await dashboards.locator('button[type=submit]').click();
+  await dashboards.locator('[data-testid=dashboard-zone]', { hasText: 'Hours in America/New_York' }).waitFor();
+  const offered = dashboards.locator('dt', { hasText: /^Offered$/ }).locator('xpath=following-sibling::dd[1]');
+  await admin.waitForFunction((el) => Number(el.textContent) >= 2, await offered.elementHandle());
+  const ticks = await dashboards.locator('svg[aria-label="Contacts per hour"] text.tick').allTextContents();
+  assert.equal(ticks[0], '00', ticks.join(' '));
+  assert.ok(ticks.length >= 23 && ticks.every((t) => /^([01]\d|2[0-3])$/.test(t)), ticks.join(' '));
+  await admin.screenshot({ path: `${ARTIFACTS}portal-dashboards.png`, fullPage: true });
+
   // A role of the center's own that takes no contacts: its users who open the agent desk are
   // sent to the portal, which shows them only what the role allows.
   await openPage(admin, 'Roles');

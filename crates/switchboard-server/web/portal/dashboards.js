@@ -79,7 +79,7 @@ function barChart(hours, zone) {
       });
     }
     if (i % every === 0) {
-      chart.append(svg('text', { x: left + i * slot + slot / 2, y: height - 6, 'font-size': 10, 'text-anchor': 'middle' }, tickLabel(h.start, zone, days)));
+      chart.append(svg('text', { x: left + i * slot + slot / 2, y: height - 6, 'font-size': 10, 'text-anchor': 'middle', class: 'tick' }, tickLabel(h.start, zone, days)));
     }
   });
   return chart;
@@ -90,14 +90,14 @@ function lineChart(hours, zone) {
   const width = 720, height = 200, left = 36, bottom = 40;
   const presences = [...new Set(hours.flatMap((h) => Object.keys(h.agents)))].sort();
   const max = scaleTop(Math.max(0, ...hours.flatMap((h) => Object.values(h.agents))));
-  const step = (width - left) / Math.max(1, hours.length - 1);
+  const step = (width - left - 14) / Math.max(1, hours.length - 1);
   const y = (v) => height - bottom - (max ? v / max : 0) * (height - bottom - 10);
   const chart = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'Agents by status', class: 'chart' });
   scale(chart, max, width, height, left, bottom);
   const days = hours.length > 24, every = Math.ceil(hours.length / 24);
   hours.forEach((h, i) => {
     if (i % every === 0) {
-      chart.append(svg('text', { x: left + i * step, y: height - bottom + 14, 'font-size': 10, 'text-anchor': 'middle' }, tickLabel(h.start, zone, days)));
+      chart.append(svg('text', { x: left + i * step, y: height - bottom + 14, 'font-size': 10, 'text-anchor': 'middle', class: 'tick' }, tickLabel(h.start, zone, days)));
     }
   });
   presences.forEach((presence, p) => {
@@ -126,6 +126,7 @@ const STYLE = `
   dt { color: #555; } dd { margin: 0; font-weight: 600; text-align: right; }
   .error { color: #b00020; }
   .legend span { margin-right: 1rem; }
+  .legend .zone { color: #555; float: right; margin: 0; }
 `;
 
 class SbDashboards extends HTMLElement {
@@ -198,7 +199,8 @@ class SbDashboards extends HTMLElement {
       ['Average wait', seconds(t.average_wait_ms)], ['90th percentile wait', seconds(t.p90_wait_ms)],
       ['Average handle time', seconds(t.average_handle_ms)],
     ];
-    const legend = element('p', { class: 'legend' }, ...Object.entries(BAR_COLORS).map(([k, c]) => element('span', { style: `color:${c}` }, `■ ${k}`)));
+    const legend = element('p', { class: 'legend' }, ...Object.entries(BAR_COLORS).map(([k, c]) => element('span', { style: `color:${c}` }, `■ ${k}`)),
+      element('span', { class: 'zone', 'data-testid': 'dashboard-zone' }, `Hours in ${data.time_zone}`));
     this.output.replaceChildren(
       element('div', { class: 'charts' }, element('h3', {}, 'Contacts per hour'), legend, barChart(data.hours, data.time_zone), element('h3', {}, 'Agents by status'), lineChart(data.hours, data.time_zone)),
       element('dl', {}, ...figures.flatMap(([name, value]) => [element('dt', {}, name), element('dd', {}, String(value))])),
