@@ -63,12 +63,12 @@ function pages() {
 
 /// The dashboards page is its own module, loaded when first opened.
 function dashboards() {
-  const holder = element('div', { 'data-testid': 'dashboards' }, element('p', { class: 'lead' }, 'Loading dashboards…'));
+  const body = element('div', {}, element('p', { class: 'lead' }, 'Loading dashboards…'));
   import('/portal/dashboards.js').then(
-    () => holder.replaceChildren(element('sb-dashboards')),
-    () => holder.replaceChildren(element('h1', {}, 'Dashboards'), element('p', { class: 'lead', 'data-testid': 'dashboards-missing' }, 'Dashboards are not available on this server.')),
+    () => body.replaceChildren(element('sb-dashboards')),
+    () => body.replaceChildren(element('p', { class: 'lead', 'data-testid': 'dashboards-missing' }, 'Dashboards are not available on this server.')),
   );
-  return holder;
+  return element('div', { 'data-testid': 'dashboards' }, element('h1', {}, 'Dashboards'), body);
 }
 
 class Portal extends HTMLElement {
