@@ -8,9 +8,12 @@ use crate::interface::{CallMetric, ContactEvent, MediaOp, Output, RoutingRequest
 use crate::legs::{LegRole, Party};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
+use switchboard_core::after_hours::{AfterHoursAction, Decision};
 use switchboard_core::voice::{choose, menu_choices, CallDirection, CallRecord, Disposition};
 use switchboard_core::whisper::{whisper_parts, CallType, WhisperPart};
-use switchboard_core::{CallId, ContactId, Language, MonitorMode, QueueId, QueueKind, UserId};
+use switchboard_core::{
+    CallId, Channel, ContactId, Language, MonitorMode, QueueId, QueueKind, UserId,
+};
 
 /// Where a call stands.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -35,6 +38,9 @@ pub enum CallState {
     Whisper,
     /// An agent's own outbound call rings on their device.
     Dialing,
+    /// The queue is closed and deflects with its message: the caller hears it, then is hung
+    /// up (AHD-2 "message only").
+    AfterHours,
     /// The agent answered their outbound call and hears ringback while the number rings.
     Calling,
 }
@@ -64,6 +70,8 @@ pub enum EndReason {
     EndedByUser,
     /// Hung up through the API.
     HungUp,
+    /// The caller heard the closed queue's after-hours message (AHD-2).
+    AfterHoursMessage,
 }
 
 impl EndReason {
@@ -85,7 +93,9 @@ impl EndReason {
             EndReason::NoAck | EndReason::NotQueued | EndReason::TransferFailed => {
                 Some(Disposition::Failed)
             }
-            EndReason::NumberUnanswered | EndReason::NotPickedUp => Some(Disposition::Unanswered),
+            EndReason::NumberUnanswered | EndReason::NotPickedUp | EndReason::AfterHoursMessage => {
+                Some(Disposition::Unanswered)
+            }
             _ => None,
         }
     }
@@ -182,7 +192,7 @@ impl Engine {
             .filter(|n| n.kind == QueueKind::Leaf)
             .map(|n| n.id);
         if let Some(queue) = leaf {
-            self.enqueue(now, call, queue);
+            self.arrive(now, call, queue);
             return;
         }
         let choices: Vec<String> = menu_choices(&self.directory.nodes, node)
@@ -242,6 +252,69 @@ impl Engine {
             state.record.ivr_path.push(digit);
         }
         self.enter_node(now, call, Some(chosen));
+    }
+
+    /// A caller reaches a leaf queue: the hours decide (AHD-1) whether they wait in it or are
+    /// deflected as its rule says (AHD-2): to another queue, to a number through the outbound
+    /// trunk, or the after-hours message and the end.
+    pub(crate) fn arrive(&mut self, now: Instant, call: CallId, queue: QueueId) {
+        let wall = self.wall(now);
+        let Some(state) = self.calls.get(&call) else {
+            return;
+        };
+        let language = state.language.clone();
+        let decision =
+            self.directory
+                .after_hours
+                .decide(queue, Channel::Voice, language.as_ref(), wall);
+        let Decision::Deflect(rule) = decision else {
+            self.enqueue(now, call, queue);
+            return;
+        };
+        let (action, message) = (
+            rule.action.clone(),
+            rule.message_for(language.as_ref()).to_owned(),
+        );
+        if let Some(state) = self.calls.get_mut(&call) {
+            state.record.queue = Some(queue);
+            state.menu_generation += 1;
+        }
+        match action {
+            AfterHoursAction::Queue(target) => self.enqueue(now, call, target),
+            AfterHoursAction::Forward(number) => {
+                if let Err(error) = self.forward_after_hours(now, call, number.as_str()) {
+                    tracing::warn!(%error, "an after-hours call could not be forwarded");
+                    self.end_call(now, call, EndReason::TransferFailed);
+                }
+            }
+            AfterHoursAction::Message => {
+                if let Some(state) = self.calls.get_mut(&call) {
+                    state.state = CallState::AfterHours;
+                }
+                self.save(call);
+                self.play(
+                    call,
+                    vec![Sound::AfterHours {
+                        queue,
+                        language,
+                        text: message,
+                    }],
+                    None,
+                    false,
+                );
+            }
+        }
+    }
+
+    /// The after-hours message has played to the caller: hang up.
+    pub(crate) fn after_hours_done(&mut self, now: Instant, call: CallId, token: u64) {
+        let done = self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.state == CallState::AfterHours && c.play_token == token);
+        if done {
+            self.end_call(now, call, EndReason::AfterHoursMessage);
+        }
     }
 
     pub(crate) fn enqueue(&mut self, now: Instant, call: CallId, queue: QueueId) {

@@ -438,6 +438,17 @@ impl Engine {
         self.place_leg(call, role, Party::Number(number.to_owned()), device)
     }
 
+    /// A caller of a closed queue forwarded to a number (AHD-2): they hear hold music while
+    /// the number rings through the outbound trunk, then talk to it; no contact is opened.
+    pub(crate) fn forward_after_hours(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        number: &str,
+    ) -> Result<(), CallError> {
+        self.transfer_out(now, call, number)
+    }
+
     fn transfer_out(&mut self, now: Instant, call: CallId, number: &str) -> Result<(), CallError> {
         let route = self.route_number(number)?;
         self.drop_agent(now, call, None);

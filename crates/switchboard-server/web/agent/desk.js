@@ -138,14 +138,25 @@ class AgentDesk extends HTMLElement {
     this.root.replaceChildren(element('style', {}, STYLE), form);
   }
 
+  // The leaf queues a contact of `channel` may be transferred to now (AHD-6: outside their
+  // hours only as the center allows), with their paths from the menu tree.
+  async transferTargets(channel) {
+    const [targets, queues] = await Promise.all([
+      api('GET', `/api/v1/transfer-targets?channel=${channel}`),
+      api('GET', `/api/v1/queues?channel=${channel}`),
+    ]);
+    const paths = new Map(queues.map((q) => [q.id, q.path]));
+    return targets.map((t) => ({ id: t.queue_id, path: (paths.get(t.queue_id) || t.name) + (t.open ? '' : ' (after hours)') }));
+  }
+
   async start() {
     try {
-      this.queues = (await api('GET', '/api/v1/queues?channel=web')).filter((q) => q.kind === 'leaf');
+      this.queues = await this.transferTargets('web');
     } catch {
       this.queues = [];
     }
     try {
-      this.phone.setQueues((await api('GET', '/api/v1/queues?channel=voice')).filter((q) => q.kind === 'leaf'));
+      this.phone.setQueues(await this.transferTargets('voice'));
     } catch {
       this.phone.setQueues([]);
     }
