@@ -27,7 +27,7 @@ pub struct Directory {
     pub unrecorded_queues: std::collections::HashSet<switchboard_core::QueueId>,
     /// Business hours and after-hours deflection (AHD-1, AHD-2): asked when a caller reaches
     /// a leaf queue.
-    pub after_hours: switchboard_core::after_hours::AfterHours,
+    pub after_hours: std::sync::Arc<switchboard_core::after_hours::AfterHours>,
 }
 
 impl Directory {

@@ -867,7 +867,7 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
         }
     }
     let unrecorded_queues = store.unrecorded_queues().await?.into_iter().collect();
-    let after_hours = crate::http::after_hours::load(store.as_ref()).await?;
+    let after_hours = Arc::new(crate::http::after_hours::load(store.as_ref()).await?);
     Ok(Directory {
         trunks,
         dids,

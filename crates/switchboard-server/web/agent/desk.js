@@ -149,7 +149,9 @@ class AgentDesk extends HTMLElement {
     return targets.map((t) => ({ id: t.queue_id, path: (paths.get(t.queue_id) || t.name) + (t.open ? '' : ' (after hours)') }));
   }
 
-  async start() {
+  // Reads both transfer menus again: on start, and whenever a chat or call arrives, since
+  // queues open and close with the hours.
+  async refreshTransferTargets() {
     try {
       this.queues = await this.transferTargets('web');
     } catch {
@@ -160,6 +162,10 @@ class AgentDesk extends HTMLElement {
     } catch {
       this.phone.setQueues([]);
     }
+  }
+
+  async start() {
+    await this.refreshTransferTargets();
     try {
       this.customStatuses = (await api('GET', '/api/v1/custom-statuses')).map((s) => `custom:${s.name}`);
     } catch {
@@ -200,6 +206,7 @@ class AgentDesk extends HTMLElement {
   onEvent(event) {
     // The phone's own frames, and errors about its calls (their `ref` is a leg id).
     if (PHONE_FRAMES.has(event.type) || (event.type === 'error' && event.ref && this.phone.calls.has(event.ref))) {
+      if (event.type === 'call_ring') this.refreshTransferTargets();
       this.phone.onFrame(event);
       return;
     }
@@ -219,6 +226,7 @@ class AgentDesk extends HTMLElement {
         this.ring();
         break;
       case 'chat_assigned':
+        this.refreshTransferTargets().then(() => this.render());
         this.chatState(event.chat);
         this.send({ type: 'history', chat_id: event.chat.chat_id, after_seq: 0 });
         if (!this.selected) this.selected = event.chat.chat_id;
