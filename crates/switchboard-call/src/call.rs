@@ -93,9 +93,7 @@ impl EndReason {
             EndReason::NoAck | EndReason::NotQueued | EndReason::TransferFailed => {
                 Some(Disposition::Failed)
             }
-            EndReason::NumberUnanswered | EndReason::NotPickedUp | EndReason::AfterHoursMessage => {
-                Some(Disposition::Unanswered)
-            }
+            EndReason::NumberUnanswered | EndReason::NotPickedUp => Some(Disposition::Unanswered),
             _ => None,
         }
     }
@@ -258,23 +256,10 @@ impl Engine {
     /// deflected as its rule says (AHD-2): to another queue, to a number through the outbound
     /// trunk, or the after-hours message and the end.
     pub(crate) fn arrive(&mut self, now: Instant, call: CallId, queue: QueueId) {
-        let wall = self.wall(now);
-        let Some(state) = self.calls.get(&call) else {
-            return;
-        };
-        let language = state.language.clone();
-        let decision =
-            self.directory
-                .after_hours
-                .decide(queue, Channel::Voice, language.as_ref(), wall);
-        let Decision::Deflect(rule) = decision else {
+        let Some((action, message)) = self.deflection(now, call, queue) else {
             self.enqueue(now, call, queue);
             return;
         };
-        let (action, message) = (
-            rule.action.clone(),
-            rule.message_for(language.as_ref()).to_owned(),
-        );
         if let Some(state) = self.calls.get_mut(&call) {
             state.record.queue = Some(queue);
             state.menu_generation += 1;
@@ -287,22 +272,51 @@ impl Engine {
                     self.end_call(now, call, EndReason::TransferFailed);
                 }
             }
-            AfterHoursAction::Message => {
-                if let Some(state) = self.calls.get_mut(&call) {
-                    state.state = CallState::AfterHours;
-                }
-                self.save(call);
-                self.play(
-                    call,
-                    vec![Sound::AfterHours {
-                        queue,
-                        language,
-                        text: message,
-                    }],
-                    None,
-                    false,
-                );
-            }
+            AfterHoursAction::Message => self.play_after_hours(call, queue, message),
+        }
+    }
+
+    /// Plays a closed queue's after-hours message to the caller, who is hung up once it has
+    /// played (`after_hours_done`).
+    pub(crate) fn play_after_hours(&mut self, call: CallId, queue: QueueId, message: String) {
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        state.state = CallState::AfterHours;
+        let language = state.language.clone();
+        self.save(call);
+        self.play(
+            call,
+            vec![Sound::AfterHours {
+                queue,
+                language,
+                text: message,
+            }],
+            None,
+            false,
+        );
+    }
+
+    /// The deflection for a call arriving in (or transferred to) `queue` now, with the
+    /// message in the caller's language; `None` to route as usual.
+    pub(crate) fn deflection(
+        &self,
+        now: Instant,
+        call: CallId,
+        queue: QueueId,
+    ) -> Option<(AfterHoursAction, String)> {
+        let language = self.calls.get(&call)?.language.clone();
+        match self.directory.after_hours.decide(
+            queue,
+            Channel::Voice,
+            language.as_ref(),
+            self.wall(now),
+        ) {
+            Decision::Deflect(rule) => Some((
+                rule.action.clone(),
+                rule.message_for(language.as_ref()).to_owned(),
+            )),
+            Decision::Open | Decision::ClosedRouted => None,
         }
     }
 
@@ -914,7 +928,13 @@ impl Engine {
         let disposition = reason
             .disposition()
             .or(transferred_out.then_some(Disposition::TransferredOut))
-            .or(unanswered_out.then_some(Disposition::Unanswered));
+            .or(unanswered_out.then_some(Disposition::Unanswered))
+            // A caller who only heard the after-hours message was never answered; one
+            // transferred to a closed queue's message after talking to an agent was.
+            .or(
+                (reason == EndReason::AfterHoursMessage && state.record.answered_at.is_none())
+                    .then_some(Disposition::Unanswered),
+            );
         state
             .record
             .end(self.wall(now), reason.ended_by(), disposition);

@@ -5,10 +5,10 @@
 
 use crate::harness::peers::Peer;
 use crate::harness::{Center, CARRIER, CARRIER_OUT};
-use crate::{call_in, center, customer_leg, press};
+use crate::{call_in, center, customer_leg, press, to_sales};
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_call::Sound;
+use switchboard_call::{CallControl, Sound, TransferTo};
 use switchboard_core::after_hours::{
     AfterHours, AfterHoursAction, AfterHoursMessage, DeflectionRule,
 };
@@ -19,6 +19,17 @@ use switchboard_sip::Method;
 
 /// Sales is closed today by a closure; Support keeps the global hours (open all day).
 fn close_sales(c: &mut Center, action: AfterHoursAction, enabled: bool) {
+    let sales = c.queues.sales;
+    close(c, sales, action, enabled);
+}
+
+/// `queue` is closed today by a closure and deflects with `action`; the others are open.
+fn close(
+    c: &mut Center,
+    queue: switchboard_core::QueueId,
+    action: AfterHoursAction,
+    enabled: bool,
+) {
     let all_day = |closures: Vec<Closure>| {
         Schedule::new(
             parse_time_zone("UTC").unwrap(),
@@ -31,12 +42,11 @@ fn close_sales(c: &mut Center, action: AfterHoursAction, enabled: bool) {
         )
         .unwrap()
     };
-    let sales = c.queues.sales;
     let schedules = vec![
         (HoursScope::default(), all_day(vec![])),
         (
             HoursScope {
-                queue: Some(sales),
+                queue: Some(queue),
                 ..HoursScope::default()
             },
             all_day(vec![Closure::parse(
@@ -47,7 +57,7 @@ fn close_sales(c: &mut Center, action: AfterHoursAction, enabled: bool) {
     ];
     let nodes = c.directory.nodes.clone();
     let rule = DeflectionRule::new(
-        Some(sales),
+        Some(queue),
         Channel::Voice,
         enabled,
         action,
@@ -161,4 +171,82 @@ fn without_an_enabled_rule_or_in_hours_the_caller_waits_as_ever() {
         phone1.expect_request(&mut c, Method::Invite);
         assert_eq!(c.the_call().queue, Some(c.queues.sales));
     }
+}
+
+/// A call transferred to a closed queue gets that queue's after-hours treatment: here its
+/// message, after which the caller is hung up; the agent is free at once.
+#[test]
+fn a_call_transferred_to_a_closed_queue_hears_its_message() {
+    let (mut c, phone1, phone2) = center();
+    let support = c.queues.support;
+    close(&mut c, support, AfterHoursAction::Message, true);
+    let carrier = Peer::at(CARRIER);
+    let (_call, invite) = to_sales(&mut c, &carrier, 6000, &phone1);
+    phone1.pick_up(&mut c, &invite, 7000);
+    let id = c.the_call().id;
+    let contact = c.the_call().contact.expect("a contact");
+    let record = c
+        .command(
+            id,
+            CallControl::Transfer {
+                to: TransferTo::Queue(support),
+                attended: false,
+            },
+        )
+        .expect("answered at once")
+        .expect("transferred");
+    assert_eq!(record.transfers, vec![format!("queue:{support}")]);
+    let bye = phone1.expect_request(&mut c, Method::Bye);
+    c.deliver(phone1.peer, phone1.ok(&bye));
+    assert!(c.routing.ended.iter().any(|(ended, _)| *ended == contact));
+    let leg = customer_leg(&c, 6000);
+    let (played_to, sounds, _) = c.renders.last().expect("the message").clone();
+    assert_eq!(played_to, leg);
+    assert!(matches!(&sounds[..], [Sound::AfterHours { queue, .. }] if *queue == support));
+    c.advance(Duration::from_secs(2));
+    let bye = carrier.expect_request(&mut c, Method::Bye);
+    c.deliver(carrier.peer, carrier.ok(&bye));
+    phone2.expect_nothing(&mut c);
+    let record = c.the_call();
+    assert_eq!(
+        record.disposition,
+        Disposition::Answered,
+        "agent1 answered it first"
+    );
+    assert_eq!(record.queue, Some(support));
+    assert!(c.engine.live().is_empty());
+}
+
+/// A transfer to a closed queue that sends its calls on goes where it says.
+#[test]
+fn a_call_transferred_to_a_closed_queue_goes_on_to_its_target() {
+    let (mut c, phone1, phone2) = center();
+    let (sales, support) = (c.queues.sales, c.queues.support);
+    close(&mut c, sales, AfterHoursAction::Queue(support), true);
+    let carrier = Peer::at(CARRIER);
+    // Support is open: the caller reaches agent2 there, who transfers back to Sales.
+    let _call = call_in(&mut c, &carrier, 6000);
+    let leg = customer_leg(&c, 6000);
+    press(&mut c, leg, '2');
+    let invite = phone2.expect_request(&mut c, Method::Invite);
+    phone2.pick_up(&mut c, &invite, 7000);
+    let id = c.the_call().id;
+    let record = c
+        .command(
+            id,
+            CallControl::Transfer {
+                to: TransferTo::Queue(sales),
+                attended: false,
+            },
+        )
+        .expect("answered at once")
+        .expect("transferred");
+    assert_eq!(record.transfers, vec![format!("queue:{sales}")]);
+    // Sales is closed and sends to Support, where agent2 (now free) is rung again; agent1
+    // (Sales only) never is.
+    let bye = phone2.expect_request(&mut c, Method::Bye);
+    c.deliver(phone2.peer, phone2.ok(&bye));
+    phone2.expect_request(&mut c, Method::Invite);
+    phone1.expect_nothing(&mut c);
+    assert_eq!(c.the_call().queue, Some(support));
 }
