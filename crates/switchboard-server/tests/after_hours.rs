@@ -24,8 +24,16 @@ fn monday() -> WallClock {
     WallClock::starting_at(Utc.with_ymd_and_hms(2026, 1, 5, 15, 0, 0).unwrap())
 }
 
+/// A server whose wall clock reads `clock`. Its RTP ports sit above the system's ephemeral
+/// range (and the default 20000-29999, which a voice benchmark on the same machine may hold),
+/// so these calls always find media ports.
 async fn start(backend: Backend, clock: WallClock) -> Server {
-    Server::start_configured(backend, |config| config.wall_clock = clock).await
+    Server::start_configured(backend, |config| configure(config, clock)).await
+}
+
+fn configure(config: &mut switchboard::config::Config, clock: WallClock) {
+    config.wall_clock = clock;
+    config.voice.rtp_ports = (61000, 61999);
 }
 
 async fn voice_queue(admin: &Session, name: &str) -> String {
@@ -294,7 +302,7 @@ async fn an_after_hours_caller_is_sent_to_another_queue() {
 async fn an_after_hours_caller_is_forwarded_through_the_outbound_trunk() {
     let carrier_port = free_port();
     let server = Server::start_configured(Backend::Sqlite, |config| {
-        config.wall_clock = sunday();
+        configure(config, sunday());
         config.demo_carrier = std::net::SocketAddr::from(([127, 0, 0, 1], carrier_port));
     })
     .await;
@@ -657,4 +665,36 @@ async fn transfer_targets_follow_the_hours_and_the_setting() {
             chat.as_str()
         );
     }
+}
+
+/// The calls API refuses a transfer to a queue the agent may not see now, with
+/// `queue_closed`, and the call goes on with its agent.
+#[tokio::test]
+async fn a_call_transfer_to_a_hidden_queue_is_refused() {
+    let server = start(Backend::Sqlite, sunday()).await;
+    let sip = server.sip().await;
+    let admin = server.login("admin").await;
+    let sales = voice_queue(&admin, "Sales").await;
+    let support = voice_queue(&admin, "Support").await;
+    always_open(&admin, &sales).await;
+    let agent1 = server.login("agent1").await;
+    available(&agent1).await;
+    let phone = agent_phone(sip, "agent1", "agent").await;
+    let call = caller(sip, "caller", DTMF_1, 3000);
+    let id = crate::voice::answered_call(&agent1).await;
+    let (status, answer) = agent1
+        .call(
+            Method::POST,
+            &format!("/api/v1/calls/{id}/transfer"),
+            Some(json!({"queue_id": support})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["code"], "queue_closed", "{answer}");
+    call.succeeds().await;
+    phone.succeeds().await;
+    let record = ended_call(&admin).await;
+    assert_eq!(record["agent_id"], agent1.user_id.as_str(), "{record}");
+    assert_eq!(record["transfers"], json!([]), "{record}");
+    assert_eq!(record["disposition"], "answered");
 }
