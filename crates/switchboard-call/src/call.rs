@@ -8,9 +8,12 @@ use crate::interface::{CallMetric, ContactEvent, MediaOp, Output, RoutingRequest
 use crate::legs::{LegRole, Party};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
+use switchboard_core::after_hours::{AfterHoursAction, Decision};
 use switchboard_core::voice::{choose, menu_choices, CallDirection, CallRecord, Disposition};
 use switchboard_core::whisper::{whisper_parts, CallType, WhisperPart};
-use switchboard_core::{CallId, ContactId, Language, MonitorMode, QueueId, QueueKind, UserId};
+use switchboard_core::{
+    CallId, Channel, ContactId, Language, MonitorMode, QueueId, QueueKind, UserId,
+};
 
 /// Where a call stands.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -35,6 +38,9 @@ pub enum CallState {
     Whisper,
     /// An agent's own outbound call rings on their device.
     Dialing,
+    /// The queue is closed and deflects with its message: the caller hears it, then is hung
+    /// up (AHD-2 "message only").
+    AfterHours,
     /// The agent answered their outbound call and hears ringback while the number rings.
     Calling,
 }
@@ -64,6 +70,8 @@ pub enum EndReason {
     EndedByUser,
     /// Hung up through the API.
     HungUp,
+    /// The caller heard the closed queue's after-hours message (AHD-2).
+    AfterHoursMessage,
 }
 
 impl EndReason {
@@ -182,7 +190,7 @@ impl Engine {
             .filter(|n| n.kind == QueueKind::Leaf)
             .map(|n| n.id);
         if let Some(queue) = leaf {
-            self.enqueue(now, call, queue);
+            self.arrive(now, call, queue);
             return;
         }
         let choices: Vec<String> = menu_choices(&self.directory.nodes, node)
@@ -242,6 +250,85 @@ impl Engine {
             state.record.ivr_path.push(digit);
         }
         self.enter_node(now, call, Some(chosen));
+    }
+
+    /// A caller reaches a leaf queue: the hours decide (AHD-1) whether they wait in it or are
+    /// deflected as its rule says (AHD-2): to another queue, to a number through the outbound
+    /// trunk, or the after-hours message and the end.
+    pub(crate) fn arrive(&mut self, now: Instant, call: CallId, queue: QueueId) {
+        let Some((action, message)) = self.deflection(now, call, queue) else {
+            self.enqueue(now, call, queue);
+            return;
+        };
+        if let Some(state) = self.calls.get_mut(&call) {
+            state.record.queue = Some(queue);
+            state.menu_generation += 1;
+        }
+        match action {
+            AfterHoursAction::Queue(target) => self.enqueue(now, call, target),
+            AfterHoursAction::Forward(number) => {
+                if let Err(error) = self.forward_after_hours(now, call, number.as_str()) {
+                    tracing::warn!(%error, "an after-hours call could not be forwarded");
+                    self.end_call(now, call, EndReason::TransferFailed);
+                }
+            }
+            AfterHoursAction::Message => self.play_after_hours(call, queue, message),
+        }
+    }
+
+    /// Plays a closed queue's after-hours message to the caller, who is hung up once it has
+    /// played (`after_hours_done`).
+    pub(crate) fn play_after_hours(&mut self, call: CallId, queue: QueueId, message: String) {
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        state.state = CallState::AfterHours;
+        let language = state.language.clone();
+        self.save(call);
+        self.play(
+            call,
+            vec![Sound::AfterHours {
+                queue,
+                language,
+                text: message,
+            }],
+            None,
+            false,
+        );
+    }
+
+    /// The deflection for a call arriving in (or transferred to) `queue` now, with the
+    /// message in the caller's language; `None` to route as usual.
+    pub(crate) fn deflection(
+        &self,
+        now: Instant,
+        call: CallId,
+        queue: QueueId,
+    ) -> Option<(AfterHoursAction, String)> {
+        let language = self.calls.get(&call)?.language.clone();
+        match self.directory.after_hours.decide(
+            queue,
+            Channel::Voice,
+            language.as_ref(),
+            self.wall(now),
+        ) {
+            Decision::Deflect(rule) => Some((
+                rule.action.clone(),
+                rule.message_for(language.as_ref()).to_owned(),
+            )),
+            Decision::Open | Decision::ClosedRouted => None,
+        }
+    }
+
+    /// The after-hours message has played to the caller: hang up.
+    pub(crate) fn after_hours_done(&mut self, now: Instant, call: CallId, token: u64) {
+        let done = self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.state == CallState::AfterHours && c.play_token == token);
+        if done {
+            self.end_call(now, call, EndReason::AfterHoursMessage);
+        }
     }
 
     pub(crate) fn enqueue(&mut self, now: Instant, call: CallId, queue: QueueId) {
@@ -841,7 +928,13 @@ impl Engine {
         let disposition = reason
             .disposition()
             .or(transferred_out.then_some(Disposition::TransferredOut))
-            .or(unanswered_out.then_some(Disposition::Unanswered));
+            .or(unanswered_out.then_some(Disposition::Unanswered))
+            // A caller who only heard the after-hours message was never answered; one
+            // transferred to a closed queue's message after talking to an agent was.
+            .or(
+                (reason == EndReason::AfterHoursMessage && state.record.answered_at.is_none())
+                    .then_some(Disposition::Unanswered),
+            );
         state
             .record
             .end(self.wall(now), reason.ended_by(), disposition);

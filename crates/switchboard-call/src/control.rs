@@ -11,8 +11,9 @@ use crate::interface::{
 };
 use crate::legs::{LegRole, Opening, Party};
 use std::time::Instant;
+use switchboard_core::after_hours::AfterHoursAction;
 use switchboard_core::voice::{apply_dial_rules, CallRecord, Trunk};
-use switchboard_core::{CallId, UserId};
+use switchboard_core::{CallId, QueueId, UserId};
 use switchboard_sip::transaction::Peer;
 use switchboard_sip::Transport as Wire;
 
@@ -127,6 +128,23 @@ impl Engine {
                         return Some(Err(error));
                     }
                 } else {
+                    // The hours decide again for the queue it goes to (AHD-1): a closed queue
+                    // that deflects gives the call its after-hours treatment.
+                    let to = match to {
+                        TransferTo::Queue(queue) => match self.deflection(now, call, queue) {
+                            None => TransferTo::Queue(queue),
+                            Some((AfterHoursAction::Queue(target), _)) => TransferTo::Queue(target),
+                            Some((AfterHoursAction::Forward(number), _)) => {
+                                TransferTo::Number(number.as_str().to_owned())
+                            }
+                            Some((AfterHoursAction::Message, message)) => {
+                                self.transfer_to_message(now, call, queue, message);
+                                self.transfer_done(call, description);
+                                return Some(self.record(call));
+                            }
+                        },
+                        other => other,
+                    };
                     let target = match to {
                         TransferTo::Queue(queue) => RoutingTarget::Queue(queue),
                         TransferTo::Agent(agent) => RoutingTarget::Agent(agent),
@@ -436,6 +454,36 @@ impl Engine {
             trunk: Some(route.trunk),
         };
         self.place_leg(call, role, Party::Number(number.to_owned()), device)
+    }
+
+    /// A call transferred to a closed queue that answers with its message: the agent leaves,
+    /// the contact ends, and the caller hears the message, then is hung up.
+    fn transfer_to_message(&mut self, now: Instant, call: CallId, queue: QueueId, message: String) {
+        self.drop_agent(now, call, None);
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        state.record.queue = Some(queue);
+        if let Some(contact) = state.record.contact {
+            self.by_contact.remove(&contact);
+            self.output(Output::Routing(RoutingRequest::End {
+                contact,
+                reason: "transferred to a closed queue",
+            }));
+        }
+        self.play_after_hours(call, queue, message);
+        self.sync_media(call);
+    }
+
+    /// A caller of a closed queue forwarded to a number (AHD-2): they hear hold music while
+    /// the number rings through the outbound trunk, then talk to it; no contact is opened.
+    pub(crate) fn forward_after_hours(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        number: &str,
+    ) -> Result<(), CallError> {
+        self.transfer_out(now, call, number)
     }
 
     fn transfer_out(&mut self, now: Instant, call: CallId, number: &str) -> Result<(), CallError> {

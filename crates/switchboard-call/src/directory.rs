@@ -25,6 +25,9 @@ pub struct Directory {
     /// Leaf queues whose calls are not recorded (their `record_calls` is off); every other
     /// answered call is.
     pub unrecorded_queues: std::collections::HashSet<switchboard_core::QueueId>,
+    /// Business hours and after-hours deflection (AHD-1, AHD-2): asked when a caller reaches
+    /// a leaf queue.
+    pub after_hours: std::sync::Arc<switchboard_core::after_hours::AfterHours>,
 }
 
 impl Directory {

@@ -496,6 +496,10 @@ impl Engine {
                 }
             }
             MediaEvent::PlaybackDone { leg, token } => {
+                if let Some(call) = self.customer_call(leg) {
+                    self.after_hours_done(now, call, token);
+                    return;
+                }
                 let call = self
                     .legs
                     .get(leg)

@@ -497,4 +497,11 @@ pub enum Sound {
     },
     /// What an agent hears while the number they dialled rings.
     Ringback,
+    /// A closed queue's after-hours message (AHD-8): the recording uploaded for the queue (or
+    /// the center) and the caller's language, else `text` spoken.
+    AfterHours {
+        queue: QueueId,
+        language: Option<Language>,
+        text: String,
+    },
 }

@@ -3,6 +3,7 @@
 //! transfers, hold by API and by re-INVITE, the media timeout, SIP INFO with a late offer.
 //! Each runs in milliseconds.
 
+mod after_hours;
 mod browser;
 mod emergency;
 mod harness;

@@ -3,6 +3,7 @@
 //! Nothing in this crate does IO, spawns tasks, takes locks or reads a clock: `now` is always
 //! an argument and ids come from the caller. The server feeds it and carries out what it says.
 
+pub mod after_hours;
 pub mod attendance;
 pub mod audio;
 pub mod capacity;

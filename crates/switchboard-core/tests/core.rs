@@ -1,6 +1,7 @@
 //! The core's test binary: routing properties, business hours, queue trees, roles, presence,
 //! emergency numbers and locations.
 
+mod after_hours;
 mod attendance;
 mod chat;
 mod crm;

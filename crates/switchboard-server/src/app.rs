@@ -143,6 +143,7 @@ impl App {
             services.contacts.clone(),
             services.jobs.clone(),
             names.clone(),
+            config.wall_clock,
         ));
         // Recordings a previous process was writing stopped with it.
         let interrupted = store.interrupt_recordings().await?;

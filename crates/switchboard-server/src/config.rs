@@ -67,6 +67,31 @@ pub struct Config {
     pub secret_key_old: Vec<String>,
     /// Outgoing mail (the emergency notification).
     pub mail: MailConfig,
+    /// The wall clock business hours are read against (the system's; tests move it).
+    pub wall_clock: WallClock,
+}
+
+/// The wall clock that decides whether queues are open: the system's, or one moved to a
+/// chosen instant that runs on from there at the real pace (so a test can place a real call
+/// on a Sunday night). Read by the hours decisions of calls (the voice engine's start time)
+/// and chats (`ChatService::start`), and by the transfer targets.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WallClock {
+    /// How far this clock is ahead of the system's.
+    offset: chrono::Duration,
+}
+
+impl WallClock {
+    /// A clock that reads `at` now.
+    pub fn starting_at(at: chrono::DateTime<chrono::Utc>) -> Self {
+        WallClock {
+            offset: at - chrono::Utc::now(),
+        }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.offset
+    }
 }
 
 /// Where outgoing mail goes.
@@ -363,6 +388,7 @@ impl Config {
                     .filter(|f| !f.trim().is_empty())
                     .unwrap_or_else(|| MailConfig::default().from),
             },
+            wall_clock: WallClock::default(),
         })
     }
 

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod after_hours;
 mod bad_input;
 mod center;
 mod chat;

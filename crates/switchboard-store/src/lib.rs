@@ -16,6 +16,8 @@
 //! - `VoiceStore` (`voice.rs`): trunks, dialled numbers, SIP phones, uploaded voice audio, call
 //!   records.
 //! - `JobStore` (`jobs.rs`): background jobs (rows claimed with a lease).
+//! - `AfterHoursStore` (`after_hours.rs`): after-hours deflection rules per channel and queue,
+//!   and whether agents may transfer to queues outside their hours.
 //! - `PolicyStore` (`policy.rs`): dialling policies (class of service) per center, role, team.
 //! - `AuditStore` (`audit.rs`): the audit log, append-only.
 //! - `RecordingStore` (`recordings.rs`): call recordings' metadata, queues' recording setting,
@@ -31,6 +33,7 @@
 //! area's methods into scope. A new area is a new file with its trait and its SQL macro, one
 //! more supertrait of `Store`, and one line per backend.
 
+mod after_hours;
 mod audit;
 mod chat;
 mod codec;
@@ -50,6 +53,7 @@ mod sql;
 mod sqlite;
 mod voice;
 
+pub use after_hours::AfterHoursStore;
 pub use audit::{AuditEntry, AuditFilter, AuditStore};
 pub use chat::ChatStore;
 pub use contacts::ContactStore;
@@ -79,8 +83,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The store traits, to bring every area's methods into scope at once.
 pub mod prelude {
     pub use crate::{
-        AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore, EmergencyLogStore,
-        EmergencyStore, JobStore, PolicyStore, RecordingStore, Store, VoiceStore,
+        AfterHoursStore, AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore,
+        EmergencyLogStore, EmergencyStore, JobStore, PolicyStore, RecordingStore, Store,
+        VoiceStore,
     };
 }
 
@@ -88,6 +93,7 @@ pub mod prelude {
 #[async_trait]
 pub trait Store:
     DirectoryStore
+    + AfterHoursStore
     + ContactStore
     + ChatStore
     + VoiceStore

@@ -53,6 +53,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../migrations/postgres/0020_identity_phone.sql"),
     ),
+    (
+        21,
+        include_str!("../migrations/postgres/0021_after_hours.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.
@@ -135,6 +139,9 @@ mod jobs {
         // Several servers may run job workers against one database.
         skip_locked = "FOR UPDATE SKIP LOCKED"
     );
+}
+mod after_hours {
+    crate::after_hours::after_hours_sql!(super::PostgresStore, sqlx::postgres::PgRow);
 }
 mod policy {
     crate::policy::policy_sql!(super::PostgresStore, sqlx::postgres::PgRow);

@@ -45,6 +45,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../migrations/sqlite/0020_identity_phone.sql"),
     ),
+    (
+        21,
+        include_str!("../migrations/sqlite/0021_after_hours.sql"),
+    ),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).
@@ -133,6 +137,9 @@ mod jobs {
         sqlx::sqlite::SqliteRow,
         skip_locked = ""
     );
+}
+mod after_hours {
+    crate::after_hours::after_hours_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 }
 mod policy {
     crate::policy::policy_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);

@@ -528,6 +528,7 @@ async fn story(store: Arc<dyn Store>) {
     voice_story(store.as_ref(), refunds.id).await;
     emergency_story(store.as_ref()).await;
     recordings_story(store.as_ref()).await;
+    after_hours_story(store.as_ref()).await;
     dashboards_story(store.as_ref()).await;
     emergency_log_story(store.as_ref(), agent.id).await;
 
@@ -1112,6 +1113,90 @@ async fn dashboards_story(store: &dyn Store) {
 
 /// Recordings: metadata with paused spans kept whole, per call in order, the oldest for
 /// retention, interrupted ones after a restart, and queues' `record_calls`.
+/// After-hours deflection: a channel's rule and a queue's, replaced in place, their actions
+/// and messages read back as written, a rule gone with its queue, and the transfer setting.
+async fn after_hours_story(store: &dyn Store) {
+    use switchboard_core::after_hours::{AfterHoursAction, AfterHoursMessage, DeflectionRule};
+    use switchboard_core::voice::PhoneNumber;
+    let backend = store.backend();
+    let day = queue(Channel::Voice, None, "Daytime", QueueKind::Leaf);
+    let night = queue(Channel::Voice, None, "Night line", QueueKind::Leaf);
+    store.create_queue(&day).await.unwrap();
+    store.create_queue(&night).await.unwrap();
+    let nodes = store.list_queues().await.unwrap();
+    let messages = vec![
+        AfterHoursMessage::new(None, "We are closed.").unwrap(),
+        AfterHoursMessage::new(Some(Language::parse("fr").unwrap()), "Nous sommes fermés.")
+            .unwrap(),
+    ];
+    let center = DeflectionRule::new(
+        None,
+        Channel::Voice,
+        true,
+        AfterHoursAction::Message,
+        messages.clone(),
+        &nodes,
+    )
+    .unwrap();
+    let to_night = DeflectionRule::new(
+        Some(day.id),
+        Channel::Voice,
+        true,
+        AfterHoursAction::Queue(night.id),
+        vec![],
+        &nodes,
+    )
+    .unwrap();
+    store.put_deflection_rule(&to_night).await.unwrap();
+    store.put_deflection_rule(&center).await.unwrap();
+    assert_eq!(
+        store.list_deflection_rules().await.unwrap(),
+        vec![center.clone(), to_night],
+        "{backend}"
+    );
+    // Replacing the queue's rule keeps one row per queue and channel.
+    let forward = DeflectionRule::new(
+        Some(day.id),
+        Channel::Voice,
+        false,
+        AfterHoursAction::Forward(PhoneNumber::parse("number", "+15550199").unwrap()),
+        messages,
+        &nodes,
+    )
+    .unwrap();
+    store.put_deflection_rule(&forward).await.unwrap();
+    assert_eq!(
+        store.list_deflection_rules().await.unwrap(),
+        vec![center.clone(), forward],
+        "{backend}"
+    );
+    // A rule goes with its queue.
+    store.delete_queue(day.id).await.unwrap();
+    assert_eq!(
+        store.list_deflection_rules().await.unwrap(),
+        vec![center],
+        "{backend}"
+    );
+    store
+        .delete_deflection_rule(None, Channel::Voice)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delete_deflection_rule(None, Channel::Voice).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.list_deflection_rules().await.unwrap().is_empty());
+    store.delete_queue(night.id).await.unwrap();
+    assert!(
+        !store.after_hours_transfers().await.unwrap(),
+        "{backend}: off until set"
+    );
+    store.set_after_hours_transfers(true).await.unwrap();
+    assert!(store.after_hours_transfers().await.unwrap(), "{backend}");
+    store.set_after_hours_transfers(false).await.unwrap();
+    assert!(!store.after_hours_transfers().await.unwrap(), "{backend}");
+}
+
 async fn recordings_story(store: &dyn Store) {
     use switchboard_core::voice::{Recording, RecordingStatus};
     use switchboard_core::{CallId, RecordingId};

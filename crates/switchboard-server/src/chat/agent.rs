@@ -383,6 +383,12 @@ async fn handle(
                         ))
                     }
                 };
+                if let TransferTarget::Queue(queue) = target {
+                    service
+                        .check_transfer(chat, queue)
+                        .await
+                        .map_err(|e| (e, None))?;
+                }
                 service
                     .contacts
                     .transfer(chat, target)

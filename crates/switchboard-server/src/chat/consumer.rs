@@ -277,6 +277,18 @@ async fn handle(
                     )
                     .await
                     .map_err(|e| (e, Some(client_id.clone())))?;
+                let chat = match chat {
+                    super::Started::Chat(chat) => chat,
+                    super::Started::Closed { queue, message } => {
+                        return Ok(vec![ServerEvent::QueueClosed {
+                            client_id,
+                            queue_id: queue.to_string(),
+                            message,
+                            offers: Vec::new(),
+                        }
+                        .to_json()]);
+                    }
+                };
                 let standing = match parse_chat_id(&chat.chat_id) {
                     Ok(id) => service.standing_frame(id).await,
                     Err(_) => None,

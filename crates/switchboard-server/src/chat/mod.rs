@@ -24,6 +24,7 @@ use protocol::{
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use switchboard_core::after_hours::Decision;
 use switchboard_core::chat::{
     anonymous_ticket_name, check_text, ChatMessage, ClientMessageId, PropertyValue,
     ReservedProperties, Sender,
@@ -50,6 +51,8 @@ pub enum ChatError {
     Forbidden,
     #[error("the chat has ended")]
     Ended,
+    #[error("{}", crate::http::after_hours::CLOSED_QUEUE)]
+    QueueClosed,
     #[error(transparent)]
     Contact(#[from] ContactError),
     #[error("the server could not complete the request")]
@@ -69,6 +72,7 @@ impl ChatError {
             ChatError::NotFound => "not_found",
             ChatError::Forbidden => "forbidden",
             ChatError::Ended => "chat_ended",
+            ChatError::QueueClosed => "queue_closed",
             ChatError::Contact(ContactError::UnknownQueue | ContactError::UnknownContact) => {
                 "not_found"
             }
@@ -148,8 +152,37 @@ impl AgentNames {
 
 /// The chat service: live connections, the message writers, and what it needs of the other
 /// services. Lives as long as the server.
+impl ChatService {
+    /// Refuses a transfer to a queue outside its hours that the agent may not see (AHD-6).
+    pub async fn check_transfer(&self, chat: ContactId, queue: QueueId) -> Result<(), ChatError> {
+        let Some(channel) = self.contacts.open_contact(chat).await.map(|c| c.channel) else {
+            return Ok(());
+        };
+        let now = self.wall_clock.now();
+        if crate::http::after_hours::may_transfer_to(self.store.as_ref(), channel, queue, now)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ChatError::QueueClosed)
+        }
+    }
+}
+
+/// What asking for a chat gave.
+pub enum Started {
+    Chat(ChatInfo),
+    /// The queue is closed and deflects chats: this is its after-hours message.
+    Closed {
+        queue: QueueId,
+        message: String,
+    },
+}
+
 pub struct ChatService {
     pub hub: Hub,
+    /// The clock business hours are read against (the system's; tests move it).
+    wall_clock: crate::config::WallClock,
     store: Arc<dyn Store>,
     /// Routing: chats are contacts.
     contacts: ContactService,
@@ -192,6 +225,7 @@ impl ChatService {
         contacts: ContactService,
         jobs: Jobs,
         names: Arc<AgentNames>,
+        wall_clock: crate::config::WallClock,
     ) -> Self {
         let count = if store.backend() == "postgres" { 4 } else { 1 };
         let writers = (0..count)
@@ -203,6 +237,7 @@ impl ChatService {
             .collect();
         Self {
             hub: Hub::default(),
+            wall_clock,
             store,
             contacts,
             jobs,
@@ -551,7 +586,9 @@ impl ChatService {
         }
     }
 
-    /// Starts a chat for a visitor, or answers with the one they already have open.
+    /// Starts a chat for a visitor, or answers with the one they already have open (even
+    /// if its queue has closed since: an accepted or waiting chat is kept). A queue outside
+    /// its hours that deflects chats starts none and answers `Started::Closed` (AHD-4).
     pub async fn start(
         &self,
         visitor: &Visitor,
@@ -559,11 +596,11 @@ impl ChatService {
         queue: &str,
         language: Option<&str>,
         properties: Option<&Map<String, Value>>,
-    ) -> Result<ChatInfo, ChatError> {
+    ) -> Result<Started, ChatError> {
         if let Some(open) = self.store.open_chats_of_visitor(visitor.id).await?.first() {
             let contact = self.store.get_contact(*open).await?;
             self.join(contact.id, conn);
-            return Ok(self.chat_info(&contact).await);
+            return Ok(Started::Chat(self.chat_info(&contact).await));
         }
         let queue =
             QueueId::parse(queue).map_err(|_| ChatError::Contact(ContactError::UnknownQueue))?;
@@ -578,6 +615,18 @@ impl ChatService {
             ));
         }
         let language = language.map(Language::parse).transpose()?;
+        let hours = crate::http::after_hours::load(self.store.as_ref()).await?;
+        if let Decision::Deflect(rule) = hours.decide(
+            queue,
+            node.channel,
+            language.as_ref(),
+            self.wall_clock.now(),
+        ) {
+            return Ok(Started::Closed {
+                queue,
+                message: rule.message_for(language.as_ref()).to_owned(),
+            });
+        }
         let mut reserved = ReservedProperties::default();
         if let Some(properties) = properties {
             reserved.apply(property_values(properties))?;
@@ -635,7 +684,7 @@ impl ChatService {
             }
         };
         crm::enqueue(&self.jobs, crm::Event::TicketCreated { ticket: ticket.id }).await;
-        Ok(self.chat_info(&contact).await)
+        Ok(Started::Chat(self.chat_info(&contact).await))
     }
 
     /// Sets reserved properties on a chat and shows them to its agent live (RDP-1, RDP-3).

@@ -302,6 +302,12 @@ pub struct Tones {
     pub call_repeat_seconds: Option<u32>,
 }
 
+/// Something a closed queue offers instead of a chat (AHD-3, AHD-4); none are built yet, the
+/// wire keeps the place: `{"kind": "email", …}` and `{"kind": "scheduled_call", …}` come next.
+#[derive(Serialize, Debug)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Offer {}
+
 /// Everything the server sends on either protocol.
 #[derive(Serialize, Debug)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -326,6 +332,18 @@ pub enum ServerEvent {
     ChatStarted {
         client_id: String,
         chat: ChatInfo,
+    },
+    /// The queue is outside its hours and deflects chats (AHD-4): no chat was started. The
+    /// widget shows `message` and what the queue `offers` instead.
+    QueueClosed {
+        client_id: String,
+        queue_id: String,
+        /// The after-hours message in the visitor's language (or the queue's default).
+        message: String,
+        /// What the consumer may do instead; empty for now. Each offer will be an object
+        /// named by its `kind` (`email`, `scheduled_call`) with that kind's fields, so
+        /// widgets ignore kinds they do not know.
+        offers: Vec<Offer>,
     },
     /// The message with this client id is stored; `seq` is its place in the chat.
     Ack {

@@ -3,6 +3,7 @@
 //! call the store or a service, map the result. A handler that changes the center's
 //! configuration announces it once, with `app.services.config.changed(area)`.
 
+pub mod after_hours;
 pub mod answers;
 pub mod apps;
 pub mod assets;
@@ -86,6 +87,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(directory::routes())
         .merge(setup::routes())
+        .merge(after_hours::routes())
         .merge(live::routes())
         .merge(dashboards::routes())
         .merge(apps::routes())

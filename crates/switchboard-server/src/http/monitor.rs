@@ -303,6 +303,7 @@ fn state_name(state: CallState) -> &'static str {
         CallState::TransferringOut => "transferring_out",
         CallState::Dialing => "dialing",
         CallState::Calling => "calling",
+        CallState::AfterHours => "after_hours",
     }
 }
 

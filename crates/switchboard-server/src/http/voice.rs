@@ -559,7 +559,7 @@ async fn list_registrations(
 /// of that queue is connected).
 fn audio_key(key: &str) -> ApiResult<String> {
     let bad = || {
-        ApiError::bad_request("invalid_field", "the key is menu:main, menu:<queue id>, optionally :<language>, hold:default, hold:<queue id> or whisper:<queue id>")
+        ApiError::bad_request("invalid_field", "the key is menu:main, menu:<queue id>, after-hours:main or after-hours:<queue id>, each optionally with :<language>, hold:default, hold:<queue id> or whisper:<queue id>")
     };
     let parts: Vec<&str> = key.split(':').collect();
     let queue = |text: &str| -> ApiResult<Option<QueueId>> {
@@ -575,6 +575,13 @@ fn audio_key(key: &str) -> ApiResult<String> {
             Ok(prompts::menu_key(queue(node)?, Some(&language)))
         }
         ["hold", queue_id] if *queue_id != "main" => Ok(prompts::hold_key(queue(queue_id)?)),
+        ["after-hours", node] if *node != "default" => {
+            Ok(prompts::after_hours_key(queue(node)?, None))
+        }
+        ["after-hours", node, language] if *node != "default" => {
+            let language = Language::parse(language).map_err(|_| bad())?;
+            Ok(prompts::after_hours_key(queue(node)?, Some(&language)))
+        }
         ["whisper", queue_id] => Ok(prompts::whisper_key(
             QueueId::parse(queue_id).map_err(|_| bad())?,
         )),
@@ -863,6 +870,10 @@ async fn transfer_call(
     };
     let call = CallId::parse(&id)?;
     may_control(&app, &current, call).await?;
+    if let TransferTo::Queue(queue) = &to {
+        // Outside its hours a queue takes transfers only as the center allows (AHD-6).
+        super::after_hours::check_target(&app, switchboard_core::Channel::Voice, *queue).await?;
+    }
     if let TransferTo::Number(number) = &to {
         // Class of service: toll fraud starts with a transfer to a number like this one.
         app.services

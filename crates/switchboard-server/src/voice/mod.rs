@@ -29,7 +29,6 @@ pub mod webrtc;
 use crate::app::AppState;
 use crate::chat::hub::Conn;
 use crate::chat::protocol::ServerEvent;
-use chrono::Utc;
 use media::{MediaPlane, Ports};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -197,7 +196,7 @@ impl VoiceService {
             trunk_calls_per_second: u32::try_from(voice.trunk_max_cps).unwrap_or(u32::MAX),
             ..EngineConfig::new(advertised, ip, crate::secret::random_token(32), seed)
         };
-        let engine = Engine::new(Instant::now(), Utc::now(), config);
+        let engine = Engine::new(Instant::now(), app.config.wall_clock.now(), config);
         let (media_tx, media_events) = mpsc::unbounded_channel();
         let room = RoomConfig {
             media_timeout: Duration::from_secs(voice.media_timeout_seconds),
@@ -869,6 +868,7 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
         }
     }
     let unrecorded_queues = store.unrecorded_queues().await?.into_iter().collect();
+    let after_hours = Arc::new(crate::http::after_hours::load(store.as_ref()).await?);
     Ok(Directory {
         trunks,
         dids,
@@ -878,6 +878,7 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
         whisper: whisper.center,
         queue_whispers: whisper.queues,
         unrecorded_queues,
+        after_hours,
     })
 }
 

@@ -1,6 +1,7 @@
 //! What callers hear: menu prompts (an uploaded recording for the menu and language, else
 //! text-to-speech of the choices), position announcements, and hold music (uploaded for the
-//! queue or the center, else the built-in pattern); and what agents hear: the whisper (spoken,
+//! queue or the center, else the built-in pattern), and closed queues' after-hours messages
+//! (uploaded per queue or for the IVR and per language, else the rule's text spoken); and what agents hear: the whisper (spoken,
 //! or the queue's uploaded recording), the countdown, and ringback on their own calls.
 
 use super::audio::{self, Samples, Speech};
@@ -23,6 +24,16 @@ pub fn menu_key(node: Option<QueueId>, language: Option<&Language>) -> String {
 /// The key of a queue's uploaded whisper recording.
 pub fn whisper_key(queue: QueueId) -> String {
     format!("whisper:{queue}")
+}
+
+/// The key of an uploaded after-hours message: `after-hours:<queue or main>[:<language>]`
+/// (`main` is the IVR's, for every queue without its own).
+pub fn after_hours_key(queue: Option<QueueId>, language: Option<&Language>) -> String {
+    let node = queue.map_or_else(|| "main".to_owned(), |q| q.to_string());
+    match language {
+        Some(language) => format!("after-hours:{node}:{}", language.as_str()),
+        None => format!("after-hours:{node}"),
+    }
 }
 
 pub fn hold_key(queue: Option<QueueId>) -> String {
@@ -142,6 +153,27 @@ impl Prompts {
                 None => self.speech.say_at(&fallback, 1, speed).await,
             },
             Sound::Ringback => self.ringback.clone(),
+            Sound::AfterHours {
+                queue,
+                language,
+                text,
+            } => {
+                // The queue's recording in the caller's language, then for any language, then
+                // the IVR's the same way; else the rule's text spoken.
+                for node in [Some(queue), None] {
+                    if let Some(language) = &language {
+                        if let Some(found) =
+                            self.upload(&after_hours_key(node, Some(language))).await
+                        {
+                            return found;
+                        }
+                    }
+                    if let Some(found) = self.upload(&after_hours_key(node, None)).await {
+                        return found;
+                    }
+                }
+                self.speech.say(&text, 1).await
+            }
         }
     }
 

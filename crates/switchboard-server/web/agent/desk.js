@@ -138,17 +138,34 @@ class AgentDesk extends HTMLElement {
     this.root.replaceChildren(element('style', {}, STYLE), form);
   }
 
-  async start() {
+  // The leaf queues a contact of `channel` may be transferred to now (AHD-6: outside their
+  // hours only as the center allows), with their paths from the menu tree.
+  async transferTargets(channel) {
+    const [targets, queues] = await Promise.all([
+      api('GET', `/api/v1/transfer-targets?channel=${channel}`),
+      api('GET', `/api/v1/queues?channel=${channel}`),
+    ]);
+    const paths = new Map(queues.map((q) => [q.id, q.path]));
+    return targets.map((t) => ({ id: t.queue_id, path: (paths.get(t.queue_id) || t.name) + (t.open ? '' : ' (after hours)') }));
+  }
+
+  // Reads both transfer menus again: on start, and whenever a chat or call arrives, since
+  // queues open and close with the hours.
+  async refreshTransferTargets() {
     try {
-      this.queues = (await api('GET', '/api/v1/queues?channel=web')).filter((q) => q.kind === 'leaf');
+      this.queues = await this.transferTargets('web');
     } catch {
       this.queues = [];
     }
     try {
-      this.phone.setQueues((await api('GET', '/api/v1/queues?channel=voice')).filter((q) => q.kind === 'leaf'));
+      this.phone.setQueues(await this.transferTargets('voice'));
     } catch {
       this.phone.setQueues([]);
     }
+  }
+
+  async start() {
+    await this.refreshTransferTargets();
     try {
       this.customStatuses = (await api('GET', '/api/v1/custom-statuses')).map((s) => `custom:${s.name}`);
     } catch {
@@ -189,6 +206,7 @@ class AgentDesk extends HTMLElement {
   onEvent(event) {
     // The phone's own frames, and errors about its calls (their `ref` is a leg id).
     if (PHONE_FRAMES.has(event.type) || (event.type === 'error' && event.ref && this.phone.calls.has(event.ref))) {
+      if (event.type === 'call_ring') this.refreshTransferTargets();
       this.phone.onFrame(event);
       return;
     }
@@ -208,6 +226,7 @@ class AgentDesk extends HTMLElement {
         this.ring();
         break;
       case 'chat_assigned':
+        this.refreshTransferTargets().then(() => this.render());
         this.chatState(event.chat);
         this.send({ type: 'history', chat_id: event.chat.chat_id, after_seq: 0 });
         if (!this.selected) this.selected = event.chat.chat_id;

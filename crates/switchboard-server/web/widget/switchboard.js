@@ -82,6 +82,7 @@ class SwitchboardChat extends HTMLElement {
     this.backoff = 500;
     this.visitor = load('visitor', null);
     this.chat = null;              // { chat_id, status, issue, agent_name }
+    this.closed = null;            // { queue_id, message, offers } when the queue asked for is closed
     this.standing = null;          // { position, estimated_wait_seconds } while the chat waits
     this.messages = new Map();     // message id -> message, from the server
     this.outbox = load('outbox', []); // [{ client_id, chat_id, text, attachment_id }]
@@ -185,7 +186,14 @@ class SwitchboardChat extends HTMLElement {
           this.render();
         }
         break;
+      case 'queue_closed':
+        // The queue is outside its hours and deflects chats: show its message (and, once the
+        // server sends them, its offers) instead of a chat.
+        this.closed = { queue_id: event.queue_id, message: event.message, offers: event.offers || [] };
+        this.render();
+        break;
       case 'chat_started':
+        this.closed = null;
         this.chat = event.chat;
         this.messages.clear();
         this.send({ type: 'resume', chat_id: this.chat.chat_id, after_seq: 0 });
@@ -383,7 +391,11 @@ class SwitchboardChat extends HTMLElement {
     const ended = this.chat && (this.chat.status === 'ended' || this.chat.status === 'abandoned');
     const standing = ended ? '' : this.standingText();
     if (standing) panel.insertBefore(element('div', { class: 'standing', 'data-testid': 'queue-position' }, standing), body);
-    if (!this.chat) {
+    if (!this.chat && this.closed) {
+      body.append(element('div', { class: 'closed', 'data-testid': 'queue-closed' },
+        element('p', { 'data-testid': 'after-hours-message' }, this.closed.message),
+        element('button', { class: 'secondary', 'data-testid': 'closed-back', onclick: () => { this.closed = null; this.render(); } }, 'Back')));
+    } else if (!this.chat) {
       const menu = element('div', { class: 'menu', 'data-testid': 'menu' });
       const add = (nodes, depth) => {
         for (const node of nodes) {
