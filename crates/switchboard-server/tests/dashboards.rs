@@ -46,7 +46,10 @@ async fn dashboards_answer_those_who_watch_and_refuse_the_rest() {
             "{backend:?}: {today}"
         );
         assert_eq!(today["threshold_seconds"], 20);
-        assert_eq!(today["time_zone"], "America/New_York", "hours are labelled in the center's zone");
+        assert_eq!(
+            today["time_zone"], "America/New_York",
+            "hours are labelled in the center's zone"
+        );
         let range = "from=2026-06-01T00:00:00Z&to=2026-06-02T00:00:00Z";
         let day = admin
             .get(&format!(
