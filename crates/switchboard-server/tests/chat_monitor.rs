@@ -253,6 +253,11 @@ async fn round(
     let (ack, before) = consumer.socket.until(|e| e["type"] == "ack").await;
     to_consumer.extend(before);
     to_consumer.push(ack);
+    // The consumer's message reaches the agent before the agent answers, so both rounds see
+    // the same order whatever the timing.
+    let (message, before) = desk.until(|e| e["type"] == "message").await;
+    to_desk.extend(before);
+    to_desk.push(message);
     desk.send(json!({"type": "message", "chat_id": chat, "client_id": format!("a{n}"), "text": "It left today."}))
         .await;
     let (ack, before) = desk.until(|e| e["type"] == "ack").await;
