@@ -495,18 +495,37 @@ async fn a_queue_says_whether_its_calls_are_recorded() {
 }
 
 /// REC-4: the retention job deletes a recording of eight days ago, files and row, and keeps
-/// one of six days ago; its clock is the worker's.
+/// one of six days ago; its clock is the worker's, which the test drives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recordings_older_than_seven_days_are_deleted() {
+    use chrono::DurationRound;
     for backend in crate::backends() {
-        let server = Server::start(backend).await;
-        let store = &server.app.services.store;
-        let now = chrono::Utc::now();
+        // Started, not launched: no job worker of its own races the test's runs, and nothing is
+        // scheduled from the real clock. The test's clock is in the middle of an hour, so "the
+        // next run, on the hour" is never a moment away.
+        let data_dir =
+            std::env::temp_dir().join(format!("switchboard-retention-{}", uuid::Uuid::new_v4()));
+        let mut config = switchboard::Config::for_data_dir(&data_dir);
+        let mut _database = None;
+        if let crate::Backend::Postgres = backend {
+            let (url, database) = crate::support::postgres_database().await;
+            config.database_url = url;
+            _database = Some(database);
+        }
+        let app = switchboard::App::start(config)
+            .await
+            .expect("server starts");
+        let store = &app.services.store;
+        let hour = chrono::Duration::hours(1);
+        let now = chrono::Utc::now().duration_trunc(hour).unwrap() + chrono::Duration::minutes(30);
+        switchboard::recordings::Retention::schedule_next(&app.services.jobs, now)
+            .await
+            .unwrap();
         let mut kept = Vec::new();
         for days in [8, 6] {
             let id = switchboard_core::RecordingId::from_uuid(uuid::Uuid::now_v7());
             let key = switchboard::recordings::blob_key(id);
-            let mut writer = server.app.recordings.create_writer(&key).unwrap();
+            let mut writer = app.recordings.create_writer(&key).unwrap();
             std::io::Write::write_all(&mut writer, b"RIFF....WAVE").unwrap();
             writer.finish().unwrap();
             let started_at = now - chrono::Duration::days(days);
@@ -527,44 +546,28 @@ async fn recordings_older_than_seven_days_are_deleted() {
                 .unwrap();
             kept.push((id, key));
         }
-        // The hourly run the server scheduled at start, run by the worker an hour later.
-        let ran = server
-            .app
-            .jobs
-            .run_due(now + chrono::Duration::minutes(61))
-            .await;
-        assert_eq!(ran, 1, "{backend:?}");
+        // The run on the next hour, half an hour on.
+        let minutes = chrono::Duration::minutes;
+        assert_eq!(app.jobs.run_due(now + minutes(29)).await, 0, "{backend:?}");
+        assert_eq!(app.jobs.run_due(now + minutes(31)).await, 1, "{backend:?}");
         let (old, young) = (&kept[0], &kept[1]);
         assert!(matches!(
             store.get_recording(old.0).await,
             Err(switchboard_store::StoreError::NotFound(_))
         ));
         assert!(matches!(
-            server.app.recordings.get(&old.1).await,
+            app.recordings.get(&old.1).await,
             Err(switchboard::blobs::BlobError::NotFound)
         ));
         assert_eq!(
             store.get_recording(young.0).await.unwrap().paused,
             vec![(1000, 2000)]
         );
-        assert!(server.app.recordings.get(&young.1).await.is_ok());
-        // The run scheduled the next one, an hour on; nothing else is due yet.
-        assert_eq!(
-            server
-                .app
-                .jobs
-                .run_due(now + chrono::Duration::minutes(62))
-                .await,
-            0
-        );
-        assert_eq!(
-            server
-                .app
-                .jobs
-                .run_due(now + chrono::Duration::minutes(125))
-                .await,
-            1
-        );
+        assert!(app.recordings.get(&young.1).await.is_ok());
+        // The run scheduled the next one, on the following hour; nothing else is due before.
+        assert_eq!(app.jobs.run_due(now + minutes(89)).await, 0);
+        assert_eq!(app.jobs.run_due(now + minutes(91)).await, 1);
         assert!(store.get_recording(young.0).await.is_ok());
+        let _ = std::fs::remove_dir_all(&data_dir);
     }
 }
