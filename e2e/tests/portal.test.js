@@ -258,8 +258,11 @@ test('an admin builds a center in the portal and a supervisor watches a chat liv
   await dashboards.locator('select[name=id]').selectOption({ label: 'Orders > Returns' });
   await dashboards.locator('button[type=submit]').click();
   await dashboards.locator('[data-testid=dashboard-zone]', { hasText: 'Hours in America/New_York' }).waitFor();
-  const offered = dashboards.locator('dt', { hasText: /^Offered$/ }).locator('xpath=following-sibling::dd[1]');
-  await admin.waitForFunction((el) => Number(el.textContent) >= 2, await offered.elementHandle());
+  // The figures list starts with Offered.
+  await dashboards.locator('dl dt').first().filter({ hasText: 'Offered' }).waitFor();
+  const offered = dashboards.locator('dl dd').first();
+  for (let tries = 0; tries < 100 && !(Number(await offered.textContent()) >= 2); tries += 1) await admin.waitForTimeout(100);
+  assert.ok(Number(await offered.textContent()) >= 2, `offered: ${await offered.textContent()}`);
   const ticks = await dashboards.locator('svg[aria-label="Contacts per hour"] text.tick').allTextContents();
   assert.equal(ticks[0], '00', ticks.join(' '));
   assert.ok(ticks.length >= 23 && ticks.every((t) => /^([01]\d|2[0-3])$/.test(t)), ticks.join(' '));
