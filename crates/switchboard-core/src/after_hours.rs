@@ -8,12 +8,12 @@
 //! center-wide rule (for calls, the IVR's). A closed queue without an enabled rule routes as
 //! in hours: the contact waits for an agent.
 //!
-//! Cost: `AfterHours::new` indexes the schedules by queue, so a decision looks only at the
-//! queue's own entries and the entries that name no queue, then evaluates one schedule
+//! Cost: `HoursSet` indexes the schedules by queue, so a decision looks only at the queue's
+//! own entries and the entries that name no queue, then evaluates one schedule
 //! (`Schedule::is_open`: the closures, the holidays, then the day's periods). Nothing on the
 //! decision's path allocates (see `benches/after_hours.rs`).
 
-use crate::hours::{HoursScope, Schedule};
+use crate::hours::{HoursScope, HoursSet, Schedule};
 use crate::ids::QueueId;
 use crate::queue::{Channel, QueueKind, QueueNode};
 use crate::text::{Language, TextError};
@@ -211,14 +211,10 @@ impl Decision<'_> {
     }
 }
 
-/// The schedules and deflection rules, indexed for deciding (built whenever either changes).
+/// The schedules and deflection rules, for deciding (built whenever either changes).
 #[derive(Clone, Debug, Default)]
 pub struct AfterHours {
-    schedules: Vec<(HoursScope, Schedule)>,
-    /// Entries naming a queue, by queue.
-    by_queue: HashMap<QueueId, Vec<usize>>,
-    /// Entries naming no queue (the global schedule, and channel or language overrides).
-    unscoped: Vec<usize>,
+    hours: HoursSet,
     rules: HashMap<(Option<QueueId>, Channel), DeflectionRule>,
 }
 
@@ -226,49 +222,14 @@ impl AfterHours {
     /// `schedules` as `HoursSet` takes them; at most one rule per queue (or center) and
     /// channel is kept, the last given.
     pub fn new(schedules: Vec<(HoursScope, Schedule)>, rules: Vec<DeflectionRule>) -> Self {
-        let mut by_queue: HashMap<QueueId, Vec<usize>> = HashMap::new();
-        let mut unscoped = Vec::new();
-        for (index, (scope, _)) in schedules.iter().enumerate() {
-            match scope.queue {
-                Some(queue) => by_queue.entry(queue).or_default().push(index),
-                None => unscoped.push(index),
-            }
-        }
         let rules = rules
             .into_iter()
             .map(|r| ((r.queue, r.channel), r))
             .collect();
         AfterHours {
-            schedules,
-            by_queue,
-            unscoped,
+            hours: HoursSet::new(schedules),
             rules,
         }
-    }
-
-    /// The schedule that decides for a contact (the most specific match; on a tie, the
-    /// last given, as `HoursSet::entry_for`).
-    pub fn schedule_for(
-        &self,
-        queue: QueueId,
-        channel: Channel,
-        language: Option<&Language>,
-    ) -> Option<&Schedule> {
-        let own = self.by_queue.get(&queue).map_or(&[][..], Vec::as_slice);
-        let mut best: Option<(u8, usize)> = None;
-        for &index in own.iter().chain(self.unscoped.iter()) {
-            let scope = &self.schedules[index].0;
-            let matches = scope.channel.is_none_or(|c| c == channel)
-                && scope.language.as_ref().is_none_or(|l| Some(l) == language);
-            if !matches {
-                continue;
-            }
-            let weight = scope.specificity();
-            if best.is_none_or(|(w, i)| weight > w || (weight == w && index > i)) {
-                best = Some((weight, index));
-            }
-        }
-        best.map(|(_, index)| &self.schedules[index].1)
     }
 
     /// Whether the queue is open for this contact at `now` (no schedule: always open).
@@ -279,8 +240,7 @@ impl AfterHours {
         language: Option<&Language>,
         now: DateTime<Utc>,
     ) -> bool {
-        self.schedule_for(queue, channel, language)
-            .is_none_or(|s| s.is_open(now))
+        self.hours.is_open(queue, channel, language, now)
     }
 
     /// The deflection rule that applies to the queue: its own, else its channel's.

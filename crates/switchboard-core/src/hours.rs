@@ -15,6 +15,7 @@ use chrono::{
     Timelike, Utc, Weekday,
 };
 use chrono_tz::Tz;
+use std::collections::HashMap;
 use std::fmt;
 
 /// Limits that keep one schedule small enough to evaluate quickly.
@@ -449,30 +450,57 @@ impl HoursScope {
 }
 
 /// The global schedule and its overrides; the most specific match applies (AHD-1).
+///
+/// The entries are indexed by queue, so a lookup looks only at the queue's own entries and
+/// the entries that name no queue (the hours decision runs on every contact's arrival).
 #[derive(Clone, Debug, Default)]
 pub struct HoursSet {
     entries: Vec<(HoursScope, Schedule)>,
+    /// Entries naming a queue, by queue.
+    by_queue: HashMap<QueueId, Vec<usize>>,
+    /// Entries naming no queue (the global schedule, and channel or language overrides).
+    unscoped: Vec<usize>,
 }
 
 impl HoursSet {
     pub fn new(entries: Vec<(HoursScope, Schedule)>) -> Self {
-        Self { entries }
+        let mut by_queue: HashMap<QueueId, Vec<usize>> = HashMap::new();
+        let mut unscoped = Vec::new();
+        for (index, (scope, _)) in entries.iter().enumerate() {
+            match scope.queue {
+                Some(queue) => by_queue.entry(queue).or_default().push(index),
+                None => unscoped.push(index),
+            }
+        }
+        Self {
+            entries,
+            by_queue,
+            unscoped,
+        }
     }
 
     /// Which entry (by position, in the order given to `new`) decides for a contact in this
-    /// queue, channel and language; `None` when no schedule applies.
+    /// queue, channel and language: the most specific match, on a tie the last given; `None`
+    /// when no schedule applies.
     pub fn entry_for(
         &self,
         queue: QueueId,
         channel: Channel,
         language: Option<&Language>,
     ) -> Option<usize> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(_, (scope, _))| scope.matches(queue, channel, language))
-            .max_by_key(|(_, (scope, _))| scope.specificity())
-            .map(|(index, _)| index)
+        let own = self.by_queue.get(&queue).map_or(&[][..], Vec::as_slice);
+        let mut best: Option<(u8, usize)> = None;
+        for &index in own.iter().chain(&self.unscoped) {
+            let scope = &self.entries[index].0;
+            if !scope.matches(queue, channel, language) {
+                continue;
+            }
+            let weight = scope.specificity();
+            if best.is_none_or(|(w, i)| weight > w || (weight == w && index > i)) {
+                best = Some((weight, index));
+            }
+        }
+        best.map(|(_, index)| index)
     }
 
     /// The schedule for a contact in this queue, channel and language; `None` when no
