@@ -16,6 +16,7 @@ pub mod emergency;
 pub mod hours;
 pub mod ids;
 pub mod jobs;
+pub mod offer;
 pub mod permission;
 pub mod presence;
 pub mod queue;

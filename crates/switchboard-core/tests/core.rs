@@ -10,6 +10,7 @@ mod dialing;
 mod emergency;
 mod hours;
 mod notice;
+mod offer;
 mod permissions;
 mod presence;
 mod queues;

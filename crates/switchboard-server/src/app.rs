@@ -162,7 +162,9 @@ impl App {
                 .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?,
         );
         let mailer = Arc::new(crate::mail::Mailer::new(&config.mail, &config.data_dir)?);
-        let emergency_mail = crate::mail::EmergencyMailer::new(store.clone(), mailer);
+        let emergency_mail = crate::mail::EmergencyMailer::new(store.clone(), mailer.clone());
+        let offer_mail =
+            crate::offers::OfferMailer::new(store.clone(), mailer, services.jobs.clone());
         let jobs = Arc::new(
             JobWorker::new(&services.jobs)
                 .register(
@@ -171,7 +173,8 @@ impl App {
                 )
                 .register(JobKind::RecordingRetention, Arc::new(retention))
                 .register(JobKind::EmergencyMail, Arc::new(emergency_mail))
-                .register(JobKind::RecordingUpload, Arc::new(uploader)),
+                .register(JobKind::RecordingUpload, Arc::new(uploader))
+                .register(JobKind::OfferEmail, Arc::new(offer_mail)),
         );
         let security = config.security.clone();
         Ok(Arc::new(App {

@@ -108,10 +108,16 @@ impl Event {
 pub async fn enqueue(jobs: &Jobs, event: Event) {
     let payload = serde_json::to_string(&event.payload()).unwrap_or_default();
     let now = Utc::now();
-    let stored = match &event {
-        // A call's end is announced as often as its record changes after it: one job.
-        Event::CallEnded { call } => {
-            let id = uuid::Builder::from_custom_bytes(*call.uuid().as_bytes()).into_uuid();
+    // A call's end is announced as often as its record changes after it, and a ticket may be
+    // made again by a job that runs twice: one job each, named after the call or ticket.
+    let once = match &event {
+        Event::CallEnded { call } => Some(call.uuid()),
+        Event::TicketCreated { ticket } => Some(ticket.uuid()),
+        _ => None,
+    };
+    let stored = match once {
+        Some(source) => {
+            let id = uuid::Builder::from_custom_bytes(*source.as_bytes()).into_uuid();
             jobs.enqueue_once(
                 JobId::from_uuid(id),
                 JobKind::CrmDelivery,
@@ -122,7 +128,7 @@ pub async fn enqueue(jobs: &Jobs, event: Event) {
             .await
             .map(|_| ())
         }
-        _ => {
+        None => {
             let id = JobId::from_uuid(Uuid::now_v7());
             jobs.enqueue(id, JobKind::CrmDelivery, payload, now).await
         }

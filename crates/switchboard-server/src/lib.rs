@@ -15,6 +15,7 @@ pub mod emergency;
 pub mod http;
 pub mod identity;
 pub mod mail;
+pub mod offers;
 pub mod recordings;
 pub mod secret;
 pub mod tones;

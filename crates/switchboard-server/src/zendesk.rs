@@ -812,13 +812,18 @@ impl ZendeskCrm {
                     Some(channel) => (format!("{channel} chat"), "chat"),
                     None => ("chat".to_owned(), "chat"),
                 };
+                let description = match (&ticket.call, &ticket.contact, &ticket.transcript) {
+                    // A message left for the help center (AHD-4) is its own description.
+                    (None, None, Some(text)) => format!("{text}\n(Switchboard ticket {ours}.)"),
+                    _ => format!(
+                        "A {kind} with {} in {subject}, started {} (Switchboard ticket {ours}).",
+                        ticket.name,
+                        ticket.created_at.format("%Y-%m-%d %H:%M UTC"),
+                    ),
+                };
                 zendesk
                     .create_ticket(&NewTicket {
-                        description: format!(
-                            "A {kind} with {} in {subject}, started {} (Switchboard ticket {ours}).",
-                            ticket.name,
-                            ticket.created_at.format("%Y-%m-%d %H:%M UTC"),
-                        ),
+                        description,
                         subject,
                         requester_id,
                         tags: vec!["switchboard".into(), tag.into()],

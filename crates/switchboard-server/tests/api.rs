@@ -14,6 +14,7 @@ mod emergency_calls;
 mod emergency_notice;
 mod limits;
 mod monitor;
+mod offers;
 mod openapi;
 mod phone;
 mod presence;

@@ -60,6 +60,10 @@ pub struct Standing {
     /// The estimated wait from now (see `switchboard_core::wait`); `None` without a recent
     /// pace.
     pub estimate: Option<chrono::Duration>,
+    /// When the contact arrived (kept through a return to its queue, so it keeps its place).
+    pub waiting_since: DateTime<Utc>,
+    /// The leaf queue it waits in.
+    pub queue: QueueId,
 }
 
 /// A request to put a contact in a queue.
@@ -366,7 +370,15 @@ impl ContactService {
                     .filter(|_| contact.status == ContactStatus::Queued)?;
                 let position = state.engine.position(id)? + 1;
                 let estimate = state.pace.estimate(queue, position, now);
-                Some((id, Standing { position, estimate }))
+                Some((
+                    id,
+                    Standing {
+                        position,
+                        estimate,
+                        waiting_since: contact.created_at,
+                        queue,
+                    },
+                ))
             })
             .collect()
     }

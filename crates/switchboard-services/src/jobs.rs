@@ -58,6 +58,9 @@ pub enum JobKind {
     /// Sends one part of a call's recording to the CRM (REC-1, REC-6); the payload names the
     /// recording and the part. Each part is a job of its own, retried on its own.
     RecordingUpload,
+    /// Delivers a message a consumer left instead of chatting or waiting (AHD-4): mailed to the
+    /// help-center address, or made a CRM ticket; the payload is the whole request.
+    OfferEmail,
 }
 
 /// How long a recording upload keeps trying: it must reach the CRM before the seven-day
@@ -65,11 +68,12 @@ pub enum JobKind {
 pub const UPLOAD_MAX_AGE_DAYS: i64 = 6;
 
 impl JobKind {
-    pub const ALL: [JobKind; 4] = [
+    pub const ALL: [JobKind; 5] = [
         JobKind::CrmDelivery,
         JobKind::RecordingRetention,
         JobKind::EmergencyMail,
         JobKind::RecordingUpload,
+        JobKind::OfferEmail,
     ];
 
     /// How jobs of this kind are retried.
@@ -93,6 +97,7 @@ impl JobKind {
             JobKind::RecordingRetention => "recording_retention",
             JobKind::EmergencyMail => "emergency_mail",
             JobKind::RecordingUpload => "recording_upload",
+            JobKind::OfferEmail => "offer_email",
         }
     }
 

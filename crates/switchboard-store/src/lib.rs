@@ -18,6 +18,8 @@
 //! - `JobStore` (`jobs.rs`): background jobs (rows claimed with a lease).
 //! - `AfterHoursStore` (`after_hours.rs`): after-hours deflection rules per channel and queue,
 //!   and whether agents may transfer to queues outside their hours.
+//! - `OfferStore` (`offers.rs`): what consumers are offered instead of chatting or waiting
+//!   (the help-center address, the wait offer).
 //! - `PolicyStore` (`policy.rs`): dialling policies (class of service) per center, role, team.
 //! - `AuditStore` (`audit.rs`): the audit log, append-only.
 //! - `RecordingStore` (`recordings.rs`): call recordings' metadata, queues' recording setting,
@@ -44,6 +46,7 @@ mod emergency;
 mod emergency_log;
 mod error;
 mod jobs;
+mod offers;
 mod policy;
 mod postgres;
 mod recordings;
@@ -63,6 +66,7 @@ pub use emergency::EmergencyStore;
 pub use emergency_log::{EmergencyCall, EmergencyFilter, EmergencyLogStore};
 pub use error::StoreError;
 pub use jobs::{JobFilter, JobStore};
+pub use offers::OfferStore;
 pub use policy::{PolicyScope, PolicyStore};
 pub use postgres::PostgresStore;
 pub use recordings::RecordingStore;
@@ -84,8 +88,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub mod prelude {
     pub use crate::{
         AfterHoursStore, AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore,
-        EmergencyLogStore, EmergencyStore, JobStore, PolicyStore, RecordingStore, Store,
-        VoiceStore,
+        EmergencyLogStore, EmergencyStore, JobStore, OfferStore, PolicyStore, RecordingStore,
+        Store, VoiceStore,
     };
 }
 
@@ -104,6 +108,7 @@ pub trait Store:
     + DashboardStore
     + EmergencyStore
     + EmergencyLogStore
+    + OfferStore
     + Send
     + Sync
     + 'static

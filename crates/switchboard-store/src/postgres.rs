@@ -57,6 +57,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/postgres/0021_after_hours.sql"),
     ),
+    (25, include_str!("../migrations/postgres/0025_offers.sql")),
 ];
 
 /// A PostgreSQL database.
@@ -140,6 +141,10 @@ mod jobs {
         skip_locked = "FOR UPDATE SKIP LOCKED"
     );
 }
+mod offers {
+    crate::offers::offers_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+
 mod after_hours {
     crate::after_hours::after_hours_sql!(super::PostgresStore, sqlx::postgres::PgRow);
 }

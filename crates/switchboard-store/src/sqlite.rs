@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/sqlite/0021_after_hours.sql"),
     ),
+    (25, include_str!("../migrations/sqlite/0025_offers.sql")),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).
@@ -138,6 +139,10 @@ mod jobs {
         skip_locked = ""
     );
 }
+mod offers {
+    crate::offers::offers_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+
 mod after_hours {
     crate::after_hours::after_hours_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 }

@@ -529,6 +529,7 @@ async fn story(store: Arc<dyn Store>) {
     emergency_story(store.as_ref()).await;
     recordings_story(store.as_ref()).await;
     after_hours_story(store.as_ref()).await;
+    offers_story(store.as_ref()).await;
     dashboards_story(store.as_ref()).await;
     emergency_log_story(store.as_ref(), agent.id).await;
 
@@ -1195,6 +1196,32 @@ async fn after_hours_story(store: &dyn Store) {
     assert!(store.after_hours_transfers().await.unwrap(), "{backend}");
     store.set_after_hours_transfers(false).await.unwrap();
     assert!(!store.after_hours_transfers().await.unwrap(), "{backend}");
+}
+
+async fn offers_story(store: &dyn Store) {
+    use switchboard_core::offer::OfferSettings;
+    let backend = store.backend();
+    assert_eq!(
+        store.offer_settings().await.unwrap(),
+        OfferSettings::default(),
+        "{backend}: nothing is offered until set"
+    );
+    let set = OfferSettings::new(Some("help@example.com"), Some(300)).unwrap();
+    store.set_offer_settings(&set).await.unwrap();
+    assert_eq!(store.offer_settings().await.unwrap(), set, "{backend}");
+    // The other center settings are untouched by the offers', and theirs by a center edit.
+    let center = store.center_settings().await.unwrap();
+    store.update_center_settings(&center).await.unwrap();
+    assert_eq!(store.offer_settings().await.unwrap(), set, "{backend}");
+    store
+        .set_offer_settings(&OfferSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.offer_settings().await.unwrap(),
+        OfferSettings::default(),
+        "{backend}"
+    );
 }
 
 async fn recordings_story(store: &dyn Store) {

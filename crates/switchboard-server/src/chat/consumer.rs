@@ -279,19 +279,23 @@ async fn handle(
                     .map_err(|e| (e, Some(client_id.clone())))?;
                 let chat = match chat {
                     super::Started::Chat(chat) => chat,
-                    super::Started::Closed { queue, message } => {
+                    super::Started::Closed {
+                        queue,
+                        message,
+                        offers,
+                    } => {
                         return Ok(vec![ServerEvent::QueueClosed {
                             client_id,
                             queue_id: queue.to_string(),
                             message,
-                            offers: Vec::new(),
+                            offers,
                         }
                         .to_json()]);
                     }
                 };
                 let standing = match parse_chat_id(&chat.chat_id) {
                     Ok(id) => service.standing_frame(id).await,
-                    Err(_) => None,
+                    Err(_) => Vec::new(),
                 };
                 let mut frames = vec![ServerEvent::ChatStarted { client_id, chat }.to_json()];
                 frames.extend(standing);
@@ -411,6 +415,34 @@ async fn handle(
                 Ok(vec![ServerEvent::Properties {
                     chat_id,
                     properties: flags,
+                }
+                .to_json()])
+            }
+            ConsumerCommand::LeaveMessage {
+                client_id,
+                queue_id,
+                chat_id,
+                email,
+                name,
+                text,
+            } => {
+                let delivery = service
+                    .leave_message(
+                        &session.visitor,
+                        super::offers::LeaveMessage {
+                            client_id: &client_id,
+                            queue: &queue_id,
+                            chat: chat_id.as_deref(),
+                            email: &email,
+                            name: name.as_deref(),
+                            text: &text,
+                        },
+                    )
+                    .await
+                    .map_err(|e| (e, Some(client_id.clone())))?;
+                Ok(vec![ServerEvent::MessageLeft {
+                    client_id,
+                    delivery,
                 }
                 .to_json()])
             }

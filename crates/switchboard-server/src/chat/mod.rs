@@ -11,6 +11,7 @@ pub mod agent;
 pub mod connection;
 pub mod consumer;
 pub mod hub;
+pub mod offers;
 pub mod protocol;
 pub mod watch;
 
@@ -176,6 +177,8 @@ pub enum Started {
     Closed {
         queue: QueueId,
         message: String,
+        /// What the queue offers instead (AHD-4).
+        offers: Vec<protocol::Offer>,
     },
 }
 
@@ -198,6 +201,8 @@ pub struct ChatService {
     shown_standings: Mutex<HashMap<ContactId, (usize, Option<u64>)>>,
     /// Wakes the standings refresher early: routing moved a chat, so positions may have moved.
     standings_moved: tokio::sync::Notify,
+    /// The waiting chats already offered to leave a message instead (sent once each).
+    wait_offered: Mutex<std::collections::HashSet<ContactId>>,
 }
 
 /// How often waiting consumers' standings are looked at besides when routing moves a chat
@@ -246,6 +251,7 @@ impl ChatService {
             attendance: Default::default(),
             shown_standings: Mutex::default(),
             standings_moved: tokio::sync::Notify::new(),
+            wait_offered: Mutex::default(),
         }
     }
 
@@ -256,15 +262,31 @@ impl ChatService {
         self.attendance.chat_joined(chat, conn.id);
     }
 
-    /// The `queue_position` frame for a chat waiting in a queue, remembered as shown; `None`
-    /// when the chat does not wait.
-    pub async fn standing_frame(&self, chat: ContactId) -> Option<Arc<str>> {
-        let (_, standing) = self.contacts.standings(vec![chat]).await.pop()?;
+    /// The `queue_position` frame for a chat waiting in a queue, remembered as shown, and the
+    /// wait offer when the chat has waited past it; nothing when the chat does not wait.
+    pub async fn standing_frame(&self, chat: ContactId) -> Vec<Arc<str>> {
+        let Some((_, standing)) = self.contacts.standings(vec![chat]).await.pop() else {
+            return Vec::new();
+        };
         let shown = (standing.position, shown_estimate(&standing));
         if let Ok(mut shown_standings) = self.shown_standings.lock() {
             shown_standings.insert(chat, shown);
         }
-        Some(standing_event(chat, shown))
+        let mut frames = vec![standing_event(chat, shown)];
+        let offer = match self.store.offer_settings().await {
+            Ok(settings) => settings.wait_offer_due(standing.waiting_since, Utc::now()),
+            Err(error) => {
+                tracing::warn!(%error, "offer settings not read");
+                false
+            }
+        };
+        if offer {
+            if let Ok(mut offered) = self.wait_offered.lock() {
+                offered.insert(chat);
+            }
+            frames.push(offers::wait_offer_frame(chat, standing.queue));
+        }
+        frames
     }
 
     /// Keeps waiting consumers' standings current: every few seconds, and at once when
@@ -291,6 +313,23 @@ impl ChatService {
             }
             for (id, shown) in changed {
                 self.hub.to_chat(id, &standing_event(id, shown), None);
+            }
+            let settings = match self.store.offer_settings().await {
+                Ok(settings) => settings,
+                Err(error) => {
+                    tracing::warn!(%error, "offer settings not read");
+                    continue;
+                }
+            };
+            let due = match self.wait_offered.lock() {
+                Ok(mut offered) => {
+                    offers::due_wait_offers(&standings, &settings, &mut offered, Utc::now())
+                }
+                Err(_) => Vec::new(),
+            };
+            for (id, queue) in due {
+                self.hub
+                    .to_chat(id, &offers::wait_offer_frame(id, queue), None);
             }
         }
     }
@@ -625,6 +664,7 @@ impl ChatService {
             return Ok(Started::Closed {
                 queue,
                 message: rule.message_for(language.as_ref()).to_owned(),
+                offers: offers::closed_offers(rule),
             });
         }
         let mut reserved = ReservedProperties::default();

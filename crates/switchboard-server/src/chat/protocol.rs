@@ -55,6 +55,17 @@ pub enum ConsumerCommand {
     End {
         chat_id: String,
     },
+    /// Leave a message for the help center instead of chatting (a closed queue that offers
+    /// email) or instead of waiting longer (`chat_id`: the consumer's waiting chat, which ends).
+    LeaveMessage {
+        client_id: String,
+        queue_id: String,
+        chat_id: Option<String>,
+        email: String,
+        name: Option<String>,
+        #[serde(default)]
+        text: String,
+    },
     Ping,
 }
 
@@ -123,6 +134,7 @@ const CONSUMER_TYPES: &[&str] = &[
     "identify",
     "properties",
     "end",
+    "leave_message",
     "ping",
 ];
 const AGENT_TYPES: &[&str] = &[
@@ -302,11 +314,15 @@ pub struct Tones {
     pub call_repeat_seconds: Option<u32>,
 }
 
-/// Something a closed queue offers instead of a chat (AHD-3, AHD-4); none are built yet, the
-/// wire keeps the place: `{"kind": "email", …}` and `{"kind": "scheduled_call", …}` come next.
+/// Something a consumer is offered instead of a chat (a closed queue, AHD-3, AHD-4) or instead
+/// of waiting longer; each is an object named by its `kind`, so widgets ignore kinds they do
+/// not know.
 #[derive(Serialize, Debug)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Offer {}
+pub enum Offer {
+    /// Leave a message (`leave_message`): mailed to the help center or made a ticket.
+    Email,
+}
 
 /// Everything the server sends on either protocol.
 #[derive(Serialize, Debug)]
@@ -340,10 +356,22 @@ pub enum ServerEvent {
         queue_id: String,
         /// The after-hours message in the visitor's language (or the queue's default).
         message: String,
-        /// What the consumer may do instead; empty for now. Each offer will be an object
-        /// named by its `kind` (`email`, `scheduled_call`) with that kind's fields, so
-        /// widgets ignore kinds they do not know.
+        /// What the consumer may do instead.
         offers: Vec<Offer>,
+    },
+    /// The consumer's chat has waited past the center's wait offer: it may leave a message
+    /// (or take another offer) instead of waiting on. Sent once per chat.
+    WaitOffers {
+        chat_id: String,
+        /// The queue it waits in, for the offers' requests.
+        queue_id: String,
+        offers: Vec<Offer>,
+    },
+    /// The message with this client id is stored and will reach the help center: by `mail`,
+    /// or as a `ticket` in the CRM.
+    MessageLeft {
+        client_id: String,
+        delivery: &'static str,
     },
     /// The message with this client id is stored; `seq` is its place in the chat.
     Ack {

@@ -9,6 +9,7 @@ use axum::Router;
 
 const WIDGET: &str = include_str!("../../web/widget/switchboard.js");
 const COMMON: &str = include_str!("../../web/common.js");
+const WIDGET_OFFERS: &str = include_str!("../../web/widget/offers.js");
 const AGENT_PAGE: &str = include_str!("../../web/agent/index.html");
 const AGENT_DESK: &str = include_str!("../../web/agent/desk.js");
 const AGENT_PHONE: &str = include_str!("../../web/agent/phone.js");
@@ -21,7 +22,7 @@ const DEMO_PAGE: &str = include_str!("../../web/demo/index.html");
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// The portal's files: its page, its stylesheet and its modules, each at `/portal/<name>`.
-const PORTAL: [(&str, &str, &str); 15] = [
+const PORTAL: [(&str, &str, &str); 16] = [
     (
         "/portal/",
         "text/html; charset=utf-8",
@@ -76,6 +77,11 @@ const PORTAL: [(&str, &str, &str); 15] = [
         "/portal/audit.js",
         JS,
         include_str!("../../web/portal/audit.js"),
+    ),
+    (
+        "/portal/after_hours.js",
+        JS,
+        include_str!("../../web/portal/after_hours.js"),
     ),
     (
         "/portal/emergency.js",
@@ -141,6 +147,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
             get(|| async { widget_module(WIDGET) }),
         )
         .route("/widget/common.js", get(|| async { widget_module(COMMON) }))
+        .route(
+            "/widget/offers.js",
+            get(|| async { widget_module(WIDGET_OFFERS) }),
+        )
         .route(
             "/agent/",
             get(|| async { asset("text/html; charset=utf-8", AGENT_PAGE) }),

@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod live;
 pub mod monitor;
+pub mod offers;
 pub mod recordings;
 pub mod security;
 pub mod setup;
@@ -88,6 +89,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(directory::routes())
         .merge(setup::routes())
         .merge(after_hours::routes())
+        .merge(offers::routes())
         .merge(live::routes())
         .merge(dashboards::routes())
         .merge(apps::routes())

@@ -83,10 +83,24 @@ fn ticket_json(ticket: &Ticket) -> Value {
         "identity_id": ticket.identity.map(|i| i.to_string()),
         "external_id": ticket.external_id,
         "created_at": ticket.created_at,
-        "channel": if ticket.call.is_some() { "phone" } else { "chat" },
+        "channel": ticket_channel(ticket),
         "call_id": ticket.call.map(|c| c.to_string()),
         "phone": ticket.phone,
+        // A message left for the help center is its own text (AHD-4).
+        "text": match ticket_channel(ticket) {
+            "email" => ticket.transcript.as_deref(),
+            _ => None,
+        },
     })
+}
+
+/// What a ticket is of: a call, a chat, or a message left for the help center (no contact).
+fn ticket_channel(ticket: &Ticket) -> &'static str {
+    match (ticket.call, ticket.contact) {
+        (Some(_), _) => "phone",
+        (None, Some(_)) => "chat",
+        (None, None) => "email",
+    }
 }
 
 /// The signature a webhook receiver checks: hex HMAC-SHA256 of the exact body.

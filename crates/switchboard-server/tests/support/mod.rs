@@ -2,6 +2,7 @@
 //! integration would.
 
 pub mod events;
+pub mod smtp;
 pub mod webrtc;
 pub mod zendesk;
 

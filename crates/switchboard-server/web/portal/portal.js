@@ -10,6 +10,7 @@ import '/portal/live.js';
 import '/portal/setup.js';
 import '/portal/audit.js';
 import '/portal/emergency.js';
+import '/portal/after_hours.js';
 import '/portal/emergency_log.js';
 import '/portal/tickets.js';
 import { SETUP_PAGES } from '/portal/entities.js';
@@ -54,6 +55,10 @@ function pages() {
         return node;
       },
     })),
+    {
+      path: 'setup/after-hours', group: 'Set-up', title: 'After hours', allowed: (can) => can('settings_edit'),
+      render: () => element('sb-after-hours'),
+    },
     {
       path: 'setup/emergency', group: 'Set-up', title: 'Emergency', allowed: (can) => can('settings_edit'),
       render: () => element('sb-emergency'),

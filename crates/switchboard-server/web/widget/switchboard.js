@@ -8,6 +8,7 @@
 // and on reconnect the widget resends what is waiting and replays the chat from the server.
 
 import { element, newClientId } from './common.js';
+import { LeaveMessageForm, OFFER_STYLE, waitOfferBanner } from './offers.js';
 
 const SERVER = new URL(import.meta.url).origin;
 const SOCKET_URL = SERVER.replace(/^http/, 'ws') + '/chat/v1/ws';
@@ -91,6 +92,8 @@ class SwitchboardChat extends HTMLElement {
     this.typingTimer = null;
     this.media = new Map();        // attachment id -> object URL, fetched once
     this.centerName = 'Support';   // until the center's own name arrives
+    this.leaving = null;           // the leave-a-message form while it is open (LeaveMessageForm)
+    this.waitOffer = null;         // { chat_id, queue_id, offers } once the chat waited past the wait offer
   }
 
   connectedCallback() {
@@ -170,7 +173,9 @@ class SwitchboardChat extends HTMLElement {
         this.render();
         break;
       case 'error':
-        if (event.code === 'unauthorized') {
+        if (this.leaving && this.leaving.answers(event.ref)) {
+          this.leaving.fail(event.message);
+        } else if (event.code === 'unauthorized') {
           // The stored visitor is unknown here (a reset center): start afresh.
           this.visitor = null;
           save('visitor', null);
@@ -191,6 +196,18 @@ class SwitchboardChat extends HTMLElement {
         // server sends them, its offers) instead of a chat.
         this.closed = { queue_id: event.queue_id, message: event.message, offers: event.offers || [] };
         this.render();
+        break;
+      case 'wait_offers':
+        if (this.chat && event.chat_id === this.chat.chat_id && (event.offers || []).some((o) => o.kind === 'email')) {
+          this.waitOffer = event;
+          this.render();
+        }
+        break;
+      case 'message_left':
+        if (this.leaving && this.leaving.answers(event.client_id)) {
+          this.leaving.sent(event.delivery);
+          this.render();
+        }
         break;
       case 'chat_started':
         this.closed = null;
@@ -235,6 +252,7 @@ class SwitchboardChat extends HTMLElement {
           this.chat.agent_name = event.agent_name;
           this.chat.status = 'assigned';
           this.standing = null;
+          this.waitOffer = null;
           this.render();
         }
         break;
@@ -257,6 +275,7 @@ class SwitchboardChat extends HTMLElement {
         if (this.chat && event.chat_id === this.chat.chat_id) {
           this.chat.status = 'ended';
           this.standing = null;
+          this.waitOffer = null;
           this.outbox = [];
           save('outbox', []);
           this.render();
@@ -373,9 +392,36 @@ class SwitchboardChat extends HTMLElement {
     return 'Waiting for an agent…';
   }
 
+  /// Opens the leave-a-message form for a queue (and the chat it replaces, if any).
+  leaveMessage(queueId, chatId) {
+    this.leaving = new LeaveMessageForm({
+      queueId,
+      chatId,
+      send: (frame) => this.send(frame),
+      onClose: () => {
+        const done = this.leaving && this.leaving.state === 'sent';
+        this.leaving = null;
+        if (done) {
+          // The message replaced the chat (or the closed queue's answer): back to the menu.
+          this.closed = null;
+          this.chat = null;
+          this.standing = null;
+          this.waitOffer = null;
+          this.messages.clear();
+          this.loadMenu();
+        }
+        this.render();
+      },
+    });
+    this.render();
+    this.leaving.email.focus();
+  }
+
   render() {
     const root = this.root;
-    root.replaceChildren(element('style', {}, STYLE));
+    // The form is kept across renders; so is the field the consumer is typing in.
+    const focused = this.leaving && this.leaving.node.contains(root.activeElement) ? root.activeElement : null;
+    root.replaceChildren(element('style', {}, STYLE + OFFER_STYLE));
     this.classList.toggle('open', this.open);
     if (!this.open) {
       root.append(element('button', { class: 'launcher', 'data-testid': 'open-chat', onclick: () => { this.open = true; this.render(); } }, 'Chat with us'));
@@ -391,10 +437,21 @@ class SwitchboardChat extends HTMLElement {
     const ended = this.chat && (this.chat.status === 'ended' || this.chat.status === 'abandoned');
     const standing = ended ? '' : this.standingText();
     if (standing) panel.insertBefore(element('div', { class: 'standing', 'data-testid': 'queue-position' }, standing), body);
-    if (!this.chat && this.closed) {
+    const waiting = this.chat && !ended && !this.chat.agent_name;
+    if (waiting && this.waitOffer && this.waitOffer.chat_id === this.chat.chat_id && !this.leaving) {
+      const offer = this.waitOffer;
+      panel.insertBefore(waitOfferBanner(() => this.leaveMessage(offer.queue_id, offer.chat_id)), body);
+    }
+    if (this.leaving) {
+      body.append(this.leaving.node);
+    } else if (!this.chat && this.closed) {
+      const closed = this.closed;
+      const email = closed.offers.some((o) => o.kind === 'email');
       body.append(element('div', { class: 'closed', 'data-testid': 'queue-closed' },
-        element('p', { 'data-testid': 'after-hours-message' }, this.closed.message),
-        element('button', { class: 'secondary', 'data-testid': 'closed-back', onclick: () => { this.closed = null; this.render(); } }, 'Back')));
+        element('p', { 'data-testid': 'after-hours-message' }, closed.message),
+        element('div', { class: 'actions', style: 'display:flex;gap:6px' },
+          element('button', { class: 'secondary', 'data-testid': 'closed-back', onclick: () => { this.closed = null; this.render(); } }, 'Back'),
+          email ? element('button', { 'data-testid': 'closed-leave-message', onclick: () => this.leaveMessage(closed.queue_id, null) }, 'Leave a message') : null)));
     } else if (!this.chat) {
       const menu = element('div', { class: 'menu', 'data-testid': 'menu' });
       const add = (nodes, depth) => {
@@ -422,7 +479,9 @@ class SwitchboardChat extends HTMLElement {
     }
     if (this.notice) panel.append(element('div', { class: 'notice', 'data-testid': 'notice' }, this.notice));
     panel.append(element('div', { class: 'typing', 'data-testid': 'typing' }, this.agentTyping && !ended ? 'Agent is typing…' : ''));
-    if (this.chat && !ended) {
+    if (this.leaving) {
+      // The form has its own buttons.
+    } else if (this.chat && !ended) {
       const input = element('textarea', { placeholder: 'Type a message', 'data-testid': 'input', oninput: () => this.typing() });
       const file = element('input', { type: 'file', accept: '.png,.jpg,.jpeg,.mp4,image/png,image/jpeg,video/mp4', 'data-testid': 'file', style: 'display:none', onchange: () => this.attach(file.files[0]) });
       const form = element('form', {
@@ -443,7 +502,8 @@ class SwitchboardChat extends HTMLElement {
         onclick: () => { this.chat = null; this.standing = null; this.messages.clear(); this.loadMenu(); this.render(); },
       }, 'Start a new chat')));
     }
-    body.scrollTop = body.scrollHeight;
+    if (focused) focused.focus();
+    else body.scrollTop = body.scrollHeight;
   }
 
   typing() {
