@@ -731,7 +731,7 @@ async fn the_webhook_crm_gets_signed_events_and_retries_survive_failures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tones_are_validated_chosen_and_transfers_to_a_queue_requeue() {
-    let server = Server::start(Backend::Sqlite).await;
+    let server = Server::start_in_hours(Backend::Sqlite).await;
     let admin = server.login("admin").await;
     // Uploaded tones must be MP3 audio; built-in ones are WAV.
     let upload = |body: Vec<u8>| {

@@ -7,10 +7,8 @@
 use crate::chat::{queue_path, Consumer};
 use crate::smtp::smtp_listener;
 use crate::{backends, Backend, Server};
-use chrono::{TimeZone, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use switchboard::config::WallClock;
 use tokio::net::TcpListener;
 
 #[tokio::test]
@@ -75,11 +73,6 @@ async fn offer_settings_are_checked_and_kept() {
     }
 }
 
-/// Monday 2026-01-05 10:00 in New York: the demo center is open.
-fn monday() -> WallClock {
-    WallClock::starting_at(Utc.with_ymd_and_hms(2026, 1, 5, 15, 0, 0).unwrap())
-}
-
 /// Two chats wait in an open queue with nobody to take them; past the wait offer each is
 /// offered to leave a message instead. The first is mailed to the help center, the second (the
 /// address removed meanwhile) becomes a ticket.
@@ -88,7 +81,7 @@ async fn waiting_chats_leave_messages(backend: Backend) {
     let port = listener.local_addr().unwrap().port();
     let mut mails = smtp_listener(listener).await;
     let server = Server::start_configured(backend, |config| {
-        config.wall_clock = monday();
+        config.wall_clock = crate::in_hours();
         config.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
         config.mail.from = "Switchboard <switchboard@center.example>".into();
     })

@@ -479,7 +479,7 @@ async fn an_unanswered_phone_passes_the_call_to_the_next_agent() {
 /// reaches an agent of the new queue.
 #[tokio::test]
 async fn a_call_is_transferred_to_another_queue() {
-    let server = Server::start(Backend::Sqlite).await;
+    let server = Server::start_in_hours(Backend::Sqlite).await;
     let sip = server.sip().await;
     let admin = server.login("admin").await;
     let support = queue_id(&admin, "Support").await;

@@ -80,6 +80,13 @@ impl Server {
     }
 
     /// A new server like `start`, with the configuration adjusted first.
+    /// A server whose wall clock reads a Monday at 10:00 in New York, when the demo center is
+    /// open: for tests whose story needs its queues in hours (a transfer to a queue, say),
+    /// whatever day they run on.
+    pub async fn start_in_hours(backend: Backend) -> Server {
+        Server::start_configured(backend, |config| config.wall_clock = in_hours()).await
+    }
+
     pub async fn start_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Server {
         let data_dir =
             std::env::temp_dir().join(format!("switchboard-api-{}", uuid::Uuid::new_v4()));
@@ -318,4 +325,12 @@ pub fn find<'a>(list: &'a Value, field: &str, value: &str) -> &'a Value {
         .iter()
         .find(|item| item[field] == value)
         .unwrap_or_else(|| panic!("no {field}={value} in {list}"))
+}
+
+/// Monday 2026-01-05 10:00 in New York: the demo center is open.
+pub fn in_hours() -> switchboard::config::WallClock {
+    use chrono::TimeZone;
+    switchboard::config::WallClock::starting_at(
+        chrono::Utc.with_ymd_and_hms(2026, 1, 5, 15, 0, 0).unwrap(),
+    )
 }
