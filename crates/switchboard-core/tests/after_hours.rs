@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use std::collections::HashSet;
 use switchboard_core::after_hours::{
     transfer_targets, AfterHours, AfterHoursAction, AfterHoursError, AfterHoursMessage, Decision,
-    DeflectionRule, DEFAULT_MESSAGE,
+    DeflectionRule, DEFAULT_GREETING, DEFAULT_MESSAGE, DEFAULT_VOICEMAIL_SECONDS,
+    MAX_VOICEMAIL_SECONDS, MIN_VOICEMAIL_SECONDS,
 };
 use switchboard_core::hours::{
     parse_time_zone, Closure, HoursScope, HoursSet, Schedule, WeeklyPeriod,
@@ -278,6 +279,38 @@ fn rules_are_checked() {
         ),
         AfterHoursError::DuplicateLanguage
     );
+    // Voicemail: calls only, its length within bounds.
+    let voicemail = |max_seconds| AfterHoursAction::Voicemail { max_seconds };
+    assert_eq!(
+        check(None, Channel::Mobile, voicemail(120), vec![]),
+        AfterHoursError::ActionNotForChannel { channel: "mobile" }
+    );
+    for bad in [0, MIN_VOICEMAIL_SECONDS - 1, MAX_VOICEMAIL_SECONDS + 1] {
+        assert_eq!(
+            check(Some(1), Channel::Voice, voicemail(bad), vec![]),
+            AfterHoursError::VoicemailLength
+        );
+    }
+    for good in [
+        MIN_VOICEMAIL_SECONDS,
+        DEFAULT_VOICEMAIL_SECONDS,
+        MAX_VOICEMAIL_SECONDS,
+    ] {
+        let rule = DeflectionRule::new(
+            Some(q(1)),
+            Channel::Voice,
+            true,
+            voicemail(good),
+            vec![],
+            &n,
+        )
+        .unwrap();
+        assert!(rule.takes_voicemail());
+        // Without a message of its own, a voicemail rule greets with the built-in greeting.
+        assert_eq!(rule.message_for(None), DEFAULT_GREETING);
+    }
+    let off = DeflectionRule::new(None, Channel::Voice, false, voicemail(60), vec![], &n).unwrap();
+    assert!(!off.takes_voicemail(), "a disabled rule takes no voicemail");
     assert!(AfterHoursMessage::new(None, "  ").is_err());
     assert!(AfterHoursMessage::new(None, &"x".repeat(1001)).is_err());
     assert!(AfterHoursMessage::new(None, "bell\u{7}").is_err());

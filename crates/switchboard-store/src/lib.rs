@@ -27,6 +27,7 @@
 //!   callback-number leases.
 //! - `EmergencyLogStore` (`emergency_log.rs`): the restricted emergency log and the notification
 //!   template.
+//! - `VoicemailStore` (`voicemails.rs`): voicemails left at closed queues.
 //!
 //! `Store` is all of them together, plus the backend's name and a health check, so an
 //! `Arc<dyn Store>` serves every caller; `use switchboard_store::prelude::*` brings every
@@ -52,6 +53,7 @@ mod secrets;
 mod sql;
 mod sqlite;
 mod voice;
+mod voicemails;
 
 pub use after_hours::AfterHoursStore;
 pub use audit::{AuditEntry, AuditFilter, AuditStore};
@@ -74,6 +76,7 @@ pub use records::{
 pub use secrets::{is_sealed, SecretKeys};
 pub use sqlite::SqliteStore;
 pub use voice::{VoiceStore, WhisperSettings};
+pub use voicemails::{Voicemail, VoicemailStore};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -85,7 +88,7 @@ pub mod prelude {
     pub use crate::{
         AfterHoursStore, AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore,
         EmergencyLogStore, EmergencyStore, JobStore, PolicyStore, RecordingStore, Store,
-        VoiceStore,
+        VoiceStore, VoicemailStore,
     };
 }
 
@@ -104,6 +107,7 @@ pub trait Store:
     + DashboardStore
     + EmergencyStore
     + EmergencyLogStore
+    + VoicemailStore
     + Send
     + Sync
     + 'static

@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/sqlite/0021_after_hours.sql"),
     ),
+    (24, include_str!("../migrations/sqlite/0024_voicemail.sql")),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).
@@ -149,6 +150,9 @@ mod audit {
 }
 mod recordings {
     crate::recordings::recordings_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+mod voicemails {
+    crate::voicemails::voicemails_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 }
 mod dashboards {
     crate::dashboards::dashboards_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
