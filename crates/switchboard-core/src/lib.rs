@@ -25,6 +25,7 @@ pub mod text;
 pub mod throttle;
 pub mod user;
 pub mod voice;
+pub mod voicemail;
 pub mod wait;
 pub mod whisper;
 
