@@ -5,12 +5,13 @@
 // seconds, and Done takes it away.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { apiSession, freePort, launchBrowser, PASSWORD, run, startCenter } from './support.js';
 
+const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
 const SCENARIO = new URL('../../crates/switchboard-server/tests/sipp/caller_voicemail.xml', import.meta.url).pathname;
 const DTMF_1 = '/usr/share/sip-tester/dtmf_2833_1.pcap';
 const POUND = '/usr/share/sip-tester/dtmf_2833_pound.pcap';
@@ -23,6 +24,7 @@ let browser;
 let folder;
 
 before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
   folder = mkdtempSync(join(tmpdir(), 'switchboard-e2e-vm-'));
   center = await startCenter();
   browser = await launchBrowser();
@@ -148,6 +150,7 @@ test('a voicemail reaches the adapter, plays there, and is done', async () => {
   await agent.evaluate(`${AUDIO}.play()`);
   await agent.waitForFunction(`${AUDIO}.currentTime >= 2`, null, { timeout: 15000 });
   assert.equal(await agent.evaluate(`${AUDIO}.error`), null);
+  await agent.screenshot({ path: `${ARTIFACTS}voicemail-playing.png` });
 
   // Done: the item goes, and the server has nothing left for agent1.
   await item.locator('[data-testid=voicemail-done]').click();
