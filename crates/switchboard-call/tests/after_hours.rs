@@ -24,7 +24,7 @@ pub(crate) fn close_sales(c: &mut Center, action: AfterHoursAction, enabled: boo
 }
 
 /// `queue` is closed today by a closure and deflects with `action`; the others are open.
-fn close(
+pub(crate) fn close(
     c: &mut Center,
     queue: switchboard_core::QueueId,
     action: AfterHoursAction,

@@ -205,3 +205,54 @@ fn hash_by_sip_info_ends_the_message() {
     c.advance(seconds(1));
     carrier.expect_request(&mut c, Method::Bye);
 }
+
+/// A call transferred blind to a closed queue that takes voicemail: the agent leaves, the
+/// caller hears that queue's greeting and leaves a message there.
+#[test]
+fn a_call_transferred_to_a_closed_queue_leaves_a_voicemail_there() {
+    let (mut c, phone1, _) = center();
+    let support = c.queues.support;
+    crate::after_hours::close(
+        &mut c,
+        support,
+        AfterHoursAction::Voicemail { max_seconds: 60 },
+        true,
+    );
+    let carrier = Peer::at(CARRIER);
+    let (_call, invite) = crate::to_sales(&mut c, &carrier, 6000, &phone1);
+    phone1.pick_up(&mut c, &invite, 7000);
+    let id = c.the_call().id;
+    c.command(
+        id,
+        switchboard_call::CallControl::Transfer {
+            to: switchboard_call::TransferTo::Queue(support),
+            attended: false,
+        },
+    )
+    .expect("answered at once")
+    .expect("transferred");
+    let bye = phone1.expect_request(&mut c, Method::Bye);
+    c.deliver(phone1.peer, phone1.ok(&bye));
+    let leg = customer_leg(&c, 6000);
+    let (played_to, sounds, _) = c.renders.last().expect("the greeting").clone();
+    assert_eq!(played_to, leg);
+    assert!(
+        matches!(&sounds[..], [Sound::AfterHours { queue, .. }, Sound::Beep] if *queue == support),
+        "{sounds:?}"
+    );
+    c.advance(seconds(2));
+    let port = port_of(&c, leg);
+    c.talk(&mut [(port, &mut Tone::new(400.0, 0, 9))], seconds(1));
+    press(&mut c, leg, '#');
+    let [ref left_vm] = c.voicemails[..] else {
+        panic!("one voicemail: {:?}", c.voicemails);
+    };
+    assert_eq!(left_vm.queue, support);
+    c.advance(seconds(1));
+    carrier.expect_request(&mut c, Method::Bye);
+    assert_eq!(
+        c.the_call().disposition,
+        Disposition::Answered,
+        "agent1 answered it first"
+    );
+}

@@ -37,7 +37,7 @@ async fn start(backend: Backend) -> Server {
 
 /// Every voice queue after hours takes voicemail with a short greeting.
 async fn voicemail_everywhere(admin: &Session) {
-    admin
+    let rule = admin
         .expect(
             StatusCode::OK,
             Method::PUT,
@@ -46,6 +46,11 @@ async fn voicemail_everywhere(admin: &Session) {
                 "messages": [{"text": "Leave a message."}]}),
         )
         .await;
+    assert_eq!(
+        (rule["action"].as_str(), rule["max_seconds"].as_u64()),
+        (Some("voicemail"), Some(30)),
+        "{rule}"
+    );
 }
 
 /// A sipp caller who presses `dtmf`, speaks a 440 Hz tone for three seconds after the
@@ -247,6 +252,13 @@ async fn a_voicemail_on_a_queue_nobody_serves_goes_to_the_crm_with_its_audio() {
     let call = calls[0]["id"].as_str().unwrap().to_owned();
     let ticket = ticket_of(&admin, &call, |t| t["recordings"][0]["state"] == "uploaded").await;
     assert_eq!(ticket["phone"], "15551234567", "{ticket}");
+    // No contact was opened for it: nobody could take it.
+    assert!(admin
+        .get("/api/v1/contacts")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
     let crm = crm.lock().unwrap();
     assert!(
         crm.events
@@ -265,13 +277,6 @@ async fn a_voicemail_on_a_queue_nobody_serves_goes_to_the_crm_with_its_audio() {
         "the caller speaks in it: {caller_level}"
     );
     assert_eq!(right, 0);
-    // No contact was opened for it: nobody could take it.
-    assert!(admin
-        .get("/api/v1/contacts")
-        .await
-        .as_array()
-        .unwrap()
-        .is_empty());
 }
 
 #[tokio::test]
@@ -313,6 +318,24 @@ async fn mobile_clients_see_where_voicemail_is_available() {
     assert_eq!(sales["open"], false, "{after}");
     assert_eq!(sales["voicemail"], true, "{after}");
     assert!(sales["phone_number"].is_string(), "{after}");
+    // A rule without a length takes the default two minutes.
+    let sales_voice = crate::find(
+        &admin.get("/api/v1/queues?channel=voice").await,
+        "name",
+        "Sales",
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rule = admin
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            &format!("/api/v1/after-hours/rules/{sales_voice}/voice"),
+            json!({"enabled": true, "action": "voicemail"}),
+        )
+        .await;
+    assert_eq!(rule["max_seconds"], 120, "{rule}");
     let (status, body) = options("voice").await;
     assert_eq!(
         (status, body["code"].as_str()),
