@@ -2,7 +2,8 @@
 // moment and takes voicemail; a sipp caller picks Sales, waits through the greeting and the
 // tone, speaks (a 440 Hz tone) and presses #. agent1's adapter shows the voicemail with the
 // caller's number and the queue path, its audio element loads the WAV and plays it for some
-// seconds, and Done takes it away.
+// seconds, Call back dials the caller's number through the adapter's dialer, and Done takes it
+// away.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -151,6 +152,11 @@ test('a voicemail reaches the adapter, plays there, and is done', async () => {
   await agent.waitForFunction(`${AUDIO}.currentTime >= 2`, null, { timeout: 15000 });
   assert.equal(await agent.evaluate(`${AUDIO}.error`), null);
   await agent.screenshot({ path: `${ARTIFACTS}voicemail-playing.png` });
+
+  // Call back uses the adapter's dialer: it places a call to the caller's number.
+  const dialled = agent.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/calls');
+  await item.locator('[data-testid=voicemail-call-back]').click();
+  assert.equal((await dialled).postDataJSON().number, '15551234567');
 
   // Done: the item goes, and the server has nothing left for agent1.
   await item.locator('[data-testid=voicemail-done]').click();
