@@ -1,6 +1,7 @@
 //! Voicemail end to end (AHD-7), with the server's wall clock on a Sunday (the demo center is
 //! closed): a sipp caller picks Sales, hears the greeting and the tone, speaks a 440 Hz tone
-//! and presses `#`; the voicemail reaches agent1 (who serves Sales) over the agent protocol,
+//! and presses `#`; the voicemail reaches agent1 (who serves Sales) over the agent protocol
+//! (on both databases),
 //! its WAV has the caller's tone on the left and silence on the right, Done ends it and the
 //! call's ticket gets the audio. On a root queue nobody is assigned to, the voicemail goes
 //! straight to the webhook CRM as the call's ticket with the WAV attached. The mobile SDK's
@@ -137,7 +138,14 @@ fn loudness(wav: &[u8]) -> (f64, i16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_voicemail_reaches_the_queues_agent_who_plays_it_and_is_done() {
-    let server = start(Backend::Sqlite).await;
+    for backend in crate::backends() {
+        agent_story(backend).await;
+    }
+}
+
+/// The voicemail to agent1, on one backend.
+async fn agent_story(backend: Backend) {
+    let server = start(backend).await;
     let sip = server.sip().await;
     let admin = server.login("admin").await;
     voicemail_everywhere(&admin).await;
