@@ -43,6 +43,9 @@ pub enum CallState {
     AfterHours,
     /// The agent answered their outbound call and hears ringback while the number rings.
     Calling,
+    /// The queue is closed and takes voicemail: the caller hears the greeting and the tone,
+    /// is recorded, then hears the goodbye (AHD-7, `voicemail.rs`).
+    Voicemail,
 }
 
 /// Why a call ended.
@@ -72,6 +75,8 @@ pub enum EndReason {
     HungUp,
     /// The caller heard the closed queue's after-hours message (AHD-2).
     AfterHoursMessage,
+    /// The caller left a voicemail and heard the goodbye (AHD-7).
+    VoicemailLeft,
 }
 
 impl EndReason {
@@ -144,6 +149,8 @@ pub(crate) struct Call {
     /// An emergency service calling back on the number leased to this agent (EMG-4): the call
     /// rings them at once, bypassing routing, and again if they miss it.
     pub callback: Option<UserId>,
+    /// A closed queue's voicemail, from its greeting to its goodbye.
+    pub voicemail: Option<crate::voicemail::Voicemail>,
 }
 
 impl Call {
@@ -169,6 +176,7 @@ impl Call {
             monitors: Vec::new(),
             hold: Default::default(),
             callback: None,
+            voicemail: None,
         }
     }
 }
@@ -223,6 +231,10 @@ impl Engine {
         let Some(state) = self.calls.get(&call) else {
             return;
         };
+        if state.state == CallState::Voicemail {
+            self.voicemail_digit(now, call, digit);
+            return;
+        }
         if state.state != CallState::Menu {
             return;
         }
@@ -273,6 +285,9 @@ impl Engine {
                 }
             }
             AfterHoursAction::Message => self.play_after_hours(call, queue, message),
+            AfterHoursAction::Voicemail { max_seconds } => {
+                self.start_voicemail(call, queue, message, max_seconds)
+            }
         }
     }
 
@@ -884,6 +899,8 @@ impl Engine {
     /// Ends a call: hangs up every leg (not the caller when they hung up), ends its contact,
     /// closes its record once the media plane has counted its packets.
     pub(crate) fn end_call(&mut self, now: Instant, call: CallId, reason: EndReason) {
+        // A voicemail being recorded is kept, whoever ends the call.
+        self.finish_voicemail(now, call, false);
         let Some(state) = self.calls.get(&call) else {
             return;
         };
@@ -932,8 +949,9 @@ impl Engine {
             // A caller who only heard the after-hours message was never answered; one
             // transferred to a closed queue's message after talking to an agent was.
             .or(
-                (reason == EndReason::AfterHoursMessage && state.record.answered_at.is_none())
-                    .then_some(Disposition::Unanswered),
+                ((reason == EndReason::AfterHoursMessage || state.state == CallState::Voicemail)
+                    && state.record.answered_at.is_none())
+                .then_some(Disposition::Unanswered),
             );
         state
             .record

@@ -138,7 +138,18 @@ impl Engine {
                                 TransferTo::Number(number.as_str().to_owned())
                             }
                             Some((AfterHoursAction::Message, message)) => {
-                                self.transfer_to_message(now, call, queue, message);
+                                self.transfer_to_message(now, call, queue, message, None);
+                                self.transfer_done(call, description);
+                                return Some(self.record(call));
+                            }
+                            Some((AfterHoursAction::Voicemail { max_seconds }, greeting)) => {
+                                self.transfer_to_message(
+                                    now,
+                                    call,
+                                    queue,
+                                    greeting,
+                                    Some(max_seconds),
+                                );
                                 self.transfer_done(call, description);
                                 return Some(self.record(call));
                             }
@@ -457,8 +468,16 @@ impl Engine {
     }
 
     /// A call transferred to a closed queue that answers with its message: the agent leaves,
-    /// the contact ends, and the caller hears the message, then is hung up.
-    fn transfer_to_message(&mut self, now: Instant, call: CallId, queue: QueueId, message: String) {
+    /// the contact ends, and the caller hears the message, then is hung up; or, with
+    /// `voicemail`'s longest length, hears it as the greeting and leaves a voicemail.
+    fn transfer_to_message(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        queue: QueueId,
+        message: String,
+        voicemail: Option<u32>,
+    ) {
         self.drop_agent(now, call, None);
         let Some(state) = self.calls.get_mut(&call) else {
             return;
@@ -471,7 +490,10 @@ impl Engine {
                 reason: "transferred to a closed queue",
             }));
         }
-        self.play_after_hours(call, queue, message);
+        match voicemail {
+            Some(max_seconds) => self.start_voicemail(call, queue, message, max_seconds),
+            None => self.play_after_hours(call, queue, message),
+        }
         self.sync_media(call);
     }
 

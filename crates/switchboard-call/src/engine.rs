@@ -123,6 +123,11 @@ pub(crate) enum Timer {
     AckWait { call: CallId },
     /// The whisper played as `token` has had all its time.
     Whisper { call: CallId, token: u64 },
+    /// A voicemail's recording has reached its longest length.
+    Voicemail {
+        call: CallId,
+        recording: switchboard_core::RecordingId,
+    },
 }
 
 /// A trunk's load, for its limits.
@@ -498,6 +503,7 @@ impl Engine {
             MediaEvent::PlaybackDone { leg, token } => {
                 if let Some(call) = self.customer_call(leg) {
                     self.after_hours_done(now, call, token);
+                    self.voicemail_played(now, call, token);
                     return;
                 }
                 let call = self
@@ -600,6 +606,7 @@ impl Engine {
                 }
             }
             Timer::Whisper { call, token } => self.agent_playback_done(now, call, token),
+            Timer::Voicemail { call, recording } => self.voicemail_limit(now, call, recording),
             Timer::Respond { id } => {
                 if let Some((key, peer, response)) = self.delayed.remove(&id) {
                     self.respond(now, &key, peer, response);

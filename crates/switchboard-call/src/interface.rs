@@ -127,6 +127,24 @@ pub enum Output {
         token: ReplyToken,
         result: Result<CallRecord, CallError>,
     },
+    /// A caller left a voicemail at a closed queue (AHD-7): its recording is stopped (the
+    /// room finishes the file); deliver it.
+    Voicemail(VoicemailLeft),
+}
+
+/// A voicemail just left: the caller alone, recorded as `recording`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoicemailLeft {
+    pub call: CallId,
+    pub recording: RecordingId,
+    /// The closed queue the caller reached.
+    pub queue: QueueId,
+    /// The caller's number, as on the call's record.
+    pub caller: String,
+    pub language: Option<Language>,
+    pub started_at: DateTime<Utc>,
+    /// From the tone to `#`, the hang-up or the longest length.
+    pub duration_ms: u64,
 }
 
 /// What the media plane is asked to do. A call's legs share one media room.
@@ -504,4 +522,6 @@ pub enum Sound {
         language: Option<Language>,
         text: String,
     },
+    /// The tone after a voicemail greeting: speak now.
+    Beep,
 }

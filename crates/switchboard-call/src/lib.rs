@@ -18,7 +18,7 @@
 //! queue, ringing, talking, hold, the end), `devices` (placing legs on phones, numbers and
 //! browser sessions; hanging them up), `sip` (SIP legs), `browser` (browser legs), `control`
 //! (API commands and transfers), `dial` (agents' outbound calls), `recording` (when a call is
-//! recorded, paused, stopped), `monitor` (supervisors on a call), `details` (what the call
+//! recorded, paused, stopped), `monitor` (supervisors on a call), `voicemail` (a closed queue's voicemail), `details` (what the call
 //! details show: state, hold so far, participants), `registrar` (phones and trunk
 //! admission), `legs` (legs and their indices), `directory` (the configuration snapshot),
 //! `interface` (the types that cross the boundary).
@@ -38,6 +38,7 @@ mod monitor;
 mod recording;
 mod registrar;
 mod sip;
+mod voicemail;
 
 pub use call::{CallState, EndReason};
 pub use details::{CallDetails, Participant};
@@ -47,7 +48,8 @@ pub use ids::{LegId, Random, ReplyToken, SessionId};
 pub use interface::{
     BrowserEvent, BrowserOp, CallControl, CallError, CallMetric, ContactEvent, EmergencyDial,
     Input, MediaEvent, MediaKind, MediaOp, Output, PhoneRefusal, RecordingOp, RoutingRefusal,
-    RoutingRequest, RoutingResult, RoutingTarget, Samples, Sound, TransferTo,
+    RoutingRequest, RoutingResult, RoutingTarget, Samples, Sound, TransferTo, VoicemailLeft,
 };
 pub use legs::{LegRole, Party};
 pub use registrar::REALM;
+pub use voicemail::GOODBYE;

@@ -18,13 +18,13 @@ use switchboard_core::Channel;
 use switchboard_sip::Method;
 
 /// Sales is closed today by a closure; Support keeps the global hours (open all day).
-fn close_sales(c: &mut Center, action: AfterHoursAction, enabled: bool) {
+pub(crate) fn close_sales(c: &mut Center, action: AfterHoursAction, enabled: bool) {
     let sales = c.queues.sales;
     close(c, sales, action, enabled);
 }
 
 /// `queue` is closed today by a closure and deflects with `action`; the others are open.
-fn close(
+pub(crate) fn close(
     c: &mut Center,
     queue: switchboard_core::QueueId,
     action: AfterHoursAction,

@@ -11,6 +11,7 @@ mod monitor;
 mod outbound;
 mod recording;
 mod security;
+mod voicemail;
 mod whisper;
 
 use harness::media::{decode, share_of, Tone};

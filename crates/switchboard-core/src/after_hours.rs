@@ -35,7 +35,20 @@ pub enum AfterHoursAction {
     /// The after-hours message, then the end (a call hears it and is hung up; a chat is
     /// shown it and not started).
     Message,
+    /// Voicemail (AHD-7, calls only): the greeting (the rule's message), a tone, then the
+    /// caller is recorded for at most `max_seconds` (`#` or hanging up ends it sooner).
+    Voicemail { max_seconds: u32 },
 }
+
+/// A voicemail's longest recording when the rule does not say.
+pub const DEFAULT_VOICEMAIL_SECONDS: u32 = 120;
+/// The bounds of a voicemail rule's `max_seconds`.
+pub const MIN_VOICEMAIL_SECONDS: u32 = 5;
+pub const MAX_VOICEMAIL_SECONDS: u32 = 600;
+
+/// What a voicemail caller hears before the tone when the rule has no message for them.
+pub const DEFAULT_GREETING: &str =
+    "We are closed at the moment. Please leave a message after the tone, and press the hash key when you are done.";
 
 impl AfterHoursAction {
     /// The action's name on the wire and in storage.
@@ -44,6 +57,7 @@ impl AfterHoursAction {
             AfterHoursAction::Queue(_) => "queue",
             AfterHoursAction::Forward(_) => "forward",
             AfterHoursAction::Message => "message",
+            AfterHoursAction::Voicemail { .. } => "voicemail",
         }
     }
 }
@@ -51,10 +65,12 @@ impl AfterHoursAction {
 /// Why a deflection rule was refused.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum AfterHoursError {
-    #[error("`{0}` is not an after-hours action: use queue, forward or message")]
+    #[error("`{0}` is not an after-hours action: use queue, forward, voicemail or message")]
     UnknownAction(String),
-    #[error("voicemail is not available yet: use queue, forward or message")]
-    VoicemailNotAvailable,
+    #[error(
+        "a voicemail's max_seconds must be from {MIN_VOICEMAIL_SECONDS} to {MAX_VOICEMAIL_SECONDS}"
+    )]
+    VoicemailLength,
     #[error("a {channel} queue after hours can only show its message (use the message action)")]
     ActionNotForChannel { channel: &'static str },
     #[error("the queue action needs target_queue_id, a leaf queue of the same channel")]
@@ -163,6 +179,11 @@ impl DeflectionRule {
                 }
             }
             AfterHoursAction::Forward(_) => {}
+            AfterHoursAction::Voicemail { max_seconds } => {
+                if !(MIN_VOICEMAIL_SECONDS..=MAX_VOICEMAIL_SECONDS).contains(max_seconds) {
+                    return Err(AfterHoursError::VoicemailLength);
+                }
+            }
         }
         let mut seen = HashSet::new();
         if !messages.iter().all(|m| seen.insert(m.language.clone())) {
@@ -190,7 +211,18 @@ impl DeflectionRule {
                 .find(|m| m.language.as_ref() == Some(l))
         });
         own.or_else(|| self.messages.iter().find(|m| m.language.is_none()))
-            .map_or(DEFAULT_MESSAGE, |m| m.text.as_str())
+            .map_or_else(
+                || match self.action {
+                    AfterHoursAction::Voicemail { .. } => DEFAULT_GREETING,
+                    _ => DEFAULT_MESSAGE,
+                },
+                |m| m.text.as_str(),
+            )
+    }
+
+    /// Whether a caller of a closed queue under this rule may leave a voicemail.
+    pub fn takes_voicemail(&self) -> bool {
+        self.enabled && matches!(self.action, AfterHoursAction::Voicemail { .. })
     }
 }
 

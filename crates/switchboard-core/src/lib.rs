@@ -26,6 +26,7 @@ pub mod text;
 pub mod throttle;
 pub mod user;
 pub mod voice;
+pub mod voicemail;
 pub mod wait;
 pub mod whisper;
 

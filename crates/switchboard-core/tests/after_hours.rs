@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use std::collections::HashSet;
 use switchboard_core::after_hours::{
     transfer_targets, AfterHours, AfterHoursAction, AfterHoursError, AfterHoursMessage, Decision,
-    DeflectionRule, DEFAULT_MESSAGE,
+    DeflectionRule, DEFAULT_GREETING, DEFAULT_MESSAGE, DEFAULT_VOICEMAIL_SECONDS,
+    MAX_VOICEMAIL_SECONDS, MIN_VOICEMAIL_SECONDS,
 };
 use switchboard_core::hours::{
     parse_time_zone, Closure, HoursScope, HoursSet, Schedule, WeeklyPeriod,
@@ -278,6 +279,38 @@ fn rules_are_checked() {
         ),
         AfterHoursError::DuplicateLanguage
     );
+    // Voicemail: calls only, its length within bounds.
+    let voicemail = |max_seconds| AfterHoursAction::Voicemail { max_seconds };
+    assert_eq!(
+        check(None, Channel::Mobile, voicemail(120), vec![]),
+        AfterHoursError::ActionNotForChannel { channel: "mobile" }
+    );
+    for bad in [0, MIN_VOICEMAIL_SECONDS - 1, MAX_VOICEMAIL_SECONDS + 1] {
+        assert_eq!(
+            check(Some(1), Channel::Voice, voicemail(bad), vec![]),
+            AfterHoursError::VoicemailLength
+        );
+    }
+    for good in [
+        MIN_VOICEMAIL_SECONDS,
+        DEFAULT_VOICEMAIL_SECONDS,
+        MAX_VOICEMAIL_SECONDS,
+    ] {
+        let rule = DeflectionRule::new(
+            Some(q(1)),
+            Channel::Voice,
+            true,
+            voicemail(good),
+            vec![],
+            &n,
+        )
+        .unwrap();
+        assert!(rule.takes_voicemail());
+        // Without a message of its own, a voicemail rule greets with the built-in greeting.
+        assert_eq!(rule.message_for(None), DEFAULT_GREETING);
+    }
+    let off = DeflectionRule::new(None, Channel::Voice, false, voicemail(60), vec![], &n).unwrap();
+    assert!(!off.takes_voicemail(), "a disabled rule takes no voicemail");
     assert!(AfterHoursMessage::new(None, "  ").is_err());
     assert!(AfterHoursMessage::new(None, &"x".repeat(1001)).is_err());
     assert!(AfterHoursMessage::new(None, "bell\u{7}").is_err());
@@ -406,4 +439,81 @@ proptest! {
             }
         }
     }
+}
+
+/// The mobile SDK's phone options (AHD-3): a chat queue is reached by phone through the voice
+/// queue of its path, on the number nearest it (else the IVR's); voicemail is offered only
+/// while that voice queue is closed and its rule takes voicemail.
+#[test]
+fn phone_options_follow_the_voice_queue_of_the_same_path() {
+    use switchboard_core::queue::QueueTree;
+    use switchboard_core::voice::Did;
+    use switchboard_core::voicemail::phone_option;
+    let named = |n: u64, channel, name: &str, parent: Option<u64>, kind| QueueNode {
+        name: Name::parse("name", name).unwrap(),
+        parent: parent.map(q),
+        kind,
+        ..leaf(n, channel)
+    };
+    let tree = QueueTree::new(vec![
+        named(1, Channel::Voice, "Billing", None, QueueKind::Menu),
+        named(2, Channel::Voice, "Refunds", Some(1), QueueKind::Leaf),
+        named(3, Channel::Voice, "Sales", None, QueueKind::Leaf),
+        named(11, Channel::Mobile, "Billing", None, QueueKind::Menu),
+        named(12, Channel::Mobile, "Refunds", Some(11), QueueKind::Leaf),
+        named(13, Channel::Mobile, "Sales", None, QueueKind::Leaf),
+        named(14, Channel::Mobile, "Shipping", None, QueueKind::Leaf),
+    ])
+    .unwrap();
+    let did = |number: &str, entry: Option<u64>| Did {
+        number: PhoneNumber::parse("number", number).unwrap(),
+        entry: entry.map(q),
+        language: None,
+    };
+    // The IVR's number, and one straight into the Billing menu.
+    let dids = vec![did("+15550100", None), did("+15550111", Some(1))];
+    let nodes: Vec<QueueNode> = tree.nodes().cloned().collect();
+    let voicemail = DeflectionRule::new(
+        None,
+        Channel::Voice,
+        true,
+        AfterHoursAction::Voicemail { max_seconds: 60 },
+        vec![],
+        &nodes,
+    )
+    .unwrap();
+    // Weekdays 09:00-18:00 in Paris: open on a Monday at 10:00, closed on a Sunday.
+    let hours = AfterHours::new(
+        vec![(scope(None, None, None), weekdays("09:00", "18:00", &[]))],
+        vec![voicemail],
+    );
+    let (monday, sunday) = (at(2026, 3, 2, 9, 0), at(2026, 3, 1, 9, 0));
+    let option = |queue, now| {
+        phone_option(&hours, &tree, &dids, q(queue), now)
+            .map(|o| (o.number.as_str().to_owned(), o.voicemail))
+    };
+    // Refunds is reached through the Billing menu's own number.
+    assert_eq!(option(12, sunday), Some(("+15550111".into(), true)));
+    assert_eq!(option(12, monday), Some(("+15550111".into(), false)));
+    // Sales has no number of its own: the IVR's.
+    assert_eq!(option(13, sunday), Some(("+15550100".into(), true)));
+    // Shipping has no voice queue: the IVR's number, never voicemail.
+    assert_eq!(option(14, sunday), Some(("+15550100".into(), false)));
+    // Without numbers, nothing.
+    assert_eq!(phone_option(&hours, &tree, &[], q(13), sunday), None);
+    // A rule that does not take voicemail offers none.
+    let message_only = AfterHours::new(
+        vec![(scope(None, None, None), weekdays("09:00", "18:00", &[]))],
+        vec![DeflectionRule::new(
+            None,
+            Channel::Voice,
+            true,
+            AfterHoursAction::Message,
+            vec![],
+            &nodes,
+        )
+        .unwrap()],
+    );
+    let found = phone_option(&message_only, &tree, &dids, q(13), sunday).unwrap();
+    assert!(!found.voicemail);
 }

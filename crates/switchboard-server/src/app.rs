@@ -44,6 +44,8 @@ pub struct App {
     pub recordings: Arc<dyn BlobStore>,
     /// Runs background jobs (CRM deliveries, emergency notifications) once `launch` starts it; tests may drive it.
     pub jobs: Arc<JobWorker>,
+    /// Which contacts carry a voicemail rather than a call (AHD-7).
+    pub voicemails: crate::voicemail::Shared,
     /// Routing's changes, subscribed at start so none is missed, until `launch` hands them to
     /// the carriers.
     changes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<ContactChange>>>,
@@ -162,6 +164,7 @@ impl App {
                 .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?,
         );
         let mailer = Arc::new(crate::mail::Mailer::new(&config.mail, &config.data_dir)?);
+        let store_for_voicemails = store.clone();
         let emergency_mail = crate::mail::EmergencyMailer::new(store.clone(), mailer.clone());
         let offer_mail =
             crate::offers::OfferMailer::new(store.clone(), mailer, services.jobs.clone());
@@ -176,8 +179,11 @@ impl App {
                 .register(JobKind::RecordingUpload, Arc::new(uploader))
                 .register(JobKind::OfferEmail, Arc::new(offer_mail)),
         );
+        let voicemails =
+            Arc::new(crate::voicemail::Voicemails::load(store_for_voicemails.as_ref()).await?);
         let security = config.security.clone();
         Ok(Arc::new(App {
+            voicemails,
             config,
             services,
             login_throttle: std::sync::Mutex::new(Throttle::new(security.login_throttle)),
@@ -259,6 +265,10 @@ fn spawn_carriers(
     tokio::spawn(async move {
         while let Some(change) = changes.recv().await {
             match change.contact().channel {
+                // A voicemail's contact is a voice contact that is no call (AHD-7).
+                Channel::Voice if app.voicemails.carries(change.contact().id) => {
+                    crate::voicemail::on_change(&app, change).await
+                }
                 Channel::Voice => app.voice.contact_changed(change),
                 Channel::Web | Channel::Mobile => app.chat.on_change(change).await,
                 // SMS has no carrier yet: routing queues and assigns SMS contacts, and nothing

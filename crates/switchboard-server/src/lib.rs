@@ -22,6 +22,7 @@ pub mod tones;
 pub mod uploads;
 pub mod vault;
 pub mod voice;
+pub mod voicemail;
 pub mod zendesk;
 
 pub use app::{launch, App, AppState, LaunchError};

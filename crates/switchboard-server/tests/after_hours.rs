@@ -92,8 +92,26 @@ async fn rules_are_checked_stored_and_removed() {
             (
                 "center",
                 "voice",
+                json!({"enabled": true, "action": "voicemail", "max_seconds": 3}),
+                "invalid_after_hours",
+            ),
+            (
+                "center",
+                "voice",
+                json!({"enabled": true, "action": "voicemail", "max_seconds": 601}),
+                "invalid_after_hours",
+            ),
+            (
+                "center",
+                "web",
                 json!({"enabled": true, "action": "voicemail"}),
-                "not_available",
+                "invalid_after_hours",
+            ),
+            (
+                "center",
+                "voice",
+                json!({"enabled": true, "action": "message", "max_seconds": 60}),
+                "invalid_after_hours",
             ),
             (
                 "center",

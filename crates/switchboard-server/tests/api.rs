@@ -23,6 +23,7 @@ mod security;
 mod sip_hardening;
 mod vault;
 mod voice;
+mod voicemail;
 // Public only because `support::zendesk` (the fake it uses) has the same name.
 pub mod zendesk;
 

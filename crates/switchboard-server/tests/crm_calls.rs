@@ -26,22 +26,22 @@ const SECRET: &str = "crm-webhook-secret-456";
 
 /// A part the fake CRM accepted: its headers and a digest of its bytes.
 #[derive(Clone, Debug)]
-struct Part {
+pub(crate) struct Part {
     part: String,
     offset: u64,
-    ticket: String,
+    pub(crate) ticket: String,
     sha256: String,
     len: u64,
     /// The bytes themselves, for parts small enough to look at.
-    bytes: Option<Vec<u8>>,
+    pub(crate) bytes: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
-struct Crm {
+pub(crate) struct Crm {
     /// JSON events accepted.
-    events: Vec<Value>,
+    pub(crate) events: Vec<Value>,
     /// Parts accepted (answered 2xx), in the order they came.
-    parts: Vec<Part>,
+    pub(crate) parts: Vec<Part>,
     /// Requests for parts, whatever the answer.
     part_requests: usize,
     /// What to answer the next part requests with, (status, Retry-After); a 200 accepts.
@@ -52,7 +52,7 @@ struct Crm {
 
 /// A webhook CRM on 127.0.0.1 that checks every signature as the docs say (HMAC-SHA256 of the
 /// body with the shared secret), streams parts through a digest, and answers as scripted.
-async fn fake_crm() -> (String, Arc<Mutex<Crm>>) {
+pub(crate) async fn fake_crm() -> (String, Arc<Mutex<Crm>>) {
     let crm = Arc::new(Mutex::new(Crm::default()));
     let state = crm.clone();
     let handler = move |headers: HeaderMap, body: Body| {
@@ -133,7 +133,7 @@ async fn fake_crm() -> (String, Arc<Mutex<Crm>>) {
     (url, crm)
 }
 
-async fn use_webhook(store: &Arc<dyn Store>, url: &str) {
+pub(crate) async fn use_webhook(store: &Arc<dyn Store>, url: &str) {
     let mut settings = store
         .integration_settings("unused-identity-secret-0123456789abcdef")
         .await

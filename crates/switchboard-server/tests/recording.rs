@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// Writes a pcap of `seconds` of RTP with a steady A-law tone at `frequency`, 20 ms a packet,
 /// for sipp's `play_pcap_audio` (Ethernet, IPv4, UDP; sipp rewrites addresses and ports).
-fn tone_pcap(path: &Path, frequency: f64, seconds: u32) {
+pub(crate) fn tone_pcap(path: &Path, frequency: f64, seconds: u32) {
     let mut out = Vec::new();
     // The global header: magic, version 2.4, no zone, no accuracy, snaplen, Ethernet.
     out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());

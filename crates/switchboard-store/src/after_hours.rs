@@ -76,6 +76,7 @@ pub(crate) fn rule_from(
     action: &str,
     target: Option<&str>,
     number: Option<&str>,
+    voicemail_seconds: Option<i64>,
     messages: &str,
     nodes: &[switchboard_core::QueueNode],
 ) -> StoreResult<DeflectionRule> {
@@ -91,6 +92,11 @@ pub(crate) fn rule_from(
         ("forward", _, Some(number)) => {
             AfterHoursAction::Forward(PhoneNumber::parse("number", number).map_err(corrupt)?)
         }
+        ("voicemail", _, _) => AfterHoursAction::Voicemail {
+            max_seconds: voicemail_seconds
+                .and_then(|s| u32::try_from(s).ok())
+                .ok_or_else(|| corrupt("a voicemail rule without its length"))?,
+        },
         _ => return Err(corrupt(format!("after-hours action {action}"))),
     };
     DeflectionRule::new(
@@ -122,7 +128,7 @@ macro_rules! after_hours_sql {
             async fn list_deflection_rules(&self) -> StoreResult<Vec<DeflectionRule>> {
                 let nodes = self.list_queues().await?;
                 let rows = sqlx::query(
-                    "SELECT queue_id, channel, enabled, action, target_queue_id, forward_number, messages \
+                    "SELECT queue_id, channel, enabled, action, target_queue_id, forward_number, voicemail_seconds, messages \
                      FROM deflection_rules ORDER BY scope_key",
                 )
                 .fetch_all(self.reader())
@@ -137,6 +143,7 @@ macro_rules! after_hours_sql {
                             &row.try_get::<String, _>("action")?,
                             row.try_get::<Option<String>, _>("target_queue_id")?.as_deref(),
                             row.try_get::<Option<String>, _>("forward_number")?.as_deref(),
+                            row.try_get::<Option<i64>, _>("voicemail_seconds")?,
                             &row.try_get::<String, _>("messages")?,
                             &nodes,
                         )
@@ -150,14 +157,18 @@ macro_rules! after_hours_sql {
                 let (target, number) = match &rule.action {
                     AfterHoursAction::Queue(q) => (Some(q.to_string()), None),
                     AfterHoursAction::Forward(n) => (None, Some(n.as_str().to_owned())),
-                    AfterHoursAction::Message => (None, None),
+                    AfterHoursAction::Message | AfterHoursAction::Voicemail { .. } => (None, None),
+                };
+                let voicemail_seconds = match rule.action {
+                    AfterHoursAction::Voicemail { max_seconds } => Some(i64::from(max_seconds)),
+                    _ => None,
                 };
                 sqlx::query(
-                    "INSERT INTO deflection_rules (scope_key, queue_id, channel, enabled, action, target_queue_id, forward_number, messages) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                    "INSERT INTO deflection_rules (scope_key, queue_id, channel, enabled, action, target_queue_id, forward_number, messages, voicemail_seconds) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                      ON CONFLICT (scope_key) DO UPDATE SET enabled = excluded.enabled, action = excluded.action, \
                      target_queue_id = excluded.target_queue_id, forward_number = excluded.forward_number, \
-                     messages = excluded.messages",
+                     messages = excluded.messages, voicemail_seconds = excluded.voicemail_seconds",
                 )
                 .bind(rule_key(rule.queue, rule.channel))
                 .bind(rule.queue.map(|q| q.to_string()))
@@ -167,6 +178,7 @@ macro_rules! after_hours_sql {
                 .bind(target)
                 .bind(number)
                 .bind(messages_text(rule.messages()))
+                .bind(voicemail_seconds)
                 .execute(self.writer())
                 .await?;
                 Ok(())

@@ -29,6 +29,7 @@
 //!   callback-number leases.
 //! - `EmergencyLogStore` (`emergency_log.rs`): the restricted emergency log and the notification
 //!   template.
+//! - `VoicemailStore` (`voicemails.rs`): voicemails left at closed queues.
 //!
 //! `Store` is all of them together, plus the backend's name and a health check, so an
 //! `Arc<dyn Store>` serves every caller; `use switchboard_store::prelude::*` brings every
@@ -55,6 +56,7 @@ mod secrets;
 mod sql;
 mod sqlite;
 mod voice;
+mod voicemails;
 
 pub use after_hours::AfterHoursStore;
 pub use audit::{AuditEntry, AuditFilter, AuditStore};
@@ -78,6 +80,7 @@ pub use records::{
 pub use secrets::{is_sealed, SecretKeys};
 pub use sqlite::SqliteStore;
 pub use voice::{VoiceStore, WhisperSettings};
+pub use voicemails::{Voicemail, VoicemailStore};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -89,7 +92,7 @@ pub mod prelude {
     pub use crate::{
         AfterHoursStore, AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore,
         EmergencyLogStore, EmergencyStore, JobStore, OfferStore, PolicyStore, RecordingStore,
-        Store, VoiceStore,
+        Store, VoiceStore, VoicemailStore,
     };
 }
 
@@ -109,6 +112,7 @@ pub trait Store:
     + EmergencyStore
     + EmergencyLogStore
     + OfferStore
+    + VoicemailStore
     + Send
     + Sync
     + 'static

@@ -57,6 +57,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/postgres/0021_after_hours.sql"),
     ),
+    (
+        24,
+        include_str!("../migrations/postgres/0024_voicemail.sql"),
+    ),
     (25, include_str!("../migrations/postgres/0025_offers.sql")),
 ];
 
@@ -156,6 +160,9 @@ mod audit {
 }
 mod recordings {
     crate::recordings::recordings_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+mod voicemails {
+    crate::voicemails::voicemails_sql!(super::PostgresStore, sqlx::postgres::PgRow);
 }
 mod dashboards {
     crate::dashboards::dashboards_sql!(super::PostgresStore, sqlx::postgres::PgRow);

@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/sqlite/0021_after_hours.sql"),
     ),
+    (24, include_str!("../migrations/sqlite/0024_voicemail.sql")),
     (25, include_str!("../migrations/sqlite/0025_offers.sql")),
 ];
 
@@ -154,6 +155,9 @@ mod audit {
 }
 mod recordings {
     crate::recordings::recordings_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+mod voicemails {
+    crate::voicemails::voicemails_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 }
 mod dashboards {
     crate::dashboards::dashboards_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);

@@ -458,7 +458,8 @@ macro_rules! voice_sql {
                 .rows_affected();
                 let contacts = sqlx::query(
                     "UPDATE contacts SET status = 'ended', ended_at = $1, end_reason = 'the server stopped during the call' \
-                     WHERE channel = 'voice' AND status IN ('queued', 'assigned')",
+                     WHERE channel = 'voice' AND status IN ('queued', 'assigned') \
+                     AND id NOT IN (SELECT contact_id FROM voicemails WHERE contact_id IS NOT NULL)",
                 )
                 .bind(millis(now))
                 .execute(&mut *tx)

@@ -530,6 +530,7 @@ async fn story(store: Arc<dyn Store>) {
     recordings_story(store.as_ref()).await;
     after_hours_story(store.as_ref()).await;
     offers_story(store.as_ref()).await;
+    voicemail_story(store.as_ref()).await;
     dashboards_story(store.as_ref()).await;
     emergency_log_story(store.as_ref(), agent.id).await;
 
@@ -1222,6 +1223,120 @@ async fn offers_story(store: &dyn Store) {
         OfferSettings::default(),
         "{backend}"
     );
+}
+
+/// Voicemail (AHD-7): a voicemail rule keeps its length; voicemails are stored once each,
+/// found by their contact, outlive their queue, and their contacts survive a restart's closing
+/// of interrupted calls.
+async fn voicemail_story(store: &dyn Store) {
+    use switchboard_core::after_hours::{AfterHoursAction, DeflectionRule};
+    use switchboard_core::{CallId, RecordingId};
+    use switchboard_store::Voicemail;
+    let backend = store.backend();
+    let closed = queue(Channel::Voice, None, "Voicemail line", QueueKind::Leaf);
+    let unserved = queue(Channel::Voice, None, "Unserved line", QueueKind::Leaf);
+    store.create_queue(&closed).await.unwrap();
+    store.create_queue(&unserved).await.unwrap();
+    let nodes = store.list_queues().await.unwrap();
+    let rule = DeflectionRule::new(
+        Some(closed.id),
+        Channel::Voice,
+        true,
+        AfterHoursAction::Voicemail { max_seconds: 45 },
+        vec![],
+        &nodes,
+    )
+    .unwrap();
+    store.put_deflection_rule(&rule).await.unwrap();
+    assert_eq!(
+        store.list_deflection_rules().await.unwrap(),
+        vec![rule],
+        "{backend}"
+    );
+
+    let contact = Contact {
+        id: ContactId::from_uuid(Uuid::new_v4()),
+        channel: Channel::Voice,
+        queue: Some(closed.id),
+        issue: "Voicemail line".into(),
+        priority: 0,
+        language: None,
+        status: ContactStatus::Queued,
+        agent: None,
+        customer: Some("+15550123".into()),
+        created_at: now(),
+        assigned_at: None,
+        ended_at: None,
+        end_reason: None,
+        transfers: 0,
+        ended_by: None,
+    };
+    store.insert_contact(&contact).await.unwrap();
+    let routed = Voicemail {
+        recording: RecordingId::from_uuid(Uuid::new_v4()),
+        call: CallId::from_uuid(Uuid::new_v4()),
+        queue: Some(closed.id),
+        queue_path: "Voicemail line".into(),
+        caller: "+15550123".into(),
+        duration_ms: 12_345,
+        blob_key: "rec-1".into(),
+        contact: Some(contact.id),
+        created_at: now(),
+    };
+    let to_crm = Voicemail {
+        recording: RecordingId::from_uuid(Uuid::new_v4()),
+        call: CallId::from_uuid(Uuid::new_v4()),
+        queue: Some(unserved.id),
+        queue_path: "Unserved line".into(),
+        contact: None,
+        created_at: now() + Duration::seconds(5),
+        blob_key: "rec-2".into(),
+        ..routed.clone()
+    };
+    store.insert_voicemail(&routed).await.unwrap();
+    store.insert_voicemail(&to_crm).await.unwrap();
+    assert!(
+        matches!(
+            store.insert_voicemail(&routed).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: one voicemail per recording"
+    );
+    assert_eq!(store.get_voicemail(routed.recording).await.unwrap(), routed);
+    assert!(matches!(
+        store
+            .get_voicemail(RecordingId::from_uuid(Uuid::new_v4()))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.voicemail_of_contact(contact.id).await.unwrap(),
+        Some(routed.clone())
+    );
+    assert_eq!(store.voicemail_contacts().await.unwrap(), vec![contact.id]);
+    assert_eq!(
+        store.list_voicemails(10).await.unwrap(),
+        vec![to_crm.clone(), routed.clone()],
+        "{backend}: newest first"
+    );
+    // A restart closes the calls it interrupted, never a voicemail waiting for an agent.
+    store.close_interrupted_calls(now()).await.unwrap();
+    assert_eq!(
+        store.get_contact(contact.id).await.unwrap().status,
+        ContactStatus::Queued,
+        "{backend}"
+    );
+    // A voicemail outlives its queue.
+    store.delete_queue(unserved.id).await.unwrap();
+    assert_eq!(
+        store.get_voicemail(to_crm.recording).await.unwrap().queue,
+        None,
+        "{backend}"
+    );
+    store
+        .delete_deflection_rule(Some(closed.id), Channel::Voice)
+        .await
+        .unwrap();
 }
 
 async fn recordings_story(store: &dyn Store) {

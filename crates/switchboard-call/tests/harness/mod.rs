@@ -80,6 +80,8 @@ pub struct Center {
     pub browser: Vec<BrowserOp>,
     /// Numbers agents dialled from their phones, waiting for the shell's decision.
     pub phone_dials: Vec<(CallId, UserId, String)>,
+    /// Voicemails the engine said were left, in order.
+    pub voicemails: Vec<switchboard_call::VoicemailLeft>,
     next_token: u64,
     /// The voice configuration last handed to the engine.
     pub directory: Directory,
@@ -219,6 +221,7 @@ impl Center {
             replies: HashMap::new(),
             browser: Vec::new(),
             phone_dials: Vec::new(),
+            voicemails: Vec::new(),
             next_token: 0,
             directory: directory.clone(),
             queues,
@@ -364,6 +367,7 @@ impl Center {
                 Output::Reply { token, result } => {
                     self.replies.insert(token.0, result);
                 }
+                Output::Voicemail(left) => self.voicemails.push(left),
             }
         }
     }

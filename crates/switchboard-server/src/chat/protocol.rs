@@ -410,6 +410,21 @@ pub enum ServerEvent {
         presence: String,
         since: DateTime<Utc>,
     },
+    /// A voicemail routed to the agent (AHD-7; agent protocol only): play it from
+    /// `audio_url`, call the caller back, and `POST /api/v1/voicemails/{voicemail_id}/done`.
+    VoicemailOffered {
+        contact_id: String,
+        voicemail_id: String,
+        caller: String,
+        queue_path: String,
+        duration_ms: u64,
+        left_at: DateTime<Utc>,
+        audio_url: String,
+    },
+    /// The voicemail is no longer the agent's (done, ended, or sent back to its queue).
+    VoicemailGone {
+        contact_id: String,
+    },
     Resumed {
         chat_id: String,
         last_seq: i64,

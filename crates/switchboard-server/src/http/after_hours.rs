@@ -39,9 +39,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
 impl From<AfterHoursError> for ApiError {
     fn from(error: AfterHoursError) -> Self {
         match error {
-            AfterHoursError::VoicemailNotAvailable => {
-                ApiError::bad_request("not_available", error.to_string())
-            }
             AfterHoursError::Text(text) => text.into(),
             other => ApiError::bad_request("invalid_after_hours", other.to_string()),
         }
@@ -82,11 +79,14 @@ pub struct RuleView {
     /// Whether contacts arriving outside hours are deflected; a queue's disabled rule opts
     /// it out of its channel's.
     pub enabled: bool,
-    /// `queue` (to `target_queue_id`), `forward` (to `number`) or `message` (the message,
+    /// `queue` (to `target_queue_id`), `forward` (to `number`), `voicemail` (the message as
+    /// the greeting, a tone, then at most `max_seconds` recorded) or `message` (the message,
     /// then the end).
     pub action: String,
     pub target_queue_id: Option<String>,
     pub number: Option<String>,
+    /// For `voicemail`: the longest recording in seconds.
+    pub max_seconds: Option<u32>,
     pub messages: Vec<MessageView>,
 }
 
@@ -95,9 +95,14 @@ impl From<&DeflectionRule> for RuleView {
         let (target_queue_id, number) = match &rule.action {
             AfterHoursAction::Queue(q) => (Some(q.to_string()), None),
             AfterHoursAction::Forward(n) => (None, Some(n.as_str().to_owned())),
-            AfterHoursAction::Message => (None, None),
+            AfterHoursAction::Message | AfterHoursAction::Voicemail { .. } => (None, None),
+        };
+        let max_seconds = match rule.action {
+            AfterHoursAction::Voicemail { max_seconds } => Some(max_seconds),
+            _ => None,
         };
         RuleView {
+            max_seconds,
             queue_id: rule.queue.map(|q| q.to_string()),
             channel: rule.channel.as_str().to_owned(),
             enabled: rule.enabled,
@@ -147,13 +152,15 @@ async fn get_after_hours(
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
     pub enabled: bool,
-    /// `queue`, `forward` or `message`; calls may use all three, chats and SMS `message`.
-    /// (`voicemail` is not available yet and is refused.)
+    /// `queue`, `forward`, `voicemail` or `message`; calls may use all four, chats and SMS
+    /// `message`.
     pub action: String,
     /// For `queue`: a leaf queue of the same channel (a 24-hour one, say).
     pub target_queue_id: Option<String>,
     /// For `forward`: the number, called through the outbound trunk.
     pub number: Option<String>,
+    /// For `voicemail`: the longest recording in seconds, 5 to 600 (default 120).
+    pub max_seconds: Option<u32>,
     /// At most one per language (and one for any language).
     #[serde(default)]
     pub messages: Vec<MessageView>,
@@ -182,7 +189,11 @@ fn parse_action(input: &RuleInput) -> ApiResult<AfterHoursAction> {
                 .as_deref()
                 .ok_or(AfterHoursError::MissingNumber)?,
         )?),
-        "voicemail" => return Err(AfterHoursError::VoicemailNotAvailable.into()),
+        "voicemail" => AfterHoursAction::Voicemail {
+            max_seconds: input
+                .max_seconds
+                .unwrap_or(switchboard_core::after_hours::DEFAULT_VOICEMAIL_SECONDS),
+        },
         other => {
             return Err(AfterHoursError::UnknownAction(other.chars().take(40).collect()).into())
         }
@@ -190,12 +201,16 @@ fn parse_action(input: &RuleInput) -> ApiResult<AfterHoursAction> {
     let stray = match action {
         AfterHoursAction::Queue(_) => input.number.is_some(),
         AfterHoursAction::Forward(_) => input.target_queue_id.is_some(),
-        AfterHoursAction::Message => input.number.is_some() || input.target_queue_id.is_some(),
+        AfterHoursAction::Message | AfterHoursAction::Voicemail { .. } => {
+            input.number.is_some() || input.target_queue_id.is_some()
+        }
     };
-    if stray {
+    let stray_length =
+        input.max_seconds.is_some() && !matches!(action, AfterHoursAction::Voicemail { .. });
+    if stray || stray_length {
         return Err(ApiError::bad_request(
             "invalid_after_hours",
-            "give target_queue_id only for the queue action and number only for forward",
+            "give target_queue_id only for the queue action, number only for forward and max_seconds only for voicemail",
         ));
     }
     Ok(action)

@@ -16,6 +16,7 @@ const AGENT_PHONE: &str = include_str!("../../web/agent/phone.js");
 const AGENT_WRAPUP: &str = include_str!("../../web/agent/wrapup.js");
 const AGENT_WEBRTC: &str = include_str!("../../web/agent/webrtc.js");
 const AGENT_LOCATION: &str = include_str!("../../web/agent/location.js");
+const AGENT_VOICEMAIL: &str = include_str!("../../web/agent/voicemail.js");
 const PORTAL_DASHBOARDS: &str = include_str!("../../web/portal/dashboards.js");
 const DEMO_PAGE: &str = include_str!("../../web/demo/index.html");
 
@@ -178,6 +179,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/agent/location.js",
             get(|| async { asset("text/javascript; charset=utf-8", AGENT_LOCATION) }),
+        )
+        .route(
+            "/agent/voicemail.js",
+            get(|| async { asset("text/javascript; charset=utf-8", AGENT_VOICEMAIL) }),
         )
         .route(
             "/demo/",

@@ -25,6 +25,7 @@ pub mod setup;
 pub mod system;
 pub mod uploads;
 pub mod voice;
+pub mod voicemail;
 pub mod watch;
 pub mod webhook;
 pub mod whisper;
@@ -96,6 +97,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(system::routes())
         .merge(chat::routes())
         .merge(voice::routes())
+        .merge(voicemail::routes())
         .merge(recordings::routes())
         .merge(uploads::routes())
         .merge(dialing::routes())

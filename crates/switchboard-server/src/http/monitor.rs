@@ -304,6 +304,7 @@ fn state_name(state: CallState) -> &'static str {
         CallState::Dialing => "dialing",
         CallState::Calling => "calling",
         CallState::AfterHours => "after_hours",
+        CallState::Voicemail => "voicemail",
     }
 }
 

@@ -777,6 +777,10 @@ impl VoiceTask {
                         let _ = reply.send(result.map_err(VoiceError::from));
                     }
                 }
+                Output::Voicemail(left) => {
+                    let app = self.app.clone();
+                    tokio::spawn(async move { crate::voicemail::left(&app, left).await });
+                }
             }
         }
     }

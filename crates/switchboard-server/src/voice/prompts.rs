@@ -174,6 +174,8 @@ impl Prompts {
                 }
                 self.speech.say(&text, 1).await
             }
+            // After a voicemail greeting: half a second at 1 kHz.
+            Sound::Beep => audio::tones(&[(1000.0, 500)]).into(),
         }
     }
 

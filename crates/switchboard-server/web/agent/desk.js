@@ -4,12 +4,14 @@
 // Notification tones (NTF-3): a new chat plays its tone once or every N seconds until it is
 // accepted or gone; a new consumer message plays the message tone. Calls ring on the browser
 // phone (phone.js), whose signalling shares this page's WebSocket. The header's Location
-// (location.js) shows and sets where the agent is for emergency calls.
+// (location.js) shows and sets where the agent is for emergency calls. Voicemails routed to the
+// agent (voicemail.js) sit above the chats, each with its player, Call back and Done.
 
 import { element, newClientId } from '/widget/common.js';
 import '/agent/phone.js';
 import '/agent/wrapup.js';
 import '/agent/location.js';
+import '/agent/voicemail.js';
 
 const PHONE_FRAMES = new Set(['phone_ready', 'call_ring', 'call_sdp', 'call_stop']);
 
@@ -92,6 +94,9 @@ class AgentDesk extends HTMLElement {
     this.phone = document.createElement('sb-phone');
     // Where the agent is for emergency calls; kept across renders like the phone.
     this.location = document.createElement('sb-location');
+    // Voicemails routed to the agent; kept across renders so a message keeps playing.
+    this.voicemails = document.createElement('sb-voicemails');
+    this.voicemails.addEventListener('callback', (event) => this.phone.dial(event.detail.number));
     // The main view says when the agent is on a call rather than waiting for chats.
     this.phone.addEventListener('phonechange', () => this.render());
   }
@@ -210,6 +215,7 @@ class AgentDesk extends HTMLElement {
       this.phone.onFrame(event);
       return;
     }
+    if (this.voicemails.onFrame(event)) return;
     switch (event.type) {
       case 'welcome':
         this.backoff = 500;
@@ -217,6 +223,7 @@ class AgentDesk extends HTMLElement {
         this.phone.connected((frame) => this.send(frame));
         this.tones = event.tones;
         this.phone.setTones(event.tones);
+        this.voicemails.reload();
         for (const info of event.agent_chats) {
           const chat = this.chatState(info);
           this.send({ type: 'history', chat_id: info.chat_id, after_seq: 0 });
@@ -415,7 +422,7 @@ class AgentDesk extends HTMLElement {
     const signOut = element('button', { class: 'secondary', 'data-testid': 'sign-out', onclick: () => this.signOut() }, 'Sign out');
     const top = element('div', { class: 'top' }, element('strong', {}, 'Switchboard'), element('span', { class: 'grow' }, this.me.display_name), this.location, presence, signOut);
     const list = element('div', { class: 'list', 'data-testid': 'chat-list' });
-    const side = element('div', { class: 'side' }, this.phone, list);
+    const side = element('div', { class: 'side' }, this.phone, this.voicemails, list);
     for (const [id, chat] of this.chats) {
       list.append(element('div', {
         class: `item${id === this.selected ? ' selected' : ''}${!chat.info.accepted && !chat.ended ? ' ringing' : ''}`,
