@@ -37,6 +37,8 @@ pub struct App {
     /// Attachments uploaded per visitor.
     pub attachment_uploads: std::sync::Mutex<RateLimit<switchboard_core::VisitorId>>,
     pub chat: Arc<ChatService>,
+    /// The SMS channel: inbound messages and the connector (`crate::sms`).
+    pub sms: Arc<crate::sms::SmsService>,
     pub voice: crate::voice::VoiceService,
     /// Attachment and tone bytes.
     pub blobs: Arc<dyn BlobStore>,
@@ -161,6 +163,14 @@ impl App {
             crate::zendesk::ZendeskCrm::new(store.clone(), blobs.clone())
                 .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?,
         );
+        let sms = Arc::new(crate::sms::SmsService::new(
+            store.clone(),
+            services.jobs.clone(),
+            chat.clone(),
+            http.clone(),
+            &config.data_dir,
+            config.wall_clock,
+        ));
         let mailer = Arc::new(crate::mail::Mailer::new(&config.mail, &config.data_dir)?);
         let emergency_mail = crate::mail::EmergencyMailer::new(store.clone(), mailer);
         let jobs = Arc::new(
@@ -171,7 +181,8 @@ impl App {
                 )
                 .register(JobKind::RecordingRetention, Arc::new(retention))
                 .register(JobKind::EmergencyMail, Arc::new(emergency_mail))
-                .register(JobKind::RecordingUpload, Arc::new(uploader)),
+                .register(JobKind::RecordingUpload, Arc::new(uploader))
+                .register(JobKind::SmsSend, sms.clone()),
         );
         let security = config.security.clone();
         Ok(Arc::new(App {
@@ -193,6 +204,7 @@ impl App {
                 100_000,
             )),
             chat,
+            sms,
             voice: Default::default(),
             blobs,
             recordings,
@@ -258,11 +270,8 @@ fn spawn_carriers(
             match change.contact().channel {
                 Channel::Voice => app.voice.contact_changed(change),
                 Channel::Web | Channel::Mobile => app.chat.on_change(change).await,
-                // SMS has no carrier yet: routing queues and assigns SMS contacts, and nothing
-                // delivers them until an SMS service takes this arm.
-                Channel::Sms => {
-                    tracing::debug!(contact = %change.contact().id, "SMS contact changed; SMS has no carrier yet")
-                }
+                // An SMS conversation is a chat whose channel is SMS (`crate::sms`).
+                Channel::Sms => app.chat.on_change(change).await,
             }
         }
     })

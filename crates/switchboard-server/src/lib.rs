@@ -17,6 +17,7 @@ pub mod identity;
 pub mod mail;
 pub mod recordings;
 pub mod secret;
+pub mod sms;
 pub mod tones;
 pub mod uploads;
 pub mod vault;

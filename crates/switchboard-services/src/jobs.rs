@@ -58,6 +58,9 @@ pub enum JobKind {
     /// Sends one part of a call's recording to the CRM (REC-1, REC-6); the payload names the
     /// recording and the part. Each part is a job of its own, retried on its own.
     RecordingUpload,
+    /// Sends one SMS through the connector (the SMS channel, NTF-4); the payload is the
+    /// message (to, body, purpose, conversation), the job's id is the message's.
+    SmsSend,
 }
 
 /// How long a recording upload keeps trying: it must reach the CRM before the seven-day
@@ -65,11 +68,12 @@ pub enum JobKind {
 pub const UPLOAD_MAX_AGE_DAYS: i64 = 6;
 
 impl JobKind {
-    pub const ALL: [JobKind; 4] = [
+    pub const ALL: [JobKind; 5] = [
         JobKind::CrmDelivery,
         JobKind::RecordingRetention,
         JobKind::EmergencyMail,
         JobKind::RecordingUpload,
+        JobKind::SmsSend,
     ];
 
     /// How jobs of this kind are retried.
@@ -93,6 +97,7 @@ impl JobKind {
             JobKind::RecordingRetention => "recording_retention",
             JobKind::EmergencyMail => "emergency_mail",
             JobKind::RecordingUpload => "recording_upload",
+            JobKind::SmsSend => "sms_send",
         }
     }
 

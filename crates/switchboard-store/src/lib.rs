@@ -27,6 +27,8 @@
 //!   callback-number leases.
 //! - `EmergencyLogStore` (`emergency_log.rs`): the restricted emergency log and the notification
 //!   template.
+//! - `SmsStore` (`sms.rs`): the SMS connector's settings, senders, inbound and outbound messages,
+//!   agents' numbers for call notifications.
 //!
 //! `Store` is all of them together, plus the backend's name and a health check, so an
 //! `Arc<dyn Store>` serves every caller; `use switchboard_store::prelude::*` brings every
@@ -49,6 +51,7 @@ mod postgres;
 mod recordings;
 mod records;
 mod secrets;
+mod sms;
 mod sql;
 mod sqlite;
 mod voice;
@@ -72,6 +75,7 @@ pub use records::{
     RecordingUpload, Session, Ticket, Tone, UploadBytes, UploadState, Visitor,
 };
 pub use secrets::{is_sealed, SecretKeys};
+pub use sms::{InboundSms, OutboundSms, SmsSender, SmsSettings, SmsStore};
 pub use sqlite::SqliteStore;
 pub use voice::{VoiceStore, WhisperSettings};
 
@@ -84,7 +88,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub mod prelude {
     pub use crate::{
         AfterHoursStore, AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore,
-        EmergencyLogStore, EmergencyStore, JobStore, PolicyStore, RecordingStore, Store,
+        EmergencyLogStore, EmergencyStore, JobStore, PolicyStore, RecordingStore, SmsStore, Store,
         VoiceStore,
     };
 }
@@ -104,6 +108,7 @@ pub trait Store:
     + DashboardStore
     + EmergencyStore
     + EmergencyLogStore
+    + SmsStore
     + Send
     + Sync
     + 'static

@@ -12,6 +12,7 @@ pub mod connection;
 pub mod consumer;
 pub mod hub;
 pub mod protocol;
+mod sms;
 pub mod watch;
 
 use crate::crm;
@@ -542,6 +543,8 @@ impl ChatService {
         if new {
             self.broadcast(&contact, &stored, Some(origin.id)).await;
         }
+        // An SMS conversation's agent messages go out by SMS (a resend queues nothing twice).
+        self.sms_reply(&contact, sender, &stored).await?;
         Ok(ServerEvent::Ack {
             chat_id: chat.to_string(),
             client_id: client_id.as_str().to_owned(),

@@ -21,6 +21,7 @@ pub mod monitor;
 pub mod recordings;
 pub mod security;
 pub mod setup;
+pub mod sms;
 pub mod system;
 pub mod uploads;
 pub mod voice;
@@ -105,6 +106,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(watch::routes())
         .merge(widget::routes())
         .merge(security::routes())
+        .merge(sms::routes())
 }
 
 /// The whole HTTP service.
