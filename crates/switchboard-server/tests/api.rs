@@ -20,6 +20,7 @@ mod presence;
 mod recording;
 mod security;
 mod sip_hardening;
+mod sms;
 mod vault;
 mod voice;
 // Public only because `support::zendesk` (the fake it uses) has the same name.

@@ -278,6 +278,7 @@ fn outbound_view(m: OutboundSms) -> OutboundSmsView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MessagesQuery {
     /// At most this many (1 to 1000; 100 when left out).

@@ -2,6 +2,7 @@
 //! integration would.
 
 pub mod events;
+pub mod twilio;
 pub mod webrtc;
 pub mod zendesk;
 
