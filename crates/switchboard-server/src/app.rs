@@ -268,7 +268,12 @@ fn spawn_carriers(
     tokio::spawn(async move {
         while let Some(change) = changes.recv().await {
             match change.contact().channel {
-                Channel::Voice => app.voice.contact_changed(change),
+                Channel::Voice => {
+                    // NTF-4: a call offered to an agent may also text them; started beside
+                    // the call (a job), never in its way.
+                    app.sms.call_offered(&change);
+                    app.voice.contact_changed(change)
+                }
                 Channel::Web | Channel::Mobile => app.chat.on_change(change).await,
                 // An SMS conversation is a chat whose channel is SMS (`crate::sms`).
                 Channel::Sms => app.chat.on_change(change).await,

@@ -578,3 +578,85 @@ async fn restart(backend: Backend) {
     assert_eq!(list.len(), 5);
     assert!(list.iter().all(|m| m.status.as_str() == "sent"), "{list:?}");
 }
+
+/// NTF-4: with the setting on, a sipp caller's call that rings agent1's phone also texts the
+/// number on agent1's profile, once, through the connector; agents without a number get none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incoming_call_texts_the_ringing_agent() {
+    use crate::voice::{agent_phone, caller, ended_call, DTMF_1};
+    let server = Server::start_configured(Backend::Sqlite, |config| {
+        config.voice.rtp_ports = (63000, 63999);
+    })
+    .await;
+    let sip = server.sip().await;
+    let fake = FakeTwilio::start().await;
+    let admin = server.login("admin").await;
+    connect_twilio(&server, &admin, &fake).await;
+    let settings = admin
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            "/api/v1/sms/settings",
+            json!({
+                "connector": "twilio",
+                "account_sid": twilio::ACCOUNT_SID,
+                "from_number": twilio::OUR_NUMBER,
+                "api_base": fake.url,
+                "public_url": server.base,
+                "notify_agents": true,
+            }),
+        )
+        .await;
+    assert_eq!(settings["auth_token_set"], true, "the token is kept");
+    let agent1 = server.login("agent1").await;
+    let path = format!("/api/v1/users/{}/sms-number", agent1.user_id);
+    let (status, answer) = admin
+        .call(Method::PUT, &path, Some(json!({"phone": "call me"})))
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_field"))
+    );
+    admin
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            &path,
+            json!({"phone": "+15556667777"}),
+        )
+        .await;
+    assert_eq!(admin.get(&path).await["phone"], "+15556667777");
+    let (status, _) = agent1.call(Method::GET, &path, None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "agents do not read profiles' numbers"
+    );
+
+    available(&agent1).await;
+    let phone = agent_phone(sip, "agent1", "agent").await;
+    caller(sip, "caller", DTMF_1, 2000).succeeds().await;
+    phone.succeeds().await;
+    let call = ended_call(&admin).await;
+    assert_eq!(call["disposition"], "answered", "{call}");
+    let sent = eventually("the agent's text", async || fake.sent().into_iter().next()).await;
+    assert_eq!(
+        (sent.to.as_str(), sent.body.as_str()),
+        ("+15556667777", "Incoming call from 15551234567 (Sales)")
+    );
+    server
+        .app
+        .jobs
+        .run_due(Utc::now() + Duration::hours(1))
+        .await;
+    assert_eq!(fake.sent().len(), 1, "one text for one offer");
+    let list = server
+        .app
+        .services
+        .store
+        .list_outbound_sms(10)
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].purpose, SmsPurpose::AgentNotice);
+}

@@ -261,6 +261,61 @@ impl SmsService {
         Ok(Received::Conversation(chat))
     }
 
+    /// NTF-4: when a call is offered to an agent (routing assigned or handed it to them) and
+    /// the center has it enabled, texts the number on the agent's profile. Spawned, so the
+    /// call never waits for the store; the job's id names the call, the agent and the moment
+    /// it was offered, so the same offer is texted once.
+    pub fn call_offered(self: &Arc<Self>, change: &switchboard_services::bus::ContactChange) {
+        use switchboard_services::bus::ContactChange;
+        let contact = match change {
+            ContactChange::Assigned(contact) | ContactChange::Handed { contact, .. } => contact,
+            _ => return,
+        };
+        let (Some(agent), Some(offered)) = (contact.agent, contact.assigned_at) else {
+            return;
+        };
+        let service = self.clone();
+        let contact = contact.clone();
+        tokio::spawn(async move {
+            if let Err(error) = service.notify_agent(&contact, agent, offered).await {
+                tracing::warn!(%error, contact = %contact.id, "the agent's call text was not stored");
+            }
+        });
+    }
+
+    async fn notify_agent(
+        &self,
+        contact: &switchboard_core::Contact,
+        agent: switchboard_core::UserId,
+        offered: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if !self.store.sms_settings().await?.notify_agents {
+            return Ok(());
+        }
+        let Some(number) = self.store.agent_sms_number(agent).await? else {
+            return Ok(());
+        };
+        let text = switchboard_core::sms::agent_notice(
+            contact.customer.as_deref(),
+            Some(contact.issue.as_str()).filter(|i| !i.is_empty()),
+        );
+        queue_sms(
+            &self.jobs,
+            message_id(&format!(
+                "call:{}:{agent}:{}",
+                contact.id,
+                offered.timestamp_millis()
+            )),
+            &number,
+            &text,
+            SmsPurpose::AgentNotice,
+            None,
+            Utc::now(),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Sends through the configured connector.
     async fn send(&self, settings: &SmsSettings, message: &OutboundSms) -> Sent {
         match settings.connector.as_str() {
