@@ -219,11 +219,40 @@ async fn conversation(backend: Backend) {
     assert_eq!(next["chat_id"], chat.to_string());
     assert_eq!(fake.sent().len(), 1, "one reply, sent once");
 
+    // The agent ends it: the transcript goes to the CRM ticket as a chat's does.
+    desk.send(json!({"type": "end", "chat_id": chat.to_string()}))
+        .await;
+    desk.until(|e| e["type"] == "chat_ended").await;
+    let ticket_id = assigned["chat"]["ticket_id"].as_str().unwrap();
+    let ticket = eventually("the ticket solved", async || {
+        let ticket = admin.get(&format!("/api/v1/tickets/{ticket_id}")).await;
+        (ticket["status"] == "solved").then_some(ticket)
+    })
+    .await;
+    let transcript = ticket["transcript"].as_str().unwrap();
+    assert!(
+        transcript.contains("Hello?")
+            && transcript.contains("Bea Agent: Your order ships today")
+            && transcript.contains("Thanks!"),
+        "{transcript}"
+    );
+    assert_eq!(ticket["name"], "SMS +15557654321");
+    // A new message after the end starts a new conversation.
+    inbound(
+        &server,
+        "+15557654321",
+        "One more thing",
+        "SM00000000000000000000000000000003",
+    )
+    .await;
+    let again = desk.until(|e| e["type"] == "chat_assigned").await.0;
+    assert_ne!(again["chat"]["chat_id"], chat.to_string());
+
     // A malformed webhook, signed: 400, and it is not stored.
     let bad = [("From", "+15557654321"), ("Body", "no sid")];
     let (status, _) = post_webhook(&url, &url, &bad, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(store.count_inbound_sms().await.unwrap(), 2);
+    assert_eq!(store.count_inbound_sms().await.unwrap(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
