@@ -170,6 +170,7 @@ impl App {
             http.clone(),
             &config.data_dir,
             config.wall_clock,
+            services.config.clone(),
         ));
         let mailer = Arc::new(crate::mail::Mailer::new(&config.mail, &config.data_dir)?);
         let emergency_mail = crate::mail::EmergencyMailer::new(store.clone(), mailer);

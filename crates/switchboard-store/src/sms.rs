@@ -87,11 +87,20 @@ pub trait SmsStore: Send + Sync {
     async fn sms_settings(&self) -> StoreResult<SmsSettings>;
     async fn put_sms_settings(&self, settings: &SmsSettings) -> StoreResult<()>;
     async fn sms_sender(&self, phone: &str) -> StoreResult<Option<SmsSender>>;
+    /// A sender with its open conversation (a chat of its visitor still queued or assigned,
+    /// the oldest), in one read: the path every inbound message takes.
+    async fn sms_conversation(
+        &self,
+        phone: &str,
+    ) -> StoreResult<Option<(SmsSender, Option<ContactId>)>>;
     /// Creates or replaces a sender's row.
     async fn put_sms_sender(&self, sender: &SmsSender) -> StoreResult<()>;
     /// Stores an inbound message unless one with its `MessageSid` is stored; returns whether
     /// it was new. A conversation given later is filled in by `set_inbound_contact`.
     async fn record_inbound_sms(&self, message: &InboundSms) -> StoreResult<bool>;
+    /// Stores many inbound messages in one transaction (group commit), each unless one with
+    /// its `MessageSid` is stored.
+    async fn record_inbound_sms_batch(&self, messages: &[InboundSms]) -> StoreResult<()>;
     async fn set_inbound_contact(&self, message_sid: &str, contact: ContactId) -> StoreResult<()>;
     async fn inbound_sms(&self, message_sid: &str) -> StoreResult<Option<InboundSms>>;
     async fn count_inbound_sms(&self) -> StoreResult<u64>;
@@ -196,13 +205,37 @@ macro_rules! sms_sql {
 
             async fn sms_sender(&self, phone: &str) -> StoreResult<Option<SmsSender>> {
                 let row = sqlx::query("SELECT phone, visitor_id, menu_sent_at FROM sms_senders WHERE phone = $1")
-                    .bind(phone).fetch_optional(self.writer()).await?;
+                    .bind(phone).fetch_optional(self.reader()).await?;
                 row.map(|row| -> StoreResult<SmsSender> {
                     Ok(SmsSender {
                         phone: row.try_get("phone")?,
                         visitor: codec::id(&row.try_get::<String, _>("visitor_id")?, VisitorId::parse)?,
                         menu_sent_at: row.try_get::<Option<i64>, _>("menu_sent_at")?.map(time).transpose()?,
                     })
+                })
+                .transpose()
+            }
+
+            async fn sms_conversation(&self, phone: &str) -> StoreResult<Option<(SmsSender, Option<ContactId>)>> {
+                let row = sqlx::query(
+                    "SELECT phone, visitor_id, menu_sent_at, \
+                     (SELECT s.contact_id FROM chat_sessions s JOIN contacts c ON c.id = s.contact_id \
+                      WHERE s.visitor_id = sms_senders.visitor_id AND c.status IN ('queued', 'assigned') \
+                      ORDER BY c.created_at LIMIT 1) AS open_chat \
+                     FROM sms_senders WHERE phone = $1",
+                )
+                .bind(phone).fetch_optional(self.reader()).await?;
+                row.map(|row| -> StoreResult<(SmsSender, Option<ContactId>)> {
+                    Ok((
+                        SmsSender {
+                            phone: row.try_get("phone")?,
+                            visitor: codec::id(&row.try_get::<String, _>("visitor_id")?, VisitorId::parse)?,
+                            menu_sent_at: row.try_get::<Option<i64>, _>("menu_sent_at")?.map(time).transpose()?,
+                        },
+                        row.try_get::<Option<String>, _>("open_chat")?
+                            .map(|c| codec::id(&c, ContactId::parse))
+                            .transpose()?,
+                    ))
                 })
                 .transpose()
             }
@@ -234,6 +267,37 @@ macro_rules! sms_sql {
                 .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn record_inbound_sms_batch(&self, messages: &[InboundSms]) -> StoreResult<()> {
+                // At most 100 rows a statement (600 parameters: well inside both dialects' limits).
+                let mut tx = self.writer().begin().await?;
+                for chunk in messages.chunks(100) {
+                    let mut text = String::from(
+                        "INSERT INTO sms_inbound (message_sid, from_number, to_number, body, contact_id, received_at) VALUES ",
+                    );
+                    for index in 0..chunk.len() {
+                        let n = index * 6;
+                        if index > 0 {
+                            text.push_str(", ");
+                        }
+                        text.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4, n + 5, n + 6));
+                    }
+                    text.push_str(" ON CONFLICT (message_sid) DO NOTHING");
+                    let mut query = sqlx::query(&text);
+                    for message in chunk {
+                        query = query
+                            .bind(&message.message_sid)
+                            .bind(&message.from)
+                            .bind(&message.to)
+                            .bind(&message.body)
+                            .bind(message.contact.map(|c| c.to_string()))
+                            .bind(millis(message.received_at));
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn set_inbound_contact(&self, message_sid: &str, contact: ContactId) -> StoreResult<()> {

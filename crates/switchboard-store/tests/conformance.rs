@@ -2081,6 +2081,25 @@ async fn sms_story(store: &dyn Store, agent: UserId) {
         "{backend}: once by sid"
     );
     assert_eq!(store.count_inbound_sms().await.unwrap(), before + 1);
+    // In a batch (group commit): the stored one is left as it is, the new ones added once.
+    let batch: Vec<InboundSms> = ["SM0001", "SM0002", "SM0003", "SM0002"]
+        .iter()
+        .map(|sid| InboundSms {
+            message_sid: (*sid).into(),
+            body: format!("batch {sid}"),
+            ..inbound.clone()
+        })
+        .collect();
+    store.record_inbound_sms_batch(&batch).await.unwrap();
+    assert_eq!(
+        store.count_inbound_sms().await.unwrap(),
+        before + 3,
+        "{backend}"
+    );
+    assert_eq!(
+        store.inbound_sms("SM0001").await.unwrap().unwrap().body,
+        "hello"
+    );
     let chat = ContactId::from_uuid(Uuid::new_v4());
     store.set_inbound_contact("SM0001", chat).await.unwrap();
     assert_eq!(

@@ -336,7 +336,7 @@ async fn check_signature(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<Signed> {
-    let settings = app.services.store.sms_settings().await?;
+    let settings = app.sms.settings().await?;
     let (Some(token), Some(public)) = (settings.auth_token, settings.public_url) else {
         return Err(bad_signature());
     };

@@ -139,9 +139,85 @@ pub struct SmsService {
     /// Where the log-only connector writes (`outbox/` under the data directory).
     outbox: PathBuf,
     wall_clock: crate::config::WallClock,
+    /// The settings as last read, with the configuration generation they were read at: every
+    /// webhook needs the auth token, and settings change only through the API, which announces
+    /// it (`ConfigArea::Integration`).
+    settings: std::sync::Mutex<Option<(u64, SmsSettings)>>,
+    config: switchboard_services::config::ConfigEvents,
+    /// The inbound writers' queues: inbound rows are stored in batches (group commit). SQLite
+    /// has one writer connection, so one writer; PostgreSQL commits several at once, so four,
+    /// a sender's rows always to the same one.
+    inbound: Vec<tokio::sync::mpsc::Sender<PendingInbound>>,
+}
+
+/// An inbound row waiting for the writer, and where to send the outcome.
+struct PendingInbound {
+    message: InboundSms,
+    reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Rows stored together in one transaction at most.
+const MAX_INBOUND_BATCH: usize = 256;
+
+/// Group commit for inbound rows: takes every row waiting, stores them in one transaction,
+/// then answers each. If the batch fails, each row is stored alone so only a bad one fails.
+async fn write_inbound(
+    store: Arc<dyn Store>,
+    mut queue: tokio::sync::mpsc::Receiver<PendingInbound>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_INBOUND_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let rows: Vec<InboundSms> = batch.iter().map(|p| p.message.clone()).collect();
+        match store.record_inbound_sms_batch(&rows).await {
+            Ok(()) => {
+                for pending in batch {
+                    let _ = pending.reply.send(Ok(()));
+                }
+            }
+            Err(_) => {
+                for pending in batch {
+                    let result = store.record_inbound_sms(&pending.message).await.map(|_| ());
+                    let _ = pending.reply.send(result);
+                }
+            }
+        }
+    }
 }
 
 impl SmsService {
+    /// The SMS settings, read again once the configuration has changed.
+    pub async fn settings(&self) -> Result<SmsSettings, StoreError> {
+        let generation = self.config.generation();
+        if let Some((at, settings)) = self.settings.lock().ok().and_then(|s| s.clone()) {
+            if at == generation {
+                return Ok(settings);
+            }
+        }
+        let settings = self.store.sms_settings().await?;
+        if let Ok(mut slot) = self.settings.lock() {
+            *slot = Some((generation, settings.clone()));
+        }
+        Ok(settings)
+    }
+
+    /// Stores an inbound row through the writer and waits until it is committed.
+    async fn store_inbound(&self, message: InboundSms) -> Result<(), StoreError> {
+        let stopped = || StoreError::Config("the inbound SMS writer has stopped".into());
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let writer = Sha256::digest(message.from.as_bytes())[0] as usize % self.inbound.len();
+        self.inbound[writer]
+            .send(PendingInbound { message, reply })
+            .await
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         jobs: Jobs,
@@ -149,8 +225,20 @@ impl SmsService {
         http: reqwest::Client,
         data_dir: &std::path::Path,
         wall_clock: crate::config::WallClock,
+        config: switchboard_services::config::ConfigEvents,
     ) -> Self {
+        let count = if store.backend() == "postgres" { 4 } else { 1 };
+        let inbound = (0..count)
+            .map(|_| {
+                let (writer, queue) = tokio::sync::mpsc::channel(4 * MAX_INBOUND_BATCH);
+                tokio::spawn(write_inbound(store.clone(), queue));
+                writer
+            })
+            .collect();
         Self {
+            settings: std::sync::Mutex::default(),
+            config,
+            inbound,
             store,
             jobs,
             chat,
@@ -165,18 +253,16 @@ impl SmsService {
     pub async fn receive(&self, inbound: Inbound) -> Result<Received, crate::chat::ChatError> {
         let now = Utc::now();
         let store = &self.store;
-        store
-            .record_inbound_sms(&InboundSms {
-                message_sid: inbound.message_sid.clone(),
-                from: inbound.from.clone(),
-                to: inbound.to.clone(),
-                body: inbound.body.clone(),
-                contact: None,
-                received_at: now,
-            })
-            .await?;
-        let mut sender = match store.sms_sender(&inbound.from).await? {
-            Some(sender) => sender,
+        let record = |contact: Option<ContactId>| InboundSms {
+            message_sid: inbound.message_sid.clone(),
+            from: inbound.from.clone(),
+            to: inbound.to.clone(),
+            body: inbound.body.clone(),
+            contact,
+            received_at: now,
+        };
+        let (mut sender, open) = match store.sms_conversation(&inbound.from).await? {
+            Some(found) => found,
             None => {
                 let visitor = Visitor {
                     id: VisitorId::from_uuid(Uuid::now_v7()),
@@ -192,18 +278,23 @@ impl SmsService {
                     menu_sent_at: None,
                 };
                 store.put_sms_sender(&sender).await?;
-                sender
+                (sender, None)
             }
         };
-        if let Some(open) = store.open_chats_of_visitor(sender.visitor).await?.first() {
-            self.chat
-                .receive_sms(*open, &inbound.message_sid, &inbound.body)
-                .await?;
-            store
-                .set_inbound_contact(&inbound.message_sid, *open)
-                .await?;
+        // The busy path, a message in an open conversation: two writes (the message as Twilio
+        // sent it, naming its conversation, and the chat message).
+        if let Some(open) = open.as_ref() {
+            // Both group-committed, side by side: the answer waits for the later of the two.
+            let (stored, shown) = tokio::join!(
+                self.store_inbound(record(Some(*open))),
+                self.chat
+                    .receive_sms(*open, &inbound.message_sid, &inbound.body)
+            );
+            stored?;
+            shown?;
             return Ok(Received::Conversation(*open));
         }
+        self.store_inbound(record(None)).await?;
         let tree = QueueTree::new(store.list_queues().await?)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let menu = SmsMenu::new(&tree);
@@ -289,7 +380,7 @@ impl SmsService {
         agent: switchboard_core::UserId,
         offered: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        if !self.store.sms_settings().await?.notify_agents {
+        if !self.settings().await?.notify_agents {
             return Ok(());
         }
         let Some(number) = self.store.agent_sms_number(agent).await? else {
@@ -481,7 +572,7 @@ impl JobHandler for SmsService {
         if message.provider_sid.is_some() || message.status == DeliveryStatus::Failed {
             return JobOutcome::Done;
         }
-        let settings = match store.sms_settings().await {
+        let settings = match self.settings().await {
             Ok(settings) => settings,
             Err(error) => return retry(error),
         };
