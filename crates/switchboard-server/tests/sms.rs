@@ -156,6 +156,15 @@ async fn conversation(backend: Backend) {
     desk.send(json!({"type": "message", "chat_id": chat.to_string(), "client_id": "r1", "text": "Your order ships today"}))
         .await;
     desk.until(|e| e["type"] == "ack").await;
+    // A file cannot go by SMS: refused before anything is stored.
+    desk.send(json!({"type": "message", "chat_id": chat.to_string(), "client_id": "f1", "text": "", "attachment_id": uuid::Uuid::new_v4().to_string()}))
+        .await;
+    let refused = desk.until(|e| e["type"] == "error").await.0;
+    assert_eq!(refused["code"], "invalid_field", "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("text only"),
+        "{refused}"
+    );
     // A resend of the same message sends nothing twice.
     desk.send(json!({"type": "message", "chat_id": chat.to_string(), "client_id": "r1", "text": "Your order ships today"}))
         .await;

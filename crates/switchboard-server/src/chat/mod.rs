@@ -512,6 +512,11 @@ impl ChatService {
             .open_contact(chat)
             .await
             .ok_or(ChatError::Ended)?;
+        if contact.channel == Channel::Sms && attachment.is_some() {
+            return Err(ChatError::Invalid(
+                "an SMS conversation carries text only".into(),
+            ));
+        }
         let attachment = match attachment {
             Some(text) => {
                 let id = AttachmentId::parse(text)

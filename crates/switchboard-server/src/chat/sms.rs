@@ -110,11 +110,6 @@ impl ChatService {
         if contact.channel != Channel::Sms || !matches!(sender, Sender::Agent(_)) {
             return Ok(());
         }
-        if message.text.trim().is_empty() {
-            return Err(ChatError::Invalid(
-                "an SMS conversation carries text only".into(),
-            ));
-        }
         crate::sms::queue_reply(
             &self.store,
             &self.jobs,
