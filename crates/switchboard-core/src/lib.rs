@@ -22,6 +22,7 @@ pub mod presence;
 pub mod queue;
 pub mod rate;
 pub mod routing;
+pub mod sms;
 pub mod text;
 pub mod throttle;
 pub mod user;

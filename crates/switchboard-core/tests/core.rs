@@ -16,6 +16,7 @@ mod presence;
 mod queues;
 mod rate;
 mod routing;
+mod sms;
 mod throttle;
 mod voice;
 mod whisper;

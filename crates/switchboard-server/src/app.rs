@@ -37,6 +37,8 @@ pub struct App {
     /// Attachments uploaded per visitor.
     pub attachment_uploads: std::sync::Mutex<RateLimit<switchboard_core::VisitorId>>,
     pub chat: Arc<ChatService>,
+    /// The SMS channel: inbound messages and the connector (`crate::sms`).
+    pub sms: Arc<crate::sms::SmsService>,
     pub voice: crate::voice::VoiceService,
     /// Attachment and tone bytes.
     pub blobs: Arc<dyn BlobStore>,
@@ -163,6 +165,15 @@ impl App {
             crate::zendesk::ZendeskCrm::new(store.clone(), blobs.clone())
                 .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))?,
         );
+        let sms = Arc::new(crate::sms::SmsService::new(
+            store.clone(),
+            services.jobs.clone(),
+            chat.clone(),
+            http.clone(),
+            &config.data_dir,
+            config.wall_clock,
+            services.config.clone(),
+        ));
         let mailer = Arc::new(crate::mail::Mailer::new(&config.mail, &config.data_dir)?);
         let store_for_voicemails = store.clone();
         let emergency_mail = crate::mail::EmergencyMailer::new(store.clone(), mailer.clone());
@@ -177,7 +188,8 @@ impl App {
                 .register(JobKind::RecordingRetention, Arc::new(retention))
                 .register(JobKind::EmergencyMail, Arc::new(emergency_mail))
                 .register(JobKind::RecordingUpload, Arc::new(uploader))
-                .register(JobKind::OfferEmail, Arc::new(offer_mail)),
+                .register(JobKind::OfferEmail, Arc::new(offer_mail))
+                .register(JobKind::SmsSend, sms.clone()),
         );
         let voicemails =
             Arc::new(crate::voicemail::Voicemails::load(store_for_voicemails.as_ref()).await?);
@@ -202,6 +214,7 @@ impl App {
                 100_000,
             )),
             chat,
+            sms,
             voice: Default::default(),
             blobs,
             recordings,
@@ -269,13 +282,15 @@ fn spawn_carriers(
                 Channel::Voice if app.voicemails.carries(change.contact().id) => {
                     crate::voicemail::on_change(&app, change).await
                 }
-                Channel::Voice => app.voice.contact_changed(change),
-                Channel::Web | Channel::Mobile => app.chat.on_change(change).await,
-                // SMS has no carrier yet: routing queues and assigns SMS contacts, and nothing
-                // delivers them until an SMS service takes this arm.
-                Channel::Sms => {
-                    tracing::debug!(contact = %change.contact().id, "SMS contact changed; SMS has no carrier yet")
+                Channel::Voice => {
+                    // NTF-4: a call offered to an agent may also text them; started beside
+                    // the call (a job), never in its way.
+                    app.sms.call_offered(&change);
+                    app.voice.contact_changed(change)
                 }
+                Channel::Web | Channel::Mobile => app.chat.on_change(change).await,
+                // An SMS conversation is a chat whose channel is SMS (`crate::sms`).
+                Channel::Sms => app.chat.on_change(change).await,
             }
         }
     })

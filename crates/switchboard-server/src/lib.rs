@@ -18,6 +18,7 @@ pub mod mail;
 pub mod offers;
 pub mod recordings;
 pub mod secret;
+pub mod sms;
 pub mod tones;
 pub mod uploads;
 pub mod vault;

@@ -21,6 +21,7 @@ mod presence;
 mod recording;
 mod security;
 mod sip_hardening;
+mod sms;
 mod vault;
 mod voice;
 mod voicemail;

@@ -61,6 +61,9 @@ pub enum JobKind {
     /// Delivers a message a consumer left instead of chatting or waiting (AHD-4): mailed to the
     /// help-center address, or made a CRM ticket; the payload is the whole request.
     OfferEmail,
+    /// Sends one SMS through the connector (the SMS channel, NTF-4); the payload is the
+    /// message (to, body, purpose, conversation), the job's id is the message's.
+    SmsSend,
 }
 
 /// How long a recording upload keeps trying: it must reach the CRM before the seven-day
@@ -68,12 +71,13 @@ pub enum JobKind {
 pub const UPLOAD_MAX_AGE_DAYS: i64 = 6;
 
 impl JobKind {
-    pub const ALL: [JobKind; 5] = [
+    pub const ALL: [JobKind; 6] = [
         JobKind::CrmDelivery,
         JobKind::RecordingRetention,
         JobKind::EmergencyMail,
         JobKind::RecordingUpload,
         JobKind::OfferEmail,
+        JobKind::SmsSend,
     ];
 
     /// How jobs of this kind are retried.
@@ -98,6 +102,7 @@ impl JobKind {
             JobKind::EmergencyMail => "emergency_mail",
             JobKind::RecordingUpload => "recording_upload",
             JobKind::OfferEmail => "offer_email",
+            JobKind::SmsSend => "sms_send",
         }
     }
 

@@ -30,6 +30,8 @@
 //! - `EmergencyLogStore` (`emergency_log.rs`): the restricted emergency log and the notification
 //!   template.
 //! - `VoicemailStore` (`voicemails.rs`): voicemails left at closed queues.
+//! - `SmsStore` (`sms.rs`): the SMS connector's settings, senders, inbound and outbound messages,
+//!   agents' numbers for call notifications.
 //!
 //! `Store` is all of them together, plus the backend's name and a health check, so an
 //! `Arc<dyn Store>` serves every caller; `use switchboard_store::prelude::*` brings every
@@ -53,6 +55,7 @@ mod postgres;
 mod recordings;
 mod records;
 mod secrets;
+mod sms;
 mod sql;
 mod sqlite;
 mod voice;
@@ -78,6 +81,7 @@ pub use records::{
     RecordingUpload, Session, Ticket, Tone, UploadBytes, UploadState, Visitor,
 };
 pub use secrets::{is_sealed, SecretKeys};
+pub use sms::{InboundSms, OutboundSms, SmsSender, SmsSettings, SmsStore};
 pub use sqlite::SqliteStore;
 pub use voice::{VoiceStore, WhisperSettings};
 pub use voicemails::{Voicemail, VoicemailStore};
@@ -92,7 +96,7 @@ pub mod prelude {
     pub use crate::{
         AfterHoursStore, AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore,
         EmergencyLogStore, EmergencyStore, JobStore, OfferStore, PolicyStore, RecordingStore,
-        Store, VoiceStore, VoicemailStore,
+        SmsStore, Store, VoiceStore, VoicemailStore,
     };
 }
 
@@ -113,6 +117,7 @@ pub trait Store:
     + EmergencyLogStore
     + OfferStore
     + VoicemailStore
+    + SmsStore
     + Send
     + Sync
     + 'static

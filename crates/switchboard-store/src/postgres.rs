@@ -57,6 +57,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/postgres/0021_after_hours.sql"),
     ),
+    (23, include_str!("../migrations/postgres/0023_sms.sql")),
     (
         24,
         include_str!("../migrations/postgres/0024_voicemail.sql"),
@@ -172,4 +173,7 @@ mod emergency {
 }
 mod emergency_log {
     crate::emergency_log::emergency_log_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+mod sms {
+    crate::sms::sms_sql!(super::PostgresStore, sqlx::postgres::PgRow);
 }

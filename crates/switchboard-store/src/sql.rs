@@ -106,6 +106,7 @@ macro_rules! backend_sql {
                     ("integration_settings", "id", "identity_secret"),
                     ("integration_settings", "id", "crm_webhook_secret"),
                     ("integration_settings", "id", "zendesk_token"),
+                    ("sms_settings", "id", "sms_auth_token"),
                 ] {
                     let rows = sqlx::query(&format!("SELECT CAST({id} AS TEXT) AS id, {column} AS value FROM {table} WHERE {column} IS NOT NULL"))
                         .fetch_all(&mut *tx).await?;

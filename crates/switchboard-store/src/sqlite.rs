@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/sqlite/0021_after_hours.sql"),
     ),
+    (23, include_str!("../migrations/sqlite/0023_sms.sql")),
     (24, include_str!("../migrations/sqlite/0024_voicemail.sql")),
     (25, include_str!("../migrations/sqlite/0025_offers.sql")),
 ];
@@ -167,4 +168,7 @@ mod emergency {
 }
 mod emergency_log {
     crate::emergency_log::emergency_log_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+mod sms {
+    crate::sms::sms_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
 }

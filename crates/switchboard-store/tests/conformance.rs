@@ -533,6 +533,7 @@ async fn story(store: Arc<dyn Store>) {
     voicemail_story(store.as_ref()).await;
     dashboards_story(store.as_ref()).await;
     emergency_log_story(store.as_ref(), agent.id).await;
+    sms_story(store.as_ref(), agent.id).await;
 
     // Deleting a team removes memberships, not users.
     store.delete_team(red.id).await.unwrap();
@@ -2149,6 +2150,185 @@ async fn chat_story(store: &dyn Store, queue: QueueId, agent: UserId) {
 /// Secrets at rest: sealed under the current key, read back in clear, clear rows from before
 /// sealing and rows under an older key sealed again on `reseal_secrets`, and a key that did
 /// not seal a value does not open it. `url` is a fresh database.
+/// The SMS channel's rows: settings, senders, inbound messages once by sid, outbound messages
+/// whose status only moves forward, agents' numbers.
+async fn sms_story(store: &dyn Store, agent: UserId) {
+    use switchboard_core::sms::{DeliveryStatus, SmsPurpose};
+    use switchboard_store::{InboundSms, OutboundSms, SmsSender, SmsSettings};
+    let backend = store.backend();
+    assert_eq!(store.sms_settings().await.unwrap(), SmsSettings::default());
+    let settings = SmsSettings {
+        connector: "twilio".into(),
+        account_sid: Some("AC123".into()),
+        auth_token: Some("token".into()),
+        from_number: Some("+15550001111".into()),
+        api_base: Some("http://127.0.0.1:9".into()),
+        public_url: Some("https://center.example.com".into()),
+        notify_agents: true,
+    };
+    store.put_sms_settings(&settings).await.unwrap();
+    assert_eq!(store.sms_settings().await.unwrap(), settings, "{backend}");
+    let changed = SmsSettings {
+        auth_token: None,
+        notify_agents: false,
+        ..settings
+    };
+    store.put_sms_settings(&changed).await.unwrap();
+    assert_eq!(store.sms_settings().await.unwrap(), changed, "{backend}");
+
+    assert_eq!(store.sms_sender("+15552223333").await.unwrap(), None);
+    let visitor = Visitor {
+        id: VisitorId::from_uuid(Uuid::new_v4()),
+        token_hash: "sms:+15552223333".into(),
+        identity: None,
+        created_at: now(),
+    };
+    store.create_visitor(&visitor).await.unwrap();
+    let mut sender = SmsSender {
+        phone: "+15552223333".into(),
+        visitor: visitor.id,
+        menu_sent_at: Some(now()),
+    };
+    store.put_sms_sender(&sender).await.unwrap();
+    assert_eq!(
+        store.sms_sender("+15552223333").await.unwrap().as_ref(),
+        Some(&sender)
+    );
+    sender.menu_sent_at = None;
+    store.put_sms_sender(&sender).await.unwrap();
+    assert_eq!(
+        store.sms_sender("+15552223333").await.unwrap().as_ref(),
+        Some(&sender),
+        "{backend}: the menu answered"
+    );
+
+    let inbound = InboundSms {
+        message_sid: "SM0001".into(),
+        from: "+15552223333".into(),
+        to: "+15550001111".into(),
+        body: "hello".into(),
+        contact: None,
+        received_at: now(),
+    };
+    let before = store.count_inbound_sms().await.unwrap();
+    assert!(store.record_inbound_sms(&inbound).await.unwrap());
+    assert!(
+        !store
+            .record_inbound_sms(&InboundSms {
+                body: "a retry".into(),
+                ..inbound.clone()
+            })
+            .await
+            .unwrap(),
+        "{backend}: once by sid"
+    );
+    assert_eq!(store.count_inbound_sms().await.unwrap(), before + 1);
+    // In a batch (group commit): the stored one is left as it is, the new ones added once.
+    let batch: Vec<InboundSms> = ["SM0001", "SM0002", "SM0003", "SM0002"]
+        .iter()
+        .map(|sid| InboundSms {
+            message_sid: (*sid).into(),
+            body: format!("batch {sid}"),
+            ..inbound.clone()
+        })
+        .collect();
+    store.record_inbound_sms_batch(&batch).await.unwrap();
+    assert_eq!(
+        store.count_inbound_sms().await.unwrap(),
+        before + 3,
+        "{backend}"
+    );
+    assert_eq!(
+        store.inbound_sms("SM0001").await.unwrap().unwrap().body,
+        "hello"
+    );
+    let chat = ContactId::from_uuid(Uuid::new_v4());
+    store.set_inbound_contact("SM0001", chat).await.unwrap();
+    assert_eq!(
+        store.inbound_sms("SM0001").await.unwrap(),
+        Some(InboundSms {
+            contact: Some(chat),
+            ..inbound
+        })
+    );
+    assert!(matches!(
+        store.set_inbound_contact("SM-none", chat).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let id = JobId::from_uuid(Uuid::new_v4());
+    let outbound = OutboundSms {
+        id,
+        contact: Some(chat),
+        to: "+15552223333".into(),
+        body: "hi there".into(),
+        purpose: SmsPurpose::Reply,
+        status: DeliveryStatus::Queued,
+        provider_sid: None,
+        error: None,
+        created_at: now(),
+        updated_at: now(),
+    };
+    assert!(store.add_outbound_sms(&outbound).await.unwrap());
+    assert!(
+        !store.add_outbound_sms(&outbound).await.unwrap(),
+        "{backend}: once by id"
+    );
+    store
+        .set_outbound_sms_state(
+            id,
+            None,
+            DeliveryStatus::Queued,
+            Some("Twilio answered 503"),
+            now(),
+        )
+        .await
+        .unwrap();
+    store
+        .set_outbound_sms_state(id, Some("SM9999"), DeliveryStatus::Sent, None, now())
+        .await
+        .unwrap();
+    assert!(store
+        .advance_sms_status("SM9999", DeliveryStatus::Delivered, None, now())
+        .await
+        .unwrap());
+    assert!(store
+        .advance_sms_status("SM9999", DeliveryStatus::Sent, None, now())
+        .await
+        .unwrap());
+    assert!(!store
+        .advance_sms_status("SM-unknown", DeliveryStatus::Sent, None, now())
+        .await
+        .unwrap());
+    let stored = store.outbound_sms(id).await.unwrap();
+    assert_eq!(
+        (
+            stored.status,
+            stored.provider_sid.as_deref(),
+            stored.error.as_deref()
+        ),
+        (DeliveryStatus::Delivered, Some("SM9999"), None),
+        "{backend}: a late `sent` does not undo `delivered`"
+    );
+    assert_eq!(store.list_outbound_sms(10).await.unwrap(), vec![stored]);
+
+    assert_eq!(store.agent_sms_number(agent).await.unwrap(), None);
+    store
+        .set_agent_sms_number(agent, Some("+15554445555"))
+        .await
+        .unwrap();
+    store
+        .set_agent_sms_number(agent, Some("+15554446666"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.agent_sms_number(agent).await.unwrap().as_deref(),
+        Some("+15554446666")
+    );
+    store.set_agent_sms_number(agent, None).await.unwrap();
+    assert_eq!(store.agent_sms_number(agent).await.unwrap(), None);
+}
+
 async fn sealing_story(url: &str) {
     let old_key = [7u8; 32];
     let new_key = [9u8; 32];
@@ -2191,12 +2371,24 @@ async fn sealing_story(url: &str) {
         .update_integration_settings(&settings)
         .await
         .unwrap();
+    sealed_old
+        .put_sms_settings(&switchboard_store::SmsSettings {
+            connector: "twilio".into(),
+            auth_token: Some("twilio-token-0123".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     drop(sealed_old);
 
     // What the database holds is sealed; without the key it does not open.
     let clear_store = switchboard_store::open(url).await.unwrap();
     assert!(matches!(
         clear_store.credentials(alice.id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        clear_store.sms_settings().await,
         Err(StoreError::Corrupt(_))
     ));
     drop(clear_store);
@@ -2216,8 +2408,8 @@ async fn sealing_story(url: &str) {
     );
     assert_eq!(
         rotating.reseal_secrets().await.unwrap(),
-        4,
-        "TOTP, identity, webhook and Zendesk secrets"
+        5,
+        "TOTP, identity, webhook, Zendesk and Twilio secrets"
     );
     assert_eq!(
         rotating.reseal_secrets().await.unwrap(),
@@ -2236,6 +2428,10 @@ async fn sealing_story(url: &str) {
     assert_eq!(
         settings.zendesk_token.as_deref(),
         Some("zendesk-token-0123")
+    );
+    assert_eq!(
+        new_only.sms_settings().await.unwrap().auth_token.as_deref(),
+        Some("twilio-token-0123")
     );
     assert_eq!(
         new_only

@@ -13,6 +13,7 @@ pub mod consumer;
 pub mod hub;
 pub mod offers;
 pub mod protocol;
+mod sms;
 pub mod watch;
 
 use crate::crm;
@@ -550,6 +551,11 @@ impl ChatService {
             .open_contact(chat)
             .await
             .ok_or(ChatError::Ended)?;
+        if contact.channel == Channel::Sms && attachment.is_some() {
+            return Err(ChatError::Invalid(
+                "an SMS conversation carries text only".into(),
+            ));
+        }
         let attachment = match attachment {
             Some(text) => {
                 let id = AttachmentId::parse(text)
@@ -581,6 +587,8 @@ impl ChatService {
         if new {
             self.broadcast(&contact, &stored, Some(origin.id)).await;
         }
+        // An SMS conversation's agent messages go out by SMS (a resend queues nothing twice).
+        self.sms_reply(&contact, sender, &stored).await?;
         Ok(ServerEvent::Ack {
             chat_id: chat.to_string(),
             client_id: client_id.as_str().to_owned(),

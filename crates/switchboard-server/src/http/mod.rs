@@ -22,6 +22,7 @@ pub mod offers;
 pub mod recordings;
 pub mod security;
 pub mod setup;
+pub mod sms;
 pub mod system;
 pub mod uploads;
 pub mod voice;
@@ -109,6 +110,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(watch::routes())
         .merge(widget::routes())
         .merge(security::routes())
+        .merge(sms::routes())
 }
 
 /// The whole HTTP service.

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod smtp;
+pub mod twilio;
 pub mod webrtc;
 pub mod zendesk;
 
