@@ -27,6 +27,7 @@
 //!   callback-number leases.
 //! - `EmergencyLogStore` (`emergency_log.rs`): the restricted emergency log and the notification
 //!   template.
+//! - `CallbackStore` (`callbacks.rs`): scheduled callbacks and their attempts, claimed when due.
 //!
 //! `Store` is all of them together, plus the backend's name and a health check, so an
 //! `Arc<dyn Store>` serves every caller; `use switchboard_store::prelude::*` brings every
@@ -35,6 +36,7 @@
 
 mod after_hours;
 mod audit;
+mod callbacks;
 mod chat;
 mod codec;
 mod contacts;
@@ -55,6 +57,7 @@ mod voice;
 
 pub use after_hours::AfterHoursStore;
 pub use audit::{AuditEntry, AuditFilter, AuditStore};
+pub use callbacks::CallbackStore;
 pub use chat::ChatStore;
 pub use contacts::ContactStore;
 pub use dashboards::DashboardStore;
@@ -83,9 +86,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The store traits, to bring every area's methods into scope at once.
 pub mod prelude {
     pub use crate::{
-        AfterHoursStore, AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore,
-        EmergencyLogStore, EmergencyStore, JobStore, PolicyStore, RecordingStore, Store,
-        VoiceStore,
+        AfterHoursStore, AuditStore, CallbackStore, ChatStore, ContactStore, DashboardStore,
+        DirectoryStore, EmergencyLogStore, EmergencyStore, JobStore, PolicyStore, RecordingStore,
+        Store, VoiceStore,
     };
 }
 
@@ -104,6 +107,7 @@ pub trait Store:
     + DashboardStore
     + EmergencyStore
     + EmergencyLogStore
+    + CallbackStore
     + Send
     + Sync
     + 'static

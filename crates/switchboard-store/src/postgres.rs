@@ -57,6 +57,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/postgres/0021_after_hours.sql"),
     ),
+    (
+        22,
+        include_str!("../migrations/postgres/0022_callbacks.sql"),
+    ),
 ];
 
 /// A PostgreSQL database.
@@ -160,4 +164,11 @@ mod emergency {
 }
 mod emergency_log {
     crate::emergency_log::emergency_log_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+mod callbacks {
+    crate::callbacks::callbacks_sql!(
+        super::PostgresStore,
+        sqlx::postgres::PgRow,
+        skip_locked = "FOR UPDATE SKIP LOCKED"
+    );
 }

@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/sqlite/0021_after_hours.sql"),
     ),
+    (22, include_str!("../migrations/sqlite/0022_callbacks.sql")),
 ];
 
 /// A SQLite database file (or an in-memory database, for throwaway use).
@@ -158,4 +159,11 @@ mod emergency {
 }
 mod emergency_log {
     crate::emergency_log::emergency_log_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+mod callbacks {
+    crate::callbacks::callbacks_sql!(
+        super::SqliteStore,
+        sqlx::sqlite::SqliteRow,
+        skip_locked = ""
+    );
 }
