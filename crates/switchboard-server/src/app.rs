@@ -44,6 +44,8 @@ pub struct App {
     pub recordings: Arc<dyn BlobStore>,
     /// Runs background jobs (CRM deliveries, emergency notifications) once `launch` starts it; tests may drive it.
     pub jobs: Arc<JobWorker>,
+    /// Scheduled callbacks: booking and the scheduler.
+    pub callbacks: Arc<crate::callbacks::Callbacks>,
     /// Routing's changes, subscribed at start so none is missed, until `launch` hands them to
     /// the carriers.
     changes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<ContactChange>>>,
@@ -197,6 +199,7 @@ impl App {
             blobs,
             recordings,
             jobs,
+            callbacks: crate::callbacks::Callbacks::new(),
             changes,
         }))
     }
@@ -225,6 +228,11 @@ pub async fn launch(
     let mut background = vec![
         tokio::spawn(sweep_sessions(app.clone())),
         app.jobs.clone().spawn(),
+        app.callbacks.clone().spawn(
+            app.services.store.clone(),
+            app.services.contacts.clone(),
+            app.config.wall_clock,
+        ),
         tokio::spawn(app.chat.clone().refresh_standings()),
         spawn_presence_relay(app.clone()),
     ];

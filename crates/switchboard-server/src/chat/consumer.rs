@@ -279,12 +279,16 @@ async fn handle(
                     .map_err(|e| (e, Some(client_id.clone())))?;
                 let chat = match chat {
                     super::Started::Chat(chat) => chat,
-                    super::Started::Closed { queue, message } => {
+                    super::Started::Closed {
+                        queue,
+                        message,
+                        offers,
+                    } => {
                         return Ok(vec![ServerEvent::QueueClosed {
                             client_id,
                             queue_id: queue.to_string(),
                             message,
-                            offers: Vec::new(),
+                            offers: service.offers_frame(&offers).await,
                         }
                         .to_json()]);
                     }

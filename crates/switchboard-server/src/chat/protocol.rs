@@ -302,11 +302,22 @@ pub struct Tones {
     pub call_repeat_seconds: Option<u32>,
 }
 
-/// Something a closed queue offers instead of a chat (AHD-3, AHD-4); none are built yet, the
-/// wire keeps the place: `{"kind": "email", …}` and `{"kind": "scheduled_call", …}` come next.
+/// Something a closed queue offers instead of a chat (AHD-3, AHD-4), named by its `kind`;
+/// a widget shows the kinds it knows and ignores the others.
 #[derive(Serialize, Debug)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Offer {}
+pub enum Offer {
+    /// A call back at one of `slots` (start times, UTC), shown in `time_zone` (the
+    /// center's); booked with `POST /api/v1/widget/callbacks`.
+    ScheduledCall {
+        queue_id: String,
+        time_zone: String,
+        slot_minutes: i64,
+        slots: Vec<chrono::DateTime<chrono::Utc>>,
+    },
+    /// An email form (its endpoint comes later).
+    Email,
+}
 
 /// Everything the server sends on either protocol.
 #[derive(Serialize, Debug)]
@@ -340,9 +351,8 @@ pub enum ServerEvent {
         queue_id: String,
         /// The after-hours message in the visitor's language (or the queue's default).
         message: String,
-        /// What the consumer may do instead; empty for now. Each offer will be an object
-        /// named by its `kind` (`email`, `scheduled_call`) with that kind's fields, so
-        /// widgets ignore kinds they do not know.
+        /// What the consumer may do instead: objects named by their `kind` (`email`,
+        /// `scheduled_call`) with that kind's fields.
         offers: Vec<Offer>,
     },
     /// The message with this client id is stored; `seq` is its place in the chat.

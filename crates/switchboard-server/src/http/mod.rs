@@ -8,6 +8,7 @@ pub mod answers;
 pub mod apps;
 pub mod assets;
 pub mod auth;
+pub mod callbacks;
 pub mod chat;
 pub mod dashboards;
 pub mod dialing;
@@ -88,6 +89,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(directory::routes())
         .merge(setup::routes())
         .merge(after_hours::routes())
+        .merge(callbacks::routes())
         .merge(live::routes())
         .merge(dashboards::routes())
         .merge(apps::routes())

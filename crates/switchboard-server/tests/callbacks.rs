@@ -1,0 +1,523 @@
+//! Scheduled callbacks over the API on both databases, with the server's wall clock on a
+//! Sunday (the demo center opens Monday 08:00 New York time): the slots a voice queue offers,
+//! booking by an admin, an Apps API key and a widget visitor, the checks, listing and
+//! cancelling; a closed web queue offering a scheduled call in its `queue_closed` frame; the
+//! scheduler making a due callback a voice contact in its queue; and a restart with callbacks
+//! under way that loses none and queues none twice.
+
+use crate::chat::{queue_path, Consumer};
+use crate::{backends, Backend, Server, Session};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use switchboard::config::WallClock;
+
+/// Sunday 2026-01-04 10:00 in New York: the demo center is closed all day.
+fn sunday() -> WallClock {
+    WallClock::starting_at(Utc.with_ymd_and_hms(2026, 1, 4, 15, 0, 0).unwrap())
+}
+
+/// Monday 2026-01-05 08:00 in New York (EST, UTC-5): the first open slot.
+fn monday_opening() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 13, 0, 0).unwrap()
+}
+
+async fn start(backend: Backend) -> Server {
+    Server::start_configured(backend, |config| {
+        config.wall_clock = sunday();
+        config.voice.rtp_ports = (62000, 62999);
+    })
+    .await
+}
+
+async fn voice_queue(admin: &Session, name: &str) -> String {
+    let queues = admin.get("/api/v1/queues?channel=voice").await;
+    queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == name)
+        .unwrap_or_else(|| panic!("no voice queue {name}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn at(value: &Value) -> DateTime<Utc> {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+async fn code(
+    session: &Session,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, String) {
+    let (status, answer) = session.call(method, path, body).await;
+    (
+        status,
+        answer["code"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_are_booked_checked_listed_queued_and_cancelled() {
+    for backend in backends() {
+        let server = start(backend).await;
+        let admin = server.login("admin").await;
+        let sales = voice_queue(&admin, "Sales").await;
+        let refunds = queue_path(&server, "Billing > Refunds").await;
+        let offered: Value =
+            reqwest::get(server.url(&format!("/api/v1/widget/queues/{sales}/slots")))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        assert_eq!(offered["time_zone"], "America/New_York", "{backend:?}");
+        let slots: Vec<DateTime<Utc>> = offered["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(at)
+            .collect();
+        assert_eq!(slots[0], monday_opening(), "{backend:?}: {offered}");
+        assert_eq!(
+            slots[1],
+            monday_opening() + Duration::minutes(30),
+            "{backend:?}"
+        );
+
+        let book = |slot: DateTime<Utc>, number: &str, queue: &str| {
+            json!({"queue_id": queue, "number": number, "slot": slot, "priority": 3,
+                   "max_attempts": 2, "retry_delay_seconds": 120})
+        };
+        let bad = [
+            (
+                book(slots[0], "555-0100", &sales),
+                StatusCode::BAD_REQUEST,
+                "invalid_number",
+            ),
+            (
+                book(
+                    monday_opening() - Duration::hours(1),
+                    "+15551230001",
+                    &sales,
+                ),
+                StatusCode::BAD_REQUEST,
+                "slot_not_open",
+            ),
+            (
+                book(slots[0] + Duration::minutes(10), "+15551230001", &sales),
+                StatusCode::BAD_REQUEST,
+                "slot_not_open",
+            ),
+            (
+                book(slots[0], "+15551230001", &refunds),
+                StatusCode::BAD_REQUEST,
+                "invalid_callback",
+            ),
+            (
+                book(
+                    slots[0],
+                    "+15551230001",
+                    "0190a0f0-0000-7000-8000-000000000000",
+                ),
+                StatusCode::NOT_FOUND,
+                "not_found",
+            ),
+            (
+                json!({"queue_id": sales, "number": "+15551230001", "slot": slots[0], "max_attempts": 11}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"queue_id": sales, "number": "+15551230001", "slot": slots[0], "retry_delay_seconds": 5}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+        ];
+        for (body, status, expected) in bad {
+            let got = code(
+                &admin,
+                Method::POST,
+                "/api/v1/callbacks",
+                Some(body.clone()),
+            )
+            .await;
+            assert_eq!(got, (status, expected.to_owned()), "{backend:?}: {body}");
+        }
+        assert!(
+            admin
+                .get("/api/v1/callbacks")
+                .await
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "{backend:?}: nothing refused was kept"
+        );
+        // An agent may not book; an integration may.
+        let agent = server.login("agent1").await;
+        assert_eq!(
+            code(
+                &agent,
+                Method::POST,
+                "/api/v1/callbacks",
+                Some(book(slots[0], "+15551230001", &sales))
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN
+        );
+        let first = admin
+            .expect(
+                StatusCode::CREATED,
+                Method::POST,
+                "/api/v1/callbacks",
+                book(slots[1], "+15551230001", &sales),
+            )
+            .await;
+        assert_eq!(first["status"], "scheduled");
+        assert_eq!(first["origin"], "scheduled");
+        assert_eq!(first["max_attempts"], 2);
+        let (status, second) = server
+            .apps(
+                Method::POST,
+                "/api/v1/callbacks",
+                Some(book(slots[0], "+15551230002", &sales)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{backend:?}: {second}");
+        let (status, _) = server
+            .apps(Method::GET, "/api/v1/callbacks?status=scheduled", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+
+        // Listed by due time, with their (no) attempts.
+        let listed = admin.get("/api/v1/callbacks?status=scheduled").await;
+        let ids: Vec<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                second["id"].as_str().unwrap(),
+                first["id"].as_str().unwrap()
+            ],
+            "{backend:?}"
+        );
+        assert_eq!(listed[0]["attempts"], json!([]));
+        assert_eq!(
+            code(&admin, Method::GET, "/api/v1/callbacks?status=later", None).await,
+            (StatusCode::BAD_REQUEST, "invalid_field".to_owned())
+        );
+
+        // Not yet due on Sunday; at the first slot only the first is queued, as a voice
+        // contact of Sales with its priority.
+        let app = &server.app;
+        let store = app.services.store.as_ref();
+        let sunday_now = sunday().now();
+        assert_eq!(
+            app.callbacks
+                .run_due(store, &app.services.contacts, sunday_now)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            app.callbacks
+                .run_due(store, &app.services.contacts, slots[0])
+                .await
+                .unwrap(),
+            1,
+            "{backend:?}"
+        );
+        assert_eq!(
+            app.callbacks
+                .run_due(store, &app.services.contacts, slots[0])
+                .await
+                .unwrap(),
+            0,
+            "{backend:?}: once"
+        );
+        let queued = admin.get("/api/v1/callbacks?status=queued").await;
+        assert_eq!(queued.as_array().unwrap().len(), 1, "{backend:?}");
+        assert_eq!(queued[0]["id"], second["id"]);
+        let contact = store
+            .get_callback(
+                switchboard_core::CallbackId::parse(second["id"].as_str().unwrap()).unwrap(),
+            )
+            .await
+            .unwrap()
+            .contact
+            .expect("a queued callback names its contact");
+        let open = app
+            .services
+            .contacts
+            .open_contact(contact)
+            .await
+            .expect("its contact waits");
+        assert_eq!(open.channel, switchboard_core::Channel::Voice);
+        assert_eq!(open.queue.map(|q| q.to_string()), Some(sales.clone()));
+        assert_eq!(open.priority, 3);
+        assert_eq!(open.customer.as_deref(), Some("+15551230002"));
+
+        // Cancelling: a queued one leaves its queue; an ended one cannot be cancelled again.
+        let path = format!("/api/v1/callbacks/{}", second["id"].as_str().unwrap());
+        let (status, _) = admin.call(Method::DELETE, &path, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{backend:?}");
+        assert!(
+            app.services.contacts.open_contact(contact).await.is_none(),
+            "{backend:?}"
+        );
+        assert_eq!(
+            code(&admin, Method::DELETE, &path, None).await,
+            (StatusCode::CONFLICT, "callback_state".to_owned())
+        );
+        assert_eq!(
+            code(
+                &admin,
+                Method::DELETE,
+                "/api/v1/callbacks/0190a0f0-0000-7000-8000-000000000000",
+                None
+            )
+            .await
+            .0,
+            StatusCode::NOT_FOUND
+        );
+        let cancelled = admin.get("/api/v1/callbacks?status=cancelled").await;
+        assert_eq!(cancelled.as_array().unwrap().len(), 1, "{backend:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_web_queue_offers_a_scheduled_call_the_visitor_books() {
+    for backend in backends() {
+        let server = start(backend).await;
+        let admin = server.login("admin").await;
+        let sales = voice_queue(&admin, "Sales").await;
+        let refunds = queue_path(&server, "Billing > Refunds").await;
+        let bad = [
+            (
+                "web",
+                json!([{"kind": "scheduled_call", "queue_id": refunds}]),
+            ),
+            ("web", json!([{"kind": "scheduled_call"}])),
+            ("web", json!([{"kind": "email"}, {"kind": "email"}])),
+            ("web", json!([{"kind": "pigeon"}])),
+            ("voice", json!([{"kind": "email"}])),
+        ];
+        for (channel, offers) in bad {
+            let got = code(
+                &admin,
+                Method::PUT,
+                &format!("/api/v1/after-hours/rules/center/{channel}"),
+                Some(json!({"enabled": true, "action": "message", "offers": offers})),
+            )
+            .await;
+            assert_eq!(
+                got,
+                (StatusCode::BAD_REQUEST, "invalid_after_hours".to_owned()),
+                "{backend:?}: {offers}"
+            );
+        }
+        let offers = json!([{"kind": "scheduled_call", "queue_id": sales}, {"kind": "email"}]);
+        let rule = admin
+            .expect(
+                StatusCode::OK,
+                Method::PUT,
+                "/api/v1/after-hours/rules/center/web",
+                json!({"enabled": true, "action": "message", "offers": offers,
+                       "messages": [{"text": "We are closed."}]}),
+            )
+            .await;
+        assert_eq!(rule["offers"], offers);
+        assert_eq!(
+            admin.get("/api/v1/after-hours").await["rules"][0]["offers"],
+            offers,
+            "{backend:?}"
+        );
+
+        let (mut consumer, _) = Consumer::new(&server, None).await;
+        consumer
+            .socket
+            .send(json!({"type": "start", "client_id": "s1", "queue_id": refunds}))
+            .await;
+        let closed = consumer.expect("queue_closed").await;
+        assert_eq!(closed["message"], "We are closed.");
+        let call = &closed["offers"][0];
+        assert_eq!(call["kind"], "scheduled_call", "{closed}");
+        assert_eq!(call["queue_id"], sales.as_str());
+        assert_eq!(call["time_zone"], "America/New_York");
+        assert_eq!(at(&call["slots"][0]), monday_opening(), "{backend:?}");
+        assert_eq!(closed["offers"][1], json!({"kind": "email"}));
+
+        // The visitor books the second slot with their id and token; a stranger cannot.
+        let body = json!({"queue_id": sales, "slot": call["slots"][1], "number": "+15551230009"});
+        let stranger = reqwest::Client::new()
+            .post(server.url("/api/v1/widget/callbacks"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stranger.status(), StatusCode::UNAUTHORIZED);
+        let booked = reqwest::Client::new()
+            .post(server.url("/api/v1/widget/callbacks"))
+            .header("x-visitor-id", &consumer.visitor_id)
+            .header("x-visitor-token", &consumer.visitor_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(booked.status(), StatusCode::CREATED);
+        let confirmation: Value = booked.json().await.unwrap();
+        assert_eq!(
+            at(&confirmation["slot"]),
+            monday_opening() + Duration::minutes(30)
+        );
+        assert_eq!(confirmation["number"], "+15551230009");
+        let listed = admin.get("/api/v1/callbacks").await;
+        assert_eq!(listed[0]["id"], confirmation["callback_id"], "{backend:?}");
+        assert_eq!(listed[0]["queue_id"], sales.as_str());
+    }
+}
+
+/// A restart in the middle: one callback queued (its contact lost with the server), one
+/// dialling (an attempt on the row whose end nobody saw), one still to come. After the
+/// restart none is lost, the queued one is due again at once and queued once, and the dialled
+/// attempt is ended as failed and retried by its policy, not dialled again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_loses_and_duplicates_no_callback() {
+    for backend in backends() {
+        let server = start(backend).await;
+        let admin = server.login("admin").await;
+        let sales = voice_queue(&admin, "Sales").await;
+        let agent = server.login("agent1").await;
+        let mut ids = Vec::new();
+        for (slot, number) in [
+            (0, "+15551230001"),
+            (30, "+15551230002"),
+            (60, "+15551230003"),
+        ] {
+            let booked = admin
+                .expect(
+                    StatusCode::CREATED,
+                    Method::POST,
+                    "/api/v1/callbacks",
+                    json!({"queue_id": sales, "number": number, "slot": monday_opening() + Duration::minutes(slot),
+                           "max_attempts": 2, "retry_delay_seconds": 600}),
+                )
+                .await;
+            ids.push(switchboard_core::CallbackId::parse(booked["id"].as_str().unwrap()).unwrap());
+        }
+        let app = &server.app;
+        let store = app.services.store.clone();
+        let half_past = monday_opening() + Duration::minutes(30);
+        assert_eq!(
+            app.callbacks
+                .run_due(store.as_ref(), &app.services.contacts, half_past)
+                .await
+                .unwrap(),
+            2
+        );
+        let first = store.get_callback(ids[0]).await.unwrap();
+        let two_contact = store.get_callback(ids[1]).await.unwrap().contact.unwrap();
+        let agent_id = switchboard_core::UserId::parse(&agent.user_id).unwrap();
+        let dialled = app
+            .callbacks
+            .dialing(store.as_ref(), first.contact.unwrap(), agent_id, half_past)
+            .await
+            .unwrap()
+            .expect("a queued callback's contact reached an agent");
+        assert_eq!(dialled.attempts.len(), 1);
+        // The same pick again (a replayed change) starts no second attempt.
+        assert!(app
+            .callbacks
+            .dialing(store.as_ref(), first.contact.unwrap(), agent_id, half_past)
+            .await
+            .unwrap()
+            .is_none());
+        drop(store);
+        let (mut config, cleanup) = server.stop().await;
+        config.wall_clock = sunday();
+        config.voice.rtp_ports = (62000, 62999);
+        let server = Server::start_with(config, cleanup).await;
+        let app = &server.app;
+        let store = app.services.store.clone();
+        // The scheduler's start puts them back on their way: the queued one is due at once
+        // and queued again (a new contact: the old one went with the server), the dialled one
+        // waits for its retry.
+        use switchboard_core::callback::{AttemptOutcome, CallbackStatus};
+        let before = two_contact;
+        let mut recovered = None;
+        for _ in 0..100 {
+            let one = store.get_callback(ids[0]).await.unwrap();
+            let two = store.get_callback(ids[1]).await.unwrap();
+            if one.status == CallbackStatus::Scheduled && two.status == CallbackStatus::Queued {
+                recovered = Some((one, two));
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (one, two) = recovered.expect("the restart recovers the callbacks under way");
+        assert_eq!(
+            one.attempts.len(),
+            1,
+            "{backend:?}: the attempt stays on the record"
+        );
+        assert_eq!(
+            one.attempts[0].outcome,
+            Some(AttemptOutcome::Failed),
+            "{backend:?}"
+        );
+        assert!(
+            one.due_at > sunday().now() + Duration::minutes(9),
+            "{backend:?}: retried after its delay"
+        );
+        assert!(two.attempts.is_empty(), "{backend:?}");
+        assert_ne!(two.contact, Some(before), "{backend:?}");
+        assert!(
+            app.services
+                .contacts
+                .open_contact(two.contact.unwrap())
+                .await
+                .is_some(),
+            "{backend:?}: it waits in its queue"
+        );
+        assert_eq!(
+            store.list_callbacks(None, 100).await.unwrap().len(),
+            3,
+            "{backend:?}: none lost"
+        );
+        // At 09:00 the retry and the third are queued, each once.
+        let nine = monday_opening() + Duration::minutes(60);
+        let contacts = &app.services.contacts;
+        assert_eq!(
+            app.callbacks
+                .run_due(store.as_ref(), contacts, nine)
+                .await
+                .unwrap(),
+            2,
+            "{backend:?}"
+        );
+        assert_eq!(
+            app.callbacks
+                .run_due(store.as_ref(), contacts, nine)
+                .await
+                .unwrap(),
+            0,
+            "{backend:?}"
+        );
+        let queued: Vec<_> = store
+            .list_callbacks(Some(CallbackStatus::Queued), 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(queued, vec![ids[1], ids[0], ids[2]], "{backend:?}");
+    }
+}
