@@ -144,6 +144,9 @@ pub(crate) struct Call {
     /// An emergency service calling back on the number leased to this agent (EMG-4): the call
     /// rings them at once, bypassing routing, and again if they miss it.
     pub callback: Option<UserId>,
+    /// A scheduled callback's call: the agent hears the callback whisper before the
+    /// consumer is dialled.
+    pub scheduled_callback: bool,
 }
 
 impl Call {
@@ -169,6 +172,7 @@ impl Call {
             monitors: Vec::new(),
             hold: Default::default(),
             callback: None,
+            scheduled_callback: false,
         }
     }
 }
@@ -608,7 +612,9 @@ impl Engine {
                     self.hang_up_leg(now, other);
                 }
                 if dialing {
-                    self.call_out(call);
+                    if !self.callback_whisper(now, call, leg) {
+                        self.call_out(call);
+                    }
                 } else if emergency {
                     self.agent_joined_emergency(call, leg);
                 } else if !self.start_whisper(now, call, leg) {
@@ -724,7 +730,9 @@ impl Engine {
             .calls
             .get(&call)
             .is_some_and(|c| c.state == CallState::Whisper && c.agent_token == token);
-        if whispering {
+        if whispering && self.calls.get(&call).is_some_and(|c| c.dial.is_some()) {
+            self.callback_whispered(now, call);
+        } else if whispering {
             self.connect_agent(now, call);
         }
     }

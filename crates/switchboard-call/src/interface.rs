@@ -49,6 +49,16 @@ pub enum Input {
         /// An emergency call (EMG-1..9): how it leaves; `None` for any other number.
         emergency: Option<Box<EmergencyDial>>,
     },
+    /// A scheduled callback's contact reached `agent`: their devices ring, they hear the
+    /// whisper ("Callback from {queue}"), then `number` is called through the outbound trunk
+    /// while they hear ringback. Answered with `Output::Reply` and this token.
+    CallbackDial {
+        token: ReplyToken,
+        contact: ContactId,
+        agent: UserId,
+        number: String,
+        queue: QueueId,
+    },
     /// The shell's decision on a number an agent dialled from their SIP phone
     /// (`Output::PhoneDial`): place it (as an emergency call with `Some`), or refuse it.
     PhoneDialed {

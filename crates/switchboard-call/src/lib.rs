@@ -25,6 +25,7 @@
 
 mod browser;
 mod call;
+mod callback;
 mod control;
 mod details;
 mod devices;

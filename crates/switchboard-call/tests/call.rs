@@ -5,6 +5,7 @@
 
 mod after_hours;
 mod browser;
+mod callback;
 mod emergency;
 mod harness;
 mod monitor;

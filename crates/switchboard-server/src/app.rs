@@ -264,7 +264,10 @@ fn spawn_carriers(
     tokio::spawn(async move {
         while let Some(change) = changes.recv().await {
             match change.contact().channel {
-                Channel::Voice => app.voice.contact_changed(change),
+                Channel::Voice => {
+                    crate::callbacks::contact_changed(&app, &change);
+                    app.voice.contact_changed(change)
+                }
                 Channel::Web | Channel::Mobile => app.chat.on_change(change).await,
                 // SMS has no carrier yet: routing queues and assigns SMS contacts, and nothing
                 // delivers them until an SMS service takes this arm.

@@ -263,3 +263,89 @@ impl Callbacks {
         })
     }
 }
+
+/// Routing's change to a voice contact: a callback's contact given to an agent starts its
+/// attempt (on the row first), then the engine rings the agent and dials the consumer. A
+/// refused dial (no phone online, no outbound trunk) ends the attempt as failed and the
+/// contact with it.
+pub fn contact_changed(
+    app: &crate::app::AppState,
+    change: &switchboard_services::bus::ContactChange,
+) {
+    use switchboard_services::bus::ContactChange;
+    let ContactChange::Assigned(contact) = change else {
+        return;
+    };
+    let (Some(agent), id) = (contact.agent, contact.id) else {
+        return;
+    };
+    if app.callbacks.of_contact(id).is_none() {
+        return;
+    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        let store = app.services.store.clone();
+        let now = app.config.wall_clock.now();
+        let callback = match app.callbacks.dialing(store.as_ref(), id, agent, now).await {
+            Ok(Some(callback)) => callback,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(%error, "could not record a callback's attempt; not dialling");
+                return;
+            }
+        };
+        let dialled = app
+            .voice
+            .callback_dial(
+                id,
+                agent,
+                callback.number.as_str().to_owned(),
+                callback.queue,
+            )
+            .await;
+        if let Err(error) = dialled {
+            tracing::warn!(callback = %callback.id, %error, "a callback could not be dialled");
+            let now = app.config.wall_clock.now();
+            if let Err(error) = app
+                .callbacks
+                .attempt_ended(store.as_ref(), id, AttemptOutcome::Failed, now)
+                .await
+            {
+                tracing::error!(%error, "could not record a callback's failed attempt");
+            }
+            let _ = app
+                .services
+                .contacts
+                .end(id, "callback_failed".into())
+                .await;
+        }
+    });
+}
+
+/// A call's record from the engine: the end of a callback's call is its attempt's end,
+/// answered when the consumer picked up, else not answered.
+pub fn call_ended(app: &crate::app::AppState, record: &switchboard_core::voice::CallRecord) {
+    let (Some(_), Some(contact)) = (record.ended_at, record.contact) else {
+        return;
+    };
+    if app.callbacks.of_contact(contact).is_none() {
+        return;
+    }
+    let outcome = if record.answered_at.is_some() {
+        AttemptOutcome::Answered
+    } else {
+        AttemptOutcome::NoAnswer
+    };
+    let app = app.clone();
+    tokio::spawn(async move {
+        let now = app.config.wall_clock.now();
+        let store = app.services.store.clone();
+        if let Err(error) = app
+            .callbacks
+            .attempt_ended(store.as_ref(), contact, outcome, now)
+            .await
+        {
+            tracing::error!(%error, "could not record a callback's attempt");
+        }
+    });
+}

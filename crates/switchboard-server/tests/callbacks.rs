@@ -521,3 +521,140 @@ async fn a_restart_loses_and_duplicates_no_callback() {
         assert_eq!(queued, vec![ids[1], ids[0], ids[2]], "{backend:?}");
     }
 }
+
+/// A booked callback fires at its slot: routing gives it to agent1, whose phone (a sipp UAS)
+/// answers first; then the consumer (a sipp UAS behind the outbound trunk) is called, they
+/// talk, and the agent hangs up. The attempt is on the callback, answered, and the call's
+/// record names its contact. A second booking whose number is busy is retried as configured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booked_callback_rings_the_agent_then_the_consumer_and_a_busy_one_is_retried() {
+    use crate::voice::{agent_phone, available, ended_call, free_port, scenario, Sipp};
+    use switchboard_core::callback::{AttemptOutcome, CallbackStatus};
+    let carrier_port = free_port();
+    let server = Server::start_configured(Backend::Sqlite, |config| {
+        config.wall_clock = sunday();
+        config.voice.rtp_ports = (62000, 62999);
+        config.demo_carrier = std::net::SocketAddr::from(([127, 0, 0, 1], carrier_port));
+    })
+    .await;
+    let sip = server.sip().await;
+    let admin = server.login("admin").await;
+    let sales = voice_queue(&admin, "Sales").await;
+    let agent1 = server.login("agent1").await;
+    let book = |number: &str, slot: DateTime<Utc>| {
+        json!({"queue_id": sales, "number": number, "slot": slot,
+               "max_attempts": 2, "retry_delay_seconds": 60})
+    };
+    let answered = admin
+        .expect(
+            StatusCode::CREATED,
+            Method::POST,
+            "/api/v1/callbacks",
+            book("+15557654321", monday_opening()),
+        )
+        .await;
+    let id = switchboard_core::CallbackId::parse(answered["id"].as_str().unwrap()).unwrap();
+    available(&agent1).await;
+    let phone = agent_phone(sip, "agent1", "agent_hangs_up").await;
+    let consumer = Sipp::start(
+        "consumer",
+        &[
+            "-sf",
+            &scenario("consumer"),
+            "-p",
+            &carrier_port.to_string(),
+        ],
+    );
+    let app = &server.app;
+    let store = app.services.store.clone();
+    // The clock reaches the slot.
+    assert_eq!(
+        app.callbacks
+            .run_due(store.as_ref(), &app.services.contacts, monday_opening())
+            .await
+            .unwrap(),
+        1
+    );
+    phone.succeeds().await;
+    consumer.succeeds().await;
+    let call = ended_call(&admin).await;
+    assert_eq!(call["agent_id"], agent1.user_id.as_str(), "{call}");
+    assert_eq!(call["queue_id"], sales.as_str(), "{call}");
+    assert_eq!(call["disposition"], "answered", "{call}");
+    assert!(
+        call["rtp"]["from_caller"].as_u64().unwrap() >= 50,
+        "the consumer's speech: {call}"
+    );
+    let mut done = None;
+    for _ in 0..100 {
+        let callback = store.get_callback(id).await.unwrap();
+        if callback.status == CallbackStatus::Connected {
+            done = Some(callback);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let done = done.expect("the answered callback is connected");
+    assert_eq!(done.attempts.len(), 1);
+    assert_eq!(done.attempts[0].outcome, Some(AttemptOutcome::Answered));
+    assert_eq!(
+        done.attempts[0].agent.map(|a| a.to_string()),
+        Some(agent1.user_id.clone())
+    );
+    assert_eq!(
+        call["contact_id"].as_str(),
+        done.contact.map(|c| c.to_string()).as_deref()
+    );
+
+    // Busy: the attempt is recorded and the callback is due again after its delay.
+    let busy = admin
+        .expect(
+            StatusCode::CREATED,
+            Method::POST,
+            "/api/v1/callbacks",
+            book("+15557654322", monday_opening() + Duration::minutes(30)),
+        )
+        .await;
+    let busy_id = switchboard_core::CallbackId::parse(busy["id"].as_str().unwrap()).unwrap();
+    available(&agent1).await;
+    let phone = agent_phone(sip, "agent1", "agent").await;
+    let line = Sipp::start(
+        "consumer_busy",
+        &[
+            "-sf",
+            &scenario("consumer_busy"),
+            "-p",
+            &carrier_port.to_string(),
+        ],
+    );
+    let half_past = monday_opening() + Duration::minutes(30);
+    assert_eq!(
+        app.callbacks
+            .run_due(store.as_ref(), &app.services.contacts, half_past)
+            .await
+            .unwrap(),
+        1
+    );
+    line.succeeds().await;
+    phone.succeeds().await;
+    let mut retried = None;
+    for _ in 0..100 {
+        let callback = store.get_callback(busy_id).await.unwrap();
+        if callback.status == CallbackStatus::Scheduled && !callback.attempts.is_empty() {
+            retried = Some(callback);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let retried = retried.expect("the busy callback is scheduled again");
+    assert_eq!(retried.attempts[0].outcome, Some(AttemptOutcome::NoAnswer));
+    let wall = sunday().now();
+    assert!(
+        retried.due_at >= wall + Duration::seconds(59),
+        "after its delay"
+    );
+    assert!(
+        retried.due_at <= wall + Duration::seconds(70),
+        "after its delay"
+    );
+}

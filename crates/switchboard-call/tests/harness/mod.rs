@@ -421,6 +421,28 @@ impl Center {
             .expect("a dial is answered at once")
     }
 
+    /// A scheduled callback's contact reached `agent`: returns the engine's answer.
+    pub fn callback_dial(
+        &mut self,
+        contact: switchboard_core::ContactId,
+        agent: UserId,
+        number: &str,
+        queue: QueueId,
+    ) -> Result<CallRecord, CallError> {
+        self.next_token += 1;
+        let token = self.next_token;
+        self.input(Input::CallbackDial {
+            token: ReplyToken(token),
+            contact,
+            agent,
+            number: number.into(),
+            queue,
+        });
+        self.replies
+            .remove(&token)
+            .expect("a callback dial is answered at once")
+    }
+
     /// The newest stored record of a call.
     pub fn record(&self, call: CallId) -> Option<&CallRecord> {
         self.records.iter().rev().find(|r| r.id == call)
