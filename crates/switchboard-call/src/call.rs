@@ -72,13 +72,15 @@ pub enum EndReason {
     HungUp,
     /// The caller heard the closed queue's after-hours message (AHD-2).
     AfterHoursMessage,
+    /// A waiting caller asked to be called back (`*`) and heard the confirmation.
+    CallbackAsked,
 }
 
 impl EndReason {
     /// Who the record says hung up.
     pub fn ended_by(self) -> &'static str {
         match self {
-            EndReason::CallerHungUp => "caller",
+            EndReason::CallerHungUp | EndReason::CallbackAsked => "caller",
             EndReason::AgentHungUp => "agent",
             EndReason::NumberHungUp | EndReason::NumberUnanswered => "number",
             EndReason::NotPickedUp => "agent",
@@ -93,7 +95,9 @@ impl EndReason {
             EndReason::NoAck | EndReason::NotQueued | EndReason::TransferFailed => {
                 Some(Disposition::Failed)
             }
-            EndReason::NumberUnanswered | EndReason::NotPickedUp => Some(Disposition::Unanswered),
+            EndReason::NumberUnanswered | EndReason::NotPickedUp | EndReason::CallbackAsked => {
+                Some(Disposition::Unanswered)
+            }
             _ => None,
         }
     }
@@ -103,6 +107,7 @@ impl EndReason {
         match self {
             EndReason::CallerHungUp => "caller hung up",
             EndReason::AgentHungUp => "agent hung up",
+            EndReason::CallbackAsked => "callback asked",
             _ => "call ended",
         }
     }
@@ -147,6 +152,8 @@ pub(crate) struct Call {
     /// A scheduled callback's call: the agent hears the callback whisper before the
     /// consumer is dialled.
     pub scheduled_callback: bool,
+    /// The caller asked to be called back and hears the confirmation before the end.
+    pub asked_callback: bool,
 }
 
 impl Call {
@@ -173,6 +180,7 @@ impl Call {
             hold: Default::default(),
             callback: None,
             scheduled_callback: false,
+            asked_callback: false,
         }
     }
 }
@@ -227,6 +235,10 @@ impl Engine {
         let Some(state) = self.calls.get(&call) else {
             return;
         };
+        if state.state == CallState::Queued && digit == crate::callback::CALLBACK_KEY {
+            self.callback_asked(call);
+            return;
+        }
         if state.state != CallState::Menu {
             return;
         }
@@ -331,7 +343,12 @@ impl Engine {
             .get(&call)
             .is_some_and(|c| c.state == CallState::AfterHours && c.play_token == token);
         if done {
-            self.end_call(now, call, EndReason::AfterHoursMessage);
+            let reason = if self.calls.get(&call).is_some_and(|c| c.asked_callback) {
+                EndReason::CallbackAsked
+            } else {
+                EndReason::AfterHoursMessage
+            };
+            self.end_call(now, call, reason);
         }
     }
 

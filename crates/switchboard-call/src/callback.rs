@@ -15,7 +15,48 @@ use switchboard_core::voice::{CallDirection, CallRecord};
 use switchboard_core::whisper::{whisper_parts, CallType, WhisperPart};
 use switchboard_core::{CallId, ContactId, QueueId, UserId};
 
+/// The key a waiting caller presses to be called back instead of waiting.
+pub const CALLBACK_KEY: char = '*';
+
+/// What a caller who asked for a callback hears before they are hung up.
+pub const CALLBACK_CONFIRMATION: &str =
+    "Thank you. We will call you back at this number when it is your turn. Goodbye.";
+
 impl Engine {
+    /// A waiting caller pressed `*`: unless their queue does not allow it (or there is no
+    /// number to call), the shell is told to store the callback, and the caller hears the
+    /// confirmation and is hung up (`after_hours_done`, with the reason `CallbackAsked`).
+    pub(crate) fn callback_asked(&mut self, call: CallId) {
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let (Some(queue), Some(contact)) = (state.record.queue, state.record.contact) else {
+            return;
+        };
+        if self.directory.no_queue_callbacks.contains(&queue) || state.record.caller.is_empty() {
+            return;
+        }
+        state.state = CallState::AfterHours;
+        state.asked_callback = true;
+        let number = state.record.caller.clone();
+        self.output(Output::CallbackAsked {
+            call,
+            contact,
+            queue,
+            number,
+        });
+        self.save(call);
+        self.play(
+            call,
+            vec![Sound::Speak {
+                text: CALLBACK_CONFIRMATION.into(),
+                speed: 100,
+            }],
+            None,
+            false,
+        );
+    }
+
     pub(crate) fn callback_dial(
         &mut self,
         now: Instant,

@@ -105,6 +105,15 @@ pub struct EmergencyDial {
 pub enum Output {
     /// Bytes for a SIP peer.
     Transmit { peer: Peer, bytes: Vec<u8> },
+    /// A caller waiting in `queue` pressed `*` to be called back on `number` instead: the
+    /// shell stores the callback keeping the place of `contact` (which ends once the caller
+    /// has heard the confirmation and is hung up).
+    CallbackAsked {
+        call: CallId,
+        contact: ContactId,
+        queue: QueueId,
+        number: String,
+    },
     /// Something for the media plane to do.
     Media(MediaOp),
     /// Something for an agent's browser session (through the shell's WebSocket to it).

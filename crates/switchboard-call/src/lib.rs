@@ -41,6 +41,7 @@ mod registrar;
 mod sip;
 
 pub use call::{CallState, EndReason};
+pub use callback::{CALLBACK_CONFIRMATION, CALLBACK_KEY};
 pub use details::{CallDetails, Participant};
 pub use directory::Directory;
 pub use engine::{reason, Engine, EngineConfig};

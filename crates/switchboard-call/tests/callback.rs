@@ -5,9 +5,10 @@
 
 use crate::harness::peers::Peer;
 use crate::harness::{addr, CARRIER_OUT};
-use crate::{center, seconds};
+use crate::harness::{Center, CARRIER};
+use crate::{call_in, center, customer_leg, press, seconds};
 use std::time::Duration;
-use switchboard_call::Sound;
+use switchboard_call::{Sound, CALLBACK_CONFIRMATION};
 use switchboard_core::voice::{CallDirection, Disposition};
 use switchboard_core::whisper::{Whisper, WhisperMessage};
 use switchboard_core::ContactId;
@@ -103,4 +104,53 @@ fn a_callback_the_number_does_not_answer_ends_unanswered() {
     assert_eq!(record.answered_at, None);
     assert_eq!(record.contact, Some(contact));
     assert!(c.engine.live().is_empty());
+}
+
+/// A caller waiting in Support presses `*`: the shell is told to store the callback with the
+/// caller's number and their contact (whose place it keeps), the caller hears the
+/// confirmation and is hung up; a queue that does not allow it ignores the key.
+#[test]
+fn a_waiting_caller_presses_star_to_be_called_back() {
+    for allowed in [true, false] {
+        let mut c = Center::new();
+        let now = c.wall_now();
+        c.routing.unavailable(c.agents.agent2, now);
+        let support = c.queues.support;
+        if !allowed {
+            c.configure(|d| {
+                d.no_queue_callbacks.insert(support);
+            });
+        }
+        let carrier = Peer::at(CARRIER);
+        let call = call_in(&mut c, &carrier, 6000);
+        let leg = customer_leg(&c, 6000);
+        press(&mut c, leg, '2');
+        c.advance(seconds(2));
+        let contact = c.the_call().contact.expect("waiting as a contact");
+        press(&mut c, leg, '*');
+        if !allowed {
+            assert!(c.callbacks_asked.is_empty());
+            assert!(c.engine.live().len() == 1, "still waiting");
+            continue;
+        }
+        let caller = c.the_call().caller.clone();
+        assert_eq!(c.callbacks_asked, vec![(contact, support, caller)]);
+        let (_, sounds, _) = c.renders.last().expect("the confirmation").clone();
+        assert_eq!(
+            sounds,
+            vec![Sound::Speak {
+                text: CALLBACK_CONFIRMATION.into(),
+                speed: 100
+            }]
+        );
+        // Once it has played, the caller is hung up and the contact ends.
+        c.advance(seconds(2));
+        let bye = carrier.expect_request(&mut c, Method::Bye);
+        c.deliver(carrier.peer, carrier.ok(&bye));
+        let _ = call;
+        let record = c.the_call();
+        assert_eq!(record.disposition, Disposition::Unanswered);
+        assert_eq!(record.ended_by.as_deref(), Some("caller"));
+        assert!(c.routing.ended.iter().any(|(id, _)| *id == contact));
+    }
 }

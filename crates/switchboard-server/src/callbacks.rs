@@ -349,3 +349,54 @@ pub fn call_ended(app: &crate::app::AppState, record: &switchboard_core::voice::
         }
     });
 }
+
+/// A caller waiting in `queue` pressed `*`: their callback is stored, due at once, keeping
+/// the place of their contact (its arrival time), which ends once they are hung up. A caller
+/// number that is not E.164 cannot be called back; the call still ends as the caller heard.
+pub fn asked(app: &crate::app::AppState, contact: ContactId, queue: QueueId, number: String) {
+    let app = app.clone();
+    tokio::spawn(async move {
+        let now = app.config.wall_clock.now();
+        // The contact's own arrival time: the clock routing orders the queue by.
+        let enqueued_at = app
+            .services
+            .contacts
+            .open_contact(contact)
+            .await
+            .map_or(Utc::now(), |c| c.created_at);
+        let priority = app
+            .services
+            .contacts
+            .open_contact(contact)
+            .await
+            .map_or(0, |c| c.priority);
+        let id = CallbackId::from_uuid(Uuid::now_v7());
+        let number = if number.starts_with('+') {
+            number
+        } else {
+            format!("+{number}")
+        };
+        let callback = match Callback::from_queue(
+            id,
+            queue,
+            &number,
+            priority,
+            enqueued_at,
+            switchboard_core::callback::RetryPolicy::default(),
+            now,
+        ) {
+            Ok(callback) => callback,
+            Err(error) => {
+                tracing::warn!(%error, "a waiting caller's callback cannot be stored");
+                return;
+            }
+        };
+        if let Err(error) = app
+            .callbacks
+            .add(app.services.store.as_ref(), &callback)
+            .await
+        {
+            tracing::error!(%error, "a waiting caller's callback was not stored");
+        }
+    });
+}

@@ -658,3 +658,116 @@ async fn a_booked_callback_rings_the_agent_then_the_consumer_and_a_busy_one_is_r
         "after its delay"
     );
 }
+
+/// In hours, a caller waiting in Sales presses `*`: they hear the confirmation and are hung
+/// up, and a callback to their number is stored keeping their place. A second caller joins
+/// later and waits. When agent1 comes online the callback goes first: their phone answers,
+/// the first caller's number (a sipp UAS behind the outbound trunk) is called; only then is
+/// the later caller put through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_caller_presses_star_and_is_called_back_ahead_of_later_callers() {
+    use crate::voice::{agent_phone, available, caller, free_port, scenario, Sipp, DTMF_1};
+    use switchboard_core::callback::{CallbackOrigin, CallbackStatus};
+    let carrier_port = free_port();
+    // Monday 10:00 in New York: open.
+    let monday = WallClock::starting_at(Utc.with_ymd_and_hms(2026, 1, 5, 15, 0, 0).unwrap());
+    let server = Server::start_configured(Backend::Sqlite, |config| {
+        config.wall_clock = monday;
+        config.voice.rtp_ports = (62000, 62999);
+        config.demo_carrier = std::net::SocketAddr::from(([127, 0, 0, 1], carrier_port));
+    })
+    .await;
+    let sip = server.sip().await;
+    let admin = server.login("admin").await;
+    let sales = voice_queue(&admin, "Sales").await;
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/callbacks/queues/{sales}"))
+            .await,
+        json!({"in_queue": true})
+    );
+    let agent1 = server.login("agent1").await;
+    caller(sip, "caller_star", DTMF_1, 0).succeeds().await;
+    let store = server.app.services.store.clone();
+    let mut asked = None;
+    for _ in 0..100 {
+        let list = store.list_callbacks(None, 10).await.unwrap();
+        if let Some(callback) = list
+            .into_iter()
+            .find(|c| c.status == CallbackStatus::Queued)
+        {
+            asked = Some(callback);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let asked = asked.expect("the callback is stored and waits in Sales");
+    assert_eq!(asked.number.as_str(), "+15557654321");
+    assert_eq!(asked.queue.to_string(), sales);
+    assert!(matches!(asked.origin, CallbackOrigin::InQueue { .. }));
+    let first = crate::voice::ended_call(&admin).await;
+    assert_eq!(first["disposition"], "unanswered", "{first}");
+    assert_eq!(first["ended_by"], "caller", "{first}");
+
+    // A later caller waits.
+    let later = caller(sip, "caller_waits", DTMF_1, 0);
+    let mut waiting = false;
+    for _ in 0..100 {
+        let contacts = admin.get("/api/v1/contacts").await;
+        if contacts.as_array().unwrap().len() >= 2 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(waiting, "the later caller waits beside the callback");
+    let phone = agent_phone(sip, "agent1", "agent_hangs_up").await;
+    let consumer = Sipp::start(
+        "consumer",
+        &[
+            "-sf",
+            &scenario("consumer"),
+            "-p",
+            &carrier_port.to_string(),
+        ],
+    );
+    available(&agent1).await;
+    consumer.succeeds().await;
+    phone.succeeds().await;
+    let mut connected = false;
+    for _ in 0..100 {
+        if store.get_callback(asked.id).await.unwrap().status == CallbackStatus::Connected {
+            connected = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(connected, "the callback was answered first");
+    // The later caller reached agent1 (if at all yet) only after the callback did.
+    let served = store.get_callback(asked.id).await.unwrap();
+    let callback_contact = store.get_contact(served.contact.unwrap()).await.unwrap();
+    let callback_assigned = callback_contact
+        .assigned_at
+        .expect("the callback reached agent1");
+    let contacts = admin.get("/api/v1/contacts").await;
+    let open: Vec<&Value> = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ended_at"].is_null() && c["id"] != callback_contact.id.to_string().as_str())
+        .collect();
+    assert_eq!(open.len(), 1, "the later caller: {contacts}");
+    if let Some(assigned) = open[0]["assigned_at"].as_str() {
+        let assigned: DateTime<Utc> = assigned.parse().unwrap();
+        assert!(
+            assigned > callback_assigned,
+            "served after the callback: {contacts}"
+        );
+    }
+    let joined: DateTime<Utc> = open[0]["created_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        callback_contact.created_at < joined,
+        "the callback kept the earlier place"
+    );
+    drop(later);
+}

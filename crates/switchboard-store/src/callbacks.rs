@@ -39,6 +39,10 @@ pub trait CallbackStore: Send + Sync {
     /// lease, if it is still in `from`; otherwise changes nothing and answers `Conflict` (someone
     /// else moved it on: it is not dialled twice).
     async fn save_callback(&self, callback: &Callback, from: CallbackStatus) -> StoreResult<()>;
+    /// The queues whose waiting callers may not ask for a callback (`*`); every other may.
+    async fn queues_without_queue_callbacks(&self) -> StoreResult<Vec<QueueId>>;
+    /// Allows or refuses a queue's waiting callers asking for a callback.
+    async fn set_queue_callbacks(&self, queue: QueueId, allowed: bool) -> StoreResult<()>;
 }
 
 pub(crate) const COLUMNS: &str = "id, queue_id, number, priority, origin, enqueued_at, slot_at, due_at, status, max_attempts, retry_delay_ms, contact_id, created_at, updated_at";
@@ -332,6 +336,30 @@ macro_rules! callbacks_sql {
                     .await?;
                 }
                 tx.commit().await?;
+                Ok(())
+            }
+
+            async fn queues_without_queue_callbacks(&self) -> StoreResult<Vec<switchboard_core::QueueId>> {
+                let rows: Vec<String> = sqlx::query_scalar("SELECT queue_id FROM queue_callback_settings WHERE NOT in_queue")
+                    .fetch_all(self.reader())
+                    .await?;
+                let mut queues = rows
+                    .iter()
+                    .map(|q| crate::codec::id(q, switchboard_core::QueueId::parse))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                queues.sort();
+                Ok(queues)
+            }
+
+            async fn set_queue_callbacks(&self, queue: switchboard_core::QueueId, allowed: bool) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO queue_callback_settings (queue_id, in_queue) VALUES ($1, $2) \
+                     ON CONFLICT (queue_id) DO UPDATE SET in_queue = excluded.in_queue",
+                )
+                .bind(queue.to_string())
+                .bind(allowed)
+                .execute(self.writer())
+                .await?;
                 Ok(())
             }
         }

@@ -1408,8 +1408,38 @@ async fn callbacks_story(store: &dyn Store) {
         4,
         "{backend}"
     );
-    // Callbacks go with their queue.
+    // A queue's waiting callers may ask for callbacks unless it says not.
+    assert!(store
+        .queues_without_queue_callbacks()
+        .await
+        .unwrap()
+        .is_empty());
+    store.set_queue_callbacks(line.id, false).await.unwrap();
+    assert_eq!(
+        store.queues_without_queue_callbacks().await.unwrap(),
+        vec![line.id],
+        "{backend}"
+    );
+    store.set_queue_callbacks(line.id, true).await.unwrap();
+    assert!(
+        store
+            .queues_without_queue_callbacks()
+            .await
+            .unwrap()
+            .is_empty(),
+        "{backend}"
+    );
+    store.set_queue_callbacks(line.id, false).await.unwrap();
+    // Callbacks (and the setting) go with their queue.
     store.delete_queue(line.id).await.unwrap();
+    assert!(
+        store
+            .queues_without_queue_callbacks()
+            .await
+            .unwrap()
+            .is_empty(),
+        "{backend}"
+    );
     assert!(
         store.list_callbacks(None, 100).await.unwrap().is_empty(),
         "{backend}"

@@ -80,6 +80,8 @@ pub struct Center {
     pub browser: Vec<BrowserOp>,
     /// Numbers agents dialled from their phones, waiting for the shell's decision.
     pub phone_dials: Vec<(CallId, UserId, String)>,
+    /// Callbacks waiting callers asked for: (contact, queue, number).
+    pub callbacks_asked: Vec<(switchboard_core::ContactId, QueueId, String)>,
     next_token: u64,
     /// The voice configuration last handed to the engine.
     pub directory: Directory,
@@ -219,6 +221,7 @@ impl Center {
             replies: HashMap::new(),
             browser: Vec::new(),
             phone_dials: Vec::new(),
+            callbacks_asked: Vec::new(),
             next_token: 0,
             directory: directory.clone(),
             queues,
@@ -305,6 +308,12 @@ impl Center {
         }
         while let Some(output) = self.engine.poll_output() {
             match output {
+                Output::CallbackAsked {
+                    contact,
+                    queue,
+                    number,
+                    ..
+                } => self.callbacks_asked.push((contact, queue, number)),
                 Output::Transmit { peer, bytes } => {
                     let message = switchboard_sip::parse(&bytes, peer.transport)
                         .expect("the engine sends only well-formed SIP");

@@ -25,6 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_callback, list_callbacks))
         .routes(routes!(cancel_callback))
+        .routes(routes!(get_queue_setting, put_queue_setting))
         .routes(routes!(widget_slots))
         .routes(routes!(widget_book))
 }
@@ -350,4 +351,75 @@ async fn widget_book(
             time_zone: store.center_settings().await?.time_zone,
         }),
     ))
+}
+
+/// Whether a voice queue's waiting callers may press `*` to be called back instead.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueCallbackSetting {
+    /// On unless turned off.
+    pub in_queue: bool,
+}
+
+async fn voice_leaf(app: &AppState, id: &str) -> ApiResult<QueueId> {
+    let queue = QueueId::parse(id)?;
+    let node = app
+        .services
+        .store
+        .list_queues()
+        .await?
+        .into_iter()
+        .find(|n| n.id == queue)
+        .ok_or_else(|| ApiError::not_found("queue"))?;
+    if node.channel != switchboard_core::Channel::Voice
+        || node.kind != switchboard_core::QueueKind::Leaf
+    {
+        return Err(ApiError::bad_request(
+            "invalid_callback",
+            "the queue is not a voice leaf queue",
+        ));
+    }
+    Ok(queue)
+}
+
+/// Whether a voice queue's waiting callers may ask for a callback with `*`.
+#[utoipa::path(get, path = "/api/v1/callbacks/queues/{id}", tag = "setup", security(("session" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = QueueCallbackSetting), (status = 400, body = super::error::ErrorBody),
+        (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+async fn get_queue_setting(
+    State(app): State<AppState>,
+    _current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<QueueCallbackSetting>> {
+    let queue = voice_leaf(&app, &id).await?;
+    let off = app.services.store.queues_without_queue_callbacks().await?;
+    Ok(Json(QueueCallbackSetting {
+        in_queue: !off.contains(&queue),
+    }))
+}
+
+/// Allows or refuses a voice queue's waiting callers asking for a callback with `*`.
+#[utoipa::path(put, path = "/api/v1/callbacks/queues/{id}", tag = "setup", security(("session" = [])),
+    params(("id" = String, Path)), request_body = QueueCallbackSetting,
+    responses((status = 200, body = QueueCallbackSetting), (status = 400, body = super::error::ErrorBody),
+        (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody)))]
+async fn put_queue_setting(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<QueueCallbackSetting>,
+) -> ApiResult<Json<QueueCallbackSetting>> {
+    require(&current.actor, Permission::SettingsEdit, Target::Center)?;
+    let queue = voice_leaf(&app, &id).await?;
+    app.services
+        .store
+        .set_queue_callbacks(queue, input.in_queue)
+        .await?;
+    app.services
+        .config
+        .changed(switchboard_services::config::ConfigArea::Hours)
+        .await?;
+    Ok(Json(input))
 }

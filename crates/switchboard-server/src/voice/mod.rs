@@ -759,6 +759,12 @@ impl VoiceTask {
                 Output::Routing(request) => {
                     let _ = self.routing.send(request);
                 }
+                Output::CallbackAsked {
+                    contact,
+                    queue,
+                    number,
+                    ..
+                } => crate::callbacks::asked(&self.app, contact, queue, number),
                 Output::PhoneDial {
                     call,
                     agent,
@@ -917,6 +923,11 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
     }
     let unrecorded_queues = store.unrecorded_queues().await?.into_iter().collect();
     let after_hours = Arc::new(crate::http::after_hours::load(store.as_ref()).await?);
+    let no_queue_callbacks = store
+        .queues_without_queue_callbacks()
+        .await?
+        .into_iter()
+        .collect();
     Ok(Directory {
         trunks,
         dids,
@@ -927,6 +938,7 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
         queue_whispers: whisper.queues,
         unrecorded_queues,
         after_hours,
+        no_queue_callbacks,
     })
 }
 

@@ -35,3 +35,10 @@ CREATE TABLE callback_attempts (
 -- What a closed web or mobile queue offers instead of a chat: a JSON list of
 -- {"kind": "scheduled_call", "queue_id": …} and {"kind": "email"}.
 ALTER TABLE deflection_rules ADD COLUMN offers TEXT NOT NULL DEFAULT '[]';
+
+-- Whether a queue's waiting callers may press * to be called back instead (on unless a row
+-- says off).
+CREATE TABLE queue_callback_settings (
+    queue_id TEXT PRIMARY KEY REFERENCES queues (id) ON DELETE CASCADE,
+    in_queue BOOLEAN NOT NULL
+);
