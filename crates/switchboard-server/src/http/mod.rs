@@ -146,9 +146,10 @@ pub fn router(app: AppState) -> Router {
         .with_state(app)
 }
 
-/// Applies CORS to the consumer endpoints (`/chat/v1/…`) only.
+/// Applies CORS to the consumer endpoints (`/chat/v1/…`, `/api/v1/widget/…`) only.
 async fn cors_for_consumers(request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with("/chat/v1/") {
+    let path = request.uri().path();
+    if path.starts_with("/chat/v1/") || path.starts_with("/api/v1/widget/") {
         chat::cors(request, next).await
     } else {
         next.run(request).await
