@@ -29,7 +29,7 @@ pub struct Directory {
     /// a leaf queue.
     pub after_hours: std::sync::Arc<switchboard_core::after_hours::AfterHours>,
     /// Leaf queues whose waiting callers may not ask for a callback with `*`.
-    pub no_queue_callbacks: std::collections::HashSet<QueueId>,
+    pub no_queue_callbacks: std::sync::Arc<std::collections::HashSet<QueueId>>,
 }
 
 impl Directory {

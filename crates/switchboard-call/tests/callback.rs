@@ -118,7 +118,7 @@ fn a_waiting_caller_presses_star_to_be_called_back() {
         let support = c.queues.support;
         if !allowed {
             c.configure(|d| {
-                d.no_queue_callbacks.insert(support);
+                d.no_queue_callbacks = std::sync::Arc::new([support].into_iter().collect());
             });
         }
         let carrier = Peer::at(CARRIER);

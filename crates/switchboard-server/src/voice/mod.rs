@@ -923,11 +923,13 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
     }
     let unrecorded_queues = store.unrecorded_queues().await?.into_iter().collect();
     let after_hours = Arc::new(crate::http::after_hours::load(store.as_ref()).await?);
-    let no_queue_callbacks = store
-        .queues_without_queue_callbacks()
-        .await?
-        .into_iter()
-        .collect();
+    let no_queue_callbacks = Arc::new(
+        store
+            .queues_without_queue_callbacks()
+            .await?
+            .into_iter()
+            .collect(),
+    );
     Ok(Directory {
         trunks,
         dids,
