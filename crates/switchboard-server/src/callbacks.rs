@@ -145,48 +145,64 @@ impl Callbacks {
     ) -> Result<usize, StoreError> {
         let mut queued = 0;
         loop {
-            let claimed = store.claim_due_callbacks(now, now + LEASE, BATCH).await?;
-            if claimed.is_empty() {
-                return Ok(queued);
-            }
-            for mut callback in claimed {
-                let contact = ContactId::from_uuid(Uuid::now_v7());
-                let arrival = callback.arrival();
-                let request = NewContact {
-                    queue: callback.queue,
-                    priority: Some(callback.priority),
-                    language: None,
-                    customer: Some(callback.number.as_str().to_owned()),
-                    chat: None,
-                };
-                // Known before routing can hand the contact to an agent.
-                if let Ok(mut map) = self.by_contact.lock() {
-                    map.insert(contact, callback.id);
-                }
-                if callback.queued(contact, now).is_err() {
-                    continue;
-                }
-                match store
-                    .save_callback(&callback, CallbackStatus::Scheduled)
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => continue,
-                    Err(other) => return Err(other),
-                }
-                if let Err(error) = contacts.enqueue_arrived(request, contact, arrival).await {
-                    // The queue went away or refused it: the callback waits for its next turn.
-                    tracing::warn!(callback = %callback.id, %error, "a due callback could not enter its queue");
-                    if callback.unqueued(now + LEASE).is_ok() {
-                        store
-                            .save_callback(&callback, CallbackStatus::Queued)
-                            .await?;
-                    }
-                    continue;
-                }
-                queued += 1;
+            match self.run_batch(store, contacts, now).await? {
+                None => return Ok(queued),
+                Some(done) => queued += done,
             }
         }
+    }
+
+    /// Claims one batch of callbacks due at `now` and makes each a contact in its queue; says
+    /// how many were queued, `None` when none was due.
+    pub async fn run_batch(
+        &self,
+        store: &dyn Store,
+        contacts: &ContactService,
+        now: DateTime<Utc>,
+    ) -> Result<Option<usize>, StoreError> {
+        let claimed = store.claim_due_callbacks(now, now + LEASE, BATCH).await?;
+        if claimed.is_empty() {
+            return Ok(None);
+        }
+        let mut queued = 0;
+        for mut callback in claimed {
+            let contact = ContactId::from_uuid(Uuid::now_v7());
+            let arrival = callback.arrival();
+            let request = NewContact {
+                queue: callback.queue,
+                priority: Some(callback.priority),
+                language: None,
+                customer: Some(callback.number.as_str().to_owned()),
+                chat: None,
+            };
+            // Known before routing can hand the contact to an agent.
+            if let Ok(mut map) = self.by_contact.lock() {
+                map.insert(contact, callback.id);
+            }
+            if callback.queued(contact, now).is_err() {
+                continue;
+            }
+            match store
+                .save_callback(&callback, CallbackStatus::Scheduled)
+                .await
+            {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => continue,
+                Err(other) => return Err(other),
+            }
+            if let Err(error) = contacts.enqueue_arrived(request, contact, arrival).await {
+                // The queue went away or refused it: the callback waits for its next turn.
+                tracing::warn!(callback = %callback.id, %error, "a due callback could not enter its queue");
+                if callback.unqueued(now + LEASE).is_ok() {
+                    store
+                        .save_callback(&callback, CallbackStatus::Queued)
+                        .await?;
+                }
+                continue;
+            }
+            queued += 1;
+        }
+        Ok(Some(queued))
     }
 
     /// Routing gave a callback's contact to `agent`: the attempt goes on the row before
