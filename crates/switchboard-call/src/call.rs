@@ -77,13 +77,15 @@ pub enum EndReason {
     AfterHoursMessage,
     /// The caller left a voicemail and heard the goodbye (AHD-7).
     VoicemailLeft,
+    /// A waiting caller asked to be called back (`*`) and heard the confirmation.
+    CallbackAsked,
 }
 
 impl EndReason {
     /// Who the record says hung up.
     pub fn ended_by(self) -> &'static str {
         match self {
-            EndReason::CallerHungUp => "caller",
+            EndReason::CallerHungUp | EndReason::CallbackAsked => "caller",
             EndReason::AgentHungUp => "agent",
             EndReason::NumberHungUp | EndReason::NumberUnanswered => "number",
             EndReason::NotPickedUp => "agent",
@@ -98,7 +100,9 @@ impl EndReason {
             EndReason::NoAck | EndReason::NotQueued | EndReason::TransferFailed => {
                 Some(Disposition::Failed)
             }
-            EndReason::NumberUnanswered | EndReason::NotPickedUp => Some(Disposition::Unanswered),
+            EndReason::NumberUnanswered | EndReason::NotPickedUp | EndReason::CallbackAsked => {
+                Some(Disposition::Unanswered)
+            }
             _ => None,
         }
     }
@@ -108,6 +112,7 @@ impl EndReason {
         match self {
             EndReason::CallerHungUp => "caller hung up",
             EndReason::AgentHungUp => "agent hung up",
+            EndReason::CallbackAsked => "callback asked",
             _ => "call ended",
         }
     }
@@ -151,6 +156,11 @@ pub(crate) struct Call {
     pub callback: Option<UserId>,
     /// A closed queue's voicemail, from its greeting to its goodbye.
     pub voicemail: Option<crate::voicemail::Voicemail>,
+    /// A scheduled callback's call: the agent hears the callback whisper before the
+    /// consumer is dialled.
+    pub scheduled_callback: bool,
+    /// The caller asked to be called back and hears the confirmation before the end.
+    pub asked_callback: bool,
 }
 
 impl Call {
@@ -177,6 +187,8 @@ impl Call {
             hold: Default::default(),
             callback: None,
             voicemail: None,
+            scheduled_callback: false,
+            asked_callback: false,
         }
     }
 }
@@ -233,6 +245,10 @@ impl Engine {
         };
         if state.state == CallState::Voicemail {
             self.voicemail_digit(now, call, digit);
+            return;
+        }
+        if state.state == CallState::Queued && digit == crate::callback::CALLBACK_KEY {
+            self.callback_asked(call);
             return;
         }
         if state.state != CallState::Menu {
@@ -342,7 +358,12 @@ impl Engine {
             .get(&call)
             .is_some_and(|c| c.state == CallState::AfterHours && c.play_token == token);
         if done {
-            self.end_call(now, call, EndReason::AfterHoursMessage);
+            let reason = if self.calls.get(&call).is_some_and(|c| c.asked_callback) {
+                EndReason::CallbackAsked
+            } else {
+                EndReason::AfterHoursMessage
+            };
+            self.end_call(now, call, reason);
         }
     }
 
@@ -623,7 +644,9 @@ impl Engine {
                     self.hang_up_leg(now, other);
                 }
                 if dialing {
-                    self.call_out(call);
+                    if !self.callback_whisper(now, call, leg) {
+                        self.call_out(call);
+                    }
                 } else if emergency {
                     self.agent_joined_emergency(call, leg);
                 } else if !self.start_whisper(now, call, leg) {
@@ -739,7 +762,9 @@ impl Engine {
             .calls
             .get(&call)
             .is_some_and(|c| c.state == CallState::Whisper && c.agent_token == token);
-        if whispering {
+        if whispering && self.calls.get(&call).is_some_and(|c| c.dial.is_some()) {
+            self.callback_whispered(now, call);
+        } else if whispering {
             self.connect_agent(now, call);
         }
     }

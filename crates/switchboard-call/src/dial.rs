@@ -110,7 +110,7 @@ impl Engine {
     }
 
     /// Whether `agent` is on (or being rung for) a call already.
-    fn agent_busy(&self, agent: UserId) -> bool {
+    pub(crate) fn agent_busy(&self, agent: UserId) -> bool {
         self.calls.values().any(|c| {
             c.state != CallState::Answering
                 && c.agent

@@ -28,6 +28,8 @@ pub struct Directory {
     /// Business hours and after-hours deflection (AHD-1, AHD-2): asked when a caller reaches
     /// a leaf queue.
     pub after_hours: std::sync::Arc<switchboard_core::after_hours::AfterHours>,
+    /// Leaf queues whose waiting callers may not ask for a callback with `*`.
+    pub no_queue_callbacks: std::sync::Arc<std::collections::HashSet<QueueId>>,
 }
 
 impl Directory {

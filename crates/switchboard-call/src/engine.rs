@@ -227,6 +227,16 @@ impl Engine {
                 let result = self.dial(now, agent, &number, from, emergency.map(|e| *e));
                 self.output(Output::Reply { token, result });
             }
+            Input::CallbackDial {
+                token,
+                contact,
+                agent,
+                number,
+                queue,
+            } => {
+                let result = self.callback_dial(now, contact, agent, &number, queue);
+                self.output(Output::Reply { token, result });
+            }
             Input::Callbacks(leases) => self.callbacks = leases,
             Input::PhoneDialed { call, decision } => {
                 self.phone_decided(now, call, decision.map(|e| e.map(|e| *e)))

@@ -49,6 +49,16 @@ pub enum Input {
         /// An emergency call (EMG-1..9): how it leaves; `None` for any other number.
         emergency: Option<Box<EmergencyDial>>,
     },
+    /// A scheduled callback's contact reached `agent`: their devices ring, they hear the
+    /// whisper ("Callback from {queue}"), then `number` is called through the outbound trunk
+    /// while they hear ringback. Answered with `Output::Reply` and this token.
+    CallbackDial {
+        token: ReplyToken,
+        contact: ContactId,
+        agent: UserId,
+        number: String,
+        queue: QueueId,
+    },
     /// The shell's decision on a number an agent dialled from their SIP phone
     /// (`Output::PhoneDial`): place it (as an emergency call with `Some`), or refuse it.
     PhoneDialed {
@@ -95,6 +105,15 @@ pub struct EmergencyDial {
 pub enum Output {
     /// Bytes for a SIP peer.
     Transmit { peer: Peer, bytes: Vec<u8> },
+    /// A caller waiting in `queue` pressed `*` to be called back on `number` instead: the
+    /// shell stores the callback keeping the place of `contact` (which ends once the caller
+    /// has heard the confirmation and is hung up).
+    CallbackAsked {
+        call: CallId,
+        contact: ContactId,
+        queue: QueueId,
+        number: String,
+    },
     /// Something for the media plane to do.
     Media(MediaOp),
     /// Something for an agent's browser session (through the shell's WebSocket to it).

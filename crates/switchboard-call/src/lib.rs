@@ -25,6 +25,7 @@
 
 mod browser;
 mod call;
+mod callback;
 mod control;
 mod details;
 mod devices;
@@ -41,6 +42,7 @@ mod sip;
 mod voicemail;
 
 pub use call::{CallState, EndReason};
+pub use callback::{CALLBACK_CONFIRMATION, CALLBACK_KEY};
 pub use details::{CallDetails, Participant};
 pub use directory::Directory;
 pub use engine::{reason, Engine, EngineConfig};

@@ -5,6 +5,7 @@
 
 mod after_hours;
 mod browser;
+mod callback;
 mod emergency;
 mod harness;
 mod monitor;
@@ -41,7 +42,7 @@ fn center() -> (Center, Peer, Peer) {
 }
 
 /// The carrier calls the center's number; the engine answers at once.
-fn call_in(center: &mut Center, carrier: &Peer, port: u16) -> Outgoing {
+pub(crate) fn call_in(center: &mut Center, carrier: &Peer, port: u16) -> Outgoing {
     let call = carrier.call(NUMBER, Some(sdp(&carrier.ip(), port, "0 8", "sendrecv")));
     center.deliver(carrier.peer, call.invite());
     let ok = carrier.expect_response(center, 200);
@@ -51,7 +52,7 @@ fn call_in(center: &mut Center, carrier: &Peer, port: u16) -> Outgoing {
 }
 
 /// The customer leg of the call whose media goes to `port` of the carrier.
-fn customer_leg(center: &Center, port: u16) -> LegId {
+pub(crate) fn customer_leg(center: &Center, port: u16) -> LegId {
     let remote = addr(&format!("198.51.100.10:{port}"));
     center
         .media
@@ -60,7 +61,7 @@ fn customer_leg(center: &Center, port: u16) -> LegId {
         .0
 }
 
-fn press(center: &mut Center, leg: LegId, digit: char) {
+pub(crate) fn press(center: &mut Center, leg: LegId, digit: char) {
     center.input(Input::Media(MediaEvent::Dtmf { leg, digit }));
 }
 

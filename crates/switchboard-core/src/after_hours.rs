@@ -83,6 +83,12 @@ pub enum AfterHoursError {
     TargetIsSelf,
     #[error("the rule's queue is not a queue of its channel")]
     QueueNotInChannel,
+    #[error("only a web or mobile rule has offers, not a {channel} one")]
+    OffersNotForChannel { channel: &'static str },
+    #[error("an offer is given twice")]
+    DuplicateOffer,
+    #[error("a scheduled_call offer names a voice leaf queue (queue_id)")]
+    BadCallbackQueue,
     #[error("two messages are for the same language")]
     DuplicateLanguage,
     #[error(transparent)]
@@ -143,6 +149,27 @@ pub struct DeflectionRule {
     pub enabled: bool,
     pub action: AfterHoursAction,
     messages: Vec<AfterHoursMessage>,
+    /// What a web or mobile consumer is offered instead of a chat (empty for other channels).
+    offers: Vec<ChatOffer>,
+}
+
+/// What a closed web or mobile queue offers instead of a chat.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ChatOffer {
+    /// A call back at one of the next open slots of `queue`, a voice leaf queue the callback
+    /// enters.
+    ScheduledCall { queue: QueueId },
+    /// An email form (its endpoint is not built yet: the offer is only stored and sent).
+    Email,
+}
+
+impl ChatOffer {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChatOffer::ScheduledCall { .. } => "scheduled_call",
+            ChatOffer::Email => "email",
+        }
+    }
 }
 
 impl DeflectionRule {
@@ -195,11 +222,44 @@ impl DeflectionRule {
             enabled,
             action,
             messages,
+            offers: Vec::new(),
         })
     }
 
     pub fn messages(&self) -> &[AfterHoursMessage] {
         &self.messages
+    }
+
+    /// The rule with these offers, checked: only a web or mobile rule offers anything, a
+    /// scheduled call names a voice leaf queue, and no offer is given twice.
+    pub fn with_offers(
+        mut self,
+        offers: Vec<ChatOffer>,
+        nodes: &[QueueNode],
+    ) -> Result<Self, AfterHoursError> {
+        if !offers.is_empty() && !matches!(self.channel, Channel::Web | Channel::Mobile) {
+            return Err(AfterHoursError::OffersNotForChannel {
+                channel: self.channel.as_str(),
+            });
+        }
+        for (i, offer) in offers.iter().enumerate() {
+            if offers[..i].iter().any(|o| o.kind() == offer.kind()) {
+                return Err(AfterHoursError::DuplicateOffer);
+            }
+            if let ChatOffer::ScheduledCall { queue } = offer {
+                if !nodes.iter().any(|n| {
+                    n.id == *queue && n.channel == Channel::Voice && n.kind == QueueKind::Leaf
+                }) {
+                    return Err(AfterHoursError::BadCallbackQueue);
+                }
+            }
+        }
+        self.offers = offers;
+        Ok(self)
+    }
+
+    pub fn offers(&self) -> &[ChatOffer] {
+        &self.offers
     }
 
     /// The message for a contact in `language`: that language's, else the one for any

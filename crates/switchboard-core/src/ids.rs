@@ -106,3 +106,7 @@ id_type!(
     /// A site: a place agents work from, with the civic address an emergency call sends.
     SiteId
 );
+id_type!(
+    /// A callback: a consumer to be called back at a chosen slot, or in their turn.
+    CallbackId
+);

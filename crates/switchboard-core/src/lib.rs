@@ -6,6 +6,7 @@
 pub mod after_hours;
 pub mod attendance;
 pub mod audio;
+pub mod callback;
 pub mod capacity;
 pub mod chat;
 pub mod contact;
@@ -34,8 +35,8 @@ pub mod whisper;
 pub use capacity::CapacityProfile;
 pub use contact::{Contact, ContactStatus, EndedBy, WrapUp};
 pub use ids::{
-    AttachmentId, CallId, CapacityProfileId, ContactId, IdError, IdentityId, JobId, MessageId,
-    QueueId, RecordingId, SiteId, TeamId, TicketId, TrunkId, UserId, VisitorId,
+    AttachmentId, CallId, CallbackId, CapacityProfileId, ContactId, IdError, IdentityId, JobId,
+    MessageId, QueueId, RecordingId, SiteId, TeamId, TicketId, TrunkId, UserId, VisitorId,
 };
 pub use permission::{
     Actor, BuiltinRole, MonitorMode, Permission, PermissionSet, Role, RoleKey, RoleScope, Target,

@@ -3,6 +3,7 @@
 
 mod after_hours;
 mod attendance;
+mod callback;
 mod chat;
 mod crm;
 mod dashboard;

@@ -48,6 +48,8 @@ pub struct App {
     pub jobs: Arc<JobWorker>,
     /// Which contacts carry a voicemail rather than a call (AHD-7).
     pub voicemails: crate::voicemail::Shared,
+    /// Scheduled callbacks: booking and the scheduler.
+    pub callbacks: Arc<crate::callbacks::Callbacks>,
     /// Routing's changes, subscribed at start so none is missed, until `launch` hands them to
     /// the carriers.
     changes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<ContactChange>>>,
@@ -219,6 +221,7 @@ impl App {
             blobs,
             recordings,
             jobs,
+            callbacks: crate::callbacks::Callbacks::new(),
             changes,
         }))
     }
@@ -247,6 +250,11 @@ pub async fn launch(
     let mut background = vec![
         tokio::spawn(sweep_sessions(app.clone())),
         app.jobs.clone().spawn(),
+        app.callbacks.clone().spawn(
+            app.services.store.clone(),
+            app.services.contacts.clone(),
+            app.config.wall_clock,
+        ),
         tokio::spawn(app.chat.clone().refresh_standings()),
         spawn_presence_relay(app.clone()),
     ];
@@ -283,6 +291,8 @@ fn spawn_carriers(
                     crate::voicemail::on_change(&app, change).await
                 }
                 Channel::Voice => {
+                    // A scheduled callback's contact is dialled once routing gives it an agent.
+                    crate::callbacks::contact_changed(&app, &change);
                     // NTF-4: a call offered to an agent may also text them; started beside
                     // the call (a job), never in its way.
                     app.sms.call_offered(&change);

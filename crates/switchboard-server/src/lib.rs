@@ -7,6 +7,7 @@
 pub mod app;
 pub mod attendance;
 pub mod blobs;
+pub mod callbacks;
 pub mod chat;
 pub mod config;
 pub mod crm;

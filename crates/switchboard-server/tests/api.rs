@@ -4,6 +4,7 @@ mod support;
 
 mod after_hours;
 mod bad_input;
+mod callbacks;
 mod center;
 mod chat;
 mod chat_monitor;

@@ -167,7 +167,18 @@ impl ContactService {
         request: NewContact,
         id: ContactId,
     ) -> Result<Contact, ContactError> {
-        self.inner.enqueue(request, id).await
+        self.inner.enqueue(request, id, None).await
+    }
+
+    /// Puts a new contact in a queue as if it had arrived at `arrived_at` (a callback asked
+    /// for by a caller who was waiting keeps their place ahead of later arrivals).
+    pub async fn enqueue_arrived(
+        &self,
+        request: NewContact,
+        id: ContactId,
+        arrived_at: chrono::DateTime<Utc>,
+    ) -> Result<Contact, ContactError> {
+        self.inner.enqueue(request, id, Some(arrived_at)).await
     }
 
     /// Opens the contact of an agent's own outbound call: with that agent from the start, not
@@ -499,8 +510,14 @@ impl Inner {
         Ok(())
     }
 
-    async fn enqueue(&self, request: NewContact, id: ContactId) -> Result<Contact, ContactError> {
+    async fn enqueue(
+        &self,
+        request: NewContact,
+        id: ContactId,
+        arrived_at: Option<chrono::DateTime<Utc>>,
+    ) -> Result<Contact, ContactError> {
         let now = Utc::now();
+        let arrived = arrived_at.map_or(now, |at| at.min(now));
         let mut state = self.state.lock().await;
         let node = state
             .tree
@@ -519,7 +536,7 @@ impl Inner {
             status: ContactStatus::Queued,
             agent: None,
             customer: request.customer,
-            created_at: now,
+            created_at: arrived,
             assigned_at: None,
             ended_at: None,
             end_reason: None,
@@ -537,7 +554,7 @@ impl Inner {
             id,
             queue: node.id,
             priority: contact.priority,
-            enqueued_at: now,
+            enqueued_at: arrived,
             language: contact.language.clone(),
         };
         state.open.insert(id, contact);

@@ -5,7 +5,9 @@
 use crate::codec::corrupt;
 use crate::StoreResult;
 use async_trait::async_trait;
-use switchboard_core::after_hours::{AfterHoursAction, AfterHoursMessage, DeflectionRule};
+use switchboard_core::after_hours::{
+    AfterHoursAction, AfterHoursMessage, ChatOffer, DeflectionRule,
+};
 use switchboard_core::voice::PhoneNumber;
 use switchboard_core::{Channel, Language, QueueId};
 
@@ -49,6 +51,37 @@ pub(crate) fn messages_text(messages: &[AfterHoursMessage]) -> String {
     serde_json::Value::Array(list).to_string()
 }
 
+/// Offers as stored: a JSON list of `{"kind": "scheduled_call", "queue_id": …}` and
+/// `{"kind": "email"}` (a storage format).
+pub(crate) fn offers_text(offers: &[ChatOffer]) -> String {
+    let list: Vec<serde_json::Value> = offers
+        .iter()
+        .map(|o| match o {
+            ChatOffer::ScheduledCall { queue } => {
+                serde_json::json!({"kind": o.kind(), "queue_id": queue.to_string()})
+            }
+            ChatOffer::Email => serde_json::json!({"kind": o.kind()}),
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+fn offers_from(text: &str) -> StoreResult<Vec<ChatOffer>> {
+    let list: Vec<serde_json::Value> = serde_json::from_str(text).map_err(corrupt)?;
+    list.iter()
+        .map(|o| match o["kind"].as_str() {
+            Some("email") => Ok(ChatOffer::Email),
+            Some("scheduled_call") => Ok(ChatOffer::ScheduledCall {
+                queue: crate::codec::id(
+                    o["queue_id"].as_str().unwrap_or_default(),
+                    QueueId::parse,
+                )?,
+            }),
+            _ => Err(corrupt(format!("after-hours offer {o}"))),
+        })
+        .collect()
+}
+
 fn messages_from(text: &str) -> StoreResult<Vec<AfterHoursMessage>> {
     let list: Vec<serde_json::Value> = serde_json::from_str(text).map_err(corrupt)?;
     list.iter()
@@ -78,6 +111,7 @@ pub(crate) fn rule_from(
     number: Option<&str>,
     voicemail_seconds: Option<i64>,
     messages: &str,
+    offers: &str,
     nodes: &[switchboard_core::QueueNode],
 ) -> StoreResult<DeflectionRule> {
     let queue = queue
@@ -99,6 +133,14 @@ pub(crate) fn rule_from(
         },
         _ => return Err(corrupt(format!("after-hours action {action}"))),
     };
+    // A scheduled call into a queue deleted since is no longer offered.
+    let offers = offers_from(offers)?
+        .into_iter()
+        .filter(|o| match o {
+            ChatOffer::ScheduledCall { queue } => nodes.iter().any(|n| n.id == *queue),
+            ChatOffer::Email => true,
+        })
+        .collect();
     DeflectionRule::new(
         queue,
         channel,
@@ -107,6 +149,7 @@ pub(crate) fn rule_from(
         messages_from(messages)?,
         nodes,
     )
+    .and_then(|rule| rule.with_offers(offers, nodes))
     .map_err(corrupt)
 }
 
@@ -114,7 +157,7 @@ pub(crate) fn rule_from(
 /// accessors; the queue tree for the rules' checks comes from its `DirectoryStore`.
 macro_rules! after_hours_sql {
     ($store:ty, $row:ty) => {
-        use crate::after_hours::{messages_text, rule_from, rule_key, AfterHoursStore};
+        use crate::after_hours::{messages_text, offers_text, rule_from, rule_key, AfterHoursStore};
         use crate::directory::DirectoryStore;
         use crate::sql::not_found_unless_one;
         use crate::StoreResult;
@@ -128,7 +171,7 @@ macro_rules! after_hours_sql {
             async fn list_deflection_rules(&self) -> StoreResult<Vec<DeflectionRule>> {
                 let nodes = self.list_queues().await?;
                 let rows = sqlx::query(
-                    "SELECT queue_id, channel, enabled, action, target_queue_id, forward_number, voicemail_seconds, messages \
+                    "SELECT queue_id, channel, enabled, action, target_queue_id, forward_number, voicemail_seconds, messages, offers \
                      FROM deflection_rules ORDER BY scope_key",
                 )
                 .fetch_all(self.reader())
@@ -145,6 +188,7 @@ macro_rules! after_hours_sql {
                             row.try_get::<Option<String>, _>("forward_number")?.as_deref(),
                             row.try_get::<Option<i64>, _>("voicemail_seconds")?,
                             &row.try_get::<String, _>("messages")?,
+                            &row.try_get::<String, _>("offers")?,
                             &nodes,
                         )
                     })
@@ -164,11 +208,11 @@ macro_rules! after_hours_sql {
                     _ => None,
                 };
                 sqlx::query(
-                    "INSERT INTO deflection_rules (scope_key, queue_id, channel, enabled, action, target_queue_id, forward_number, messages, voicemail_seconds) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                    "INSERT INTO deflection_rules (scope_key, queue_id, channel, enabled, action, target_queue_id, forward_number, messages, voicemail_seconds, offers) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (scope_key) DO UPDATE SET enabled = excluded.enabled, action = excluded.action, \
                      target_queue_id = excluded.target_queue_id, forward_number = excluded.forward_number, \
-                     messages = excluded.messages, voicemail_seconds = excluded.voicemail_seconds",
+                     messages = excluded.messages, voicemail_seconds = excluded.voicemail_seconds, offers = excluded.offers",
                 )
                 .bind(rule_key(rule.queue, rule.channel))
                 .bind(rule.queue.map(|q| q.to_string()))
@@ -179,6 +223,7 @@ macro_rules! after_hours_sql {
                 .bind(number)
                 .bind(messages_text(rule.messages()))
                 .bind(voicemail_seconds)
+                .bind(offers_text(rule.offers()))
                 .execute(self.writer())
                 .await?;
                 Ok(())

@@ -32,6 +32,7 @@
 //! - `VoicemailStore` (`voicemails.rs`): voicemails left at closed queues.
 //! - `SmsStore` (`sms.rs`): the SMS connector's settings, senders, inbound and outbound messages,
 //!   agents' numbers for call notifications.
+//! - `CallbackStore` (`callbacks.rs`): scheduled callbacks and their attempts, claimed when due.
 //!
 //! `Store` is all of them together, plus the backend's name and a health check, so an
 //! `Arc<dyn Store>` serves every caller; `use switchboard_store::prelude::*` brings every
@@ -40,6 +41,7 @@
 
 mod after_hours;
 mod audit;
+mod callbacks;
 mod chat;
 mod codec;
 mod contacts;
@@ -63,6 +65,7 @@ mod voicemails;
 
 pub use after_hours::AfterHoursStore;
 pub use audit::{AuditEntry, AuditFilter, AuditStore};
+pub use callbacks::CallbackStore;
 pub use chat::ChatStore;
 pub use contacts::ContactStore;
 pub use dashboards::DashboardStore;
@@ -94,9 +97,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The store traits, to bring every area's methods into scope at once.
 pub mod prelude {
     pub use crate::{
-        AfterHoursStore, AuditStore, ChatStore, ContactStore, DashboardStore, DirectoryStore,
-        EmergencyLogStore, EmergencyStore, JobStore, OfferStore, PolicyStore, RecordingStore,
-        SmsStore, Store, VoiceStore, VoicemailStore,
+        AfterHoursStore, AuditStore, CallbackStore, ChatStore, ContactStore, DashboardStore,
+        DirectoryStore, EmergencyLogStore, EmergencyStore, JobStore, OfferStore, PolicyStore,
+        RecordingStore, SmsStore, Store, VoiceStore, VoicemailStore,
     };
 }
 
@@ -118,6 +121,7 @@ pub trait Store:
     + OfferStore
     + VoicemailStore
     + SmsStore
+    + CallbackStore
     + Send
     + Sync
     + 'static

@@ -57,6 +57,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/postgres/0021_after_hours.sql"),
     ),
+    (
+        22,
+        include_str!("../migrations/postgres/0022_callbacks.sql"),
+    ),
     (23, include_str!("../migrations/postgres/0023_sms.sql")),
     (
         24,
@@ -176,4 +180,12 @@ mod emergency_log {
 }
 mod sms {
     crate::sms::sms_sql!(super::PostgresStore, sqlx::postgres::PgRow);
+}
+
+mod callbacks {
+    crate::callbacks::callbacks_sql!(
+        super::PostgresStore,
+        sqlx::postgres::PgRow,
+        skip_locked = "FOR UPDATE SKIP LOCKED"
+    );
 }

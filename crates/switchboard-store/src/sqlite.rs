@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/sqlite/0021_after_hours.sql"),
     ),
+    (22, include_str!("../migrations/sqlite/0022_callbacks.sql")),
     (23, include_str!("../migrations/sqlite/0023_sms.sql")),
     (24, include_str!("../migrations/sqlite/0024_voicemail.sql")),
     (25, include_str!("../migrations/sqlite/0025_offers.sql")),
@@ -171,4 +172,12 @@ mod emergency_log {
 }
 mod sms {
     crate::sms::sms_sql!(super::SqliteStore, sqlx::sqlite::SqliteRow);
+}
+
+mod callbacks {
+    crate::callbacks::callbacks_sql!(
+        super::SqliteStore,
+        sqlx::sqlite::SqliteRow,
+        skip_locked = ""
+    );
 }

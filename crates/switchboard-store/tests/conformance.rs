@@ -531,6 +531,7 @@ async fn story(store: Arc<dyn Store>) {
     after_hours_story(store.as_ref()).await;
     offers_story(store.as_ref()).await;
     voicemail_story(store.as_ref()).await;
+    callbacks_story(store.as_ref()).await;
     dashboards_story(store.as_ref()).await;
     emergency_log_story(store.as_ref(), agent.id).await;
     sms_story(store.as_ref(), agent.id).await;
@@ -1173,8 +1174,43 @@ async fn after_hours_story(store: &dyn Store) {
         vec![center.clone(), forward],
         "{backend}"
     );
+    // A web rule's offers are kept; a scheduled call into a deleted queue is offered no more.
+    use switchboard_core::after_hours::ChatOffer;
+    let web = DeflectionRule::new(
+        None,
+        Channel::Web,
+        true,
+        AfterHoursAction::Message,
+        vec![],
+        &nodes,
+    )
+    .unwrap()
+    .with_offers(
+        vec![ChatOffer::ScheduledCall { queue: day.id }, ChatOffer::Email],
+        &nodes,
+    )
+    .unwrap();
+    store.put_deflection_rule(&web).await.unwrap();
+    let stored = store.list_deflection_rules().await.unwrap();
+    assert_eq!(
+        stored.iter().find(|r| r.channel == Channel::Web),
+        Some(&web),
+        "{backend}"
+    );
     // A rule goes with its queue.
     store.delete_queue(day.id).await.unwrap();
+    let stored = store.list_deflection_rules().await.unwrap();
+    let web_offers = stored
+        .iter()
+        .find(|r| r.channel == Channel::Web)
+        .unwrap()
+        .offers()
+        .to_vec();
+    assert_eq!(web_offers, vec![ChatOffer::Email], "{backend}");
+    store
+        .delete_deflection_rule(None, Channel::Web)
+        .await
+        .unwrap();
     assert_eq!(
         store.list_deflection_rules().await.unwrap(),
         vec![center],
@@ -1338,6 +1374,220 @@ async fn voicemail_story(store: &dyn Store) {
         .delete_deflection_rule(Some(closed.id), Channel::Voice)
         .await
         .unwrap();
+}
+
+/// Callbacks: booked, claimed in slot order under a lease that keeps others off until it
+/// lapses, moved on one checked step at a time (a stale step is refused, so nothing is dialled
+/// twice), with every attempt on the row.
+async fn callbacks_story(store: &dyn Store) {
+    use switchboard_core::callback::{
+        AfterAttempt, AttemptOutcome, Callback, CallbackRequest, CallbackStatus, RetryPolicy,
+    };
+    use switchboard_core::CallbackId;
+    let backend = store.backend();
+    let line = queue(Channel::Voice, None, "Callback line", QueueKind::Leaf);
+    store.create_queue(&line).await.unwrap();
+    let slot = |minutes| now() + Duration::minutes(minutes);
+    let book = |minutes: i64, priority| {
+        Callback::schedule(
+            CallbackId::from_uuid(Uuid::new_v4()),
+            CallbackRequest {
+                queue: line.id,
+                number: "+33612345678".into(),
+                priority,
+                slot: slot(minutes),
+                policy: RetryPolicy::new(2, Duration::minutes(10)).unwrap(),
+            },
+            &[slot(minutes)],
+            now(),
+        )
+        .unwrap()
+    };
+    let later = book(60, 0);
+    let first = book(30, 0);
+    let urgent = book(30, 9);
+    let waiting = Callback::from_queue(
+        CallbackId::from_uuid(Uuid::new_v4()),
+        line.id,
+        "+4915112345678",
+        0,
+        now() - Duration::minutes(5),
+        RetryPolicy::default(),
+        slot(45),
+    )
+    .unwrap();
+    for callback in [&later, &first, &urgent, &waiting] {
+        store.insert_callback(callback).await.unwrap();
+    }
+    assert!(
+        store.insert_callback(&first).await.is_err(),
+        "{backend}: one row an id"
+    );
+    assert_eq!(
+        store.get_callback(waiting.id).await.unwrap(),
+        waiting,
+        "{backend}"
+    );
+    assert!(matches!(
+        store
+            .get_callback(CallbackId::from_uuid(Uuid::new_v4()))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.next_callback_due().await.unwrap(),
+        Some(slot(30)),
+        "{backend}"
+    );
+    // Nothing is due before its slot.
+    let lease = Duration::seconds(30);
+    assert!(store
+        .claim_due_callbacks(slot(29), slot(29) + lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Due ones in slot order (then priority), at most the limit.
+    let claimed = store
+        .claim_due_callbacks(slot(50), slot(50) + lease, 2)
+        .await
+        .unwrap();
+    let ids: Vec<_> = claimed.iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec![urgent.id, first.id], "{backend}");
+    // Held by the lease: another claim gets only the rest.
+    let rest = store
+        .claim_due_callbacks(slot(50), slot(50) + lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![waiting.id],
+        "{backend}"
+    );
+    // A claimer that died: once the lease lapses the callback is claimed again.
+    let again = store
+        .claim_due_callbacks(slot(50) + lease, slot(51) + lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![urgent.id, first.id, waiting.id],
+        "{backend}"
+    );
+    // Queued, then an agent picked: the attempt is on the row.
+    let mut moving = again[0].clone();
+    moving
+        .queued(ContactId::from_uuid(Uuid::new_v4()), slot(51))
+        .unwrap();
+    store
+        .save_callback(&moving, CallbackStatus::Scheduled)
+        .await
+        .unwrap();
+    // The same step again (a second scheduler, a replay) is refused.
+    assert!(
+        matches!(
+            store
+                .save_callback(&moving, CallbackStatus::Scheduled)
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}"
+    );
+    let agent = UserId::from_uuid(Uuid::new_v4());
+    moving.dialing(agent, slot(52)).unwrap();
+    store
+        .save_callback(&moving, CallbackStatus::Queued)
+        .await
+        .unwrap();
+    let stored = store.get_callback(moving.id).await.unwrap();
+    assert_eq!(stored.status, CallbackStatus::Dialing, "{backend}");
+    assert_eq!(stored.attempts.len(), 1, "{backend}");
+    assert_eq!(stored.attempts[0].agent, Some(agent), "{backend}");
+    assert_eq!(stored.attempts[0].outcome, None, "{backend}");
+    // No answer: retried after the policy's delay, and the queued one is not claimable.
+    let next = moving
+        .attempt_ended(AttemptOutcome::NoAnswer, slot(53))
+        .unwrap();
+    assert_eq!(next, AfterAttempt::Retry(slot(63)));
+    store
+        .save_callback(&moving, CallbackStatus::Dialing)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_callback(moving.id).await.unwrap(),
+        moving,
+        "{backend}"
+    );
+    assert!(store
+        .claim_due_callbacks(slot(62), slot(62) + lease, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|c| c.id != moving.id));
+    let listed = store
+        .list_callbacks(Some(CallbackStatus::Scheduled), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![first.id, waiting.id, later.id, moving.id],
+        "{backend}: by due time"
+    );
+    let mut cancelled = store.get_callback(later.id).await.unwrap();
+    cancelled.cancel(slot(55)).unwrap();
+    store
+        .save_callback(&cancelled, CallbackStatus::Scheduled)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_callbacks(Some(CallbackStatus::Cancelled), 100)
+            .await
+            .unwrap(),
+        vec![cancelled],
+        "{backend}"
+    );
+    assert_eq!(
+        store.list_callbacks(None, 100).await.unwrap().len(),
+        4,
+        "{backend}"
+    );
+    // A queue's waiting callers may ask for callbacks unless it says not.
+    assert!(store
+        .queues_without_queue_callbacks()
+        .await
+        .unwrap()
+        .is_empty());
+    store.set_queue_callbacks(line.id, false).await.unwrap();
+    assert_eq!(
+        store.queues_without_queue_callbacks().await.unwrap(),
+        vec![line.id],
+        "{backend}"
+    );
+    store.set_queue_callbacks(line.id, true).await.unwrap();
+    assert!(
+        store
+            .queues_without_queue_callbacks()
+            .await
+            .unwrap()
+            .is_empty(),
+        "{backend}"
+    );
+    store.set_queue_callbacks(line.id, false).await.unwrap();
+    // Callbacks (and the setting) go with their queue.
+    store.delete_queue(line.id).await.unwrap();
+    assert!(
+        store
+            .queues_without_queue_callbacks()
+            .await
+            .unwrap()
+            .is_empty(),
+        "{backend}"
+    );
+    assert!(
+        store.list_callbacks(None, 100).await.unwrap().is_empty(),
+        "{backend}"
+    );
+    assert_eq!(store.next_callback_due().await.unwrap(), None, "{backend}");
 }
 
 async fn recordings_story(store: &dyn Store) {

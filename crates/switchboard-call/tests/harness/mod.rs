@@ -82,6 +82,8 @@ pub struct Center {
     pub phone_dials: Vec<(CallId, UserId, String)>,
     /// Voicemails the engine said were left, in order.
     pub voicemails: Vec<switchboard_call::VoicemailLeft>,
+    /// Callbacks waiting callers asked for: (contact, queue, number).
+    pub callbacks_asked: Vec<(switchboard_core::ContactId, QueueId, String)>,
     next_token: u64,
     /// The voice configuration last handed to the engine.
     pub directory: Directory,
@@ -222,6 +224,7 @@ impl Center {
             browser: Vec::new(),
             phone_dials: Vec::new(),
             voicemails: Vec::new(),
+            callbacks_asked: Vec::new(),
             next_token: 0,
             directory: directory.clone(),
             queues,
@@ -308,6 +311,12 @@ impl Center {
         }
         while let Some(output) = self.engine.poll_output() {
             match output {
+                Output::CallbackAsked {
+                    contact,
+                    queue,
+                    number,
+                    ..
+                } => self.callbacks_asked.push((contact, queue, number)),
                 Output::Transmit { peer, bytes } => {
                     let message = switchboard_sip::parse(&bytes, peer.transport)
                         .expect("the engine sends only well-formed SIP");
@@ -423,6 +432,28 @@ impl Center {
         self.replies
             .remove(&token)
             .expect("a dial is answered at once")
+    }
+
+    /// A scheduled callback's contact reached `agent`: returns the engine's answer.
+    pub fn callback_dial(
+        &mut self,
+        contact: switchboard_core::ContactId,
+        agent: UserId,
+        number: &str,
+        queue: QueueId,
+    ) -> Result<CallRecord, CallError> {
+        self.next_token += 1;
+        let token = self.next_token;
+        self.input(Input::CallbackDial {
+            token: ReplyToken(token),
+            contact,
+            agent,
+            number: number.into(),
+            queue,
+        });
+        self.replies
+            .remove(&token)
+            .expect("a callback dial is answered at once")
     }
 
     /// The newest stored record of a call.

@@ -288,7 +288,7 @@ async fn handle(
                             client_id,
                             queue_id: queue.to_string(),
                             message,
-                            offers,
+                            offers: service.offers_frame(&offers).await,
                         }
                         .to_json()]);
                     }

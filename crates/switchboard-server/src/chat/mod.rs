@@ -155,6 +155,44 @@ impl AgentNames {
 /// The chat service: live connections, the message writers, and what it needs of the other
 /// services. Lives as long as the server.
 impl ChatService {
+    /// A closed queue's offers as the widget is sent them: a scheduled call with its voice
+    /// queue's next open slots (left out when it has none), email as it is.
+    pub async fn offers_frame(
+        &self,
+        offers: &[switchboard_core::after_hours::ChatOffer],
+    ) -> Vec<protocol::Offer> {
+        use switchboard_core::after_hours::ChatOffer;
+        let mut out = Vec::new();
+        for offer in offers {
+            match offer {
+                ChatOffer::Email => out.push(protocol::Offer::Email),
+                ChatOffer::ScheduledCall { queue } => {
+                    let store = self.store.as_ref();
+                    let Ok(slots) =
+                        crate::callbacks::slots(store, *queue, self.wall_clock.now()).await
+                    else {
+                        continue;
+                    };
+                    if slots.is_empty() {
+                        continue;
+                    }
+                    let time_zone = store
+                        .center_settings()
+                        .await
+                        .map(|s| s.time_zone)
+                        .unwrap_or_else(|_| "UTC".into());
+                    out.push(protocol::Offer::ScheduledCall {
+                        queue_id: queue.to_string(),
+                        time_zone,
+                        slot_minutes: switchboard_core::callback::SLOT_MINUTES,
+                        slots,
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Refuses a transfer to a queue outside its hours that the agent may not see (AHD-6).
     pub async fn check_transfer(&self, chat: ContactId, queue: QueueId) -> Result<(), ChatError> {
         let Some(channel) = self.contacts.open_contact(chat).await.map(|c| c.channel) else {
@@ -178,8 +216,8 @@ pub enum Started {
     Closed {
         queue: QueueId,
         message: String,
-        /// What the queue offers instead (AHD-4).
-        offers: Vec<protocol::Offer>,
+        /// What the rule offers instead (a scheduled call, email).
+        offers: Vec<switchboard_core::after_hours::ChatOffer>,
     },
 }
 
@@ -285,7 +323,7 @@ impl ChatService {
             if let Ok(mut offered) = self.wait_offered.lock() {
                 offered.insert(chat);
             }
-            frames.push(offers::wait_offer_frame(chat, standing.queue));
+            frames.push(self.wait_offer_frame(chat, standing.queue).await);
         }
         frames
     }
@@ -329,8 +367,8 @@ impl ChatService {
                 Err(_) => Vec::new(),
             };
             for (id, queue) in due {
-                self.hub
-                    .to_chat(id, &offers::wait_offer_frame(id, queue), None);
+                let frame = self.wait_offer_frame(id, queue).await;
+                self.hub.to_chat(id, &frame, None);
             }
         }
     }
@@ -672,7 +710,7 @@ impl ChatService {
             return Ok(Started::Closed {
                 queue,
                 message: rule.message_for(language.as_ref()).to_owned(),
-                offers: offers::closed_offers(rule),
+                offers: rule.offers().to_vec(),
             });
         }
         let mut reserved = ReservedProperties::default();

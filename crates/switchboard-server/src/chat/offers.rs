@@ -3,12 +3,12 @@
 //! message left for the help center (`leave_message`), stored as a job before it is
 //! acknowledged.
 
-use super::protocol::{Offer, ServerEvent};
+use super::protocol::ServerEvent;
 use super::{ChatError, ChatService};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::sync::Arc;
-use switchboard_core::after_hours::{Decision, DeflectionRule};
+use switchboard_core::after_hours::{ChatOffer, Decision};
 use switchboard_core::offer::{EmailRequest, OfferSettings, Reason};
 use switchboard_core::{Channel, ContactId, ContactStatus, QueueId};
 use switchboard_services::contacts::{ContactError, Standing};
@@ -16,12 +16,6 @@ use switchboard_store::Visitor;
 
 /// Why a chat ended whose consumer left a message instead of waiting on.
 pub const LEFT_MESSAGE: &str = "left_message";
-
-/// What a closed queue's rule offers instead of a chat.
-pub fn closed_offers(rule: &DeflectionRule) -> Vec<Offer> {
-    let _ = rule;
-    Vec::new()
-}
 
 /// A `leave_message` request as the consumer sent it.
 pub struct LeaveMessage<'a> {
@@ -93,9 +87,10 @@ impl ChatService {
             None => {
                 let hours = crate::http::after_hours::load(self.store.as_ref()).await?;
                 let offered = match hours.decide(queue, node.channel, None, self.wall_clock.now()) {
-                    Decision::Deflect(rule) => closed_offers(rule)
+                    Decision::Deflect(rule) => rule
+                        .offers()
                         .iter()
-                        .any(|offer| matches!(offer, Offer::Email)),
+                        .any(|offer| matches!(offer, ChatOffer::Email)),
                     _ => false,
                 };
                 if !offered {
@@ -158,12 +153,32 @@ pub fn due_wait_offers(
         .collect()
 }
 
-/// The wait offer's frame for a chat.
-pub fn wait_offer_frame(chat: ContactId, queue: QueueId) -> Arc<str> {
-    ServerEvent::WaitOffers {
-        chat_id: chat.to_string(),
-        queue_id: queue.to_string(),
-        offers: vec![Offer::Email],
+impl ChatService {
+    /// The wait offer's frame for a chat waiting in `queue`: a message for the help center,
+    /// and the scheduled call its queue's after-hours rule offers, if any (its slots start now,
+    /// the queue being open).
+    pub async fn wait_offer_frame(&self, chat: ContactId, queue: QueueId) -> Arc<str> {
+        let mut offers = vec![ChatOffer::Email];
+        if let Some(node) = self.contacts.queue_node(queue).await {
+            match crate::http::after_hours::load(self.store.as_ref()).await {
+                Ok(hours) => {
+                    if let Some(rule) = hours.rule_for(queue, node.channel) {
+                        offers.extend(
+                            rule.offers()
+                                .iter()
+                                .filter(|o| matches!(o, ChatOffer::ScheduledCall { .. }))
+                                .cloned(),
+                        );
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "after-hours rules not read for a wait offer"),
+            }
+        }
+        ServerEvent::WaitOffers {
+            chat_id: chat.to_string(),
+            queue_id: queue.to_string(),
+            offers: self.offers_frame(&offers).await,
+        }
+        .to_json()
     }
-    .to_json()
 }

@@ -320,6 +320,14 @@ pub struct Tones {
 #[derive(Serialize, Debug)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Offer {
+    /// A call back at one of `slots` (start times, UTC), shown in `time_zone` (the
+    /// center's); booked with `POST /api/v1/widget/callbacks`.
+    ScheduledCall {
+        queue_id: String,
+        time_zone: String,
+        slot_minutes: i64,
+        slots: Vec<chrono::DateTime<chrono::Utc>>,
+    },
     /// Leave a message (`leave_message`): mailed to the help center or made a ticket.
     Email,
 }
@@ -356,7 +364,8 @@ pub enum ServerEvent {
         queue_id: String,
         /// The after-hours message in the visitor's language (or the queue's default).
         message: String,
-        /// What the consumer may do instead.
+        /// What the consumer may do instead: objects named by their `kind` (`email`,
+        /// `scheduled_call`) with that kind's fields.
         offers: Vec<Offer>,
     },
     /// The consumer's chat has waited past the center's wait offer: it may leave a message

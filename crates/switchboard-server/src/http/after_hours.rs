@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use switchboard_core::after_hours::{
-    transfer_targets, AfterHours, AfterHoursAction, AfterHoursError, AfterHoursMessage,
+    transfer_targets, AfterHours, AfterHoursAction, AfterHoursError, AfterHoursMessage, ChatOffer,
     DeflectionRule,
 };
 use switchboard_core::presence::Presence;
@@ -88,6 +88,45 @@ pub struct RuleView {
     /// For `voicemail`: the longest recording in seconds.
     pub max_seconds: Option<u32>,
     pub messages: Vec<MessageView>,
+    /// What a closed web or mobile queue offers instead of a chat.
+    pub offers: Vec<OfferView>,
+}
+
+/// An offer of a web or mobile rule: `{"kind": "scheduled_call", "queue_id": …}` (a voice
+/// leaf queue the callback enters) or `{"kind": "email"}`.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfferView {
+    /// `scheduled_call` or `email`.
+    pub kind: String,
+    /// For `scheduled_call`: the voice leaf queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<String>,
+}
+
+impl From<&ChatOffer> for OfferView {
+    fn from(offer: &ChatOffer) -> Self {
+        OfferView {
+            kind: offer.kind().to_owned(),
+            queue_id: match offer {
+                ChatOffer::ScheduledCall { queue } => Some(queue.to_string()),
+                ChatOffer::Email => None,
+            },
+        }
+    }
+}
+
+fn parse_offer(view: &OfferView) -> ApiResult<ChatOffer> {
+    match (view.kind.as_str(), view.queue_id.as_deref()) {
+        ("email", None) => Ok(ChatOffer::Email),
+        ("scheduled_call", Some(queue)) => Ok(ChatOffer::ScheduledCall {
+            queue: QueueId::parse(queue)?,
+        }),
+        _ => Err(ApiError::bad_request(
+            "invalid_after_hours",
+            "an offer is {\"kind\": \"scheduled_call\", \"queue_id\": …} or {\"kind\": \"email\"}",
+        )),
+    }
 }
 
 impl From<&DeflectionRule> for RuleView {
@@ -117,6 +156,7 @@ impl From<&DeflectionRule> for RuleView {
                     text: m.text().to_owned(),
                 })
                 .collect(),
+            offers: rule.offers().iter().map(OfferView::from).collect(),
         }
     }
 }
@@ -164,6 +204,9 @@ pub struct RuleInput {
     /// At most one per language (and one for any language).
     #[serde(default)]
     pub messages: Vec<MessageView>,
+    /// Web and mobile rules only: what the widget offers instead of a chat.
+    #[serde(default)]
+    pub offers: Vec<OfferView>,
 }
 
 fn parse_scope(scope: &str) -> ApiResult<Option<QueueId>> {
@@ -241,7 +284,13 @@ async fn put_rule(
         })
         .collect::<ApiResult<Vec<_>>>()?;
     let nodes = app.services.store.list_queues().await?;
-    let rule = DeflectionRule::new(queue, channel, input.enabled, action, messages, &nodes)?;
+    let offers = input
+        .offers
+        .iter()
+        .map(parse_offer)
+        .collect::<ApiResult<Vec<_>>>()?;
+    let rule = DeflectionRule::new(queue, channel, input.enabled, action, messages, &nodes)?
+        .with_offers(offers, &nodes)?;
     app.services.store.put_deflection_rule(&rule).await?;
     app.services.config.changed(ConfigArea::Hours).await?;
     Ok(Json(RuleView::from(&rule)))

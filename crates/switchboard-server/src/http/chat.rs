@@ -316,7 +316,7 @@ async fn check_upload_quotas(
 }
 
 /// The visitor from the `X-Visitor-Id` and `X-Visitor-Token` headers.
-async fn visitor(app: &AppState, headers: &HeaderMap) -> ApiResult<VisitorId> {
+pub async fn visitor(app: &AppState, headers: &HeaderMap) -> ApiResult<VisitorId> {
     let refuse = || {
         ApiError::unauthorized("send the visitor id and token in X-Visitor-Id and X-Visitor-Token")
     };

@@ -8,6 +8,7 @@ pub mod answers;
 pub mod apps;
 pub mod assets;
 pub mod auth;
+pub mod callbacks;
 pub mod chat;
 pub mod dashboards;
 pub mod dialing;
@@ -92,6 +93,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(setup::routes())
         .merge(after_hours::routes())
         .merge(offers::routes())
+        .merge(callbacks::routes())
         .merge(live::routes())
         .merge(dashboards::routes())
         .merge(apps::routes())
@@ -150,9 +152,10 @@ pub fn router(app: AppState) -> Router {
         .with_state(app)
 }
 
-/// Applies CORS to the consumer endpoints (`/chat/v1/…`) only.
+/// Applies CORS to the consumer endpoints (`/chat/v1/…`, `/api/v1/widget/…`) only.
 async fn cors_for_consumers(request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with("/chat/v1/") {
+    let path = request.uri().path();
+    if path.starts_with("/chat/v1/") || path.starts_with("/api/v1/widget/") {
         chat::cors(request, next).await
     } else {
         next.run(request).await

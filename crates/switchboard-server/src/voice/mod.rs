@@ -96,6 +96,14 @@ enum Command {
     },
     /// The callback numbers leased now (EMG-4).
     Callbacks(Vec<switchboard_core::emergency::Lease>),
+    /// A scheduled callback's contact reached an agent: ring them, whisper, dial the number.
+    CallbackDial {
+        contact: switchboard_core::ContactId,
+        agent: UserId,
+        number: String,
+        queue: switchboard_core::QueueId,
+        reply: oneshot::Sender<Result<CallRecord, VoiceError>>,
+    },
     /// The decision on a number an agent dialled from their SIP phone.
     PhoneDecided {
         call: CallId,
@@ -305,6 +313,26 @@ impl VoiceService {
         answer.await.map_err(|_| VoiceError::Off)?
     }
 
+    /// A scheduled callback's contact reached `agent` (see `crate::callbacks`): their devices
+    /// ring, they hear the callback whisper, then `number` is called through the outbound trunk.
+    pub async fn callback_dial(
+        &self,
+        contact: switchboard_core::ContactId,
+        agent: UserId,
+        number: String,
+        queue: switchboard_core::QueueId,
+    ) -> Result<CallRecord, VoiceError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::CallbackDial {
+            contact,
+            agent,
+            number,
+            queue,
+            reply,
+        })?;
+        answer.await.map_err(|_| VoiceError::Off)?
+    }
+
     /// Tells the engine which callback numbers are leased now (EMG-4).
     pub fn callbacks(
         &self,
@@ -454,7 +482,7 @@ impl VoiceTask {
                 Some(command) = commands.recv() => {
                     // A call placed now goes out through the trunks as they are now.
                     let current = self.app.services.config.generation();
-                    if self.loaded != Some(current) && matches!(command, Command::Dial { .. } | Command::PhoneDecided { .. }) {
+                    if self.loaded != Some(current) && matches!(command, Command::Dial { .. } | Command::CallbackDial { .. } | Command::PhoneDecided { .. }) {
                         self.reload().await;
                     }
                     self.on_command(command);
@@ -534,6 +562,25 @@ impl VoiceTask {
                     emergency,
                 };
                 self.engine.handle_input(now, dial);
+            }
+            Command::CallbackDial {
+                contact,
+                agent,
+                number,
+                queue,
+                reply,
+            } => {
+                let token = self.awaiting(reply);
+                self.engine.handle_input(
+                    now,
+                    Input::CallbackDial {
+                        token,
+                        contact,
+                        agent,
+                        number,
+                        queue,
+                    },
+                );
             }
             Command::PhoneDecided { call, decision } => {
                 let decision = decision.map(|d| d.map(Box::new));
@@ -712,6 +759,12 @@ impl VoiceTask {
                 Output::Routing(request) => {
                     let _ = self.routing.send(request);
                 }
+                Output::CallbackAsked {
+                    contact,
+                    queue,
+                    number,
+                    ..
+                } => crate::callbacks::asked(&self.app, contact, queue, number),
                 Output::PhoneDial {
                     call,
                     agent,
@@ -741,6 +794,7 @@ impl VoiceTask {
                     }
                 }
                 Output::Call(record) => {
+                    crate::callbacks::call_ended(&self.app, &record);
                     if record.ended_at.is_some()
                         && record.answered_at.is_some()
                         && record.agent.is_some()
@@ -873,6 +927,13 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
     }
     let unrecorded_queues = store.unrecorded_queues().await?.into_iter().collect();
     let after_hours = Arc::new(crate::http::after_hours::load(store.as_ref()).await?);
+    let no_queue_callbacks = Arc::new(
+        store
+            .queues_without_queue_callbacks()
+            .await?
+            .into_iter()
+            .collect(),
+    );
     Ok(Directory {
         trunks,
         dids,
@@ -883,6 +944,7 @@ async fn load_directory(app: &AppState) -> Result<Directory, switchboard_store::
         queue_whispers: whisper.queues,
         unrecorded_queues,
         after_hours,
+        no_queue_callbacks,
     })
 }
 

@@ -104,9 +104,12 @@ export class LeaveMessageForm {
   }
 }
 
-/// The banner over a chat that has waited past the center's wait offer.
-export function waitOfferBanner(onLeave) {
+/// The banner over a chat that has waited past the center's wait offer: leave a message, and
+/// (when the queue offers one) book a call back.
+export function waitOfferBanner(onLeave, onCall) {
   return element('div', { class: 'wait-offer', 'data-testid': 'wait-offer' },
-    element('span', {}, 'Still waiting? You can leave a message instead.'),
-    element('button', { type: 'button', 'data-testid': 'wait-leave-message', onclick: onLeave }, 'Leave a message'));
+    element('span', {}, onCall ? 'Still waiting? You can leave a message or be called back instead.' : 'Still waiting? You can leave a message instead.'),
+    element('span', { style: 'display:flex;gap:4px' },
+      onCall ? element('button', { type: 'button', class: 'secondary', 'data-testid': 'wait-call-me', onclick: onCall }, 'Call me') : null,
+      element('button', { type: 'button', 'data-testid': 'wait-leave-message', onclick: onLeave }, 'Leave a message')));
 }

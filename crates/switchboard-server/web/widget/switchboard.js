@@ -55,6 +55,12 @@ const STYLE = `
   textarea { flex: 1; resize: none; font: inherit; padding: 6px; border: 1px solid #d5dbe6; border-radius: 6px; height: 36px; }
   .notice { color: #a32020; font-size: 12px; padding: 0 10px; }
   .time { display: block; font-size: 11px; opacity: .7; margin-top: 2px; }
+  .offer { background: #fff; border: 1px solid #d5dbe6; border-radius: 8px; padding: 10px; margin: 8px 0; display: flex; flex-direction: column; gap: 6px; }
+  .offer h3 { margin: 0; font-size: 14px; }
+  .offer label { font-size: 12px; color: #5b6475; display: flex; flex-direction: column; gap: 2px; }
+  .offer select, .offer input { font: inherit; padding: 6px; border: 1px solid #d5dbe6; border-radius: 6px; }
+  .offer .hint { font-size: 11px; color: #5b6475; }
+  .confirmed { background: #eaf7ee; border-color: #9fd3ae; color: #1e5b2f; }
   .msg.consumer .time { text-align: right; }
   @media (max-width: 480px) {
     :host { right: 12px; bottom: 12px; }
@@ -63,6 +69,13 @@ const STYLE = `
     form button { padding: 8px 9px; }
   }
 `;
+
+// A callback slot as the center's clock shows it: "Mon 30 Mar, 09:00".
+function slotText(iso, timeZone) {
+  return new Date(iso).toLocaleString([], {
+    timeZone, weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit',
+  });
+}
 
 // A message's time as the consumer's clock shows it (hours and minutes; the date too when it
 // is not today).
@@ -84,6 +97,7 @@ class SwitchboardChat extends HTMLElement {
     this.visitor = load('visitor', null);
     this.chat = null;              // { chat_id, status, issue, agent_name }
     this.closed = null;            // { queue_id, message, offers } when the queue asked for is closed
+    this.booking = null;           // { slot, number, error, confirmed } for a scheduled_call offer
     this.standing = null;          // { position, estimated_wait_seconds } while the chat waits
     this.messages = new Map();     // message id -> message, from the server
     this.outbox = load('outbox', []); // [{ client_id, chat_id, text, attachment_id }]
@@ -94,6 +108,7 @@ class SwitchboardChat extends HTMLElement {
     this.centerName = 'Support';   // until the center's own name arrives
     this.leaving = null;           // the leave-a-message form while it is open (LeaveMessageForm)
     this.waitOffer = null;         // { chat_id, queue_id, offers } once the chat waited past the wait offer
+    this.waitCall = null;          // the wait offer's scheduled_call while the consumer books it
   }
 
   connectedCallback() {
@@ -195,6 +210,7 @@ class SwitchboardChat extends HTMLElement {
         // The queue is outside its hours and deflects chats: show its message (and, once the
         // server sends them, its offers) instead of a chat.
         this.closed = { queue_id: event.queue_id, message: event.message, offers: event.offers || [] };
+        this.booking = null;
         this.render();
         break;
       case 'wait_offers':
@@ -333,6 +349,39 @@ class SwitchboardChat extends HTMLElement {
     this.render();
   }
 
+  // A scheduled call: the queue's next open slots in the center's time, a phone number, and
+  // the confirmation once booked.
+  callbackOffer(offer) {
+    const booking = this.booking ??= { slot: offer.slots[0], number: '', error: null, confirmed: null };
+    if (booking.confirmed) {
+      return element('div', { class: 'offer confirmed', 'data-testid': 'callback-confirmed' },
+        element('h3', {}, 'Your call is booked'),
+        element('p', {}, `We will call ${booking.confirmed.number} on ${slotText(booking.confirmed.slot, offer.time_zone)} (${offer.time_zone.replace(/_/g, ' ')}).`));
+    }
+    const slots = element('select', { 'data-testid': 'callback-slot', onchange: (e) => { booking.slot = e.target.value; } },
+      ...offer.slots.map((slot) => element('option', { value: slot, ...(slot === booking.slot ? { selected: '' } : {}) }, slotText(slot, offer.time_zone))));
+    const number = element('input', { type: 'tel', 'data-testid': 'callback-number', placeholder: '+33 6 12 34 56 78', value: booking.number, oninput: (e) => { booking.number = e.target.value; } });
+    const book = async () => {
+      booking.error = null;
+      const response = await fetch(`${SERVER}/api/v1/widget/callbacks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-visitor-id': this.visitor?.id || '', 'x-visitor-token': this.visitor?.token || '' },
+        body: JSON.stringify({ queue_id: offer.queue_id, slot: booking.slot, number: booking.number.replace(/[\s().-]/g, '') }),
+      }).catch(() => null);
+      const body = response ? await response.json().catch(() => ({})) : {};
+      if (response && response.ok) booking.confirmed = body;
+      else booking.error = body.message || 'The call could not be booked. Please try again.';
+      this.render();
+    };
+    return element('div', { class: 'offer', 'data-testid': 'callback-offer' },
+      element('h3', {}, 'We can call you back'),
+      element('label', {}, `When (${offer.time_zone.replace(/_/g, ' ')} time)`, slots),
+      element('label', {}, 'Your phone number', number),
+      element('span', { class: 'hint' }, 'With the country code, such as +33 or +1.'),
+      booking.error ? element('div', { class: 'notice', 'data-testid': 'callback-error' }, booking.error) : '',
+      element('button', { 'data-testid': 'callback-book', onclick: book }, 'Book the call'));
+  }
+
   async attach(file) {
     if (!this.chat || !file) return;
     this.notice = null;
@@ -440,18 +489,30 @@ class SwitchboardChat extends HTMLElement {
     const waiting = this.chat && !ended && !this.chat.agent_name;
     if (waiting && this.waitOffer && this.waitOffer.chat_id === this.chat.chat_id && !this.leaving) {
       const offer = this.waitOffer;
-      panel.insertBefore(waitOfferBanner(() => this.leaveMessage(offer.queue_id, offer.chat_id)), body);
+      const call = offer.offers.find((o) => o.kind === 'scheduled_call' && o.slots.length);
+      panel.insertBefore(waitOfferBanner(
+        () => this.leaveMessage(offer.queue_id, offer.chat_id),
+        call && !this.waitCall ? () => { this.waitCall = call; this.render(); } : null,
+      ), body);
     }
     if (this.leaving) {
       body.append(this.leaving.node);
+    } else if (waiting && this.waitCall) {
+      // A call back instead of waiting on: booked like a closed queue's, the chat still waits.
+      body.append(this.callbackOffer(this.waitCall),
+        element('button', { class: 'secondary', 'data-testid': 'wait-call-back', onclick: () => { this.waitCall = null; this.booking = null; this.render(); } }, 'Back to the chat'));
     } else if (!this.chat && this.closed) {
-      const closed = this.closed;
-      const email = closed.offers.some((o) => o.kind === 'email');
-      body.append(element('div', { class: 'closed', 'data-testid': 'queue-closed' },
-        element('p', { 'data-testid': 'after-hours-message' }, closed.message),
-        element('div', { class: 'actions', style: 'display:flex;gap:6px' },
-          element('button', { class: 'secondary', 'data-testid': 'closed-back', onclick: () => { this.closed = null; this.render(); } }, 'Back'),
-          email ? element('button', { 'data-testid': 'closed-leave-message', onclick: () => this.leaveMessage(closed.queue_id, null) }, 'Leave a message') : null)));
+      const closed = element('div', { class: 'closed', 'data-testid': 'queue-closed' },
+        element('p', { 'data-testid': 'after-hours-message' }, this.closed.message));
+      for (const offer of this.closed.offers) {
+        if (offer.kind === 'scheduled_call' && offer.slots.length) closed.append(this.callbackOffer(offer));
+      }
+      const queueId = this.closed.queue_id;
+      const email = this.closed.offers.some((o) => o.kind === 'email');
+      closed.append(element('div', { class: 'actions', style: 'display:flex;gap:6px' },
+        element('button', { class: 'secondary', 'data-testid': 'closed-back', onclick: () => { this.closed = null; this.booking = null; this.render(); } }, 'Back'),
+        email ? element('button', { 'data-testid': 'closed-leave-message', onclick: () => this.leaveMessage(queueId, null) }, 'Leave a message') : null));
+      body.append(closed);
     } else if (!this.chat) {
       const menu = element('div', { class: 'menu', 'data-testid': 'menu' });
       const add = (nodes, depth) => {
