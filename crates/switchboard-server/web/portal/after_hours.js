@@ -10,15 +10,16 @@ const ACTIONS = {
   message: 'Play or show the after-hours message, then end',
   queue: 'Send to another queue',
   forward: 'Forward to a phone number',
+  voicemail: 'Take a voicemail',
 };
 
 /// The actions a channel's rule may take: calls all of them, chats and texts the message.
 function actionsFor(channel) {
-  return channel === 'voice' ? ['message', 'queue', 'forward'] : ['message'];
+  return channel === 'voice' ? ['message', 'queue', 'forward', 'voicemail'] : ['message'];
 }
 
 function blankRule(channel) {
-  return { queue_id: null, channel, enabled: true, action: 'message', target_queue_id: null, number: null, messages: [{ language: null, text: '' }] };
+  return { queue_id: null, channel, enabled: true, action: 'message', target_queue_id: null, number: null, max_seconds: null, messages: [{ language: null, text: '' }], offers: [] };
 }
 
 class AfterHours extends HTMLElement {
@@ -51,12 +52,13 @@ class AfterHours extends HTMLElement {
   }
 
   render() {
+    const cards = [this.rulesCard()];
+    if (this.editing) cards.push(this.editorCard());
     this.replaceChildren(
       element('h1', {}, 'After hours'),
       element('p', { class: 'lead' }, 'What happens to calls, chats and texts that arrive while their queue is closed by its business hours. A queue’s own rule replaces its channel’s; without a rule, contacts wait for an agent as in hours.'),
       this.notices,
-      this.rulesCard(),
-      this.editing ? this.editorCard() : null,
+      ...cards,
       this.transfersCard(),
       this.offersCard(),
     );
@@ -66,7 +68,12 @@ class AfterHours extends HTMLElement {
     switch (rule.action) {
       case 'queue': return `Sent to ${this.queueName(rule.target_queue_id)}`;
       case 'forward': return `Forwarded to ${rule.number}`;
-      default: return rule.channel === 'voice' ? 'Hear the message, then hang up' : 'Shown the message';
+      case 'voicemail': return `Voicemail, up to ${rule.max_seconds} seconds`;
+      default: {
+        if (rule.channel === 'voice') return 'Hear the message, then hang up';
+        const offers = (rule.offers || []).map((o) => (o.kind === 'email' ? 'to leave a message' : `a call back from ${this.queueName(o.queue_id)}`));
+        return offers.length ? `Shown the message, offering ${offers.join(' and ')}` : 'Shown the message';
+      }
     }
   }
 
@@ -115,6 +122,34 @@ class AfterHours extends HTMLElement {
       if (!rule.target_queue_id && leaves.length) rule.target_queue_id = leaves[0].id;
       extra.push(element('label', {}, 'Send to', select('rule-target', leaves.map((q) => [q.id, q.path]), rule.target_queue_id, (e) => { rule.target_queue_id = e.target.value; })));
     }
+    if (rule.action === 'voicemail') {
+      if (!rule.max_seconds) rule.max_seconds = 120;
+      extra.push(element('label', {}, 'Longest message (seconds, 5 to 600)', element('input', {
+        type: 'number', min: 5, max: 600, value: rule.max_seconds, 'data-testid': 'rule-max-seconds',
+        oninput: (e) => { rule.max_seconds = Number(e.target.value) || null; },
+      })));
+    }
+    if (rule.channel === 'web' || rule.channel === 'mobile') {
+      rule.offers = rule.offers || [];
+      const has = (kind) => rule.offers.find((o) => o.kind === kind);
+      const toggle = (kind, on, extraFields = {}) => {
+        rule.offers = rule.offers.filter((o) => o.kind !== kind);
+        if (on) rule.offers.push({ kind, ...extraFields });
+        redraw();
+      };
+      const voiceLeaves = this.queues.filter((q) => q.channel === 'voice' && q.kind === 'leaf');
+      const call = has('scheduled_call');
+      extra.push(element('label', { class: 'inline' }, element('input', {
+        type: 'checkbox', checked: Boolean(has('email')), 'data-testid': 'offer-email', onchange: (e) => toggle('email', e.target.checked),
+      }), 'Offer to leave a message (mailed to the help center, or a ticket)'));
+      extra.push(element('label', { class: 'inline' }, element('input', {
+        type: 'checkbox', checked: Boolean(call), 'data-testid': 'offer-call', disabled: !voiceLeaves.length,
+        onchange: (e) => toggle('scheduled_call', e.target.checked, { queue_id: voiceLeaves[0]?.id }),
+      }), 'Offer a call back at one of the next open times'));
+      if (call) {
+        extra.push(element('label', {}, 'The call back comes from', select('offer-call-queue', voiceLeaves.map((q) => [q.id, q.path]), call.queue_id, (e) => { call.queue_id = e.target.value; })));
+      }
+    }
     if (rule.action === 'forward') {
       extra.push(element('label', {}, 'Number', element('input', {
         type: 'tel', value: rule.number ?? '', 'data-testid': 'rule-number', placeholder: '15551234567',
@@ -139,6 +174,8 @@ class AfterHours extends HTMLElement {
         action: rule.action,
         target_queue_id: rule.action === 'queue' ? rule.target_queue_id : null,
         number: rule.action === 'forward' ? rule.number : null,
+        max_seconds: rule.action === 'voicemail' ? rule.max_seconds : null,
+        offers: rule.channel === 'web' || rule.channel === 'mobile' ? rule.offers : [],
         messages: rule.messages.filter((m) => m.text.trim() !== ''),
       };
       try {

@@ -34,6 +34,7 @@ export class LeaveMessageForm {
     this.name = element('input', { type: 'text', name: 'name', autocomplete: 'name', maxlength: '120', 'data-testid': 'leave-name' });
     this.text = element('textarea', { name: 'text', required: true, maxlength: '4000', 'data-testid': 'leave-text' });
     this.problem = element('div', { class: 'problem', role: 'alert', 'data-testid': 'leave-problem' });
+    for (const input of [this.email, this.text]) input.addEventListener('input', () => { this.problem.textContent = ''; });
     this.draw();
   }
 
@@ -85,7 +86,9 @@ export class LeaveMessageForm {
       return;
     }
     const sending = this.state === 'sending';
+    // The form checks itself (and the server checks again), so the page can say what is missing.
     const form = element('form', {
+      novalidate: true,
       style: 'display:flex;flex-direction:column;gap:8px;padding:0;border:0',
       onsubmit: (event) => { event.preventDefault(); this.submit(); },
     },
