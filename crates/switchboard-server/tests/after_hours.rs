@@ -659,12 +659,14 @@ async fn transfer_targets_follow_the_hours_and_the_setting() {
             agent1.user_id.as_str(),
             "{backend:?} {mine}"
         );
-        // Once the setting allows it and Technical support deflects chats, the transfer goes.
+        // Once the setting allows it and Technical support deflects chats, the transfer goes,
+        // and the chat gets that queue's treatment: its message, then the end.
         put_rule(
             &admin,
             &tech,
             "web",
-            json!({"enabled": true, "action": "message"}),
+            json!({"enabled": true, "action": "message",
+                   "messages": [{"text": "Technical support answers on weekdays."}]}),
         )
         .await;
         assert_eq!(
@@ -678,9 +680,28 @@ async fn transfer_targets_follow_the_hours_and_the_setting() {
         );
         desk.send(json!({"type": "transfer", "chat_id": chat, "queue_id": tech}))
             .await;
+        let ended = desk.until(|e| e["type"] == "chat_ended").await.0;
+        assert_eq!(ended["chat_id"], chat.as_str(), "{backend:?} {ended}");
+        assert_eq!(ended["reason"], "after_hours", "{backend:?} {ended}");
+        let told = consumer.expect("message").await;
+        assert_eq!(told["message"]["from"], "system", "{backend:?} {told}");
         assert_eq!(
-            desk.until(|e| e["type"] == "chat_removed").await.0["chat_id"],
-            chat.as_str()
+            told["message"]["text"],
+            "Technical support answers on weekdays."
+        );
+        assert_eq!(
+            consumer.expect("chat_ended").await["reason"],
+            "after_hours",
+            "{backend:?}"
+        );
+        let contacts = admin.get("/api/v1/contacts").await;
+        assert!(
+            contacts
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["id"] != chat.as_str()),
+            "{backend:?}: the chat waits nowhere: {contacts}"
         );
     }
 }

@@ -388,6 +388,13 @@ async fn handle(
                         .check_transfer(chat, queue)
                         .await
                         .map_err(|e| (e, None))?;
+                    if service
+                        .deflect_transfer(chat, queue)
+                        .await
+                        .map_err(|e| (e, None))?
+                    {
+                        return Ok(Vec::new());
+                    }
                 }
                 service
                     .contacts

@@ -207,7 +207,36 @@ impl ChatService {
             Err(ChatError::QueueClosed)
         }
     }
+
+    /// A chat transferred to a queue outside its hours that deflects chats gets that queue's
+    /// treatment, as a call does (AHD-1, AHD-4): the consumer is shown its after-hours message
+    /// and the chat ends (`after_hours`) instead of waiting there. Says whether it did.
+    pub async fn deflect_transfer(
+        &self,
+        chat: ContactId,
+        queue: QueueId,
+    ) -> Result<bool, ChatError> {
+        let Some(contact) = self.contacts.open_contact(chat).await else {
+            return Ok(false);
+        };
+        let hours = crate::http::after_hours::load(self.store.as_ref()).await?;
+        let message = match hours.decide(
+            queue,
+            contact.channel,
+            contact.language.as_ref(),
+            self.wall_clock.now(),
+        ) {
+            Decision::Deflect(rule) => rule.message_for(contact.language.as_ref()).to_owned(),
+            _ => return Ok(false),
+        };
+        self.system_message(&contact, message).await;
+        self.contacts.end(chat, AFTER_HOURS.into()).await?;
+        Ok(true)
+    }
 }
+
+/// Why a chat ended that was transferred to a queue outside its hours that deflects chats.
+pub const AFTER_HOURS: &str = "after_hours";
 
 /// What asking for a chat gave.
 pub enum Started {

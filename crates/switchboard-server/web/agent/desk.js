@@ -83,6 +83,7 @@ class AgentDesk extends HTMLElement {
     this.me = null;
     this.chats = new Map();      // chat id -> { info, messages: Map(id -> message), pending: [], typing, ended }
     this.selected = null;
+    this.drafts = new Map();     // chat id -> the reply being typed, kept across renders
     this.tones = null;
     this.toneTimer = null;
     this.tonePlays = 0;
@@ -416,6 +417,7 @@ class AgentDesk extends HTMLElement {
     // Every status the agent may choose, and the one the server holds even when it is not
     // among them (a custom status removed since, say), so the menu never shows another one.
     const choices = [...PRESENCES, ...this.customStatuses];
+    let reply = null;
     if (this.me.presence && !choices.includes(this.me.presence)) choices.push(this.me.presence);
     const presence = element('select', { 'data-testid': 'presence', 'aria-label': 'Presence', onchange: () => this.setPresence(presence.value) },
       ...choices.map((p) => element('option', { value: p, selected: p === this.me.presence }, presenceLabel(p))));
@@ -472,18 +474,27 @@ class AgentDesk extends HTMLElement {
         view.append(chat.wrapNode);
       }
       if (!chat.ended) {
-        const input = element('textarea', { placeholder: 'Reply', 'data-testid': 'reply', oninput: () => this.typing(id) });
+        const input = element('textarea', { placeholder: 'Reply', 'data-testid': 'reply', oninput: () => { this.drafts.set(id, input.value); this.typing(id); } });
+        input.value = this.drafts.get(id) || '';
+        reply = input;
         const file = element('input', { type: 'file', style: 'display:none', 'data-testid': 'file', onchange: () => this.attach(id, file.files[0]) });
         view.append(element('form', { class: 'reply', onsubmit: (event) => {
           event.preventDefault();
           if (input.value.trim()) this.reply(id, input.value);
           input.value = '';
+          this.drafts.delete(id);
         } }, input, file, element('button', { type: 'button', class: 'secondary', 'aria-label': 'Attach a file', onclick: () => file.click() }, 'File'), element('button', { type: 'submit', 'data-testid': 'send' }, 'Send')));
       }
       queueMicrotask(() => { messages.scrollTop = messages.scrollHeight; });
     }
     if (this.notice) view.append(element('div', { class: 'notice', 'data-testid': 'notice' }, this.notice));
+    // A render while the agent types (a new chat, a presence change) keeps the reply and its focus.
+    const typing = this.root.activeElement?.dataset?.testid === 'reply';
     this.root.replaceChildren(element('style', {}, STYLE), top, element('div', { class: 'main' }, side, view));
+    if (typing && reply) {
+      reply.focus();
+      reply.setSelectionRange(reply.value.length, reply.value.length);
+    }
   }
 
   /// During an emergency call (EMG-5) the page is the call alone: its card (device controls
