@@ -239,6 +239,34 @@ impl Engine {
         self.schedule(at, Timer::Menu { call, generation });
     }
 
+    /// What an agent hears before a call from `queue` is connected: the whisper's parts as
+    /// sounds, a queue's recording falling back to its text where there is no queue.
+    pub(crate) fn whisper_sounds(
+        &self,
+        queue: Option<QueueId>,
+        call_type: CallType,
+        name: &str,
+    ) -> Vec<Sound> {
+        let whisper = self.directory.whisper_for(queue);
+        whisper_parts(&whisper, call_type, name)
+            .into_iter()
+            .map(|part| match (part, queue) {
+                (WhisperPart::Speak { text, speed }, _) => Sound::Speak { text, speed },
+                (WhisperPart::Recording { fallback, speed }, Some(queue)) => {
+                    Sound::WhisperRecording {
+                        queue,
+                        fallback,
+                        speed,
+                    }
+                }
+                (WhisperPart::Recording { fallback, speed }, None) => Sound::Speak {
+                    text: fallback,
+                    speed,
+                },
+            })
+            .collect()
+    }
+
     pub(crate) fn on_digit(&mut self, now: Instant, call: CallId, digit: char) {
         let Some(state) = self.calls.get(&call) else {
             return;
@@ -721,24 +749,7 @@ impl Engine {
         } else {
             CallType::Transfer
         };
-        let whisper = self.directory.whisper_for(queue);
-        let sounds: Vec<Sound> = whisper_parts(&whisper, call_type, &name)
-            .into_iter()
-            .map(|part| match (part, queue) {
-                (WhisperPart::Speak { text, speed }, _) => Sound::Speak { text, speed },
-                (WhisperPart::Recording { fallback, speed }, Some(queue)) => {
-                    Sound::WhisperRecording {
-                        queue,
-                        fallback,
-                        speed,
-                    }
-                }
-                (WhisperPart::Recording { fallback, speed }, None) => Sound::Speak {
-                    text: fallback,
-                    speed,
-                },
-            })
-            .collect();
+        let sounds = self.whisper_sounds(queue, call_type, &name);
         if sounds.is_empty() {
             return false;
         }

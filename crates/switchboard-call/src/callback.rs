@@ -12,7 +12,7 @@ use crate::interface::{CallError, CallMetric, Output, Sound};
 use crate::legs::{LegRole, Party};
 use std::time::Instant;
 use switchboard_core::voice::{CallDirection, CallRecord};
-use switchboard_core::whisper::{whisper_parts, CallType, WhisperPart};
+use switchboard_core::whisper::CallType;
 use switchboard_core::{CallId, ContactId, QueueId, UserId};
 
 /// The key a waiting caller presses to be called back instead of waiting.
@@ -116,24 +116,7 @@ impl Engine {
             .and_then(|q| self.directory.nodes.iter().find(|n| n.id == q))
             .map(|n| n.name.as_str().to_owned())
             .unwrap_or_default();
-        let whisper = self.directory.whisper_for(queue);
-        let sounds: Vec<Sound> = whisper_parts(&whisper, CallType::Callback, &name)
-            .into_iter()
-            .map(|part| match (part, queue) {
-                (WhisperPart::Speak { text, speed }, _) => Sound::Speak { text, speed },
-                (WhisperPart::Recording { fallback, speed }, Some(queue)) => {
-                    Sound::WhisperRecording {
-                        queue,
-                        fallback,
-                        speed,
-                    }
-                }
-                (WhisperPart::Recording { fallback, speed }, None) => Sound::Speak {
-                    text: fallback,
-                    speed,
-                },
-            })
-            .collect();
+        let sounds = self.whisper_sounds(queue, CallType::Callback, &name);
         if sounds.is_empty() {
             return false;
         }
